@@ -1,0 +1,48 @@
+"""The command-line entry: parses arguments and hands off to a front end.
+
+Every user mistake (a ``TwinError``) is printed as one line on stderr with exit code 2;
+tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from twin.core.errors import TwinError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit 2, like every other bad input
+        self.exit(EXIT_USAGE, f"twin: {message} (see 'twin --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from twin.frontends import perf_cli
+
+    p = _Parser(prog="twin", description="A terminal digital twin of an AI factory.")
+    p.add_argument("--catalog", action="append", default=[], metavar="DIR",
+                   help="extra catalog directory with GPU/model YAML files (also $TWIN_CATALOG)")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+    perf_cli.add_parser(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command is None:
+            from twin.frontends import summary
+
+            return summary.run(args)
+        return args.handler(args)
+    except TwinError as e:
+        print(f"twin: {e}" if "\n" not in str(e) else str(e), file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,362 @@
+"""Hardware and model catalogs: YAML files read into frozen dataclasses.
+
+The built-in catalog ships in ``data/``. Users add or override entries with YAML files
+in directories named by ``--catalog DIR`` or ``TWIN_CATALOG`` (``os.pathsep``-separated),
+each file holding ``gpus:`` and/or ``models:`` mappings in the built-in format. An entry
+may start from another with ``base: h100`` and change only what differs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+from twin.core.errors import InputError, UnknownName
+from twin.core.yamlsrc import Reader, YMap, load_file, non_negative, number, positive, positive_int, text
+
+DATA_DIR = Path(__file__).parent / "data"
+CATALOG_ENV = "TWIN_CATALOG"
+PRECISIONS = ("bf16", "fp8", "fp4")
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Measured ÷ roofline, per term of the step time (see twin.core.serving)."""
+
+    mem: float
+    comp: float
+    net: float
+    step_overhead_ms: float
+    fitted_to: tuple[str, ...] = ()
+
+
+# Used only for a GPU whose catalog entry has no fitted factors (a user's own SKU):
+# typical achieved fractions of peak for a mature serving stack, the middle of the
+# fitted values of the built-in SKUs. Source: this catalog's fits (benchmarks/fit_efficiency.py).
+DEFAULT_EFFICIENCY = Efficiency(mem=0.70, comp=0.45, net=0.60, step_overhead_ms=3.0, fitted_to=())
+
+
+@dataclass(frozen=True)
+class GPU:
+    id: str
+    name: str
+    vendor: str
+    generation: str
+    peak_tflops: Mapping[str, float]
+    hbm_gb: float
+    hbm_tb_s: float
+    scale_up_domain_gpus: int
+    scale_up_gb_s: float
+    scale_out_gb_s: float
+    tdp_w: float
+    idle_w: float
+    gpus_per_node: int
+    gpus_per_rack: int
+    rack_kw: float
+    allin_kw_per_gpu: float
+    usd_per_gpu_hr: float
+    capex_usd_per_gpu: float
+    efficiency: Efficiency = DEFAULT_EFFICIENCY
+    efficiency_overrides: Mapping[str, Efficiency] = field(default_factory=dict)
+    source: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        return tuple(p for p in PRECISIONS if p in self.peak_tflops)
+
+    def efficiency_for(self, model_id: str, precision: str) -> Efficiency:
+        return self.efficiency_overrides.get(f"{model_id}/{precision}", self.efficiency)
+
+
+@dataclass(frozen=True)
+class LLM:
+    id: str
+    name: str
+    params_b: float
+    layers: int
+    hidden: int
+    heads: int
+    head_dim: int
+    attention: str  # "gqa" or "mla"
+    kv_heads: int = 0
+    v_head_dim: int = 0
+    kv_lora_rank: int = 0
+    qk_rope_dim: int = 0
+    active_params_b: float = 0.0
+    expert_params_b: float = 0.0
+    experts: int = 0
+    experts_per_token: int = 0
+    sliding_window: int = 0
+    sliding_layers: int = 0
+    native_precision: str = ""
+    source: str = ""
+
+    @property
+    def is_moe(self) -> bool:
+        return self.experts > 0
+
+
+@dataclass(frozen=True)
+class Catalog:
+    gpus: Mapping[str, GPU]
+    models: Mapping[str, LLM]
+
+    def gpu(self, gpu_id: str) -> GPU:
+        try:
+            return self.gpus[gpu_id.lower()]
+        except KeyError:
+            raise UnknownName("GPU", gpu_id, self.gpus) from None
+
+    def model(self, model_id: str) -> LLM:
+        try:
+            return self.models[model_id.lower()]
+        except KeyError:
+            raise UnknownName("model", model_id, self.models) from None
+
+
+_GPU_NUMBERS = {
+    "hbm_gb": positive,
+    "hbm_tb_s": positive,
+    "scale_up_domain_gpus": positive_int,
+    "scale_up_gb_s": positive,
+    "scale_out_gb_s": positive,
+    "tdp_w": positive,
+    "idle_w": non_negative,
+    "gpus_per_node": positive_int,
+    "gpus_per_rack": positive_int,
+    "rack_kw": positive,
+    "allin_kw_per_gpu": positive,
+    "usd_per_gpu_hr": positive,
+    "capex_usd_per_gpu": non_negative,
+}
+_GPU_KEYS = ["base", "name", "vendor", "generation", "peak_tflops", *_GPU_NUMBERS, "efficiency", "efficiency_overrides", "source"]
+_EFF_KEYS = ["mem", "comp", "net", "step_overhead_ms", "fitted_to"]
+
+_MODEL_INTS = ["layers", "hidden", "heads", "head_dim", "kv_heads", "v_head_dim", "kv_lora_rank", "qk_rope_dim", "experts", "experts_per_token", "sliding_window", "sliding_layers"]
+_MODEL_FLOATS = ["params_b", "active_params_b", "expert_params_b"]
+_MODEL_REQUIRED = ["name", "params_b", "layers", "hidden", "heads", "head_dim", "attention", "source"]
+_MODEL_KEYS = ["base", "name", "attention", "native_precision", "source", *_MODEL_INTS, *_MODEL_FLOATS]
+
+
+def _fraction(value: Any) -> float:
+    v = number(value)
+    if not 0 < v <= 1:
+        raise ValueError(f"must be a fraction in (0, 1], got {value!r}")
+    return v
+
+
+def _read_efficiency(r: Reader, m: Any, where: str) -> Efficiency | None:
+    m = r.mapping(m, where)
+    if m is None:
+        return None
+    r.only(m, _EFF_KEYS, where)
+    fitted = m.get("fitted_to") or []
+    return Efficiency(
+        mem=r.get(m, "mem", _fraction, where) or 1.0,
+        comp=r.get(m, "comp", _fraction, where) or 1.0,
+        net=r.get(m, "net", _fraction, where) or 1.0,
+        step_overhead_ms=r.get(m, "step_overhead_ms", non_negative, where) or 0.0,
+        fitted_to=tuple(str(x) for x in fitted) if isinstance(fitted, list) else (str(fitted),),
+    )
+
+
+def _merge(base: YMap, over: YMap) -> YMap:
+    out = YMap({**base, **over})
+    out.line = over.line
+    out.lines = {**{k: over.line for k in base}, **over.lines}
+    if isinstance(base.get("source"), dict) and isinstance(over.get("source"), dict):
+        out["source"] = YMap({**base["source"], **over["source"]})
+        out["source"].line = over["source"].line
+        out["source"].lines = {**{k: over["source"].line for k in base["source"]}, **over["source"].lines}
+    return out
+
+
+def _resolve_bases(r: Reader, entries: dict[str, YMap], known: Mapping[str, Any], kind: str) -> dict[str, YMap]:
+    """Apply ``base: other`` (from the same files or from already-known raw entries)."""
+    out: dict[str, YMap] = {}
+    for key, m in entries.items():
+        seen = {key}
+        cur = m
+        while "base" in cur:
+            base_id = str(cur["base"]).lower()
+            parent = entries.get(base_id) if base_id not in seen else None
+            parent = parent if parent is not None else known.get(base_id)
+            if parent is None or base_id in seen:
+                r.error(m.line_of("base"), f"{kind} {key}: base {cur['base']!r} is not a known {kind}")
+                break
+            seen.add(base_id)
+            merged = _merge(parent, cur)
+            merged.pop("base", None) if "base" not in parent else merged.__setitem__("base", parent["base"])
+            cur = merged
+        out[key] = cur
+    return out
+
+
+def _read_gpu(r: Reader, gid: str, m: YMap) -> GPU | None:
+    where = f"gpus.{gid}"
+    r.only(m, _GPU_KEYS, where)
+    start = len(r.problems)
+    nums = {k: r.get(m, k, conv, where) for k, conv in _GPU_NUMBERS.items()}
+    peak: dict[str, float] = {}
+    pm = r.mapping(m.get("peak_tflops"), f"{where}.peak_tflops", m.line_of("peak_tflops"))
+    if pm is not None:
+        r.only(pm, PRECISIONS, f"{where}.peak_tflops")
+        for p in PRECISIONS:
+            if p in pm:
+                peak[p] = r.get(pm, p, positive, f"{where}.peak_tflops")
+        if "bf16" not in peak:
+            r.error(pm.line, f"{where}.peak_tflops: bf16 is required (attention runs in it)")
+    source = r.mapping(m.get("source"), f"{where}.source", m.line)
+    if source is not None:
+        for k in ["peak_tflops", *_GPU_NUMBERS]:
+            if k not in source:
+                r.error(source.line, f"{where}.source: no source for {k!r} (every figure needs one)")
+    eff = _read_efficiency(r, m["efficiency"], f"{where}.efficiency") if "efficiency" in m else DEFAULT_EFFICIENCY
+    overrides: dict[str, Efficiency] = {}
+    if "efficiency_overrides" in m:
+        om = r.mapping(m["efficiency_overrides"], f"{where}.efficiency_overrides", m.line_of("efficiency_overrides"))
+        for key, val in (om or {}).items():
+            if "/" not in str(key) or str(key).split("/")[1] not in PRECISIONS:
+                r.error(om.line_of(key), f"{where}.efficiency_overrides: key {key!r} must be MODEL/PRECISION, e.g. deepseek-r1/fp8")
+                continue
+            e = _read_efficiency(r, val, f"{where}.efficiency_overrides.{key}")
+            if e is not None:
+                overrides[str(key).lower()] = e
+    name = r.get(m, "name", text, where)
+    vendor = r.get(m, "vendor", text, where, default="unknown")
+    gen = r.get(m, "generation", text, where, default="")
+    if nums.get("idle_w") and nums.get("tdp_w") and nums["idle_w"] >= nums["tdp_w"]:
+        r.error(m.line_of("idle_w"), f"{where}.idle_w: idle power must be below tdp_w")
+    if len(r.problems) > start:
+        return None
+    return GPU(
+        id=gid, name=name, vendor=vendor, generation=gen, peak_tflops=MappingProxyType(peak),
+        efficiency=eff or DEFAULT_EFFICIENCY, efficiency_overrides=MappingProxyType(overrides),
+        source=MappingProxyType({str(k): str(v) for k, v in (source or {}).items()}), **nums,
+    )
+
+
+def _read_model(r: Reader, mid: str, m: YMap) -> LLM | None:
+    where = f"models.{mid}"
+    r.only(m, _MODEL_KEYS, where)
+    start = len(r.problems)
+    for k in _MODEL_REQUIRED:
+        if k not in m:
+            r.error(m.line, f"{where}: missing required key {k!r}")
+    vals: dict[str, Any] = {}
+    for k in _MODEL_INTS:
+        if k in m:
+            vals[k] = r.get(m, k, _whole, where)
+    for k in _MODEL_FLOATS:
+        if k in m:
+            vals[k] = r.get(m, k, positive, where)
+    for k in ("name", "source"):
+        if k in m:
+            vals[k] = r.get(m, k, text, where)
+    att = m.get("attention")
+    if att is not None and att not in ("gqa", "mla"):
+        r.error(m.line_of("attention"), f"{where}.attention: must be 'gqa' or 'mla', got {att!r}")
+    vals["attention"] = att
+    if "native_precision" in m:
+        if m["native_precision"] not in PRECISIONS:
+            r.error(m.line_of("native_precision"), f"{where}.native_precision: one of {', '.join(PRECISIONS)}")
+        vals["native_precision"] = m["native_precision"]
+    if len(r.problems) > start:
+        return None
+    if att == "gqa" and not vals.get("kv_heads"):
+        r.error(m.line, f"{where}: a gqa model needs kv_heads")
+    if att == "mla" and not vals.get("kv_lora_rank"):
+        r.error(m.line, f"{where}: an mla model needs kv_lora_rank")
+    if vals.get("experts") and not (vals.get("experts_per_token") and vals.get("expert_params_b") and vals.get("active_params_b")):
+        r.error(m.line, f"{where}: a MoE model needs experts_per_token, expert_params_b and active_params_b")
+    if vals.get("expert_params_b", 0) >= vals.get("params_b", 1e30):
+        r.error(m.line_of("expert_params_b"), f"{where}.expert_params_b must be below params_b")
+    if len(r.problems) > start:
+        return None
+    vals.setdefault("active_params_b", vals["params_b"])
+    vals.setdefault("v_head_dim", vals["head_dim"])
+    return LLM(id=mid, **vals)
+
+
+def _whole(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"expected a whole number, got {value!r}")
+    return value
+
+
+def _catalog_files(dirs: Iterable[str | Path]) -> list[Path]:
+    files = sorted(DATA_DIR.glob("*.yaml"))
+    for d in dirs:
+        d = Path(d)
+        if d.is_file():
+            files.append(d)
+        elif d.is_dir():
+            files.extend(sorted(d.glob("*.yaml")) + sorted(d.glob("*.yml")))
+        else:
+            raise InputError([_problem(str(d), "catalog directory does not exist")])
+    return files
+
+
+def _problem(file: str, message: str):
+    from twin.core.errors import Problem
+
+    return Problem(file, 0, message)
+
+
+def user_catalog_dirs(extra: Iterable[str | Path] = ()) -> tuple[str, ...]:
+    env = os.environ.get(CATALOG_ENV, "")
+    return tuple(p for p in env.split(os.pathsep) if p) + tuple(str(e) for e in extra)
+
+
+def load_catalog(extra_dirs: Iterable[str | Path] = ()) -> Catalog:
+    """The built-in catalog plus user entries (``extra_dirs`` and ``$TWIN_CATALOG``)."""
+    return _load(user_catalog_dirs(extra_dirs))
+
+
+@lru_cache(maxsize=8)
+def _load(dirs: tuple[str, ...]) -> Catalog:
+    raw: dict[str, dict[str, tuple[Reader, YMap]]] = {"gpus": {}, "models": {}}
+    problems = []
+    readers = []
+    for f in _catalog_files(dirs):
+        r = Reader(str(f))
+        readers.append(r)
+        try:
+            doc = load_file(f)
+        except InputError as e:
+            problems.extend(e.problems)
+            continue
+        top = r.mapping(doc, "catalog file")
+        if top is None:
+            continue
+        r.only(top, ["gpus", "models"], "catalog file")
+        for section in ("gpus", "models"):
+            if section not in top:
+                continue
+            sec = r.mapping(top[section], section, top.line_of(section))
+            for key, entry in (sec or {}).items():
+                em = r.mapping(entry, f"{section}.{key}", sec.line_of(key))
+                if em is not None:
+                    raw[section][str(key).lower()] = (r, em)
+    gpus: dict[str, GPU] = {}
+    models: dict[str, LLM] = {}
+    for section, out, read in (("gpus", gpus, _read_gpu), ("models", models, _read_model)):
+        entries = {k: m for k, (_, m) in raw[section].items()}
+        by_reader: dict[int, Reader] = {}
+        for k, (r, _) in raw[section].items():
+            by_reader[id(raw[section][k][1])] = r
+        for k, (r, m) in raw[section].items():
+            resolved = _resolve_bases(r, {k: m}, entries, section[:-1])[k]
+            obj = read(r, k, resolved)
+            if obj is not None:
+                out[k] = obj
+    for r in readers:
+        problems.extend(r.problems)
+    if problems:
+        raise InputError(sorted(problems, key=lambda p: (p.file, p.line)))
+    return Catalog(gpus=MappingProxyType(gpus), models=MappingProxyType(models))
