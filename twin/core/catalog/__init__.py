@@ -32,13 +32,15 @@ class Efficiency:
     comp: float
     net: float
     step_overhead_ms: float
+    seq_overhead_us: float = 0.0
+    attn: float = 0.0  # attention kernels' fraction of bf16 peak; 0 = same as comp
     fitted_to: tuple[str, ...] = ()
 
 
 # Used only for a GPU whose catalog entry has no fitted factors (a user's own SKU):
 # typical achieved fractions of peak for a mature serving stack, the middle of the
 # fitted values of the built-in SKUs. Source: this catalog's fits (benchmarks/fit_efficiency.py).
-DEFAULT_EFFICIENCY = Efficiency(mem=0.70, comp=0.45, net=0.60, step_overhead_ms=3.0, fitted_to=())
+DEFAULT_EFFICIENCY = Efficiency(mem=0.70, comp=0.45, net=0.60, step_overhead_ms=3.0, seq_overhead_us=20.0, attn=0.30, fitted_to=())
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class LLM:
     sliding_window: int = 0
     sliding_layers: int = 0
     native_precision: str = ""
+    mtp_drafts: int = 0
     source: str = ""
 
     @property
@@ -105,6 +108,7 @@ class LLM:
 class Catalog:
     gpus: Mapping[str, GPU]
     models: Mapping[str, LLM]
+    constants: Mapping[str, Any] = field(default_factory=dict)
 
     def gpu(self, gpu_id: str) -> GPU:
         try:
@@ -135,9 +139,9 @@ _GPU_NUMBERS = {
     "capex_usd_per_gpu": non_negative,
 }
 _GPU_KEYS = ["base", "name", "vendor", "generation", "peak_tflops", *_GPU_NUMBERS, "efficiency", "efficiency_overrides", "source"]
-_EFF_KEYS = ["mem", "comp", "net", "step_overhead_ms", "fitted_to"]
+_EFF_KEYS = ["mem", "comp", "attn", "net", "step_overhead_ms", "seq_overhead_us", "fitted_to"]
 
-_MODEL_INTS = ["layers", "hidden", "heads", "head_dim", "kv_heads", "v_head_dim", "kv_lora_rank", "qk_rope_dim", "experts", "experts_per_token", "sliding_window", "sliding_layers"]
+_MODEL_INTS = ["mtp_drafts", "layers", "hidden", "heads", "head_dim", "kv_heads", "v_head_dim", "kv_lora_rank", "qk_rope_dim", "experts", "experts_per_token", "sliding_window", "sliding_layers"]
 _MODEL_FLOATS = ["params_b", "active_params_b", "expert_params_b"]
 _MODEL_REQUIRED = ["name", "params_b", "layers", "hidden", "heads", "head_dim", "attention", "source"]
 _MODEL_KEYS = ["base", "name", "attention", "native_precision", "source", *_MODEL_INTS, *_MODEL_FLOATS]
@@ -161,6 +165,8 @@ def _read_efficiency(r: Reader, m: Any, where: str) -> Efficiency | None:
         comp=r.get(m, "comp", _fraction, where) or 1.0,
         net=r.get(m, "net", _fraction, where) or 1.0,
         step_overhead_ms=r.get(m, "step_overhead_ms", non_negative, where) or 0.0,
+        seq_overhead_us=r.get(m, "seq_overhead_us", non_negative, where, default=0.0) or 0.0,
+        attn=r.get(m, "attn", _fraction, where, default=0.0) or 0.0,
         fitted_to=tuple(str(x) for x in fitted) if isinstance(fitted, list) else (str(fitted),),
     )
 
@@ -315,14 +321,18 @@ def user_catalog_dirs(extra: Iterable[str | Path] = ()) -> tuple[str, ...]:
 
 def load_catalog(extra_dirs: Iterable[str | Path] = ()) -> Catalog:
     """The built-in catalog plus user entries (``extra_dirs`` and ``$TWIN_CATALOG``)."""
-    return _load(user_catalog_dirs(extra_dirs))
+    dirs = user_catalog_dirs(extra_dirs)
+    files = _catalog_files(dirs)
+    return _load(dirs, tuple((str(f), f.stat().st_mtime_ns, f.stat().st_size) for f in files))
 
 
 @lru_cache(maxsize=8)
-def _load(dirs: tuple[str, ...]) -> Catalog:
+def _load(dirs: tuple[str, ...], stamp: tuple) -> Catalog:
+    """Parse the catalog; cached per set of files and their modification stamps."""
     raw: dict[str, dict[str, tuple[Reader, YMap]]] = {"gpus": {}, "models": {}}
     problems = []
     readers = []
+    constants: dict[str, Any] = {}
     for f in _catalog_files(dirs):
         r = Reader(str(f))
         readers.append(r)
@@ -334,7 +344,9 @@ def _load(dirs: tuple[str, ...]) -> Catalog:
         top = r.mapping(doc, "catalog file")
         if top is None:
             continue
-        r.only(top, ["gpus", "models"], "catalog file")
+        r.only(top, ["gpus", "models", "constants"], "catalog file")
+        if "constants" in top:
+            _read_constants(r, top["constants"], constants)
         for section in ("gpus", "models"):
             if section not in top:
                 continue
@@ -347,9 +359,6 @@ def _load(dirs: tuple[str, ...]) -> Catalog:
     models: dict[str, LLM] = {}
     for section, out, read in (("gpus", gpus, _read_gpu), ("models", models, _read_model)):
         entries = {k: m for k, (_, m) in raw[section].items()}
-        by_reader: dict[int, Reader] = {}
-        for k, (r, _) in raw[section].items():
-            by_reader[id(raw[section][k][1])] = r
         for k, (r, m) in raw[section].items():
             resolved = _resolve_bases(r, {k: m}, entries, section[:-1])[k]
             obj = read(r, k, resolved)
@@ -359,4 +368,20 @@ def _load(dirs: tuple[str, ...]) -> Catalog:
         problems.extend(r.problems)
     if problems:
         raise InputError(sorted(problems, key=lambda p: (p.file, p.line)))
-    return Catalog(gpus=MappingProxyType(gpus), models=MappingProxyType(models))
+    return Catalog(gpus=MappingProxyType(gpus), models=MappingProxyType(models), constants=MappingProxyType(constants))
+
+
+def _read_constants(r: Reader, value: Any, out: dict[str, Any]) -> None:
+    sec = r.mapping(value, "constants")
+    for key, entry in (sec or {}).items():
+        em = r.mapping(entry, f"constants.{key}", sec.line_of(key))
+        if em is None:
+            continue
+        r.only(em, ["value", "source"], f"constants.{key}")
+        if "source" not in em:
+            r.error(em.line, f"constants.{key}: no source (every figure needs one)")
+        if "value" not in em:
+            r.error(em.line, f"constants.{key}: missing value")
+            continue
+        v = em["value"]
+        out[str(key)] = MappingProxyType(dict(v)) if isinstance(v, dict) else v

@@ -1,0 +1,72 @@
+"""`twin perf` as a user runs it."""
+
+import json
+
+from twin.cli import main
+
+KEYS = {"tok_s_per_gpu", "tok_s_per_user", "usd_per_mtok", "tok_s_per_mw", "j_per_tok", "batch", "gpus", "ttft_s"}
+
+
+def test_perf_json_has_the_documented_keys(capsys):
+    assert main(["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert KEYS <= set(out)
+    assert out["gpus"] >= 1 and out["tok_s_per_gpu"] > 0
+
+
+def test_perf_at_an_interactivity_gives_each_user_that_speed(capsys):
+    assert main(["perf", "--gpu", "b200", "--model", "deepseek-r1", "--tps-user", "42", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["tok_s_per_user"] >= 41.9
+
+
+def test_perf_curve_prints_the_frontier(capsys):
+    assert main(["perf", "--gpu", "gb300", "--model", "gpt-oss-120b", "--curve"]) == 0
+    out = capsys.readouterr().out
+    assert "frontier" in out and "tok/s/user" in out and out.count("\n") > 10
+
+
+def test_perf_curve_json_is_a_list_of_points(capsys):
+    assert main(["perf", "--gpu", "h200", "--model", "llama-2-70b", "--curve", "--json"]) == 0
+    pts = json.loads(capsys.readouterr().out)["curve"]
+    assert len(pts) > 5 and KEYS <= set(pts[0])
+
+
+def test_a_given_parallelism_is_used(capsys):
+    assert main(["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--parallelism", "TP8", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["gpus"] == 8
+
+
+def _fails(capsys, argv, *needles):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and err.count("\n") == 1, err
+    for n in needles:
+        assert n in err
+    return err
+
+
+def test_unknown_gpu_lists_the_known_ones(capsys):
+    _fails(capsys, ["perf", "--gpu", "h10", "--model", "llama-3.3-70b"], "unknown GPU 'h10'", "did you mean 'h100'", "mi355x")
+
+
+def test_unknown_model_lists_the_known_ones(capsys):
+    _fails(capsys, ["perf", "--gpu", "h100", "--model", "llama-9"], "unknown model 'llama-9'", "deepseek-r1")
+
+
+def test_unknown_precision_is_refused(capsys):
+    _fails(capsys, ["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--precision", "fp2"], "--precision")
+
+
+def test_fp4_on_hopper_is_refused_with_the_precisions_it_has(capsys):
+    _fails(capsys, ["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--precision", "fp4"], "precisions: bf16, fp8")
+
+
+def test_unreachable_interactivity_gives_the_reachable_range(capsys):
+    _fails(capsys, ["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--tps-user", "900"], "out of reach", "tok/s per user")
+
+
+def test_bad_numbers_and_parallelism_are_one_line_errors(capsys):
+    _fails(capsys, ["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--isl", "lots"], "--isl")
+    _fails(capsys, ["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--parallelism", "XX9"], "TP8")
+    _fails(capsys, ["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--parallelism", "TP8+MTP"], "multi-token")

@@ -1,0 +1,139 @@
+"""The serving model: memory arithmetic, roofline floors, identities, placement, calibration."""
+
+import dataclasses
+
+import pytest
+
+from twin.core import serving
+from twin.core.calibration import measurements, predict, predicted_value
+from twin.core.catalog import Efficiency
+from twin.core.serving import Parallelism, Replica, ServingError, Workload
+
+IDEAL = Efficiency(mem=1.0, comp=1.0, net=1.0, step_overhead_ms=0.0, seq_overhead_us=0.0, attn=1.0)
+
+
+def test_kv_cache_of_a_gqa_model_is_320_kib_per_token_in_bf16(catalog):
+    r = Replica(catalog.gpu("h100"), catalog.model("llama-3.3-70b"), "bf16", Parallelism(8), catalog)
+    assert float(r.kv_seq_bytes(1)) == 2 * 80 * 8 * 128 * 2 == 320 * 1024
+
+
+def test_kv_cache_of_an_mla_model_is_about_70_kb_per_token_in_bf16(catalog):
+    r = Replica(catalog.gpu("b200"), catalog.model("deepseek-r1"), "bf16", Parallelism(8), catalog)
+    assert float(r.kv_seq_bytes(1)) == 61 * (512 + 64) * 2 == pytest.approx(70e3, rel=0.01)
+
+
+def test_sliding_window_layers_stop_growing_their_kv_at_the_window(catalog):
+    r = Replica(catalog.gpu("h100"), catalog.model("gpt-oss-120b"), "fp8", Parallelism(1), catalog)
+    grow = float(r.kv_seq_bytes(10_000) - r.kv_seq_bytes(9_000))
+    assert grow == pytest.approx(1000 * r.kv_per_token_layer * 18)  # only the 18 full layers grow
+
+
+def test_max_batch_is_free_hbm_over_kv_per_request(catalog):
+    gpu, model = catalog.gpu("h100"), catalog.model("llama-3.3-70b")
+    r = Replica(gpu, model, "fp8", Parallelism(4), catalog)
+    w = Workload(1024, 1024)
+    weights = model.params_b * 1e9 * 1.0
+    free = 4 * gpu.hbm_gb * 1e9 * 0.9 - weights
+    per_request = 2 * 80 * 8 * 128 * 1 * w.mean_context
+    assert r.max_batch(w) == int(free // per_request)
+
+
+def test_decode_cannot_beat_the_hbm_bandwidth_floor(catalog):
+    """MODEL.md: Llama-70B fp8 at batch 1 on one H100 needs ≥ 70 GB / 3.35 TB/s ≈ 20.9 ms."""
+    gpu = dataclasses.replace(catalog.gpu("h100"), efficiency=IDEAL, efficiency_overrides={})
+    r = Replica(gpu, catalog.model("llama-3.3-70b"), "fp8", Parallelism(1), catalog)
+    t = float(r.step(1, 1024).t_s)
+    assert t >= 70e9 / 3.35e12
+    assert t == pytest.approx(70.55e9 / 3.35e12, rel=0.02)
+    fitted = Replica(catalog.gpu("h100"), catalog.model("llama-3.3-70b"), "fp8", Parallelism(1), catalog)
+    assert float(fitted.step(1, 1024).t_s) > t  # real kernels are slower than the roofline
+
+
+def test_the_analysts_identities_hold_to_the_digit():
+    """MODEL.md: B200 at 5,857 tok/s/GPU → $0.092/Mtok and 2.70 M tok/s/MW."""
+    assert round(serving.usd_per_mtok(1.95, 5857), 3) == 0.092
+    assert round(serving.tok_s_per_mw(5857, 2.17) / 1e6, 2) == 2.70
+    assert serving.j_per_tok(2.17, 5857) == pytest.approx(2170 / 5857)
+
+
+def test_an_operating_point_reports_consistent_economics(catalog):
+    cs = serving.curves(catalog.gpu("b200"), catalog.model("deepseek-r1"), "fp8", Workload(1024, 1024), catalog=catalog)
+    p = serving.at_interactivity(cs, 42)
+    assert p.total_tok_s_per_gpu == pytest.approx(p.tok_s_per_gpu * 2)
+    assert p.usd_per_mtok == pytest.approx(1.95e6 / (3600 * p.tok_s_per_gpu))
+    assert p.usd_per_mtok_total == pytest.approx(p.usd_per_mtok / 2)
+    assert p.tok_s_per_user >= 42 * 0.999
+
+
+def test_deepseek_r1_in_fp8_spans_two_h100_nodes_but_one_b200_node(catalog):
+    w = Workload(1024, 1024)
+    h100 = serving.curves(catalog.gpu("h100"), catalog.model("deepseek-r1"), "fp8", w, catalog=catalog)
+    b200 = serving.curves(catalog.gpu("b200"), catalog.model("deepseek-r1"), "fp8", w, catalog=catalog)
+    assert {c.replica.n for c in h100} == {16}
+    assert max(c.replica.n for c in b200) == 8
+
+
+def test_nvl72_wins_for_wide_expert_parallelism_at_mid_interactivity(catalog):
+    """A 72-GPU NVLink domain lets DeepSeek-R1 spread its experts wide; an 8-GPU board cannot."""
+    w = Workload(1024, 1024)
+    gb200 = serving.at_interactivity(serving.curves(catalog.gpu("gb200"), catalog.model("deepseek-r1"), "fp8", w, catalog=catalog), 42)
+    b200 = serving.at_interactivity(serving.curves(catalog.gpu("b200"), catalog.model("deepseek-r1"), "fp8", w, catalog=catalog), 42)
+    assert gb200.gpus > 8
+    assert gb200.tok_s_per_gpu > 1.3 * b200.tok_s_per_gpu
+
+
+def test_the_frontier_trades_interactivity_for_throughput(catalog):
+    cs = serving.curves(catalog.gpu("h100"), catalog.model("llama-3.3-70b"), "fp8", Workload(), catalog=catalog)
+    pts = serving.frontier(cs)
+    assert len(pts) > 10
+    users = [p.tok_s_per_user for p in pts]
+    gpus = [p.tok_s_per_gpu for p in pts]
+    assert users == sorted(users, reverse=True)
+    assert gpus == sorted(gpus)
+
+
+def test_long_prompts_cost_throughput_at_the_same_interactivity(catalog):
+    def at(isl):
+        cs = serving.curves(catalog.gpu("b200"), catalog.model("deepseek-r1"), "fp8", Workload(isl, 1024), catalog=catalog)
+        return serving.at_interactivity(cs, 30).tok_s_per_gpu
+
+    assert at(8192) < 0.5 * at(1024)
+
+
+def test_gpu_power_rises_with_load_and_falls_with_a_clock_cap(catalog):
+    gpu = catalog.gpu("h100")
+    cs = serving.curves(gpu, catalog.model("llama-3.3-70b"), "fp8", Workload(), catalog=catalog)
+    c = max(cs, key=lambda c: c.replica.n)
+    assert gpu.idle_w < c.power_w[0] < c.power_w[-1] <= gpu.tdp_w
+    r = c.replica
+    cost = r.step(64, 1536)
+    full = float(r.power_w(cost.compute_busy, cost.memory_busy, 1.0))
+    clock = r.clock_for_power_cap(0.7 * full, float(cost.compute_busy), float(cost.memory_busy))
+    assert clock < 1
+    assert float(r.power_w(cost.compute_busy, cost.memory_busy, clock)) == pytest.approx(0.7 * full, rel=0.01)
+    assert float(r.step(64, 1536, clock=clock).t_s) > float(cost.t_s)
+
+
+@pytest.mark.parametrize("m", [m for m in measurements()], ids=lambda m: m.id)
+def test_the_model_reproduces_each_public_measurement(catalog, m):
+    """Fitted points within 15 % (MODEL.md), held-out checks within 25 %."""
+    v = predicted_value(m, predict(m, catalog))
+    tolerance = 0.15 if m.role == "fit" else 0.25
+    assert abs(v / m.value - 1) <= tolerance, f"{m.label}: model {v:,.0f} vs measured {m.value:,.0f}"
+
+
+def test_a_precision_the_gpu_lacks_is_a_clear_error(catalog):
+    with pytest.raises(ServingError, match="h100 cannot run fp4.*precisions: bf16, fp8"):
+        serving.curves(catalog.gpu("h100"), catalog.model("llama-3.3-70b"), "fp4", Workload(), catalog=catalog)
+
+
+def test_an_interactivity_out_of_reach_names_the_reachable_range(catalog):
+    cs = serving.curves(catalog.gpu("h100"), catalog.model("llama-3.3-70b"), "fp8", Workload(), catalog=catalog)
+    with pytest.raises(ServingError, match=r"out of reach: this configuration gives [\d.]+–[\d.]+ tok/s per user"):
+        serving.at_interactivity(cs, 5000)
+
+
+def test_a_model_too_big_for_eight_domains_is_refused(catalog):
+    huge = dataclasses.replace(catalog.model("llama-3.1-405b"), id="huge", params_b=50_000.0)
+    with pytest.raises(ServingError, match="does not fit"):
+        serving.curves(catalog.gpu("h100"), huge, "bf16", Workload(), catalog=catalog)

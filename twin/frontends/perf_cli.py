@@ -1,0 +1,129 @@
+"""``twin perf``: one replica's throughput, interactivity and economics, from the serving model."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+
+from twin.core import serving
+from twin.core.catalog import PRECISIONS, load_catalog
+from twin.core.errors import TwinError
+
+_PAR = re.compile(r"^(TP|DP)(\d+)(?:[x·*]?PP(\d+))?(\+MTP)?$", re.IGNORECASE)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "perf",
+        help="throughput, interactivity and $/Mtok of one model replica",
+        description="Throughput–interactivity of one replica (GPU, model, precision) from the calibrated serving model.",
+    )
+    p.add_argument("--gpu", required=True, help="GPU SKU (h100, h200, b200, gb200, gb300, mi300x, mi355x, …)")
+    p.add_argument("--model", required=True, help="model (llama-3.3-70b, deepseek-r1, gpt-oss-120b, …)")
+    p.add_argument("--precision", choices=PRECISIONS, help="weights/compute precision (default: the model's native or fp8)")
+    p.add_argument("--isl", type=_tokens, default=1024, help="input (prompt) tokens per request (default 1024)")
+    p.add_argument("--osl", type=_tokens, default=1024, help="output tokens per request (default 1024)")
+    p.add_argument("--tps-user", type=_positive, metavar="X", help="the best point that gives each user X output tok/s")
+    p.add_argument("--parallelism", metavar="P", help="e.g. TP8, DP8 (DP attention + EP), TP8xPP2, TP8+MTP (default: best of all that fit)")
+    p.add_argument("--curve", action="store_true", help="the whole throughput–interactivity frontier as a table")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(handler=run)
+
+
+def _tokens(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of tokens, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1 token, got {v}")
+    return v
+
+
+def _positive(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    return v
+
+
+def parse_parallelism(text: str) -> serving.Parallelism:
+    m = _PAR.match(text.strip())
+    if not m:
+        raise TwinError(f"perf: --parallelism {text!r} is not like TP8, DP8, TP8xPP2 or TP8+MTP")
+    return serving.Parallelism(tp=int(m[2]), pp=int(m[3] or 1), dp_attention=m[1].upper() == "DP", mtp=1 if m[4] else 0)
+
+
+def run(args: argparse.Namespace) -> int:
+    cat = load_catalog(args.catalog)
+    gpu, model = cat.gpu(args.gpu), cat.model(args.model)
+    precision = args.precision or serving.default_precision(gpu, model)
+    par = parse_parallelism(args.parallelism) if args.parallelism else None
+    if par and par.mtp and not model.mtp_drafts:
+        raise TwinError(f"perf: {model.id} has no multi-token-prediction head; drop +MTP")
+    workload = serving.Workload(args.isl, args.osl)
+    cs = serving.curves(gpu, model, precision, workload, par, cat)
+    if args.curve:
+        points = serving.frontier(cs)
+        if args.json:
+            json.dump({"curve": [p.as_dict() for p in points]}, sys.stdout, indent=2)
+            print()
+        else:
+            _print_curve(points, gpu, model, precision, workload)
+        return 0
+    point = serving.at_interactivity(cs, args.tps_user) if args.tps_user else serving.max_throughput(cs)
+    if args.json:
+        json.dump(point.as_dict(), sys.stdout, indent=2)
+        print()
+    else:
+        _print_point(point, gpu, model, args.tps_user)
+    return 0
+
+
+def _title(gpu, model, precision, w) -> str:
+    return f"{model.name} · {precision} · on {gpu.name} · {w.isl} in / {w.osl} out"
+
+
+def _print_point(p: serving.OperatingPoint, gpu, model, tps_user) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    what = f"at {tps_user:g} tok/s per user" if tps_user else "at maximum throughput"
+    t = Table(title=f"{_title(gpu, model, p.precision, serving.Workload(p.isl, p.osl))}\n{what}", show_header=False, title_justify="left")
+    t.add_column(style="bold")
+    t.add_column(justify="right")
+    t.add_column(style="dim")
+    rows = [
+        ("replica", f"{p.gpus} × {gpu.id}", p.parallelism),
+        ("batch (concurrent requests)", f"{p.batch:,}", "per replica"),
+        ("output tokens/s per GPU", f"{p.tok_s_per_gpu:,.0f}", f"{p.total_tok_s_per_gpu:,.0f} input+output"),
+        ("output tokens/s per user", f"{p.tok_s_per_user:,.1f}", f"{p.step_s * 1e3:.1f} ms per output token"),
+        ("time to first token", f"{p.ttft_s:.3f} s", "unloaded queue"),
+        ("GPU power at this load", f"{p.power_w_per_gpu:,.0f} W", f"TDP {gpu.tdp_w:,.0f} W"),
+        ("cost per million output tokens", f"${p.usd_per_mtok:,.3f}", f"${p.usd_per_mtok_total:,.3f} per M input+output"),
+        ("output tokens/s per MW", f"{p.tok_s_per_mw:,.0f}", f"all-in {gpu.allin_kw_per_gpu} kW per GPU"),
+        ("energy per output token", f"{p.j_per_tok:.3f} J", ""),
+    ]
+    for r in rows:
+        t.add_row(*r)
+    Console().print(t)
+
+
+def _print_curve(points, gpu, model, precision, w) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"{_title(gpu, model, precision, w)}\nthroughput–interactivity frontier", title_justify="left", box=None, padding=(0, 1))
+    for col in ("tok/s/user", "tok/s/GPU", "in+out", "batch", "replica", "TTFT s", "W/GPU", "$/Mtok"):
+        t.add_column(col, justify="right", no_wrap=True)
+    step = max(1, len(points) // 24)
+    shown = points[::step] + ([points[-1]] if (len(points) - 1) % step else [])
+    for p in shown:
+        t.add_row(f"{p.tok_s_per_user:,.1f}", f"{p.tok_s_per_gpu:,.0f}", f"{p.total_tok_s_per_gpu:,.0f}", f"{p.batch:,}",
+                  f"{p.gpus} {p.parallelism}", f"{p.ttft_s:.2f}", f"{p.power_w_per_gpu:,.0f}", f"{p.usd_per_mtok:,.3f}")
+    Console().print(t)
