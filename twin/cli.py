@@ -21,13 +21,14 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from twin.frontends import perf_cli
+    from twin.frontends import check_cli, perf_cli
 
     p = _Parser(prog="twin", description="A terminal digital twin of an AI factory.")
     p.add_argument("--catalog", action="append", default=[], metavar="DIR",
                    help="extra catalog directory with GPU/model YAML files (also $TWIN_CATALOG)")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
     perf_cli.add_parser(sub)
+    check_cli.add_parser(sub)
     return p
 
 

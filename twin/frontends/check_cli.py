@@ -1,0 +1,112 @@
+"""``twin check FILE [FILE...]``: validate input files without running anything.
+
+Each file is read once and handed to the checker for its kind, chosen from its top-level
+keys (a scenario has ``events`` or ``expect``; anything else is a layout). A valid file
+gets one ``FILE: ok — summary`` line on stdout; every mistake in every file is collected
+and raised together as one ``InputError`` (the CLI prints ``FILE:LINE: message`` lines on
+stderr and exits 2). A built-in layout name (``twin check default``) works too.
+
+To check a new kind of file, add a ``FileKind`` to ``KINDS`` ahead of the layout.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from twin.core.catalog import Catalog, load_catalog
+from twin.core.errors import InputError, Problem, TwinError
+from twin.core.layout import SCENARIO_KEYS, layout_from_doc, resolve_layout_path, summary_line
+from twin.core.yamlsrc import YMap, load_file
+
+
+@dataclass(frozen=True)
+class FileKind:
+    """One kind of input file: how to recognise its parsed YAML, and how to check it.
+
+    ``check(doc, file, catalog)`` returns a one-line summary or raises ``InputError``.
+    """
+
+    name: str
+    detect: Callable[[Any], bool]
+    check: Callable[[Any, str, Catalog], str]
+
+
+def _is_scenario(doc: Any) -> bool:
+    return isinstance(doc, dict) and any(k in doc for k in SCENARIO_KEYS)
+
+
+def _check_scenario(doc: YMap, file: str, catalog: Catalog) -> str:
+    key = next(k for k in SCENARIO_KEYS if k in doc)
+    raise InputError(
+        [Problem(file, doc.line_of(key), "scenario files are not supported yet by twin check")]
+    )
+
+
+def _check_layout(doc: Any, file: str, catalog: Catalog) -> str:
+    return summary_line(layout_from_doc(doc, file, catalog), catalog)
+
+
+KINDS: list[FileKind] = [
+    FileKind("scenario", _is_scenario, _check_scenario),
+    FileKind("layout", lambda doc: True, _check_layout),
+]
+
+
+def check_file(target: str | Path, catalog: Catalog) -> str:
+    """``FILE: ok — summary`` for a valid file; raises ``InputError`` (or ``TwinError``
+    for a name that is neither a file nor a built-in layout) otherwise."""
+    path = resolve_layout_path(target)
+    if path.is_absolute() and path.is_relative_to(Path.cwd()):
+        path = path.relative_to(Path.cwd())  # a built-in name: show it as the repo path
+    doc = load_file(path)
+    kind = next(k for k in KINDS if k.detect(doc))
+    return f"{path}: ok — {kind.check(doc, str(path), catalog)}"
+
+
+def run(args: argparse.Namespace) -> int:
+    catalog = load_catalog(getattr(args, "catalog", ()) or ())
+    problems: list[Problem] = []
+    for target in _expand_dirs(args.files):
+        try:
+            print(check_file(target, catalog), flush=True)
+        except InputError as e:
+            problems.extend(e.problems)
+        except TwinError as e:  # neither a file nor a built-in name: report it with the rest
+            problems.append(Problem(str(target), 0, str(e)))
+    if problems:
+        raise InputError(problems)
+    return 0
+
+
+def _expand_dirs(targets: list[str]) -> list[str]:
+    """A directory stands for the YAML files in it."""
+    out: list[str] = []
+    for t in targets:
+        path = Path(t)
+        out.extend(
+            sorted(str(f) for f in (*path.glob("*.yaml"), *path.glob("*.yml")))
+            if path.is_dir()
+            else [t]
+        )
+    return out
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "check",
+        help="validate layout files (or built-in layout names) without running",
+        description="Validate layout files without running them. Every mistake is reported "
+        "as FILE:LINE: message; the exit code is 2 if there is any.",
+    )
+    p.add_argument(
+        "files",
+        nargs="+",
+        metavar="FILE",
+        help="a layout file, a directory of them, or a built-in layout name",
+    )
+    p.set_defaults(handler=run)
+    return p
