@@ -1,0 +1,51 @@
+"""How long the serving model takes: one operating point, and a full frontier.
+
+    python benchmarks/bench_perf.py
+
+Goal (issue 2): a full throughput–interactivity curve in < 0.2 s. Prints the median
+of several runs for a dense model on an 8-GPU board and a MoE model on an NVL72
+domain (the widest search: every parallelism, with and without MTP).
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+from twin.core import serving
+from twin.core.catalog import load_catalog
+
+CASES = [("h100", "llama-3.3-70b", "fp8"), ("b200", "deepseek-r1", "fp8"), ("gb300", "deepseek-r1", "fp4")]
+
+
+def timed(fn, runs=7):
+    out = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        fn()
+        out.append(time.perf_counter() - t0)
+    return statistics.median(out)
+
+
+def main() -> None:
+    cat = load_catalog()
+    w = serving.Workload(1024, 1024)
+    print(f"{'case':36} {'point (ms)':>11} {'curve (ms)':>11} {'configs':>8} {'goal':>6}")
+    for g, m, p in CASES:
+        gpu, model = cat.gpu(g), cat.model(m)
+        par = serving.candidate_parallelisms(gpu, model, p, cat)[0]
+
+        def point(gpu=gpu, model=model, p=p, par=par):
+            serving.max_throughput(serving.curves(gpu, model, p, w, par, cat))
+
+        def full(gpu=gpu, model=model, p=p):
+            serving.frontier(serving.curves(gpu, model, p, w, None, cat))
+
+        n = len(serving.candidate_parallelisms(gpu, model, p, cat))
+        t_point, t_curve = timed(point), timed(full)
+        ok = "ok" if t_curve < 0.2 else "SLOW"
+        print(f"{g + ' ' + m + ' ' + p:36} {t_point * 1e3:11.1f} {t_curve * 1e3:11.1f} {n:8d} {ok:>6}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,22 @@
+"""`twin` with no argument: the default factory, as a newcomer first sees it."""
+
+from twin.cli import main
+from twin.core.catalog import load_catalog
+from twin.core.layout import load_layout
+from twin.frontends.summary import deployment_capacity
+
+
+def test_twin_alone_shows_the_default_factory_and_what_it_can_serve(capsys):
+    assert main([]) == 0
+    out = capsys.readouterr().out
+    assert "default" in out and "envelope" in out
+    assert "capacity at SLO" in out and "tokens/s" in out
+
+
+def test_every_default_deployment_has_a_capacity_at_its_slo():
+    cat = load_catalog()
+    caps = deployment_capacity(load_layout("default", cat), cat)
+    assert caps and all(c["tok_s"] and c["tok_s"] > 0 for c in caps), [c["note"] for c in caps]
+    # faster per-user SLOs cost throughput: capacity per GPU falls as the SLO tightens
+    for c in caps:
+        assert c["tok_s"] / c["gpus"] < 50_000

@@ -1,0 +1,104 @@
+"""``twin`` with no command: what the default factory is and what it can serve.
+
+Until the live TUI lands this is the first thing a newcomer sees, so it answers the
+questions the TUI's gauges will: how big, how much power, how many tokens at the SLO.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections import Counter, defaultdict
+
+from twin.core import serving
+from twin.core.catalog import load_catalog
+from twin.core.errors import TwinError
+from twin.core.layout import load_layout
+
+
+def deployment_capacity(layout, catalog) -> list[dict]:
+    """Each deployment's output tokens/s at its tightest per-token SLO (serving model)."""
+    gpus_by_rack = {r.id: (r.gpu, r.gpus) for r in layout.racks}
+    out = []
+    for d in layout.deployments:
+        classes = [w for w in layout.workloads if w.deployment == d.id]
+        skus = Counter()
+        for rid in d.racks:
+            sku, n = gpus_by_rack[rid]
+            skus[sku] += n
+        sku, _ = skus.most_common(1)[0]
+        gpus = d.gpus_per_replica * d.replicas if d.gpus_per_replica and d.replicas else sum(skus.values())
+        isl = round(sum(w.isl.mean for w in classes) / len(classes)) if classes else 1024
+        osl = round(sum(w.osl.mean for w in classes) / len(classes)) if classes else 1024
+        tpot = min((w.slo_tpot_s for w in classes), default=0.05)
+        row = {"id": d.id, "model": d.model, "precision": d.precision, "gpu": sku, "gpus": gpus,
+               "isl": isl, "osl": osl, "slo_tpot_s": tpot, "tok_s": None, "replica": "", "note": ""}
+        try:
+            cs = serving.curves(catalog.gpu(sku), catalog.model(d.model), d.precision, serving.Workload(isl, osl), catalog=catalog)
+            p = serving.at_interactivity(cs, 1.0 / tpot)
+            row.update(tok_s=p.tok_s_per_gpu * gpus, replica=f"{p.gpus} × {p.parallelism}", usd_per_mtok=p.usd_per_mtok)
+        except TwinError as e:
+            row["note"] = str(e)
+        out.append(row)
+    return out
+
+
+def run(args: argparse.Namespace, target: str = "default") -> int:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    catalog = load_catalog(getattr(args, "catalog", []))
+    layout = load_layout(target, catalog)
+    console = Console()
+    site = layout.site
+    it_kw = sum(catalog.gpu(r.gpu).rack_kw * r.gpus / catalog.gpu(r.gpu).gpus_per_rack for r in layout.racks)
+    console.print(f"[bold]twin[/] — {layout.name}: {layout.description.strip().splitlines()[0] if layout.description else ''}")
+    console.print(
+        f"site envelope {site.envelope_kw / 1000:,.1f} MW · PUE {site.pue} · ${site.usd_per_kwh}/kWh · "
+        f"peak IT {it_kw / 1000:,.1f} MW → facility {it_kw * site.pue / 1000:,.1f} MW · routing {layout.routing}"
+    )
+
+    rows = Table(title="Floor", title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1))
+    for c in ("row", "GPU", "racks", "GPUs", "peak IT kW", "A/B fed", "cooling"):
+        rows.add_column(c, justify="right" if c in ("racks", "GPUs", "peak IT kW") else "left")
+    by_row = defaultdict(list)
+    for r in layout.racks:
+        by_row[r.row].append(r)
+    for row in layout.rows:
+        racks = by_row[row.id]
+        skus = sorted({r.gpu for r in racks})
+        kw = sum(catalog.gpu(r.gpu).rack_kw * r.gpus / catalog.gpu(r.gpu).gpus_per_rack for r in racks)
+        ab = sum(r.ab_fed for r in racks)
+        rows.add_row(row.id, ",".join(skus), str(len(racks)), f"{sum(r.gpus for r in racks):,}", f"{kw:,.0f}",
+                     "all" if ab == len(racks) else ("none" if ab == 0 else f"{ab}/{len(racks)}"),
+                     ",".join(sorted({r.cooling for r in racks})))
+    if len(layout.rows) <= 24:
+        console.print(rows)
+    else:
+        console.print(f"Floor: {len(layout.rows)} rows, {len(layout.racks):,} racks, {sum(r.gpus for r in layout.racks):,} GPUs")
+
+    dep = Table(title="Deployments — output tokens/s at the per-user SLO (tok/s per user), serving model", title_justify="left",
+                box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False)
+    for c in ("deployment", "model", "GPUs", "replica", "SLO", "tok/s", "$/Mtok"):
+        dep.add_column(c, justify="left" if c in ("deployment", "model", "replica") else "right", no_wrap=True)
+    total = 0.0
+    for d in deployment_capacity(layout, catalog):
+        if d["tok_s"] is None:
+            dep.add_row(d["id"], f"{d['model']} {d['precision']}", f"{d['gpus']:,} {d['gpu']}", "—", "—", d["note"][:30], "—")
+            continue
+        total += d["tok_s"]
+        dep.add_row(d["id"], f"{d['model']} {d['precision']}", f"{d['gpus']:,} {d['gpu']}", d["replica"].replace(" × ", "×"),
+                    f"{1 / d['slo_tpot_s']:.0f}", _si(d["tok_s"]), f"{d['usd_per_mtok']:.3f}")
+    console.print(dep)
+    console.print(f"capacity at SLO: [bold]{_si(total)}[/] output tokens/s · "
+                  f"{_si(total / (it_kw * site.pue / 1000))} tok/s per facility MW at peak power")
+    console.print("[dim]The live control room (TUI) and the factory engine are next. Meanwhile: "
+                  "twin perf --gpu b200 --model deepseek-r1 --curve · twin check layouts/default.yaml[/]")
+    return 0
+
+
+def _si(x: float) -> str:
+    for div, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(x) >= div:
+            return f"{x / div:,.1f}{suffix}"
+    return f"{x:,.0f}"
