@@ -10,7 +10,7 @@ KEYS = {"tok_s_per_gpu", "tok_s_per_user", "usd_per_mtok", "tok_s_per_mw", "j_pe
 def test_perf_json_has_the_documented_keys(capsys):
     assert main(["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
-    assert KEYS <= set(out)
+    assert set(out) >= KEYS
     assert out["gpus"] >= 1 and out["tok_s_per_gpu"] > 0
 
 
@@ -29,7 +29,7 @@ def test_perf_curve_prints_the_frontier(capsys):
 def test_perf_curve_json_is_a_list_of_points(capsys):
     assert main(["perf", "--gpu", "h200", "--model", "llama-2-70b", "--curve", "--json"]) == 0
     pts = json.loads(capsys.readouterr().out)["curve"]
-    assert len(pts) > 5 and KEYS <= set(pts[0])
+    assert len(pts) > 5 and set(pts[0]) >= KEYS
 
 
 def test_a_given_parallelism_is_used(capsys):

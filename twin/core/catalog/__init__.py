@@ -17,7 +17,16 @@ from types import MappingProxyType
 from typing import Any
 
 from twin.core.errors import InputError, UnknownName
-from twin.core.yamlsrc import Reader, YMap, load_file, non_negative, number, positive, positive_int, text
+from twin.core.yamlsrc import (
+    Reader,
+    YMap,
+    load_file,
+    non_negative,
+    number,
+    positive,
+    positive_int,
+    text,
+)
 
 DATA_DIR = Path(__file__).parent / "data"
 CATALOG_ENV = "TWIN_CATALOG"
