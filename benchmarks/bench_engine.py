@@ -1,0 +1,60 @@
+"""Engine speed and memory for every shipped layout.
+
+    python benchmarks/bench_engine.py [--sim-s 600]
+
+Each layout runs in its own process (so peak memory is its own) for a stretch of
+simulated time after a warm-up, and prints simulated seconds per wall second and the
+peak resident memory. Goals (issue 3): default ≥ 1,000× real time; hyperscale ≥ 100×
+real time and < 2 GB, on this 2-core machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+GOALS = {"default": 1000.0, "hyperscale": 100.0}
+
+
+def child(name: str, sim_s: float) -> None:
+    from twin.core.engine import Factory
+    from twin.core.layout import load_layout
+
+    t0 = time.perf_counter()
+    f = Factory(load_layout(name))
+    build = time.perf_counter() - t0
+    f.advance_to(60.0)  # warm-up: queues and batches reach their level
+    t1 = time.perf_counter()
+    f.advance_to(60.0 + sim_s)
+    wall = time.perf_counter() - t1
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"layout": name, "build_s": build, "speed": sim_s / wall, "tick_ms": wall / (sim_s / f.dt) * 1e3,
+                      "dt": f.dt, "replicas": len(f.rep_dep), "racks": len(f.rack_ids), "peak_mb": rss_mb}))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sim-s", type=float, default=600.0)
+    ap.add_argument("--child")
+    args = ap.parse_args()
+    if args.child:
+        child(args.child, args.sim_s)
+        return
+    print(f"{'layout':16} {'racks':>6} {'replicas':>9} {'tick':>5} {'ms/tick':>8} {'× real time':>12} {'peak MB':>8} {'goal':>12}")
+    for name in ("default", "hopper-hall", "blackwell-ultra", "hyperscale"):
+        out = subprocess.run([sys.executable, __file__, "--child", name, "--sim-s", str(args.sim_s)],
+                             capture_output=True, text=True, check=True).stdout
+        r = json.loads(out.strip().splitlines()[-1])
+        goal = GOALS.get(name)
+        verdict = "" if goal is None else (f"≥{goal:,.0f}× " + ("ok" if r["speed"] >= goal else "MISSED"))
+        if name == "hyperscale":
+            verdict += ", <2 GB " + ("ok" if r["peak_mb"] < 2048 else "MISSED")
+        print(f"{name:16} {r['racks']:6,} {r['replicas']:9,} {r['dt']:4.1f}s {r['tick_ms']:8.2f} {r['speed']:11,.0f}× {r['peak_mb']:8,.0f} {verdict:>12}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,9 @@
+"""The factory engine: a headless, deterministic simulation behind two doors.
+
+``Factory(layout).apply(command)`` and ``.snapshot()``, plus ``.advance_to(t_s)``.
+"""
+
+from twin.core.engine.factory import EngineError, Factory
+from twin.core.engine.snapshot import GAUGE_KEYS, Snapshot
+
+__all__ = ["Factory", "EngineError", "Snapshot", "GAUGE_KEYS"]
