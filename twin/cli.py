@@ -21,7 +21,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from twin.frontends import check_cli, perf_cli
+    from twin.frontends import check_cli, perf_cli, run_cli
 
     p = _Parser(prog="twin", description="A terminal digital twin of an AI factory.")
     p.add_argument("--catalog", action="append", default=[], metavar="DIR",
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
     perf_cli.add_parser(sub)
     check_cli.add_parser(sub)
+    run_cli.add_parser(sub)
     return p
 
 

@@ -75,13 +75,13 @@ class Factory:
     """A running simulation of one layout. Deterministic for a seed and a command log."""
 
     def __init__(self, layout: Layout, catalog: Catalog | None = None, seed: int | None = None,
-                 faults: bool = False, start_hour: float = START_HOUR):
+                 faults: bool = False, start_hour: float = START_HOUR, tick_s: float | None = None):
         self.layout = layout
         self.catalog = catalog or load_catalog()
         k = self.catalog.constants
         self.k = k
         self.seed = layout.seed if seed is None else int(seed)
-        self.dt = float(layout.tick_s or default_tick(layout))
+        self.dt = float(tick_s or layout.tick_s or default_tick(layout))
         self.start_hour = start_hour
         self.env = simpy.Environment()
         self.rng_arrivals = np.random.default_rng([self.seed, 1])
@@ -183,7 +183,12 @@ class Factory:
         self.w_counts = Window(wn, (6, self.n_cls))  # admitted, met, shed, failed, output, arrived
         self.history = History(("t_s", *S.GAUGE_KEYS), HISTORY_TICKS)
         self.gauges: dict[str, float] = dict.fromkeys(S.GAUGE_KEYS, 0.0)
-        self.totals = {"output_tokens": 0.0, "energy_kwh": 0.0, "cost_usd": 0.0}
+        self.totals = {"output_tokens": 0.0, "energy_kwh": 0.0, "cost_usd": 0.0, "capital_usd": 0.0, "energy_usd": 0.0,
+                       "it_kwh": 0.0, "seconds": 0.0, "prefill_tokens": 0.0}
+        # whole-run latency histograms and request counts (the report's run aggregates)
+        self.run_ttft = np.zeros((self.n_cls, HIST_BUCKETS))
+        self.run_tpot = np.zeros((self.n_cls, HIST_BUCKETS))
+        self.run_counts = np.zeros((6, self.n_cls))
         self.rack_power_kw = np.zeros(n_r)
         self.rack_util = np.zeros(n_r)
         self.pdu_load = np.zeros(len(self.pdu_ids))
@@ -1049,9 +1054,18 @@ class Factory:
         g["envelope_kw"] = site.envelope_kw if self.site_cap_kw is None else min(site.envelope_kw, self.site_cap_kw)
         g["shed_rps"] = float(self._cls_shed_rate.sum())
         g["failed_rps"] = float(failed.sum() / WINDOW_S)
-        self.totals["output_tokens"] += out_tokens
-        self.totals["energy_kwh"] += fac_kw * dt / 3600.0
-        self.totals["cost_usd"] += cost_s * dt
+        t = self.totals
+        t["output_tokens"] += out_tokens
+        t["prefill_tokens"] += pf_tokens
+        t["energy_kwh"] += fac_kw * dt / 3600.0
+        t["it_kwh"] += it_kw * dt / 3600.0
+        t["cost_usd"] += cost_s * dt
+        t["capital_usd"] += (capital_s + opex_s) * dt
+        t["energy_usd"] += energy_s * dt
+        t["seconds"] += dt
+        self.run_ttft += self.w_ttft.ring[(self.w_ttft.head - 1) % len(self.w_ttft.ring)]
+        self.run_tpot += self.w_tpot.ring[(self.w_tpot.head - 1) % len(self.w_tpot.ring)]
+        self.run_counts += self.w_counts.ring[(self.w_counts.head - 1) % len(self.w_counts.ring)]
         self.history.push({"t_s": self.now, **g})
 
     def _capex_rate(self) -> float:
@@ -1067,6 +1081,41 @@ class Factory:
             total += per[s] * n
         self._capex_cache = total / (site.amortisation_years * 365.25 * 86400)
         return self._capex_cache
+
+    def events_after(self, event_id: int) -> list[S.Event]:
+        """Events with an id above ``event_id`` (the last EVENTS_KEPT are kept)."""
+        return [e for e in self.events if e.id > event_id]
+
+    def run_summary(self) -> dict[str, float]:
+        """Aggregates over everything simulated so far (not averages of windowed gauges)."""
+        t = self.totals
+        secs = max(t["seconds"], 1e-9)
+        out_s = t["output_tokens"] / secs
+        fac_kw = t["energy_kwh"] * 3600.0 / secs
+        c = self.run_counts
+        denom = c[0].sum() + c[2].sum() + c[3].sum()
+        ttft = percentiles(self.run_ttft.sum(axis=0), (0.5, 0.95, 0.99))
+        tpot = percentiles(self.run_tpot.sum(axis=0), (0.5, 0.95, 0.99))
+        mtok = t["output_tokens"] / 1e6
+        return {
+            "output_tok_s": out_s,
+            "total_tok_s": (t["output_tokens"] + t["prefill_tokens"]) / secs,
+            "tok_s_per_mw": out_s / (fac_kw / 1000.0) if fac_kw > 0 else 0.0,
+            "tok_per_joule": t["output_tokens"] / (t["energy_kwh"] * 3.6e6) if t["energy_kwh"] > 0 else 0.0,
+            "usd_per_mtok": t["cost_usd"] / mtok if mtok > 0 else math.inf,
+            "usd_per_mtok_capital": t["capital_usd"] / mtok if mtok > 0 else math.inf,
+            "usd_per_mtok_energy": t["energy_usd"] / mtok if mtok > 0 else math.inf,
+            "ttft_p50_s": ttft[0], "ttft_p95_s": ttft[1], "ttft_p99_s": ttft[2],
+            "tpot_p50_s": tpot[0], "tpot_p95_s": tpot[1], "tpot_p99_s": tpot[2],
+            "slo_attainment": float(c[1].sum() / denom) if denom > 0 else 1.0,
+            "requests": float(c[5].sum()),
+            "requests_shed": float(c[2].sum()),
+            "requests_failed": float(c[3].sum()),
+            "it_power_kw": t["it_kwh"] * 3600.0 / secs,
+            "facility_power_kw": fac_kw,
+            "energy_mwh": t["energy_kwh"] / 1000.0,
+            "cost_usd": t["cost_usd"],
+        }
 
     # =====================================================================================
     def snapshot(self) -> S.Snapshot:

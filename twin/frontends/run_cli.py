@@ -1,0 +1,113 @@
+"""``twin run``: a headless run as fast as the machine allows, with a report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from twin.core.catalog import load_catalog
+from twin.core.engine import Factory
+from twin.core.errors import TwinError
+from twin.core.layout import load_layout
+from twin.core.report import SUMMARY_KEYS, Recorder, report, to_json
+from twin.core.units import format_duration, parse_duration_s
+
+DEFAULT_DURATION = "1h"
+
+#: How each summary figure is shown: label, unit, scale, format.
+DISPLAY = {
+    "output_tok_s": ("output tokens/s", "", 1.0, "{:,.0f}"),
+    "tok_s_per_mw": ("tokens/s per facility MW", "", 1.0, "{:,.0f}"),
+    "tok_per_joule": ("tokens per joule", "tok/J", 1.0, "{:.3f}"),
+    "usd_per_mtok": ("cost per million output tokens", "$", 1.0, "{:.3f}"),
+    "ttft_p95_s": ("time to first token p95", "s", 1.0, "{:.3f}"),
+    "tpot_p95_s": ("time per output token p95", "ms", 1e3, "{:.1f}"),
+    "slo_attainment": ("SLO attainment", "%", 100.0, "{:.2f}"),
+    "it_power_kw": ("IT power", "MW", 1e-3, "{:,.2f}"),
+    "facility_power_kw": ("facility power", "MW", 1e-3, "{:,.2f}"),
+}
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="run a layout headless, as fast as possible, and report",
+                       description="Run a factory headless as fast as the machine allows; print a summary and write a JSON report.")
+    p.add_argument("target", metavar="TARGET", help="a layout file or built-in name (default, hopper-hall, blackwell-ultra, hyperscale)")
+    p.add_argument("--for", dest="duration", default=DEFAULT_DURATION, metavar="DURATION",
+                   help=f"simulated time to run, e.g. 30m, 2h, 1d (default {DEFAULT_DURATION})")
+    p.add_argument("--seed", type=int, help="random seed (default: the layout's)")
+    p.add_argument("--report", metavar="FILE.json", help="write the JSON report here")
+    p.add_argument("--faults", action="store_true", help="random faults at published failure rates")
+    p.add_argument("--tick", metavar="DURATION", help="simulated time per engine step (default: the layout's, 1s); "
+                   "coarser is faster for long what-ifs, at the cost of queueing detail")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        duration = parse_duration_s(args.duration)
+    except ValueError as e:
+        raise TwinError(f"run: --for: {e}") from None
+    if duration <= 0:
+        raise TwinError("run: --for must be longer than 0s")
+    out = Path(args.report) if args.report else None
+    if out is not None and not out.parent.exists():
+        raise TwinError(f"run: --report: folder {out.parent} does not exist")
+    tick = None
+    if args.tick:
+        try:
+            tick = parse_duration_s(args.tick)
+        except ValueError as e:
+            raise TwinError(f"run: --tick: {e}") from None
+        if not 0 < tick <= 3600:
+            raise TwinError("run: --tick must be between 0s and 1h")
+    catalog = load_catalog(args.catalog)
+    layout = load_layout(args.target, catalog)
+    factory = Factory(layout, catalog, seed=args.seed, faults=args.faults, tick_s=tick)
+    rec = Recorder(factory, duration)
+    _advance(rec, duration, show=not args.quiet and sys.stderr.isatty())
+    doc = report(rec, duration_s=duration, faults=bool(args.faults))
+    if out is not None:
+        try:
+            out.write_text(to_json(doc), encoding="utf-8")
+        except OSError as e:
+            raise TwinError(f"run: cannot write {out}: {e.strerror or e}") from None
+    print_summary(doc, f"{layout.name} · {format_duration(duration)} simulated · seed {factory.seed}")
+    if out is not None:
+        print(f"report: {out}")
+    return 0
+
+
+def _advance(rec: Recorder, duration: float, show: bool) -> None:
+    if not show:
+        rec.run_until(rec.start_s + duration)
+        return
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.fields[clock]}"), TimeElapsedColumn(),
+                  transient=True, console=None) as bar:
+        task = bar.add_task("run", total=duration, clock="0s")
+        rec.run_until(rec.start_s + duration,
+                      on_step=lambda t: bar.update(task, completed=t - rec.start_s, clock=format_duration(t - rec.start_s)))
+
+
+def print_summary(doc: dict, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    s = doc["summary"]
+    t = Table(title=title, title_justify="left", show_header=False)
+    t.add_column(style="bold")
+    t.add_column(justify="right")
+    t.add_column(style="dim")
+    for k in SUMMARY_KEYS:
+        label, unit, scale, fmt = DISPLAY[k]
+        v = s.get(k)
+        t.add_row(label, "—" if v is None or v != v else fmt.format(v * scale), unit)
+    t.add_row("requests served / shed / failed", f"{s['requests'] - s['requests_shed'] - s['requests_failed']:,.0f}",
+              f"{s['requests_shed']:,.0f} / {s['requests_failed']:,.0f}")
+    Console().print(t)
+    crit = [e for e in doc["events"] if e["severity"] == "critical"]
+    if crit:
+        Console().print(f"[bold red]{len(crit)} critical events[/]; first: {crit[0]['source']}: {crit[0]['message']}")
