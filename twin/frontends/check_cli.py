@@ -40,10 +40,13 @@ def _is_scenario(doc: Any) -> bool:
 
 
 def _check_scenario(doc: YMap, file: str, catalog: Catalog) -> str:
-    key = next(k for k in SCENARIO_KEYS if k in doc)
-    raise InputError(
-        [Problem(file, doc.line_of(key), "scenario files are not supported yet by twin check")]
-    )
+    from twin.core.scenario import scenario_from_doc
+    from twin.core.units import format_duration
+
+    sc = scenario_from_doc(doc, file, catalog, base_dir=Path(file).parent)
+    return (f"scenario {sc.name}: layout {sc.layout.name}, {format_duration(sc.duration_s)}"
+            f"{f' after {format_duration(sc.warmup_s)} warm-up' if sc.warmup_s else ''}, seed {sc.seed}, "
+            f"{len(sc.events)} events, {len(sc.expect)} expectations")
 
 
 def _check_layout(doc: Any, file: str, catalog: Catalog) -> str:

@@ -12,6 +12,9 @@ from twin.core.errors import TwinError
 from twin.core.layout import load_layout
 from twin.core.report import SUMMARY_KEYS, Recorder, report, to_json
 from twin.core.units import format_duration, parse_duration_s
+from twin.frontends import markdown
+
+EXIT_OK, EXIT_FAILED = 0, 1
 
 DEFAULT_DURATION = "1h"
 
@@ -30,11 +33,14 @@ DISPLAY = {
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run a layout headless, as fast as possible, and report",
-                       description="Run a factory headless as fast as the machine allows; print a summary and write a JSON report.")
-    p.add_argument("target", metavar="TARGET", help="a layout file or built-in name (default, hopper-hall, blackwell-ultra, hyperscale)")
-    p.add_argument("--for", dest="duration", default=DEFAULT_DURATION, metavar="DURATION",
-                   help=f"simulated time to run, e.g. 30m, 2h, 1d (default {DEFAULT_DURATION})")
+    p = sub.add_parser("run", help="run a layout or scenario headless, as fast as possible, and report",
+                       description="Run a factory or a scenario headless as fast as the machine allows; print a summary "
+                                   "and write a JSON report. A scenario exits 0 when every expectation held, 1 when one failed.")
+    p.add_argument("target", metavar="TARGET",
+                   help="a scenario file, a layout file or a built-in layout (default, hopper-hall, blackwell-ultra, hyperscale)")
+    p.add_argument("--for", dest="duration", default=None, metavar="DURATION",
+                   help=f"simulated time to run a layout, e.g. 30m, 2h, 1d (default {DEFAULT_DURATION}; a scenario sets its own)")
+    p.add_argument("--markdown", metavar="FILE.md", help="write a human-readable report here")
     p.add_argument("--seed", type=int, help="random seed (default: the layout's)")
     p.add_argument("--report", metavar="FILE.json", help="write the JSON report here")
     p.add_argument("--faults", action="store_true", help="random faults at published failure rates")
@@ -44,16 +50,48 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def _out_path(value: str | None, flag: str) -> Path | None:
+    out = Path(value) if value else None
+    if out is not None and not out.parent.exists():
+        raise TwinError(f"run: {flag}: folder {out.parent} does not exist")
+    return out
+
+
+def _write(path: Path | None, text: str) -> None:
+    if path is None:
+        return
     try:
-        duration = parse_duration_s(args.duration)
+        path.write_text(text, encoding="utf-8")
+    except OSError as e:
+        raise TwinError(f"run: cannot write {path}: {e.strerror or e}") from None
+
+
+def scenario_doc(target: str):
+    """The parsed document when ``target`` is a scenario file, else None."""
+    from twin.core.scenario import is_scenario_doc
+    from twin.core.yamlsrc import load_file
+
+    p = Path(target)
+    if not p.is_file():
+        return None
+    doc = load_file(p)
+    return doc if is_scenario_doc(doc) else None
+
+
+def run(args: argparse.Namespace) -> int:
+    out = _out_path(args.report, "--report")
+    md = _out_path(args.markdown, "--markdown")
+    sdoc = scenario_doc(args.target)
+    if sdoc is not None:
+        if args.duration is not None or args.tick or args.faults:
+            raise TwinError("run: a scenario sets its own duration, tick and faults; drop --for/--tick/--faults")
+        return run_scenario(args, sdoc, out, md)
+    try:
+        duration = parse_duration_s(args.duration or DEFAULT_DURATION)
     except ValueError as e:
         raise TwinError(f"run: --for: {e}") from None
     if duration <= 0:
         raise TwinError("run: --for must be longer than 0s")
-    out = Path(args.report) if args.report else None
-    if out is not None and not out.parent.exists():
-        raise TwinError(f"run: --report: folder {out.parent} does not exist")
     tick = None
     if args.tick:
         try:
@@ -68,15 +106,62 @@ def run(args: argparse.Namespace) -> int:
     rec = Recorder(factory, duration)
     _advance(rec, duration, show=not args.quiet and sys.stderr.isatty())
     doc = report(rec, duration_s=duration, faults=bool(args.faults))
-    if out is not None:
-        try:
-            out.write_text(to_json(doc), encoding="utf-8")
-        except OSError as e:
-            raise TwinError(f"run: cannot write {out}: {e.strerror or e}") from None
+    _write(out, to_json(doc))
+    _write(md, markdown.render(doc))
     print_summary(doc, f"{layout.name} · {format_duration(duration)} simulated · seed {factory.seed}")
-    if out is not None:
-        print(f"report: {out}")
+    for path in (out, md):
+        if path is not None:
+            print(f"report: {path}")
     return 0
+
+
+def run_scenario(args: argparse.Namespace, sdoc, out: Path | None, md: Path | None) -> int:
+    from twin.core.scenario import Runner, scenario_from_doc, scenario_report
+
+    catalog = load_catalog(args.catalog)
+    sc = scenario_from_doc(sdoc, args.target, catalog, base_dir=Path(args.target).parent)
+    runner = Runner(sc, catalog, seed=args.seed)
+    show = not args.quiet and sys.stderr.isatty()
+    if show:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn(sc.name), BarColumn(), TextColumn("{task.fields[clock]}"), TimeElapsedColumn(), transient=True) as bar:
+            task = bar.add_task("run", total=sc.duration_s, clock="0s")
+            outcome = runner.run(lambda t, total: bar.update(task, completed=t, clock=format_duration(t)))
+    else:
+        outcome = runner.run()
+    doc = scenario_report(outcome)
+    _write(out, to_json(doc))
+    _write(md, markdown.render(doc))
+    print_summary(doc, f"{sc.name} · {sc.layout.name} · {format_duration(sc.duration_s)} simulated · seed {doc['seed']}")
+    print_verdicts(doc)
+    for path in (out, md):
+        if path is not None:
+            print(f"report: {path}")
+    return EXIT_OK if doc["status"] == "passed" else EXIT_FAILED
+
+
+def print_verdicts(doc: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    con = Console()
+    if doc.get("aborted"):
+        con.print(f"[bold red]✘ aborted:[/] {doc['aborted']}")
+    if not doc["expectations"]:
+        return
+    t = Table(title="expectations", title_justify="left")
+    for c in ("", "expectation", "observed", "when", "by"):
+        t.add_column(c, justify="right" if c in ("observed", "when", "by") else "left")
+    for e in doc["expectations"]:
+        mark = {"passed": "[green]✔ held[/]", "failed": "[bold red]✘ FAILED[/]"}.get(e["status"], "– not evaluated")
+        obs = e["observed"]
+        t.add_row(mark, e["expect"], obs if isinstance(obs, str) else ("—" if obs is None else f"{obs:.6g}"),
+                  "" if e["at_s"] is None else format_duration(e["at_s"]), "" if e["by"] is None else f"{e['by']:.4g}")
+    con.print(t)
+    failed = [e for e in doc["expectations"] if e["status"] == "failed"]
+    con.print("[green]every expectation held[/]" if not failed and not doc.get("aborted")
+              else f"[bold red]{len(failed)} of {len(doc['expectations'])} expectations failed[/]")
 
 
 def _advance(rec: Recorder, duration: float, show: bool) -> None:

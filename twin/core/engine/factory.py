@@ -1082,6 +1082,18 @@ class Factory:
         self._capex_cache = total / (site.amortisation_years * 365.25 * 86400)
         return self._capex_cache
 
+    def reset_run_totals(self) -> None:
+        """Start the run aggregates afresh (after a warm-up): gauges and windows carry on."""
+        for k in self.totals:
+            self.totals[k] = 0.0
+        self.run_ttft[:] = 0.0
+        self.run_tpot[:] = 0.0
+        self.run_counts[:] = 0.0
+
+    def note(self, severity: str, source: str, message: str) -> None:
+        """Add an event from outside the engine (a scenario, a front end)."""
+        self._event(severity, source, message)
+
     def events_after(self, event_id: int) -> list[S.Event]:
         """Events with an id above ``event_id`` (the last EVENTS_KEPT are kept)."""
         return [e for e in self.events if e.id > event_id]

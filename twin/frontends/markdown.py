@@ -1,0 +1,62 @@
+"""A run or scenario report as Markdown, for people: KPIs, timeline, verdicts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twin.core.units import format_duration
+
+KPI_ROWS = (
+    ("output_tok_s", "output tokens/s", "{:,.0f}", 1.0),
+    ("tok_s_per_mw", "tokens/s per facility MW", "{:,.0f}", 1.0),
+    ("tok_per_joule", "tokens per joule", "{:.3f}", 1.0),
+    ("usd_per_mtok", "$ per million output tokens", "{:.3f}", 1.0),
+    ("usd_per_mtok_capital", "… of which capital and opex", "{:.3f}", 1.0),
+    ("usd_per_mtok_energy", "… of which energy", "{:.3f}", 1.0),
+    ("ttft_p95_s", "TTFT p95 (s)", "{:.3f}", 1.0),
+    ("tpot_p95_s", "TPOT p95 (ms)", "{:.1f}", 1e3),
+    ("slo_attainment", "SLO attainment (%)", "{:.2f}", 100.0),
+    ("it_power_kw", "IT power (MW)", "{:.2f}", 1e-3),
+    ("facility_power_kw", "facility power (MW)", "{:.2f}", 1e-3),
+)
+
+
+def fmt(v: Any, spec: str, scale: float) -> str:
+    return "—" if v is None else spec.format(v * scale)
+
+
+def render(doc: dict[str, Any]) -> str:
+    s = doc["summary"]
+    start = doc.get("start_s", 0.0)
+    title = doc.get("scenario") or doc["layout"]
+    lines = [f"# {title}", ""]
+    if doc.get("description"):
+        lines += [doc["description"].strip(), ""]
+    status = doc.get("status")
+    verdict = {"passed": "✔ every expectation held", "failed": "✘ an expectation failed", "aborted": "✘ aborted"}.get(status, "")
+    lines += [f"Layout `{doc['layout']}` · seed {doc['seed']} · {format_duration(doc.get('duration_s', 0))} simulated"
+              + (f" after a {format_duration(doc['warmup_s'])} warm-up" if doc.get("warmup_s") else "")
+              + (f" · **{verdict}**" if verdict else ""), ""]
+    if doc.get("aborted"):
+        lines += [f"Aborted: {doc['aborted']}", ""]
+    lines += ["## Key figures", "", "| figure | value |", "|---|---:|"]
+    lines += [f"| {label} | {fmt(s.get(k), spec, sc)} |" for k, label, spec, sc in KPI_ROWS]
+    lines += [f"| requests (shed / failed) | {s.get('requests', 0):,.0f} ({s.get('requests_shed', 0):,.0f} / {s.get('requests_failed', 0):,.0f}) |", ""]
+    if doc.get("expectations"):
+        lines += ["## Expectations", "", "| | expectation | observed | when | by |", "|---|---|---:|---:|---:|"]
+        for e in doc["expectations"]:
+            mark = {"passed": "✔", "failed": "✘"}.get(e["status"], "–")
+            obs = e["observed"]
+            obs_s = obs if isinstance(obs, str) else ("—" if obs is None else f"{obs:.6g}")
+            when = "" if e["at_s"] is None else format_duration(e["at_s"])
+            by = "" if e["by"] is None else f"{e['by']:.4g}"
+            lines.append(f"| {mark} | `{e['expect']}` | {obs_s} | {when} | {by} |")
+        lines.append("")
+    lines += ["## Timeline", ""]
+    shown = doc["events"]
+    for e in shown[:200]:
+        t = max(0.0, e["t_s"] - start)
+        lines.append(f"- `{format_duration(t):>7}` **{e['severity']}** {e['source']}: {e['message']}")
+    if len(shown) > 200:
+        lines.append(f"- … {len(shown) - 200} more events in the JSON report")
+    return "\n".join(lines) + "\n"
