@@ -663,7 +663,11 @@ def test_twin_check_names_an_unknown_layout(capsys):
     assert "unknown layout 'defualt'" in err and "hopper-hall" in err
 
 
-def test_twin_check_says_scenario_files_are_not_supported_yet(tmp_path, capsys):
-    path = write(tmp_path, "layout: default\nevents:\n  - {at: 10s, do: fail pdu-3}\n")
+def test_twin_check_tells_a_scenario_from_a_layout_and_checks_its_targets(tmp_path, capsys):
+    path = write(tmp_path, "layout: default\nduration: 1m\nevents:\n  - {at: 10s, do: fail pdu-3}\n")
     assert main(["check", str(path)]) == 2
-    assert f"{path}:2: scenario files are not supported yet" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{path}:4: events[1]: fail pdu-3: no component 'pdu-3' in layout default" in err
+    good = write(tmp_path, "layout: default\nduration: 1m\nevents:\n  - {at: 10s, do: fail row-a-pdu-1}\n")
+    assert main(["check", str(good)]) == 0
+    assert "ok — scenario" in capsys.readouterr().out
