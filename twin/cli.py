@@ -21,7 +21,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from twin.frontends import check_cli, perf_cli, run_cli
+    from twin.frontends import check_cli, compare_cli, perf_cli, run_cli
 
     p = _Parser(prog="twin", description="A terminal digital twin of an AI factory.")
     p.add_argument("--catalog", action="append", default=[], metavar="DIR",
@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     perf_cli.add_parser(sub)
     check_cli.add_parser(sub)
     run_cli.add_parser(sub)
+    compare_cli.add_parser(sub)
     return p
 
 

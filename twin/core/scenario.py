@@ -575,6 +575,8 @@ class Runner:
                     outcome.applied.append((t_rel, cmd.text, msg))
 
         def check(t_rel: float) -> None:
+            if f.history.count == 0:
+                return  # no tick yet: every gauge is still empty
             for k, e in enumerate(sc.expect):
                 if e.mode in ("end", "overall"):
                     continue
@@ -667,3 +669,9 @@ def scenario_report(out: Outcome) -> dict[str, Any]:
     doc["commands"] = [{"t_s": t, "do": c, "result": r} for t, c, r in out.applied]
     return doc
 
+
+
+def scenario_for_layout(layout: Layout, duration_s: float, seed: int | None = None, tick_s: float | None = None) -> Scenario:
+    """A layout run as a scenario with no events (the baseline of a what-if)."""
+    return Scenario(layout.name, layout.description, layout.file, layout, layout.seed if seed is None else seed,
+                    duration_s, 0.0, tick_s, False, (), (), ())

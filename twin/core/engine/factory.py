@@ -699,10 +699,13 @@ class Factory:
             view = View(load[idx], self.rep_qcap[idx], self.rep_eff[idx], clock[idx])  # arrivals join the queue
             share = POLICIES[self.policy](view, arrivals[c]) * arrivals[c]
             if self.policy == "slo-aware":
-                wait = (qsum[idx] + share) / np.maximum(self.adm_rate[idx], 1e-9)
-                keep = np.where(wait > sh.slo_ttft_s, sh.slo_ttft_s / np.maximum(wait, 1e-9), 1.0)
-                shed_c[c] = float((share * (1 - keep)).sum())
-                share = share * keep
+                # admit only what the replica can prefill within the TTFT SLO: q_cap is
+                # what it drains in half of it (capacity, not recent admissions, so
+                # shedding never feeds on itself)
+                room_q = np.maximum(0.0, 2.0 * self.rep_qcap[idx] * clock[idx] / slow[idx] - qsum[idx])
+                kept = np.minimum(share, room_q)
+                shed_c[c] = float((share - kept).sum())
+                share = kept
             add[idx, c] = share
         counts[2] = shed_c
         self._cls_shed_rate = shed_c / dt

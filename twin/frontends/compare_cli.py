@@ -1,0 +1,140 @@
+"""``twin compare``: the same factory with and without a change, side by side."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+from twin.core import commands as C
+from twin.core.catalog import load_catalog
+from twin.core.errors import TwinError
+from twin.core.layout import load_layout
+from twin.core.report import to_json
+from twin.core.scenario import Runner, scenario_for_layout, scenario_from_doc, scenario_report
+from twin.core.units import format_duration, parse_duration_s
+from twin.frontends.run_cli import DEFAULT_DURATION, scenario_doc
+
+ROWS = (
+    ("output_tok_s", "output tokens/s", "{:,.0f}", 1.0, "higher"),
+    ("tok_s_per_mw", "tokens/s per facility MW", "{:,.0f}", 1.0, "higher"),
+    ("tok_per_joule", "tokens per joule", "{:.3f}", 1.0, "higher"),
+    ("usd_per_mtok", "$ per million output tokens", "{:.3f}", 1.0, "lower"),
+    ("ttft_p95_s", "TTFT p95 (s)", "{:.3f}", 1.0, "lower"),
+    ("tpot_p95_s", "TPOT p95 (ms)", "{:.1f}", 1e3, "lower"),
+    ("slo_attainment", "SLO attainment (%)", "{:.2f}", 100.0, "higher"),
+    ("it_power_kw", "IT power (MW)", "{:.2f}", 1e-3, "lower"),
+    ("facility_power_kw", "facility power (MW)", "{:.2f}", 1e-3, "lower"),
+    ("cost_usd", "cost of the run ($)", "{:,.0f}", 1.0, "lower"),
+)
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("compare", help="what-if: run a baseline and a variant with the same seed, side by side",
+                       description="Run A and B (or A and A with --with commands) with the same seed and print the KPIs "
+                                   "side by side with absolute and relative deltas.")
+    p.add_argument("a", metavar="A", help="baseline: a scenario file, a layout file or a built-in layout")
+    p.add_argument("b", metavar="B", nargs="?", help="variant (default: A with the --with commands)")
+    p.add_argument("--with", dest="with_", action="append", default=[], metavar="COMMAND",
+                   help="a command for the variant, e.g. 'swap row-b gb300' (repeatable)")
+    p.add_argument("--at", default="0s", metavar="TIME", help="when the --with commands apply (default 0s)")
+    p.add_argument("--for", dest="duration", metavar="DURATION", help=f"simulated time for layouts (default {DEFAULT_DURATION})")
+    p.add_argument("--seed", type=int, help="seed for both runs (default: A's)")
+    p.add_argument("--report", metavar="FILE.json", help="write both summaries and the deltas here")
+    p.add_argument("--quiet", action="store_true", help="no progress line")
+    p.set_defaults(handler=run)
+
+
+def _scenario(target: str, catalog, duration: float | None, seed: int | None):
+    doc = scenario_doc(target)
+    if doc is not None:
+        return scenario_from_doc(doc, target, catalog, base_dir=Path(target).parent)
+    layout = load_layout(target, catalog)
+    return scenario_for_layout(layout, duration or parse_duration_s(DEFAULT_DURATION), seed)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.b is None and not args.with_:
+        raise TwinError("compare: give a variant B, or --with COMMAND to change A")
+    try:
+        at = parse_duration_s(args.at)
+        duration = parse_duration_s(args.duration) if args.duration else None
+    except ValueError as e:
+        raise TwinError(f"compare: {e}") from None
+    extra = []
+    for text in args.with_:
+        try:
+            cmd = C.parse_command(text)
+        except C.CommandError as e:
+            raise TwinError(f"compare: --with {text!r}: {e}") from None
+        if isinstance(cmd, C.SessionCommand):
+            raise TwinError(f"compare: --with {text!r}: a console command; give a factory command")
+        extra.append((at, cmd))
+    out = Path(args.report) if args.report else None
+    if out is not None and not out.parent.exists():
+        raise TwinError(f"compare: --report: folder {out.parent} does not exist")
+    catalog = load_catalog(args.catalog)
+    sa = _scenario(args.a, catalog, duration, args.seed)
+    sb = _scenario(args.b, catalog, duration, args.seed) if args.b else sa
+    seed = args.seed if args.seed is not None else sa.seed
+    if at > sb.duration_s:
+        raise TwinError(f"compare: --at {args.at} is after the run ends ({format_duration(sb.duration_s)})")
+    ra = Runner(sa, catalog, seed=seed)
+    rb = Runner(sb, catalog, seed=seed, extra=tuple(extra))
+    # a --with command the variant's factory cannot take is a user error: say so before running
+    for _, cmd in extra:
+        probe = Runner(sb, catalog, seed=seed)
+        try:
+            probe.factory.apply(cmd)
+        except TwinError as e:
+            raise TwinError(f"compare: --with {cmd.text!r}: {e}") from None
+    da = scenario_report(ra.run())
+    db = scenario_report(rb.run())
+    doc = comparison(da, db, [c.text for _, c in extra], at)
+    print_table(doc, args)
+    if out is not None:
+        try:
+            out.write_text(to_json(doc), encoding="utf-8")
+        except OSError as e:
+            raise TwinError(f"compare: cannot write {out}: {e.strerror or e}") from None
+        print(f"report: {out}")
+    return 0
+
+
+def comparison(da: dict, db: dict, with_: list[str], at: float) -> dict:
+    sa, sb = da["summary"], db["summary"]
+    delta, rel = {}, {}
+    for k, va in sa.items():
+        vb = sb.get(k)
+        if isinstance(va, int | float) and isinstance(vb, int | float) and math.isfinite(va) and math.isfinite(vb):
+            delta[k] = vb - va
+            rel[k] = (vb - va) / abs(va) if va else None
+    return {"a": {"name": da.get("scenario") or da["layout"], "layout": da["layout"], "seed": da["seed"], "summary": sa,
+                  "status": da["status"]},
+            "b": {"name": db.get("scenario") or db["layout"], "layout": db["layout"], "seed": db["seed"], "summary": sb,
+                  "status": db["status"], "with": with_, "at_s": at},
+            "delta": delta, "relative": rel}
+
+
+def print_table(doc: dict, args) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    a, b = doc["a"], doc["b"]
+    name_b = b["name"] if not b["with"] else f"{b['name']} + {'; '.join(b['with'])}"
+    t = Table(title=f"A: {a['name']}   B: {name_b}" + (f" at {format_duration(b['at_s'])}" if b["with"] else ""),
+              title_justify="left")
+    for c in ("", "A", "B", "Δ", "Δ%"):
+        t.add_column(c, justify="left" if not c else "right")
+    for k, label, spec, scale, better in ROWS:
+        va, vb = a["summary"].get(k), b["summary"].get(k)
+        if va is None or vb is None:
+            continue
+        d, r = doc["delta"].get(k), doc["relative"].get(k)
+        good = None if not d else ((d > 0) == (better == "higher"))
+        style = "" if good is None or (r is not None and abs(r) < 0.005) else ("green" if good else "red")
+        ds = "—" if d is None else (("+" if d >= 0 else "") + spec.format(d * scale))
+        rs = "—" if r is None else f"{r:+.1%}"
+        t.add_row(label, spec.format(va * scale), spec.format(vb * scale), f"[{style}]{ds}[/]" if style else ds,
+                  f"[{style}]{rs}[/]" if style else rs)
+    Console().print(t)
