@@ -44,7 +44,7 @@ TOLERANCE = 0.08
 
 # Which (gpu -> model/precision) pairs get their own factors: software stacks whose
 # kernels for that model are known to differ from the GPU's general level.
-OVERRIDES = {"mi300x": ["deepseek-r1/fp8"]}
+OVERRIDES = {"mi300x": ["deepseek-r1/fp8"], "h100": ["deepseek-r1/fp8"]}
 
 
 def loss(gpu, points, cat, eff: Efficiency, key: str | None) -> float:
