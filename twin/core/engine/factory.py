@@ -151,6 +151,7 @@ class Factory:
         self.switch_failed = np.zeros(len(self.switch_ids), bool)
         self.link_frac = np.ones(len(self.link_ids))
         self.node_faults: dict[tuple[int, int], int] = {}  # (rack, node) -> faulty count
+        self.node_slow: dict[tuple[int, int], float] = {}  # (rack, node) -> straggler factor
         self.site_cap_kw: float | None = None
         self.site_clock = 1.0
         self.cap_clock = np.ones(n_r)
@@ -359,6 +360,12 @@ class Factory:
             raise EngineError(f"fail: {target} has already failed")
         if kind == "rack":
             self.rack_failed[self.rack_index[target]] = True
+        elif kind in ("row", "group"):
+            racks = self._racks_of(target)
+            already = [self.rack_ids[r] for r in racks if self.rack_ids[r] in self.faults]
+            if already:
+                raise EngineError(f"fail: {already[0]} in {target} has already failed; repair it first")
+            self.rack_failed[racks] = True
         elif kind in ("node", "gpu"):
             rk, node, gpu = self._parse_node(target)
             gpn = self.catalog.gpu(self.rack_sku[rk]).gpus_per_node
@@ -377,12 +384,12 @@ class Factory:
         elif kind == "link":
             self.link_frac[self.link_index[target]] = 0.0
         else:
-            raise EngineError(f"fail: {target} is a {kind}; it cannot fail (try a rack, node, GPU, PDU, feed, loop, switch or link)")
+            raise EngineError(f"fail: {target} is a {kind}; it cannot fail (try a rack, row, node, GPU, PDU, feed, loop, switch or link)")
         until = self.now + repair_s
         self.faults[target] = Fault(target, kind, until)
         if math.isfinite(repair_s):
             self.env.process(self._auto_repair(target, until))
-        sev = "critical" if kind in ("pdu", "feed", "loop", "spine", "rack") else "warning"
+        sev = "critical" if kind in ("pdu", "feed", "loop", "spine", "rack", "row", "group") else "warning"
         hit = len(self._racks_of(target)) if kind not in ("link", "spine", "leaf", "switch") else 0
         self._event(sev, target, f"{kind} failed ({by}){f', {hit} racks affected' if hit else ''}; "
                                  f"repair in {format_duration(repair_s)}")
@@ -405,6 +412,8 @@ class Factory:
         kind = f.kind
         if kind == "rack":
             self.rack_failed[self.rack_index[target]] = False
+        elif kind in ("row", "group"):
+            self.rack_failed[self._racks_of(target)] = False
         elif kind in ("node", "gpu"):
             rk, node, _ = self._parse_node(target)
             self.node_faults[(rk, node)] -= 1
@@ -424,7 +433,11 @@ class Factory:
         elif kind == "degrade-rack":
             self.rack_nvlink[self._racks_of(target)] = 1.0
         elif kind == "straggler":
-            self.rack_slow[self._racks_of(target)] = 1.0
+            node = self._parse_node(target)
+            if node is not None:
+                self.node_slow.pop((node[0], node[1]), None)
+            else:
+                self.rack_slow[self._racks_of(target)] = 1.0
         elif kind == "tripped":
             i = self.pdu_ids.index(target)
             self.pdu_tripped[i] = False
@@ -446,8 +459,11 @@ class Factory:
         return f"{cmd.target} at {cmd.remaining:.0%} bandwidth until repaired"
 
     def _cmd_straggle(self, cmd: C.Straggle) -> str:
-        racks = self._racks_of(cmd.target)
-        self.rack_slow[racks] = cmd.slowdown
+        node = self._parse_node(cmd.target)
+        if node is not None:  # a node (or a GPU's node) slows only the replicas on it
+            self.node_slow[(node[0], node[1])] = cmd.slowdown
+        else:
+            self.rack_slow[self._racks_of(cmd.target)] = cmd.slowdown
         self.faults[cmd.target] = Fault(cmd.target, "straggler", math.inf)
         self._event("warning", cmd.target, f"straggler: steps {cmd.slowdown:g}× slower")
         return f"{cmd.target} runs {cmd.slowdown:g}× slower until repaired"
@@ -665,6 +681,9 @@ class Factory:
         cw = P.clock_weight(clock)
         comm = float(self.k["nvlink_comm_share"])
         slow = self.rack_slow[self.rep_rack] * ((1 - comm) + comm / np.maximum(self.rack_nvlink[self.rep_rack], 0.05))
+        for key, factor in self.node_slow.items():  # a replica runs at its slowest node's pace
+            reps = self.node_reps.get(key, [])
+            slow[reps] = np.maximum(slow[reps], factor)
         # ---- arrivals -------------------------------------------------------------------------
         lam = self.cls_rate * self._diurnal(self.now) * self.surge * self.class_surge
         burst = np.array([w.burstiness for w in self.layout.workloads])
