@@ -52,7 +52,7 @@ KV_HIT_RATE = 0.9
 #: The site power controller lowers clocks when facility power exceeds the limit and
 #: raises them by this factor per tick when there is headroom again.
 CLOCK_RECOVERY = 1.05
-HEADROOM = 0.98
+HEADROOM = 0.99
 
 
 class EngineError(TwinError):
@@ -161,7 +161,7 @@ class Factory:
         self.policy = L.routing
         self.surge = 1.0
         self.faults_enabled = False
-        self.faults: dict[str, Fault] = {}
+        self.faults: dict[str, dict[str, Fault]] = {}  # component -> kind -> fault
         self.events: deque[S.Event] = deque(maxlen=EVENTS_KEPT)
         self._event_id = 0
         self._fault_procs: list = []
@@ -216,7 +216,8 @@ class Factory:
 
     def _build_replicas(self, keep: dict | None = None) -> None:
         rates = [w.rate_rps * (w.agentic.steps_mean if w.agentic else 1.0) for w in self.layout.workloads]
-        profiles, places = P.place(self.layout, self.catalog, self.rack_sku, self.shapes, rates)
+        profiles, places = P.place(self.layout, self.catalog, self.rack_sku, self.shapes, rates,
+                                   [int(g) for g in self.rack_gpus])
         self.profiles = profiles
         n = len(places)
         self.rep_dep = np.array([p.deployment for p in places], dtype=int)
@@ -227,6 +228,7 @@ class Factory:
         self.rep_bmax = np.array([profiles[p.profile].bmax for p in places])
         self.rep_bslo = np.array([profiles[p.profile].b_slo for p in places])
         self.rep_qcap = np.array([profiles[p.profile].q_cap for p in places])
+        self.rep_cap_tok_s = np.array([profiles[p.profile].cap_tok_s for p in places])
         self.rep_tps = np.array([profiles[p.profile].tokens_per_step for p in places])
         self.rep_eff = np.array([profiles[p.profile].tok_per_joule for p in places])
         self.rep_key = [(p.deployment, p.racks, p.first_gpu) for p in places]
@@ -261,8 +263,8 @@ class Factory:
         self.dep_reps = [np.flatnonzero(self.rep_dep == d) for d in range(len(self.dep_ids))]
         self.prof_reps = [np.flatnonzero(self.rep_prof == p) for p in range(len(profiles))]
         self.rep_enabled = np.ones(n, bool)
-        for di, scale in getattr(self, "_scale", {}).items():
-            self.rep_enabled[self.dep_reps[di][scale:]] = False
+        for di in getattr(self, "_scale", {}):
+            self._apply_scale(di)
         self.gpus_in_reps = np.bincount(self.span_rack, weights=self.rep_gpus[self.span_rep] * self.span_share,
                                         minlength=len(self.rack_ids))
         # queue and running state, carried over for replicas that still exist
@@ -322,7 +324,7 @@ class Factory:
         try:
             return self.layout.kind_of(target)
         except (KeyError, TwinError):
-            raise UnknownName("component", target, list(self.layout.ids)[:200]) from None
+            raise UnknownName("component", target, list(self.layout.ids)) from None
 
     def _parse_node(self, target: str):
         """``RACK-nK`` is node K of a rack, ``RACK-nK-gJ`` GPU J of that node (1-based)."""
@@ -340,6 +342,14 @@ class Factory:
                     return None
         return None
 
+    def _check_node(self, node, target: str, verb: str):
+        rk, n, gpu = node
+        gpn = self.catalog.gpu(self.rack_sku[rk]).gpus_per_node
+        if n < 0 or n * gpn >= self.rack_gpus[rk] or (gpu is not None and not 0 <= gpu < gpn):
+            raise EngineError(f"{verb}: {target} does not exist ({self.rack_ids[rk]} has "
+                              f"{int(self.rack_gpus[rk]) // gpn} nodes of {gpn} GPUs)")
+        return node
+
     def _racks_of(self, target: str) -> np.ndarray:
         if target in self.rack_index:
             return np.array([self.rack_index[target]])
@@ -356,7 +366,7 @@ class Factory:
         return self._fail(cmd.target, kind, repair, by="operator")
 
     def _fail(self, target: str, kind: str, repair_s: float, by: str) -> str:
-        if target in self.faults and self.faults[target].kind in ("fail", kind):
+        if kind in self.faults.get(target, {}):
             raise EngineError(f"fail: {target} has already failed")
         if kind == "rack":
             self.rack_failed[self.rack_index[target]] = True
@@ -367,11 +377,7 @@ class Factory:
                 raise EngineError(f"fail: {already[0]} in {target} has already failed; repair it first")
             self.rack_failed[racks] = True
         elif kind in ("node", "gpu"):
-            rk, node, gpu = self._parse_node(target)
-            gpn = self.catalog.gpu(self.rack_sku[rk]).gpus_per_node
-            if node < 0 or node * gpn >= self.rack_gpus[rk] or (gpu is not None and not 0 <= gpu < gpn):
-                raise EngineError(f"fail: {target} does not exist ({self.rack_ids[rk]} has "
-                                  f"{int(self.rack_gpus[rk]) // gpn} nodes of {gpn} GPUs)")
+            rk, node, gpu = self._check_node(self._parse_node(target), target, "fail")
             self.node_faults[(rk, node)] = self.node_faults.get((rk, node), 0) + 1
         elif kind == "pdu":
             self.pdu_failed[self.pdu_ids.index(target)] = True
@@ -386,30 +392,48 @@ class Factory:
         else:
             raise EngineError(f"fail: {target} is a {kind}; it cannot fail (try a rack, row, node, GPU, PDU, feed, loop, switch or link)")
         until = self.now + repair_s
-        self.faults[target] = Fault(target, kind, until)
+        self._add_fault(target, kind, until)
         if math.isfinite(repair_s):
-            self.env.process(self._auto_repair(target, until))
+            self.env.process(self._auto_repair(target, kind, until))
         sev = "critical" if kind in ("pdu", "feed", "loop", "spine", "rack", "row", "group") else "warning"
-        hit = len(self._racks_of(target)) if kind not in ("link", "spine", "leaf", "switch") else 0
-        self._event(sev, target, f"{kind} failed ({by}){f', {hit} racks affected' if hit else ''}; "
-                                 f"repair in {format_duration(repair_s)}")
+        self._event(sev, target, f"{kind} failed ({by}){self._impact(target, kind)}; repair in {format_duration(repair_s)}")
         return f"{kind} {target} failed; repair in {format_duration(repair_s)}"
 
-    def _auto_repair(self, target: str, until: float):
+    def _add_fault(self, target: str, kind: str, until: float = math.inf) -> None:
+        self.faults.setdefault(target, {})[kind] = Fault(target, kind, until)
+
+    def _impact(self, target: str, kind: str) -> str:
+        """What a power or rack fault takes down: racks that lose power, and who rides through."""
+        if kind in ("link", "spine", "leaf", "switch", "node", "gpu"):
+            return ""
+        racks = self._racks_of(target)
+        if kind in ("pdu", "feed"):
+            self._rack_down()
+            dark = int((~self.rack_powered[racks]).sum())
+            ride = len(racks) - dark
+            return f", {dark} racks lost power" + (f", {ride} ride through on their other PDU" if ride else "")
+        return f", {len(racks)} racks affected"
+
+    def _auto_repair(self, target: str, kind: str, until: float):
         yield self.env.timeout(max(0.0, until - self.now))
-        f = self.faults.get(target)
+        f = self.faults.get(target, {}).get(kind)
         if f is not None and f.until == until:
-            self._repair(target, by="repair crew")
+            self._repair_kind(target, kind, by="repair crew")
 
     def _cmd_repair(self, cmd: C.Repair) -> str:
         if cmd.target not in self.faults:
+            self._kind(cmd.target)  # an unknown name says so, with a suggestion
             raise EngineError(f"repair: {cmd.target} is not failed or degraded"
                               + (f"; failed now: {', '.join(sorted(self.faults)[:10])}" if self.faults else ""))
-        return self._repair(cmd.target, by="operator")
+        for kind in list(self.faults[cmd.target]):
+            self._repair_kind(cmd.target, kind, by="operator")
+        return f"{cmd.target} repaired"
 
-    def _repair(self, target: str, by: str) -> str:
-        f = self.faults.pop(target)
-        kind = f.kind
+    def _repair_kind(self, target: str, kind: str, by: str) -> None:
+        kinds = self.faults.get(target, {})
+        kinds.pop(kind, None)
+        if not kinds:
+            self.faults.pop(target, None)
         if kind == "rack":
             self.rack_failed[self.rack_index[target]] = False
         elif kind in ("row", "group"):
@@ -442,7 +466,6 @@ class Factory:
             i = self.pdu_ids.index(target)
             self.pdu_tripped[i] = False
         self._event("info", target, f"{kind} repaired ({by})")
-        return f"{target} repaired"
 
     def _cmd_degrade(self, cmd: C.Degrade) -> str:
         kind = self._kind(cmd.target)
@@ -454,17 +477,19 @@ class Factory:
             fk = "degrade-rack"
         else:
             raise EngineError(f"degrade: {cmd.target} is a {kind}; degrade a link or a rack's NVLink domain")
-        self.faults[cmd.target] = Fault(cmd.target, fk, math.inf)
+        self._add_fault(cmd.target, fk)
         self._event("warning", cmd.target, f"degraded to {cmd.remaining:.0%} of its bandwidth")
         return f"{cmd.target} at {cmd.remaining:.0%} bandwidth until repaired"
 
     def _cmd_straggle(self, cmd: C.Straggle) -> str:
+        self._kind(cmd.target)  # an unknown name is refused with a suggestion
         node = self._parse_node(cmd.target)
         if node is not None:  # a node (or a GPU's node) slows only the replicas on it
+            self._check_node(node, cmd.target, "straggle")
             self.node_slow[(node[0], node[1])] = cmd.slowdown
         else:
             self.rack_slow[self._racks_of(cmd.target)] = cmd.slowdown
-        self.faults[cmd.target] = Fault(cmd.target, "straggler", math.inf)
+        self._add_fault(cmd.target, "straggler")
         self._event("warning", cmd.target, f"straggler: steps {cmd.slowdown:g}× slower")
         return f"{cmd.target} runs {cmd.slowdown:g}× slower until repaired"
 
@@ -519,6 +544,9 @@ class Factory:
         for d in self.layout.deployments:
             if d.id in deps and d.precision not in gpu.peak_tflops:
                 raise EngineError(f"swap: {gpu.id} cannot run {d.id}'s {d.precision}; precisions: {', '.join(gpu.precisions)}")
+        busy = [self.rack_ids[r] for r in racks if self.rack_swapping[r]]
+        if busy:
+            raise EngineError(f"swap: {busy[0]} is already being swapped; wait for it to finish")
         downtime = float(self.k["swap_downtime_s"])
         self.rack_swapping[racks] = True
         self.env.process(self._finish_swap(racks, gpu.id))
@@ -546,11 +574,27 @@ class Factory:
         idx = self.dep_reps[di]
         if cmd.replicas > len(idx):
             raise EngineError(f"scale: {cmd.deployment} has room for {len(idx)} replicas on its racks")
+        pre = idx[self.rep_role[idx] == P.ROLE_PREFILL]
+        if len(pre) and 0 < cmd.replicas < 2:
+            raise EngineError(f"scale: {cmd.deployment} is disaggregated; it needs at least 2 replicas (prefill and decode)")
         self._scale = getattr(self, "_scale", {})
         self._scale[di] = cmd.replicas
-        self.rep_enabled[idx] = False
-        self.rep_enabled[idx[: cmd.replicas]] = True
+        self._apply_scale(di)
         return f"{cmd.deployment}: {cmd.replicas} of {len(idx)} replicas serving"
+
+    def _apply_scale(self, di: int) -> None:
+        """Enable the first N replicas; a disaggregated deployment keeps its prefill share."""
+        n = self._scale[di]
+        idx = self.dep_reps[di]
+        self.rep_enabled[idx] = False
+        pre = idx[self.rep_role[idx] == P.ROLE_PREFILL]
+        if len(pre) and n > 0:
+            dec = idx[self.rep_role[idx] == P.ROLE_DECODE]
+            n_pf = min(len(pre), max(1, round(n * len(pre) / len(idx))), n - 1)
+            self.rep_enabled[pre[:n_pf]] = True
+            self.rep_enabled[dec[: n - n_pf]] = True
+        else:
+            self.rep_enabled[idx[:n]] = True
 
     def _cmd_surge(self, cmd: C.Surge) -> str:
         if cmd.workload is not None:
@@ -584,6 +628,7 @@ class Factory:
         if on == self.faults_enabled:
             return
         self.faults_enabled = on
+        self._fault_gen = getattr(self, "_fault_gen", 0) + 1
         if on:
             gpus = float(self.rack_gpus.sum())
             k = self.k
@@ -594,16 +639,16 @@ class Factory:
                      ("loop", k["failures_per_loop_year"] * len(self.loop_ids))]
             for kind, per_year in kinds:
                 if per_year > 0 and (kind != "link" or self.link_ids):
-                    self._fault_procs.append(self.env.process(self._random_faults(kind, year / per_year)))
+                    self._fault_procs.append(self.env.process(self._random_faults(kind, year / per_year, self._fault_gen)))
 
-    def _random_faults(self, kind: str, mean_gap_s: float):
+    def _random_faults(self, kind: str, mean_gap_s: float, gen: int):
         rng = self.rng_faults
-        while self.faults_enabled:
+        while self.faults_enabled and gen == self._fault_gen:
             yield self.env.timeout(float(rng.exponential(mean_gap_s)))
-            if not self.faults_enabled:
+            if not self.faults_enabled or gen != self._fault_gen:
                 return
             target = self._random_target(kind, rng)
-            if target is None or target in self.faults:
+            if target is None or kind in self.faults.get(target, {}):
                 continue
             repair = float(rng.exponential(float(self.k["repair_s"].get(kind, 3600.0))))
             self._fail(target, kind, max(60.0, repair), by="random")
@@ -675,6 +720,14 @@ class Factory:
         self.rep_up = up
         drained = self.rack_drained[self.rep_rack]
         accepting = up & ~drained
+        stuck = ~accepting & (self.q_cnt[:, 0] > 0)  # drained (or cut off): queued requests go elsewhere
+        if self._has_disagg:  # a prefill replica whose leaf has lost every uplink cannot ship KV
+            cut = (self.rep_role == P.ROLE_PREFILL) & (self._leaf_bw()[self.rack_leaf[self.rep_rack]] <= 0)
+            accepting &= ~cut
+            stuck |= cut & (self.q_cnt[:, 0] > 0)
+        if stuck.any():
+            retry += np.bincount(self.q_cls[stuck].ravel(), weights=self.q_cnt[stuck].ravel(), minlength=self.n_cls)
+            self.q_cnt[stuck] = 0.0
         rack_clock = np.minimum(self.cap_clock, np.where(self.throttled, float(self.k["throttle_clock"]), 1.0))
         self._full_clock = bool(rack_clock.min() >= 1.0)
         clock = rack_clock[self.rep_rack]
@@ -721,7 +774,7 @@ class Factory:
                 # admit only what the replica can prefill within the TTFT SLO: q_cap is
                 # what it drains in half of it (capacity, not recent admissions, so
                 # shedding never feeds on itself)
-                room_q = np.maximum(0.0, 2.0 * self.rep_qcap[idx] * clock[idx] / slow[idx] - qsum[idx])
+                room_q = np.maximum(0.0, self.rep_qcap[idx] * clock[idx] / slow[idx] - qsum[idx])
                 kept = np.minimum(share, room_q)
                 shed_c[c] = float((share - kept).sum())
                 share = kept
@@ -776,7 +829,11 @@ class Factory:
             own = self._prefill_time(qk[:, 0], cw[A], A) * slow[A]  # one head-of-queue prompt
             xfer = self._kv_transfer_s(tok_req)
             ttft = (t0 - qt) + (t_dec[A] / 2 + 0.5 * pf_time[A] + 0.5 * own)[:, None]
-            ttft = ttft + (role[A] == P.ROLE_PREFILL)[:, None] * xfer[cls0]
+            if self._has_disagg:  # each prefill replica ships KV through its own leaf's uplinks
+                leaf_bw = self._leaf_bw()[self.rack_leaf[self.rep_rack[A]]]
+                ref = float(np.median(self._leaf_bw()[np.unique(self.rack_leaf)]))
+                scale = np.where(leaf_bw > 0, ref / np.maximum(leaf_bw, 1e-9), np.inf)
+                ttft = ttft + (role[A] == P.ROLE_PREFILL)[:, None] * xfer[cls0] * scale[:, None]
             ttft_ok = ttft <= self.cls_slo_ttft[cls0]
             hist = np.bincount(cls0[has] * HIST_BUCKETS + bucket(ttft[has]), weights=take[has],
                                minlength=self.n_cls * HIST_BUCKETS)
@@ -817,8 +874,11 @@ class Factory:
         steps = np.where(B2 > 0, left / t_dec2, 0.0)
         per_req = steps * self.rep_tps  # output tokens each running request gains
         tpot = np.where(per_req > 0, dt / np.maximum(per_req, 1e-12), np.inf)
-        out_rc = self.run * per_req[:, None]
-        done = np.minimum(self.run, out_rc / self.cls_osl[None, :])
+        # a request generates at most its OSL: one that finishes inside the tick stops
+        # there, so output = completions × OSL whatever the tick (token conservation)
+        gen = np.minimum(per_req[:, None], self.cls_osl[None, :])
+        out_rc = self.run * gen
+        done = self.run * (gen / self.cls_osl[None, :])
         self.run -= done
         self.rep_tpot = tpot
         self.rep_pf_time = pf_time
@@ -852,7 +912,9 @@ class Factory:
         counts[4] = out_rc.sum(axis=0)
         self.w_counts.push(counts)
         # ---- power, caps, heat ---------------------------------------------------------------------
-        self._power_and_heat(B2, steps * t_dec2, pf_time, clock, up)
+        # with less than one request on average (a fluid fraction), the replica runs
+        # decode steps only that share of the tick
+        self._power_and_heat(B2, steps * t_dec2 * np.minimum(B2, 1.0), pf_time, clock, up)
         # ---- gauges -----------------------------------------------------------------------------------
         self._update_gauges(out_rc.sum(), pf_tokens.sum(), B2, up, qlen)
 
@@ -897,6 +959,16 @@ class Factory:
             moved = np.take_along_axis(arr[rows], cols, axis=1)
             arr[rows] = np.where(valid, moved, fill)
 
+    def _leaf_bw(self) -> np.ndarray:
+        """Healthy uplink bandwidth (GB/s) of each switch as a leaf, cached per fabric state."""
+        state = (self.link_frac.tobytes(), self.switch_failed.tobytes())
+        if getattr(self, "_bw_state", None) != state:
+            healthy = self.link_frac * ~self.switch_failed[self.link_b] * ~self.switch_failed[self.link_a]
+            bw = np.bincount(self.link_a, weights=self.link_gbs * healthy, minlength=len(self.switch_ids))
+            self._leaf_bw_cache = np.where(self.switch_failed, 0.0, bw)
+            self._bw_state = state
+        return self._leaf_bw_cache
+
     def _fabric_load(self, gb_s: float) -> None:
         """KV transfers spread over every healthy leaf-spine link (ECMP)."""
         if not len(self.link_ids):
@@ -913,15 +985,9 @@ class Factory:
         out = np.zeros(self.n_cls)
         if not len(self.link_ids) or not self._has_disagg:
             return out
-        state = (self.link_frac.tobytes(), self.switch_failed.tobytes())
-        if getattr(self, "_bw_state", None) != state:
-            healthy = self.link_frac * ~self.switch_failed[self.link_b] * ~self.switch_failed[self.link_a]
-            per_leaf = np.bincount(self.link_a, weights=self.link_gbs * healthy, minlength=len(self.switch_ids))
-            full = np.bincount(self.link_a, weights=self.link_gbs, minlength=len(self.switch_ids))
-            leaves = full > 0
-            self._bw_gb_s = float(np.median(per_leaf[leaves])) if leaves.any() else 0.0
-            self._bw_state = state
-        bw_gb_s = self._bw_gb_s
+        leaf_bw = self._leaf_bw()
+        leaves = leaf_bw[np.unique(self.rack_leaf)]
+        bw_gb_s = float(np.median(leaves)) if len(leaves) else 0.0
         util = float(np.clip(np.median(self.link_load[self.link_load > 0]) if (self.link_load > 0).any() else 0.0, 0, 0.95))
         lat = float(self.k["scale_out_latency_us"]) * 1e-6
         for c, sh in enumerate(self.shapes):
@@ -945,74 +1011,33 @@ class Factory:
         u = np.where(up, np.minimum(u, 1.0), 0.0)
         sku_idle, sku_tdp = self.sku_idle_w, self.sku_tdp_w
         idle_r, tdp_r = sku_idle[self.rep_rack], sku_tdp[self.rep_rack]
-        dyn = u if gamma == 1.0 else np.power(u, gamma)
-        gpu_w = idle_r + (tdp_r - idle_r) * dyn * (1.0 if self._full_clock else np.power(clock, cexp))
-        rep_kw = gpu_w * self.rep_gpus / 1000.0
+        dyn_full = (tdp_r - idle_r) * (u if gamma == 1.0 else np.power(u, gamma))  # W per GPU at full clock
         n_r = len(self.rack_ids)
-        gpu_kw = np.bincount(self.span_rack, weights=rep_kw[self.span_rep] * self.span_share, minlength=n_r)
-        gpu_kw += np.maximum(0.0, self.rack_gpus - self.gpus_in_reps) * sku_idle / 1000.0
-        util = np.bincount(self.span_rack, weights=(B / self.rep_bslo)[self.span_rep] * self.span_share, minlength=n_r)
+        # utilisation: output tokens/s over the replica's capacity at its SLO pace
+        # (prefill replicas: prefill time over the tick)
+        rep_util = np.where(self.rep_role == P.ROLE_PREFILL, np.minimum(pf_time / dt, 1.0),
+                            self.rep_out_s / self.rep_cap_tok_s)
+        self.rep_util = rep_util
+        util = np.bincount(self.span_rack, weights=rep_util[self.span_rep] * self.span_share, minlength=n_r)
         nrep = np.bincount(self.span_rack, weights=self.span_share, minlength=n_r)
         self.rack_util = np.where(nrep > 0, util / np.maximum(nrep, 1e-9), 0.0)
-        peak_kw, host_kw = self.rack_peak_kw, self.rack_host_kw
+        peak_kw = self.rack_peak_kw
         idle_f = float(k["host_power_idle_fraction"])
-        rack_kw = gpu_kw + host_kw * (idle_f + (1 - idle_f) * np.minimum(1.0, self.rack_util))
-        rack_kw = np.where(self.rack_powered & ~self.rack_swapping & ~self.rack_tripped, rack_kw, 0.0)
-        self.rack_power_kw = rack_kw
-        # power tree: an A/B-fed rack shares its load over its live PDUs
-        alive = self.rack_pdu_alive
-        n_alive = np.maximum(alive.sum(axis=1), 1)
-        share = rack_kw / n_alive
-        n_p = len(self.pdu_ids)
-        self.pdu_load = (np.bincount(np.where(alive[:, 0], self.rack_pdus[:, 0], n_p), weights=share, minlength=n_p + 1)[:n_p]
-                         + np.bincount(np.where(alive[:, 1], self.rack_pdus[:, 1], n_p), weights=share, minlength=n_p + 1)[:n_p])
+        rack_kw, gpu_kw, dyn_rack = self._rack_power(dyn_full, idle_r, clock, cexp, idle_f)
+        # caps: GPU power limits act in hardware within milliseconds, so the controllers
+        # pick clocks from this tick's draw and any lowered clock applies to it at once
+        new_clock = self._cap_clocks(rack_kw, dyn_rack, cexp)
+        eff = np.minimum(new_clock, np.where(self.throttled, float(k["throttle_clock"]), 1.0))[self.rep_rack]
+        if (eff < clock - 1e-9).any():
+            rack_kw, gpu_kw, dyn_rack = self._rack_power(dyn_full, idle_r, np.minimum(clock, eff), cexp, idle_f)
+        self.cap_clock = new_clock
         over = (self.pdu_load > self.pdu_cap * 1.0) & ~self.pdu_tripped & ~self.pdu_failed
         for i in np.flatnonzero(over):
             self.pdu_tripped[i] = True
             pid = self.pdu_ids[i]
-            self.faults[pid] = Fault(pid, "tripped", math.inf)
+            self._add_fault(pid, "tripped")
             self._event("critical", pid, f"breaker tripped: {self.pdu_load[i]:,.0f} kW over its {self.pdu_cap[i]:,.0f} kW; "
                                          "repair it to reset")
-        self.feed_load = np.bincount(self.pdu_feed, weights=self.pdu_load, minlength=len(self.feed_ids))
-        it_kw = float(rack_kw.sum())
-        facility = it_kw * self.pue
-        # caps: the site controller scales GPU clocks to meet the envelope (and a cap)
-        limit = self.layout.site.envelope_kw if self.site_cap_kw is None else min(self.layout.site.envelope_kw, self.site_cap_kw)
-        dyn_kw = float(np.bincount(self.span_rack, weights=((gpu_w - idle_r) * self.rep_gpus / 1000.0)[self.span_rep] * self.span_share,
-                                   minlength=n_r).sum())
-        if facility > limit and dyn_kw > 0:
-            static = it_kw - dyn_kw
-            ratio = max(0.0, (limit * HEADROOM / self.pue - static) / dyn_kw)
-            self.site_clock = float(np.clip(self.site_clock * ratio ** (1 / cexp), 0.2, 1.0))
-            if ratio < 0.999:
-                self._limit_event = getattr(self, "_limit_event", -1e9)
-                if self.now - self._limit_event > 300:
-                    self._limit_event = self.now
-                    self._event("warning", "site", f"facility {facility / 1000:,.1f} MW over the {limit / 1000:,.1f} MW limit: "
-                                                   f"GPU clocks lowered to {self.site_clock:.0%}")
-        elif facility < limit * HEADROOM * 0.97 and self.site_clock < 1.0:
-            self.site_clock = min(1.0, self.site_clock * CLOCK_RECOVERY)
-        rack_clock = np.full(n_r, self.site_clock)
-        capped = np.isfinite(self.rack_cap_kw)
-        if capped.any():
-            dyn_r = np.maximum(rack_kw - host_kw * idle_f, 1e-9)
-            ratio = np.clip((self.rack_cap_kw - host_kw * idle_f) / dyn_r, 0.0, 1.0) ** (1 / cexp)
-            prev = getattr(self, "_rack_cap_clock", np.ones(n_r))
-            rc = np.where(capped, np.where(rack_kw > self.rack_cap_kw, prev * ratio, np.minimum(1.0, prev * CLOCK_RECOVERY)), 1.0)
-            self._rack_cap_clock = np.clip(rc, 0.2, 1.0)
-            rack_clock = np.minimum(rack_clock, self._rack_cap_clock)
-        pcap = np.isfinite(self.pdu_cap_kw)
-        if pcap.any():
-            prev = getattr(self, "_pdu_cap_clock", np.ones(len(self.pdu_ids)))
-            ratio = np.clip(self.pdu_cap_kw / np.maximum(self.pdu_load, 1e-9), 0.0, 1.0) ** (1 / cexp)
-            pc = np.where(pcap, np.where(self.pdu_load > self.pdu_cap_kw, prev * ratio, np.minimum(1.0, prev * CLOCK_RECOVERY)), 1.0)
-            self._pdu_cap_clock = np.clip(pc, 0.2, 1.0)
-            per_rack = np.ones(n_r)
-            for j in range(2):
-                m = self.rack_pdus[:, j] >= 0
-                per_rack[m] = np.minimum(per_rack[m], self._pdu_cap_clock[self.rack_pdus[m, j]])
-            rack_clock = np.minimum(rack_clock, per_rack)
-        self.cap_clock = rack_clock
         # heat: each loop removes up to its capacity; the rest warms its racks
         self.loop_load = np.bincount(self.rack_loop, weights=rack_kw, minlength=len(self.loop_ids))
         cap = np.where(self.loop_failed, 0.0, self.loop_cap)
@@ -1026,7 +1051,9 @@ class Factory:
         gpu_frac = np.where(self.rack_gpus > 0, gpu_kw * 1000.0 / np.maximum(self.rack_gpus * sku_tdp, 1e-9), 0.0)
         self.gpu_temp_c = self.inlet_c + float(k["gpu_temp_rise_at_tdp_c"]) * gpu_frac
         hot = self.gpu_temp_c >= float(k["gpu_throttle_c"])
-        cool_again = self.gpu_temp_c < float(k["gpu_throttle_c"]) - 10.0
+        # release only when the rack could run at full power without throttling again
+        # (judged by its inlet, not by the halved GPUs, or the throttle would flap)
+        cool_again = self.inlet_c + float(k["gpu_temp_rise_at_tdp_c"]) < float(k["gpu_throttle_c"]) - 5.0
         for r in np.flatnonzero(hot & ~self.throttled):
             self._event("critical", self.rack_ids[r], f"GPUs at {self.gpu_temp_c[r]:.0f} °C: thermal throttle (clocks halved)")
         for r in np.flatnonzero(self.throttled & cool_again):
@@ -1036,6 +1063,82 @@ class Factory:
         for r in np.flatnonzero(trip):
             self._event("critical", self.rack_ids[r], "thermal shutdown: rack powered off until it cools")
         self.rack_tripped = (self.rack_tripped | trip) & ~((self.inlet_c < ambient + 5) & self.rack_tripped)
+
+    def _rack_power(self, dyn_full, idle_r, clock, cexp, idle_f):
+        """Rack, PDU and feed loads for GPU activity at these clocks (sets the loads)."""
+        n_r = len(self.rack_ids)
+        dyn_w = dyn_full * (1.0 if (np.asarray(clock) >= 1.0).all() else np.power(clock, cexp))
+        w = self.span_share * self.rep_gpus[self.span_rep] / 1000.0
+        dyn_rack = np.bincount(self.span_rack, weights=dyn_w[self.span_rep] * w, minlength=n_r)
+        gpu_kw = np.bincount(self.span_rack, weights=idle_r[self.span_rep] * w, minlength=n_r) + dyn_rack
+        gpu_kw += np.maximum(0.0, self.rack_gpus - self.gpus_in_reps) * self.sku_idle_w / 1000.0
+        rack_kw = gpu_kw + self.rack_host_kw * (idle_f + (1 - idle_f) * np.minimum(1.0, self.rack_util))
+        live = self.rack_powered & ~self.rack_swapping & ~self.rack_tripped
+        rack_kw = np.where(live, rack_kw, 0.0)
+        dyn_rack = np.where(live, dyn_rack, 0.0)
+        self.rack_power_kw = rack_kw
+        self._gpu_kw = gpu_kw
+        # power tree: an A/B-fed rack shares its load over its live PDUs
+        alive = self.rack_pdu_alive
+        share = rack_kw / np.maximum(alive.sum(axis=1), 1)
+        n_p = len(self.pdu_ids)
+        self.pdu_load = (np.bincount(np.where(alive[:, 0], self.rack_pdus[:, 0], n_p), weights=share, minlength=n_p + 1)[:n_p]
+                         + np.bincount(np.where(alive[:, 1], self.rack_pdus[:, 1], n_p), weights=share, minlength=n_p + 1)[:n_p])
+        self.feed_load = np.bincount(self.pdu_feed, weights=self.pdu_load, minlength=len(self.feed_ids))
+        return rack_kw, gpu_kw, dyn_rack
+
+    def _cap_clocks(self, rack_kw, dyn_rack, cexp) -> np.ndarray:
+        """Per-rack clock that keeps the site, capped racks and capped PDUs under their
+        limits (with HEADROOM), raising clocks slowly again once there is room."""
+        n_r = len(self.rack_ids)
+
+        def ratio(load, dyn, limit):  # clock factor that brings load to limit by slowing dyn
+            need = np.maximum(0.0, load - limit * HEADROOM)
+            frac = 1.0 - need / np.maximum(dyn, 1e-9)
+            return np.clip(frac, 0.0, 1.0) ** (1.0 / cexp)
+
+        it_kw = float(rack_kw.sum())
+        facility = it_kw * self.pue
+        site = self.layout.site
+        limit = site.envelope_kw if self.site_cap_kw is None else min(site.envelope_kw, self.site_cap_kw)
+        dyn_kw = float(dyn_rack.sum())
+        if facility > limit * HEADROOM and dyn_kw > 0:
+            r = float(ratio(np.array(it_kw), np.array(dyn_kw), np.array(limit / self.pue)))
+            self.site_clock = float(np.clip(self.site_clock * r, 0.2, 1.0))
+            self._limit_event = getattr(self, "_limit_event", -1e9)
+            if self.now - self._limit_event > 300:
+                self._limit_event = self.now
+                self._event("warning", "site", f"facility {facility / 1000:,.1f} MW at the {limit / 1000:,.1f} MW limit: "
+                                               f"GPU clocks lowered to {self.site_clock:.0%}")
+        elif facility < limit * HEADROOM * 0.97 and self.site_clock < 1.0:
+            self.site_clock = min(1.0, self.site_clock * CLOCK_RECOVERY)
+        rack_clock = np.full(n_r, self.site_clock)
+        capped = np.isfinite(self.rack_cap_kw)
+        if capped.any():
+            prev = getattr(self, "_rack_cap_clock", np.ones(n_r))
+            over = rack_kw > self.rack_cap_kw * HEADROOM
+            room = rack_kw < self.rack_cap_kw * HEADROOM * 0.97
+            rc = np.where(over, prev * ratio(rack_kw, dyn_rack, self.rack_cap_kw), np.where(room, np.minimum(1.0, prev * CLOCK_RECOVERY), prev))
+            self._rack_cap_clock = np.where(capped, np.clip(rc, 0.2, 1.0), 1.0)
+            rack_clock = np.minimum(rack_clock, self._rack_cap_clock)
+        pcap = np.isfinite(self.pdu_cap_kw)
+        if pcap.any():
+            n_p = len(self.pdu_ids)
+            alive = self.rack_pdu_alive
+            dshare = dyn_rack / np.maximum(alive.sum(axis=1), 1)
+            pdu_dyn = (np.bincount(np.where(alive[:, 0], self.rack_pdus[:, 0], n_p), weights=dshare, minlength=n_p + 1)[:n_p]
+                       + np.bincount(np.where(alive[:, 1], self.rack_pdus[:, 1], n_p), weights=dshare, minlength=n_p + 1)[:n_p])
+            prev = getattr(self, "_pdu_cap_clock", np.ones(n_p))
+            over = self.pdu_load > self.pdu_cap_kw * HEADROOM
+            room = self.pdu_load < self.pdu_cap_kw * HEADROOM * 0.97
+            pc = np.where(over, prev * ratio(self.pdu_load, pdu_dyn, self.pdu_cap_kw), np.where(room, np.minimum(1.0, prev * CLOCK_RECOVERY), prev))
+            self._pdu_cap_clock = np.where(pcap, np.clip(pc, 0.2, 1.0), 1.0)
+            per_rack = np.ones(n_r)
+            for j in range(2):
+                m = self.rack_pdus[:, j] >= 0
+                per_rack[m] = np.minimum(per_rack[m], self._pdu_cap_clock[self.rack_pdus[m, j]])
+            rack_clock = np.minimum(rack_clock, per_rack)
+        return rack_clock
 
     def _update_gauges(self, out_tokens, pf_tokens, B, up, qlen) -> None:
         dt = self.dt
@@ -1069,8 +1172,9 @@ class Factory:
                 g[f"{name}_p{q}_s"] = v
         g["slo_attainment"] = att
         g["queue_depth"] = float(self.q_cnt.sum())
-        cap = float(self.rep_bslo[up & (self.rep_role != P.ROLE_PREFILL)].sum())
-        g["utilisation"] = float(self.rep_batch[up].sum() / cap) if cap > 0 else 0.0
+        serving = up & (self.rep_role != P.ROLE_PREFILL)
+        cap = float(self.rep_cap_tok_s[serving].sum())
+        g["utilisation"] = float(self.rep_out_s[serving].sum() / cap) if cap > 0 else 0.0
         g["it_power_kw"] = it_kw
         g["facility_power_kw"] = fac_kw
         g["envelope_kw"] = site.envelope_kw if self.site_cap_kw is None else min(site.envelope_kw, self.site_cap_kw)
@@ -1159,6 +1263,8 @@ class Factory:
         degraded = (self.rack_slow > 1.0) | (self.rack_nvlink < 1.0)
         state[degraded] = S.RACK_DEGRADED
         state[self.rack_drained] = S.RACK_DRAINED
+        for rk, _node in self.node_slow:
+            state[rk] = S.RACK_DEGRADED
         state[self.throttled | (self.cap_clock < 0.999)] = S.RACK_THROTTLED
         state[self.rack_swapping] = S.RACK_SWAPPING
         down = ~getattr(self, "rack_powered", np.ones(n_r, bool)) | self.rack_failed | self.rack_tripped | self.switch_failed[self.rack_leaf]
@@ -1173,7 +1279,8 @@ class Factory:
             return a
 
         racks = S.Racks(tuple(self.rack_ids), tuple(self.rack_row), tuple(self.rack_sku), ro(state), ro(self.rack_util),
-                        ro(self.rack_power_kw), ro(self.gpu_temp_c), ro(self.cap_clock))
+                        ro(self.rack_power_kw), ro(self.gpu_temp_c),
+                        ro(np.minimum(self.cap_clock, np.where(self.throttled, float(self.k["throttle_clock"]), 1.0))))
         power = []
         for i, f in enumerate(self.feed_ids):
             st = "failed" if self.feed_failed[i] else ("overloaded" if self.feed_load[i] > self.feed_cap[i] else "ok")
@@ -1227,7 +1334,7 @@ class Factory:
                                            percentile(self.w_ttft.sum[c], 0.95), percentile(self.w_tpot.sum[c], 0.95),
                                            sh.slo_ttft_s, sh.slo_tpot_s, float(w[1, c] / den) if den > 0 else 1.0,
                                            float(self._cls_shed_rate[c])))
-        faults = tuple((f.component, f.kind, f.until) for f in sorted(self.faults.values(), key=lambda f: f.component))
+        faults = tuple((f.component, f.kind, f.until) for comp in sorted(self.faults) for f in self.faults[comp].values())
         return S.Snapshot(
             t_s=self.now, layout=self.layout.name, routing=self.policy, faults_enabled=self.faults_enabled,
             gauges=dict(self.gauges), history=self.history.read(), racks=racks, power=tuple(power), loops=tuple(loops),

@@ -77,6 +77,7 @@ class Profile:
     tok_per_joule: float  # at max throughput: for power-aware ordering
     b_slo: float  # the batch at which the pace meets the tightest per-token SLO: 100 % load
     q_cap: float  # queued requests it prefills within half the tightest TTFT SLO
+    cap_tok_s: float  # output tokens/s at the SLO-knee batch: 100 % utilisation
 
     def prefill_time(self, tokens: np.ndarray, clock_w: np.ndarray) -> np.ndarray:
         """Time of prefilling ``tokens`` prompt tokens in chunked steps (clock weight 0..1)."""
@@ -126,6 +127,8 @@ def build_profile(dep_i: int, d: Deployment, sku: str, gpus: int | None, shapes:
     pf_share = 1.0 - rd.decode_s / (rd.tpot_s * rep.tokens_per_step)
     ok = (rd.tpot_s <= tpot) & (pf_share <= prefill_share)
     b_slo = float(cv.batch[ok].max()) if ok.any() else 1.0
+    k_slo = int(np.flatnonzero(cv.batch == b_slo)[0]) if ok.any() else 0
+    cap_tok_s = float(cv.batch[k_slo] / rd.tpot_s[k_slo])
     ttft = min((s.slo_ttft_s for s, _ in mine), default=2.0)
     prompt_s = float(rep.step(0.0, 0.0, float(chunk), isl / 2).t_s) / chunk * isl
     q_cap = max(1.0, prefill_share * 0.5 * ttft / max(prompt_s, 1e-9))
@@ -135,7 +138,7 @@ def build_profile(dep_i: int, d: Deployment, sku: str, gpus: int | None, shapes:
         pf_fixed_s=np.array([float(one1.t_s), float(one2.t_s)]), pf_token_s=np.array([per1, per2]),
         pf_comp=float(full1.compute_busy), pf_mem=float(full1.memory_busy), chunk=chunk,
         tokens_per_step=rep.tokens_per_step, kv_bytes_per_token=float(rep.kv_seq_bytes(1)),
-        tok_per_joule=best.tok_s_per_gpu / max(best.power_w_per_gpu, 1.0), b_slo=b_slo, q_cap=q_cap,
+        tok_per_joule=best.tok_s_per_gpu / max(best.power_w_per_gpu, 1.0), b_slo=b_slo, q_cap=q_cap, cap_tok_s=cap_tok_s,
     )
 
 
@@ -178,8 +181,12 @@ ROLE_AGG, ROLE_PREFILL, ROLE_DECODE = 0, 1, 2
 
 
 def place(layout: Layout, catalog: Catalog, rack_sku: list[str], shapes: list[ClassShape],
-          rates: list[float]) -> tuple[list[Profile], list[Placement]]:
-    """Place every deployment's replicas on its racks, in layout order."""
+          rates: list[float], rack_gpu_count: list[int] | None = None) -> tuple[list[Profile], list[Placement]]:
+    """Place every deployment's replicas on its racks, in layout order.
+
+    ``rack_sku`` and ``rack_gpu_count`` are the racks as they are now (a swap changes
+    both); they default to the layout's."""
+    counts = rack_gpu_count if rack_gpu_count is not None else [r.gpus for r in layout.racks]
     rack_index = {r.id: i for i, r in enumerate(layout.racks)}
     profiles: list[Profile] = []
     placements: list[Placement] = []
@@ -192,12 +199,12 @@ def place(layout: Layout, catalog: Catalog, rack_sku: list[str], shapes: list[Cl
             ri = racks[i]
             sku = rack_sku[ri]
             if sku not in by_sku:
-                rack_gpus = layout.racks[ri].gpus
+                rack_gpus = counts[ri]
                 profiles.append(build_profile(di, d, sku, d.gpus_per_replica, shapes, rates, catalog, rack_gpus))
                 by_sku[sku] = len(profiles) - 1
             pi = by_sku[sku]
             g = profiles[pi].gpus
-            rack_gpus = layout.racks[ri].gpus
+            rack_gpus = counts[ri]
             if g <= rack_gpus:
                 for k in range(rack_gpus // g):
                     if d.replicas is not None and len(mine) >= d.replicas:
