@@ -39,6 +39,7 @@ from twin.core.yamlsrc import (
     Reader,
     YList,
     YMap,
+    boolean,
     load_file,
     non_negative,
     number,
@@ -546,12 +547,6 @@ def _positive_tokens(value: Any) -> int:
     if n <= 0:
         raise ValueError(f"must be greater than 0, got {value!r}")
     return n
-
-
-def _boolean(value: Any) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"expected true or false, got {value!r}")
-    return value
 
 
 def _count_or_auto(value: Any) -> int | None:
@@ -1256,7 +1251,7 @@ class _Builder:
                 m.line_of("oversubscription"), "fabric: give uplink or oversubscription, not both"
             )
         frontend = r.get(m, "frontend", _bandwidth_gb_s, "fabric")
-        rail = r.get(m, "rail_optimised", _boolean, "fabric", default=True)
+        rail = r.get(m, "rail_optimised", boolean, "fabric", default=True)
         per_leaf = r.get(
             m, "racks_per_leaf", positive_int, "fabric", default=DEFAULT_RACKS_PER_LEAF
         )
@@ -1326,7 +1321,7 @@ class _Builder:
             precision = precision.lower() if precision else None
             gpr = r.get(m, "gpus_per_replica", _count_or_auto, where, default=None)
             replicas = r.get(m, "replicas", _count_or_auto, where, default=None)
-            disagg = r.get(m, "disaggregated", _boolean, where, default=False)
+            disagg = r.get(m, "disaggregated", boolean, where, default=False)
             share = r.get(m, "prefill_share", _fraction_open, where, default=None)
             if share is not None and not disagg:
                 self.error(

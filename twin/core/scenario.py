@@ -31,7 +31,7 @@ from twin.core.errors import InputError, Problem, TwinError
 from twin.core.layout import Layout, load_layout
 from twin.core.report import Recorder, report
 from twin.core.units import parse_duration_s, parse_power_kw
-from twin.core.yamlsrc import Reader, YList, YMap, load_file
+from twin.core.yamlsrc import Reader, YList, YMap, boolean, integer, load_file
 
 SCENARIO_KEYS = ("name", "description", "layout", "overrides", "seed", "duration", "warmup", "tick", "faults",
                  "events", "expect", "abort_if")
@@ -233,11 +233,11 @@ def scenario_from_doc(doc: Any, file: str, catalog: Catalog | None = None, base_
     if layout is None:
         r.raise_if_any()
         raise InputError([Problem(file, top.line, "scenario: no layout")])
-    seed = r.get(top, "seed", _int, "scenario", default=layout.seed)
+    seed = r.get(top, "seed", integer, "scenario", default=layout.seed)
     duration = r.get(top, "duration", _duration, "scenario", default=None)
     warmup = r.get(top, "warmup", _duration, "scenario", default=0.0)
     tick = r.get(top, "tick", _duration, "scenario", default=None)
-    faults = r.get(top, "faults", _bool, "scenario", default=False)
+    faults = r.get(top, "faults", boolean, "scenario", default=False)
     events = _events(r, top.get("events"), top.line_of("events"), layout)
     if duration is None:  # a recording cut short: run to a minute past its last command
         last = max((e.at_s or 0.0) for e in events) if events else 0.0
@@ -257,18 +257,6 @@ def scenario_from_doc(doc: Any, file: str, catalog: Catalog | None = None, base_
     r.raise_if_any()
     return Scenario(name, str(top.get("description", "") or ""), file, layout, seed, duration, warmup, tick, faults,
                     tuple(events), tuple(expect), tuple(aborts))
-
-
-def _int(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise ValueError(f"expected a whole number, got {v!r}")
-    return v
-
-
-def _bool(v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise ValueError(f"expected true or false, got {v!r}")
-    return v
 
 
 def _as_list(v: Any) -> list:
@@ -381,7 +369,7 @@ def _events(r: Reader, raw: Any, line: int, layout: Layout) -> list[Event]:
             r.error(em.line_of("every"), f"{where}.every: must be longer than 0s")
         start = r.get(em, "from", _duration, where, default=0.0)
         until = r.get(em, "until", _duration, where, default=None)
-        once = r.get(em, "once", _bool, where, default=True)
+        once = r.get(em, "once", boolean, where, default=True)
         when = None
         if "when" in em:
             when, rest, err = parse_condition(str(em["when"]), f"{where}.when")
