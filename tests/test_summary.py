@@ -1,4 +1,4 @@
-"""`twin` with no argument: the default factory, as a newcomer first sees it."""
+"""`twin summary`: what a factory is and what it can serve, without running it."""
 
 from twin.cli import main
 from twin.core.catalog import load_catalog
@@ -6,11 +6,22 @@ from twin.core.layout import load_layout
 from twin.frontends.summary import deployment_capacity
 
 
-def test_twin_alone_shows_the_default_factory_and_what_it_can_serve(capsys):
-    assert main([]) == 0
+def test_twin_summary_shows_the_default_factory_and_what_it_can_serve(capsys):
+    assert main(["summary"]) == 0
     out = capsys.readouterr().out
     assert "default" in out and "envelope" in out
     assert "capacity at SLO" in out and "tokens/s" in out
+
+
+def test_twin_summary_takes_a_layout_name(capsys):
+    assert main(["summary", "hopper-hall"]) == 0
+    assert "hopper-hall" in capsys.readouterr().out
+
+
+def test_twin_summary_of_an_unknown_layout_is_one_line_and_exit_2(capsys):
+    assert main(["summary", "no-such-factory"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("twin: ") and err.count("\n") == 1
 
 
 def test_every_default_deployment_has_a_capacity_at_its_slo():

@@ -21,12 +21,16 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from twin.frontends import check_cli, compare_cli, perf_cli, run_cli
+    from twin.frontends import check_cli, compare_cli, perf_cli, run_cli, summary, tui_cli
 
-    p = _Parser(prog="twin", description="A terminal digital twin of an AI factory.")
+    p = _Parser(prog="twin", usage="twin [options] [LAYOUT_OR_FILE] | twin COMMAND ...",
+                description="A terminal digital twin of an AI factory. With no command, the live "
+                "control room (TUI) on a layout: a built-in name or a YAML file (default: 'default').")
     p.add_argument("--catalog", action="append", default=[], metavar="DIR",
                    help="extra catalog directory with GPU/model YAML files (also $TWIN_CATALOG)")
+    tui_cli.add_options(p)
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
+    summary.add_parser(sub)
     perf_cli.add_parser(sub)
     check_cli.add_parser(sub)
     run_cli.add_parser(sub)
@@ -35,17 +39,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from twin.frontends import tui_cli
+
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    argv, target = tui_cli.split_target(parser, argv)
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help, or a usage error already printed as one line
         return int(e.code or 0)
     try:
         if args.command is None:
-            from twin.frontends import summary
-
-            return summary.run(args)
+            return tui_cli.run(args, target)
         return args.handler(args)
     except TwinError as e:
         print(f"twin: {e}" if "\n" not in str(e) else str(e), file=sys.stderr)

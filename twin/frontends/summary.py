@@ -1,7 +1,7 @@
-"""``twin`` with no command: what the default factory is and what it can serve.
+"""``twin summary [TARGET]``: what a factory is and what it can serve, in plain text.
 
-Until the live TUI lands this is the first thing a newcomer sees, so it answers the
-questions the TUI's gauges will: how big, how much power, how many tokens at the SLO.
+It answers, without running anything, the questions the control room's gauges answer
+live: how big, how much power, how many tokens at the SLO.
 """
 
 from __future__ import annotations
@@ -42,13 +42,22 @@ def deployment_capacity(layout, catalog) -> list[dict]:
     return out
 
 
-def run(args: argparse.Namespace, target: str = "default") -> int:
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("summary", help="print what a factory is and what it can serve (no simulation)",
+                              description="Summarise a layout: floor, power, deployments and their capacity at SLO.")
+    p.add_argument("target", nargs="?", default="default", metavar="LAYOUT_OR_FILE",
+                   help="a built-in layout name or a layout file (default: default)")
+    p.set_defaults(handler=run)
+    return p
+
+
+def run(args: argparse.Namespace, target: str | None = None) -> int:
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
     catalog = load_catalog(getattr(args, "catalog", []))
-    layout = load_layout(target, catalog)
+    layout = load_layout(target or getattr(args, "target", None) or "default", catalog)
     console = Console()
     site = layout.site
     it_kw = sum(catalog.gpu(r.gpu).rack_kw * r.gpus / catalog.gpu(r.gpu).gpus_per_rack for r in layout.racks)
@@ -92,8 +101,8 @@ def run(args: argparse.Namespace, target: str = "default") -> int:
     console.print(dep)
     console.print(f"capacity at SLO: [bold]{_si(total)}[/] output tokens/s · "
                   f"{_si(total / (it_kw * site.pue / 1000))} tok/s per facility MW at peak power")
-    console.print("[dim]The live control room (TUI) and the factory engine are next. Meanwhile: "
-                  "twin perf --gpu b200 --model deepseek-r1 --curve · twin check layouts/default.yaml[/]")
+    console.print(f"[dim]Watch it run: twin {layout.name if layout.name != 'default' else ''}".rstrip()
+                  + " · twin perf --gpu b200 --model deepseek-r1 --curve[/]")
     return 0
 
 

@@ -1,0 +1,447 @@
+"""The live control room, driven as an operator drives it (Textual's Pilot).
+
+Every test runs the app on a clock it controls (`ManualWall`) with a fixed seed, and asks
+for frames explicitly, so what the screen shows is deterministic: "the wall clock moved
+one second at 10×" is `wall.advance(1)` followed by `await app.frame()`.
+"""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from twin.core.commands import VERBS
+from twin.core.engine.snapshot import RACK_DOWN, RACK_DRAINED, RACK_OK
+from twin.frontends.tui.app import TwinApp
+from twin.frontends.tui.clock import ManualWall
+from twin.frontends.tui.screens.confirm import ConfirmScreen
+from twin.frontends.tui.screens.help import HelpScreen
+from twin.frontends.tui.widgets.cellgrid import CellGrid
+
+SIZE = (100, 30)
+
+
+def screen_text(app) -> str:
+    """What the terminal shows, as plain text."""
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, color_system="truecolor",
+                      record=True, legacy_windows=False, safe_box=False)
+    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    return console.export_text()
+
+
+def make_app(layout="default", **kw) -> tuple[TwinApp, ManualWall]:
+    wall = ManualWall()
+    kw.setdefault("warm_up_s", 30.0)
+    kw.setdefault("step_budget_s", None)
+    app = TwinApp(layout, seed=1, wall=wall, live=False, **kw)
+    return app, wall
+
+
+async def settle(app, pilot) -> None:
+    """Let queued commands reach the engine and the frame reach the screen."""
+    await pilot.pause()
+    await app.workers.wait_for_complete()
+    await pilot.pause()
+    if app.driver.has_pending or app._in_flight:
+        await app.frame()
+        await pilot.pause()
+
+
+async def run_line(app, pilot, line: str) -> None:
+    """`:` then the line (set at once, as a paste would) then Enter; typing is tested on its own."""
+    await pilot.press("colon")
+    app.room.command_bar.value = line
+    await pilot.press("enter")
+    await settle(app, pilot)
+
+
+async def tick(app, pilot, wall, seconds: float) -> None:
+    wall.advance(seconds)
+    await app.frame()
+    await pilot.pause()
+
+
+# ---- views ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(("key", "title", "shows"), [
+    ("1", "Floor", ["row-a", "nvl-06", "heat state"]),
+    ("2", "Fabric", ["spines", "uplinks", "scale-up domains"]),
+    ("3", "Power", ["feeds", "cooling", "facility", "envelope" if False else "headroom"]),
+    ("4", "Serving", ["deployments", "request classes", "llama-70b", "TTFT p95/SLO", "kv-aware"]),
+    ("5", "Events", ["alarm log", "factory started"]),
+])
+async def test_each_number_key_opens_its_view_with_its_content(key, title, shows):
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await pilot.press(key)
+        await pilot.pause()
+        assert title == app.room.view.TITLE
+        text = screen_text(app)
+        for s in shows:
+            assert s in text, s
+        # the header and gauges are always there
+        assert "Default factory" in text and "out tok/s" in text and "TTFT p95" in text
+
+
+async def test_header_shows_factory_clock_speed_routing_and_alarms():
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await pilot.pause()
+        header = screen_text(app).splitlines()[0]
+        assert "Default factory" in header and "d1 12:00:30" in header
+        assert "1×" in header and "kv-aware" in header and "no alarms" in header
+
+
+# ---- commands ------------------------------------------------------------------------------
+async def test_failing_a_pdu_from_the_command_line_shows_in_events_and_in_the_power_view():
+    app, wall = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        before = app.snapshot.gauges["it_power_kw"]
+        await run_line(app, pilot, "fail row-a-pdu-1")
+        # at once: the event is in the log and the message line says what happened
+        assert any(e.source == "row-a-pdu-1" and e.severity == "critical" for e in app.alarms.entries)
+        assert "row-a-pdu-1 failed" in screen_text(app)
+        await pilot.press("5")
+        await pilot.pause()
+        events = screen_text(app)
+        assert "row-a-pdu-1" in events and "pdu failed" in events
+        assert "1 alarm" in events.splitlines()[0]
+        # a second of wall time at 1× later the racks behind it are down and the power moved
+        await tick(app, pilot, wall, 1.0)
+        snap = app.snapshot
+        idx = app.ctx.topology.rack_index
+        assert all(snap.racks.state[idx[r]] == RACK_DOWN for r in app.layout.pdu("row-a-pdu-1").racks)
+        assert snap.gauges["it_power_kw"] < before
+        await pilot.press("3")
+        await pilot.pause()
+        power = app.room.view
+        assert power.grid.glyphs[power.ids.index("row-a-pdu-1")] == "✕"
+        power.grid.select(power.labels.index("row-a"), 0)
+        await pilot.pause()
+        text = screen_text(app)
+        assert "pdu row-a-pdu-1" in text and "✕ failed" in text
+
+
+async def test_a_bad_command_gives_an_inline_error_and_the_simulation_keeps_running():
+    app, wall = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await run_line(app, pilot, "flail rack-a")
+        text = screen_text(app)
+        assert "unknown command 'flail'" in text and "did you mean 'fail'" in text
+        assert app.room.command_bar.parent.display  # still open, the line kept to fix it
+        assert app.room.command_bar.value == "flail rack-a"
+        await pilot.press("escape")
+        await run_line(app, pilot, "fail rack-zz")  # parses, but no such rack: the engine says so
+        assert "unknown component 'rack-zz'" in screen_text(app)
+        t0 = app.snapshot.t_s
+        await tick(app, pilot, wall, 2.0)
+        assert app.snapshot.t_s == pytest.approx(t0 + 2.0)
+
+
+async def test_command_line_completes_verbs_and_component_ids():
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await pilot.press("colon", *"fa", "tab")
+        assert app.room.command_bar.value == "fa"  # fail or faults: Tab lists both
+        await pilot.pause()
+        assert "fail  faults" in screen_text(app)
+        await pilot.press("i", "tab")
+        assert app.room.command_bar.value == "fail "
+        await pilot.press(*"row-a-pdu-", "tab")
+        await pilot.pause()
+        assert "row-a-pdu-1" in screen_text(app) and "row-a-pdu-4" in screen_text(app)  # the candidates
+        await pilot.press("1", "enter")
+        await settle(app, pilot)
+        assert "row-a-pdu-1" in app.snapshot.active_faults[0][0]
+        assert not app.room.command_bar.parent.display  # done: the line closes
+        # keys typed on the command line are text, never bindings (q does not quit, f does not fail)
+        await pilot.press("colon", "q", "f", "space")
+        await pilot.pause()
+        assert app.is_running and app.room.command_bar.value == "qf " and not app.clock.paused
+
+
+async def test_read_only_refuses_commands_but_navigation_works():
+    app, _ = make_app(readonly=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        assert "read-only" in screen_text(app).splitlines()[0]
+        await run_line(app, pilot, "fail row-a-pdu-1")
+        assert "read-only session" in screen_text(app)
+        await pilot.press("escape", "right", "f")  # a selection key is refused too
+        await settle(app, pilot)
+        assert app.snapshot.active_faults == ()
+        await pilot.press("space")
+        assert not app.clock.paused
+        await pilot.press("2")
+        await pilot.pause()
+        assert app.room.view.TITLE == "Fabric"
+
+
+async def test_pause_stops_the_clock_and_resume_restarts_it():
+    app, wall = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        t0 = app.snapshot.t_s
+        await pilot.press("space")
+        await tick(app, pilot, wall, 5.0)
+        assert app.snapshot.t_s == t0
+        assert "paused" in screen_text(app).splitlines()[0]
+        await pilot.press("space")
+        await tick(app, pilot, wall, 2.0)
+        assert app.snapshot.t_s == pytest.approx(t0 + 2.0)
+        await run_line(app, pilot, "pause")
+        await tick(app, pilot, wall, 3.0)
+        assert app.snapshot.t_s == pytest.approx(t0 + 2.0)
+
+
+async def test_speed_keys_and_the_speed_command_change_the_rate_of_simulated_time():
+    app, wall = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        t0 = app.snapshot.t_s
+        await pilot.press("plus")
+        await tick(app, pilot, wall, 1.0)
+        assert app.snapshot.t_s == pytest.approx(t0 + 10.0)
+        assert "10×" in screen_text(app).splitlines()[0]
+        await pilot.press("minus")
+        await tick(app, pilot, wall, 1.0)
+        assert app.snapshot.t_s == pytest.approx(t0 + 11.0)
+        await run_line(app, pilot, "speed 60")
+        await tick(app, pilot, wall, 0.5)
+        assert app.snapshot.t_s == pytest.approx(t0 + 41.0)
+        assert any("speed 1× → 60×" in e.message for e in app.alarms.entries)
+
+
+async def test_max_speed_runs_flat_out_and_reports_the_rate_kept():
+    app, wall = make_app(step_budget_s=0.05)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        t0 = app.snapshot.t_s
+        await run_line(app, pilot, "speed max")
+        for _ in range(3):
+            await tick(app, pilot, wall, 0.1)
+        assert app.snapshot.t_s > t0 + 2.0
+        assert "max" in screen_text(app).splitlines()[0]
+
+
+# ---- keys on the selection -----------------------------------------------------------------
+async def test_fail_on_a_rack_acts_at_once_and_on_a_row_asks_first():
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await pilot.press("right", "right", "f")  # rack row-a-02
+        await settle(app, pilot)
+        assert app.snapshot.active_faults[0][:2] == ("row-a-02", "rack")
+        await pilot.press("down", "home", "f")  # the whole of row-b: asks
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert [f[0] for f in app.snapshot.active_faults] == ["row-a-02"]
+        await pilot.press("d")
+        await pilot.pause()
+        await pilot.press("y")
+        await settle(app, pilot)
+        idx = app.ctx.topology.rack_index
+        assert all(app.snapshot.racks.state[idx[r]] == RACK_DRAINED for r in app.layout.row("row-b").racks)
+        await pilot.press("up", "right", "r")  # repair row-a-02 (rack 1 of row-a after the label)
+        await settle(app, pilot)
+        assert app.snapshot.racks.state[idx["row-a-01"]] == RACK_OK
+
+
+async def test_swap_asks_which_gpu_and_starts_the_swap():
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await pilot.press("right", "s")
+        await pilot.pause()
+        assert "to which GPU" in screen_text(app)
+        from textual.widgets import OptionList
+
+        options = app.screen.query_one(OptionList)
+        ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        options.highlighted = ids.index("h200")
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert any("swap to h200 started" in e.message for e in app.alarms.entries)
+
+
+async def test_alarms_are_acknowledged_from_the_events_view():
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await run_line(app, pilot, "fail row-a-pdu-1")
+        await run_line(app, pilot, "fail spine-2")
+        assert app.alarms.active() == 2
+        await pilot.press("5", "a")  # the newest line is the operator's command, not an alarm
+        await pilot.pause()
+        assert "select an alarm" in screen_text(app)
+        await pilot.press("down", "a")  # the spine-2 alarm
+        await pilot.pause()
+        assert app.alarms.active() == 1
+        assert "1 alarm" in screen_text(app).splitlines()[0]
+        await pilot.press("A")
+        await pilot.pause()
+        assert app.alarms.active() == 0 and "no alarms" in screen_text(app).splitlines()[0]
+
+
+async def test_slash_filters_the_event_log():
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await run_line(app, pilot, "fail row-a-pdu-1")
+        await run_line(app, pilot, "route least-loaded")
+        await pilot.press("5", "slash", *"spine")
+        await pilot.pause()
+        assert "no events match" in screen_text(app)
+        await pilot.press("ctrl+u", *"route")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "routing kv-aware → least-loaded" in text and "pdu failed" not in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert "pdu failed" in screen_text(app)
+
+
+async def test_slash_on_the_floor_dims_the_racks_that_do_not_match():
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await pilot.press("slash", *"row-b", "enter")
+        await pilot.pause()
+        grid = app.room.view.grid
+        assert sum(grid.dim) == 16 and "filter: row-b" in screen_text(app)
+        await pilot.press("slash", "escape")
+        await pilot.pause()
+        assert grid.dim is None
+
+
+async def test_q_and_ctrl_q_quit():
+    for key in ("q", "ctrl+q"):
+        app, _ = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await app.frame()
+            await pilot.press(key)
+            await pilot.pause()
+            assert not app.is_running
+
+
+async def test_save_writes_a_replayable_scenario_and_q_asks_while_commands_are_unsaved(tmp_path):
+    from twin.core.scenario import load_scenario
+
+    app, wall = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await run_line(app, pilot, "fail row-a-pdu-1")
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen) and "1 command not saved" in screen_text(app)
+        await pilot.press("n")
+        await tick(app, pilot, wall, 5.0)
+        await run_line(app, pilot, "route least-loaded")
+        await run_line(app, pilot, f"save {tmp_path / 'drill.yaml'}")
+        assert "saved 2 commands" in screen_text(app)
+        scenario = load_scenario(tmp_path / "drill.yaml")
+        assert [(e.at_s, [c.text for c in e.commands]) for e in scenario.events] == [
+            (30.0, ["fail row-a-pdu-1"]), (35.0, ["route least-loaded"])]
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running
+
+
+async def test_heat_key_cycles_state_utilisation_temperature():
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await pilot.press("h")
+        await pilot.pause()
+        assert "heat utilisation" in screen_text(app)
+        await pilot.press("h")
+        await pilot.pause()
+        assert "heat temperature" in screen_text(app)
+
+
+# ---- help, palette, size ------------------------------------------------------------------
+async def test_help_lists_every_binding_of_the_view_and_every_command():
+    app, _ = make_app()
+    async with app.run_test(size=(100, 60)) as pilot:
+        await app.frame()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        text = str(app.screen.query_one("#help-text").render())
+        assert "Help — Floor view" in text
+        for usage, _ in VERBS.values():
+            assert usage in text, usage
+        for b in app.BINDINGS:
+            assert b.description in text, b.description
+        await pilot.press("escape")
+        await pilot.press("5", "f1")
+        await pilot.pause()
+        assert "Help — Events view" in str(app.screen.query_one("#help-text").render())
+
+
+async def test_palette_lists_every_command():
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        from textual.command import CommandPalette
+
+        assert isinstance(app.screen, CommandPalette)
+        await pilot.press(*"route power")
+        await pilot.pause(0.3)
+        assert ":route power-aware" in screen_text(app)
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert app.snapshot.routing == "power-aware"
+        from twin.frontends.tui.palette import palette_entries
+
+        names = [n for n, _, _ in palette_entries(app)]
+        for verb in VERBS:
+            assert any(n.startswith(f":{verb}") for n in names), verb
+
+
+async def test_a_terminal_below_80x24_says_it_is_too_small():
+    app, _ = make_app()
+    async with app.run_test(size=(70, 20)) as pilot:
+        await app.frame()
+        await pilot.pause()
+        text = screen_text(app)
+        assert "terminal too small" in text and "80×24" in text and "70×20" in text
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert "terminal too small" not in screen_text(app)
+
+
+async def test_the_hyperscale_floor_is_one_widget_and_navigable():
+    app, _ = make_app("hyperscale", warm_up_s=5.0)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.frame()
+        await pilot.pause()
+        floor = app.room.view
+        assert len(floor.query(CellGrid)) == 1 and len(list(floor.query("*"))) < 10
+        for _ in range(25):
+            await pilot.press("down")
+        await pilot.press("right")
+        await pilot.pause()
+        assert floor.selection() == "h3-06-01"
+        assert "rack h3-06-01" in screen_text(app)
+
+
+async def test_a_click_selects_a_rack():
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        grid = app.room.view.grid
+        await pilot.click(grid, offset=(1 + 7 + 2 * 4, 2))  # padding, label, fifth rack; third row
+        await pilot.pause()
+        assert app.room.view.selection() == "row-c-05"

@@ -1,0 +1,563 @@
+"""The control room app: keys and commands in, one snapshot per frame out.
+
+The app runs no simulation logic. A timer (a few frames a second) asks `SimClock` where
+simulated time should be, and a worker thread asks `EngineDriver` to get there and
+snapshot; the frame comes back as a message and is applied in one batch. Commands from
+the `:` line, the selection keys and the palette become command values: session ones
+(speed, pause, ack, save) are carried out here, factory ones are queued for the driver,
+which applies them in order at the start of the next step — at once, not at the next
+timer tick.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+
+from textual import on
+from textual.app import App
+from textual.binding import Binding
+from textual.message import Message
+
+from twin.core import commands as C
+from twin.core.catalog import Catalog, load_catalog
+from twin.core.engine import Factory
+from twin.core.engine.snapshot import RACK_DRAINED
+from twin.core.errors import TwinError
+from twin.core.layout import Layout, load_layout
+from twin.core.units import format_duration
+from twin.frontends.tui.clock import SimClock, speed_label, step_speed
+from twin.frontends.tui.driver import EngineDriver, Frame
+from twin.frontends.tui.model import CONFIRM_KINDS, AlarmBook, Topology
+from twin.frontends.tui.palette import TwinCommands
+from twin.frontends.tui.screens.choose_gpu import ChooseGpuScreen
+from twin.frontends.tui.screens.confirm import ConfirmScreen
+from twin.frontends.tui.screens.control_room import VIEW_CLASSES, ControlRoom
+from twin.frontends.tui.screens.help import HelpScreen, help_content
+from twin.frontends.tui.widgets.command_bar import CommandBar
+from twin.frontends.tui.widgets.events import EventsView
+from twin.frontends.tui.widgets.floor import FloorView
+from twin.frontends.tui.widgets.header import HeaderState
+from twin.frontends.tui.widgets.view import ViewContext
+
+#: Frames per second at which the screen follows the simulation.
+FPS = 5.0
+#: Wall seconds a step may spend catching up before the frame is shown anyway.
+STEP_BUDGET_S = 0.15
+#: Actions that belong to the control room (off while a dialog or help is open).
+_ROOM_ACTIONS = frozenset({
+    "view", "command_line", "filter", "toggle_pause", "faster", "slower", "fail", "repair", "drain",
+    "swap", "heat", "ack", "ack_all", "help",
+})
+
+
+class FrameReady(Message):
+    def __init__(self, frame: Frame, seq: int):
+        super().__init__()
+        self.frame, self.seq = frame, seq
+
+
+@dataclass
+class _Rate:
+    """The simulated-time rate actually achieved, smoothed over recent frames."""
+
+    wall: float = 0.0
+    sim: float = 0.0
+    rate: float | None = None
+
+    def update(self, wall: float, sim: float) -> None:
+        if self.wall and wall > self.wall:
+            r = (sim - self.sim) / (wall - self.wall)
+            self.rate = r if self.rate is None else 0.7 * self.rate + 0.3 * r
+        self.wall, self.sim = wall, sim
+
+
+class TwinApp(App[None]):
+    """`twin [LAYOUT]`: the live control room."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "twin"
+    COMMANDS = App.COMMANDS | {TwinCommands}
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS = [
+        Binding("1", "view(0)", "floor"),
+        Binding("2", "view(1)", "fabric"),
+        Binding("3", "view(2)", "power & cooling"),
+        Binding("4", "view(3)", "serving"),
+        Binding("5", "view(4)", "events"),
+        Binding("colon", "command_line", "command line (:fail pdu-3, :route kv-aware …)"),
+        Binding("slash", "filter", "filter (floor and events)"),
+        Binding("space,p", "toggle_pause", "pause / resume the clock"),
+        Binding("plus,equals_sign", "faster", "faster (1× 10× 60× 600× max)"),
+        Binding("minus", "slower", "slower"),
+        Binding("f", "fail", "fail the selection"),
+        Binding("r", "repair", "repair the selection"),
+        Binding("d", "drain", "drain / undrain the selection"),
+        Binding("s", "swap", "swap the selection's GPUs (asks which)"),
+        Binding("h", "heat", "floor heat: state / utilisation / temperature"),
+        Binding("a", "ack", "acknowledge the selected alarm (events)"),
+        Binding("A", "ack_all", "acknowledge every alarm"),
+        Binding("question_mark,f1", "help", "help for this view"),
+        Binding("q", "quit", "quit"),
+    ]
+
+    def __init__(self, layout: Layout | str = "default", *, catalog: Catalog | None = None, seed: int | None = None,
+                 speed: float | None = 1.0, readonly: bool = False, faults: bool = False,
+                 wall: Callable[[], float] = time.monotonic, fps: float = FPS, live: bool = True,
+                 step_budget_s: float | None = STEP_BUDGET_S, warm_up_s: float = 0.0, paused: bool = False):
+        super().__init__()
+        self.catalog = catalog or load_catalog()
+        self.layout = layout if isinstance(layout, Layout) else load_layout(layout, self.catalog)
+        factory = Factory(self.layout, self.catalog, seed=seed, faults=faults)
+        if warm_up_s > 0:
+            factory.advance_to(warm_up_s)
+        self.driver = EngineDriver(factory)
+        self.wall = wall
+        self.clock = SimClock(factory.now, speed=speed, paused=paused, wall=wall)
+        self.readonly = readonly
+        self.fps = fps
+        self.live = live
+        self.step_budget_s = step_budget_s
+        k = self.catalog.constants
+        self.ctx = ViewContext(
+            topology=Topology.of(self.layout), catalog=self.catalog, start_hour=factory.start_hour,
+            ambient_c=self.layout.site.ambient_c, throttle_c=float(k.get("gpu_throttle_c", 90.0)), alarms=AlarmBook(),
+        )
+        self.alarms = self.ctx.alarms
+        self.snapshot = None
+        self._in_flight = False
+        self._again = False
+        self._waiters: list[tuple[int, asyncio.Event]] = []
+        self._started = 0  # frames started (their sequence numbers)
+        self._rate = _Rate()
+        self._lagging = False
+        self._line_token: int | None = None  # the command line waits for this outcome
+        self.recorded: list[tuple[float, str]] = []  # (simulated time, command) applied this session
+        self._saved = 0  # how many of them the last :save wrote
+
+    # ---- set-up -------------------------------------------------------------------------------
+    @property
+    def view_titles(self) -> list[str]:
+        return [c.TITLE for c in VIEW_CLASSES]
+
+    @property
+    def room(self) -> ControlRoom:
+        return self.get_screen("room")  # type: ignore[return-value]
+
+    def on_mount(self) -> None:
+        self.install_screen(ControlRoom(self.ctx, self.complete), name="room")
+        self.push_screen("room")
+        self.request_frame()
+        if self.live:
+            self.set_interval(1.0 / self.fps, self.request_frame, name="frames")
+
+    def complete(self, text: str) -> list[str]:
+        topo = self.ctx.topology
+        return C.complete(text, topo.ids, gpus=list(self.catalog.gpus), deployments=topo.deployments,
+                          workloads=topo.workloads)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in _ROOM_ACTIONS and not isinstance(self.screen, ControlRoom):
+            return False
+        # while the command line is open, keys are typed, never run
+        return not (action in _ROOM_ACTIONS and self.room.command_bar.parent.display)
+
+    # ---- frames -------------------------------------------------------------------------------
+    def request_frame(self) -> None:
+        """Start a step towards the clock's target, unless one is running (then one more after it)."""
+        if self._in_flight:
+            self._again = True
+            return
+        self._in_flight = True
+        self._started += 1
+        target = self.clock.target()
+        self.run_worker(partial(self._step, target, self._started), thread=True, group="engine",
+                        name="engine step", exit_on_error=True)
+
+    def _step(self, target: float | None, seq: int) -> None:  # in a worker thread
+        self.post_message(FrameReady(self.driver.step(target, self.step_budget_s), seq))
+
+    async def frame(self) -> None:
+        """Run a frame that starts from now to completion (tests and screenshots drive the app
+        with this: a frame already under way was aimed at an older target, so it does not count)."""
+        done = asyncio.Event()
+        self._waiters.append((self._started + 1, done))
+        self.request_frame()
+        await done.wait()
+
+    def on_frame_ready(self, message: FrameReady) -> None:
+        frame = message.frame
+        snap = frame.snapshot
+        self._in_flight = False
+        self._track_rate(frame)
+        self.alarms.merge(snap.events)
+        for outcome in frame.outcomes:
+            self._outcome(outcome)
+        self.snapshot = snap
+        with self.batch_update():
+            self.room.show(snap, self.header_state())
+        for need, event in self._waiters:
+            if need <= message.seq:
+                event.set()
+        self._waiters = [(need, event) for need, event in self._waiters if not event.is_set()]
+        if self._again or self.driver.has_pending:
+            self._again = False
+            self.request_frame()
+
+    def _track_rate(self, frame: Frame) -> None:
+        t = frame.snapshot.t_s
+        if self.clock.flat_out:
+            self.clock.sync(t)
+        elif not frame.reached:
+            self.clock.sync(t)  # drop the debt; show the rate kept instead
+        self._lagging = not frame.reached
+        self._rate.update(self.wall(), t)
+
+    def header_state(self) -> HeaderState:
+        snap = self.snapshot
+        achieved = None
+        if (self.clock.flat_out or self._lagging) and not self.clock.paused:
+            achieved = self._rate.rate
+        return HeaderState(
+            factory=self.layout.site.name, t_s=snap.t_s if snap else 0.0, start_hour=self.ctx.start_hour,
+            speed=self.clock.speed, paused=self.clock.paused, achieved=achieved, routing=snap.routing if snap else "",
+            alarms=self.alarms.active(), worst=self.alarms.worst_active(), faults=len(snap.active_faults) if snap else 0,
+            readonly=self.readonly, random_faults=bool(snap and snap.faults_enabled),
+        )
+
+    def _refresh_header(self) -> None:
+        if self.snapshot is not None:
+            self.room.show_header(self.header_state())
+
+    # ---- commands -----------------------------------------------------------------------------
+    def run_line(self, text: str) -> str | None:
+        """Run one command line; returns an error to show inline, or None if it was accepted."""
+        try:
+            cmd = C.parse_command(text)
+        except C.CommandError as e:
+            self.room.say(str(e), "error")
+            return str(e)
+        return self.run_command(cmd)
+
+    def run_command(self, cmd: C.Command | C.SessionCommand, from_line: bool = False) -> str | None:
+        if isinstance(cmd, C.SessionCommand):
+            return self._session(cmd)
+        if self.readonly:
+            return self._refuse(cmd.text)
+        token = self.driver.submit(cmd)
+        if from_line:
+            self._line_token = token
+        self.room.say(f"{cmd.text} …", "info")
+        self.request_frame()
+        return None
+
+    def _refuse(self, what: str) -> str:
+        msg = f"read-only session: '{what}' refused (navigation, filters and acknowledgements still work)"
+        self.room.say(msg, "error")
+        self.alarms.note(self._now(), "info", "operator", f"refused (read-only): {what}")
+        return msg
+
+    def _now(self) -> float:
+        return self.snapshot.t_s if self.snapshot is not None else self.driver.now
+
+    def _outcome(self, outcome) -> None:
+        if outcome.ok:
+            self.recorded.append((outcome.t_s, outcome.command.text))
+            self.room.say(f"{outcome.command.text}: {outcome.message}", "ok")
+        else:
+            self.room.say(outcome.message, "error")
+            self.alarms.note(outcome.t_s, "info", "operator", f"refused: {outcome.message}")
+        if outcome.token == self._line_token:
+            self._line_token = None
+            if outcome.ok:
+                self._close_command_line()
+
+    def _session(self, cmd: C.SessionCommand) -> str | None:
+        if isinstance(cmd, C.Speed | C.Pause | C.Resume) and self.readonly:
+            return self._refuse(cmd.text)
+        if isinstance(cmd, C.Speed):
+            old = speed_label(self.clock.speed)
+            self.clock.set_speed(cmd.factor)
+            self._note(f"speed {old} → {speed_label(cmd.factor)}")
+        elif isinstance(cmd, C.Pause):
+            self.clock.pause()
+            self._note("clock paused")
+        elif isinstance(cmd, C.Resume):
+            self.clock.resume()
+            self._note(f"clock resumed at {speed_label(self.clock.speed)}")
+        elif isinstance(cmd, C.Ack):
+            return self._ack(cmd.event)
+        elif isinstance(cmd, C.Save):
+            return self._save(cmd.path)
+        self._close_command_line()
+        self.request_frame()
+        return None
+
+    def _save(self, path: str) -> str | None:
+        """The session's commands so far as a scenario file that replays them (same seed, same times)."""
+        from twin.core.journal import save_session
+        from twin.core.layout import builtin_layouts
+
+        layout = self.layout.name if self.layout.name in builtin_layouts() else self.layout.file
+        try:
+            written = save_session(path, layout, self.driver.factory.seed, self.recorded, self._now(),
+                                   tick_s=self.layout.tick_s)
+        except TwinError as e:
+            self.room.say(str(e), "error")
+            return str(e)
+        self._saved = len(self.recorded)
+        n = len(self.recorded)
+        self._note(f"saved {n} command{'s' if n != 1 else ''} to {written} (replay: twin run {written})")
+        self._close_command_line()
+        return None
+
+    @property
+    def unsaved(self) -> int:
+        """Commands applied since the last :save (quitting asks first when there are any)."""
+        return len(self.recorded) - self._saved
+
+    def _note(self, text: str) -> None:
+        self.alarms.note(self._now(), "info", "session", text)
+        self.room.say(text, "ok")
+        self._refresh_header()
+        self._refresh_events()
+
+    def _ack(self, event: str | None) -> str | None:
+        if event is None:
+            n = self.alarms.ack(None)
+            self.room.say(f"{n} alarm{'s' if n != 1 else ''} acknowledged", "ok")
+        else:
+            try:
+                n = self.alarms.ack(int(event.lstrip("#")))
+            except (KeyError, ValueError):
+                msg = f"ack: no alarm #{event} in the log (alarms are the warnings and criticals of the events view)"
+                self.room.say(msg, "error")
+                return msg
+            self.room.say(f"alarm #{event} acknowledged" if n else f"alarm #{event} was already acknowledged", "ok")
+        self._close_command_line()
+        self._refresh_header()
+        self._refresh_events()
+        return None
+
+    def _refresh_events(self) -> None:
+        events = self.room.query_one(EventsView)
+        if events.display:
+            events.refresh_log()
+
+    # ---- the command line ---------------------------------------------------------------------
+    def open_command_line(self, text: str = "") -> None:
+        if self.screen is not self.room:
+            self.pop_screen()
+        self.room.command_bar.open(":", text)
+        self.room.say("Tab completes · → takes the suggestion · Enter runs · Esc closes", "hint")
+
+    def _close_command_line(self) -> None:
+        bar = self.room.command_bar
+        if bar.parent.display:
+            bar.parent.display = False
+            bar.mode = ":"  # so clearing the text below is not read as a new filter
+            bar.value = ""
+            self.room.set_focus(self.room.view.primary)
+
+    @on(CommandBar.Submitted, "#command")
+    def _submitted(self, event: CommandBar.Submitted) -> None:
+        bar = self.room.command_bar
+        text = event.value.strip()
+        if bar.mode == "/":
+            self._close_command_line()
+            self.room.view.set_filter(text)
+            self.room.say(f"filter: {text}" if text else "filter cleared", "info")
+            return
+        if not text:
+            self._close_command_line()
+            return
+        try:
+            cmd = C.parse_command(text)
+        except C.CommandError as e:
+            self.room.say(str(e), "error")  # stays open with the line, to fix it
+            return
+        self.run_command(cmd, from_line=True)
+
+    @on(CommandBar.Changed, "#command")
+    def _changed(self, event: CommandBar.Changed) -> None:
+        bar = self.room.command_bar
+        if bar.mode == "/" and bar.parent.display:
+            self.room.view.set_filter(event.value)
+
+    @on(CommandBar.Closed)
+    def _closed(self) -> None:
+        bar = self.room.command_bar
+        if bar.mode == "/":  # Esc on a filter clears it
+            self.room.view.set_filter("")
+        self._line_token = None
+        self._close_command_line()
+        self.room.say_hint()
+
+    @on(CommandBar.Hint)
+    def _hint(self, event: CommandBar.Hint) -> None:
+        self.room.say(event.text, "hint")
+
+    # ---- actions ------------------------------------------------------------------------------
+    def action_view(self, index: int) -> None:
+        if self.screen is not self.room:
+            self.pop_screen()
+        self._close_command_line()
+        self.room.switch(index)
+
+    def action_command_line(self) -> None:
+        self.open_command_line()
+
+    def action_filter(self) -> None:
+        view = self.room.view
+        if not view.FILTERS:
+            self.room.say(f"no filter in the {view.TITLE.lower()} view (floor and events have one)", "warn")
+            return
+        self.room.command_bar.open("/", view.filter_text)
+        self.room.say(f"filter {view.FILTERS}: type to narrow · Enter keeps it · Esc clears it", "hint")
+
+    def action_toggle_pause(self) -> None:
+        self.run_command(C.Resume() if self.clock.paused else C.Pause())
+
+    def action_faster(self) -> None:
+        self.run_command(C.Speed(step_speed(self.clock.speed, +1)))
+
+    def action_slower(self) -> None:
+        self.run_command(C.Speed(step_speed(self.clock.speed, -1)))
+
+    def _selection(self, verb: str) -> str | None:
+        target = self.room.view.selection()
+        if target is None:
+            self.room.say(f"{verb}: nothing selected here — select a rack or row (1), a switch (2) "
+                          "or a feed, PDU or loop (3)", "warn")
+        return target
+
+    def _act(self, cmd: C.Command, question: str) -> None:
+        """Run a command on the selection, asking first if it touches many racks."""
+        if self.readonly:
+            self._refuse(cmd.text)
+            return
+        target = getattr(cmd, "target", "")
+        kind = self.ctx.topology.kind(target)
+        if kind in CONFIRM_KINDS:
+            n = self.ctx.topology.racks_behind(target)
+            racks = f"{n} rack{'s' if n != 1 else ''}"
+            effect = {
+                "fail": f"Every rack it carries alone goes down until it is repaired ({racks} behind it; "
+                        "A/B-fed racks keep their other feed).",
+                "drain": f"{racks} stop taking new requests; running ones finish.",
+                "undrain": f"{racks} take requests again.",
+            }.get(cmd.verb, f"{racks} affected.")
+            self.push_screen(ConfirmScreen(question, f"{effect}\n:{cmd.text}"),
+                             lambda yes: self.run_command(cmd) if yes else self.room.say(f"{cmd.text}: cancelled", "info"))
+        else:
+            self.run_command(cmd)
+
+    def action_fail(self) -> None:
+        target = self._selection("fail")
+        if target:
+            self._act(C.Fail(target), f"Fail {self.ctx.topology.kind(target)} {target}?")
+
+    def action_repair(self) -> None:
+        target = self._selection("repair")
+        if target:
+            if self.readonly:
+                self._refuse(f"repair {target}")
+                return
+            self.run_command(C.Repair(target))
+
+    def action_drain(self) -> None:
+        target = self._selection("drain")
+        if not target:
+            return
+        racks = self.layout.racks_of(target) if target in self.layout.ids else ()
+        if not racks:
+            self.room.say(f"drain: {target} holds no racks", "warn")
+            return
+        drained = self._all_drained(racks)
+        cmd = C.Undrain(target) if drained else C.Drain(target)
+        self._act(cmd, f"{'Undrain' if drained else 'Drain'} {self.ctx.topology.kind(target)} {target}?")
+
+    def _all_drained(self, racks) -> bool:
+        snap = self.snapshot
+        if snap is None:
+            return False
+        idx = self.ctx.topology.rack_index
+        return all(int(snap.racks.state[idx[r]]) == RACK_DRAINED for r in racks)
+
+    def action_swap(self) -> None:
+        target = self._selection("swap")
+        if not target:
+            return
+        kind = self.ctx.topology.kind(target)
+        if kind not in ("rack", "row", "group"):
+            self.room.say(f"swap: {target} is a {kind}; select a rack or a row on the floor (1)", "warn")
+            return
+        if self.readonly:
+            self._refuse(f"swap {target}")
+            return
+        snap = self.snapshot
+        current = snap.racks.gpu[self.ctx.topology.rack_index[target]] if snap and kind == "rack" else None
+        gpus = sorted(((g.id, g.name) for g in self.catalog.gpus.values()), key=lambda x: x[0])
+        downtime = format_duration(float(self.catalog.constants.get("swap_downtime_s", 3600)))
+        n = self.ctx.topology.racks_behind(target)
+
+        def chosen(gpu: str | None) -> None:
+            if gpu:
+                self.run_command(C.Swap(target, gpu))
+            else:
+                self.room.say(f"swap {target}: cancelled", "info")
+
+        self.push_screen(ChooseGpuScreen(target, n, gpus, current, downtime), chosen)
+
+    def action_heat(self) -> None:
+        if self.room.current != 0:
+            self.room.switch(0)
+        mode = self.room.query_one(FloorView).cycle_heat()
+        self.room.say(f"floor heat: {mode}", "info")
+
+    def action_ack(self) -> None:
+        view = self.room.view
+        if not isinstance(view, EventsView):
+            self.room.say("a acknowledges the selected alarm in the events view (5); A acknowledges all", "warn")
+            return
+        entry = view.selected_event()
+        if entry is None or entry.event_id is None or entry.severity == "info":
+            self.room.say("select an alarm (a warning or critical event) to acknowledge", "warn")
+            return
+        self._ack(str(entry.event_id))
+
+    def action_ack_all(self) -> None:
+        self._ack(None)
+
+    def action_help(self) -> None:
+        view = self.room.view
+        keys = []
+        for b in self.BINDINGS:
+            assert isinstance(b, Binding)
+            keys.append((_key_label(b.key), b.description))
+        keys += [("ctrl+p", "command palette: every command, fuzzy search"), ("ctrl+q", "quit"),
+                 ("Esc", "close the command line, a filter, a dialog or this help")]
+        self.push_screen(HelpScreen(help_content(view.TITLE, view.KEYS, keys, self.readonly)))
+
+    async def action_quit(self) -> None:
+        """q: quit, asking first if the session has commands not saved (ctrl+q never asks)."""
+        n = self.unsaved
+        if n and isinstance(self.screen, ControlRoom):
+            self.push_screen(ConfirmScreen(
+                f"Quit with {n} command{'s' if n != 1 else ''} not saved?",
+                "y quits; n stays — then :save FILE writes the session as a replayable scenario."),
+                lambda yes: self.exit() if yes else self.room.say("not quitting: :save FILE records the session", "info"))
+            return
+        self.exit()
+
+
+_KEY_NAMES = {"colon": ":", "slash": "/", "space": "space", "plus": "+", "equals_sign": "=", "minus": "-",
+              "question_mark": "?", "f1": "F1"}
+
+
+def _key_label(keys: str) -> str:
+    return " ".join(_KEY_NAMES.get(k, k) for k in keys.split(","))

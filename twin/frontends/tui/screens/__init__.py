@@ -1,0 +1,1 @@
+"""Screens: the control room, and the modal help, confirmation and GPU chooser."""

@@ -1,0 +1,122 @@
+"""The main screen: header, gauge strip, view tabs, the five views, and the message line.
+
+It applies one snapshot per frame in one batch and adapts to the terminal: gauges grow
+big digits when there is room, detail panels move beside the grids on wide terminals, and
+below 80×24 it says so instead of drawing a broken screen.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Static
+
+from twin.core.engine import Snapshot
+from twin.frontends.tui.widgets.command_bar import CommandBar, CommandLine, MessageBar
+from twin.frontends.tui.widgets.events import EventsView
+from twin.frontends.tui.widgets.fabric import FabricView
+from twin.frontends.tui.widgets.floor import FloorView
+from twin.frontends.tui.widgets.gauges import GaugeStrip
+from twin.frontends.tui.widgets.header import HeaderBar, HeaderState, TabBar
+from twin.frontends.tui.widgets.power import PowerView
+from twin.frontends.tui.widgets.serving import ServingView
+from twin.frontends.tui.widgets.view import View, ViewContext
+
+MIN_W, MIN_H = 80, 24
+#: From these sizes on, panels go side by side and gauges draw big digits.
+WIDE_W, TALL_H = 140, 40
+
+VIEW_CLASSES = (FloorView, FabricView, PowerView, ServingView, EventsView)
+VIEW_IDS = ("floor", "fabric", "power", "serving", "events")
+
+#: The keys of each view, for the idle message line.
+VIEW_HINTS = {
+    "floor": "←↑↓→ rack/row · f fail · r repair · d drain · s swap · h heat · / filter",
+    "fabric": "←↑↓→ switch · f fail · r repair · : degrade LINK 50%",
+    "power": "←↑↓→ feed/PDU/loop · f fail · r repair · d drain · : cap 80%",
+    "serving": ":route POLICY · :scale DEPLOYMENT N · :surge 2 10m · :cap 80%",
+    "events": "↑↓ select · a acknowledge · A acknowledge all · / filter",
+}
+
+
+class ControlRoom(Screen):
+    def __init__(self, ctx: ViewContext, complete):
+        super().__init__(id="control-room")
+        self.ctx = ctx
+        self._complete = complete
+        self.current = 0
+        self.snapshot: Snapshot | None = None
+
+    def compose(self) -> ComposeResult:
+        yield HeaderBar(id="header")
+        yield GaugeStrip(id="gauges")
+        yield TabBar(id="tabs")
+        with ContentSwitcher(initial=VIEW_IDS[0], id="views"):
+            for cls, vid in zip(VIEW_CLASSES, VIEW_IDS, strict=True):
+                yield cls(self.ctx, id=vid)
+        yield MessageBar(id="message")
+        yield CommandLine(self._complete, id="command-line")
+        yield Static(id="too-small")
+
+    def on_mount(self) -> None:
+        self.query_one("#command-line", CommandLine).display = False
+        self._tabs()
+        self.say_hint()
+        self.view.primary.focus()
+
+    def on_resize(self) -> None:
+        self._tabs()
+        w, h = self.size
+        self.set_class(w < MIN_W or h < MIN_H, "-too-small")
+        self.query_one("#too-small", Static).update(
+            f"terminal too small\n\ntwin needs at least {MIN_W}×{MIN_H}; this one is {w}×{h}\n"
+            "make the window larger (or the font smaller)\n\nq quits")
+        self.set_class(w >= WIDE_W, "-wide")
+        self.set_class(h >= TALL_H, "-tall")
+
+    # ---- views --------------------------------------------------------------------------------
+    @property
+    def views(self) -> list[View]:
+        return [self.query_one(f"#{vid}", View) for vid in VIEW_IDS]
+
+    @property
+    def view(self) -> View:
+        return self.query_one(f"#{VIEW_IDS[self.current]}", View)
+
+    def switch(self, index: int) -> None:
+        self.current = index
+        self.query_one("#views", ContentSwitcher).current = VIEW_IDS[index]
+        if self.snapshot is not None:
+            self.view.show(self.snapshot)
+        self.set_focus(self.view.primary)
+        self._tabs()
+        self.say_hint()
+
+    def _tabs(self) -> None:
+        self.query_one("#tabs", TabBar).show([c.TITLE for c in VIEW_CLASSES], self.current)
+
+    # ---- frames -------------------------------------------------------------------------------
+    def show(self, snap: Snapshot, header: HeaderState) -> None:
+        """Apply one frame: header, gauges and the view on screen (the others catch up when shown)."""
+        self.snapshot = snap
+        self.query_one("#header", HeaderBar).show(header)
+        self.query_one("#gauges", GaugeStrip).show(snap)
+        self.view.show(snap)
+
+    def show_header(self, header: HeaderState) -> None:
+        self.query_one("#header", HeaderBar).show(header)
+
+    # ---- the bottom line ----------------------------------------------------------------------
+    @property
+    def message(self) -> MessageBar:
+        return self.query_one("#message", MessageBar)
+
+    @property
+    def command_bar(self) -> CommandBar:
+        return self.query_one("#command", CommandBar)
+
+    def say(self, text: str, kind: str = "info") -> None:
+        self.message.say(text, kind)
+
+    def say_hint(self) -> None:
+        self.message.say(VIEW_HINTS[VIEW_IDS[self.current]], "hint")

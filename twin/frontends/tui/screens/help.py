@@ -1,0 +1,67 @@
+"""`?` / F1: every binding of the current view and every `:` command, one line each."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from twin.core.commands import VERBS
+
+
+def help_content(view_title: str, view_keys: tuple[tuple[str, str], ...], app_keys: list[tuple[str, str]],
+                 readonly: bool) -> Content:
+    key_w = max(len(k) for k, _ in [*view_keys, *app_keys]) + 2
+    usage_w = max(len(u) for u, _ in VERBS.values()) + 2
+    parts: list = [(f"Help — {view_title} view\n\n", "bold")]
+    if view_keys:
+        parts.append((f"Keys in the {view_title.lower()} view\n", "bold $accent"))
+        for key, what in view_keys:
+            parts += [(f"  {key:<{key_w}}", "bold"), f"{what}\n"]
+        parts.append("\n")
+    parts.append(("Keys everywhere\n", "bold $accent"))
+    for key, what in app_keys:
+        parts += [(f"  {key:<{key_w}}", "bold"), f"{what}\n"]
+    parts.append(("\nCommands (type : then a command; Tab completes)\n", "bold $accent"))
+    for usage, what in VERBS.values():
+        parts += [(f"  {usage:<{usage_w}}", "bold"), f"{what}\n"]
+    parts.append(("\nNotes\n", "bold $accent"))
+    notes = [
+        "Keys act on the selection of the view: a rack or row (floor), a switch (fabric), a feed, PDU or loop (power).",
+        "Failing, draining or swapping a whole row, PDU, feed, loop or spine asks first; Esc never does anything destructive.",
+        "Over SSH use `ssh -t host twin` so the TUI gets a terminal; closing the connection ends twin.",
+        "NO_COLOR=1 twin draws in monochrome: every state also has a glyph.",
+        ":save FILE writes the commands of this session as a scenario (`twin run FILE` replays it); "
+        "q asks before quitting with commands not saved, ctrl+q does not.",
+    ]
+    if readonly:
+        notes.insert(0, "This session is read-only: commands are refused; navigation, filters and acknowledgements work.")
+    for n in notes:
+        parts.append(f"  {n}\n")
+    parts.append(("\nEsc, q or ? closes this help.", "$text-muted"))
+    return Content.assemble(*parts)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [
+        Binding("escape,q,question_mark,f1", "close", "close help"),
+        Binding("up", "scroll(-1)", show=False),
+        Binding("down", "scroll(1)", show=False),
+    ]
+
+    def __init__(self, content: Content):
+        super().__init__()
+        self._content = content
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-box"):
+            yield Static(self._content, id="help-text")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    def action_scroll(self, delta: int) -> None:
+        self.query_one("#help-box", VerticalScroll).scroll_relative(y=delta, animate=False)

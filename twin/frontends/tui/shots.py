@@ -1,0 +1,82 @@
+"""Regenerate ``screenshots/``: one SVG per view, and a fault in progress.
+
+    python -m twin.frontends.tui.shots [--out screenshots]
+
+Each picture is the real app, headless, on a frozen clock with a fixed seed, so the files
+change only when the screens do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from twin.frontends.tui.app import TwinApp
+from twin.frontends.tui.clock import ManualWall
+
+SIZE = (120, 36)
+SEED = 1
+
+
+def _app(layout: str = "default", warm_up_s: float = 180.0) -> TwinApp:
+    return TwinApp(layout, seed=SEED, wall=ManualWall(), live=False, step_budget_s=None, warm_up_s=warm_up_s)
+
+
+async def _shoot(app: TwinApp, path: Path, keys: list[str], size: tuple[int, int], title: str,
+                 before: Callable[[TwinApp], Awaitable[None]] | None = None) -> None:
+    async with app.run_test(size=size) as pilot:
+        await app.frame()
+        if before is not None:
+            await before(app)
+        await pilot.press(*keys)
+        await app.frame()
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        path.write_text(app.export_screenshot(title=title))
+    print(f"wrote {path}")
+
+
+async def _fault(app: TwinApp) -> None:
+    """A PDU lost (its racks down) and a cooling loop lost for ten minutes (racks heating)."""
+    app.run_line("fail row-b-pdu-2")
+    app.run_line("fail loop-1")
+    await app.frame()
+    app.wall.advance(600.0)
+    await app.frame()
+
+
+async def _incidents(app: TwinApp) -> None:
+    """A busy few minutes: a demand surge, a PDU and a spine lost, a routing change, an acknowledgement."""
+    for line in ("surge 1.6 10m", "fail row-b-pdu-2", "fail spine-3", "degrade link-leaf-40-spine-1 50%",
+                 "route least-loaded"):
+        app.run_line(line)
+        await app.frame()
+        app.wall.advance(20.0)
+    await app.frame()
+    app.run_line("ack all")
+    app.run_line("straggle nvl-02-05 2")
+    app.wall.advance(60.0)
+    await app.frame()
+
+
+async def main(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    views = [("floor", "1"), ("fabric", "2"), ("power", "3"), ("serving", "4"), ("events", "5")]
+    for name, key in views:
+        await _shoot(_app(), out / f"{name}.svg", [key], SIZE, f"twin — {name}", before=_incidents)
+    await _shoot(_app(), out / "fault-in-progress.svg", ["1", "h", "h", "down"], SIZE,
+                 "twin — a PDU and a cooling loop lost", before=_fault)
+    await _shoot(_app("hyperscale", warm_up_s=60.0), out / "hyperscale-floor.svg", ["1"], (160, 48),
+                 "twin hyperscale — 1,040 racks")
+
+
+def cli() -> None:
+    p = argparse.ArgumentParser(prog="python -m twin.frontends.tui.shots", description=__doc__.splitlines()[0])
+    p.add_argument("--out", type=Path, default=Path("screenshots"), help="directory to write (default: screenshots)")
+    asyncio.run(main(p.parse_args().out))
+
+
+if __name__ == "__main__":
+    cli()

@@ -1,0 +1,1 @@
+"""The control room's widgets: one module each."""

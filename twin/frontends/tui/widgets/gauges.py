@@ -1,0 +1,114 @@
+"""The gauge strip: each gauge a readable number with its unit, a trend sparkline, and a
+colour *and* a glyph when out of bounds (so it reads the same without colour)."""
+
+from __future__ import annotations
+
+import numpy as np
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.content import Content
+from textual.renderables.digits import DIGITS, DIGITS3X3
+from textual.widget import Widget
+
+from twin.core.engine import Snapshot
+from twin.frontends.tui import fmt
+from twin.frontends.tui.model import (
+    BAD,
+    GAUGES,
+    OK,
+    STATUS_GLYPH,
+    WARN,
+    GaugeReading,
+    GaugeSpec,
+    read_gauges,
+)
+
+STATUS_STYLE = {OK: "", WARN: "bold $warning", BAD: "bold $error"}
+#: A gauge this tall draws its number in 3×3 digits.
+BIG_HEIGHT = 6
+
+
+def big_digits(text: str) -> list[str]:
+    """Three lines of the 3×3 digit font (Textual's); characters it lacks go on the last line."""
+    rows = ["", "", ""]
+    for ch in text.replace(".", "•"):
+        try:
+            pos = DIGITS.index(ch) * 3
+        except ValueError:
+            rows[0] += " "
+            rows[1] += " "
+            rows[2] += ch
+            continue
+        for k in range(3):
+            rows[k] += DIGITS3X3[pos + k].ljust(3)
+    return rows
+
+
+def _value_parts(value: str) -> tuple[str, str]:
+    """'5.90M' → ('5.90', 'M'): the digits and an SI suffix."""
+    if value and value[-1] in "kMGT":
+        return value[:-1], value[-1]
+    return value, ""
+
+
+class Gauge(Widget):
+    """One gauge; it draws itself from its reading and history (no child widgets)."""
+
+    DEFAULT_CSS = """
+    Gauge { width: 1fr; height: 100%; padding: 0 0 0 1; }
+    """
+
+    def __init__(self, spec: GaugeSpec):
+        super().__init__(id=f"gauge-{spec.key.replace('_', '-')}", classes="gauge")
+        self.spec = spec
+        self.reading: GaugeReading | None = None
+        self.history = np.zeros(0)
+
+    def show(self, reading: GaugeReading, history: np.ndarray) -> None:
+        self.reading = reading
+        self.history = history
+        self.set_class(reading.status == WARN, "-warn")
+        self.set_class(reading.status == BAD, "-bad")
+        self.refresh()
+
+    def render(self) -> Content:
+        r = self.reading
+        w = max(self.size.width, 4)
+        if r is None:
+            return Content(self.spec.short)
+        big = self.size.height >= BIG_HEIGHT and w >= 16
+        title = self.spec.title if big and len(self.spec.title) <= w else self.spec.short
+        status = STATUS_STYLE[r.status]
+        glyph = STATUS_GLYPH[r.status]
+        lines: list[Content] = [Content.styled(fmt.clip(title, w), "$text-muted")]
+        if big:
+            digits, suffix = _value_parts(r.value)
+            rows = big_digits(digits)
+            unit = f"{suffix}{'' if r.unit == '%' else ' '}{r.unit}" if suffix or r.unit else ""
+            for k, row in enumerate(rows):
+                tail = f" {glyph}" if k == 0 and glyph else (f" {unit}" if k == 2 else "")
+                lines.append(Content.assemble((row, status or "bold"), (tail, status)))
+            lines.append(Content.styled(fmt.clip(r.note, w), status or "$text-muted"))
+        else:
+            lines.append(Content.assemble((r.compact, status or "bold"), (f" {glyph}" if glyph else "", status)))
+        spark_h = self.size.height - len(lines)
+        if spark_h > 0:
+            spark = fmt.sparkline(self.history, w - 1)
+            lines.append(Content.styled(spark, status or "$accent"))
+        return Content("\n").join(lines[: self.size.height])
+
+
+class GaugeStrip(Horizontal):
+    """Seven gauges side by side; `show` applies one snapshot to all of them."""
+
+    def compose(self) -> ComposeResult:
+        for spec in GAUGES:
+            yield Gauge(spec)
+
+    def show(self, snap: Snapshot) -> None:
+        readings = {r.key: r for r in read_gauges(snap)}
+        for gauge in self.query(Gauge):
+            hist = snap.history.get(gauge.spec.key, np.zeros(0))
+            if gauge.spec.key == "slo_attainment":
+                hist = hist * 100
+            gauge.show(readings[gauge.spec.key], hist)
