@@ -482,7 +482,7 @@ class Factory:
         return f"{cmd.target} at {cmd.remaining:.0%} bandwidth until repaired"
 
     def _cmd_straggle(self, cmd: C.Straggle) -> str:
-        self._kind(cmd.target)  # an unknown name is refused with a suggestion
+        self._targets("straggle", cmd.target, (*self._RACK_SETS, "node", "gpu"))
         node = self._parse_node(cmd.target)
         if node is not None:  # a node (or a GPU's node) slows only the replicas on it
             self._check_node(node, cmd.target, "straggle")
@@ -493,13 +493,22 @@ class Factory:
         self._event("warning", cmd.target, f"straggler: steps {cmd.slowdown:g}× slower")
         return f"{cmd.target} runs {cmd.slowdown:g}× slower until repaired"
 
+    #: what each placement command may name
+    _RACK_SETS = ("rack", "row", "group")
+
+    def _targets(self, verb: str, target: str, allowed: tuple[str, ...]) -> np.ndarray:
+        kind = self._kind(target)
+        if kind not in allowed:
+            raise EngineError(f"{verb}: {target} is a {kind}; {verb} takes a {', '.join(allowed[:-1])} or {allowed[-1]}")
+        return self._racks_of(target)
+
     def _cmd_drain(self, cmd: C.Drain) -> str:
-        racks = self._racks_of(cmd.target)
+        racks = self._targets("drain", cmd.target, (*self._RACK_SETS, "pdu", "feed", "loop", "leaf"))
         self.rack_drained[racks] = True
         return f"{len(racks)} racks drained: no new requests; running ones finish"
 
     def _cmd_undrain(self, cmd: C.Undrain) -> str:
-        racks = self._racks_of(cmd.target)
+        racks = self._targets("undrain", cmd.target, (*self._RACK_SETS, "pdu", "feed", "loop", "leaf"))
         if not self.rack_drained[racks].any():
             raise EngineError(f"undrain: {cmd.target} is not drained")
         self.rack_drained[racks] = False
@@ -537,7 +546,7 @@ class Factory:
 
     def _cmd_swap(self, cmd: C.Swap) -> str:
         gpu = self.catalog.gpu(cmd.gpu)
-        racks = self._racks_of(cmd.target)
+        racks = self._targets("swap", cmd.target, self._RACK_SETS)
         if not len(racks):
             raise EngineError(f"swap: {cmd.target} holds no racks")
         deps = {d.id for d in self.layout.deployments if set(d.racks) & {self.rack_ids[r] for r in racks}}
@@ -1278,9 +1287,12 @@ class Factory:
             a.setflags(write=False)
             return a
 
+        n_reps = np.bincount(self.rep_rack, minlength=n_r)
+        n_up = np.bincount(self.rep_rack, weights=self.rep_up.astype(float), minlength=n_r).astype(int)
         racks = S.Racks(tuple(self.rack_ids), tuple(self.rack_row), tuple(self.rack_sku), ro(state), ro(self.rack_util),
                         ro(self.rack_power_kw), ro(self.gpu_temp_c),
-                        ro(np.minimum(self.cap_clock, np.where(self.throttled, float(self.k["throttle_clock"]), 1.0))))
+                        ro(np.minimum(self.cap_clock, np.where(self.throttled, float(self.k["throttle_clock"]), 1.0))),
+                        ro(n_reps), ro(n_up))
         power = []
         for i, f in enumerate(self.feed_ids):
             st = "failed" if self.feed_failed[i] else ("overloaded" if self.feed_load[i] > self.feed_cap[i] else "ok")
@@ -1304,8 +1316,16 @@ class Factory:
             st = "failed" if self.loop_failed[i] else ("overloaded" if self.loop_load[i] > self.loop_cap[i] else "ok")
             loops.append(S.Loop(lp, float(self.loop_load[i]), float(self.loop_cap[i]), st, int(m.sum()),
                                 float(self.gpu_temp_c[m].max()) if m.any() else 0.0))
-        switches = tuple(S.Switch(s, self.switch_tier[i], "failed" if self.switch_failed[i] else "ok",
-                                  int((self.rack_leaf == i).sum())) for i, s in enumerate(self.switch_ids))
+        n_sw = len(self.switch_ids)
+        racks_per = np.bincount(self.rack_leaf, minlength=n_sw)
+        down = (self.link_frac <= 0) | self.switch_failed[self.link_a] | self.switch_failed[self.link_b]
+        degraded = (self.link_frac > 0) & (self.link_frac < 1) & ~down
+        ends = np.concatenate([self.link_a, self.link_b])
+        n_links = np.bincount(ends, minlength=n_sw)
+        n_down = np.bincount(ends, weights=np.concatenate([down, down]).astype(float), minlength=n_sw).astype(int)
+        n_deg = np.bincount(ends, weights=np.concatenate([degraded, degraded]).astype(float), minlength=n_sw).astype(int)
+        switches = tuple(S.Switch(s, self.switch_tier[i], "failed" if self.switch_failed[i] else "ok", int(racks_per[i]),
+                                  int(n_links[i]), int(n_down[i]), int(n_deg[i])) for i, s in enumerate(self.switch_ids))
         bad = np.flatnonzero((self.link_frac < 1.0) | self.switch_failed[self.link_b] | self.switch_failed[self.link_a])
         busy = np.argsort(-self.link_load, kind="stable")[:8]
         show = sorted(set(bad.tolist()) | set(busy.tolist()))[:200]

@@ -60,10 +60,12 @@ class Racks:
     rows: tuple[str, ...]
     gpu: tuple[str, ...]  # current SKU (changes after a swap)
     state: np.ndarray  # uint8, RACK_* codes
-    utilisation: np.ndarray  # 0..1, running requests over KV capacity
+    utilisation: np.ndarray  # output over capacity at the SLO pace: 1 = at the knee; above 1 under overload
     power_kw: np.ndarray
     temp_c: np.ndarray  # hottest GPU
     clock: np.ndarray  # 1 = full clocks; < 1 capped or throttled
+    replicas: np.ndarray | None = None  # replicas whose first GPU is in the rack
+    replicas_up: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,9 @@ class Switch:
     tier: str
     state: str  # "ok" | "failed"
     racks: int
+    links: int = 0  # leaf-spine links on this switch
+    links_down: int = 0  # of which down (failed link, or the switch at the other end failed)
+    links_degraded: int = 0
 
 
 @dataclass(frozen=True)
