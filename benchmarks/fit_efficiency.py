@@ -2,6 +2,7 @@
 
     python benchmarks/fit_efficiency.py            # fit every GPU with `role: fit` points
     python benchmarks/fit_efficiency.py mi300x     # one GPU
+    python benchmarks/fit_efficiency.py --write    # and update the catalog in place
 
 For each GPU the default factors are fitted to its points of models that are not listed
 as overrides; then each (model, precision) override is fitted to its own points. Fitting
@@ -38,7 +39,7 @@ OVERRIDE_BOUNDS = {**BOUNDS, "step_overhead_ms": (0.0, 20.0), "seq_overhead_us":
 # published achieved fractions: ~75 % of HBM bandwidth, ~45 % of dense peak) rather than
 # wander: a small penalty on the distance from this prior.
 PRIOR = {"mem": 0.75, "comp": 0.45, "attn": 0.35, "net": 0.6, "step_overhead_ms": 2.0, "seq_overhead_us": 20.0}
-PRIOR_WEIGHT = 0.05
+PRIOR_WEIGHT = 0.3
 # The calibration points must be met within 15 %: errors beyond 8 % cost steeply.
 TOLERANCE = 0.08
 
@@ -104,10 +105,64 @@ def _descend(gpu, points, cat, key, best, best_l, names):
     return best_l, best
 
 
+#: GPUs without measurements of their own take the factors of their architecture sibling.
+INHERIT = {"h200": ("h100", "same Hopper die and software stack as H100"),
+           "gb200": ("b200", "same Blackwell GPU and software stack as B200"),
+           "gb300": ("b200", "Blackwell Ultra, same software stack as B200"),
+           "mi355x": ("mi300x", "same ROCm software stack as MI300X")}
+
+
+def _flow(e: Efficiency, fitted: list[str]) -> str:
+    names = ", ".join(f'"{x}"' if " " in x or ":" in x else x for x in fitted)
+    return (f"{{mem: {e.mem:.3f}, comp: {e.comp:.3f}, attn: {e.attn:.3f}, net: {e.net:.3f}, "
+            f"step_overhead_ms: {e.step_overhead_ms:.2f}, seq_overhead_us: {e.seq_overhead_us:.1f}, fitted_to: [{names}]}}")
+
+
+def write_catalog(fits: dict, overrides: dict) -> None:
+    """Replace the efficiency lines of fitted GPUs (and of the GPUs that inherit from them)."""
+    import re
+    from pathlib import Path
+
+    from twin.core.catalog import DATA_DIR
+
+    path = Path(DATA_DIR) / "gpus.yaml"
+    lines = path.read_text(encoding="utf-8").split("\n")
+    out, gpu, skip = [], None, False
+    for line in lines:
+        m = re.match(r"^  ([a-z0-9-]+):$", line)
+        if m:
+            gpu = m.group(1)
+        if skip and line.startswith("      "):
+            continue  # an old override line
+        skip = False
+        if line.startswith("    efficiency_overrides:"):
+            skip = True
+            continue
+        if line.startswith("    efficiency:") and gpu is not None:
+            src = gpu if gpu in fits else INHERIT.get(gpu, (None,))[0]
+            if src in fits:
+                e, pts = fits[src]
+                fitted = [m.id for m in pts] if src == gpu else [f"inherited from {src}: {INHERIT[gpu][1]}"] + [m.id for m in pts]
+                line = "    efficiency: " + _flow(e, fitted)
+            out.append(line)
+            if gpu in overrides:
+                out.append("    efficiency_overrides:")
+                for key, (e, pts) in overrides[gpu].items():
+                    out.append(f"      {key}: " + _flow(e, [m.id for m in pts]))
+            continue
+        out.append(line)
+    path.write_text("\n".join(out), encoding="utf-8")
+    print(f"wrote {path}")
+
+
 def main(argv):
+    write = "--write" in argv
+    argv = [a for a in argv if a != "--write"]
     cat = load_catalog()
     pts = [m for m in measurements() if m.role == "fit"]
     gpus = argv or sorted({m.gpu for m in pts})
+    fits: dict = {}
+    overrides: dict = {}
     for gid in gpus:
         gpu = cat.gpu(gid)
         over = OVERRIDES.get(gid, [])
@@ -116,12 +171,16 @@ def main(argv):
             e, lv = fit(gpu, base_pts, cat)
             print(f"{gid}: loss {lv:.3f} over {len(base_pts)} points")
             _print(e, base_pts, "    efficiency:")
+            fits[gid] = (e, base_pts)
             gpu = dataclasses.replace(gpu, efficiency=e)
         for key in over:
             kp = [m for m in pts if m.gpu == gid and f"{m.model}/{m.precision}" == key]
             e, lv = fit(gpu, kp, cat, key)
             print(f"{gid} {key}: loss {lv:.3f} over {len(kp)} points")
             _print(e, kp, f"      {key}:")
+            overrides.setdefault(gid, {})[key] = (e, kp)
+    if write:
+        write_catalog(fits, overrides)
 
 
 def _print(e, points, head):

@@ -90,15 +90,16 @@ def test_abort_if_stops_the_run_early_and_says_why(tmp_path):
         duration: 10m
         events:
           - at: 1m
-            do: surge 20
+            do: fail nvl-02-03
         abort_if:
-          - queue_depth > 1000
+          - active_faults >= 1
         expect:
           - output_tok_s >= 0 overall
         """)
-    assert out.aborted and out.aborted.startswith("queue_depth > 1000 at")
+    assert out.aborted and out.aborted.startswith("active_faults >= 1 at 60s")
     assert out.factory.now < 600
     assert out.verdicts[0].status == "not evaluated"
+    assert any("aborted" in e.message for e in out.factory.events)
 
 
 def test_the_cli_exit_code_says_whether_expectations_held(tmp_path, capsys):
