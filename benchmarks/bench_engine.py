@@ -28,11 +28,12 @@ def child(name: str, sim_s: float) -> None:
     f = Factory(load_layout(name))
     build = time.perf_counter() - t0
     f.advance_to(60.0)  # warm-up: queues and batches reach their level
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     f.advance_to(60.0 + sim_s)
-    wall = time.perf_counter() - t1
+    wall, cpu = time.perf_counter() - t1, time.process_time() - c1
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"layout": name, "build_s": build, "speed": sim_s / wall, "tick_ms": wall / (sim_s / f.dt) * 1e3,
+    print(json.dumps({"layout": name, "build_s": build, "speed": sim_s / wall, "cpu_speed": sim_s / cpu,
+                      "tick_ms": cpu / (sim_s / f.dt) * 1e3,
                       "dt": f.dt, "replicas": len(f.rep_dep), "racks": len(f.rack_ids), "peak_mb": rss_mb}))
 
 
@@ -44,16 +45,19 @@ def main() -> None:
     if args.child:
         child(args.child, args.sim_s)
         return
-    print(f"{'layout':16} {'racks':>6} {'replicas':>9} {'tick':>5} {'ms/tick':>8} {'× real time':>12} {'peak MB':>8} {'goal':>12}")
+    print("speed = simulated seconds per second of this process's CPU time (the machine is shared;")
+    print("wall-clock speed, in brackets, drops when other work runs)")
+    print(f"{'layout':16} {'racks':>6} {'replicas':>9} {'tick':>5} {'CPU ms/tick':>12} {'× real time':>12} {'(wall)':>8} {'peak MB':>8} {'goal':>12}")
     for name in ("default", "hopper-hall", "blackwell-ultra", "hyperscale"):
         out = subprocess.run([sys.executable, __file__, "--child", name, "--sim-s", str(args.sim_s)],
                              capture_output=True, text=True, check=True).stdout
         r = json.loads(out.strip().splitlines()[-1])
         goal = GOALS.get(name)
-        verdict = "" if goal is None else (f"≥{goal:,.0f}× " + ("ok" if r["speed"] >= goal else "MISSED"))
+        verdict = "" if goal is None else (f"≥{goal:,.0f}× " + ("ok" if r["cpu_speed"] >= goal else "MISSED"))
         if name == "hyperscale":
             verdict += ", <2 GB " + ("ok" if r["peak_mb"] < 2048 else "MISSED")
-        print(f"{name:16} {r['racks']:6,} {r['replicas']:9,} {r['dt']:4.1f}s {r['tick_ms']:8.2f} {r['speed']:11,.0f}× {r['peak_mb']:8,.0f} {verdict:>12}")
+        print(f"{name:16} {r['racks']:6,} {r['replicas']:9,} {r['dt']:4.1f}s {r['tick_ms']:12.2f} {r['cpu_speed']:11,.0f}× "
+              f"({r['speed']:,.0f}×) {r['peak_mb']:8,.0f} {verdict:>12}")
 
 
 if __name__ == "__main__":

@@ -132,6 +132,17 @@ class Factory:
         self.cls_slo_ttft = np.array([s.slo_ttft_s for s in self.shapes])
         self.cls_slo_tpot = np.array([s.slo_tpot_s for s in self.shapes])
         self.class_surge = np.ones(self.n_cls)
+        # Each replica serves one deployment, so its running requests are kept per *slot*:
+        # the deployment's own classes (1-2, not every class of the factory).
+        n_dep = len(L.deployments)
+        per_dep = [[c for c in range(self.n_cls) if self.cls_dep[c] == d] for d in range(n_dep)]
+        self.n_slot = max(1, max((len(x) for x in per_dep), default=1))
+        self.cls_slot = np.zeros(self.n_cls, dtype=int)
+        self.dep_slot_cls = np.full((n_dep, self.n_slot), -1, dtype=int)
+        for d, cs in enumerate(per_dep):
+            for k, c in enumerate(cs):
+                self.cls_slot[c] = k
+                self.dep_slot_cls[d, k] = c
         # requests per second at factor 1: an agentic class's rate counts sessions, each
         # of which sends one request per step
         self.cls_rate = np.array([w.rate_rps * (w.agentic.steps_mean if w.agentic else 1.0) for w in L.workloads])
@@ -234,8 +245,8 @@ class Factory:
         self.rep_key = [(p.deployment, p.racks, p.first_gpu) for p in places]
         # profile tables gathered for vectorised lookups (no per-profile loops in the tick)
         self.prof_tdec = np.stack([pr.t_dec for pr in profiles])  # (P, 2, G)
-        self.prof_dc = np.stack([pr.dec_comp for pr in profiles])  # (P, G)
-        self.prof_dm = np.stack([pr.dec_mem for pr in profiles])
+        wmem = float(self.k["power_mem_weight"])
+        self.prof_ud = np.stack([np.minimum(1.0, pr.dec_comp + wmem * pr.dec_mem) for pr in profiles])  # (P, G) decode activity
         self.rep_pf_fixed = np.stack([profiles[p.profile].pf_fixed_s for p in places])  # (R, 2)
         self.rep_pf_per = np.stack([profiles[p.profile].pf_token_s for p in places])
         self.rep_pf_u = np.array([min(1.0, profiles[p.profile].pf_comp + float(self.k["power_mem_weight"]) * profiles[p.profile].pf_mem)
@@ -260,6 +271,7 @@ class Factory:
         self.span_rep, self.span_rack = np.array(span_rep, dtype=int), np.array(span_rack, dtype=int)
         self.span_share = np.array(span_share)
         self.multi_rack = bool(len(span_rep) > n)
+        self.reps_per_rack = np.bincount(self.span_rack, weights=self.span_share, minlength=len(self.rack_ids))
         self.dep_reps = [np.flatnonzero(self.rep_dep == d) for d in range(len(self.dep_ids))]
         self.prof_reps = [np.flatnonzero(self.rep_prof == p) for p in range(len(profiles))]
         self.rep_enabled = np.ones(n, bool)
@@ -273,11 +285,13 @@ class Factory:
         self.q_t = np.zeros((n, QUEUE_SLOTS))
         self.q_tok = np.ones((n, QUEUE_SLOTS))
         self.q_cls = np.zeros((n, QUEUE_SLOTS), dtype=int)
-        self.run = np.zeros((n, self.n_cls))
-        self.adm_rate = self.rep_bslo / 20.0
+        self.run = np.zeros((n, self.n_slot))
+        self.rep_slot_cls = self.dep_slot_cls[self.rep_dep]  # (R, K) class of each slot, -1 for none
+        self.rep_slot_osl = np.where(self.rep_slot_cls >= 0, self.cls_osl[np.maximum(self.rep_slot_cls, 0)], 1.0)
+        self._slot_cls0 = np.maximum(self.rep_slot_cls, 0)  # for bincounts (weights are 0 where no class)
         for i, key in enumerate(self.rep_key):
             if key in old:
-                (self.q_cnt[i], self.q_t[i], self.q_tok[i], self.q_cls[i], self.run[i], self.adm_rate[i]) = old[key]
+                (self.q_cnt[i], self.q_t[i], self.q_tok[i], self.q_cls[i], self.run[i]) = old[key]
         self.rep_up = np.zeros(n, bool)
         self._t_dec_last = None
         self.rep_tpot = np.zeros(n)
@@ -285,7 +299,7 @@ class Factory:
 
     def _replica_state(self) -> dict:
         return {key: (self.q_cnt[i].copy(), self.q_t[i].copy(), self.q_tok[i].copy(), self.q_cls[i].copy(),
-                      self.run[i].copy(), self.adm_rate[i]) for i, key in enumerate(self.rep_key)}
+                      self.run[i].copy()) for i, key in enumerate(self.rep_key)}
 
     # =====================================================================================
     # the two doors
@@ -719,7 +733,7 @@ class Factory:
         retry = np.zeros(self.n_cls)
         if newly_down.any():
             retry = np.bincount(self.q_cls[newly_down].ravel(), weights=self.q_cnt[newly_down].ravel(), minlength=self.n_cls)
-            counts[3] += self.run[newly_down].sum(axis=0)  # running requests are lost
+            counts[3] += self._per_class(self.run[newly_down], self._slot_cls0[newly_down])  # running requests are lost
             self.q_cnt[newly_down] = 0.0
             self.run[newly_down] = 0.0
             dropped = int(self.run[newly_down].sum() + counts[3].sum())
@@ -763,7 +777,7 @@ class Factory:
         # load: running over the SLO-knee batch, plus queued work over what the replica
         # prefills within half the TTFT SLO (a long queue is what breaks TTFT)
         load = B / self.rep_bslo + qsum / self.rep_qcap
-        add = np.zeros((n_rep, self.n_cls))
+        add = np.zeros((n_rep, self.n_slot))
         tok_req = np.zeros(self.n_cls)
         shed_c = np.zeros(self.n_cls)
         for c, sh in enumerate(self.shapes):
@@ -787,17 +801,19 @@ class Factory:
                 kept = np.minimum(share, room_q)
                 shed_c[c] = float((share - kept).sum())
                 share = kept
-            add[idx, c] = share
+            add[idx, self.cls_slot[c]] = share
         counts[2] = shed_c
         self._cls_shed_rate = shed_c / dt
         # ---- enqueue: one cohort per (replica, class) with arrivals ------------------------------
         qlen = (self.q_cnt > 1e-12).sum(axis=1)
-        rows, cls = np.nonzero(add > 0)
+        rows, slot = np.nonzero(add > 0)
         if len(rows):
-            rank = np.cumsum(add > 0, axis=1)[rows, cls] - 1  # order of new cohorts in a replica
+            cls = self.rep_slot_cls[rows, slot]
+            # order of the new cohorts within a replica (one per slot with arrivals)
+            rank = np.cumsum(add > 0, axis=1)[rows, slot] - 1 if self.n_slot > 1 else np.zeros(len(rows), dtype=int)
             pos = np.minimum(qlen[rows] + rank, Q - 1)
             full = (qlen[rows] + rank) >= Q
-            new_n = add[rows, cls]
+            new_n = add[rows, slot]
             if full.any():  # a full queue merges its newest cohorts into the last slot
                 for r, c, n, p_ in zip(rows[full], cls[full], new_n[full], pos[full], strict=True):
                     old = self.q_cnt[r, p_]
@@ -831,7 +847,7 @@ class Factory:
         pf_tokens = np.zeros(n_rep)
         pf_tokens[A] = (take * qk).sum(axis=1)
         pf_time = self._prefill_time(pf_tokens, cw) * slow
-        adm = np.zeros((n_rep, self.n_cls))
+        adm = np.zeros((n_rep, self.n_slot))
         ttft_ok = np.zeros_like(take, dtype=bool)
         has = take > 1e-12
         if has.any():
@@ -840,36 +856,40 @@ class Factory:
             ttft = (t0 - qt) + (t_dec[A] / 2 + 0.5 * pf_time[A] + 0.5 * own)[:, None]
             if self._has_disagg:  # each prefill replica ships KV through its own leaf's uplinks
                 leaf_bw = self._leaf_bw()[self.rack_leaf[self.rep_rack[A]]]
-                ref = float(np.median(self._leaf_bw()[np.unique(self.rack_leaf)]))
+                ref = self._bw_ref
                 scale = np.where(leaf_bw > 0, ref / np.maximum(leaf_bw, 1e-9), np.inf)
                 ttft = ttft + (role[A] == P.ROLE_PREFILL)[:, None] * xfer[cls0] * scale[:, None]
             ttft_ok = ttft <= self.cls_slo_ttft[cls0]
             hist = np.bincount(cls0[has] * HIST_BUCKETS + bucket(ttft[has]), weights=take[has],
                                minlength=self.n_cls * HIST_BUCKETS)
             self.w_ttft.push(hist.reshape(self.n_cls, HIST_BUCKETS))
-            rows = np.broadcast_to(np.arange(len(A))[:, None], take.shape)
-            adm[A] = np.bincount((rows * self.n_cls + cls0).ravel(), weights=take.ravel(),
-                                 minlength=len(A) * self.n_cls).reshape(len(A), self.n_cls)
+            if self.n_slot == 1:
+                adm[A, 0] = take.sum(axis=1)
+            else:
+                rows = np.broadcast_to(np.arange(len(A))[:, None], take.shape)
+                adm[A] = np.bincount((rows * self.n_slot + self.cls_slot[cls0]).ravel(), weights=take.ravel(),
+                                     minlength=len(A) * self.n_slot).reshape(len(A), self.n_slot)
         else:
             self.w_ttft.push(np.zeros((self.n_cls, HIST_BUCKETS)))
         self.q_cnt[A] = qc - take
         self._compact_queues(A)
-        self.adm_rate = 0.8 * self.adm_rate + 0.2 * (adm.sum(axis=1) / dt)
         # disaggregated: prefilled requests move to the deployment's decode replicas
         agg = role == P.ROLE_AGG
         np.add(self.run, adm, out=self.run, where=agg[:, None])
         xfer_gb_s = 0.0
         if (role == P.ROLE_PREFILL).any():
-            for idx in self.dep_reps:
+            for d, idx in enumerate(self.dep_reps):
                 pre = idx[role[idx] == P.ROLE_PREFILL]
                 if not len(pre):
                     continue
-                handoff = adm[pre].sum(axis=0)
+                handoff = adm[pre].sum(axis=0)  # per slot of this deployment
+                slot_cls = self.dep_slot_cls[d]
                 dec = idx[(role[idx] == P.ROLE_DECODE) & up[idx]]
                 if not len(dec) or handoff.sum() <= 0:
-                    counts[3] += handoff
+                    counts[3] += self._per_class(handoff[None, :], np.maximum(slot_cls, 0)[None, :])
                     continue
-                kv_gb = float((handoff * tok_req).sum()) * self.profiles[self.rep_prof[pre[0]]].kv_bytes_per_token / 1e9
+                tok_slot = np.where(slot_cls >= 0, tok_req[np.maximum(slot_cls, 0)], 0.0)
+                kv_gb = float((handoff * tok_slot).sum()) * self.profiles[self.rep_prof[pre[0]]].kv_bytes_per_token / 1e9
                 xfer_gb_s += kv_gb / dt
                 share = POLICIES["least-loaded"](View(B[dec] / self.rep_bslo[dec], self.rep_bslo[dec], self.rep_eff[dec], clock[dec]), handoff.sum())
                 self.run[dec] += share[:, None] * handoff[None, :]
@@ -885,9 +905,9 @@ class Factory:
         tpot = np.where(per_req > 0, dt / np.maximum(per_req, 1e-12), np.inf)
         # a request generates at most its OSL: one that finishes inside the tick stops
         # there, so output = completions × OSL whatever the tick (token conservation)
-        gen = np.minimum(per_req[:, None], self.cls_osl[None, :])
-        out_rc = self.run * gen
-        done = self.run * (gen / self.cls_osl[None, :])
+        gen = np.minimum(per_req[:, None], self.rep_slot_osl)
+        out_rc = self.run * gen  # per replica and slot
+        done = self.run * (gen / self.rep_slot_osl)
         self.run -= done
         self.rep_tpot = tpot
         self.rep_pf_time = pf_time
@@ -897,7 +917,7 @@ class Factory:
         if tp_ok.any() and out_rc.sum() > 0:
             rows = np.flatnonzero(tp_ok)
             b = bucket(tpot[rows])
-            idx = (np.arange(self.n_cls)[None, :] * HIST_BUCKETS + b[:, None]).ravel()
+            idx = (self._slot_cls0[rows] * HIST_BUCKETS + b[:, None]).ravel()
             hist = np.bincount(idx, weights=out_rc[rows].ravel(), minlength=self.n_cls * HIST_BUCKETS)
             self.w_tpot.push(hist.reshape(self.n_cls, HIST_BUCKETS))
         else:
@@ -916,9 +936,9 @@ class Factory:
         if has.any():
             tpot_ok = dec_tpot[A, None] <= self.cls_slo_tpot[cls0]
             met = np.bincount(cls0.ravel(), weights=(take * ttft_ok * tpot_ok).ravel(), minlength=self.n_cls)
-        counts[0] = adm.sum(axis=0)
+        counts[0] = self._per_class(adm, self._slot_cls0)
         counts[1] = met
-        counts[4] = out_rc.sum(axis=0)
+        counts[4] = self._per_class(out_rc, self._slot_cls0)
         self.w_counts.push(counts)
         # ---- power, caps, heat ---------------------------------------------------------------------
         # with less than one request on average (a fluid fraction), the replica runs
@@ -926,6 +946,10 @@ class Factory:
         self._power_and_heat(B2, steps * t_dec2 * np.minimum(B2, 1.0), pf_time, clock, up)
         # ---- gauges -----------------------------------------------------------------------------------
         self._update_gauges(out_rc.sum(), pf_tokens.sum(), B2, up, qlen)
+
+    def _per_class(self, values: np.ndarray, classes: np.ndarray) -> np.ndarray:
+        """Sum per-slot values into per-class totals."""
+        return np.bincount(classes.ravel(), weights=values.ravel(), minlength=self.n_cls)[: self.n_cls]
 
     def _grid_pos(self, B: np.ndarray):
         """Where each replica's batch falls on the shared normalised grid."""
@@ -935,6 +959,7 @@ class Factory:
 
     def _decode_time(self, B: np.ndarray, cw: np.ndarray) -> np.ndarray:
         i0, f = self._grid_pos(B)
+        self._last_grid = (B, i0, f)
         pr = self.rep_prof
         t1 = self.prof_tdec[pr, 0, i0] * (1 - f) + self.prof_tdec[pr, 0, i0 + 1] * f
         t2 = self.prof_tdec[pr, 1, i0] * (1 - f) + self.prof_tdec[pr, 1, i0 + 1] * f
@@ -975,6 +1000,8 @@ class Factory:
             healthy = self.link_frac * ~self.switch_failed[self.link_b] * ~self.switch_failed[self.link_a]
             bw = np.bincount(self.link_a, weights=self.link_gbs * healthy, minlength=len(self.switch_ids))
             self._leaf_bw_cache = np.where(self.switch_failed, 0.0, bw)
+            leaves = self._leaf_bw_cache[np.unique(self.rack_leaf)]
+            self._bw_ref = float(np.median(leaves)) if len(leaves) else 0.0  # a typical leaf's uplinks
             self._bw_state = state
         return self._leaf_bw_cache
 
@@ -994,9 +1021,8 @@ class Factory:
         out = np.zeros(self.n_cls)
         if not len(self.link_ids) or not self._has_disagg:
             return out
-        leaf_bw = self._leaf_bw()
-        leaves = leaf_bw[np.unique(self.rack_leaf)]
-        bw_gb_s = float(np.median(leaves)) if len(leaves) else 0.0
+        self._leaf_bw()
+        bw_gb_s = self._bw_ref
         util = float(np.clip(np.median(self.link_load[self.link_load > 0]) if (self.link_load > 0).any() else 0.0, 0, 0.95))
         lat = float(self.k["scale_out_latency_us"]) * 1e-6
         for c, sh in enumerate(self.shapes):
@@ -1010,12 +1036,11 @@ class Factory:
 
     def _power_and_heat(self, B, dec_time, pf_time, clock, up) -> None:
         k, dt = self.k, self.dt
-        wmem, gamma, cexp = float(k["power_mem_weight"]), float(k["power_gamma"]), float(k["clock_power_exponent"])
-        i0, f = self._grid_pos(B)
+        gamma, cexp = float(k["power_gamma"]), float(k["clock_power_exponent"])
+        last = getattr(self, "_last_grid", None)
+        i0, f = (last[1], last[2]) if last is not None and last[0] is B else self._grid_pos(B)
         pr = self.rep_prof
-        dc = self.prof_dc[pr, i0] * (1 - f) + self.prof_dc[pr, i0 + 1] * f
-        dm = self.prof_dm[pr, i0] * (1 - f) + self.prof_dm[pr, i0 + 1] * f
-        ud = np.minimum(1.0, dc + wmem * dm)
+        ud = self.prof_ud[pr, i0] * (1 - f) + self.prof_ud[pr, i0 + 1] * f
         u = np.minimum(dec_time / dt, 1.0) * ud + np.minimum(pf_time / dt, 1.0) * self.rep_pf_u
         u = np.where(up, np.minimum(u, 1.0), 0.0)
         sku_idle, sku_tdp = self.sku_idle_w, self.sku_tdp_w
@@ -1028,7 +1053,7 @@ class Factory:
                             self.rep_out_s / self.rep_cap_tok_s)
         self.rep_util = rep_util
         util = np.bincount(self.span_rack, weights=rep_util[self.span_rep] * self.span_share, minlength=n_r)
-        nrep = np.bincount(self.span_rack, weights=self.span_share, minlength=n_r)
+        nrep = self.reps_per_rack
         self.rack_util = np.where(nrep > 0, util / np.maximum(nrep, 1e-9), 0.0)
         peak_kw = self.rack_peak_kw
         idle_f = float(k["host_power_idle_fraction"])
