@@ -1,5 +1,9 @@
 """``twin [LAYOUT_OR_FILE]``: the live control room, and how the command line reaches it.
 
+``twin SCENARIO.yaml`` plays a scenario in it (warm-up first, with a progress bar, then
+the scenario clock from 0 at 1×); ``--blind`` hides what the script does next and
+``--record FILE`` journals every command applied, as it is applied.
+
 The TUI takes a positional target next to the subcommands (``twin hyperscale`` but also
 ``twin perf …``), which argparse cannot express with subparsers; `split_target` takes the
 target out of the argument list before parsing when it is not a subcommand's name.
@@ -11,7 +15,7 @@ import argparse
 from collections.abc import Sequence
 
 #: Top-level options that take a value (so their value is not mistaken for the target).
-_VALUED = ("--catalog", "--seed", "--speed")
+_VALUED = ("--catalog", "--seed", "--speed", "--record")
 
 
 def _speed(text: str) -> float | None:
@@ -27,12 +31,18 @@ def _speed(text: str) -> float | None:
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("the live control room: twin [LAYOUT_OR_FILE] (default: the built-in 'default')")
+    g = parser.add_argument_group("the live control room: twin [LAYOUT_OR_FILE | SCENARIO.yaml] "
+                                  "(default: the built-in 'default'; a scenario plays live)")
     g.add_argument("--readonly", action="store_true", help="observe only: commands are refused, navigation works")
     g.add_argument("--seed", type=int, metavar="N", help="random seed (default: the layout's)")
     g.add_argument("--speed", type=_speed, default=1.0, metavar="X",
                    help="start at X times real time (1, 10, 60, 600 or max; default 1)")
     g.add_argument("--faults", action="store_true", help="random faults from published failure rates")
+    g.add_argument("--blind", action="store_true",
+                   help="with a scenario: hide its upcoming events (trainees see only what has happened)")
+    g.add_argument("--record", metavar="FILE",
+                   help="write every command applied (yours and a scenario's) to FILE as it happens: "
+                        "a scenario file that replays the session (twin run FILE)")
 
 
 def split_target(parser: argparse.ArgumentParser, argv: Sequence[str]) -> tuple[list[str], str | None]:
@@ -60,14 +70,83 @@ def split_target(parser: argparse.ArgumentParser, argv: Sequence[str]) -> tuple[
 
 
 def run(args: argparse.Namespace, target: str | None) -> int:
+    from pathlib import Path
+
     from twin.core.catalog import load_catalog
+    from twin.core.errors import TwinError
     from twin.core.layout import load_layout
+    from twin.frontends.run_cli import scenario_doc
 
     catalog = load_catalog(getattr(args, "catalog", ()) or ())
-    layout = load_layout(target or "default", catalog)  # a bad name or file: one line, exit 2
+    record = getattr(args, "record", None)
+    blind = getattr(args, "blind", False)
+    sdoc = scenario_doc(target) if target else None  # a bad file: FILE:LINE: message, exit 2
+    if record is not None:
+        out = Path(record)
+        if not out.parent.exists():
+            raise TwinError(f"--record: folder {out.parent} does not exist")
+        if target and Path(target).is_file() and out.resolve() == Path(target).resolve():
+            raise TwinError(f"--record: {record} is the file being played; record to another file")
+    player = None
+    if sdoc is not None:
+        if args.faults:
+            raise TwinError("a scenario sets its own random faults ('faults:'); drop --faults")
+        player = _warmed_up(sdoc, target, catalog, args.seed)
+        layout = player.sc.layout
+    else:
+        if blind:
+            raise TwinError("--blind hides a scenario's upcoming events; give a scenario file (twin SCENARIO.yaml --blind)")
+        layout = load_layout(target or "default", catalog)  # a bad name or file: one line, exit 2
     from twin.frontends.tui.app import TwinApp
 
     app = TwinApp(layout, catalog=catalog, seed=args.seed, speed=args.speed, readonly=args.readonly,
-                  faults=args.faults)
-    app.run()
+                  faults=args.faults, scenario=player, blind=blind, record=record)
+    if record is not None:
+        _close_on_hangup(app)
+    try:
+        app.run()
+    finally:
+        app.close_recording()
+    if app.session.recording is not None:
+        print(f"recorded {len(app.session.entries)} commands to {app.session.recording} (replay: twin run {app.session.recording})")
     return 0
+
+
+def _close_on_hangup(app) -> None:
+    """A dropped connection (SIGHUP) still ends the recording with the session's length,
+    then ends twin as SIGHUP always does (no process is left behind)."""
+    import os
+    import signal
+
+    def hangup(signum, frame) -> None:
+        app.close_recording(timeout=1.0)
+        signal.signal(signal.SIGHUP, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGHUP)
+
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, hangup)
+
+
+def _warmed_up(sdoc, target: str, catalog, seed: int | None):
+    """The scenario parsed, its factory built and its warm-up run (with a progress bar on a terminal)."""
+    import sys
+    from pathlib import Path
+
+    from twin.core.engine import Factory
+    from twin.core.scenario import scenario_from_doc
+    from twin.core.units import format_duration
+    from twin.frontends.playback import ScenarioPlayer
+
+    sc = scenario_from_doc(sdoc, target, catalog, base_dir=Path(target).parent)
+    factory = Factory(sc.layout, catalog, seed=sc.seed if seed is None else seed, faults=False, tick_s=sc.tick_s)
+    player = ScenarioPlayer(sc, factory)
+    if sc.warmup_s > 0 and sys.stderr.isatty():
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn(f"{sc.name}: warming up"), BarColumn(), TextColumn("{task.fields[clock]}"),
+                      TimeElapsedColumn(), transient=True) as bar:
+            task = bar.add_task("warm-up", total=sc.warmup_s, clock="0s")
+            player.warm_up(lambda t, total: bar.update(task, completed=t, clock=format_duration(t)))
+    else:
+        player.warm_up()
+    return player

@@ -7,6 +7,12 @@ the `:` line, the selection keys and the palette become command values: session 
 (speed, pause, ack, save) are carried out here, factory ones are queued for the driver,
 which applies them in order at the start of the next step — at once, not at the next
 timer tick.
+
+Given a scenario, the app plays it: the driver's `ScenarioPlayer` fires its events at
+their simulated times as the clock passes them, and view 6 (the timeline) shows what has
+happened, what comes next (not with ``blind``) and how each expectation stands. Every
+command applied, the operator's and the script's, goes to a `SessionLog`, which with
+``record`` journals it to disk the moment it is applied.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 from textual import on
 from textual.app import App
@@ -28,14 +35,18 @@ from twin.core.engine import Factory
 from twin.core.engine.snapshot import RACK_DRAINED
 from twin.core.errors import TwinError
 from twin.core.layout import Layout, load_layout
+from twin.core.scenario import Scenario
 from twin.core.units import format_duration
+from twin.frontends.playback import ScenarioPlayer, ScriptState
+from twin.frontends.recording import SessionLog, scenario_overrides
+from twin.frontends.tui import fmt
 from twin.frontends.tui.clock import SimClock, speed_label, step_speed
 from twin.frontends.tui.driver import EngineDriver, Frame
 from twin.frontends.tui.model import CONFIRM_KINDS, AlarmBook, Topology
 from twin.frontends.tui.palette import TwinCommands
 from twin.frontends.tui.screens.choose_gpu import ChooseGpuScreen
 from twin.frontends.tui.screens.confirm import ConfirmScreen
-from twin.frontends.tui.screens.control_room import VIEW_CLASSES, ControlRoom
+from twin.frontends.tui.screens.control_room import ControlRoom
 from twin.frontends.tui.screens.help import HelpScreen, help_content
 from twin.frontends.tui.widgets.command_bar import CommandBar
 from twin.frontends.tui.widgets.events import EventsView
@@ -89,6 +100,7 @@ class TwinApp(App[None]):
         Binding("3", "view(2)", "power & cooling"),
         Binding("4", "view(3)", "serving"),
         Binding("5", "view(4)", "events"),
+        Binding("6", "view(5)", "scenario timeline (twin SCENARIO.yaml)"),
         Binding("colon", "command_line", "command line (:fail pdu-3, :route kv-aware …)"),
         Binding("slash", "filter", "filter (floor and events)"),
         Binding("space,p", "toggle_pause", "pause / resume the clock"),
@@ -108,14 +120,43 @@ class TwinApp(App[None]):
     def __init__(self, layout: Layout | str = "default", *, catalog: Catalog | None = None, seed: int | None = None,
                  speed: float | None = 1.0, readonly: bool = False, faults: bool = False,
                  wall: Callable[[], float] = time.monotonic, fps: float = FPS, live: bool = True,
-                 step_budget_s: float | None = STEP_BUDGET_S, warm_up_s: float = 0.0, paused: bool = False):
+                 step_budget_s: float | None = STEP_BUDGET_S, warm_up_s: float = 0.0, paused: bool = False,
+                 scenario: Scenario | ScenarioPlayer | None = None, blind: bool = False,
+                 record: str | Path | None = None):
+        """``scenario`` plays a scenario (a `ScenarioPlayer` whose warm-up may already have
+        run); ``blind`` hides its upcoming events; ``record`` journals every command applied
+        to that file as it is applied (a scenario file that replays the session)."""
         super().__init__()
         self.catalog = catalog or load_catalog()
-        self.layout = layout if isinstance(layout, Layout) else load_layout(layout, self.catalog)
-        factory = Factory(self.layout, self.catalog, seed=seed, faults=faults)
-        if warm_up_s > 0:
+        player: ScenarioPlayer | None = None
+        if scenario is not None:
+            if isinstance(scenario, ScenarioPlayer):
+                player = scenario
+            else:
+                player = ScenarioPlayer(scenario, Factory(scenario.layout, self.catalog, seed=seed if seed is not None
+                                                          else scenario.seed, faults=False, tick_s=scenario.tick_s))
+            self.layout = player.sc.layout
+            factory = player.factory
+            player.warm_up()
+        else:
+            self.layout = layout if isinstance(layout, Layout) else load_layout(layout, self.catalog)
+            factory = Factory(self.layout, self.catalog, seed=seed, faults=False)
+        self.scenario = player.sc if player is not None else None
+        self.player = player
+        self.blind = blind and player is not None
+        sc = self.scenario
+        self.session = SessionLog(
+            self.layout, factory.seed, sc.tick_s if sc else self.layout.tick_s, t0=player.t0 if player else 0.0,
+            warmup_s=sc.warmup_s if sc else 0.0, overrides=scenario_overrides(sc.file) if sc else None,
+            scenario=sc.name if sc else None, record=record)
+        self.driver = EngineDriver(factory, player, on_applied=self.session.record)
+        if faults and player is None:  # as a command, so a recording replays it
+            self.driver.submit(C.Faults(True))
+            self.driver.step(factory.now)
+        if player is not None:
+            self.driver.start()
+        elif warm_up_s > 0:
             factory.advance_to(warm_up_s)
-        self.driver = EngineDriver(factory)
         self.wall = wall
         self.clock = SimClock(factory.now, speed=speed, paused=paused, wall=wall)
         self.readonly = readonly
@@ -126,6 +167,7 @@ class TwinApp(App[None]):
         self.ctx = ViewContext(
             topology=Topology.of(self.layout), catalog=self.catalog, start_hour=factory.start_hour,
             ambient_c=self.layout.site.ambient_c, throttle_c=float(k.get("gpu_throttle_c", 90.0)), alarms=AlarmBook(),
+            scenario=self.scenario, blind=self.blind,
         )
         self.alarms = self.ctx.alarms
         self.snapshot = None
@@ -136,24 +178,37 @@ class TwinApp(App[None]):
         self._rate = _Rate()
         self._lagging = False
         self._line_token: int | None = None  # the command line waits for this outcome
-        self.recorded: list[tuple[float, str]] = []  # (simulated time, command) applied this session
-        self._saved = 0  # how many of them the last :save wrote
+        self._script_status = "running"
+
+    @property
+    def recorded(self) -> list[tuple[float, str]]:
+        """(time as a recording writes it, command) of every command applied this session."""
+        return [(t, text) for t, text, _ in self.session.entries]
 
     # ---- set-up -------------------------------------------------------------------------------
     @property
     def view_titles(self) -> list[str]:
-        return [c.TITLE for c in VIEW_CLASSES]
+        return [c.TITLE for c in self.room.view_classes]
 
     @property
     def room(self) -> ControlRoom:
         return self.get_screen("room")  # type: ignore[return-value]
 
     def on_mount(self) -> None:
-        self.install_screen(ControlRoom(self.ctx, self.complete), name="room")
+        self.install_screen(ControlRoom(self.ctx, self.complete, timeline=self.scenario is not None), name="room")
         self.push_screen("room")
+        if self.scenario is not None:
+            self.call_after_refresh(self._greet)
         self.request_frame()
         if self.live:
             self.set_interval(1.0 / self.fps, self.request_frame, name="frames")
+
+    def _greet(self) -> None:
+        sc = self.scenario
+        n, m = len(sc.events), len(sc.expect)
+        warm = f" after a {format_duration(sc.warmup_s)} warm-up" if sc.warmup_s else ""
+        self.room.say(f"scenario {sc.name}: {n} event{'s' if n != 1 else ''}, {m} expectation{'s' if m != 1 else ''}; "
+                      f"T+00:00 is now{warm} · 6 shows the timeline", "info")
 
     def complete(self, text: str) -> list[str]:
         topo = self.ctx.topology
@@ -195,9 +250,13 @@ class TwinApp(App[None]):
         self._in_flight = False
         self._track_rate(frame)
         self.alarms.merge(snap.events)
+        if frame.script is not None:
+            self.ctx.script = frame.script
         for outcome in frame.outcomes:
             self._outcome(outcome)
         self.snapshot = snap
+        if frame.script is not None and frame.script.status != self._script_status:
+            self._script_stopped(frame.script, snap.t_s)
         with self.batch_update():
             self.room.show(snap, self.header_state())
         for need, event in self._waiters:
@@ -227,7 +286,35 @@ class TwinApp(App[None]):
             speed=self.clock.speed, paused=self.clock.paused, achieved=achieved, routing=snap.routing if snap else "",
             alarms=self.alarms.active(), worst=self.alarms.worst_active(), faults=len(snap.active_faults) if snap else 0,
             readonly=self.readonly, random_faults=bool(snap and snap.faults_enabled),
+            scenario=self._scenario_clock(), recording=self.session.recording is not None,
         )
+
+    def _scenario_clock(self) -> str | None:
+        """'T+06:12/30m' (or with 'ended' / 'aborted') for the header."""
+        st = self.ctx.script
+        if st is None:
+            return None
+        clock = f"{fmt.rel_time(st.t_s)}/{format_duration(st.duration_s)}"
+        return clock if st.status == "running" else f"{clock} {st.status}"
+
+    def _script_stopped(self, st: ScriptState, t_s: float) -> None:
+        """The scenario ended or aborted: pause on that instant and say how it went."""
+        self._script_status = st.status
+        self.clock.pause()
+        self.clock.sync(t_s)  # after pausing, so no wall time slips in between
+        c = st.counts
+        held = f"{c['held']} of {len(st.verdicts)} expectations held"
+        if st.status == "aborted":
+            text = f"scenario aborted: {st.aborted} · paused; space runs on without the script"
+            self.alarms.note(t_s, "info", "scenario", text)  # the engine logged the alarm itself
+            self.room.say(text, "error")
+        else:
+            failed = f", {c['failed']} failed" if c["failed"] else ""
+            text = f"scenario over at {fmt.rel_time(st.t_s)}: {held}{failed} · paused; space runs on"
+            self.alarms.note(t_s, "info", "scenario", text)
+            self.room.say(text, "ok" if not c["failed"] else "warn")
+        self._refresh_header()
+        self._refresh_events()
 
     def _refresh_header(self) -> None:
         if self.snapshot is not None:
@@ -265,8 +352,15 @@ class TwinApp(App[None]):
         return self.snapshot.t_s if self.snapshot is not None else self.driver.now
 
     def _outcome(self, outcome) -> None:
+        if outcome.source == "script":
+            at = fmt.rel_time(outcome.t_s - self.player.t0) if self.player else ""
+            if outcome.ok:
+                self.room.say(f"▸ {at} scenario: {outcome.command.text}: {outcome.message}", "info")
+            else:
+                self.room.say(f"▸ {at} scenario: {outcome.message}", "error")
+                self.alarms.note(outcome.t_s, "info", "scenario", f"refused: {outcome.message}")
+            return
         if outcome.ok:
-            self.recorded.append((outcome.t_s, outcome.command.text))
             self.room.say(f"{outcome.command.text}: {outcome.message}", "ok")
         else:
             self.room.say(outcome.message, "error")
@@ -299,26 +393,43 @@ class TwinApp(App[None]):
 
     def _save(self, path: str) -> str | None:
         """The session's commands so far as a scenario file that replays them (same seed, same times)."""
-        from twin.core.journal import save_session
-        from twin.core.layout import builtin_layouts
-
-        layout = self.layout.name if self.layout.name in builtin_layouts() else self.layout.file
+        rec = self.session.recording
+        if rec is not None and Path(path).resolve() == rec.resolve():
+            msg = f"save: {path} is the file this session is recording to (--record); it is kept up to date already"
+            self.room.say(msg, "error")
+            return msg
         try:
-            written = save_session(path, layout, self.driver.factory.seed, self.recorded, self._now(),
-                                   tick_s=self.layout.tick_s)
+            with self.driver.lock:  # the commands and the time they end at, as one
+                written = self.session.save(path, self.driver.now)
         except TwinError as e:
             self.room.say(str(e), "error")
             return str(e)
-        self._saved = len(self.recorded)
-        n = len(self.recorded)
+        n = len(self.session.entries)
         self._note(f"saved {n} command{'s' if n != 1 else ''} to {written} (replay: twin run {written})")
         self._close_command_line()
         return None
 
     @property
     def unsaved(self) -> int:
-        """Commands applied since the last :save (quitting asks first when there are any)."""
-        return len(self.recorded) - self._saved
+        """Operator commands in no file yet (quitting asks first when there are any; none
+        while recording, where each is written as it is applied)."""
+        return self.session.unsaved
+
+    def close_recording(self, timeout: float = -1) -> None:
+        """End the --record file with the session's end time (on quit; idempotent).
+
+        Every command is on disk already; this adds the session's length. ``timeout`` (s)
+        bounds the wait for the engine thread (a signal handler must not block for ever).
+        """
+        if not self.driver.lock.acquire(timeout=timeout):
+            return
+        try:
+            self.session.close(self.driver.now)
+        finally:
+            self.driver.lock.release()
+
+    def on_unmount(self) -> None:
+        self.close_recording()
 
     def _note(self, text: str) -> None:
         self.alarms.note(self._now(), "info", "session", text)
@@ -406,6 +517,9 @@ class TwinApp(App[None]):
         if self.screen is not self.room:
             self.pop_screen()
         self._close_command_line()
+        if index >= len(self.room.view_classes):
+            self.room.say("6 is the scenario timeline: start twin with a scenario file (twin SCENARIO.yaml)", "warn")
+            return
         self.room.switch(index)
 
     def action_command_line(self) -> None:

@@ -5,6 +5,10 @@ for the factory (applying a command and advancing must never overlap), applies t
 commands queued since the last step in the order they were given, advances the
 simulation towards a target time within a wall-time budget, and returns one frozen
 `Frame`. Nothing here knows about Textual, so tests and benchmarks drive it directly.
+
+When a scenario plays, a `ScenarioPlayer` does the advancing (so its events fire at their
+instants, in this same thread, under this same lock), and every applied command — the
+operator's or the script's — is handed to ``on_applied`` at once, which journals it.
 """
 
 from __future__ import annotations
@@ -13,11 +17,13 @@ import itertools
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from twin.core.commands import Command
 from twin.core.engine import Factory, Snapshot
 from twin.core.errors import TwinError
+from twin.frontends.playback import ScenarioPlayer, ScriptState
 
 #: Ticks advanced between budget checks: small enough that "max" speed and catch-up
 #: stay responsive on hyperscale (~8 ms a tick), large enough to cost nothing.
@@ -33,6 +39,7 @@ class Outcome:
     ok: bool
     message: str
     t_s: float
+    source: str = "operator"  # or "script": a scenario's event
 
 
 @dataclass(frozen=True)
@@ -43,16 +50,62 @@ class Frame:
     outcomes: tuple[Outcome, ...]
     step_s: float  # wall seconds the step took (advance + snapshot)
     reached: bool  # the target time was reached within the budget
+    script: ScriptState | None = None  # the scenario playing, if any
+    halted: bool = False  # the scenario stopped in this step (ended, or aborted)
 
 
 class EngineDriver:
     """Owns a `Factory`; every call into it goes through here, under one lock."""
 
-    def __init__(self, factory: Factory):
+    def __init__(self, factory: Factory, player: ScenarioPlayer | None = None,
+                 on_applied: Callable[[float, Command, str], None] | None = None):
         self.factory = factory
         self.lock = threading.Lock()
         self._pending: deque[tuple[int, Command]] = deque()
         self._tokens = itertools.count(1)
+        self.player = player
+        self.on_applied = on_applied
+        self._script_outcomes: list[Outcome] = []
+        if player is not None:
+            player.apply_fn = self._apply_script
+            player.on_event = self._script_event
+
+    def start(self) -> None:
+        """Scenario time 0 (after the warm-up): the script's first events."""
+        if self.player is not None:
+            with self.lock:
+                self.player.start()
+
+    def _apply(self, token: int, cmd: Command, source: str) -> Outcome:
+        f = self.factory
+        try:
+            msg = f.apply(cmd)
+        except TwinError as e:  # a bad command never stops the simulation
+            return Outcome(token, cmd, False, str(e).splitlines()[0], f.now, source)
+        except Exception as e:  # an engine bug: say so, and keep the control room running
+            return Outcome(token, cmd, False, f"{cmd.text}: internal error in the engine "
+                           f"({type(e).__name__}: {e}); please report it", f.now, source)
+        if self.on_applied is not None:
+            self.on_applied(f.now, cmd, source)  # journaled before anything else happens
+        return Outcome(token, cmd, True, msg, f.now, source)
+
+    def _script_event(self, t_rel: float, event) -> None:
+        """Say in the event log that the script acts (the engine logs its commands as any other)."""
+        what = "; ".join(c.text for c in event.commands)
+        trigger = f" (when {event.when.text})" if event.when is not None else ""
+        self.factory.note("info", "scenario", f"{what}{trigger} · scenario line {event.line}")
+
+    def _apply_script(self, cmd: Command) -> tuple[bool, str]:
+        out = self._apply(0, cmd, "script")
+        self._script_outcomes.append(out)
+        return out.ok, out.message if out.ok else f"error: {out.message}"
+
+    def _advance(self, t: float) -> bool:
+        """Advance to ``t``; True if a scenario stopped on the way (it ended or aborted)."""
+        if self.player is not None:
+            return self.player.advance_to(t)
+        self.factory.advance_to(t)
+        return False
 
     @property
     def now(self) -> float:
@@ -78,29 +131,31 @@ class EngineDriver:
         started = time.perf_counter()
         f = self.factory
         with self.lock:
-            outcomes = []
+            outcomes = list(self._script_outcomes)  # the script's first events (start)
+            self._script_outcomes.clear()
             while self._pending:
                 token, cmd = self._pending.popleft()
-                try:
-                    msg = f.apply(cmd)
-                    outcomes.append(Outcome(token, cmd, True, msg, f.now))
-                except TwinError as e:  # a bad command never stops the simulation
-                    outcomes.append(Outcome(token, cmd, False, str(e).splitlines()[0], f.now))
-                except Exception as e:  # an engine bug: say so, and keep the control room running
-                    outcomes.append(Outcome(token, cmd, False, f"{cmd.text}: internal error in the engine "
-                                            f"({type(e).__name__}: {e}); please report it", f.now))
-            reached = True
+                out = self._apply(token, cmd, "operator")
+                outcomes.append(out)
+                if self.player is not None:
+                    self.player.note_operator(out.t_s, cmd, out.ok, out.message)
+            reached, halted = True, False
             chunk = CHUNK_TICKS * f.dt
             if until_s is None:  # flat out: at least one chunk, then as many as the budget allows
                 budget = 0.1 if budget_s is None else budget_s
-                f.advance_to(f.now + chunk)
-                while time.perf_counter() - started < budget:
-                    f.advance_to(f.now + chunk)
+                halted = self._advance(f.now + chunk)
+                while not halted and time.perf_counter() - started < budget:
+                    halted = self._advance(f.now + chunk)
             else:
                 while f.now < until_s - 1e-9:
-                    f.advance_to(min(until_s, f.now + chunk))
+                    halted = self._advance(min(until_s, f.now + chunk))
+                    if halted:
+                        break
                     if budget_s is not None and time.perf_counter() - started > budget_s:
                         reached = f.now >= until_s - 1e-9
                         break
+            outcomes += self._script_outcomes
+            self._script_outcomes.clear()
+            script = self.player.state() if self.player is not None else None
             snap = f.snapshot()
-        return Frame(snap, tuple(outcomes), time.perf_counter() - started, reached)
+        return Frame(snap, tuple(outcomes), time.perf_counter() - started, reached, script, halted)

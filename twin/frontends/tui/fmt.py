@@ -82,6 +82,20 @@ def sim_time(t_s: float, start_hour: float = 0.0) -> str:
     return sim_clock(t_s, start_hour).split(" ", 1)[1]
 
 
+def rel_time(t_s: float) -> str:
+    """Scenario time, counted from the end of the warm-up: 'T+05:12', 'T+1:05:12', 'T+2d03:00:00'."""
+    sign = "-" if t_s <= -1.0 else "+"
+    total = int(math.floor(abs(t_s) + 1e-6)) if sign == "-" else int(math.floor(max(t_s, 0.0) + 1e-6))
+    day, rest = divmod(total, 86400)
+    h, rest = divmod(rest, 3600)
+    m, s = divmod(rest, 60)
+    if day:
+        return f"T{sign}{day}d{h:02d}:{m:02d}:{s:02d}"
+    if h:
+        return f"T{sign}{h}:{m:02d}:{s:02d}"
+    return f"T{sign}{m:02d}:{s:02d}"
+
+
 def sparkline(values: np.ndarray, width: int, lo: float | None = None, hi: float | None = None,
               min_span: float = 0.05) -> str:
     """The last values as ``width`` block characters, each the mean of its slice of history.

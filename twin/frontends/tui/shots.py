@@ -1,6 +1,6 @@
-"""Regenerate ``screenshots/``: one SVG per view, and a fault in progress.
+"""Regenerate ``screenshots/``: one SVG per view, a fault in progress, a scenario's timeline.
 
-    python -m twin.frontends.tui.shots [--out screenshots]
+    python -m twin.frontends.tui.shots [--out screenshots] [--only scenario-timeline]
 
 Each picture is the real app, headless, on a frozen clock with a fixed seed, so the files
 change only when the screens do.
@@ -20,8 +20,18 @@ SIZE = (120, 36)
 SEED = 1
 
 
+#: The scenario the timeline picture plays (from the shipped library).
+TIMELINE_SCENARIO = Path(__file__).resolve().parents[3] / "scenarios" / "cooling-loop-failure.yaml"
+
+
 def _app(layout: str = "default", warm_up_s: float = 180.0) -> TwinApp:
     return TwinApp(layout, seed=SEED, wall=ManualWall(), live=False, step_budget_s=None, warm_up_s=warm_up_s)
+
+
+def _scenario_app(path: Path) -> TwinApp:
+    from twin.core.scenario import load_scenario
+
+    return TwinApp(scenario=load_scenario(path), wall=ManualWall(), live=False, step_budget_s=None)
 
 
 async def _shoot(app: TwinApp, path: Path, keys: list[str], size: tuple[int, int], title: str,
@@ -61,21 +71,47 @@ async def _incidents(app: TwinApp) -> None:
     await app.frame()
 
 
-async def main(out: Path) -> None:
+async def _drill(app: TwinApp) -> None:
+    """Twelve minutes into the drill at 60×: the loop lost at 5m, the operator rerouting on
+    top of the script, its repair still to come."""
+    app.run_line("speed 60")
+    app.wall.advance(8.0)  # T+8m
+    await app.frame()
+    app.run_line("route least-loaded")
+    await app.frame()
+    app.wall.advance(4.0)  # T+12m
+    await app.frame()
+
+
+async def main(out: Path, only: set[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
+
+    def wanted(name: str) -> bool:
+        return not only or name in only
+
     views = [("floor", "1"), ("fabric", "2"), ("power", "3"), ("serving", "4"), ("events", "5")]
     for name, key in views:
-        await _shoot(_app(), out / f"{name}.svg", [key], SIZE, f"twin — {name}", before=_incidents)
-    await _shoot(_app(), out / "fault-in-progress.svg", ["1", "h", "h", "down"], SIZE,
-                 "twin — a PDU and a cooling loop lost", before=_fault)
-    await _shoot(_app("hyperscale", warm_up_s=60.0), out / "hyperscale-floor.svg", ["1"], (160, 48),
-                 "twin hyperscale — 1,040 racks")
+        if wanted(name):
+            await _shoot(_app(), out / f"{name}.svg", [key], SIZE, f"twin — {name}", before=_incidents)
+    if wanted("fault-in-progress"):
+        await _shoot(_app(), out / "fault-in-progress.svg", ["1", "h", "h", "down"], SIZE,
+                     "twin — a PDU and a cooling loop lost", before=_fault)
+    if wanted("hyperscale-floor"):
+        await _shoot(_app("hyperscale", warm_up_s=60.0), out / "hyperscale-floor.svg", ["1"], (160, 48),
+                     "twin hyperscale — 1,040 racks")
+    if wanted("scenario-timeline") and TIMELINE_SCENARIO.exists():
+        await _shoot(_scenario_app(TIMELINE_SCENARIO), out / "scenario-timeline.svg", ["6"], SIZE,
+                     f"twin {TIMELINE_SCENARIO.relative_to(TIMELINE_SCENARIO.parents[1])} — the timeline",
+                     before=_drill)
 
 
 def cli() -> None:
     p = argparse.ArgumentParser(prog="python -m twin.frontends.tui.shots", description=__doc__.splitlines()[0])
     p.add_argument("--out", type=Path, default=Path("screenshots"), help="directory to write (default: screenshots)")
-    asyncio.run(main(p.parse_args().out))
+    p.add_argument("--only", action="append", metavar="NAME",
+                   help="just this picture (its file name without .svg); repeatable")
+    args = p.parse_args()
+    asyncio.run(main(args.out, set(args.only) if args.only else None))
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from twin.frontends.tui.widgets.gauges import GaugeStrip
 from twin.frontends.tui.widgets.header import HeaderBar, HeaderState, TabBar
 from twin.frontends.tui.widgets.power import PowerView
 from twin.frontends.tui.widgets.serving import ServingView
+from twin.frontends.tui.widgets.timeline import TimelineView
 from twin.frontends.tui.widgets.view import View, ViewContext
 
 MIN_W, MIN_H = 80, 24
@@ -28,6 +29,8 @@ WIDE_W, TALL_H = 140, 40
 
 VIEW_CLASSES = (FloorView, FabricView, PowerView, ServingView, EventsView)
 VIEW_IDS = ("floor", "fabric", "power", "serving", "events")
+#: View 6, when a scenario plays.
+TIMELINE_CLASS, TIMELINE_ID = TimelineView, "timeline"
 
 #: The keys of each view, for the idle message line.
 VIEW_HINTS = {
@@ -36,23 +39,26 @@ VIEW_HINTS = {
     "power": "←↑↓→ feed/PDU/loop · f fail · r repair · d drain · : cap 80%",
     "serving": ":route POLICY · :scale DEPLOYMENT N · :surge 2 10m · :cap 80%",
     "events": "↑↓ select · a acknowledge · A acknowledge all · / filter",
+    "timeline": "↑↓ scroll · tab other list · : act on top of the script · space pause",
 }
 
 
 class ControlRoom(Screen):
-    def __init__(self, ctx: ViewContext, complete):
+    def __init__(self, ctx: ViewContext, complete, timeline: bool = False):
         super().__init__(id="control-room")
         self.ctx = ctx
         self._complete = complete
         self.current = 0
         self.snapshot: Snapshot | None = None
+        self.view_classes = VIEW_CLASSES + ((TIMELINE_CLASS,) if timeline else ())
+        self.view_ids = VIEW_IDS + ((TIMELINE_ID,) if timeline else ())
 
     def compose(self) -> ComposeResult:
         yield HeaderBar(id="header")
         yield GaugeStrip(id="gauges")
         yield TabBar(id="tabs")
-        with ContentSwitcher(initial=VIEW_IDS[0], id="views"):
-            for cls, vid in zip(VIEW_CLASSES, VIEW_IDS, strict=True):
+        with ContentSwitcher(initial=self.view_ids[0], id="views"):
+            for cls, vid in zip(self.view_classes, self.view_ids, strict=True):
                 yield cls(self.ctx, id=vid)
         yield MessageBar(id="message")
         yield CommandLine(self._complete, id="command-line")
@@ -77,15 +83,15 @@ class ControlRoom(Screen):
     # ---- views --------------------------------------------------------------------------------
     @property
     def views(self) -> list[View]:
-        return [self.query_one(f"#{vid}", View) for vid in VIEW_IDS]
+        return [self.query_one(f"#{vid}", View) for vid in self.view_ids]
 
     @property
     def view(self) -> View:
-        return self.query_one(f"#{VIEW_IDS[self.current]}", View)
+        return self.query_one(f"#{self.view_ids[self.current]}", View)
 
     def switch(self, index: int) -> None:
         self.current = index
-        self.query_one("#views", ContentSwitcher).current = VIEW_IDS[index]
+        self.query_one("#views", ContentSwitcher).current = self.view_ids[index]
         if self.snapshot is not None:
             self.view.show(self.snapshot)
         self.set_focus(self.view.primary)
@@ -93,7 +99,7 @@ class ControlRoom(Screen):
         self.say_hint()
 
     def _tabs(self) -> None:
-        self.query_one("#tabs", TabBar).show([c.TITLE for c in VIEW_CLASSES], self.current)
+        self.query_one("#tabs", TabBar).show([c.TITLE for c in self.view_classes], self.current)
 
     # ---- frames -------------------------------------------------------------------------------
     def show(self, snap: Snapshot, header: HeaderState) -> None:
@@ -119,4 +125,4 @@ class ControlRoom(Screen):
         self.message.say(text, kind)
 
     def say_hint(self) -> None:
-        self.message.say(VIEW_HINTS[VIEW_IDS[self.current]], "hint")
+        self.message.say(VIEW_HINTS[self.view_ids[self.current]], "hint")

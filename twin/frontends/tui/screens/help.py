@@ -36,6 +36,11 @@ def help_content(view_title: str, view_keys: tuple[tuple[str, str], ...], app_ke
         "NO_COLOR=1 twin draws in monochrome: every state also has a glyph.",
         ":save FILE writes the commands of this session as a scenario (`twin run FILE` replays it); "
         "q asks before quitting with commands not saved, ctrl+q does not.",
+        "twin --record FILE writes every command applied (yours and a scenario's) to FILE the moment it is "
+        "applied; nothing is lost if the connection drops, and q does not ask.",
+        "twin SCENARIO.yaml plays a scenario: its events fire at their simulated times (pause and speed "
+        "as usual), you act on top of it, and view 6 shows the timeline and each expectation's verdict; "
+        "--blind hides what comes next.",
     ]
     if readonly:
         notes.insert(0, "This session is read-only: commands are refused; navigation, filters and acknowledgements work.")

@@ -25,22 +25,34 @@ class HeaderState:
     faults: int
     readonly: bool
     random_faults: bool
+    scenario: str | None = None  # the scenario clock: 'T+06:12/30m', with 'ended' or 'aborted'
+    recording: bool = False  # --record: every command goes to a file as it is applied
 
 
 class HeaderBar(Static):
     """One line; everything an operator glances at first."""
 
     def show(self, h: HeaderState) -> None:
-        full = self._parts(h, compact=False)
-        if sum(len(t) for t, _ in full) > self.size.width - 2:
-            full = self._parts(h, compact=True)
-        self.update(Content.assemble(*full))
+        for level in range(3):
+            parts = self._parts(h, compact=level > 0, tight=level > 1)
+            if sum(len(t) for t, _ in parts) <= self.size.width - 2:
+                break
+        self.update(Content.assemble(*parts))
 
     @staticmethod
-    def _parts(h: HeaderState, compact: bool) -> list:
+    def _parts(h: HeaderState, compact: bool, tight: bool = False) -> list:
         sep = (" │ " if not compact else "│", "$text-muted")
         clock = fmt.sim_clock(h.t_s, h.start_hour)
-        parts: list = [("twin ", "bold $accent"), (h.factory, "bold"), sep, (clock, "bold"), sep]
+        parts: list = [("" if tight else "twin ", "bold $accent"), (h.factory, "bold"), sep, (clock, "bold"), sep]
+        if h.scenario:
+            stopped = h.scenario.endswith(("ended", "aborted"))
+            style = ("bold reverse $error" if h.scenario.endswith("aborted") else "bold reverse $success") if stopped \
+                else "bold $accent"
+            text = h.scenario if not compact else h.scenario.replace(" ended", " end")
+            if tight:  # 'T+06:12/30m00s' → 'T+06:12'
+                head, _, tail = text.partition("/")
+                text = head + (" " + tail.split(" ", 1)[1] if " " in tail else "")
+            parts += [(text, style), sep]
         if h.paused:
             parts.append(("‖ paused", "bold reverse $warning"))
         else:
@@ -52,7 +64,7 @@ class HeaderBar(Static):
         if h.alarms:
             glyph = "✕" if h.worst == "critical" else "▲"
             style = "bold $error" if h.worst == "critical" else "bold $warning"
-            parts.append((f"{glyph} {h.alarms} alarm{'s' if h.alarms != 1 else ''}", style))
+            parts.append((f"{glyph}{h.alarms}" if tight else f"{glyph} {h.alarms} alarm{'s' if h.alarms != 1 else ''}", style))
         else:
             parts.append(("✓ no alarms", "$success"))
         if h.faults:
@@ -61,6 +73,8 @@ class HeaderBar(Static):
             parts += [sep, ("random faults" if compact else "random faults on", "$text-muted")]
         if h.readonly:
             parts += [sep, ("read-only", "bold reverse")]
+        if h.recording:
+            parts += [sep, ("● rec" if compact else "● recording", "bold $error")]
         return parts
 
 
@@ -80,6 +94,8 @@ class TabBar(Static):
         tail = "   ? help  : command  ^p palette  q quit"
         if used + len(tail) > self.size.width:
             tail = "  ? help  : cmd  q quit"
+        if used + len(tail) > self.size.width:
+            tail = "  ? help"
         parts.append((tail, "$text-muted"))
         if hint:
             parts.append((f"  {hint}", "$text-muted"))

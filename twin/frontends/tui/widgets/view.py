@@ -1,9 +1,9 @@
-"""What every view (floor, fabric, power, serving, events) shares."""
+"""What every view (floor, fabric, power, serving, events, timeline) shares."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from textual.containers import Vertical
 from textual.widget import Widget
@@ -11,6 +11,10 @@ from textual.widget import Widget
 from twin.core.catalog import Catalog
 from twin.core.engine import Snapshot
 from twin.frontends.tui.model import AlarmBook, Topology
+
+if TYPE_CHECKING:
+    from twin.core.scenario import Scenario
+    from twin.frontends.playback import ScriptState
 
 
 @dataclass
@@ -23,6 +27,9 @@ class ViewContext:
     ambient_c: float
     throttle_c: float
     alarms: AlarmBook = field(default_factory=AlarmBook)
+    scenario: Scenario | None = None  # the scenario playing, if any
+    blind: bool = False  # hide what the scenario does next (trainees)
+    script: ScriptState | None = None  # the scenario as of the last frame
 
 
 class View(Vertical):

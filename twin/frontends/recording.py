@@ -1,0 +1,140 @@
+"""The commands of a live session, as a scenario file that replays it exactly.
+
+`SessionLog` keeps every command applied in a session (the operator's and a scenario's
+script) with its simulated time and, with ``--record FILE``, journals each one to disk
+the moment it is applied (`twin.core.journal.Journal`: one fsynced line per command, so a
+crash or a dropped connection loses nothing). ``:save FILE`` writes the same file at once.
+
+A layout session is recorded with absolute times. A scenario session is recorded with the
+scenario's own warm-up (``warmup:``), its layout overrides, and times counted from the
+end of the warm-up, because that is what `Runner` replays: it runs the warm-up, starts
+the run totals afresh, then applies each command at ``warm-up + at`` — the very instant
+it was applied live — so the replay's report equals the live session's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from twin.core import commands as C
+from twin.core.errors import TwinError
+from twin.core.journal import Journal
+from twin.core.layout import Layout, builtin_layouts
+from twin.frontends.playback import exact_offset
+
+
+def layout_reference(layout: Layout) -> str:
+    """How a recording names its layout: a built-in's name, else the file's absolute path."""
+    builtin = builtin_layouts().get(layout.name)
+    file = Path(layout.file)
+    if builtin is not None and file.exists() and file.resolve() == builtin.resolve():
+        return layout.name
+    return str(file.resolve()) if file.exists() else layout.name
+
+
+def scenario_overrides(path: str | Path) -> dict[str, Any] | None:
+    """A scenario file's ``overrides:`` as plain data (to copy into its recordings)."""
+    from twin.core.yamlsrc import load_file
+
+    doc = load_file(Path(path))
+    ov = doc.get("overrides") if isinstance(doc, dict) else None
+    return _plain(ov) if ov else None
+
+
+def _plain(x: Any) -> Any:
+    if isinstance(x, dict):
+        return {str(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_plain(v) for v in x]
+    if isinstance(x, bool | int | float) or x is None:
+        return x
+    return str(x)
+
+
+class SessionJournal(Journal):
+    """A `Journal` whose header also carries a scenario's warm-up and overrides."""
+
+    def __init__(self, path: str | Path, layout: str, seed: int, tick_s: float | None = None,
+                 name: str | None = None, warmup_s: float = 0.0, overrides: dict[str, Any] | None = None,
+                 scenario: str | None = None):
+        self.warmup_s, self.overrides, self.scenario = warmup_s, overrides, scenario
+        super().__init__(path, layout, seed, tick_s, name)
+
+    def header(self) -> str:
+        when = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        what = f"A live session of scenario {self.scenario}" if self.scenario else "A live session"
+        head: dict[str, Any] = {"name": self.name, "description": f"{what}, recorded by twin on {when}.",
+                                "layout": self.layout}
+        if self.overrides:
+            head["overrides"] = self.overrides
+        head["seed"] = self.seed
+        if self.tick_s:
+            head["tick"] = f"{self.tick_s!r}s"
+        if self.warmup_s:
+            head["warmup"] = float(self.warmup_s)
+        return (f"# A twin session recording: replay with `twin run {self.path.name}`.\n"
+                + ("# Times count from the end of the warm-up, as in any scenario.\n" if self.warmup_s else "")
+                + yaml.safe_dump(head, sort_keys=False, allow_unicode=True) + "events:\n")
+
+
+class SessionLog:
+    """Every command applied in a session, in order, optionally journaled as it happens."""
+
+    def __init__(self, layout: Layout, seed: int, tick_s: float | None = None, *, t0: float = 0.0,
+                 warmup_s: float = 0.0, overrides: dict[str, Any] | None = None, scenario: str | None = None,
+                 record: str | Path | None = None):
+        self.layout_ref = layout_reference(layout)
+        self.seed, self.tick_s = seed, tick_s
+        self.t0, self.warmup_s, self.overrides, self.scenario = t0, warmup_s, overrides, scenario
+        self.entries: list[tuple[float, str, str]] = []  # (time as written, command, "script" | "operator")
+        self.journal: SessionJournal | None = self._open(record) if record is not None else None
+        self.saved_operator = 0  # operator commands written by the last :save
+
+    def _open(self, path: str | Path) -> SessionJournal:
+        return SessionJournal(path, self.layout_ref, self.seed, self.tick_s, warmup_s=self.warmup_s,
+                              overrides=self.overrides, scenario=self.scenario)
+
+    @property
+    def recording(self) -> Path | None:
+        return self.journal.path if self.journal is not None else None
+
+    def offset(self, t_abs: float) -> float:
+        return exact_offset(t_abs, self.t0) if self.t0 else t_abs
+
+    def record(self, t_abs: float, cmd: C.Command, source: str = "operator") -> None:
+        """Called the moment a command is applied (from the engine's thread): journal it now."""
+        t = self.offset(t_abs)
+        self.entries.append((t, cmd.text, source))
+        if self.journal is not None:
+            self.journal.record(t, cmd)
+
+    @property
+    def operator_commands(self) -> int:
+        return sum(1 for _, _, src in self.entries if src == "operator")
+
+    @property
+    def unsaved(self) -> int:
+        """Operator commands not yet in a file (none when recording: each is written at once)."""
+        if self.journal is not None and not self.journal.closed:
+            return 0
+        return self.operator_commands - self.saved_operator
+
+    def save(self, path: str | Path, t_abs: float) -> Path:
+        """``:save FILE``: the session so far as a complete scenario file."""
+        j = self._open(path)
+        for t, text, _ in list(self.entries):
+            j.record(t, C.parse_command(text))
+        j.close(self.offset(t_abs))
+        self.saved_operator = self.operator_commands
+        return j.path
+
+    def close(self, t_abs: float) -> None:
+        """End the recording with the session's length (idempotent)."""
+        if self.journal is not None and not self.journal.closed:
+            with contextlib.suppress(TwinError):  # the commands are on disk already; only the length is lost
+                self.journal.close(self.offset(t_abs))
