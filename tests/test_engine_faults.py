@@ -436,3 +436,18 @@ def test_a_rack_that_was_degraded_then_failed_can_be_fully_repaired(small):
     s = run(f, 2)
     still = rack_state(s, "row-a-01")
     assert still == "ok" or "row-a-01" in [x[0] for x in s.active_faults], (still, s.active_faults)
+
+
+def test_losing_every_spine_cuts_disaggregated_serving_without_crashing(tmp_path):
+    """KV cannot cross the fabric: the disaggregated class fails its SLO; the rest serve on."""
+    from twin.core.commands import parse_command
+    from twin.core.layout import load_layout
+
+    f = Factory(load_layout("default"))
+    f.advance_to(30)
+    for i in range(1, 9):
+        f.apply(parse_command(f"fail spine-{i}"))
+    f.advance_to(120)
+    by_class = {c.id: c for c in f.snapshot().classes}
+    assert by_class["reasoning"].slo_attainment < 0.5  # r1-nvl is disaggregated
+    assert by_class["chat"].slo_attainment > 0.9  # aggregated deployments do not need the spines

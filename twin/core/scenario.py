@@ -462,7 +462,9 @@ def _component(f: Factory, kind: str, target: str, metric: str) -> float | str:
             from twin.core.engine.snapshot import RACK_STATE_NAMES as names
 
             return names[int(f.snapshot().racks.state[i])]
-        arr = {"temp_c": f.gpu_temp_c, "power_kw": f.rack_power_kw, "utilisation": f.rack_util, "clock": f.cap_clock}[metric]
+        if metric == "clock":
+            return float(f.snapshot().racks.clock[i])  # the effective clock: caps and thermal throttling
+        arr = {"temp_c": f.gpu_temp_c, "power_kw": f.rack_power_kw, "utilisation": f.rack_util}[metric]
         return float(arr[i])
     if kind in ("pdu", "feed", "loop"):
         snap = f.snapshot()

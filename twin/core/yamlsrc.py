@@ -122,6 +122,11 @@ class Reader:
     def sequence(self, value: Any, where: str, line: int = 0) -> YList | None:
         if isinstance(value, YList):
             return value
+        if isinstance(value, list):  # built in code rather than read from a file
+            seq = YList(value)
+            seq.line = line
+            seq.lines = [line] * len(value)
+            return seq
         self.error(getattr(value, "line", line), f"{where}: expected a list, got {_kind(value)}")
         return None
 

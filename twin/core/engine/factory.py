@@ -852,13 +852,9 @@ class Factory:
         has = take > 1e-12
         if has.any():
             own = self._prefill_time(qk[:, 0], cw[A], A) * slow[A]  # one head-of-queue prompt
-            xfer = self._kv_transfer_s(tok_req)
             ttft = (t0 - qt) + (t_dec[A] / 2 + 0.5 * pf_time[A] + 0.5 * own)[:, None]
-            if self._has_disagg:  # each prefill replica ships KV through its own leaf's uplinks
-                leaf_bw = self._leaf_bw()[self.rack_leaf[self.rep_rack[A]]]
-                ref = self._bw_ref
-                scale = np.where(leaf_bw > 0, ref / np.maximum(leaf_bw, 1e-9), np.inf)
-                ttft = ttft + (role[A] == P.ROLE_PREFILL)[:, None] * xfer[cls0] * scale[:, None]
+            if self._has_disagg and len(self.link_ids):  # KV of prefill replicas crosses the fabric
+                ttft = ttft + self._kv_transfer_s(tok_req, A, cls0)
             ttft_ok = ttft <= self.cls_slo_ttft[cls0]
             hist = np.bincount(cls0[has] * HIST_BUCKETS + bucket(ttft[has]), weights=take[has],
                                minlength=self.n_cls * HIST_BUCKETS)
@@ -1013,26 +1009,25 @@ class Factory:
         capacity = float((self.link_gbs * healthy).sum())
         self.link_load = np.where(healthy > 0, gb_s / max(capacity, 1e-9), 0.0)
 
-    def _kv_transfer_s(self, tok_req: np.ndarray) -> np.ndarray:
-        """KV cache transfer time per class for disaggregated serving, over the fabric.
+    def _kv_transfer_s(self, tok_req: np.ndarray, rows: np.ndarray, cls: np.ndarray) -> np.ndarray:
+        """KV cache transfer time of each queued cohort (``rows`` × slots, class ``cls``)
+        admitted by a prefill replica of a disaggregated deployment.
 
-        Prefill and decode replicas sit behind different leaves; the transfer crosses the
-        spines, so it is limited by the healthy uplink bandwidth of a leaf."""
-        out = np.zeros(self.n_cls)
-        if not len(self.link_ids) or not self._has_disagg:
-            return out
-        self._leaf_bw()
-        bw_gb_s = self._bw_ref
-        util = float(np.clip(np.median(self.link_load[self.link_load > 0]) if (self.link_load > 0).any() else 0.0, 0, 0.95))
-        lat = float(self.k["scale_out_latency_us"]) * 1e-6
+        Prefill and decode replicas sit behind different leaves: the KV crosses the spines,
+        limited by the healthy uplink bandwidth of the prefill replica's own leaf, less what
+        other transfers use. 0 for aggregated replicas; infinite for a leaf cut off."""
+        nbytes = np.zeros(self.n_cls)
         for c, sh in enumerate(self.shapes):
             dep = self.dep_reps[sh.deployment]
-            if not (self.rep_role[dep] == P.ROLE_PREFILL).any():
-                continue
-            prof = self.profiles[self.rep_prof[dep[0]]]
-            nbytes = tok_req[c] * prof.kv_bytes_per_token
-            out[c] = np.inf if bw_gb_s <= 0 else lat + nbytes / (bw_gb_s * 1e9 * (1 - util))
-        return out
+            if (self.rep_role[dep] == P.ROLE_PREFILL).any():
+                nbytes[c] = tok_req[c] * self.profiles[self.rep_prof[dep[0]]].kv_bytes_per_token
+        util = float(np.clip(np.median(self.link_load[self.link_load > 0]) if (self.link_load > 0).any() else 0.0, 0, 0.95))
+        lat = float(self.k["scale_out_latency_us"]) * 1e-6
+        bw = self._leaf_bw()[self.rack_leaf[self.rep_rack[rows]]] * 1e9 * (1 - util)  # bytes/s per row
+        prefill = self.rep_role[rows] == P.ROLE_PREFILL
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = lat + nbytes[cls] / bw[:, None]
+        return np.where(prefill[:, None], np.where(bw[:, None] > 0, t, np.inf), 0.0)
 
     def _power_and_heat(self, B, dec_time, pf_time, clock, up) -> None:
         k, dt = self.k, self.dt
@@ -1291,7 +1286,19 @@ class Factory:
 
     # =====================================================================================
     def snapshot(self) -> S.Snapshot:
-        """A frozen view of the factory now (cheap: summaries, per-rack detail as arrays)."""
+        """A frozen view of the factory now (cheap: summaries, per-rack detail as arrays).
+
+        Cached until time moves or anything happens, so several readers of one instant
+        (a scenario's conditions, a front end) share it."""
+        key = (self.now, self._event_id)
+        cached = getattr(self, "_snap_cache", None)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        snap = self._build_snapshot()
+        self._snap_cache = (key, snap)
+        return snap
+
+    def _build_snapshot(self) -> S.Snapshot:
         n_r = len(self.rack_ids)
         state = np.full(n_r, S.RACK_OK, dtype=np.uint8)
         degraded = (self.rack_slow > 1.0) | (self.rack_nvlink < 1.0)

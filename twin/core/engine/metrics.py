@@ -16,7 +16,10 @@ _MIDS = HIST_MIN_S * np.exp((np.arange(HIST_BUCKETS) + 0.5) * _LOG_STEP)
 
 
 def bucket(values: np.ndarray) -> np.ndarray:
-    v = np.maximum(np.asarray(values, dtype=float), HIST_MIN_S)
+    """Histogram bucket of each latency; infinite or undefined ones go to the last bucket
+    (a request that cannot be served in the histogram's range is as late as it gets)."""
+    v = np.nan_to_num(np.asarray(values, dtype=float), nan=np.inf)
+    v = np.clip(v, HIST_MIN_S, HIST_MIN_S * np.exp(HIST_BUCKETS * _LOG_STEP))
     return np.minimum((np.log(v / HIST_MIN_S) / _LOG_STEP).astype(np.int64), HIST_BUCKETS - 1)
 
 
