@@ -15,15 +15,12 @@ it was applied live — so the replay's report equals the live session's.
 from __future__ import annotations
 
 import contextlib
-import datetime as _dt
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from twin.core import commands as C
 from twin.core.errors import TwinError
-from twin.core.journal import Journal
+from twin.core.journal import Journal, save_session
 from twin.core.layout import Layout, builtin_layouts
 from twin.frontends.playback import exact_offset
 
@@ -56,32 +53,6 @@ def _plain(x: Any) -> Any:
     return str(x)
 
 
-class SessionJournal(Journal):
-    """A `Journal` whose header also carries a scenario's warm-up and overrides."""
-
-    def __init__(self, path: str | Path, layout: str, seed: int, tick_s: float | None = None,
-                 name: str | None = None, warmup_s: float = 0.0, overrides: dict[str, Any] | None = None,
-                 scenario: str | None = None):
-        self.warmup_s, self.overrides, self.scenario = warmup_s, overrides, scenario
-        super().__init__(path, layout, seed, tick_s, name)
-
-    def header(self) -> str:
-        when = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        what = f"A live session of scenario {self.scenario}" if self.scenario else "A live session"
-        head: dict[str, Any] = {"name": self.name, "description": f"{what}, recorded by twin on {when}.",
-                                "layout": self.layout}
-        if self.overrides:
-            head["overrides"] = self.overrides
-        head["seed"] = self.seed
-        if self.tick_s:
-            head["tick"] = f"{self.tick_s!r}s"
-        if self.warmup_s:
-            head["warmup"] = float(self.warmup_s)
-        return (f"# A twin session recording: replay with `twin run {self.path.name}`.\n"
-                + ("# Times count from the end of the warm-up, as in any scenario.\n" if self.warmup_s else "")
-                + yaml.safe_dump(head, sort_keys=False, allow_unicode=True) + "events:\n")
-
-
 class SessionLog:
     """Every command applied in a session, in order, optionally journaled as it happens."""
 
@@ -92,12 +63,12 @@ class SessionLog:
         self.seed, self.tick_s = seed, tick_s
         self.t0, self.warmup_s, self.overrides, self.scenario = t0, warmup_s, overrides, scenario
         self.entries: list[tuple[float, str, str]] = []  # (time as written, command, "script" | "operator")
-        self.journal: SessionJournal | None = self._open(record) if record is not None else None
+        self.journal: Journal | None = self._open(record) if record is not None else None
         self.saved_operator = 0  # operator commands written by the last :save
 
-    def _open(self, path: str | Path) -> SessionJournal:
-        return SessionJournal(path, self.layout_ref, self.seed, self.tick_s, warmup_s=self.warmup_s,
-                              overrides=self.overrides, scenario=self.scenario)
+    def _open(self, path: str | Path) -> Journal:
+        return Journal(path, self.layout_ref, self.seed, self.tick_s, warmup_s=self.warmup_s,
+                       overrides=self.overrides, scenario=self.scenario)
 
     @property
     def recording(self) -> Path | None:
@@ -126,12 +97,11 @@ class SessionLog:
 
     def save(self, path: str | Path, t_abs: float) -> Path:
         """``:save FILE``: the session so far as a complete scenario file."""
-        j = self._open(path)
-        for t, text, _ in list(self.entries):
-            j.record(t, C.parse_command(text))
-        j.close(self.offset(t_abs))
+        out = save_session(path, self.layout_ref, self.seed, [(t, text) for t, text, _ in list(self.entries)],
+                           self.offset(t_abs), self.tick_s, warmup_s=self.warmup_s, overrides=self.overrides,
+                           scenario=self.scenario)
         self.saved_operator = self.operator_commands
-        return j.path
+        return out
 
     def close(self, t_abs: float) -> None:
         """End the recording with the session's length (idempotent)."""
