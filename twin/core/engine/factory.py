@@ -274,6 +274,12 @@ class Factory:
         self.reps_per_rack = np.bincount(self.span_rack, weights=self.span_share, minlength=len(self.rack_ids))
         self.dep_reps = [np.flatnonzero(self.rep_dep == d) for d in range(len(self.dep_ids))]
         self.prof_reps = [np.flatnonzero(self.rep_prof == p) for p in range(len(profiles))]
+        # KV bytes per prompt token of each class served disaggregated (0: aggregated)
+        self.cls_kv_bytes_per_token = np.zeros(self.n_cls)
+        for c, sh in enumerate(self.shapes):
+            dep = self.dep_reps[sh.deployment]
+            if len(dep) and (self.rep_role[dep] == P.ROLE_PREFILL).any():
+                self.cls_kv_bytes_per_token[c] = profiles[self.rep_prof[dep[0]]].kv_bytes_per_token
         self.rep_enabled = np.ones(n, bool)
         for di in getattr(self, "_scale", {}):
             self._apply_scale(di)
@@ -1016,11 +1022,7 @@ class Factory:
         Prefill and decode replicas sit behind different leaves: the KV crosses the spines,
         limited by the healthy uplink bandwidth of the prefill replica's own leaf, less what
         other transfers use. 0 for aggregated replicas; infinite for a leaf cut off."""
-        nbytes = np.zeros(self.n_cls)
-        for c, sh in enumerate(self.shapes):
-            dep = self.dep_reps[sh.deployment]
-            if (self.rep_role[dep] == P.ROLE_PREFILL).any():
-                nbytes[c] = tok_req[c] * self.profiles[self.rep_prof[dep[0]]].kv_bytes_per_token
+        nbytes = tok_req * self.cls_kv_bytes_per_token
         util = float(np.clip(np.median(self.link_load[self.link_load > 0]) if (self.link_load > 0).any() else 0.0, 0, 0.95))
         lat = float(self.k["scale_out_latency_us"]) * 1e-6
         bw = self._leaf_bw()[self.rack_leaf[self.rep_rack[rows]]] * 1e9 * (1 - util)  # bytes/s per row

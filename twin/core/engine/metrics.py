@@ -68,9 +68,7 @@ class History:
         self.n = n
 
     def push(self, values: dict[str, float]) -> None:
-        col = self.count % self.n
-        for i, k in enumerate(self.keys):
-            self.data[i, col] = values[k]
+        self.data[:, self.count % self.n] = [values[k] for k in self.keys]
         self.count += 1
 
     def read(self) -> dict[str, np.ndarray]:
