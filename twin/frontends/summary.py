@@ -12,7 +12,7 @@ from collections import Counter, defaultdict
 from twin.core import serving
 from twin.core.catalog import load_catalog
 from twin.core.errors import TwinError
-from twin.core.layout import load_layout
+from twin.core.layout import load_layout, rack_peak_kw
 
 
 def deployment_capacity(layout, catalog) -> list[dict]:
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace, target: str | None = None) -> int:
     layout = load_layout(target or getattr(args, "target", None) or "default", catalog)
     console = Console()
     site = layout.site
-    it_kw = sum(catalog.gpu(r.gpu).rack_kw * r.gpus / catalog.gpu(r.gpu).gpus_per_rack for r in layout.racks)
+    it_kw = layout.peak_it_kw(catalog)
     console.print(f"[bold]twin[/] — {layout.name}: {layout.description.strip().splitlines()[0] if layout.description else ''}")
     console.print(
         f"site envelope {site.envelope_kw / 1000:,.1f} MW · PUE {site.pue} · ${site.usd_per_kwh}/kWh · "
@@ -76,7 +76,7 @@ def run(args: argparse.Namespace, target: str | None = None) -> int:
     for row in layout.rows:
         racks = by_row[row.id]
         skus = sorted({r.gpu for r in racks})
-        kw = sum(catalog.gpu(r.gpu).rack_kw * r.gpus / catalog.gpu(r.gpu).gpus_per_rack for r in racks)
+        kw = sum(rack_peak_kw(catalog.gpu(r.gpu), r.gpus) for r in racks)
         ab = sum(r.ab_fed for r in racks)
         rows.add_row(row.id, ",".join(skus), str(len(racks)), f"{sum(r.gpus for r in racks):,}", f"{kw:,.0f}",
                      "all" if ab == len(racks) else ("none" if ab == 0 else f"{ab}/{len(racks)}"),

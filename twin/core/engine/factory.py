@@ -30,7 +30,7 @@ from twin.core.engine import snapshot as S
 from twin.core.engine.metrics import HIST_BUCKETS, History, Window, bucket, percentile, percentiles
 from twin.core.engine.routing import POLICIES, View
 from twin.core.errors import TwinError, UnknownName
-from twin.core.layout import Layout
+from twin.core.layout import Layout, rack_peak_kw
 from twin.core.units import format_duration
 
 #: Queue slots (cohorts) per replica; an overflowing queue merges its newest cohorts.
@@ -175,7 +175,6 @@ class Factory:
         self.faults: dict[str, dict[str, Fault]] = {}  # component -> kind -> fault
         self.events: deque[S.Event] = deque(maxlen=EVENTS_KEPT)
         self._event_id = 0
-        self._fault_procs: list = []
         self._grid_index = np.arange(len(P.NORM_GRID), dtype=float)
         self._diurnal_tables = []
         for w in L.workloads:
@@ -222,7 +221,7 @@ class Factory:
         gpus = [self.catalog.gpu(s) for s in self.rack_sku]
         self.sku_idle_w = np.array([g.idle_w for g in gpus])
         self.sku_tdp_w = np.array([g.tdp_w for g in gpus])
-        self.rack_peak_kw = np.array([g.rack_kw * n / g.gpus_per_rack for g, n in zip(gpus, self.rack_gpus, strict=True)])
+        self.rack_peak_kw = np.array([rack_peak_kw(g, n) for g, n in zip(gpus, self.rack_gpus, strict=True)])
         self.rack_host_kw = np.maximum(0.0, self.rack_peak_kw - self.rack_gpus * self.sku_tdp_w / 1000.0)
 
     def _build_replicas(self, keep: dict | None = None) -> None:
@@ -273,7 +272,6 @@ class Factory:
         self.multi_rack = bool(len(span_rep) > n)
         self.reps_per_rack = np.bincount(self.span_rack, weights=self.span_share, minlength=len(self.rack_ids))
         self.dep_reps = [np.flatnonzero(self.rep_dep == d) for d in range(len(self.dep_ids))]
-        self.prof_reps = [np.flatnonzero(self.rep_prof == p) for p in range(len(profiles))]
         # KV bytes per prompt token of each class served disaggregated (0: aggregated)
         self.cls_kv_bytes_per_token = np.zeros(self.n_cls)
         for c, sh in enumerate(self.shapes):
@@ -300,8 +298,6 @@ class Factory:
                 (self.q_cnt[i], self.q_t[i], self.q_tok[i], self.q_cls[i], self.run[i]) = old[key]
         self.rep_up = np.zeros(n, bool)
         self._t_dec_last = None
-        self.rep_tpot = np.zeros(n)
-        self.rep_pf_time = np.zeros(n)
 
     def _replica_state(self) -> dict:
         return {key: (self.q_cnt[i].copy(), self.q_t[i].copy(), self.q_tok[i].copy(), self.q_cls[i].copy(),
@@ -668,7 +664,7 @@ class Factory:
                      ("loop", k["failures_per_loop_year"] * len(self.loop_ids))]
             for kind, per_year in kinds:
                 if per_year > 0 and (kind != "link" or self.link_ids):
-                    self._fault_procs.append(self.env.process(self._random_faults(kind, year / per_year, self._fault_gen)))
+                    self.env.process(self._random_faults(kind, year / per_year, self._fault_gen))
 
     def _random_faults(self, kind: str, mean_gap_s: float, gen: int):
         rng = self.rng_faults
@@ -911,8 +907,6 @@ class Factory:
         out_rc = self.run * gen  # per replica and slot
         done = self.run * (gen / self.rep_slot_osl)
         self.run -= done
-        self.rep_tpot = tpot
-        self.rep_pf_time = pf_time
         self.rep_out_s = out_rc.sum(axis=1) / dt
         self.rep_batch = B2
         tp_ok = np.isfinite(tpot)

@@ -79,20 +79,6 @@ class Profile:
     q_cap: float  # queued requests it prefills within half the tightest TTFT SLO
     cap_tok_s: float  # output tokens/s at the SLO-knee batch: 100 % utilisation
 
-    def prefill_time(self, tokens: np.ndarray, clock_w: np.ndarray) -> np.ndarray:
-        """Time of prefilling ``tokens`` prompt tokens in chunked steps (clock weight 0..1)."""
-        fixed = self.pf_fixed_s[0] + (self.pf_fixed_s[1] - self.pf_fixed_s[0]) * clock_w
-        per = self.pf_token_s[0] + (self.pf_token_s[1] - self.pf_token_s[0]) * clock_w
-        steps = np.where(tokens > 0, np.maximum(1.0, tokens / self.chunk), 0.0)
-        return steps * fixed + tokens * per
-
-    def tokens_for_time(self, budget_s: np.ndarray, clock_w: np.ndarray) -> np.ndarray:
-        """Inverse of ``prefill_time`` for large batches: prompt tokens that fit in a budget."""
-        fixed = self.pf_fixed_s[0] + (self.pf_fixed_s[1] - self.pf_fixed_s[0]) * clock_w
-        per = self.pf_token_s[0] + (self.pf_token_s[1] - self.pf_token_s[0]) * clock_w
-        # one step's fixed cost, then each further chunk adds fixed/chunk per token
-        return np.maximum(0.0, budget_s - fixed) / (per + fixed / self.chunk)
-
 
 def clock_weight(clock: np.ndarray) -> np.ndarray:
     """0 at full clock, 1 at LOW_CLOCK, linear in 1/clock (compute time ∝ 1/clock)."""
