@@ -6,7 +6,16 @@ the same whether a tick completed ten requests or ten million.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+
+from twin.core.engine import plan as P
+
+#: Latency percentiles and SLO attainment cover this much recent simulated time.
+WINDOW_S = 60.0
+#: Gauge history kept for sparklines, in ticks.
+HISTORY_TICKS = 600
 
 #: Latency histogram: log-spaced buckets from 1 ms to ~3 h (4 % wide).
 HIST_MIN_S = 1e-3
@@ -83,3 +92,134 @@ class History:
             a.setflags(write=False)
             out[k] = a
         return out
+
+
+class Metrics:
+    """Gauges of the last tick, windows for percentiles and SLOs, and whole-run totals."""
+
+    STATE_METRICS = ("w_ttft", "w_tpot", "w_counts", "history", "gauges", "totals", "run_ttft", "run_tpot", "run_counts")
+
+    def _init_metrics(self) -> None:
+        from twin.core.engine.snapshot import GAUGE_KEYS  # snapshot.py builds from these metrics
+
+        wn = max(1, int(round(WINDOW_S / self.dt)))
+        self.w_ttft = Window(wn, (self.n_cls, HIST_BUCKETS))
+        self.w_tpot = Window(wn, (self.n_cls, HIST_BUCKETS))
+        self.w_counts = Window(wn, (6, self.n_cls))  # admitted, met, shed, failed, output, arrived
+        self.history = History(("t_s", *GAUGE_KEYS), HISTORY_TICKS)
+        self.gauges: dict[str, float] = dict.fromkeys(GAUGE_KEYS, 0.0)
+        self.totals = {"output_tokens": 0.0, "energy_kwh": 0.0, "cost_usd": 0.0, "capital_usd": 0.0, "energy_usd": 0.0,
+                       "it_kwh": 0.0, "seconds": 0.0, "prefill_tokens": 0.0}
+        # whole-run latency histograms and request counts (the report's run aggregates)
+        self.run_ttft = np.zeros((self.n_cls, HIST_BUCKETS))
+        self.run_tpot = np.zeros((self.n_cls, HIST_BUCKETS))
+        self.run_counts = np.zeros((6, self.n_cls))
+
+    def _update_gauges(self, out_tokens, pf_tokens, B, up, qlen) -> None:
+        dt = self.dt
+        site = self.layout.site
+        it_kw = float(self.rack_power_kw.sum())
+        fac_kw = it_kw * self.pue
+        out_s = out_tokens / dt
+        capital_s = self._capex_rate()
+        energy_s = fac_kw * site.usd_per_kwh / 3600.0
+        opex_s = float(self.rack_gpus.sum()) * site.opex_usd_per_gpu_hr / 3600.0
+        cost_s = capital_s + energy_s + opex_s
+        w = self.w_counts.sum
+        admitted, met, shed, failed, out_c = w[0], w[1], w[2], w[3], w[4]
+        denom = admitted.sum() + shed.sum() + failed.sum()
+        ttft_all = self.w_ttft.sum.sum(axis=0)
+        tpot_all = self.w_tpot.sum.sum(axis=0)
+        att = float(met.sum() / denom) if denom > 0 else 1.0
+        good = float(np.sum(np.where(admitted > 0, out_c * met / np.maximum(admitted, 1e-9), 0.0)))
+        out_window = float(out_c.sum())
+        g = self.gauges
+        g["output_tok_s"] = out_s
+        g["total_tok_s"] = (out_tokens + pf_tokens) / dt
+        g["goodput_tok_s"] = out_s * (good / out_window) if out_window > 0 else 0.0
+        g["tok_per_joule"] = out_s / (fac_kw * 1000.0) if fac_kw > 0 else 0.0
+        g["tok_s_per_mw"] = out_s / (fac_kw / 1000.0) if fac_kw > 0 else 0.0
+        g["usd_per_mtok"] = cost_s / out_s * 1e6 if out_s > 0 else math.inf
+        g["usd_per_mtok_capital"] = (capital_s + opex_s) / out_s * 1e6 if out_s > 0 else math.inf
+        g["usd_per_mtok_energy"] = energy_s / out_s * 1e6 if out_s > 0 else math.inf
+        for name, hist in (("ttft", ttft_all), ("tpot", tpot_all)):
+            for q, v in zip((50, 95, 99), percentiles(hist, (0.5, 0.95, 0.99)), strict=True):
+                g[f"{name}_p{q}_s"] = v
+        g["slo_attainment"] = att
+        g["queue_depth"] = float(self.q_cnt.sum())
+        serving = up & (self.rep_role != P.ROLE_PREFILL)
+        cap = float(self.rep_cap_tok_s[serving].sum())
+        g["utilisation"] = float(self.rep_out_s[serving].sum() / cap) if cap > 0 else 0.0
+        g["it_power_kw"] = it_kw
+        g["facility_power_kw"] = fac_kw
+        g["envelope_kw"] = site.envelope_kw if self.site_cap_kw is None else min(site.envelope_kw, self.site_cap_kw)
+        g["shed_rps"] = float(self._cls_shed_rate.sum())
+        g["failed_rps"] = float(failed.sum() / WINDOW_S)
+        t = self.totals
+        t["output_tokens"] += out_tokens
+        t["prefill_tokens"] += pf_tokens
+        t["energy_kwh"] += fac_kw * dt / 3600.0
+        t["it_kwh"] += it_kw * dt / 3600.0
+        t["cost_usd"] += cost_s * dt
+        t["capital_usd"] += (capital_s + opex_s) * dt
+        t["energy_usd"] += energy_s * dt
+        t["seconds"] += dt
+        self.run_ttft += self.w_ttft.ring[(self.w_ttft.head - 1) % len(self.w_ttft.ring)]
+        self.run_tpot += self.w_tpot.ring[(self.w_tpot.head - 1) % len(self.w_tpot.ring)]
+        self.run_counts += self.w_counts.ring[(self.w_counts.head - 1) % len(self.w_counts.ring)]
+        self.history.push({"t_s": self.now, **g})
+
+    def _capex_rate(self) -> float:
+        """Capital amortisation in $/s for every GPU on the floor (idle or not)."""
+        if self._capex_cache is not None:
+            return self._capex_cache
+        site = self.layout.site
+        per = {}
+        total = 0.0
+        for s, n in zip(self.rack_sku, self.rack_gpus, strict=True):
+            if s not in per:
+                per[s] = site.capex_usd_per_gpu.get(s, self.catalog.gpu(s).capex_usd_per_gpu)
+            total += per[s] * n
+        self._capex_cache = total / (site.amortisation_years * 365.25 * 86400)
+        return self._capex_cache
+
+    def reset_run_totals(self) -> None:
+        """Start the run aggregates afresh (after a warm-up): gauges and windows carry on."""
+        for k in self.totals:
+            self.totals[k] = 0.0
+        self.run_ttft[:] = 0.0
+        self.run_tpot[:] = 0.0
+        self.run_counts[:] = 0.0
+
+
+    def run_summary(self) -> dict[str, float]:
+        """Aggregates over everything simulated so far (not averages of windowed gauges)."""
+        t = self.totals
+        secs = max(t["seconds"], 1e-9)
+        out_s = t["output_tokens"] / secs
+        fac_kw = t["energy_kwh"] * 3600.0 / secs
+        c = self.run_counts
+        denom = c[0].sum() + c[2].sum() + c[3].sum()
+        ttft = percentiles(self.run_ttft.sum(axis=0), (0.5, 0.95, 0.99))
+        tpot = percentiles(self.run_tpot.sum(axis=0), (0.5, 0.95, 0.99))
+        mtok = t["output_tokens"] / 1e6
+        return {
+            "output_tok_s": out_s,
+            "total_tok_s": (t["output_tokens"] + t["prefill_tokens"]) / secs,
+            "tok_s_per_mw": out_s / (fac_kw / 1000.0) if fac_kw > 0 else 0.0,
+            "tok_per_joule": t["output_tokens"] / (t["energy_kwh"] * 3.6e6) if t["energy_kwh"] > 0 else 0.0,
+            "usd_per_mtok": t["cost_usd"] / mtok if mtok > 0 else math.inf,
+            "usd_per_mtok_capital": t["capital_usd"] / mtok if mtok > 0 else math.inf,
+            "usd_per_mtok_energy": t["energy_usd"] / mtok if mtok > 0 else math.inf,
+            "ttft_p50_s": ttft[0], "ttft_p95_s": ttft[1], "ttft_p99_s": ttft[2],
+            "tpot_p50_s": tpot[0], "tpot_p95_s": tpot[1], "tpot_p99_s": tpot[2],
+            "slo_attainment": float(c[1].sum() / denom) if denom > 0 else 1.0,
+            "requests": float(c[5].sum()),
+            "requests_shed": float(c[2].sum()),
+            "requests_failed": float(c[3].sum()),
+            "it_power_kw": t["it_kwh"] * 3600.0 / secs,
+            "facility_power_kw": fac_kw,
+            "energy_mwh": t["energy_kwh"] / 1000.0,
+            "cost_usd": t["cost_usd"],
+        }
+

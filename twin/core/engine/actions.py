@@ -1,0 +1,175 @@
+"""Operator actions: one handler per Command type, in an explicit table (``HANDLERS``).
+
+A handler is ``(factory, command) -> message``; it validates against the factory's
+current state and raises ``EngineError`` (one line naming the verb) before changing
+anything. What happens later (a surge ending, a swap finishing) is scheduled as a
+``Pending`` record with a handler in ``factory.PENDING``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from twin.core import commands as C
+from twin.core.engine import plan as P
+from twin.core.engine.routing import POLICIES
+from twin.core.engine.schedule import due_tick
+from twin.core.engine.topology import RACK_SETS, EngineError
+from twin.core.errors import UnknownName
+from twin.core.units import format_duration
+
+_PLACES = (*RACK_SETS, "pdu", "feed", "loop", "leaf")
+
+
+def fail(f, cmd: C.Fail) -> str:
+    kind = f._kind(cmd.target)
+    repair = cmd.repair_after_s
+    if repair is None:
+        repair = float(f.k["repair_s"].get(kind, 3600.0))
+    return f._fail(cmd.target, kind, repair, by="operator")
+
+
+def repair(f, cmd: C.Repair) -> str:
+    if cmd.target not in f.faults:
+        f._kind(cmd.target)  # an unknown name says so, with a suggestion
+        raise EngineError(f"repair: {cmd.target} is not failed or degraded"
+                          + (f"; failed now: {', '.join(sorted(f.faults)[:10])}" if f.faults else ""))
+    for kind in list(f.faults[cmd.target]):
+        f._repair_kind(cmd.target, kind, by="operator")
+    return f"{cmd.target} repaired"
+
+
+def degrade(f, cmd: C.Degrade) -> str:
+    kind = f._kind(cmd.target)
+    if kind == "link":
+        f.link_frac[f.link_index[cmd.target]] = cmd.remaining
+        fk = "degrade-link"
+    elif kind in RACK_SETS:
+        f.rack_nvlink[f._racks_of(cmd.target)] = cmd.remaining
+        fk = "degrade-rack"
+    else:
+        raise EngineError(f"degrade: {cmd.target} is a {kind}; degrade a link or a rack's NVLink domain")
+    f._add_fault(cmd.target, fk)
+    f._event("warning", cmd.target, f"degraded to {cmd.remaining:.0%} of its bandwidth")
+    return f"{cmd.target} at {cmd.remaining:.0%} bandwidth until repaired"
+
+
+def straggle(f, cmd: C.Straggle) -> str:
+    f._targets("straggle", cmd.target, (*RACK_SETS, "node", "gpu"))
+    node = f._parse_node(cmd.target)
+    if node is not None:  # a node (or a GPU's node) slows only the replicas on it
+        f._check_node(node, cmd.target, "straggle")
+        f.node_slow[(node[0], node[1])] = cmd.slowdown
+    else:
+        f.rack_slow[f._racks_of(cmd.target)] = cmd.slowdown
+    f._add_fault(cmd.target, "straggler")
+    f._event("warning", cmd.target, f"straggler: steps {cmd.slowdown:g}× slower")
+    return f"{cmd.target} runs {cmd.slowdown:g}× slower until repaired"
+
+
+def drain(f, cmd: C.Drain) -> str:
+    racks = f._targets("drain", cmd.target, _PLACES)
+    f.rack_drained[racks] = True
+    return f"{len(racks)} racks drained: no new requests; running ones finish"
+
+
+def undrain(f, cmd: C.Undrain) -> str:
+    racks = f._targets("undrain", cmd.target, _PLACES)
+    if not f.rack_drained[racks].any():
+        raise EngineError(f"undrain: {cmd.target} is not drained")
+    f.rack_drained[racks] = False
+    return f"{len(racks)} racks back in service"
+
+
+def route(f, cmd: C.Route) -> str:
+    if cmd.policy not in POLICIES:
+        raise EngineError(f"route: unknown policy {cmd.policy!r}; policies: {', '.join(POLICIES)}")
+    old, f.policy = f.policy, cmd.policy
+    return f"routing {old} → {cmd.policy}"
+
+
+def cap(f, cmd: C.Cap) -> str:
+    if cmd.target is None:
+        if cmd.limit_kw is None and cmd.fraction is None:
+            f.site_cap_kw = None
+            return "site power cap lifted"
+        limit = cmd.limit_kw if cmd.limit_kw is not None else cmd.fraction * f.layout.site.envelope_kw
+        f.site_cap_kw = limit
+        return f"site capped at {limit / 1000:,.1f} MW facility power"
+    kind = f._kind(cmd.target)
+    if kind == "pdu":
+        i = f.pdu_index[cmd.target]
+        lim = cmd.limit_kw if cmd.limit_kw is not None else (cmd.fraction * f.pdu_cap[i] if cmd.fraction else None)
+        f.pdu_cap_kw[i] = np.inf if lim is None else lim
+    else:
+        racks = f._racks_of(cmd.target)
+        if cmd.limit_kw is None and cmd.fraction is None:
+            f.rack_cap_kw[racks] = np.inf
+            lim = None
+        else:
+            peak = np.array([f.catalog.gpu(f.rack_sku[r]).rack_kw for r in racks])
+            lim = cmd.limit_kw if cmd.limit_kw is not None else None
+            f.rack_cap_kw[racks] = (lim / len(racks)) if lim is not None else cmd.fraction * peak
+    return f"{cmd.target} cap lifted" if lim is None and cmd.fraction is None else f"{cmd.target} capped"
+
+
+def swap(f, cmd: C.Swap) -> str:
+    gpu = f.catalog.gpu(cmd.gpu)
+    racks = f._targets("swap", cmd.target, RACK_SETS)
+    if not len(racks):
+        raise EngineError(f"swap: {cmd.target} holds no racks")
+    deps = {d.id for d in f.layout.deployments if set(d.racks) & {f.rack_ids[r] for r in racks}}
+    for d in f.layout.deployments:
+        if d.id in deps and d.precision not in gpu.peak_tflops:
+            raise EngineError(f"swap: {gpu.id} cannot run {d.id}'s {d.precision}; precisions: {', '.join(gpu.precisions)}")
+    busy = [f.rack_ids[r] for r in racks if f.rack_swapping[r]]
+    if busy:
+        raise EngineError(f"swap: {busy[0]} is already being swapped; wait for it to finish")
+    downtime = float(f.k["swap_downtime_s"])
+    f.rack_swapping[racks] = True
+    f.schedule.at(due_tick(f.now + downtime, f.dt), "swap-done", gpu.id, *[int(r) for r in racks])
+    f._event("warning", cmd.target, f"swap to {gpu.id} started: {len(racks)} racks down for {format_duration(downtime)}")
+    return f"{len(racks)} racks → {gpu.id}, back in {format_duration(downtime)}"
+
+
+def scale(f, cmd: C.Scale) -> str:
+    if cmd.deployment not in f.dep_ids:
+        raise UnknownName("deployment", cmd.deployment, f.dep_ids)
+    di = f.dep_ids.index(cmd.deployment)
+    idx = f.dep_reps[di]
+    if cmd.replicas > len(idx):
+        raise EngineError(f"scale: {cmd.deployment} has room for {len(idx)} replicas on its racks")
+    pre = idx[f.rep_role[idx] == P.ROLE_PREFILL]
+    if len(pre) and 0 < cmd.replicas < 2:
+        raise EngineError(f"scale: {cmd.deployment} is disaggregated; it needs at least 2 replicas (prefill and decode)")
+    f.scale_to[di] = cmd.replicas
+    f._apply_scale(di)
+    return f"{cmd.deployment}: {cmd.replicas} of {len(idx)} replicas serving"
+
+
+def surge(f, cmd: C.Surge) -> str:
+    if cmd.workload is not None:
+        if cmd.workload not in f.cls_ids:
+            raise UnknownName("workload class", cmd.workload, f.cls_ids)
+        f.class_surge[f.cls_ids.index(cmd.workload)] = cmd.factor
+    else:
+        f.surge = cmd.factor
+    if cmd.duration_s:
+        f.schedule.at(due_tick(f.now + cmd.duration_s, f.dt), "surge-end", cmd.workload or "")
+    f._event("warning" if cmd.factor > 1 else "info", cmd.workload or "demand", f"demand ×{cmd.factor:g}"
+             + (f" for {format_duration(cmd.duration_s)}" if cmd.duration_s else ""))
+    return f"demand ×{cmd.factor:g}" + (f" for {format_duration(cmd.duration_s)}" if cmd.duration_s else "")
+
+
+def faults(f, cmd: C.Faults) -> str:
+    f._set_faults(cmd.enabled)
+    return "random faults " + ("on (published failure rates)" if cmd.enabled else "off")
+
+
+#: The engine's operator actions, by command type.
+HANDLERS: dict[type, Callable] = {
+    C.Fail: fail, C.Repair: repair, C.Degrade: degrade, C.Straggle: straggle, C.Drain: drain, C.Undrain: undrain,
+    C.Route: route, C.Cap: cap, C.Swap: swap, C.Scale: scale, C.Surge: surge, C.Faults: faults,
+}

@@ -1,0 +1,280 @@
+"""The serving half of a tick: health → clocks → arrivals → routing → enqueue → admission →
+KV handoff → decode. Each stage is a method over the replica arrays and a per-tick
+scratch ``k`` (a ``TickVars``) that carries what later stages need; the factory's
+``_tick`` lists the stages in order.
+"""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+
+from twin.core.engine import plan as P
+from twin.core.engine.metrics import HIST_BUCKETS, bucket
+from twin.core.engine.replicas import QUEUE_SLOTS
+from twin.core.engine.routing import POLICIES, View
+
+#: A replica spends at most this share of a tick prefilling, so decode never starves
+#: (the scheduler's chunked-prefill budget); overload then shows as queueing (TTFT).
+PREFILL_TIME_SHARE = 0.6
+#: KV-aware routing finds a session's cached prefix on its previous replica this often
+#: (the rest: evicted during a tool pause, or the replica was busy).
+KV_HIT_RATE = 0.9
+
+
+class TickVars(SimpleNamespace):
+    """One tick's intermediate values, passed from stage to stage (never kept)."""
+
+
+class Flow:
+    STATE_FLOW = ("policy", "surge", "class_surge", "_cls_tick_rate", "_cls_shed_rate")
+
+    def _serving_health(self, k: TickVars) -> None:
+        """Which replicas serve this tick; requests on replicas that just went down."""
+        n_rep = len(self.rep_dep)
+        rack_down = self._rack_down()
+        if self.multi_rack:
+            rep_down = np.zeros(n_rep, bool)
+            np.logical_or.at(rep_down, self.span_rep, rack_down[self.span_rack])
+        else:
+            rep_down = rack_down[self.rep_rack]
+        for (rk, node), cnt in self.node_faults.items():
+            if cnt > 0:
+                rep_down[self.node_reps.get((rk, node), [])] = True
+        up = self.rep_enabled & ~rep_down
+        newly_down = self.rep_up & ~up
+        counts = np.zeros((6, self.n_cls))  # admitted, met, shed, failed, output, arrived
+        retry = np.zeros(self.n_cls)
+        if newly_down.any():
+            retry = np.bincount(self.q_cls[newly_down].ravel(), weights=self.q_cnt[newly_down].ravel(), minlength=self.n_cls)
+            counts[3] += self._per_class(self.run[newly_down], self._slot_cls0[newly_down])  # running requests are lost
+            self.q_cnt[newly_down] = 0.0
+            self.run[newly_down] = 0.0
+            dropped = int(self.run[newly_down].sum() + counts[3].sum())
+            if dropped:
+                self._event("warning", "serving", f"{int(newly_down.sum())} replicas lost; {dropped:,} running requests failed, "
+                                                   f"{int(retry.sum()):,} queued retried elsewhere")
+        self.rep_up = up
+        drained = self.rack_drained[self.rep_rack]
+        accepting = up & ~drained
+        stuck = ~accepting & (self.q_cnt[:, 0] > 0)  # drained (or cut off): queued requests go elsewhere
+        if self._has_disagg:  # a prefill replica whose leaf has lost every uplink cannot ship KV
+            cut = (self.rep_role == P.ROLE_PREFILL) & (self._leaf_bw()[self.rack_leaf[self.rep_rack]] <= 0)
+            accepting &= ~cut
+            stuck |= cut & (self.q_cnt[:, 0] > 0)
+        if stuck.any():
+            retry += np.bincount(self.q_cls[stuck].ravel(), weights=self.q_cnt[stuck].ravel(), minlength=self.n_cls)
+            self.q_cnt[stuck] = 0.0
+        k.up, k.counts, k.retry, k.accepting = up, counts, retry, accepting
+
+    def _clocks(self, k: TickVars) -> None:
+        """Each replica's clock (caps, throttling) and straggler slowdown."""
+        rack_clock = np.minimum(self.cap_clock, np.where(self.throttled, float(self.k["throttle_clock"]), 1.0))
+        k.clock = rack_clock[self.rep_rack]
+        k.cw = P.clock_weight(k.clock)
+        comm = float(self.k["nvlink_comm_share"])
+        slow = self.rack_slow[self.rep_rack] * ((1 - comm) + comm / np.maximum(self.rack_nvlink[self.rep_rack], 0.05))
+        for key, factor in self.node_slow.items():  # a replica runs at its slowest node's pace
+            reps = self.node_reps.get(key, [])
+            slow[reps] = np.maximum(slow[reps], factor)
+        k.slow = slow
+
+    def _arrivals(self, k: TickVars) -> None:
+        lam = self.cls_rate * self._diurnal(self.now) * self.surge * self.class_surge
+        burst = self.cls_burst
+        mod = np.ones(self.n_cls)
+        bursty = burst > 1.0
+        if bursty.any():
+            kshape = 1.0 / np.square(burst[bursty] - 1.0)
+            mod[bursty] = self.rng_arrivals.gamma(kshape, 1.0 / kshape)
+        k.arrivals = self.rng_arrivals.poisson(lam * self.dt * mod).astype(float) + k.retry
+        k.counts[5] = k.arrivals
+        self._cls_tick_rate = lam
+
+    def _route(self, k: TickVars) -> None:
+        """Split each class's arrivals over its deployment's accepting replicas."""
+        n_rep = len(self.rep_dep)
+        B = self.run.sum(axis=1)
+        qsum = self.q_cnt.sum(axis=1)
+        # load: running over the SLO-knee batch, plus queued work over what the replica
+        # prefills within half the TTFT SLO (a long queue is what breaks TTFT)
+        load = B / self.rep_bslo + qsum / self.rep_qcap
+        add = np.zeros((n_rep, self.n_slot))
+        tok_req = np.zeros(self.n_cls)
+        shed_c = np.zeros(self.n_cls)
+        arrivals, accepting, clock, slow = k.arrivals, k.accepting, k.clock, k.slow
+        for c, sh in enumerate(self.shapes):
+            idx = self.dep_reps[sh.deployment]
+            idx = idx[accepting[idx] & (self.rep_role[idx] != P.ROLE_DECODE)]
+            n_up = len(idx)
+            hit = (KV_HIT_RATE * (n_up / max(1, len(self.dep_reps[sh.deployment])))) if self.policy == "kv-aware" else 1.0 / max(n_up, 1)
+            tok_req[c] = max(1.0, sh.prompt_tokens - hit * sh.reusable_tokens * sh.followup_fraction)
+            if arrivals[c] <= 0:
+                continue
+            if n_up == 0:
+                k.counts[3, c] += arrivals[c]
+                continue
+            view = View(load[idx], self.rep_qcap[idx], self.rep_eff[idx], clock[idx])  # arrivals join the queue
+            share = POLICIES[self.policy](view, arrivals[c]) * arrivals[c]
+            if self.policy == "slo-aware":
+                # admit only what the replica can prefill within the TTFT SLO: q_cap is
+                # what it drains in half of it (capacity, not recent admissions, so
+                # shedding never feeds on itself)
+                room_q = np.maximum(0.0, self.rep_qcap[idx] * clock[idx] / slow[idx] - qsum[idx])
+                kept = np.minimum(share, room_q)
+                shed_c[c] = float((share - kept).sum())
+                share = kept
+            add[idx, self.cls_slot[c]] = share
+        k.counts[2] = shed_c
+        self._cls_shed_rate = shed_c / self.dt
+        k.B, k.add, k.tok_req = B, add, tok_req
+
+    def _enqueue(self, k: TickVars) -> None:
+        """One cohort per (replica, class) with arrivals joins the replica's FIFO."""
+        Q, t0, add = QUEUE_SLOTS, self.now - self.dt, k.add
+        qlen = (self.q_cnt > 1e-12).sum(axis=1)
+        rows, slot = np.nonzero(add > 0)
+        if len(rows):
+            cls = self.rep_slot_cls[rows, slot]
+            # order of the new cohorts within a replica (one per slot with arrivals)
+            rank = np.cumsum(add > 0, axis=1)[rows, slot] - 1 if self.n_slot > 1 else np.zeros(len(rows), dtype=int)
+            pos = np.minimum(qlen[rows] + rank, Q - 1)
+            full = (qlen[rows] + rank) >= Q
+            new_n = add[rows, slot]
+            if full.any():  # a full queue merges its newest cohorts into the last slot
+                for r, c, n, p_ in zip(rows[full], cls[full], new_n[full], pos[full], strict=True):
+                    old = self.q_cnt[r, p_]
+                    tot = old + n
+                    self.q_t[r, p_] = (self.q_t[r, p_] * old + t0 * n) / tot
+                    self.q_tok[r, p_] = (self.q_tok[r, p_] * old + k.tok_req[c] * n) / tot
+                    self.q_cnt[r, p_] = tot
+                keep = ~full
+                rows, cls, pos, new_n = rows[keep], cls[keep], pos[keep], new_n[keep]
+            self.q_t[rows, pos] = t0
+            self.q_tok[rows, pos] = k.tok_req[cls]
+            self.q_cls[rows, pos] = cls
+            self.q_cnt[rows, pos] = new_n
+            np.add.at(qlen, rows, 1)
+            np.minimum(qlen, Q, out=qlen)
+        k.qlen = qlen
+
+    def _admit(self, k: TickVars) -> None:
+        """FIFO admission over cohorts within KV room and the prefill time budget; TTFT."""
+        dt, t0, n_rep = self.dt, self.now - self.dt, len(self.rep_dep)
+        cw, slow, B = k.cw, k.slow, k.B
+        t_dec = self._decode_time(B, cw) * slow if self._t_dec_last is None else self._t_dec_last
+        role = self.rep_role
+        budget = np.where(role == P.ROLE_PREFILL, dt, np.where(role == P.ROLE_DECODE, 0.0, dt * PREFILL_TIME_SHARE))
+        budget = np.where(k.accepting, budget, 0.0)
+        room = np.where(role == P.ROLE_PREFILL, self.rep_bmax, np.maximum(0.0, self.rep_bmax - B))
+        t_allow = self._tokens_for_time(budget / slow, cw)
+        # only where a queue exists
+        A = np.flatnonzero(self.q_cnt[:, 0] > 1e-12)
+        qc, qt, qk, cls0 = self.q_cnt[A], self.q_t[A], self.q_tok[A], self.q_cls[A]
+        tok = qc * qk
+        cum_n = np.cumsum(qc, axis=1)
+        cum_t = np.cumsum(tok, axis=1)
+        take = np.minimum(room[A, None] - (cum_n - qc), (t_allow[A, None] - (cum_t - tok)) / np.maximum(qk, 1.0))
+        take = np.clip(take, 0.0, qc)
+        pf_tokens = np.zeros(n_rep)
+        pf_tokens[A] = (take * qk).sum(axis=1)
+        pf_time = self._prefill_time(pf_tokens, cw) * slow
+        adm = np.zeros((n_rep, self.n_slot))
+        ttft_ok = np.zeros_like(take, dtype=bool)
+        has = take > 1e-12
+        if has.any():
+            own = self._prefill_time(qk[:, 0], cw[A], A) * slow[A]  # one head-of-queue prompt
+            ttft = (t0 - qt) + (t_dec[A] / 2 + 0.5 * pf_time[A] + 0.5 * own)[:, None]
+            if self._has_disagg and len(self.link_ids):  # KV of prefill replicas crosses the fabric
+                ttft = ttft + self._kv_transfer_s(k.tok_req, A, cls0)
+            ttft_ok = ttft <= self.cls_slo_ttft[cls0]
+            hist = np.bincount(cls0[has] * HIST_BUCKETS + bucket(ttft[has]), weights=take[has],
+                               minlength=self.n_cls * HIST_BUCKETS)
+            self.w_ttft.push(hist.reshape(self.n_cls, HIST_BUCKETS))
+            if self.n_slot == 1:
+                adm[A, 0] = take.sum(axis=1)
+            else:
+                rows = np.broadcast_to(np.arange(len(A))[:, None], take.shape)
+                adm[A] = np.bincount((rows * self.n_slot + self.cls_slot[cls0]).ravel(), weights=take.ravel(),
+                                     minlength=len(A) * self.n_slot).reshape(len(A), self.n_slot)
+        else:
+            self.w_ttft.push(np.zeros((self.n_cls, HIST_BUCKETS)))
+        self.q_cnt[A] = qc - take
+        self._compact_queues(A)
+        k.A, k.take, k.cls0, k.has, k.ttft_ok = A, take, cls0, has, ttft_ok
+        k.pf_tokens, k.pf_time, k.adm = pf_tokens, pf_time, adm
+
+    def _handoff(self, k: TickVars) -> None:
+        """Admitted requests start decoding: in place, or (disaggregated) on the deployment's
+        decode replicas after their KV crosses the fabric."""
+        role, adm, up = self.rep_role, k.adm, k.up
+        agg = role == P.ROLE_AGG
+        np.add(self.run, adm, out=self.run, where=agg[:, None])
+        xfer_gb_s = 0.0
+        if (role == P.ROLE_PREFILL).any():
+            for d, idx in enumerate(self.dep_reps):
+                pre = idx[role[idx] == P.ROLE_PREFILL]
+                if not len(pre):
+                    continue
+                handoff = adm[pre].sum(axis=0)  # per slot of this deployment
+                slot_cls = self.dep_slot_cls[d]
+                dec = idx[(role[idx] == P.ROLE_DECODE) & up[idx]]
+                if not len(dec) or handoff.sum() <= 0:
+                    k.counts[3] += self._per_class(handoff[None, :], np.maximum(slot_cls, 0)[None, :])
+                    continue
+                tok_slot = np.where(slot_cls >= 0, k.tok_req[np.maximum(slot_cls, 0)], 0.0)
+                kv_gb = float((handoff * tok_slot).sum()) * self.profiles[self.rep_prof[pre[0]]].kv_bytes_per_token / 1e9
+                xfer_gb_s += kv_gb / self.dt
+                B = k.B
+                share = POLICIES["least-loaded"](View(B[dec] / self.rep_bslo[dec], self.rep_bslo[dec], self.rep_eff[dec],
+                                                      k.clock[dec]), handoff.sum())
+                self.run[dec] += share[:, None] * handoff[None, :]
+        self._fabric_load(xfer_gb_s)
+
+    def _decode(self, k: TickVars) -> None:
+        """Decode steps in the time the tick leaves; completions, TPOT and SLO counts."""
+        dt, role, up = self.dt, self.rep_role, k.up
+        B2 = self.run.sum(axis=1)
+        t_dec2 = self._decode_time(B2, k.cw) * k.slow
+        self._t_dec_last = t_dec2
+        left = np.where(role == P.ROLE_PREFILL, 0.0, np.maximum(0.0, dt - k.pf_time))
+        left = np.where(up, left, 0.0)
+        steps = np.where(B2 > 0, left / t_dec2, 0.0)
+        per_req = steps * self.rep_tps  # output tokens each running request gains
+        tpot = np.where(per_req > 0, dt / np.maximum(per_req, 1e-12), np.inf)
+        # a request generates at most its OSL: one that finishes inside the tick stops
+        # there, so output = completions × OSL whatever the tick (token conservation)
+        gen = np.minimum(per_req[:, None], self.rep_slot_osl)
+        out_rc = self.run * gen  # per replica and slot
+        done = self.run * (gen / self.rep_slot_osl)
+        self.run -= done
+        self.rep_out_s = out_rc.sum(axis=1) / dt
+        tp_ok = np.isfinite(tpot)
+        if tp_ok.any() and out_rc.sum() > 0:
+            rows = np.flatnonzero(tp_ok)
+            b = bucket(tpot[rows])
+            idx = (self._slot_cls0[rows] * HIST_BUCKETS + b[:, None]).ravel()
+            hist = np.bincount(idx, weights=out_rc[rows].ravel(), minlength=self.n_cls * HIST_BUCKETS)
+            self.w_tpot.push(hist.reshape(self.n_cls, HIST_BUCKETS))
+        else:
+            self.w_tpot.push(np.zeros((self.n_cls, HIST_BUCKETS)))
+        # SLO: an admitted request meets it if its TTFT did and its replica's pace does
+        dec_tpot = tpot
+        if self._has_disagg:
+            dec_tpot = tpot.copy()
+            for idx in self.dep_reps:
+                dmask = role[idx] == P.ROLE_DECODE
+                if dmask.any():
+                    pace = tpot[idx[dmask]]
+                    fin = pace[np.isfinite(pace)]
+                    dec_tpot[idx[~dmask]] = float(np.median(fin)) if len(fin) else np.inf
+        met = np.zeros(self.n_cls)
+        if k.has.any():
+            tpot_ok = dec_tpot[k.A, None] <= self.cls_slo_tpot[k.cls0]
+            met = np.bincount(k.cls0.ravel(), weights=(k.take * k.ttft_ok * tpot_ok).ravel(), minlength=self.n_cls)
+        k.counts[0] = self._per_class(k.adm, self._slot_cls0)
+        k.counts[1] = met
+        k.counts[4] = self._per_class(out_rc, self._slot_cls0)
+        self.w_counts.push(k.counts)
+        k.B2, k.t_dec2, k.steps, k.out_rc = B2, t_dec2, steps, out_rc

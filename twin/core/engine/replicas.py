@@ -1,0 +1,187 @@
+"""Replicas as rows of arrays: placement, queues of cohorts, running batches, step times.
+
+``_build_replicas`` turns the plan (profiles and placements, ``plan.py``) into per-replica
+arrays; it runs again after a swap, carrying over the queues and running requests of
+replicas that still exist. The step-time functions interpolate the serving model's
+tables for every replica at once.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from twin.core.engine import plan as P
+from twin.core.layout import rack_peak_kw
+
+#: Queue slots (cohorts) per replica; an overflowing queue merges its newest cohorts.
+QUEUE_SLOTS = 4
+
+
+class Replicas:
+    STATE_REPLICAS = ("q_cnt", "q_t", "q_tok", "q_cls", "run", "rep_enabled", "rep_up", "scale_to", "_t_dec_last",
+                      "rep_out_s", "rep_util")
+
+    def _rack_figures(self) -> None:
+        """Per-rack figures of its current GPU SKU (refreshed after a swap)."""
+        gpus = [self.catalog.gpu(s) for s in self.rack_sku]
+        self.sku_idle_w = np.array([g.idle_w for g in gpus])
+        self.sku_tdp_w = np.array([g.tdp_w for g in gpus])
+        self.rack_peak_kw = np.array([rack_peak_kw(g, n) for g, n in zip(gpus, self.rack_gpus, strict=True)])
+        self.rack_host_kw = np.maximum(0.0, self.rack_peak_kw - self.rack_gpus * self.sku_tdp_w / 1000.0)
+
+    def _build_replicas(self, keep: dict | None = None) -> None:
+        rates = [w.rate_rps * (w.agentic.steps_mean if w.agentic else 1.0) for w in self.layout.workloads]
+        profiles, places = P.place(self.layout, self.catalog, self.rack_sku, self.shapes, rates,
+                                   [int(g) for g in self.rack_gpus])
+        self.profiles = profiles
+        n = len(places)
+        self.rep_dep = np.array([p.deployment for p in places], dtype=int)
+        self.rep_prof = np.array([p.profile for p in places], dtype=int)
+        self.rep_role = np.array([p.role for p in places], dtype=int)
+        self.rep_rack = np.array([p.racks[0] for p in places], dtype=int)
+        self.rep_gpus = np.array([profiles[p.profile].gpus for p in places], dtype=float)
+        self.rep_bmax = np.array([profiles[p.profile].bmax for p in places])
+        self.rep_bslo = np.array([profiles[p.profile].b_slo for p in places])
+        self.rep_qcap = np.array([profiles[p.profile].q_cap for p in places])
+        self.rep_cap_tok_s = np.array([profiles[p.profile].cap_tok_s for p in places])
+        self.rep_tps = np.array([profiles[p.profile].tokens_per_step for p in places])
+        self.rep_eff = np.array([profiles[p.profile].tok_per_joule for p in places])
+        self.rep_key = [(p.deployment, p.racks, p.first_gpu) for p in places]
+        # profile tables gathered for vectorised lookups (no per-profile loops in the tick)
+        self.prof_tdec = np.stack([pr.t_dec for pr in profiles])  # (P, 2, G)
+        wmem = float(self.k["power_mem_weight"])
+        self.prof_ud = np.stack([np.minimum(1.0, pr.dec_comp + wmem * pr.dec_mem) for pr in profiles])  # (P, G) decode activity
+        self.rep_pf_fixed = np.stack([profiles[p.profile].pf_fixed_s for p in places])  # (R, 2)
+        self.rep_pf_per = np.stack([profiles[p.profile].pf_token_s for p in places])
+        self.rep_pf_u = np.array([min(1.0, profiles[p.profile].pf_comp + float(self.k["power_mem_weight"]) * profiles[p.profile].pf_mem)
+                                  for p in places])
+        self.chunk = float(profiles[0].chunk)
+        self._has_disagg = bool((self.rep_role == P.ROLE_PREFILL).any())
+        self._capex_cache = None
+        # spans: (replica, rack, share of its GPUs) for power attribution and rack state
+        span_rep, span_rack, span_share = [], [], []
+        self.node_reps: dict[tuple[int, int], list[int]] = {}
+        for i, p in enumerate(places):
+            g = profiles[p.profile].gpus
+            for rk in p.racks:
+                span_rep.append(i)
+                span_rack.append(rk)
+                span_share.append(1.0 / len(p.racks))
+                gpn = self.catalog.gpu(self.rack_sku[rk]).gpus_per_node
+                first = p.first_gpu if rk == p.racks[0] else 0
+                last = min(first + g, int(self.rack_gpus[rk]))
+                for node in range(first // gpn, (last - 1) // gpn + 1):
+                    self.node_reps.setdefault((rk, node), []).append(i)
+        self.span_rep, self.span_rack = np.array(span_rep, dtype=int), np.array(span_rack, dtype=int)
+        self.span_share = np.array(span_share)
+        self.multi_rack = bool(len(span_rep) > n)
+        self.reps_per_rack = np.bincount(self.span_rack, weights=self.span_share, minlength=len(self.rack_ids))
+        self.dep_reps = [np.flatnonzero(self.rep_dep == d) for d in range(len(self.dep_ids))]
+        # KV bytes per prompt token of each class served disaggregated (0: aggregated)
+        self.cls_kv_bytes_per_token = np.zeros(self.n_cls)
+        for c, sh in enumerate(self.shapes):
+            dep = self.dep_reps[sh.deployment]
+            if len(dep) and (self.rep_role[dep] == P.ROLE_PREFILL).any():
+                self.cls_kv_bytes_per_token[c] = profiles[self.rep_prof[dep[0]]].kv_bytes_per_token
+        self.rep_enabled = np.ones(n, bool)
+        for di in self.scale_to:
+            self._apply_scale(di)
+        self.gpus_in_reps = np.bincount(self.span_rack, weights=self.rep_gpus[self.span_rep] * self.span_share,
+                                        minlength=len(self.rack_ids))
+        # queue and running state, carried over for replicas that still exist
+        old = keep or {}
+        self.q_cnt = np.zeros((n, QUEUE_SLOTS))
+        self.q_t = np.zeros((n, QUEUE_SLOTS))
+        self.q_tok = np.ones((n, QUEUE_SLOTS))
+        self.q_cls = np.zeros((n, QUEUE_SLOTS), dtype=int)
+        self.run = np.zeros((n, self.n_slot))
+        self.rep_slot_cls = self.dep_slot_cls[self.rep_dep]  # (R, K) class of each slot, -1 for none
+        self.rep_slot_osl = np.where(self.rep_slot_cls >= 0, self.cls_osl[np.maximum(self.rep_slot_cls, 0)], 1.0)
+        self._slot_cls0 = np.maximum(self.rep_slot_cls, 0)  # for bincounts (weights are 0 where no class)
+        for i, key in enumerate(self.rep_key):
+            if key in old:
+                (self.q_cnt[i], self.q_t[i], self.q_tok[i], self.q_cls[i], self.run[i]) = old[key]
+        self.rep_up = np.zeros(n, bool)
+        self._t_dec_last = None
+        self._last_grid = None
+        self.rep_out_s = np.zeros(n)
+        self.rep_util = np.zeros(n)
+
+    def _replica_state(self) -> dict:
+        return {key: (self.q_cnt[i].copy(), self.q_t[i].copy(), self.q_tok[i].copy(), self.q_cls[i].copy(),
+                      self.run[i].copy()) for i, key in enumerate(self.rep_key)}
+
+    def _apply_scale(self, di: int) -> None:
+        """Enable the first N replicas; a disaggregated deployment keeps its prefill share."""
+        n = self.scale_to[di]
+        idx = self.dep_reps[di]
+        self.rep_enabled[idx] = False
+        pre = idx[self.rep_role[idx] == P.ROLE_PREFILL]
+        if len(pre) and n > 0:
+            dec = idx[self.rep_role[idx] == P.ROLE_DECODE]
+            n_pf = min(len(pre), max(1, round(n * len(pre) / len(idx))), n - 1)
+            self.rep_enabled[pre[:n_pf]] = True
+            self.rep_enabled[dec[: n - n_pf]] = True
+        else:
+            self.rep_enabled[idx[:n]] = True
+
+    def _on_swap_done(self, sku: str, *racks: int) -> None:
+        racks = np.array(racks, dtype=int)
+        gpu = self.catalog.gpu(sku)
+        keep = self._replica_state()
+        for r in racks:
+            self.rack_sku[r] = sku
+            self.rack_gpus[r] = gpu.gpus_per_rack
+            self.rack_swapping[r] = False
+        self._rack_figures()
+        self._build_replicas(keep)
+        capex = gpu.capex_usd_per_gpu * gpu.gpus_per_rack * len(racks)
+        self._event("info", self.rack_ids[racks[0]], f"swap to {sku} done: {len(racks)} racks, "
+                                                     f"${capex / 1e6:,.1f}M of new capital")
+
+    def _per_class(self, values: np.ndarray, classes: np.ndarray) -> np.ndarray:
+        """Sum per-slot values into per-class totals."""
+        return np.bincount(classes.ravel(), weights=values.ravel(), minlength=self.n_cls)[: self.n_cls]
+
+    def _grid_pos(self, B: np.ndarray):
+        """Where each replica's batch falls on the shared normalised grid."""
+        pos = np.interp(np.minimum(B / self.rep_bmax, 1.0), P.NORM_GRID, self._grid_index)
+        i0 = np.minimum(pos.astype(np.int64), len(P.NORM_GRID) - 2)
+        return i0, pos - i0
+
+    def _decode_time(self, B: np.ndarray, cw: np.ndarray) -> np.ndarray:
+        i0, f = self._grid_pos(B)
+        self._last_grid = (B, i0, f)
+        pr = self.rep_prof
+        t1 = self.prof_tdec[pr, 0, i0] * (1 - f) + self.prof_tdec[pr, 0, i0 + 1] * f
+        t2 = self.prof_tdec[pr, 1, i0] * (1 - f) + self.prof_tdec[pr, 1, i0 + 1] * f
+        return t1 + (t2 - t1) * cw
+
+    def _prefill_time(self, tokens: np.ndarray, cw: np.ndarray, rows=slice(None)) -> np.ndarray:
+        fixed = self.rep_pf_fixed[rows, 0] + (self.rep_pf_fixed[rows, 1] - self.rep_pf_fixed[rows, 0]) * cw
+        per = self.rep_pf_per[rows, 0] + (self.rep_pf_per[rows, 1] - self.rep_pf_per[rows, 0]) * cw
+        return np.where(tokens > 0, np.maximum(1.0, tokens / self.chunk), 0.0) * fixed + tokens * per
+
+    def _tokens_for_time(self, budget: np.ndarray, cw: np.ndarray) -> np.ndarray:
+        fixed = self.rep_pf_fixed[:, 0] + (self.rep_pf_fixed[:, 1] - self.rep_pf_fixed[:, 0]) * cw
+        per = self.rep_pf_per[:, 0] + (self.rep_pf_per[:, 1] - self.rep_pf_per[:, 0]) * cw
+        return np.maximum(0.0, budget - fixed) / (per + fixed / self.chunk)
+
+    def _compact_queues(self, A: np.ndarray) -> None:
+        """Drop emptied cohorts from the head of each FIFO (admission empties a prefix)."""
+        qa = self.q_cnt[A]
+        qa[qa <= 1e-9] = 0.0
+        self.q_cnt[A] = qa
+        empty = qa <= 0.0
+        shift = np.argmin(empty, axis=1)  # leading empty slots; 0 when the whole row is empty
+        rows = A[shift > 0]
+        shift = shift[shift > 0]
+        if not len(rows):
+            return
+        cols = np.arange(QUEUE_SLOTS)[None, :] + shift[:, None]
+        valid = cols < QUEUE_SLOTS
+        cols = np.minimum(cols, QUEUE_SLOTS - 1)
+        for arr, fill in ((self.q_cnt, 0.0), (self.q_t, 0.0), (self.q_tok, 1.0), (self.q_cls, 0)):
+            moved = np.take_along_axis(arr[rows], cols, axis=1)
+            arr[rows] = np.where(valid, moved, fill)
+
