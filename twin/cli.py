@@ -21,7 +21,15 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from twin.frontends import check_cli, compare_cli, perf_cli, run_cli, summary, tui_cli
+    from twin.frontends import (
+        check_cli,
+        compare_cli,
+        perf_cli,
+        resume_cli,
+        run_cli,
+        summary,
+        tui_cli,
+    )
 
     p = _Parser(prog="twin", usage="twin [options] [LAYOUT_OR_FILE] | twin COMMAND ...",
                 description="A terminal digital twin of an AI factory. With no command, the live "
@@ -34,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     perf_cli.add_parser(sub)
     check_cli.add_parser(sub)
     run_cli.add_parser(sub)
+    resume_cli.add_parser(sub)
     compare_cli.add_parser(sub)
     return p
 

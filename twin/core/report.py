@@ -38,6 +38,16 @@ class Recorder:
         self._last_event = 0
         self.start_s = factory.now
 
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint needs to continue this recording exactly (JSON values)."""
+        return {"every_s": self.every_s, "series": self.series, "events": self.events, "last_event": self._last_event,
+                "start_s": self.start_s}
+
+    def load_state(self, d: dict[str, Any]) -> None:
+        self.every_s, self.start_s, self._last_event = d["every_s"], d["start_s"], d["last_event"]
+        self.series = {k: list(v) for k, v in d["series"].items()}
+        self.events = [dict(e) for e in d["events"]]
+
     def sample(self) -> None:
         f = self.factory
         self.series["t_s"].append(f.now)

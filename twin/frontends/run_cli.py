@@ -12,7 +12,7 @@ from twin.core.errors import TwinError
 from twin.core.layout import load_layout
 from twin.core.report import SUMMARY_KEYS, Recorder, report, to_json
 from twin.core.units import format_duration, parse_duration_s
-from twin.frontends import markdown
+from twin.frontends import markdown, resume_cli
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -47,6 +47,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tick", metavar="DURATION", help="simulated time per engine step (default: the layout's, 1s); "
                    "coarser is faster for long what-ifs, at the cost of queueing detail")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--checkpoint", action="append", metavar="AT=FILE",
+                   help="write an exact checkpoint at simulated time AT from the run's start (after warm-up) and go on; "
+                        "'twin resume FILE' continues it (repeatable)")
     p.set_defaults(handler=run)
 
 
@@ -102,9 +105,13 @@ def run(args: argparse.Namespace) -> int:
             raise TwinError("run: --tick must be between 0s and 1h")
     catalog = load_catalog(args.catalog)
     layout = load_layout(args.target, catalog)
+    checkpoints = resume_cli.parse_checkpoints(args.checkpoint, duration)
     factory = Factory(layout, catalog, seed=args.seed, faults=args.faults, tick_s=tick)
     rec = Recorder(factory, duration)
-    _advance(rec, duration, show=not args.quiet and sys.stderr.isatty())
+    show = not args.quiet and sys.stderr.isatty()
+    context = resume_cli.run_context(args, "layout", seed=factory.seed, tick_s=factory.dt, duration_s=duration,
+                                     faults=bool(args.faults))
+    resume_cli.advance_layout(rec, duration, checkpoints, context, lambda r, t: _advance(r, t, show))
     doc = report(rec, duration_s=duration, faults=bool(args.faults))
     _write(out, to_json(doc))
     _write(md, markdown.render(doc))
@@ -120,16 +127,18 @@ def run_scenario(args: argparse.Namespace, sdoc, out: Path | None, md: Path | No
 
     catalog = load_catalog(args.catalog)
     sc = scenario_from_doc(sdoc, args.target, catalog, base_dir=Path(args.target).parent)
+    checkpoints = resume_cli.parse_checkpoints(args.checkpoint, sc.duration_s)
     runner = Runner(sc, catalog, seed=args.seed)
+    hooks = resume_cli.scenario_hooks(checkpoints, resume_cli.run_context(args, "scenario"))
     show = not args.quiet and sys.stderr.isatty()
     if show:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
         with Progress(TextColumn(sc.name), BarColumn(), TextColumn("{task.fields[clock]}"), TimeElapsedColumn(), transient=True) as bar:
             task = bar.add_task("run", total=sc.duration_s, clock="0s")
-            outcome = runner.run(lambda t, total: bar.update(task, completed=t, clock=format_duration(t)))
+            outcome = runner.run(lambda t, total: bar.update(task, completed=t, clock=format_duration(t)), at=hooks)
     else:
-        outcome = runner.run()
+        outcome = runner.run(at=hooks)
     doc = scenario_report(outcome)
     _write(out, to_json(doc))
     _write(md, markdown.render(doc))

@@ -225,15 +225,23 @@ class ScenarioPlayer:
             self._check(t_rel)
             if on_checkpoint is not None:
                 on_checkpoint(t_rel)
-            for cond in self.sc.abort_if:
-                if cond.holds(cond.observe(f)):
-                    self.aborted = f"{cond.text} at {t_rel:g}s (observed {fmt_value(cond.observe(f))})"
-                    f.note("critical", "scenario", f"aborted: {self.aborted}")
-                    self._finish()
-                    return True
-            if f.now >= self.end_s - 1e-9:
+            if self.stop_here():
+                return True
+
+    def stop_here(self) -> bool:
+        """After a checkpoint instant: an ``abort_if`` that holds, or the end, stops the script."""
+        f = self.factory
+        t_rel = f.now - self.t0
+        for cond in self.sc.abort_if:
+            if cond.holds(cond.observe(f)):
+                self.aborted = f"{cond.text} at {t_rel:g}s (observed {fmt_value(cond.observe(f))})"
+                f.note("critical", "scenario", f"aborted: {self.aborted}")
                 self._finish()
                 return True
+        if f.now >= self.end_s - 1e-9:
+            self._finish()
+            return True
+        return False
 
     def _fire(self, e: Event, t_rel: float) -> None:
         if self.on_event is not None:
@@ -311,6 +319,31 @@ class ScenarioPlayer:
             if self.aborted and v.status == "passed" and e.mode in ("end", "overall", "always"):
                 v.status = "not evaluated"
 
+    # ---- state for exact checkpoints (plain JSON values) ------------------------------------
+    _STATE = ("t0", "warmed", "started", "finished", "aborted", "_worst", "_seen", "_fired", "_armed", "_next_every",
+              "_last_cp")
+
+    def state(self) -> dict[str, Any]:
+        d = {k: getattr(self, k) for k in self._STATE}
+        d["_worst"] = [float(x) if isinstance(x, np.floating) else x for x in self._worst]
+        d["timed"] = [list(x) for x in self._timed]
+        d["extra"] = [[t, c.text] for t, c in self._extra]
+        d["step_points"] = sorted(self._step_points)
+        d["applied"] = [[a.t_s, a.text, a.result, a.ok, a.source, a.line] for a in self.applied]
+        d["verdicts"] = [[v.status, float(v.observed) if isinstance(v.observed, np.floating) else v.observed, v.at_s, v.by]
+                         for v in self.verdicts]
+        return d
+
+    def load_state(self, d: dict[str, Any]) -> None:
+        for k in self._STATE:
+            setattr(self, k, d[k])
+        self._timed = [(t, int(i)) for t, i in d["timed"]]
+        self._extra = [(t, C.parse_command(text)) for t, text in d["extra"]]
+        self._step_points = set(d["step_points"])
+        self.applied = [Applied(*a) for a in d["applied"]]
+        for v, (status, observed, at_s, by) in zip(self.verdicts, d["verdicts"], strict=True):
+            v.status, v.observed, v.at_s, v.by = status, observed, at_s, by
+
     # ---- headless (tests: the same timeline `Runner` plays) ------------------------------------
     def run(self, step_s: float | None = None) -> None:
         """Play the whole scenario headless, ``step_s`` at a time (as frames would)."""
@@ -332,21 +365,41 @@ class Runner:
         self.factory = Factory(sc.layout, catalog, seed=sc.seed if seed is None else seed, faults=False, tick_s=sc.tick_s)
         self.player = ScenarioPlayer(sc, self.factory, extra=extra)
 
-    def run(self, on_step: Callable[[float, float], None] | None = None) -> Outcome:
+    def run(self, on_step: Callable[[float, float], None] | None = None,
+            at: tuple[tuple[float, Callable[[Runner, Recorder], None]], ...] = ()) -> Outcome:
+        """Play the scenario; each ``(t, hook)`` in ``at`` is called once, at the first
+        step at or after scenario time t (to write a checkpoint)."""
         sc, f, p = self.sc, self.factory, self.player
         p.warm_up()
         p.start()
         rec = Recorder(f, sc.duration_s)
         rec.start_s = p.t0
         rec.sample()
+        return self._play(rec, on_step, at)
+
+    def resume(self, engine: bytes, player: dict[str, Any], recorder: dict[str, Any],
+               on_step: Callable[[float, float], None] | None = None) -> Outcome:
+        """Continue a run from a checkpoint taken by an ``at`` hook of ``run``."""
+        self.factory.restore(engine)
+        self.player.load_state(player)
+        rec = Recorder(self.factory, self.sc.duration_s)
+        rec.load_state(recorder)
+        return self._play(rec, on_step, (), resumed=True)
+
+    def _play(self, rec: Recorder, on_step, at, resumed: bool = False) -> Outcome:
+        sc, f, p = self.sc, self.factory, self.player
+        hooks = sorted(at, key=lambda x: x[0])
 
         def checkpoint(t_rel: float) -> None:
             if abs(f.now - math.floor(f.now / rec.every_s + 1e-9) * rec.every_s) < 1e-6 or f.now >= p.end_s - 1e-9:
                 rec.sample()
+            while hooks and t_rel >= hooks[0][0] - 1e-9:
+                hooks.pop(0)[1](self, rec)
             if on_step:
                 on_step(t_rel, sc.duration_s)
 
-        p.advance_to(p.end_s, on_checkpoint=checkpoint)
+        if not (resumed and p.stop_here()):  # a checkpoint is written before this instant's stop checks
+            p.advance_to(p.end_s, on_checkpoint=checkpoint)
         return Outcome(sc, f, rec, p.verdicts, p.aborted, [(a.t_s, a.text, a.result) for a in p.applied])
 
 
