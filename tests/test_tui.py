@@ -55,6 +55,9 @@ async def run_line(app, pilot, line: str) -> None:
     await pilot.press("colon")
     app.room.command_bar.value = line
     await pilot.press("enter")
+    await pilot.pause()
+    if isinstance(app.screen, ConfirmScreen):  # a command on many racks asks, as its key does
+        await pilot.press("y")
     await settle(app, pilot)
 
 
@@ -158,6 +161,8 @@ async def test_command_line_completes_verbs_and_component_ids():
         await pilot.pause()
         assert "row-a-pdu-1" in screen_text(app) and "row-a-pdu-4" in screen_text(app)  # the candidates
         await pilot.press("1", "enter")
+        await pilot.pause()
+        await pilot.press("y")  # a PDU: asks first
         await settle(app, pilot)
         assert "row-a-pdu-1" in app.snapshot.active_faults[0][0]
         assert not app.room.command_bar.parent.display  # done: the line closes
@@ -254,6 +259,37 @@ async def test_fail_on_a_rack_acts_at_once_and_on_a_row_asks_first():
         await pilot.press("up", "right", "r")  # repair row-a-02 (rack 1 of row-a after the label)
         await settle(app, pilot)
         assert app.snapshot.racks.state[idx["row-a-01"]] == RACK_OK
+
+
+async def test_typed_fail_of_a_loop_and_swap_of_a_row_ask_first_like_their_keys():
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        for line, question in (("fail loop-1", "Fail loop loop-1?"), ("swap row-b gb300", "Swap row row-b to gb300?")):
+            await pilot.press("colon")
+            app.room.command_bar.value = line
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmScreen), line
+            assert question in screen_text(app)
+            await pilot.press("n")
+            await settle(app, pilot)
+            assert not app.snapshot.active_faults and f"{line}: cancelled" in screen_text(app)
+            assert app.room.command_bar.value == line  # kept, to change or drop
+            await pilot.press("escape")
+        await pilot.press("colon")
+        app.room.command_bar.value = "fail loop-1"
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert [f[0] for f in app.snapshot.active_faults] == ["loop-1"]
+        await pilot.press("colon")  # a single rack does not ask (nor does its key)
+        app.room.command_bar.value = "fail row-a-02"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert "row-a-02" in [f[0] for f in app.snapshot.active_faults]
 
 
 async def test_swap_asks_which_gpu_and_starts_the_swap():
@@ -445,3 +481,63 @@ async def test_a_click_selects_a_rack():
         await pilot.click(grid, offset=(1 + 7 + 2 * 4, 2))  # padding, label, fifth rack; third row
         await pilot.pause()
         assert app.room.view.selection() == "row-c-05"
+
+
+# ---- gauges that stay readable -------------------------------------------------------------
+def _swamped(snap, ttft_s: float = 1566.0):
+    """The snapshot as it would be with every class queueing for ``ttft_s`` (a long outage)."""
+    from dataclasses import replace
+
+    gauges = dict(snap.gauges, ttft_p95_s=ttft_s, shed_rps=0.0, failed_rps=8.68)
+    classes = tuple(replace(c, ttft_p95_s=ttft_s) for c in snap.classes)
+    return replace(snap, gauges=gauges, classes=classes)
+
+
+@pytest.mark.parametrize("size", [(100, 30), (120, 40), (160, 48), (80, 24)])
+async def test_a_ttft_of_1566_s_fits_its_gauge_and_says_of_what(size):
+    from twin.frontends.tui.widgets.gauges import Gauge, GaugeStrip
+
+    app, _ = make_app()
+    async with app.run_test(size=size) as pilot:
+        await app.frame()
+        app.room.query_one(GaugeStrip).show(_swamped(app.snapshot))
+        await pilot.pause()
+        for gauge in app.room.query(Gauge):
+            lines = str(gauge.render()).split("\n")
+            assert all(len(line) <= gauge.size.width for line in lines), (gauge.spec.key, lines)
+        ttft = app.room.query_one("#gauge-ttft-p95-s", Gauge)
+        text = str(ttft.render())
+        from twin.frontends.tui.widgets.gauges import big_digits
+
+        assert "1566s" in text or big_digits("1566")[1] in text  # small digits, or big ones, whole
+        if size[1] >= 40:  # tall: a note under the number says of what the ratio is
+            assert "SLO" in text and "…" not in text
+        out = str(app.room.query_one("#gauge-output-tok-s", Gauge).render())
+        if size[1] >= 40:
+            assert "failed 8.68" in out and "shed" not in out  # failed, not shed: as the Serving view says
+
+
+def test_gauge_notes_never_cut_into_another_meaning():
+    from twin.frontends.tui.model import GaugeReading
+
+    r = GaugeReading("ttft_p95_s", "80", "ms", "ok", "worst class at 32% of its SLO", "80ms",
+                     ("worst 32% of SLO", "32% of SLO"))
+    assert r.note_for(40) == "worst class at 32% of its SLO"
+    assert r.note_for(16) == "worst 32% of SLO"
+    assert r.note_for(12) == "32% of SLO"
+
+
+# ---- opening on a factory at steady state --------------------------------------------------
+def test_the_control_room_opens_after_a_warm_up_with_progress(monkeypatch):
+    from twin.cli import main
+    from twin.frontends import tui_cli
+
+    opened = []
+    monkeypatch.setattr(TwinApp, "run", lambda self, *a, **k: opened.append(self))
+    assert main(["hopper-hall"]) == 0
+    app = opened[0]
+    assert app.driver.now >= tui_cli.WARM_UP_S  # the first frame is a factory that has run for minutes
+    seen = []
+    TwinApp("hopper-hall", seed=1, wall=ManualWall(), live=False, warm_up_s=120.0,
+            warm_up_progress=lambda t, total: seen.append((t, total)))
+    assert seen[-1] == (120.0, 120.0) and len(seen) > 5 and all(a[0] < b[0] for a, b in zip(seen, seen[1:], strict=False))

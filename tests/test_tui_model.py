@@ -173,7 +173,7 @@ def test_gauges_flag_latency_over_slo_with_colour_and_glyph(running):
     assert readings["ttft_p95_s"].status == OK
     slow = tuple(replace(c, ttft_p95_s=c.slo_ttft_s * 2) for c in snap.classes)
     over = {r.key: r for r in read_gauges(replace(snap, classes=slow))}["ttft_p95_s"]
-    assert over.status == BAD and "2.0× SLO" in over.note
+    assert over.status == BAD and "2.0× its SLO" in over.note
     hot = dict(snap.gauges, facility_power_kw=snap.gauges["envelope_kw"] * 1.1)
     assert {r.key: r for r in read_gauges(replace(snap, gauges=hot))}["facility_power_kw"].status == BAD
 

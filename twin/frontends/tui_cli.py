@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from contextlib import contextmanager
 
 #: Top-level options that take a value (so their value is not mistaken for the target).
 _VALUED = ("--catalog", "--seed", "--speed", "--record")
@@ -109,8 +110,10 @@ def run(args: argparse.Namespace, target: str | None) -> int:
         layout = load_layout(target or "default", catalog)  # a bad name or file: one line, exit 2
     from twin.frontends.tui.app import TwinApp
 
-    app = TwinApp(layout, catalog=catalog, seed=args.seed, speed=args.speed, readonly=args.readonly,
-                  faults=args.faults, scenario=player, blind=blind, record=record)
+    with _progress(f"{layout.name}: warming up to steady state" if player is None else None, WARM_UP_S) as follow:
+        app = TwinApp(layout, catalog=catalog, seed=args.seed, speed=args.speed, readonly=args.readonly,
+                      faults=args.faults, scenario=player, blind=blind, record=record,
+                      warm_up_s=WARM_UP_S if player is None else 0.0, warm_up_progress=follow)
     if record is not None:
         _close_on_hangup(app)
     try:
@@ -120,6 +123,28 @@ def run(args: argparse.Namespace, target: str | None) -> int:
     if app.session.recording is not None:
         print(f"recorded {len(app.session.entries)} commands to {app.session.recording} (replay: twin run {app.session.recording})")
     return 0
+
+
+#: Simulated seconds a layout runs before the control room's first frame: queues, caches
+#: and the latency windows are at steady state by then (the gauges move < 1 % after it).
+WARM_UP_S = 300.0
+
+
+@contextmanager
+def _progress(label: str | None, total: float):
+    """A one-line progress bar on stderr while ``label`` runs (none when not a terminal)."""
+    import sys
+
+    if label is None or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from twin.core.units import format_duration
+
+    with Progress(TextColumn(label), BarColumn(), TextColumn("{task.fields[clock]}"), transient=True) as bar:
+        task = bar.add_task("warm-up", total=total, clock="0s")
+        yield lambda t, _total: bar.update(task, completed=t, clock=f"{format_duration(t)} of {format_duration(total)}")
 
 
 def _close_on_hangup(app) -> None:

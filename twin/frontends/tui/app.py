@@ -122,10 +122,13 @@ class TwinApp(App[None]):
                  wall: Callable[[], float] = time.monotonic, fps: float = FPS, live: bool = True,
                  step_budget_s: float | None = STEP_BUDGET_S, warm_up_s: float = 0.0, paused: bool = False,
                  scenario: Scenario | ScenarioPlayer | None = None, blind: bool = False,
-                 record: str | Path | None = None):
+                 record: str | Path | None = None, warm_up_progress: Callable[[float, float], None] | None = None):
         """``scenario`` plays a scenario (a `ScenarioPlayer` whose warm-up may already have
         run); ``blind`` hides its upcoming events; ``record`` journals every command applied
-        to that file as it is applied (a scenario file that replays the session)."""
+        to that file as it is applied (a scenario file that replays the session).
+        ``warm_up_s`` runs a layout that long before the first frame, so the room opens on a
+        factory at steady state (``warm_up_progress(done_s, total_s)`` follows it); the
+        gauges' sparklines start after it."""
         super().__init__()
         self.catalog = catalog or load_catalog()
         player: ScenarioPlayer | None = None
@@ -156,7 +159,11 @@ class TwinApp(App[None]):
         if player is not None:
             self.driver.start()
         elif warm_up_s > 0:
-            factory.advance_to(warm_up_s)
+            step = max(warm_up_s / 50, 1.0)
+            while factory.now < warm_up_s - 1e-9:
+                factory.advance_to(min(factory.now + step, warm_up_s))
+                if warm_up_progress is not None:
+                    warm_up_progress(factory.now, warm_up_s)
         self.wall = wall
         self.clock = SimClock(factory.now, speed=speed, paused=paused, wall=wall)
         self.readonly = readonly
@@ -167,7 +174,7 @@ class TwinApp(App[None]):
         self.ctx = ViewContext(
             topology=Topology.of(self.layout), catalog=self.catalog, start_hour=factory.start_hour,
             ambient_c=self.layout.site.ambient_c, throttle_c=float(k.get("gpu_throttle_c", 90.0)), alarms=AlarmBook(),
-            scenario=self.scenario, blind=self.blind,
+            scenario=self.scenario, blind=self.blind, history_from_s=0.6 * warm_up_s if player is None else 0.0,
         )
         self.alarms = self.ctx.alarms
         self.snapshot = None
@@ -205,8 +212,12 @@ class TwinApp(App[None]):
 
     def _greet(self) -> None:
         sc = self.scenario
-        n, m = len(sc.events), len(sc.expect)
         warm = f" after a {format_duration(sc.warmup_s)} warm-up" if sc.warmup_s else ""
+        if self.blind:  # a trainee learns nothing of what is coming or how they are graded
+            self.room.say(f"scenario {sc.name} (blind): T+00:00 is now{warm} · what comes next is hidden · "
+                          "6 shows what has happened", "info")
+            return
+        n, m = len(sc.events), len(sc.expect)
         self.room.say(f"scenario {sc.name}: {n} event{'s' if n != 1 else ''}, {m} expectation{'s' if m != 1 else ''}; "
                       f"T+00:00 is now{warm} · 6 shows the timeline", "info")
 
@@ -491,7 +502,42 @@ class TwinApp(App[None]):
         except C.CommandError as e:
             self.room.say(str(e), "error")  # stays open with the line, to fix it
             return
-        self.run_command(cmd, from_line=True)
+        asked = self._question(cmd)
+        if asked is None or self.readonly:
+            self.run_command(cmd, from_line=True)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_command(cmd, from_line=True)
+            else:  # the line stays open with the command, to change or drop it
+                self.room.say(f"{cmd.text}: cancelled", "info")
+
+        self.push_screen(ConfirmScreen(*asked), answered)
+
+    def _question(self, cmd: C.Command) -> tuple[str, str] | None:
+        """What to ask before a command that takes many racks out, as the keys ask (None: just run it)."""
+        target = getattr(cmd, "target", "")
+        kind = self.ctx.topology.kind(target)
+        n = self.ctx.topology.racks_behind(target)
+        racks = f"{n} rack{'s' if n != 1 else ''}"
+        if isinstance(cmd, C.Swap):
+            downtime = format_duration(float(self.catalog.constants.get("swap_downtime_s", 3600)))
+            return (f"Swap {kind} {target} to {cmd.gpu}?",
+                    f"{racks} go down for {downtime} while their servers are replaced.\n:{cmd.text}")
+        if kind not in CONFIRM_KINDS or not isinstance(cmd, C.Fail | C.Drain | C.Undrain):
+            return None
+        verb = cmd.verb.capitalize()
+        return f"{verb} {kind} {target}?", f"{self._effect(cmd.verb, racks)}\n:{cmd.text}"
+
+    @staticmethod
+    def _effect(verb: str, racks: str) -> str:
+        return {
+            "fail": f"Every rack it carries alone goes down until it is repaired ({racks} behind it; "
+                    "A/B-fed racks keep their other feed).",
+            "drain": f"{racks} stop taking new requests; running ones finish.",
+            "undrain": f"{racks} take requests again.",
+        }.get(verb, f"{racks} affected.")
 
     @on(CommandBar.Changed, "#command")
     def _changed(self, event: CommandBar.Changed) -> None:
@@ -558,13 +604,7 @@ class TwinApp(App[None]):
         kind = self.ctx.topology.kind(target)
         if kind in CONFIRM_KINDS:
             n = self.ctx.topology.racks_behind(target)
-            racks = f"{n} rack{'s' if n != 1 else ''}"
-            effect = {
-                "fail": f"Every rack it carries alone goes down until it is repaired ({racks} behind it; "
-                        "A/B-fed racks keep their other feed).",
-                "drain": f"{racks} stop taking new requests; running ones finish.",
-                "undrain": f"{racks} take requests again.",
-            }.get(cmd.verb, f"{racks} affected.")
+            effect = self._effect(cmd.verb, f"{n} rack{'s' if n != 1 else ''}")
             self.push_screen(ConfirmScreen(question, f"{effect}\n:{cmd.text}"),
                              lambda yes: self.run_command(cmd) if yes else self.room.say(f"{cmd.text}: cancelled", "info"))
         else:
@@ -658,15 +698,31 @@ class TwinApp(App[None]):
         self.push_screen(HelpScreen(help_content(view.TITLE, view.KEYS, keys, self.readonly)))
 
     async def action_quit(self) -> None:
-        """q: quit, asking first if the session has commands not saved (ctrl+q never asks)."""
-        n = self.unsaved
-        if n and isinstance(self.screen, ControlRoom):
+        """q: quit, asking first if that loses something — commands not saved, a drill still
+        running, a recording being made (ctrl+q never asks)."""
+        reasons = self._quit_reasons()
+        if reasons and isinstance(self.screen, ControlRoom):
+            keys = "y quits; n stays" + (" — then :save FILE writes the session as a replayable scenario."
+                                         if self.unsaved else ".")
             self.push_screen(ConfirmScreen(
-                f"Quit with {n} command{'s' if n != 1 else ''} not saved?",
-                "y quits; n stays — then :save FILE writes the session as a replayable scenario."),
-                lambda yes: self.exit() if yes else self.room.say("not quitting: :save FILE records the session", "info"))
+                f"Quit {reasons[0]}?" if len(reasons) == 1 else "Quit?",
+                keys if len(reasons) == 1 else "".join(f"· {r}\n" for r in reasons) + keys),
+                lambda yes: self.exit() if yes else self.room.say("not quitting", "info"))
             return
         self.exit()
+
+    def _quit_reasons(self) -> list[str]:
+        out = []
+        n = self.unsaved
+        if n:
+            out.append(f"with {n} command{'s' if n != 1 else ''} not saved")
+        st = self.ctx.script
+        if self.scenario is not None and (st is None or st.status == "running"):
+            at = fmt.rel_time(st.t_s) if st is not None else "T+00:00"
+            out.append(f"the drill {self.scenario.name} at {at}, still running")
+        if self.session.recording is not None:
+            out.append(f"ending the recording to {self.session.recording}")
+        return out
 
 
 _KEY_NAMES = {"colon": ":", "slash": "/", "space": "space", "plus": "+", "equals_sign": "=", "minus": "-",

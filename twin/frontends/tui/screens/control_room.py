@@ -65,6 +65,7 @@ class ControlRoom(Screen):
         yield Static(id="too-small")
 
     def on_mount(self) -> None:
+        self.query_one("#gauges", GaugeStrip).history_from_s = self.ctx.history_from_s
         self.query_one("#command-line", CommandLine).display = False
         self._tabs()
         self.say_hint()

@@ -15,10 +15,12 @@ from twin.frontends.tui.model import (
     LEVEL_GLYPHS,
     STATE_GLYPH,
     STATE_STYLE,
+    UTIL_MEANING,
     filter_mask,
     rack_cells,
     row_summaries,
     state_counts_text,
+    util_text,
 )
 from twin.frontends.tui.widgets.cellgrid import CellGrid
 from twin.frontends.tui.widgets.view import View, ViewContext
@@ -74,6 +76,8 @@ class FloorView(View):
         else:
             lo, hi = ("0%", "100%") if self.mode == "utilisation" else (f"{self.ctx.ambient_c:.0f}°C", f"{self.ctx.throttle_c:.0f}°C")
             parts += [f"{lo} {LEVEL_GLYPHS} {hi}  ", ("faults keep their glyph: ✕ ▼ ◆ ↻ □", "$text-muted")]
+        if any(self.ctx.topology.rack_prefill):
+            parts.append(("  pfN: N prefill racks", "$text-muted"))
         if self.filter_text:
             parts.append((f"  filter: {self.filter_text}", "bold"))
         self.query_one("#floor-legend", Static).update(Content.assemble(*parts))
@@ -93,7 +97,9 @@ class FloorView(View):
 
     @staticmethod
     def _summary(r) -> Text:
-        t = Text(f"{fmt.kw(r.power_kw):>7} {r.util:>4.0%} {r.hottest_c:>3.0f}°C ")
+        t = Text(f"{fmt.kw(r.power_kw):>7} {util_text(r.util):>5} {r.hottest_c:>3.0f}°C ")
+        if r.prefill:
+            t.append(f"pf{r.prefill} ", style="italic")
         bad = state_counts_text(r.counts)
         if bad:
             t.append(bad, style="bold")
@@ -121,8 +127,10 @@ class FloorView(View):
             parts = [
                 (f"row {topo.rows[g]}", "bold"),
                 f" · {r.racks} racks of {', '.join(cat.gpus[s].name if s in cat.gpus else s for s in skus)}\n",
-                f"power {fmt.kw(r.power_kw)} · util {r.util:.0%} · hottest GPU {r.hottest_c:.0f} °C\n",
+                f"power {fmt.kw(r.power_kw)} · util {util_text(r.util)} · hottest GPU {r.hottest_c:.0f} °C\n",
                 f"racks: {states}\n",
+                *([f"prefill pool: {r.prefill} of its racks prefill prompts for decode elsewhere "
+                   "(their util is prefill work)\n"] if r.prefill else []),
                 f"fed by {len(pdus)} PDUs on {', '.join(dict.fromkeys(topo.pdu_feed[p] for p in pdus))} · "
                 f"cooled by {', '.join(dict.fromkeys(topo.rack_loop[i] for i in topo.row_racks[g]))}",
             ]
@@ -138,9 +146,14 @@ class FloorView(View):
             parts = [
                 (f"rack {topo.rack_ids[item]}", "bold"), f" · {gpu.name if gpu else sku} × {n_gpus} · ",
                 (f"{STATE_GLYPH[code]} {state}", STATE_STYLE[state]),
-                f"\npower {fmt.kw(float(racks.power_kw[item]))} · util {float(racks.utilisation[item]):.0%} · "
+                f"\npower {fmt.kw(float(racks.power_kw[item]))} · util {util_text(float(racks.utilisation[item]))} · "
                 f"GPU {float(racks.temp_c[item]):.0f} °C · clock {float(racks.clock[item]):.0%}\n",
                 f"power from {feeds} · cooled by {topo.rack_loop[item]} · leaf {topo.rack_leaf[item]}\n",
                 f"serves {', '.join(deps) if deps else 'nothing (spare)'}",
             ]
+            pf = topo.rack_prefill[item]
+            if pf > 0:
+                parts.append((f" · prefill pool{'' if pf >= 1 else f' ({pf:.0%} of its GPUs)'}: it prefills prompts "
+                              "for decode replicas elsewhere", "italic"))
+        parts.append((f"\n{UTIL_MEANING}", "$text-muted"))
         self.query_one("#floor-detail", Static).update(Content.assemble(*parts))

@@ -77,20 +77,26 @@ class Gauge(Widget):
         if r is None:
             return Content(self.spec.short)
         big = self.size.height >= BIG_HEIGHT and w >= 16
+        digits, suffix = _value_parts(r.value)
+        rows = big_digits(digits)
+        unit = f"{suffix}{'' if r.unit == '%' else ' '}{r.unit}" if suffix or r.unit else ""
+        glyph = STATUS_GLYPH[r.status]
+        # the big digits, their glyph and their unit must fit the gauge's width, or it draws them small
+        if big and len(rows[0]) + max(len(unit), len(glyph)) + 1 > w - 1:
+            big = False
         title = self.spec.title if big and len(self.spec.title) <= w else self.spec.short
         status = STATUS_STYLE[r.status]
-        glyph = STATUS_GLYPH[r.status]
         lines: list[Content] = [Content.styled(fmt.clip(title, w), "$text-muted")]
         if big:
-            digits, suffix = _value_parts(r.value)
-            rows = big_digits(digits)
-            unit = f"{suffix}{'' if r.unit == '%' else ' '}{r.unit}" if suffix or r.unit else ""
             for k, row in enumerate(rows):
                 tail = f" {glyph}" if k == 0 and glyph else (f" {unit}" if k == 2 else "")
                 lines.append(Content.assemble((row, status or "bold"), (tail, status)))
-            lines.append(Content.styled(fmt.clip(r.note, w), status or "$text-muted"))
+            lines.append(Content.styled(r.note_for(w - 1), status or "$text-muted"))
         else:
-            lines.append(Content.assemble((r.compact, status or "bold"), (f" {glyph}" if glyph else "", status)))
+            value = r.compact if len(r.compact) + len(glyph) + 1 <= w - 1 else r.compact.replace(" ", "")
+            lines.append(Content.assemble((fmt.clip(value, w - 1), status or "bold"), (f" {glyph}" if glyph else "", status)))
+            if self.size.height >= 4:
+                lines.append(Content.styled(r.note_for(w - 1), status or "$text-muted"))
         spark_h = self.size.height - len(lines)
         if spark_h > 0:
             spark = fmt.sparkline(self.history, w - 1)
@@ -105,10 +111,18 @@ class GaugeStrip(Horizontal):
         for spec in GAUGES:
             yield Gauge(spec)
 
+    history_from_s = 0.0  # the ramp from a cold start (early in the warm-up) is not drawn
+
     def show(self, snap: Snapshot) -> None:
         readings = {r.key: r for r in read_gauges(snap)}
+        t = snap.history.get("t_s", np.zeros(0))
+        keep = t >= self.history_from_s - 1e-9 if len(t) else slice(None)
+        if len(t) and int(np.count_nonzero(keep)) < 10:  # too little after it to draw: all of it
+            keep = slice(None)
         for gauge in self.query(Gauge):
             hist = snap.history.get(gauge.spec.key, np.zeros(0))
+            if len(hist) == len(t):
+                hist = hist[keep]
             if gauge.spec.key == "slo_attainment":
                 hist = hist * 100
             gauge.show(readings[gauge.spec.key], hist)

@@ -14,6 +14,7 @@ from textual.widgets import Static
 from twin.core.commands import POLICIES
 from twin.core.engine.snapshot import Snapshot
 from twin.frontends.tui import fmt
+from twin.frontends.tui.model import prefill_racks, span_text, util_text
 from twin.frontends.tui.widgets.view import View
 
 
@@ -52,7 +53,7 @@ class ServingView(View):
             head.append(f"▸{p}" if p == snap.routing else p, style="bold reverse" if p == snap.routing else st["muted"])
         g = snap.gauges
         head.append(f"\ndemand ×{snap.surge:g} · queued {fmt.si(g['queue_depth'])} req · "
-                    f"utilisation {g['utilisation']:.0%} · shed {fmt.si(g['shed_rps'])}/s · "
+                    f"util {util_text(g['utilisation'])} of capacity at the SLO pace · shed {fmt.si(g['shed_rps'])}/s · "
                     f"failed {fmt.si(g['failed_rps'])}/s\n")
         head.append("p50/p95/p99 ", style=st["muted"])
         head.append("TTFT " + "/".join(fmt.seconds(g[f"ttft_p{q}_s"]) for q in (50, 95, 99))
@@ -65,7 +66,7 @@ class ServingView(View):
 
         roomy = self.size.width >= 100
         deps = _table("deployments", roomy)
-        for name, just in (("deployment", "left"), ("model", "left"), ("replicas", "right"), ("pf", "right"),
+        for name, just in (("deployment", "left"), ("model", "left"), ("replicas", "right"), ("prefill", "right"),
                            ("queue", "right"), ("batch", "right"), ("tok/s", "right"), ("TTFT95", "right"),
                            ("TPOT95", "right")):
             deps.add_column(name, justify=just, no_wrap=True, overflow="ellipsis",
@@ -78,6 +79,9 @@ class ServingView(View):
                          str(d.prefill_replicas) if d.prefill_replicas else "–", fmt.si(d.queue), f"{d.batch_mean:.0f}",
                          fmt.si(d.output_tok_s), fmt.seconds(d.ttft_p95_s), fmt.seconds(d.tpot_p95_s))
 
+        pools = [Text(f"prefill pool of {d.id}: {d.prefill_replicas} replicas on "
+                      f"{span_text(prefill_racks(self.ctx.topology, d.id))}, prefill only",
+                      style=st["muted"]) for d in snap.deployments if d.prefill_replicas]
         classes = _table("request classes", roomy)
         for name, just in (("class", "left"), ("deployment", "left"), ("req/s", "right"), ("TTFT p95/SLO", "right"),
                            ("TPOT p95/SLO", "right"), ("SLO met", "right"), ("shed/s", "right")):
@@ -86,7 +90,7 @@ class ServingView(View):
             classes.add_row(Text(c.id), Text(c.deployment), fmt.si(c.rate_rps), self._vs(c.ttft_p95_s, c.slo_ttft_s, st),
                             self._vs(c.tpot_p95_s, c.slo_tpot_s, st), self._attainment(c.slo_attainment, st),
                             fmt.si(c.shed_rps))
-        self.query_one("#serving-body", Static).update(Group(head, deps, classes))
+        self.query_one("#serving-body", Static).update(Group(head, deps, *pools, classes))
 
     @staticmethod
     def _vs(value: float, slo: float, st: dict[str, str]) -> Text:
