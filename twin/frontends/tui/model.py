@@ -472,6 +472,13 @@ class AlarmBook:
         self.version += 1
         return len(ids)
 
+    def ack_many(self, ids) -> int:
+        """Acknowledge these alarms (a cause's); returns how many were newly acknowledged."""
+        new = set(ids) - self.acked
+        self.acked |= new
+        self.version += 1
+        return len(new)
+
     def active(self) -> int:
         """Alarms (warnings and criticals) not yet acknowledged."""
         return sum(1 for e in self.entries if self.is_alarm(e) and e.event_id not in self.acked)

@@ -42,6 +42,9 @@ class ServingView(View):
     def primary(self) -> VerticalScroll:
         return self.query_one("#serving-scroll", VerticalScroll)
 
+    def select_component(self, component: str) -> bool:
+        return any(d.id == component for d in (self.snapshot.deployments if self.snapshot else ()))
+
     def show(self, snap: Snapshot) -> None:
         super().show(snap)
         st = theme_styles(self.app)
