@@ -642,3 +642,119 @@ async def test_sorting_the_racks_keeps_the_cursor_and_the_order_while_numbers_mo
         await pilot.press("f")  # the keys act on the rack under the cursor: row-a-03, already down
         await settle(app, pilot)
         assert "row-a-03" in screen_text(app)
+
+
+# ---- baseline and time axis ----------------------------------------------------------------
+async def test_b_marks_a_baseline_and_every_gauge_shows_its_change_since():
+    from twin.frontends.tui.widgets.gauges import Gauge
+
+    app, wall = make_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.frame()
+        await pilot.press("b")
+        await pilot.pause()
+        assert "baseline marked at 12:00:30" in screen_text(app)
+        await run_line(app, pilot, "surge 2 5m")
+        for _ in range(4):
+            await tick(app, pilot, wall, 5.0)
+        text = screen_text(app)
+        assert "Δ since 12:00:30" in text.splitlines()[0]  # the header says since when
+        out = app.room.query_one("#gauge-output-tok-s", Gauge)
+        assert out.delta.startswith("+") and out.delta.endswith("%")  # twice the demand: more tokens
+        assert all(g.delta for g in app.room.query(Gauge))  # every gauge
+        assert "Δ +" in text
+        await pilot.press("B")
+        await pilot.pause()
+        assert not any(g.delta for g in app.room.query(Gauge)) and "Δ since" not in screen_text(app).splitlines()[0]
+
+
+async def test_sparklines_say_how_much_time_they_span():
+    from twin.frontends.tui.widgets.gauges import Gauge
+
+    app, wall = make_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.frame()
+        for _ in range(3):
+            await tick(app, pilot, wall, 10.0)
+        cost = app.room.query_one("#gauge-usd-per-mtok", Gauge)
+        head = str(cost.render()).split("\n")[0].rstrip()
+        shown = app.snapshot.t_s - app.ctx.history_from_s  # from past the cold-start ramp to now
+        assert head.startswith("$/Mtok") and head.endswith("s") and "‹" in head
+        assert abs(float(head.rsplit("‹", 1)[1].rstrip("s")) - shown) <= 1.0
+
+
+# ---- plain words for every number ----------------------------------------------------------
+@pytest.mark.parametrize(("key", "title", "words"), [
+    ("1", "Floor", ["util %", "over 100% ▲ means overloaded", "pfN"]),
+    ("2", "Fabric", ["6.4 Tb/s = 8 × 800G"]),
+    ("4", "Serving", ["queue", "requests waiting for a replica", "shed/s · failed/s"]),
+    ("5", "Events", ["one line per root cause"]),
+])
+async def test_question_mark_explains_every_number_of_the_view_and_the_gauges(key, title, words):
+    from twin.frontends.tui import glossary
+
+    app, _ = make_app()
+    async with app.run_test(size=(100, 60)) as pilot:
+        await app.frame()
+        await pilot.press(key, "question_mark")
+        await pilot.pause()
+        text = str(app.screen.query_one("#help-text").render())
+        assert f"Numbers in the {title.lower()} view" in text
+        for w in words:
+            assert w in text, w
+        for label, meaning in glossary.GAUGES.values():  # every gauge, with its unit
+            assert f"{label} — {meaning}" in text
+        assert "‹5m" in text and "since the marked moment" in text
+
+
+def test_every_view_has_its_numbers_explained():
+    from twin.frontends.tui import glossary
+    from twin.frontends.tui.model import GAUGES
+    from twin.frontends.tui.screens.control_room import TIMELINE_CLASS, VIEW_CLASSES
+
+    assert {c.TITLE for c in (*VIEW_CLASSES, TIMELINE_CLASS)} <= set(glossary.VIEWS)
+    assert {g.key for g in GAUGES} == set(glossary.GAUGES)
+
+
+async def test_a_click_on_a_gauge_says_what_it_is():
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await pilot.click("#gauge-ttft-p95-s")
+        await pilot.pause()
+        assert "TTFT p95: time to first token, 95th percentile" in screen_text(app)
+
+
+async def test_o_sorts_deployments_by_queue_and_the_order_holds_until_asked_again():
+    app, wall = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await run_line(app, pilot, "fail nvl-01")  # r1-nvl loses its prefill pool: its queue grows
+        await tick(app, pilot, wall, 5.0)
+        await pilot.press("4", "o")
+        await pilot.pause()
+        view = app.room.view
+        queues = {d.id: d.queue for d in app.snapshot.deployments}
+        assert view.order == sorted(queues, key=lambda k: -queues[k])
+        text = screen_text(app)
+        assert "sorted by queue" in text
+        lines = [ln for ln in text.splitlines() if any(ln.strip().startswith(d) for d in queues)]
+        assert [ln.split()[0] for ln in lines[:4]] == view.order
+        frozen = list(view.order)
+        await run_line(app, pilot, "repair nvl-01")
+        await tick(app, pilot, wall, 5.0)
+        assert view.order == frozen  # new numbers, the same order
+
+
+def test_the_readme_key_table_lists_every_key_of_the_room():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("| key | what it does |", 1)[1].split("\n\n", 1)[0]
+    keys = {"1", "j", "k", "Enter", "Esc", "o", "f", "r", "d", "s", "h", "b", "B", "a", "A", "c", "v", "l", ":", "/",
+            "space", "p", "+", "-", "?", "F1", "q", "ctrl+q"}
+    for key in keys:
+        assert f"`{key}`" in table or f"`{key} " in table or f" {key}`" in table, key
+    bound = {b.key.split(",")[0] for b in TwinApp.BINDINGS} - {"2", "3", "4", "5", "6", "equals_sign"}
+    named = {"colon": ":", "slash": "/", "plus": "+", "minus": "-", "question_mark": "?", "escape": "Esc"}
+    assert {named.get(k, k) for k in bound} <= keys

@@ -244,11 +244,10 @@ def test_tui_options_parse():
 # ---- alarms grouped by root cause ------------------------------------------------------------
 def test_a_cooling_loop_failure_is_one_cause_naming_the_racks_it_hit():
     from twin.core import commands as C
+    from twin.core.catalog import load_catalog
     from twin.core.engine import Factory
     from twin.frontends.tui.alarms import group_alarms, racks_text
     from twin.frontends.tui.model import AlarmBook
-
-    from twin.core.catalog import load_catalog
 
     cat = load_catalog()
     layout = load_layout("default", cat)

@@ -61,7 +61,7 @@ STEP_BUDGET_S = 0.15
 #: Actions that belong to the control room (off while a dialog or help is open).
 _ROOM_ACTIONS = frozenset({
     "view", "command_line", "filter", "toggle_pause", "faster", "slower", "fail", "repair", "drain",
-    "swap", "heat", "ack", "ack_all", "help", "back",
+    "swap", "heat", "ack", "ack_all", "help", "back", "baseline", "clear_baseline",
 })
 
 
@@ -111,6 +111,8 @@ class TwinApp(App[None]):
         Binding("d", "drain", "drain / undrain the selection"),
         Binding("s", "swap", "swap the selection's GPUs (asks which)"),
         Binding("h", "heat", "floor heat: state / utilisation / temperature"),
+        Binding("b", "baseline", "mark a baseline: every gauge shows its change since (b again moves it)"),
+        Binding("B", "clear_baseline", "clear the baseline"),
         Binding("a", "ack", "acknowledge the selected alarm (events)"),
         Binding("A", "ack_all", "acknowledge every alarm"),
         Binding("question_mark,f1", "help", "help for this view"),
@@ -175,7 +177,7 @@ class TwinApp(App[None]):
         self.ctx = ViewContext(
             topology=Topology.of(self.layout), catalog=self.catalog, start_hour=factory.start_hour,
             ambient_c=self.layout.site.ambient_c, throttle_c=float(k.get("gpu_throttle_c", 90.0)), alarms=AlarmBook(),
-            scenario=self.scenario, blind=self.blind, history_from_s=0.6 * warm_up_s if player is None else 0.0,
+            scenario=self.scenario, blind=self.blind, history_from_s=0.6 * (warm_up_s if player is None else player.sc.warmup_s),
         )
         self.alarms = self.ctx.alarms
         self.snapshot = None
@@ -188,6 +190,7 @@ class TwinApp(App[None]):
         self._line_token: int | None = None  # the command line waits for this outcome
         self._script_status = "running"
         self._from_alarm = False  # Enter on an alarm brought the operator here: Esc goes back
+        self._baseline_at: str | None = None  # the baseline's time, when one is marked
 
     @property
     def recorded(self) -> list[tuple[float, str]]:
@@ -300,6 +303,7 @@ class TwinApp(App[None]):
             alarms=self.alarms.active(), worst=self.alarms.worst_active(), faults=len(snap.active_faults) if snap else 0,
             readonly=self.readonly, random_faults=bool(snap and snap.faults_enabled),
             scenario=self._scenario_clock(), recording=self.session.recording is not None,
+            baseline=self._baseline_at,
         )
 
     def _scenario_clock(self) -> str | None:
@@ -570,6 +574,24 @@ class TwinApp(App[None]):
             self.room.say("6 is the scenario timeline: start twin with a scenario file (twin SCENARIO.yaml)", "warn")
             return
         self.room.switch(index)
+
+    def action_baseline(self) -> None:
+        snap = self.snapshot
+        if snap is None:
+            return
+        strip = self.room.gauges
+        strip.baseline = dict(snap.gauges)
+        self._baseline_at = fmt.sim_time(snap.t_s, self.ctx.start_hour)
+        self.room.say(f"baseline marked at {self._baseline_at}: every gauge shows Δ, its change since · "
+                      "b moves it · B clears it", "ok")
+        self.room.show(snap, self.header_state())
+
+    def action_clear_baseline(self) -> None:
+        self.room.gauges.baseline = None
+        self._baseline_at = None
+        self.room.say("baseline cleared", "info")
+        if self.snapshot is not None:
+            self.room.show(self.snapshot, self.header_state())
 
     def action_back(self) -> None:
         if self._from_alarm:

@@ -387,6 +387,21 @@ def read_gauges(snap: Snapshot) -> list[GaugeReading]:
     return out
 
 
+def gauge_delta(key: str, now: float, base: float) -> str:
+    """Change since the baseline, as an operator reads it: '+3.1%', '−12%', SLO attainment in points."""
+    if now is None or base is None or not (math.isfinite(now) and math.isfinite(base)):
+        return ""
+    if key == "slo_attainment":
+        d = (now - base) * 100
+        return "±0pt" if abs(d) < 0.05 else f"{d:+.1f}pt"
+    if base == 0:
+        return "" if now == 0 else "new"
+    r = (now - base) / abs(base)
+    if abs(r) < 0.0005:
+        return "±0%"
+    return f"{r:+.1%}" if abs(r) < 0.1 else f"{r:+.0%}"
+
+
 def _num(x: float) -> str:
     return si(x)
 

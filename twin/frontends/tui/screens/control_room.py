@@ -113,6 +113,10 @@ class ControlRoom(Screen):
     def show_header(self, header: HeaderState) -> None:
         self.query_one("#header", HeaderBar).show(header)
 
+    @property
+    def gauges(self) -> GaugeStrip:
+        return self.query_one("#gauges", GaugeStrip)
+
     # ---- the bottom line ----------------------------------------------------------------------
     @property
     def message(self) -> MessageBar:

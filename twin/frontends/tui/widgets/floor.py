@@ -23,7 +23,14 @@ from twin.frontends.tui.model import (
     util_text,
 )
 from twin.frontends.tui.widgets.cellgrid import CellGrid
-from twin.frontends.tui.widgets.drill import COLUMNS, SORTS, DrillTable, Level, level_lines, level_title
+from twin.frontends.tui.widgets.drill import (
+    COLUMNS,
+    SORTS,
+    DrillTable,
+    Level,
+    level_lines,
+    level_title,
+)
 from twin.frontends.tui.widgets.view import View, ViewContext
 
 SUMMARY_W = 32
