@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from twin.core import commands as C
+from twin.core import limits
 from twin.core.catalog import load_catalog
 from twin.core.errors import TwinError
 from twin.core.layout import load_layout
@@ -56,11 +57,10 @@ def _scenario(target: str, catalog, duration: float | None, seed: int | None):
 def run(args: argparse.Namespace) -> int:
     if args.b is None and not args.with_:
         raise TwinError("compare: give a variant B, or --with COMMAND to change A")
-    try:
-        at = parse_duration_s(args.at)
-        duration = parse_duration_s(args.duration) if args.duration else None
-    except ValueError as e:
-        raise TwinError(f"compare: {e}") from None
+    at = limits.option(args.at, parse_duration_s, limits.Range(0, limits.MAX_DURATION_S, "s"), "compare: --at")
+    duration = limits.option(args.duration, parse_duration_s, limits.DURATION, "compare: --for") if args.duration else None
+    if args.seed is not None:
+        limits.option(args.seed, None, limits.SEED, "compare: --seed")
     extra = []
     for text in args.with_:
         try:

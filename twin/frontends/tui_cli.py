@@ -26,8 +26,18 @@ def _speed(text: str) -> float | None:
         value = float(text.rstrip("xX×"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"speed must be a factor like 1, 60 or 600, or 'max', not {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"speed must be above 0, not {text!r}")
+    if not 0 < value <= 1e6:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"speed must be above 0 and at most 1000000, not {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if not 0 <= value <= 2**63 - 1:
+        raise argparse.ArgumentTypeError(f"a seed is a whole number from 0 to 2^63-1, got {text!r}")
     return value
 
 
@@ -35,7 +45,7 @@ def add_options(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("the live control room: twin [LAYOUT_OR_FILE | SCENARIO.yaml] "
                                   "(default: the built-in 'default'; a scenario plays live)")
     g.add_argument("--readonly", action="store_true", help="observe only: commands are refused, navigation works")
-    g.add_argument("--seed", type=int, metavar="N", help="random seed (default: the layout's)")
+    g.add_argument("--seed", type=_seed, metavar="N", help="random seed (default: the layout's)")
     g.add_argument("--speed", type=_speed, default=1.0, metavar="X",
                    help="start at X times real time (1, 10, 60, 600 or max; default 1)")
     g.add_argument("--faults", action="store_true", help="random faults from published failure rates")

@@ -22,7 +22,6 @@ from twin.core.layout.model import (
     DEFAULT_USD_PER_KWH,
     MAX_LINKS,
     PDU,
-    ROUTING_POLICIES,
     SCENARIO_KEYS,
     CoolingLoop,
     Deployment,
@@ -47,12 +46,8 @@ from twin.core.layout.schema import (
     _POWER_KEYS,
     _SITE_KEYS,
     _TOP_KEYS,
-    _bandwidth_gb_s,
+    FORMAT,
     _ident,
-    _positive_duration_s,
-    _power_kw,
-    _pue,
-    _whole,
 )
 from twin.core.layout.serve import ServingMixin
 from twin.core.yamlsrc import (
@@ -61,10 +56,6 @@ from twin.core.yamlsrc import (
     YMap,
     boolean,
     load_file,
-    non_negative,
-    number,
-    positive,
-    positive_int,
     text,
 )
 
@@ -231,8 +222,8 @@ class _Builder(RowsMixin, ServingMixin):
                 self.error(top.line, f"layout: missing required section {key!r}")
         name = r.get(top, "name", text, "layout", default=Path(self.file).stem)
         description = r.get(top, "description", text, "layout", default="")
-        seed = r.get(top, "seed", _whole, "layout", default=DEFAULT_SEED)
-        tick_s = r.get(top, "tick", _positive_duration_s, "layout", default=None)
+        seed = r.get(top, "seed", FORMAT["layout"]["seed"], "layout", default=DEFAULT_SEED)
+        tick_s = r.get(top, "tick", FORMAT["layout"]["tick"], "layout", default=None)
         site = self.site(top, name)
         self.power(top)
         self.cooling(top)
@@ -241,20 +232,11 @@ class _Builder(RowsMixin, ServingMixin):
         fabric = self.fabric(top)
         deployments = self.deployments(top)
         workloads = self.workloads(top, deployments)
-        routing = r.get(top, "routing", self.routing, "layout", default=DEFAULT_ROUTING)
+        routing = r.get(top, "routing", FORMAT["layout"]["routing"], "layout", default=DEFAULT_ROUTING)
         r.raise_if_any()
         return self.assemble(
             name, description, site, fabric, deployments, workloads, routing, tick_s, seed
         )
-
-    def routing(self, value: Any) -> str:
-        if value not in ROUTING_POLICIES:
-            close = difflib.get_close_matches(str(value), ROUTING_POLICIES, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ValueError(
-                f"unknown routing policy {value!r}{hint}; known: {', '.join(ROUTING_POLICIES)}"
-            )
-        return value
 
     def site(self, top: YMap, name: str) -> Site:
         r = self.r
@@ -273,19 +255,19 @@ class _Builder(RowsMixin, ServingMixin):
             for sku in cm or ():
                 if self.gpu(sku, cm.line_of(sku), "economics.capex_usd_per_gpu") is not None:
                     capex[str(sku).lower()] = r.get(
-                        cm, sku, non_negative, "economics.capex_usd_per_gpu", default=0.0
+                        cm, sku, FORMAT["economics"]["capex_usd_per_gpu"], "economics.capex_usd_per_gpu", default=0.0
                     )
         economics = {
             "usd_per_kwh": r.get(
-                e, "usd_per_kwh", non_negative, "economics", default=DEFAULT_USD_PER_KWH
+                e, "usd_per_kwh", FORMAT["economics"]["usd_per_kwh"], "economics", default=DEFAULT_USD_PER_KWH
             ),
             "amortisation_years": r.get(
-                e, "amortisation_years", positive, "economics", default=DEFAULT_AMORTISATION_YEARS
+                e, "amortisation_years", FORMAT["economics"]["amortisation_years"], "economics", default=DEFAULT_AMORTISATION_YEARS
             ),
             "opex_usd_per_gpu_hr": r.get(
                 e,
                 "opex_usd_per_gpu_hr",
-                non_negative,
+                FORMAT["economics"]["opex_usd_per_gpu_hr"],
                 "economics",
                 default=DEFAULT_OPEX_USD_PER_GPU_HR,
             ),
@@ -296,9 +278,9 @@ class _Builder(RowsMixin, ServingMixin):
         r.only(m, _SITE_KEYS, "site")
         return Site(
             name=r.get(m, "name", text, "site", default=name),
-            envelope_kw=r.get(m, "envelope", _power_kw, "site") or 0.0,
-            pue=r.get(m, "pue", _pue, "site") or 1.0,
-            ambient_c=r.get(m, "ambient_c", number, "site", default=DEFAULT_AMBIENT_C),
+            envelope_kw=r.get(m, "envelope", FORMAT["site"]["envelope"], "site") or 0.0,
+            pue=r.get(m, "pue", FORMAT["site"]["pue"], "site") or 1.0,
+            ambient_c=r.get(m, "ambient_c", FORMAT["site"]["ambient_c"], "site", default=DEFAULT_AMBIENT_C),
             **economics,
         )
 
@@ -315,7 +297,7 @@ class _Builder(RowsMixin, ServingMixin):
         for fm in self.items(m, "feeds", "power.feeds"):
             r.only(fm, _FEED_KEYS, "power.feeds")
             fid = r.get(fm, "id", _ident, "power.feeds")
-            cap = r.get(fm, "capacity", _power_kw, f"power.feeds.{fid}")
+            cap = r.get(fm, "capacity", FORMAT["feed"]["capacity"], f"power.feeds.{fid}")
             if fid is not None and self.register(fid, "feed", fm.line_of("id")):
                 self.feeds[fid] = Feed(fid, cap or 0.0)
         for pm in self.items(m, "pdus", "power.pdus"):
@@ -323,7 +305,7 @@ class _Builder(RowsMixin, ServingMixin):
             pid = r.get(pm, "id", _ident, "power.pdus")
             where = f"power.pdus.{pid}"
             feed = r.get(pm, "feed", _ident, where)
-            cap = r.get(pm, "capacity", _power_kw, where)
+            cap = r.get(pm, "capacity", FORMAT["pdu"]["capacity"], where)
             if feed is not None and feed not in self.feeds:
                 self.error(pm.line_of("feed"), f"{where}.feed: {self.unknown_feed(feed)}")
             if "racks" not in pm:
@@ -345,7 +327,7 @@ class _Builder(RowsMixin, ServingMixin):
         for lm in self.items(top, "cooling", "cooling"):
             r.only(lm, _LOOP_KEYS, "cooling")
             lid = r.get(lm, "id", _ident, "cooling")
-            cap = r.get(lm, "capacity", _power_kw, f"cooling.{lid}")
+            cap = r.get(lm, "capacity", FORMAT["loop"]["capacity"], f"cooling.{lid}")
             if lid is not None and self.register(lid, "cooling loop", lm.line_of("id")):
                 self.loops[lid] = (cap or 0.0, lm.line)
                 self.loop_refs.append((lid, self.refs(lm, "racks", f"cooling.{lid}")))
@@ -407,17 +389,17 @@ class _Builder(RowsMixin, ServingMixin):
         if m is None:
             return Fabric((), (), 0.0, True)
         r.only(m, _FABRIC_KEYS, "fabric")
-        spines_n = r.get(m, "spines", positive_int, "fabric")
-        uplink = r.get(m, "uplink", _bandwidth_gb_s, "fabric", default=None)
-        over = r.get(m, "oversubscription", positive, "fabric", default=1.0)
+        spines_n = r.get(m, "spines", FORMAT["fabric"]["spines"], "fabric")
+        uplink = r.get(m, "uplink", FORMAT["fabric"]["uplink"], "fabric", default=None)
+        over = r.get(m, "oversubscription", FORMAT["fabric"]["oversubscription"], "fabric", default=1.0)
         if "uplink" in m and "oversubscription" in m:
             self.error(
                 m.line_of("oversubscription"), "fabric: give uplink or oversubscription, not both"
             )
-        frontend = r.get(m, "frontend", _bandwidth_gb_s, "fabric")
+        frontend = r.get(m, "frontend", FORMAT["fabric"]["frontend"], "fabric")
         rail = r.get(m, "rail_optimised", boolean, "fabric", default=True)
         per_leaf = r.get(
-            m, "racks_per_leaf", positive_int, "fabric", default=DEFAULT_RACKS_PER_LEAF
+            m, "racks_per_leaf", FORMAT["fabric"]["racks_per_leaf"], "fabric", default=DEFAULT_RACKS_PER_LEAF
         )
         if spines_n is None or frontend is None:
             return Fabric((), (), 0.0, bool(rail))

@@ -9,10 +9,7 @@ from typing import Any
 
 from twin.core.catalog import GPU, Catalog
 from twin.core.errors import UnknownName
-
-ROUTING_POLICIES = ("round-robin", "least-loaded", "kv-aware", "power-aware", "slo-aware")
-LENGTH_KINDS = ("fixed", "lognormal", "uniform")
-PRECISION_BYTES = {"bf16": 2.0, "fp8": 1.0, "fp4": 0.5}  # bytes per weight
+from twin.core.vocab import LENGTH_KINDS, PRECISION_BYTES, ROUTING_POLICIES  # noqa: E402, F401
 
 # Defaults for what a layout may leave out. Facts about the world carry a source label
 # (E estimate, S simulator/analyst constant, as in the catalog).
@@ -30,10 +27,9 @@ DEFAULT_AMBIENT_C = 24.0  # E: typical data-hall supply air (ASHRAE A1 recommend
 # breaker carries at most 80 % of its rating continuously (NEC 210.19/215.2), i.e. 1.25×.
 PDU_HEADROOM = 1.25
 PDU_ROUNDING_KW = 10.0
-# Bounds that catch a typo (`racks: 16000`) before it builds millions of objects; about
-# 100× the racks and links of the built-in hyperscale layout.
-MAX_RACKS = 100_000
-MAX_LINKS = 1_000_000
+# Bounds that catch a typo (`racks: 16000`) before it builds millions of objects (see
+# twin.core.limits for why each is where it is).
+from twin.core.limits import MAX_LINKS, MAX_RACKS  # noqa: E402, F401
 
 SCENARIO_KEYS = ("events", "expect")  # a file with these is a scenario, not a layout
 

@@ -8,11 +8,16 @@ from twin.core.catalog import GPU
 from twin.core.errors import UnknownName
 from twin.core.layout.drafts import _PduDraft, _RackDraft, _RowDraft
 from twin.core.layout.model import MAX_RACKS, PDU_HEADROOM, PDU_ROUNDING_KW, rack_peak_kw
-from twin.core.layout.schema import _RACK_KEYS, _ROW_KEYS, _ident, _numbered, _power_kw, _whole
+from twin.core.layout.schema import (
+    _RACK_KEYS,
+    _ROW_KEYS,
+    FORMAT,
+    _ident,
+    _numbered,
+)
 from twin.core.yamlsrc import (
     YList,
     YMap,
-    positive_int,
 )
 
 
@@ -30,8 +35,8 @@ class RowsMixin:
         if rid is None:
             return
         where = f"rows.{rid}"
-        count = r.get(m, "count", positive_int, where, default=None)
-        start = r.get(m, "start", _whole, where, default=1)
+        count = r.get(m, "count", FORMAT["row"]["count"], where, default=None)
+        start = r.get(m, "start", FORMAT["row"]["start"], where, default=1)
         if count is None and "start" in m:
             self.error(
                 m.line_of("start"), f"{where}.start: only with count (it numbers the stamped rows)"
@@ -48,7 +53,7 @@ class RowsMixin:
             )
         # The row's SKU and rack size.
         gpu = self.gpu(m["gpu"], m.line_of("gpu"), f"{where}.gpu") if "gpu" in m else None
-        gpus_per_rack = r.get(m, "gpus_per_rack", positive_int, where, default=None)
+        gpus_per_rack = r.get(m, "gpus_per_rack", FORMAT["row"]["gpus_per_rack"], where, default=None)
         if gpu is not None and gpus_per_rack is not None and gpus_per_rack % gpu.gpus_per_node:
             self.error(
                 m.line_of("gpus_per_rack"),
@@ -62,7 +67,7 @@ class RowsMixin:
                 m.line, f"{where}: missing required key 'racks' (a number, or a list of racks)"
             )
         elif not explicit:
-            n_racks = r.get(m, "racks", positive_int, where)
+            n_racks = r.get(m, "racks", FORMAT["row"]["racks"], where)
             if "gpu" not in m:
                 self.error(
                     m.line, f"{where}: missing required key 'gpu' (the GPU SKU of its racks)"
@@ -74,10 +79,10 @@ class RowsMixin:
             )
             return
         # Power: generated PDUs.
-        pdus_n = r.get(m, "pdus", positive_int, where, default=None)
+        pdus_n = r.get(m, "pdus", FORMAT["row"]["pdus"], where, default=None)
         feed = r.get(m, "feed", _ident, where, default=None)
         b_feed = r.get(m, "b_feed", _ident, where, default=None)
-        pdu_cap = r.get(m, "pdu_capacity", _power_kw, where, default=None)
+        pdu_cap = r.get(m, "pdu_capacity", FORMAT["row"]["pdu_capacity"], where, default=None)
         if pdus_n is not None and "feed" not in m:
             self.error(m.line_of("pdus"), f"{where}: pdus needs feed (and b_feed for A/B feeding)")
         for key in ("feed", "b_feed", "pdu_capacity"):
@@ -102,7 +107,7 @@ class RowsMixin:
             pdus_n = None
         # Cooling: one loop, or (with count) a list shared out over the rows in order.
         loops = self.row_cooling(m, where, count)
-        racks_per_leaf = r.get(m, "racks_per_leaf", positive_int, where, default=None)
+        racks_per_leaf = r.get(m, "racks_per_leaf", FORMAT["row"]["racks_per_leaf"], where, default=None)
 
         size = (count or 1) * (n_racks or (len(racks_value) if explicit else 0))
         if len(self.racks) + size > MAX_RACKS:
@@ -195,7 +200,7 @@ class RowsMixin:
                 gpu = row_gpu
                 if "gpu" not in m:
                     self.error(rm.line, f"{where}: no GPU SKU (give gpu: on the rack or its row)")
-            gpus = r.get(rm, "gpus", positive_int, where, default=None)
+            gpus = r.get(rm, "gpus", FORMAT["rack"]["gpus"], where, default=None)
             if gpu is not None and gpus is not None and gpus % gpu.gpus_per_node:
                 self.error(
                     rm.line_of("gpus"),

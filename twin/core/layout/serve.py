@@ -20,22 +20,17 @@ from twin.core.layout.schema import (
     _LENGTH_KEYS,
     _SLO_KEYS,
     _WORKLOAD_KEYS,
-    _count_or_auto,
-    _duration_s,
+    DIURNAL_FACTOR,
+    FORMAT,
     _fraction_open,
     _hour,
     _ident,
-    _positive_duration_s,
-    _positive_tokens,
-    _rate_rps,
-    _tokens,
 )
 from twin.core.yamlsrc import (
     YList,
     YMap,
     boolean,
     non_negative,
-    positive,
     text,
 )
 
@@ -68,8 +63,8 @@ class ServingMixin:
                 )
                 precision = None
             precision = precision.lower() if precision else None
-            gpr = r.get(m, "gpus_per_replica", _count_or_auto, where, default=None)
-            replicas = r.get(m, "replicas", _count_or_auto, where, default=None)
+            gpr = r.get(m, "gpus_per_replica", FORMAT["deployment"]["gpus_per_replica"], where, default=None)
+            replicas = r.get(m, "replicas", FORMAT["deployment"]["replicas"], where, default=None)
             disagg = r.get(m, "disaggregated", boolean, where, default=False)
             share = r.get(m, "prefill_share", _fraction_open, where, default=None)
             if share is not None and not disagg:
@@ -170,11 +165,11 @@ class ServingMixin:
             if "rate" in m and "rate_rps" in m:
                 self.error(m.line_of("rate_rps"), f"{where}: give rate or rate_rps, not both")
             if "rate" in m or "rate_rps" not in m:
-                rate = r.get(m, "rate", _rate_rps, where)
+                rate = r.get(m, "rate", FORMAT["workload"]["rate"], where)
             else:
-                rate = r.get(m, "rate_rps", positive, where)
+                rate = r.get(m, "rate_rps", FORMAT["workload"]["rate_rps"], where)
             diurnal = self.diurnal(m, where)
-            burst = r.get(m, "burstiness", positive, where, default=1.0)
+            burst = r.get(m, "burstiness", FORMAT["workload"]["burstiness"], where, default=1.0)
             isl = self.length(m, "isl", where)
             osl = self.length(m, "osl", where)
             ttft = tpot = None
@@ -187,14 +182,14 @@ class ServingMixin:
                 sm = r.mapping(m["slo"], f"{where}.slo", m.line_of("slo"))
                 if sm is not None:
                     r.only(sm, _SLO_KEYS, f"{where}.slo")
-                    ttft = r.get(sm, "ttft", _positive_duration_s, f"{where}.slo")
-                    tpot = r.get(sm, "tpot", _positive_duration_s, f"{where}.slo")
+                    ttft = r.get(sm, "ttft", FORMAT["slo"]["ttft"], f"{where}.slo")
+                    tpot = r.get(sm, "tpot", FORMAT["slo"]["tpot"], f"{where}.slo")
             agentic = None
             if "agentic" in m:
                 am = r.mapping(m["agentic"], f"{where}.agentic", m.line_of("agentic"))
                 if am is not None:
                     r.only(am, _AGENTIC_KEYS, f"{where}.agentic")
-                    steps = r.get(am, "steps", positive, f"{where}.agentic")
+                    steps = r.get(am, "steps", FORMAT["agentic"]["steps"], f"{where}.agentic")
                     if steps is not None and steps < 1:
                         self.error(
                             am.line_of("steps"),
@@ -202,8 +197,8 @@ class ServingMixin:
                         )
                     agentic = Agentic(
                         steps or 1.0,
-                        r.get(am, "tool_pause", _duration_s, f"{where}.agentic") or 0.0,
-                        r.get(am, "context_growth", _tokens, f"{where}.agentic") or 0,
+                        r.get(am, "tool_pause", FORMAT["agentic"]["tool_pause"], f"{where}.agentic") or 0.0,
+                        r.get(am, "context_growth", FORMAT["agentic"]["context_growth"], f"{where}.agentic") or 0,
                     )
             if wid is not None and not self.register(wid, "workload class", m.line_of("id")):
                 continue
@@ -236,7 +231,7 @@ class ServingMixin:
         for hour, factor, line in pairs:
             try:
                 h = _hour(hour)
-                f = non_negative(factor)
+                f = DIURNAL_FACTOR.check(non_negative(factor), factor)
             except ValueError as e:
                 self.error(line, f"{where}: {e}")
                 continue
@@ -261,7 +256,7 @@ class ServingMixin:
         r = self.r
         if not isinstance(value, dict):
             try:
-                return LengthDist(float(_positive_tokens(value)))
+                return LengthDist(float(FORMAT["length"]["mean"](value)))
             except ValueError as e:
                 self.error(m.line_of(key), f"{where}: {e}")
                 return None
@@ -282,9 +277,9 @@ class ServingMixin:
                 f"{where}.dist: unknown distribution {kind!r}; known: {', '.join(LENGTH_KINDS)}",
             )
             return None
-        lo = r.get(value, "min", _tokens, where, default=0)
-        hi = r.get(value, "max", _tokens, where, default=0)
-        sigma = r.get(value, "sigma", positive, where, default=None) if kind == "lognormal" else 0.0
+        lo = r.get(value, "min", FORMAT["length"]["min"], where, default=0)
+        hi = r.get(value, "max", FORMAT["length"]["max"], where, default=0)
+        sigma = r.get(value, "sigma", FORMAT["length"]["sigma"], where, default=None) if kind == "lognormal" else 0.0
         if kind == "lognormal" and sigma is None and "sigma" not in value:
             self.error(value.line, f"{where}: a lognormal length needs sigma (e.g. sigma: 0.6)")
         if kind != "lognormal" and "sigma" in value:
@@ -292,9 +287,9 @@ class ServingMixin:
         if kind == "uniform":
             if "max" not in value:
                 self.error(value.line, f"{where}: a uniform length needs min and max")
-            mean = r.get(value, "mean", _positive_tokens, where, default=(lo + hi) / 2)
+            mean = r.get(value, "mean", FORMAT["length"]["mean"], where, default=(lo + hi) / 2)
         else:
-            mean = r.get(value, "mean", _positive_tokens, where)
+            mean = r.get(value, "mean", FORMAT["length"]["mean"], where)
         if len(r.problems) > start or mean is None:
             return None
         if hi and lo > hi:

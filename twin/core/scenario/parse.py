@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from pathlib import Path
 from typing import Any
 
 from twin.core import commands as C
+from twin.core import limits
 from twin.core.catalog import Catalog, load_catalog
 from twin.core.engine.snapshot import GAUGE_KEYS, RACK_STATE_NAMES
-from twin.core.errors import InputError, Problem, TwinError
+from twin.core.errors import InputError, Problem, TwinError, UnknownName, clip
 from twin.core.layout import Layout, load_layout
+from twin.core.layout.schema import FORMAT as LAYOUT_FORMAT
 from twin.core.scenario.model import (
     _COND,
     _WINDOW,
@@ -24,6 +27,7 @@ from twin.core.scenario.model import (
     Scenario,
 )
 from twin.core.units import parse_duration_s, parse_power_kw
+from twin.core.vocab import POLICY_ALIASES
 from twin.core.yamlsrc import Reader, YList, YMap, boolean, integer, load_file
 
 
@@ -37,8 +41,26 @@ def load_scenario(path: str | Path, catalog: Catalog | None = None) -> Scenario:
     return scenario_from_doc(doc, str(path), catalog, base_dir=path.parent)
 
 
+_TIME = limits.Range(0, limits.MAX_DURATION_S, "s", "at most 90 days")
+
+
 def _duration(v: Any) -> float:
-    return parse_duration_s(v)
+    return _TIME.check(parse_duration_s(v), v)
+
+
+def _positive(rng: limits.Range) -> Any:
+    return lambda v: rng.check(parse_duration_s(v), v)
+
+
+#: The scenario format's top-level keys and how each value is read (units and ranges from
+#: ``twin.core.limits``); the other sections are read by the functions below.
+FORMAT = {
+    "seed": lambda v: limits.SEED.check(integer(v), v),
+    "duration": _positive(limits.DURATION),
+    "warmup": lambda v: limits.WARMUP.check(parse_duration_s(v), v),
+    "tick": _positive(limits.TICK),
+    "faults": boolean,
+}
 
 
 def parse_condition(text: str, where: str) -> tuple[Condition | None, str, str | None]:
@@ -72,9 +94,13 @@ def _value(metric: str, raw: str) -> float | str:
             raise ValueError(f"state {raw!r} is not one of {', '.join(sorted(set(names)))}")
         return raw
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(value):
+            raise ValueError(f"{clip(raw)!r} is not a finite number")
+        return value
     if metric.endswith("_kw"):
         return parse_power_kw(raw)
     if metric.startswith(("ttft_", "tpot_")) or metric == "t_s":
@@ -84,7 +110,8 @@ def _value(metric: str, raw: str) -> float | str:
     raise ValueError(f"{raw!r} is not a number for {metric}")
 
 
-def _commands(r: Reader, raw: Any, line: int, where: str, layout: Layout) -> tuple[C.Command, ...]:
+def _commands(r: Reader, raw: Any, line: int, where: str, layout: Layout,
+              catalog: Catalog | None = None) -> tuple[C.Command, ...]:
     items = list(raw) if isinstance(raw, list) else [raw]
     lines = raw.lines if isinstance(raw, YList) else [line] * len(items)
     out = []
@@ -97,7 +124,7 @@ def _commands(r: Reader, raw: Any, line: int, where: str, layout: Layout) -> tup
         if isinstance(cmd, C.SessionCommand):
             r.error(ln, f"{where}: {cmd.verb!r} is a console command; scenarios take factory commands")
             continue
-        bad = _unknown_target(cmd, layout)
+        bad = _unknown_target(cmd, layout, catalog)
         if bad:
             r.error(ln, f"{where}: {bad}")
             continue
@@ -105,8 +132,11 @@ def _commands(r: Reader, raw: Any, line: int, where: str, layout: Layout) -> tup
     return tuple(out)
 
 
-def _unknown_target(cmd: C.Command, layout: Layout) -> str | None:
+def _unknown_target(cmd: C.Command, layout: Layout, catalog: Catalog | None = None) -> str | None:
     import difflib
+
+    if isinstance(cmd, C.Swap) and catalog is not None and cmd.gpu not in catalog.gpus:
+        return f"{cmd.text}: {UnknownName('GPU', cmd.gpu, catalog.gpus)}"
 
     target = getattr(cmd, "target", None)
     if isinstance(cmd, C.Scale):
@@ -137,15 +167,19 @@ def scenario_from_doc(doc: Any, file: str, catalog: Catalog | None = None, base_
     if layout is None:
         r.raise_if_any()
         raise InputError([Problem(file, top.line, "scenario: no layout")])
-    seed = r.get(top, "seed", integer, "scenario", default=layout.seed)
-    duration = r.get(top, "duration", _duration, "scenario", default=None)
-    warmup = r.get(top, "warmup", _duration, "scenario", default=0.0)
-    tick = r.get(top, "tick", _duration, "scenario", default=None)
+    seed = r.get(top, "seed", FORMAT["seed"], "scenario", default=layout.seed)
+    duration = r.get(top, "duration", FORMAT["duration"], "scenario", default=None)
+    warmup = r.get(top, "warmup", FORMAT["warmup"], "scenario", default=0.0)
+    tick = r.get(top, "tick", FORMAT["tick"], "scenario", default=None)
     faults = r.get(top, "faults", boolean, "scenario", default=False)
-    events = _events(r, top.get("events"), top.line_of("events"), layout)
+    events = _events(r, top.get("events"), top.line_of("events"), layout, catalog)
     if duration is None:  # a recording cut short: run to a minute past its last command
         last = max((e.at_s or 0.0) for e in events) if events else 0.0
         duration = last + 60.0
+    step = tick or layout.tick_s or 1.0  # the engine's default tick
+    too_long = limits.check_ticks(duration + (warmup or 0.0), step)
+    if too_long:
+        r.error(top.line_of("duration") if "duration" in top else top.line, f"scenario: {too_long}")
     expect = _expectations(r, top.get("expect"), top.line_of("expect"), duration)
     aborts = []
     for i, text in enumerate(_as_list(top.get("abort_if"))):
@@ -198,6 +232,8 @@ def _apply_overrides(r: Reader, om: YMap, layout: Layout, catalog: Catalog) -> L
     and the GPU SKU of rows."""
     r.only(om, ("routing", "rates", "rows"), "overrides")
     if "routing" in om:
+        if str(om["routing"]) in POLICY_ALIASES:
+            om["routing"] = POLICY_ALIASES[str(om["routing"])]
         if om["routing"] not in C.POLICIES:
             r.error(om.line_of("routing"), f"overrides.routing: unknown policy {om['routing']!r}; policies: {', '.join(C.POLICIES)}")
         else:
@@ -214,13 +250,13 @@ def _apply_overrides(r: Reader, om: YMap, layout: Layout, catalog: Catalog) -> L
             text = str(val).strip()
             try:
                 if text.endswith("x"):
-                    rate = ws[i].rate_rps * float(text[:-1])
-                elif text.endswith("/s"):
-                    rate = float(text[:-2].replace("k", "e3"))
+                    rate = ws[i].rate_rps * limits.FACTOR.check(float(text[:-1]), text)
                 else:
-                    raise ValueError
-            except ValueError:
-                r.error(rm.line_of(key), f"overrides.rates.{key}: {val!r} is not a factor like '2x' or a rate like '40/s'")
+                    rate = LAYOUT_FORMAT["workload"]["rate"](text)
+            except ValueError as e:
+                hint = "" if str(e).startswith("'") else f" ({e})"
+                r.error(rm.line_of(key), f"overrides.rates.{key}: {clip(str(val))!r} is not a factor like '2x' "
+                                         f"(up to {limits.MAX_FACTOR:g}x) or a rate like '40/s'{hint}")
                 continue
             ws[i] = dataclasses.replace(ws[i], rate_rps=rate)
         layout = dataclasses.replace(layout, workloads=tuple(ws))
@@ -247,7 +283,7 @@ def _apply_overrides(r: Reader, om: YMap, layout: Layout, catalog: Catalog) -> L
     return layout
 
 
-def _events(r: Reader, raw: Any, line: int, layout: Layout) -> list[Event]:
+def _events(r: Reader, raw: Any, line: int, layout: Layout, catalog: Catalog | None = None) -> list[Event]:
     out: list[Event] = []
     if raw is None:
         return out
@@ -266,9 +302,9 @@ def _events(r: Reader, raw: Any, line: int, layout: Layout) -> list[Event]:
         if "do" not in em:
             r.error(em.line, f"{where}: missing 'do' (a command, or a list of them)")
             continue
-        cmds = _commands(r, em["do"], em.line_of("do"), where, layout)
+        cmds = _commands(r, em["do"], em.line_of("do"), where, layout, catalog)
         at = r.get(em, "at", _duration, where, default=None)
-        every = r.get(em, "every", _duration, where, default=None)
+        every = r.get(em, "every", _positive(limits.TICK), where, default=None)
         if every is not None and every <= 0:
             r.error(em.line_of("every"), f"{where}.every: must be longer than 0s")
         start = r.get(em, "from", _duration, where, default=0.0)

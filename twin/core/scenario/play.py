@@ -15,6 +15,7 @@ from twin.core.engine import Factory
 from twin.core.errors import TwinError
 from twin.core.report import Recorder, report
 from twin.core.scenario.model import Condition, Event, Scenario
+from twin.core.scenario.parse import parse_condition
 
 
 def observe(f: Factory, c: Condition) -> float | str:
@@ -78,7 +79,13 @@ class Outcome:
 
     @property
     def passed(self) -> bool:
-        return self.aborted is None and all(v.status == "passed" for v in self.verdicts)
+        """Every expectation held, nothing aborted and every scripted command was carried out."""
+        return (self.aborted is None and all(v.status == "passed" for v in self.verdicts)
+                and not self.failed_commands)
+
+    @property
+    def failed_commands(self) -> list[tuple[float, str, str]]:
+        return [a for a in self.applied if a[2].startswith("error")]
 
 
 def worse(cond: Condition, a: Any, b: Any) -> bool:
@@ -360,10 +367,17 @@ def scenario_report(out: Outcome) -> dict[str, Any]:
                  warmup_s=sc.warmup_s, faults=sc.faults)
     doc["status"] = "aborted" if out.aborted else ("passed" if out.passed else "failed")
     doc["aborted"] = out.aborted
-    doc["expectations"] = [{"expect": v.text, "line": v.line, "status": v.status,
+    doc["expectations"] = [{"expect": v.text, "metric": _metric(v.text), "line": v.line, "status": v.status,
                             "observed": v.observed if not isinstance(v.observed, np.floating) else float(v.observed),
                             "at_s": v.at_s, "by": v.by} for v in out.verdicts]
-    doc["commands"] = [{"t_s": t, "do": c, "result": r} for t, c, r in out.applied]
+    doc["commands"] = [{"t_s": t, "do": c, "result": r, "ok": not r.startswith("error")} for t, c, r in out.applied]
+    doc["failed_commands"] = len(out.failed_commands)
     return doc
 
 
+
+
+def _metric(text: str) -> str:
+    """The metric an expectation reads ('rack r07 temp_c > 35' → 'temp_c'), for its unit."""
+    cond, _, _ = parse_condition(text, "")
+    return cond.metric if cond is not None else ""
