@@ -61,7 +61,7 @@ STEP_BUDGET_S = 0.15
 #: Actions that belong to the control room (off while a dialog or help is open).
 _ROOM_ACTIONS = frozenset({
     "view", "command_line", "filter", "toggle_pause", "faster", "slower", "fail", "repair", "drain",
-    "swap", "heat", "ack", "ack_all", "help",
+    "swap", "heat", "ack", "ack_all", "help", "back", "baseline", "clear_baseline",
 })
 
 
@@ -111,9 +111,12 @@ class TwinApp(App[None]):
         Binding("d", "drain", "drain / undrain the selection"),
         Binding("s", "swap", "swap the selection's GPUs (asks which)"),
         Binding("h", "heat", "floor heat: state / utilisation / temperature"),
+        Binding("b", "baseline", "mark a baseline: every gauge shows its change since (b again moves it)"),
+        Binding("B", "clear_baseline", "clear the baseline"),
         Binding("a", "ack", "acknowledge the selected alarm (events)"),
         Binding("A", "ack_all", "acknowledge every alarm"),
         Binding("question_mark,f1", "help", "help for this view"),
+        Binding("escape", "back", "back: out of a drill-down, or to the alarms after Enter on one", show=False),
         Binding("q", "quit", "quit"),
     ]
 
@@ -176,7 +179,7 @@ class TwinApp(App[None]):
         self.ctx = ViewContext(
             topology=Topology.of(self.layout), catalog=self.catalog, start_hour=factory.start_hour,
             ambient_c=self.layout.site.ambient_c, throttle_c=float(k.get("gpu_throttle_c", 90.0)), alarms=AlarmBook(),
-            scenario=self.scenario, blind=self.blind, history_from_s=0.6 * warm_up_s if player is None else 0.0,
+            scenario=self.scenario, blind=self.blind, history_from_s=0.6 * (warm_up_s if player is None else player.sc.warmup_s),
         )
         self.alarms = self.ctx.alarms
         self.snapshot = None
@@ -188,6 +191,8 @@ class TwinApp(App[None]):
         self._lagging = False
         self._line_token: int | None = None  # the command line waits for this outcome
         self._script_status = "running"
+        self._from_alarm = False  # Enter on an alarm brought the operator here: Esc goes back
+        self._baseline_at: str | None = None  # the baseline's time, when one is marked
 
     @property
     def recorded(self) -> list[tuple[float, str]]:
@@ -300,6 +305,7 @@ class TwinApp(App[None]):
             alarms=self.alarms.active(), worst=self.alarms.worst_active(), faults=len(snap.active_faults) if snap else 0,
             readonly=self.readonly, random_faults=bool(snap and snap.faults_enabled),
             scenario=self._scenario_clock(), recording=self.session.recording is not None,
+            baseline=self._baseline_at,
         )
 
     def _scenario_clock(self) -> str | None:
@@ -565,10 +571,34 @@ class TwinApp(App[None]):
         if self.screen is not self.room:
             self.pop_screen()
         self._close_command_line()
+        self._from_alarm = False
         if index >= len(self.room.view_classes):
             self.room.say("6 is the scenario timeline: start twin with a scenario file (twin SCENARIO.yaml)", "warn")
             return
         self.room.switch(index)
+
+    def action_baseline(self) -> None:
+        snap = self.snapshot
+        if snap is None:
+            return
+        strip = self.room.gauges
+        strip.baseline = dict(snap.gauges)
+        self._baseline_at = fmt.sim_time(snap.t_s, self.ctx.start_hour)
+        self.room.say(f"baseline marked at {self._baseline_at}: every gauge shows Δ, its change since · "
+                      "b moves it · B clears it", "ok")
+        self.room.show(snap, self.header_state())
+
+    def action_clear_baseline(self) -> None:
+        self.room.gauges.baseline = None
+        self._baseline_at = None
+        self.room.say("baseline cleared", "info")
+        if self.snapshot is not None:
+            self.room.show(self.snapshot, self.header_state())
+
+    def action_back(self) -> None:
+        if self._from_alarm:
+            self._from_alarm = False
+            self.room.switch(4)
 
     def action_command_line(self) -> None:
         self.open_command_line()
@@ -680,11 +710,39 @@ class TwinApp(App[None]):
         if not isinstance(view, EventsView):
             self.room.say("a acknowledges the selected alarm in the events view (5); A acknowledges all", "warn")
             return
-        entry = view.selected_event()
-        if entry is None or entry.event_id is None or entry.severity == "info":
-            self.room.say("select an alarm (a warning or critical event) to acknowledge", "warn")
+        ids = view.selected_alarms()
+        if not ids:
+            self.room.say("select an alarm (a warning or critical event) or a cause to acknowledge", "warn")
             return
-        self._ack(str(entry.event_id))
+        if len(ids) == 1:
+            self._ack(str(ids[0]))
+            return
+        n = self.alarms.ack_many(ids)
+        self.room.say(f"{n} alarm{'s' if n != 1 else ''} of {view.log.selected_row.group.key} acknowledged", "ok")
+        self._refresh_header()
+        self._refresh_events()
+
+    #: The view that shows each kind of component (its index), for Enter on an alarm.
+    _VIEW_OF_KIND = {"rack": 0, "row": 0, "group": 0, "leaf": 1, "spine": 1, "link": 1, "pdu": 2, "feed": 2,
+                     "loop": 2, "deployment": 3}
+
+    def goto(self, component: str) -> bool:
+        """Show ``component`` selected in its view (a rack on the floor, a PDU in power …)."""
+        kind = self.ctx.topology.kind(component)
+        index = self._VIEW_OF_KIND.get(kind)
+        if kind == "link":  # a link is shown by the leaf it hangs from
+            component = next((lk for lk in self.layout.fabric.links if lk.id == component), None)
+            component = component.a if component is not None else ""
+        if index is None or not component:
+            self.room.say(f"{component or 'that'} is not a component on the floor, fabric or power views", "warn")
+            return False
+        self.room.switch(index)
+        if not self.room.view.select_component(component):
+            self.room.say(f"{component}: not shown in the {self.room.view.TITLE.lower()} view", "warn")
+            return False
+        self.room.say(f"{kind} {component} · Esc or 5 goes back to the alarms", "info")
+        self._from_alarm = True
+        return True
 
     def action_ack_all(self) -> None:
         self._ack(None)

@@ -387,6 +387,21 @@ def read_gauges(snap: Snapshot) -> list[GaugeReading]:
     return out
 
 
+def gauge_delta(key: str, now: float, base: float) -> str:
+    """Change since the baseline, as an operator reads it: '+3.1%', '−12%', SLO attainment in points."""
+    if now is None or base is None or not (math.isfinite(now) and math.isfinite(base)):
+        return ""
+    if key == "slo_attainment":
+        d = (now - base) * 100
+        return "±0pt" if abs(d) < 0.05 else f"{d:+.1f}pt"
+    if base == 0:
+        return "" if now == 0 else "new"
+    r = (now - base) / abs(base)
+    if abs(r) < 0.0005:
+        return "±0%"
+    return f"{r:+.1%}" if abs(r) < 0.1 else f"{r:+.0%}"
+
+
 def _num(x: float) -> str:
     return si(x)
 
@@ -471,6 +486,13 @@ class AlarmBook:
         self.acked |= ids
         self.version += 1
         return len(ids)
+
+    def ack_many(self, ids) -> int:
+        """Acknowledge these alarms (a cause's); returns how many were newly acknowledged."""
+        new = set(ids) - self.acked
+        self.acked |= new
+        self.version += 1
+        return len(new)
 
     def active(self) -> int:
         """Alarms (warnings and criticals) not yet acknowledged."""

@@ -38,7 +38,7 @@ VIEW_HINTS = {
     "fabric": "←↑↓→ switch · f fail · r repair · : degrade LINK 50%",
     "power": "←↑↓→ feed/PDU/loop · f fail · r repair · d drain · : cap 80%",
     "serving": ":route POLICY · :scale DEPLOYMENT N · :surge 2 10m · :cap 80%",
-    "events": "↑↓ select · a acknowledge · A acknowledge all · / filter",
+    "events": "↑↓ jk select · → open a cause · Enter go to it · c critical only · v full log · a ack · / filter",
     "timeline": "↑↓ scroll · tab other list · : act on top of the script · space pause",
 }
 
@@ -112,6 +112,10 @@ class ControlRoom(Screen):
 
     def show_header(self, header: HeaderState) -> None:
         self.query_one("#header", HeaderBar).show(header)
+
+    @property
+    def gauges(self) -> GaugeStrip:
+        return self.query_one("#gauges", GaugeStrip)
 
     # ---- the bottom line ----------------------------------------------------------------------
     @property

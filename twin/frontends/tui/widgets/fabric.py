@@ -58,6 +58,9 @@ class FabricView(View):
     def primary(self) -> CellGrid:
         return self.grid
 
+    def item_ids(self) -> list[str]:
+        return self.switch_ids
+
     def selection(self) -> str | None:
         _, item = self.grid.selected
         return None if item is None else self.switch_ids[item]

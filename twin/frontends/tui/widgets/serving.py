@@ -8,6 +8,7 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
@@ -30,9 +31,40 @@ def _table(title: str, roomy: bool) -> Table:
                  title=title, title_justify="left", title_style="bold", show_edge=False)
 
 
+#: The deployment sorts `o` cycles through: (words, value to sort by, highest first).
+SORTS = (("layout order", None), ("queue ▼", lambda d: d.queue), ("tok/s ▼", lambda d: d.output_tok_s),
+         ("TTFT95 ▼", lambda d: d.ttft_p95_s if d.ttft_p95_s == d.ttft_p95_s else -1.0))
+
+
 class ServingView(View):
     TITLE = "Serving"
-    KEYS = (("↑↓ pgup/pgdn", "scroll"),)
+    KEYS = (("↑↓ j k pgup/pgdn", "scroll"),
+            ("o", "sort deployments: layout order → queue → tok/s → TTFT95 (the order holds until o again)"))
+
+    BINDINGS = [
+        Binding("o", "sort", "sort", show=False),
+        Binding("j", "scroll(1)", show=False),
+        Binding("k", "scroll(-1)", show=False),
+    ]
+
+    def __init__(self, ctx, *, id: str | None = None):
+        super().__init__(ctx, id=id)
+        self.sort = 0
+        self.order: list[str] | None = None  # deployment ids as sorted when o was pressed
+
+    def action_sort(self) -> None:
+        self.sort = (self.sort + 1) % len(SORTS)
+        words, key = SORTS[self.sort]
+        if key is None or self.snapshot is None:
+            self.order = None
+        else:
+            self.order = [d.id for d in sorted(self.snapshot.deployments, key=key, reverse=True)]
+        self.app.room.say(f"deployments sorted by {words} — the order holds until o again", "info")  # type: ignore[attr-defined]
+        if self.snapshot is not None:
+            self.show(self.snapshot)
+
+    def action_scroll(self, dy: int) -> None:
+        self.primary.scroll_relative(y=dy, animate=False)
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="serving-scroll"):
@@ -41,6 +73,9 @@ class ServingView(View):
     @property
     def primary(self) -> VerticalScroll:
         return self.query_one("#serving-scroll", VerticalScroll)
+
+    def select_component(self, component: str) -> bool:
+        return any(d.id == component for d in (self.snapshot.deployments if self.snapshot else ()))
 
     def show(self, snap: Snapshot) -> None:
         super().show(snap)
@@ -65,13 +100,17 @@ class ServingView(View):
                     else "no output: no cost per token")
 
         roomy = self.size.width >= 100
-        deps = _table("deployments", roomy)
+        deps = _table(f"deployments · sorted by {SORTS[self.sort][0]} (o)" if self.sort else "deployments", roomy)
         for name, just in (("deployment", "left"), ("model", "left"), ("replicas", "right"), ("prefill", "right"),
                            ("queue", "right"), ("batch", "right"), ("tok/s", "right"), ("TTFT95", "right"),
                            ("TPOT95", "right")):
             deps.add_column(name, justify=just, no_wrap=True, overflow="ellipsis",
                             max_width={"model": 17, "deployment": 12}.get(name))
-        for d in snap.deployments:
+        shown = list(snap.deployments)
+        if self.order is not None:
+            rank = {k: i for i, k in enumerate(self.order)}
+            shown.sort(key=lambda d: rank.get(d.id, len(rank)))
+        for d in shown:
             up_style = st["ok"] if d.replicas_up == d.replicas else (st["bad"] if d.replicas_up < 0.8 * d.replicas else st["warn"])
             glyph = "■" if d.replicas_up == d.replicas else ("✗" if d.replicas_up < 0.8 * d.replicas else "▲")
             up = f"{d.replicas_up}/{d.replicas}" if d.replicas_up == d.replicas else f"{glyph} {d.replicas_up}/{d.replicas}"
