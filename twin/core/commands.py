@@ -61,7 +61,7 @@ _GRAMMAR = (
     ("speed", "speed N|max", "Run the clock N times faster than real time, or as fast as possible", "speed 60", ("max",)),
     ("pause", "pause", "Freeze the simulation clock", "pause", ()),
     ("resume", "resume", "Restart the simulation clock", "resume", ()),
-    ("save", "save FILE", "Save this session as a scenario file that replays it", "save drill.yaml", ()),
+    ("save", "save FILE", "Save this session as a scenario file that replays it (save! FILE overwrites)", "save drill.yaml", ()),
     ("ack", "ack [ID|all]", "Acknowledge one alarm, or all of them", "ack all", ("all",)),
 )
 VERBS = MappingProxyType({verb: (usage, help_) for verb, usage, help_, _, _ in _GRAMMAR})
@@ -519,6 +519,11 @@ class Save(SessionCommand):
 
     verb: ClassVar[str] = "save"
     path: str
+    force: bool = False  # ``save! FILE``: overwrite FILE if it exists
+
+    @property
+    def text(self) -> str:
+        return f"save{'!' if self.force else ''} {self.path}"
 
     def _args(self) -> tuple[str, ...]:
         return (self.path,)
@@ -528,6 +533,13 @@ class Save(SessionCommand):
         path = a.take("file")
         a.end()
         return cls(path)
+
+
+def _parse_save_bang(a: _Args) -> Save:
+    a.verb = "save"
+    path = a.take("file")
+    a.end()
+    return Save(path, force=True)
 
 
 @dataclass(frozen=True)
@@ -553,6 +565,7 @@ _ACTIONS: tuple[type[_Action], ...] = (
 )
 _PARSERS: dict[str, Callable[[_Args], _Action]] = {cls.verb: cls._parse for cls in _ACTIONS}
 _PARSERS["uncap"] = _parse_uncap
+_PARSERS["save!"] = _parse_save_bang
 
 
 def _hint(word: str, known: Iterable[str]) -> str:

@@ -12,6 +12,7 @@ target out of the argument list before parsing when it is not a subcommand's nam
 from __future__ import annotations
 
 import argparse
+import contextlib
 from collections.abc import Sequence
 from contextlib import contextmanager
 
@@ -53,7 +54,8 @@ def add_options(parser: argparse.ArgumentParser) -> None:
                    help="with a scenario: hide its upcoming events (trainees see only what has happened)")
     g.add_argument("--record", metavar="FILE",
                    help="write every command applied (yours and a scenario's) to FILE as it happens: "
-                        "a scenario file that replays the session (twin run FILE)")
+                        "a scenario file that replays the session (twin run FILE); an existing FILE is refused")
+    g.add_argument("--force", action="store_true", help="with --record: replace FILE if it exists")
 
 
 def split_target(parser: argparse.ArgumentParser, argv: Sequence[str]) -> tuple[list[str], str | None]:
@@ -92,12 +94,18 @@ def run(args: argparse.Namespace, target: str | None) -> int:
     record = getattr(args, "record", None)
     blind = getattr(args, "blind", False)
     sdoc = scenario_doc(target) if target else None  # a bad file: FILE:LINE: message, exit 2
+    force = getattr(args, "force", False)
     if record is not None:
+        from twin.core.journal import check_writable
+
         out = Path(record)
-        if not out.parent.exists():
-            raise TwinError(f"--record: folder {out.parent} does not exist")
+        if args.readonly:
+            raise TwinError("--readonly writes nothing; drop --record (or --readonly)")
         if target and Path(target).is_file() and out.resolve() == Path(target).resolve():
             raise TwinError(f"--record: {record} is the file being played; record to another file")
+        check_writable(out, force, "--record")
+    elif force:
+        raise TwinError("--force only goes with --record FILE (to replace FILE)")
     player = None
     if sdoc is not None:
         if args.faults:
@@ -112,17 +120,48 @@ def run(args: argparse.Namespace, target: str | None) -> int:
 
     with _progress(f"{layout.name}: warming up to steady state" if player is None else None, WARM_UP_S) as follow:
         app = TwinApp(layout, catalog=catalog, seed=args.seed, speed=args.speed, readonly=args.readonly,
-                      faults=args.faults, scenario=player, blind=blind, record=record,
+                      faults=args.faults, scenario=player, blind=blind, record=record, force=force,
                       warm_up_s=WARM_UP_S if player is None else 0.0, warm_up_progress=follow)
     if record is not None:
         _close_on_hangup(app)
+    previous = _exit_on_signals(app)
     try:
         app.run()
     finally:
         app.close_recording()
+        _restore_signals(previous)
     if app.session.recording is not None:
         print(f"recorded {len(app.session.entries)} commands to {app.session.recording} (replay: twin run {app.session.recording})")
-    return 0
+    return app.return_code or 0  # a crash: Textual restored the terminal, printed the error, and set 1
+
+
+def _exit_on_signals(app) -> dict:
+    """SIGTERM and SIGINT end the session as quitting does: the app exits (Textual restores
+    the terminal: alternate screen, mouse reporting), the recording gets its closing line,
+    and twin exits 128 + the signal's number."""
+    import asyncio
+    import signal
+
+    def stop(signum, frame) -> None:
+        app.close_recording(timeout=1.0)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # not running yet (or any more): leave as the signal would
+            raise SystemExit(128 + signum) from None
+        loop.call_soon_threadsafe(lambda: app.exit(return_code=128 + signum))
+
+    previous = {}
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(ValueError):  # not the main thread (tests drive the app from another)
+            previous[sig] = signal.signal(sig, stop)
+    return previous
+
+
+def _restore_signals(previous: dict) -> None:
+    import signal
+
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
 
 
 #: Simulated seconds a layout runs before the control room's first frame: queues, caches

@@ -14,7 +14,7 @@ from twin.core.engine import Factory
 from twin.core.layout import Layout
 
 SCENARIO_KEYS = ("name", "description", "layout", "overrides", "seed", "duration", "warmup", "tick", "faults",
-                 "events", "expect", "abort_if")
+                 "events", "expect", "abort_if", "recorded")
 OPS: dict[str, Callable[[Any, Any], bool]] = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt,
                                               "==": operator.eq, "!=": operator.ne}
 #: Metrics a condition may use besides the gauges: run aggregates and counts.
@@ -99,6 +99,7 @@ class Scenario:
     events: tuple[Event, ...]
     expect: tuple[Expectation, ...]
     abort_if: tuple[Condition, ...]
+    recorded: bool = False  # a session recording: expectations past its end are not evaluated
 
 
 # ---------------------------------------------------------------------------------------

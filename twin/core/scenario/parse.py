@@ -180,7 +180,8 @@ def scenario_from_doc(doc: Any, file: str, catalog: Catalog | None = None, base_
     too_long = limits.check_ticks(duration + (warmup or 0.0), step)
     if too_long:
         r.error(top.line_of("duration") if "duration" in top else top.line, f"scenario: {too_long}")
-    expect = _expectations(r, top.get("expect"), top.line_of("expect"), duration)
+    recorded = r.get(top, "recorded", boolean, "scenario", default=False)
+    expect = _expectations(r, top.get("expect"), top.line_of("expect"), duration, recorded)
     aborts = []
     for i, text in enumerate(_as_list(top.get("abort_if"))):
         line = top["abort_if"].line_of(i) if isinstance(top.get("abort_if"), YList) else top.line_of("abort_if")
@@ -194,7 +195,7 @@ def scenario_from_doc(doc: Any, file: str, catalog: Catalog | None = None, base_
             r.error(e.line, f"events: at {e.at_s:g}s is after the scenario ends ({duration:g}s)")
     r.raise_if_any()
     return Scenario(name, str(top.get("description", "") or ""), file, layout, seed, duration, warmup, tick, faults,
-                    tuple(events), tuple(expect), tuple(aborts))
+                    tuple(events), tuple(expect), tuple(aborts), recorded)
 
 
 def _as_list(v: Any) -> list:
@@ -320,7 +321,7 @@ def _events(r: Reader, raw: Any, line: int, layout: Layout, catalog: Catalog | N
     return out
 
 
-def _expectations(r: Reader, raw: Any, line: int, duration: float) -> list[Expectation]:
+def _expectations(r: Reader, raw: Any, line: int, duration: float, recorded: bool = False) -> list[Expectation]:
     out: list[Expectation] = []
     if raw is None:
         return out
@@ -342,7 +343,7 @@ def _expectations(r: Reader, raw: Any, line: int, duration: float) -> list[Expec
         if err:
             r.error(ln, err)
             continue
-        e = _window(rest, cond, text, ln, duration, where)
+        e = _window(rest, cond, text, ln, math.inf if recorded else duration, where)
         if isinstance(e, str):
             r.error(ln, e)
         else:

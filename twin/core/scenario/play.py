@@ -311,7 +311,8 @@ class ScenarioPlayer:
                 v.observed, v.at_s = obs, f.now - self.t0
                 v.status = "passed" if e.cond.holds(obs) else "failed"
             elif not self._seen[k]:
-                v.status = "not evaluated" if self.aborted else "failed"
+                cut_short = self.sc.recorded and (e.end_s if e.end_s is not None else e.at_s or 0.0) > self.sc.duration_s
+                v.status = "not evaluated" if self.aborted or cut_short else "failed"
                 v.observed = None
             if v.status == "failed" and v.observed is not None:
                 v.by = margin(e.cond, v.observed)

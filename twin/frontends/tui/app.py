@@ -123,7 +123,8 @@ class TwinApp(RoomActions, App[None]):
                  wall: Callable[[], float] = time.monotonic, fps: float = FPS, live: bool = True,
                  step_budget_s: float | None = STEP_BUDGET_S, warm_up_s: float = 0.0, paused: bool = False,
                  scenario: Scenario | ScenarioPlayer | None = None, blind: bool = False,
-                 record: str | Path | None = None, warm_up_progress: Callable[[float, float], None] | None = None):
+                 record: str | Path | None = None, warm_up_progress: Callable[[float, float], None] | None = None,
+                 force: bool = False):
         """``scenario`` plays a scenario (a `ScenarioPlayer` whose warm-up may already have
         run); ``blind`` hides its upcoming events; ``record`` journals every command applied
         to that file as it is applied (a scenario file that replays the session).
@@ -152,7 +153,8 @@ class TwinApp(RoomActions, App[None]):
         self.session = SessionLog(
             self.layout, factory.seed, sc.tick_s if sc else self.layout.tick_s, t0=player.t0 if player else 0.0,
             warmup_s=sc.warmup_s if sc else 0.0, overrides=scenario_overrides(sc.file) if sc else None,
-            scenario=sc.name if sc else None, record=record)
+            scenario=sc.name if sc else None, record=record, scenario_file=sc.file if sc else None,
+            force=force)
         self.driver = EngineDriver(factory, player, on_applied=self.session.record)
         if faults and player is None:  # as a command, so a recording replays it
             self.driver.submit(C.Faults(True))
@@ -386,7 +388,7 @@ class TwinApp(RoomActions, App[None]):
                 self._close_command_line()
 
     def _session(self, cmd: C.SessionCommand) -> str | None:
-        if isinstance(cmd, C.Speed | C.Pause | C.Resume) and self.readonly:
+        if isinstance(cmd, C.Speed | C.Pause | C.Resume | C.Save) and self.readonly:  # read-only writes nothing
             return self._refuse(cmd.text)
         if isinstance(cmd, C.Speed):
             old = speed_label(self.clock.speed)
@@ -401,12 +403,12 @@ class TwinApp(RoomActions, App[None]):
         elif isinstance(cmd, C.Ack):
             return self._ack(cmd.event)
         elif isinstance(cmd, C.Save):
-            return self._save(cmd.path)
+            return self._save(cmd.path, cmd.force)
         self._close_command_line()
         self.request_frame()
         return None
 
-    def _save(self, path: str) -> str | None:
+    def _save(self, path: str, force: bool = False) -> str | None:
         """The session's commands so far as a scenario file that replays them (same seed, same times)."""
         rec = self.session.recording
         if rec is not None and Path(path).resolve() == rec.resolve():
@@ -415,7 +417,7 @@ class TwinApp(RoomActions, App[None]):
             return msg
         try:
             with self.driver.lock:  # the commands and the time they end at, as one
-                written = self.session.save(path, self.driver.now)
+                written = self.session.save(path, self.driver.now, force)
         except TwinError as e:
             self.room.say(str(e), "error")
             return str(e)
