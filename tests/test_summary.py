@@ -31,3 +31,21 @@ def test_every_default_deployment_has_a_capacity_at_its_slo():
     # faster per-user SLOs cost throughput: capacity per GPU falls as the SLO tightens
     for c in caps:
         assert c["tok_s"] / c["gpus"] < 50_000
+
+
+def test_a_deployment_on_two_gpu_types_lists_both(capsys):
+    cat = load_catalog()
+    caps = {c["id"]: c for c in deployment_capacity(load_layout("default", cat), cat)}
+    assert caps["llama-70b"]["gpu_mix"] == [("h100", 512), ("h200", 512)]
+    assert main(["summary"]) == 0
+    out = capsys.readouterr().out
+    assert "512 h100 + 512 h200" in out and "1,024 h100" not in out
+
+
+def test_twin_summary_piped_cuts_no_header(capsys):
+    assert main(["summary"]) == 0  # capsys is not a terminal: as when piped into less or a file
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if "deployment" in line and "model" in line)
+    for word in ("deployment", "model", "GPUs", "replica", "SLO", "tok/s", "$/Mtok"):
+        assert word in header.split(), header
+    assert "…" not in out

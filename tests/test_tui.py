@@ -55,6 +55,9 @@ async def run_line(app, pilot, line: str) -> None:
     await pilot.press("colon")
     app.room.command_bar.value = line
     await pilot.press("enter")
+    await pilot.pause()
+    if isinstance(app.screen, ConfirmScreen):  # a command on many racks asks, as its key does
+        await pilot.press("y")
     await settle(app, pilot)
 
 
@@ -70,7 +73,7 @@ async def tick(app, pilot, wall, seconds: float) -> None:
     ("2", "Fabric", ["spines", "uplinks", "scale-up domains"]),
     ("3", "Power", ["feeds", "cooling", "facility", "envelope" if False else "headroom"]),
     ("4", "Serving", ["deployments", "request classes", "llama-70b", "TTFT p95/SLO", "kv-aware"]),
-    ("5", "Events", ["alarm log", "factory started"]),
+    ("5", "Events", ["alarms by cause", "no alarms match"]),
 ])
 async def test_each_number_key_opens_its_view_with_its_content(key, title, shows):
     app, _ = make_app()
@@ -158,6 +161,8 @@ async def test_command_line_completes_verbs_and_component_ids():
         await pilot.pause()
         assert "row-a-pdu-1" in screen_text(app) and "row-a-pdu-4" in screen_text(app)  # the candidates
         await pilot.press("1", "enter")
+        await pilot.pause()
+        await pilot.press("y")  # a PDU: asks first
         await settle(app, pilot)
         assert "row-a-pdu-1" in app.snapshot.active_faults[0][0]
         assert not app.room.command_bar.parent.display  # done: the line closes
@@ -256,6 +261,37 @@ async def test_fail_on_a_rack_acts_at_once_and_on_a_row_asks_first():
         assert app.snapshot.racks.state[idx["row-a-01"]] == RACK_OK
 
 
+async def test_typed_fail_of_a_loop_and_swap_of_a_row_ask_first_like_their_keys():
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        for line, question in (("fail loop-1", "Fail loop loop-1?"), ("swap row-b gb300", "Swap row row-b to gb300?")):
+            await pilot.press("colon")
+            app.room.command_bar.value = line
+            await pilot.press("enter")
+            await pilot.pause()
+            assert isinstance(app.screen, ConfirmScreen), line
+            assert question in screen_text(app)
+            await pilot.press("n")
+            await settle(app, pilot)
+            assert not app.snapshot.active_faults and f"{line}: cancelled" in screen_text(app)
+            assert app.room.command_bar.value == line  # kept, to change or drop
+            await pilot.press("escape")
+        await pilot.press("colon")
+        app.room.command_bar.value = "fail loop-1"
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert [f[0] for f in app.snapshot.active_faults] == ["loop-1"]
+        await pilot.press("colon")  # a single rack does not ask (nor does its key)
+        app.room.command_bar.value = "fail row-a-02"
+        await pilot.press("enter")
+        await settle(app, pilot)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert "row-a-02" in [f[0] for f in app.snapshot.active_faults]
+
+
 async def test_swap_asks_which_gpu_and_starts_the_swap():
     app, _ = make_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -280,13 +316,13 @@ async def test_alarms_are_acknowledged_from_the_events_view():
         await run_line(app, pilot, "fail row-a-pdu-1")
         await run_line(app, pilot, "fail spine-2")
         assert app.alarms.active() == 2
-        await pilot.press("5", "a")  # the newest line is the operator's command, not an alarm
-        await pilot.pause()
-        assert "select an alarm" in screen_text(app)
-        await pilot.press("down", "a")  # the spine-2 alarm
+        await pilot.press("5", "a")  # grouped: the newest cause, spine-2, and every alarm under it
         await pilot.pause()
         assert app.alarms.active() == 1
         assert "1 alarm" in screen_text(app).splitlines()[0]
+        await pilot.press("v", "a")  # the whole log: the newest line is the operator's command, not an alarm
+        await pilot.pause()
+        assert "select an alarm" in screen_text(app)
         await pilot.press("A")
         await pilot.pause()
         assert app.alarms.active() == 0 and "no alarms" in screen_text(app).splitlines()[0]
@@ -298,7 +334,7 @@ async def test_slash_filters_the_event_log():
         await app.frame()
         await run_line(app, pilot, "fail row-a-pdu-1")
         await run_line(app, pilot, "route least-loaded")
-        await pilot.press("5", "slash", *"spine")
+        await pilot.press("5", "v", "slash", *"spine")  # the whole log, commands and notes too
         await pilot.pause()
         assert "no events match" in screen_text(app)
         await pilot.press("ctrl+u", *"route")
@@ -445,3 +481,280 @@ async def test_a_click_selects_a_rack():
         await pilot.click(grid, offset=(1 + 7 + 2 * 4, 2))  # padding, label, fifth rack; third row
         await pilot.pause()
         assert app.room.view.selection() == "row-c-05"
+
+
+# ---- gauges that stay readable -------------------------------------------------------------
+def _swamped(snap, ttft_s: float = 1566.0):
+    """The snapshot as it would be with every class queueing for ``ttft_s`` (a long outage)."""
+    from dataclasses import replace
+
+    gauges = dict(snap.gauges, ttft_p95_s=ttft_s, shed_rps=0.0, failed_rps=8.68)
+    classes = tuple(replace(c, ttft_p95_s=ttft_s) for c in snap.classes)
+    return replace(snap, gauges=gauges, classes=classes)
+
+
+@pytest.mark.parametrize("size", [(100, 30), (120, 40), (160, 48), (80, 24)])
+async def test_a_ttft_of_1566_s_fits_its_gauge_and_says_of_what(size):
+    from twin.frontends.tui.widgets.gauges import Gauge, GaugeStrip
+
+    app, _ = make_app()
+    async with app.run_test(size=size) as pilot:
+        await app.frame()
+        app.room.query_one(GaugeStrip).show(_swamped(app.snapshot))
+        await pilot.pause()
+        for gauge in app.room.query(Gauge):
+            lines = str(gauge.render()).split("\n")
+            assert all(len(line) <= gauge.size.width for line in lines), (gauge.spec.key, lines)
+        ttft = app.room.query_one("#gauge-ttft-p95-s", Gauge)
+        text = str(ttft.render())
+        from twin.frontends.tui.widgets.gauges import big_digits
+
+        assert "1566s" in text or big_digits("1566")[1] in text  # small digits, or big ones, whole
+        if size[1] >= 40:  # tall: a note under the number says of what the ratio is
+            assert "SLO" in text and "…" not in text
+        out = str(app.room.query_one("#gauge-output-tok-s", Gauge).render())
+        if size[1] >= 40:
+            assert "failed 8.68" in out and "shed" not in out  # failed, not shed: as the Serving view says
+
+
+def test_gauge_notes_never_cut_into_another_meaning():
+    from twin.frontends.tui.model import GaugeReading
+
+    r = GaugeReading("ttft_p95_s", "80", "ms", "ok", "worst class at 32% of its SLO", "80ms",
+                     ("worst 32% of SLO", "32% of SLO"))
+    assert r.note_for(40) == "worst class at 32% of its SLO"
+    assert r.note_for(16) == "worst 32% of SLO"
+    assert r.note_for(12) == "32% of SLO"
+
+
+# ---- opening on a factory at steady state --------------------------------------------------
+def test_the_control_room_opens_after_a_warm_up_with_progress(monkeypatch):
+    from twin.cli import main
+    from twin.frontends import tui_cli
+
+    opened = []
+    monkeypatch.setattr(TwinApp, "run", lambda self, *a, **k: opened.append(self))
+    assert main(["hopper-hall"]) == 0
+    app = opened[0]
+    assert app.driver.now >= tui_cli.WARM_UP_S  # the first frame is a factory that has run for minutes
+    seen = []
+    TwinApp("hopper-hall", seed=1, wall=ManualWall(), live=False, warm_up_s=120.0,
+            warm_up_progress=lambda t, total: seen.append((t, total)))
+    assert seen[-1] == (120.0, 120.0) and len(seen) > 5 and all(a[0] < b[0] for a, b in zip(seen, seen[1:], strict=False))
+
+
+async def test_alarms_group_by_cause_filter_critical_and_enter_goes_to_the_component():
+    from twin.frontends.tui.widgets.power import PowerView
+
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await run_line(app, pilot, "fail row-b-pdu-2")
+        await run_line(app, pilot, "fail leaf-40")
+        await pilot.press("5")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "alarms by cause · 2 causes" in text
+        assert "row-b-pdu-2" in text and "leaf-40" in text and "fail row-b-pdu-2" not in text  # commands are no alarms
+        await pilot.press("c")  # critical only: the leaf's warning goes
+        await pilot.pause()
+        text = screen_text(app)
+        assert "critical only" in text and "1 cause " in text and "leaf-40" not in text
+        assert "racks hit: row-b-05 … row-b-08 (4 racks)" in text  # which 4 racks lost power
+        await pilot.press("enter")  # to the PDU, selected in the power view
+        await pilot.pause()
+        assert isinstance(app.room.view, PowerView) and app.room.view.selection() == "row-b-pdu-2"
+        assert "pdu row-b-pdu-2" in screen_text(app)
+        await pilot.press("escape")  # back to the alarms
+        await pilot.pause()
+        assert app.room.view.TITLE == "Events"
+        await pilot.press("c", "k", "enter")  # every alarm again; k up to the newest cause, leaf-40: the fabric view
+        await pilot.pause()
+        assert app.room.view.TITLE == "Fabric" and app.room.view.selection() == "leaf-40"
+
+
+# ---- drill-down and sorting ----------------------------------------------------------------
+async def test_enter_drills_from_a_row_to_racks_nodes_and_gpus_and_esc_backs_out():
+    from twin.frontends.tui.widgets.drill import DrillTable
+
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        floor = app.room.view
+        await pilot.press("j", "j", "j", "j", "j", "enter")  # j moves down the rows: nvl-02, then its racks
+        await pilot.pause()
+        table = app.room.query_one(DrillTable)
+        assert table.display and table.row_count == 16 and "floor › nvl-02" in screen_text(app)
+        await pilot.press("j", "j", "k")  # the second rack
+        assert floor.selection() == "nvl-02-02"
+        await pilot.press("enter")  # its nodes: an NVL72 rack holds 18 trays of 4 GPUs
+        await pilot.pause()
+        text = screen_text(app)
+        assert table.row_count == 18 and "72 gb300 in 18 nodes of 4" in text and "node 1" in text
+        assert "power is the rack's shared evenly" in text  # the twin models racks: it says so
+        await pilot.press("enter")
+        await pilot.pause()
+        assert table.row_count == 4 and "gpu 0" in screen_text(app) and "node 1" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert table.row_count == 18
+        await pilot.press("escape", "escape")
+        await pilot.pause()
+        assert not table.display and floor.grid.display and floor.selection() == "nvl-02"
+        await pilot.press("right", "right", "enter")  # Enter on a rack of the floor: its nodes
+        await pilot.pause()
+        assert table.display and "floor › nvl-02-02" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert floor.selection() == "nvl-02-02"
+
+
+async def test_sorting_the_racks_keeps_the_cursor_and_the_order_while_numbers_move():
+    from twin.frontends.tui.widgets.drill import DrillTable
+
+    app, wall = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await run_line(app, pilot, "fail row-a-03")  # a rack down draws almost nothing
+        await tick(app, pilot, wall, 2.0)
+        await pilot.press("1", "enter")  # row-a's racks, in layout order
+        await pilot.pause()
+        table = app.room.query_one(DrillTable)
+        floor = app.room.view
+        assert floor._order[:3] == ["row-a-01", "row-a-02", "row-a-03"]
+        await pilot.press("j", "j")  # on row-a-03
+        await pilot.press("o")  # by power, highest first: the failed rack goes last, the cursor with it
+        await pilot.pause()
+        assert "sorted by power" in screen_text(app)
+        assert floor._order[-1] == "row-a-03" and floor.selection() == "row-a-03"
+        power = [float(str(table.get_cell(k, "3")).rstrip("kW")) for k in floor._order]
+        assert power == sorted(power, reverse=True)
+        order = list(floor._order)
+        await run_line(app, pilot, "surge 3 1m")
+        for _ in range(5):  # the numbers move; the rows do not
+            wall.advance(2.0)
+            await app.frame()
+            await pilot.pause()
+        assert floor._order == order and floor.selection() == "row-a-03"
+        await pilot.press("o", "o")  # utilisation, temperature
+        await pilot.pause()
+        assert "sorted by temperature" in screen_text(app)
+        await pilot.press("f")  # the keys act on the rack under the cursor: row-a-03, already down
+        await settle(app, pilot)
+        assert "row-a-03" in screen_text(app)
+
+
+# ---- baseline and time axis ----------------------------------------------------------------
+async def test_b_marks_a_baseline_and_every_gauge_shows_its_change_since():
+    from twin.frontends.tui.widgets.gauges import Gauge
+
+    app, wall = make_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.frame()
+        await pilot.press("b")
+        await pilot.pause()
+        assert "baseline marked at 12:00:30" in screen_text(app)
+        await run_line(app, pilot, "surge 2 5m")
+        for _ in range(4):
+            await tick(app, pilot, wall, 5.0)
+        text = screen_text(app)
+        assert "Δ since 12:00:30" in text.splitlines()[0]  # the header says since when
+        out = app.room.query_one("#gauge-output-tok-s", Gauge)
+        assert out.delta.startswith("+") and out.delta.endswith("%")  # twice the demand: more tokens
+        assert all(g.delta for g in app.room.query(Gauge))  # every gauge
+        assert "Δ +" in text
+        await pilot.press("B")
+        await pilot.pause()
+        assert not any(g.delta for g in app.room.query(Gauge)) and "Δ since" not in screen_text(app).splitlines()[0]
+
+
+async def test_sparklines_say_how_much_time_they_span():
+    from twin.frontends.tui.widgets.gauges import Gauge
+
+    app, wall = make_app()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await app.frame()
+        for _ in range(3):
+            await tick(app, pilot, wall, 10.0)
+        cost = app.room.query_one("#gauge-usd-per-mtok", Gauge)
+        head = str(cost.render()).split("\n")[0].rstrip()
+        shown = app.snapshot.t_s - app.ctx.history_from_s  # from past the cold-start ramp to now
+        assert head.startswith("$/Mtok") and head.endswith("s") and "‹" in head
+        assert abs(float(head.rsplit("‹", 1)[1].rstrip("s")) - shown) <= 1.0
+
+
+# ---- plain words for every number ----------------------------------------------------------
+@pytest.mark.parametrize(("key", "title", "words"), [
+    ("1", "Floor", ["util %", "over 100% ▲ means overloaded", "pfN"]),
+    ("2", "Fabric", ["6.4 Tb/s = 8 × 800G"]),
+    ("4", "Serving", ["queue", "requests waiting for a replica", "shed/s · failed/s"]),
+    ("5", "Events", ["one line per root cause"]),
+])
+async def test_question_mark_explains_every_number_of_the_view_and_the_gauges(key, title, words):
+    from twin.frontends.tui import glossary
+
+    app, _ = make_app()
+    async with app.run_test(size=(100, 60)) as pilot:
+        await app.frame()
+        await pilot.press(key, "question_mark")
+        await pilot.pause()
+        text = str(app.screen.query_one("#help-text").render())
+        assert f"Numbers in the {title.lower()} view" in text
+        for w in words:
+            assert w in text, w
+        for label, meaning in glossary.GAUGES.values():  # every gauge, with its unit
+            assert f"{label} — {meaning}" in text
+        assert "‹5m" in text and "since the marked moment" in text
+
+
+def test_every_view_has_its_numbers_explained():
+    from twin.frontends.tui import glossary
+    from twin.frontends.tui.model import GAUGES
+    from twin.frontends.tui.screens.control_room import TIMELINE_CLASS, VIEW_CLASSES
+
+    assert {c.TITLE for c in (*VIEW_CLASSES, TIMELINE_CLASS)} <= set(glossary.VIEWS)
+    assert {g.key for g in GAUGES} == set(glossary.GAUGES)
+
+
+async def test_a_click_on_a_gauge_says_what_it_is():
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await pilot.click("#gauge-ttft-p95-s")
+        await pilot.pause()
+        assert "TTFT p95: time to first token, 95th percentile" in screen_text(app)
+
+
+async def test_o_sorts_deployments_by_queue_and_the_order_holds_until_asked_again():
+    app, wall = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await run_line(app, pilot, "fail nvl-01")  # r1-nvl loses its prefill pool: its queue grows
+        await tick(app, pilot, wall, 5.0)
+        await pilot.press("4", "o")
+        await pilot.pause()
+        view = app.room.view
+        queues = {d.id: d.queue for d in app.snapshot.deployments}
+        assert view.order == sorted(queues, key=lambda k: -queues[k])
+        text = screen_text(app)
+        assert "sorted by queue" in text
+        lines = [ln for ln in text.splitlines() if any(ln.strip().startswith(d) for d in queues)]
+        assert [ln.split()[0] for ln in lines[:4]] == view.order
+        frozen = list(view.order)
+        await run_line(app, pilot, "repair nvl-01")
+        await tick(app, pilot, wall, 5.0)
+        assert view.order == frozen  # new numbers, the same order
+
+
+def test_the_readme_key_table_lists_every_key_of_the_room():
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    table = readme.split("| key | what it does |", 1)[1].split("\n\n", 1)[0]
+    keys = {"1", "j", "k", "Enter", "Esc", "o", "f", "r", "d", "s", "h", "b", "B", "a", "A", "c", "v", "l", ":", "/",
+            "space", "p", "+", "-", "?", "F1", "q", "ctrl+q"}
+    for key in keys:
+        assert f"`{key}`" in table or f"`{key} " in table or f" {key}`" in table, key
+    bound = {b.key.split(",")[0] for b in TwinApp.BINDINGS} - {"2", "3", "4", "5", "6", "equals_sign"}
+    named = {"colon": ":", "slash": "/", "plus": "+", "minus": "-", "question_mark": "?", "escape": "Esc"}
+    assert {named.get(k, k) for k in bound} <= keys

@@ -173,7 +173,7 @@ def test_gauges_flag_latency_over_slo_with_colour_and_glyph(running):
     assert readings["ttft_p95_s"].status == OK
     slow = tuple(replace(c, ttft_p95_s=c.slo_ttft_s * 2) for c in snap.classes)
     over = {r.key: r for r in read_gauges(replace(snap, classes=slow))}["ttft_p95_s"]
-    assert over.status == BAD and "2.0× SLO" in over.note
+    assert over.status == BAD and "2.0× its SLO" in over.note
     hot = dict(snap.gauges, facility_power_kw=snap.gauges["envelope_kw"] * 1.1)
     assert {r.key: r for r in read_gauges(replace(snap, gauges=hot))}["facility_power_kw"].status == BAD
 
@@ -239,3 +239,49 @@ def test_tui_options_parse():
     args = build_parser().parse_args(["--readonly", "--seed", "3", "--speed", "max", "--faults"])
     assert args.readonly and args.seed == 3 and args.speed is None and args.faults
     assert build_parser().parse_args([]).speed == 1.0
+
+
+# ---- alarms grouped by root cause ------------------------------------------------------------
+def test_a_cooling_loop_failure_is_one_cause_naming_the_racks_it_hit():
+    from twin.core import commands as C
+    from twin.core.catalog import load_catalog
+    from twin.core.engine import Factory
+    from twin.frontends.tui.alarms import group_alarms, racks_text
+    from twin.frontends.tui.model import AlarmBook
+
+    cat = load_catalog()
+    layout = load_layout("default", cat)
+    topo = Topology.of(layout)
+    f = Factory(layout, cat, seed=1, faults=False)
+    book = AlarmBook()
+    f.advance_to(30)
+    f.apply(C.parse_command("fail loop-1"))
+    for t in range(60, 1500, 30):  # as the control room merges each frame's events
+        f.advance_to(t)
+        book.merge(f.snapshot().events)
+    f.apply(C.parse_command("fail row-a-pdu-1"))
+    f.advance_to(1502)
+    book.merge(f.snapshot().events)
+    assert book.active() > 100  # a hundred alarms …
+    groups = group_alarms(book.entries, topo)
+    by_key = {g.key: g for g in groups}
+    assert set(by_key) == {"loop-1", "row-a-pdu-1"}  # … are two stories
+    loop = by_key["loop-1"]
+    assert len(loop.alarms) > 100 and len(loop.affected) == 64
+    kinds = dict(loop.kinds())
+    assert kinds["thermal throttles"] == 64 and kinds["thermal shutdowns"] == 64
+    assert racks_text(topo, loop.affected) == (
+        "row-a-01 … row-a-16, row-b-01 … row-b-16, row-c-01 … row-c-16, row-d-01 … row-d-16 (64 racks)")
+    pdu = by_key["row-a-pdu-1"]  # "4 racks lost power": which ones, from the layout
+    assert pdu.affected == ["row-a-01", "row-a-02", "row-a-03", "row-a-04"]
+    assert groups[0] is pdu  # newest cause first
+    assert [g.key for g in group_alarms(book.entries, topo, critical_only=True)] == ["row-a-pdu-1", "loop-1"]
+
+
+def test_a_feed_failure_names_only_the_racks_it_alone_carries():
+    from twin.core.catalog import load_catalog
+    from twin.frontends.tui.alarms import racks_behind
+
+    topo = Topology.of(load_layout("default", load_catalog()))
+    hit = racks_behind(topo, "feed-a")
+    assert hit and all(len(topo.rack_pdus[topo.rack_index[r]]) == 1 for r in hit)  # A/B-fed ones ride through

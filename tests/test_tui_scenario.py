@@ -177,6 +177,27 @@ async def test_blind_hides_what_comes_next(drill):
         assert "T+00:10 ▸ surge 1.2 10s" in text and "blind" in text
         assert "what comes next is hidden in this session (--blind)" in text
         assert "fail row-a-pdu-1" not in text and "armed" not in text and "to come" not in text
+        # no expectation, no verdict and no count of either: nothing says what the drill grades
+        assert "expectation" not in text and "row-a-02 state" not in text and "pending" not in text
+        assert "holding" not in text and "event" not in text.split("Timeline", 1)[1]
+
+
+async def test_blind_start_banner_counts_nothing(drill):
+    app, _ = make_app(drill, blind=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await pilot.pause()
+        text = screen_text(app)
+        assert "scenario drill (blind)" in text and "what comes next is hidden" in text
+        assert "expectation" not in text and "event" not in text
+
+
+async def test_not_blind_start_banner_counts_events_and_expectations(drill):
+    app, _ = make_app(drill)
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await pilot.pause()
+        assert "expectations; T+00:00 is now" in screen_text(app)
 
 
 async def test_expectation_verdicts_update_as_the_scenario_plays(drill):
@@ -268,7 +289,12 @@ async def test_a_recorded_scenario_session_replays_to_the_same_run(drill, tmp_pa
         await settle(app, pilot)
         await tick(app, pilot, wall, 2.05)
         assert app.unsaved == 0
-        await pilot.press("q")  # recording: nothing is unsaved, so no question
+        await pilot.press("q")  # nothing is unsaved, but the drill runs and is being recorded: asks
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        text = screen_text(app)
+        assert "· the drill drill at T+01:35, still running" in text and "· ending the recording to" in text
+        await pilot.press("y")
         await pilot.pause()
         assert not app.is_running
     live = app.driver.factory
@@ -299,6 +325,9 @@ async def test_a_recorded_layout_session_with_random_faults_replays_to_the_same_
         await tick(app, pilot, wall, 7.0)
         await pilot.press("q")
         await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen) and "Quit ending the recording" in screen_text(app)
+        await pilot.press("y")
+        await pilot.pause()
     live = app.driver.factory
     sc = load_scenario(rec)
     assert [(e.at_s, e.commands[0].text) for e in sc.events] == [
@@ -308,22 +337,27 @@ async def test_a_recorded_layout_session_with_random_faults_replays_to_the_same_
     assert same_summary(replay.factory.run_summary(), live.run_summary())
 
 
-async def test_without_record_q_asks_only_about_the_operators_commands(drill):
+async def test_q_asks_before_quitting_a_drill_that_is_still_running(drill):
     app, wall = make_app(drill)
     async with app.run_test(size=SIZE) as pilot:
         await app.frame()
-        await tick(app, pilot, wall, 12.0)  # the script applied a command: nothing to save
+        await tick(app, pilot, wall, 12.0)  # the script applied a command: nothing to save, but it runs
         await pilot.press("q")
         await pilot.pause()
-        assert not app.is_running
-    app, wall = make_app(drill)
-    async with app.run_test(size=SIZE) as pilot:
-        await app.frame()
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "Quit the drill drill at T+00:12, still running?" in screen_text(app)
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.is_running and not isinstance(app.screen, ConfirmScreen)
         app.run_line("route least-loaded")
         await settle(app, pilot)
         await pilot.press("q")
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen) and "1 command not saved" in screen_text(app)
+        text = screen_text(app)
+        assert isinstance(app.screen, ConfirmScreen) and "1 command not saved" in text and "still running" in text
+        await pilot.press("y")
+        await pilot.pause()
+        assert not app.is_running
 
 
 def test_the_player_stops_where_runner_stops_whatever_the_step(drill):

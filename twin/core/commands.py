@@ -23,8 +23,10 @@ from decimal import Decimal
 from types import MappingProxyType
 from typing import ClassVar, NoReturn
 
-from twin.core.errors import TwinError
+from twin.core import limits
+from twin.core.errors import TwinError, clip
 from twin.core.units import parse_duration_s, parse_power_kw
+from twin.core.vocab import POLICY_ALIASES, ROUTING_POLICIES
 
 __all__ = [
     "POLICIES", "POLICY_ALIASES", "VERBS", "Ack", "Cap", "Command", "CommandError", "Degrade",
@@ -32,19 +34,14 @@ __all__ = [
     "SessionCommand", "Speed", "Straggle", "Surge", "Swap", "Undrain", "complete", "parse_command",
 ]
 
-POLICIES = ("round-robin", "least-loaded", "kv-aware", "power-aware", "slo-aware")
-"""Routing policies, in the order help lists them."""
-
-POLICY_ALIASES = MappingProxyType({
-    "rr": "round-robin", "jsq": "least-loaded", "p2c": "least-loaded",
-    "kv": "kv-aware", "power": "power-aware", "slo": "slo-aware",
-})
-"""Short names people already use for the policies (join-shortest-queue, power-of-two …)."""
+POLICIES = ROUTING_POLICIES
+"""Routing policies, in the order help lists them (from `twin.core.vocab`)."""
 
 DEFAULT_SLOWDOWN = 1.5
 """How much longer a straggler's steps take when ``straggle`` is given no factor."""
 
 MAX_COMPLETIONS = 50
+MAX_LINE = 1_000  # characters in one command line
 
 # verb, usage, one-line help, example (shown in errors), argument kinds (for completion)
 _GRAMMAR = (
@@ -64,7 +61,7 @@ _GRAMMAR = (
     ("speed", "speed N|max", "Run the clock N times faster than real time, or as fast as possible", "speed 60", ("max",)),
     ("pause", "pause", "Freeze the simulation clock", "pause", ()),
     ("resume", "resume", "Restart the simulation clock", "resume", ()),
-    ("save", "save FILE", "Save this session as a scenario file that replays it", "save drill.yaml", ()),
+    ("save", "save FILE", "Save this session as a scenario file that replays it (save! FILE overwrites)", "save drill.yaml", ()),
     ("ack", "ack [ID|all]", "Acknowledge one alarm, or all of them", "ack all", ("all",)),
 )
 VERBS = MappingProxyType({verb: (usage, help_) for verb, usage, help_, _, _ in _GRAMMAR})
@@ -228,7 +225,8 @@ class Fail(_OnTarget):
 
     def __post_init__(self) -> None:
         t = self.repair_after_s
-        _check(t is None or 0 < t < math.inf, self.verb, f"the repair time must be longer than 0s, got {t!r}s")
+        _check(t is None or 0 < t <= limits.MAX_DURATION_S, self.verb,
+               f"the repair time must be longer than 0s and at most 90 days, got {t!r}s")
 
     def _args(self) -> tuple[str, ...]:
         t = self.repair_after_s
@@ -296,7 +294,7 @@ class Straggle(_OnTarget):
 
     def __post_init__(self) -> None:
         s = self.slowdown
-        _check(1 <= s < math.inf, self.verb, f"the factor must be 1 or more, got {s!r}")
+        _check(1 <= s <= limits.MAX_FACTOR, self.verb, f"the factor must be 1 or more, at most {limits.MAX_FACTOR:g}, got {s!r}")
 
     def _args(self) -> tuple[str, ...]:
         return (self.target, _num(self.slowdown))
@@ -364,7 +362,7 @@ class Cap(Command):
     def __post_init__(self) -> None:
         kw, f = self.limit_kw, self.fraction
         _check(kw is None or f is None, self.verb, "give a power or a percentage, not both")
-        _check(kw is None or 0 < kw < math.inf, self.verb, f"the limit must be above 0kW, got {kw!r}kW")
+        _check(kw is None or 0 < kw <= 1e7, self.verb, f"the limit must be above 0kW and at most 10GW, got {kw!r}kW")
         _check(f is None or 0 < f <= 1, self.verb, f"the share must be above 0% and at most 100%, got {_percent_text(f or 0)}")
 
     def _args(self) -> tuple[str, ...]:
@@ -410,8 +408,8 @@ class Scale(Command):
 
     def __post_init__(self) -> None:
         n = self.replicas
-        ok = isinstance(n, int) and not isinstance(n, bool) and n >= 0
-        _check(ok, self.verb, f"replicas must be a whole number, 0 or more, got {n!r}")
+        ok = isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= limits.MAX_REPLICAS
+        _check(ok, self.verb, f"replicas must be a whole number, 0 or more, at most {limits.MAX_REPLICAS:,}, got {n!r}")
 
     def _args(self) -> tuple[str, ...]:
         return (self.deployment, str(self.replicas))
@@ -440,8 +438,10 @@ class Surge(Command):
 
     def __post_init__(self) -> None:
         f, d = self.factor, self.duration_s
-        _check(0 < f < math.inf, self.verb, f"the factor must be above 0, got {f!r}")
-        _check(d is None or 0 < d < math.inf, self.verb, f"the duration must be longer than 0s, got {d!r}s")
+        _check(0 < f <= limits.MAX_FACTOR, self.verb,
+               f"the factor must be above 0 and at most {limits.MAX_FACTOR:g} (times the planned load), got {f!r}")
+        _check(d is None or 0 < d <= limits.MAX_DURATION_S, self.verb,
+               f"the duration must be longer than 0s and at most 90 days, got {d!r}s")
 
     def _args(self) -> tuple[str, ...]:
         words = [_num(self.factor)]
@@ -488,7 +488,8 @@ class Speed(SessionCommand):
 
     def __post_init__(self) -> None:
         f = self.factor
-        _check(f is None or 0 < f < math.inf, self.verb, f"the factor must be above 0, got {f!r}")
+        _check(f is None or 0 < f <= limits.MAX_SPEED, self.verb,
+               f"the factor must be above 0 and at most {limits.MAX_SPEED:g}, got {f!r}")
 
     def _args(self) -> tuple[str, ...]:
         return ("max" if self.factor is None else _num(self.factor),)
@@ -518,6 +519,11 @@ class Save(SessionCommand):
 
     verb: ClassVar[str] = "save"
     path: str
+    force: bool = False  # ``save! FILE``: overwrite FILE if it exists
+
+    @property
+    def text(self) -> str:
+        return f"save{'!' if self.force else ''} {self.path}"
 
     def _args(self) -> tuple[str, ...]:
         return (self.path,)
@@ -527,6 +533,13 @@ class Save(SessionCommand):
         path = a.take("file")
         a.end()
         return cls(path)
+
+
+def _parse_save_bang(a: _Args) -> Save:
+    a.verb = "save"
+    path = a.take("file")
+    a.end()
+    return Save(path, force=True)
 
 
 @dataclass(frozen=True)
@@ -552,6 +565,7 @@ _ACTIONS: tuple[type[_Action], ...] = (
 )
 _PARSERS: dict[str, Callable[[_Args], _Action]] = {cls.verb: cls._parse for cls in _ACTIONS}
 _PARSERS["uncap"] = _parse_uncap
+_PARSERS["save!"] = _parse_save_bang
 
 
 def _hint(word: str, known: Iterable[str]) -> str:
@@ -561,6 +575,11 @@ def _hint(word: str, known: Iterable[str]) -> str:
 
 def parse_command(text: str) -> Command | SessionCommand:
     """Read one command line (a leading ``:`` is allowed); raise `CommandError` if it is not one."""
+    if len(text) > MAX_LINE:
+        raise CommandError(f"a command is at most {MAX_LINE} characters; this one has {len(text):,}")
+    bad = next((ch for ch in text.strip() if (ord(ch) < 32 and ch != "\t") or ord(ch) == 127), None)
+    if bad is not None:
+        raise CommandError(f"a command cannot hold control characters (found {bad!r} in {clip(text)!r})")
     words = text.strip().removeprefix(":").split()
     if not words:
         raise CommandError(f"empty command; commands: {', '.join(VERBS)}")

@@ -2,8 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+
+MAX_QUOTE = 60  # characters of a bad value shown in a message
+MAX_MESSAGE = 400  # characters of one message line
+
+
+def clip(text: str, limit: int = MAX_QUOTE) -> str:
+    """``text`` cut to ``limit`` characters with the length said, so a 100 KB typo stays one line."""
+    text = text.replace("\n", " ")
+    return text if len(text) <= limit else f"{text[: limit - 1]}… ({len(text):,} characters)"
+
+
+_LONG = str(MAX_QUOTE + 1)
+_QUOTED = re.compile(r"'[^'\n]{" + _LONG + r",}'|\"[^\"\n]{" + _LONG + r",}\"")
+
+
+def clip_message(message: str) -> str:
+    """A message with every long quoted value clipped, and the whole line bounded."""
+    def shorten(m: re.Match) -> str:
+        q, inner = m.group(0)[0], m.group(0)[1:-1]
+        return m.group(0) if " characters)" in inner else q + clip(inner) + q
+
+    message = _QUOTED.sub(shorten, str(message))
+    return clip(message, MAX_MESSAGE)
 
 
 class TwinError(Exception):
@@ -13,6 +37,9 @@ class TwinError(Exception):
     they never show a traceback for these.
     """
 
+    def __str__(self) -> str:
+        return "\n".join(clip_message(line) for line in super().__str__().split("\n"))
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -21,6 +48,10 @@ class Problem:
     file: str
     line: int
     message: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "message", clip_message(self.message))
+        object.__setattr__(self, "file", clip(str(self.file), 200))
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.message}" if self.line else f"{self.file}: {self.message}"

@@ -6,7 +6,10 @@ seconds) and raises ``ValueError`` with a message fit to show after ``FILE:LINE:
 
 from __future__ import annotations
 
+import math
 import re
+
+from twin.core.errors import clip
 
 _NUMBER = r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
 _QTY = re.compile(rf"^\s*(?P<num>[-+]?{_NUMBER})\s*(?P<unit>[A-Za-z/%]*)\s*$")
@@ -21,11 +24,16 @@ def _split(text: object, what: str) -> tuple[float, str]:
     if isinstance(text, bool):
         raise ValueError(f"expected a {what}, got {text!r}")
     if isinstance(text, int | float):
+        if not math.isfinite(float(text)):
+            raise ValueError(f"a {what} must be a finite number, got {text!r}")
         return float(text), ""
-    m = _QTY.match(str(text))
+    m = _QTY.match(str(text)[:200])
     if not m:
-        raise ValueError(f"expected a {what} like {_EXAMPLES[what]}, got {text!r}")
-    return float(m["num"]), m["unit"]
+        raise ValueError(f"expected a {what} like {_EXAMPLES[what]}, got {clip(str(text))!r}")
+    value = float(m["num"])
+    if not math.isfinite(value):
+        raise ValueError(f"a {what} must be a finite number, got {clip(str(text))!r}")
+    return value, m["unit"]
 
 
 _EXAMPLES = {
@@ -79,6 +87,32 @@ def parse_count(text: object) -> int:
         return int(round(value * _COUNT[unit.lower()]))
     except KeyError:
         raise ValueError(f"unknown count suffix {unit!r} in {text!r} (use k or M)") from None
+
+
+def format_metric(metric: str, value: object) -> str:
+    """An observed value with the unit its metric name says: ``ttft_p95_s`` 0.0168 → '16.8 ms'."""
+    if isinstance(value, str) or value is None:
+        return "—" if value is None else str(value)
+    v = float(value)  # type: ignore[arg-type]
+    if not math.isfinite(v):
+        return "—"
+    if metric.endswith("_s") and metric != "t_s" and not metric.endswith("tok_s"):
+        return f"{v * 1e3:.3g} ms" if abs(v) < 1 else f"{v:,.3g} s"
+    if metric == "t_s":
+        return format_duration(v)
+    if metric.endswith("_kw"):
+        return f"{v / 1e3:,.3g} MW" if abs(v) >= 1e3 else f"{v:,.4g} kW"
+    if metric.endswith("_c"):
+        return f"{v:.3g} °C"
+    if metric in ("slo_attainment", "utilisation") or metric.endswith(("_share", "_frac")):
+        return f"{v * 100:.4g} %"
+    if metric.endswith("_rps"):
+        return f"{v:,.4g} req/s"
+    if metric.endswith("tok_s"):
+        return f"{v:,.0f} tok/s"
+    if metric.startswith("usd_"):
+        return f"${v:,.4g}" + ("/Mtok" if metric.endswith("mtok") else "")
+    return f"{v:.6g}"
 
 
 def format_duration(seconds: float) -> str:

@@ -7,13 +7,14 @@ reported the same way, as ``FILE:LINE: message``, all at once where possible.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from twin.core.errors import InputError, Problem
+from twin.core.errors import InputError, Problem, clip
 
 
 class YMap(dict):
@@ -42,53 +43,170 @@ class YList(list):
         return self.lines[index] if 0 <= index < len(self.lines) else self.line
 
 
+#: What a file may ask of the machine before a single value is read (issue 10): big enough
+#: for a 100,000-rack layout written out long-hand, small enough to refuse in a second.
+MAX_FILE_BYTES = 10 * 1024 * 1024
+MAX_DEPTH = 64  # nesting levels (the deepest built-in file uses 5)
+MAX_VALUES = 1_000_000  # values after expanding aliases (a "billion laughs" file has 10^9)
+MAX_INT = 2**63 - 1  # a whole number beyond this is a typo, and numpy cannot hold it
+
+
+class _Refused(Exception):
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.line, self.message = line, message
+
+
+def _line(node: yaml.Node) -> int:
+    return node.start_mark.line + 1
+
+
+class _Loader(yaml.SafeLoader):
+    """The safe loader with a nesting limit while composing (PyYAML recurses per level)."""
+
+    def __init__(self, text: str):
+        super().__init__(text)
+        self.depth = 0
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            return super().compose_node(parent, index)
+        self.depth += 1
+        try:
+            if self.depth > MAX_DEPTH:
+                line = self.peek_event().start_mark.line + 1
+                raise _Refused(line, f"nested more than {MAX_DEPTH} levels deep")
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse recursive aliases and files whose aliases expand past the limits.
+
+    Sizes and heights are memoised per node, so this costs one visit per distinct node
+    however many times aliases repeat it.
+    """
+    memo: dict[int, tuple[int, int]] = {}  # id(node) -> (values, height); (-1, -1) while open
+
+    def walk(node: yaml.Node, depth: int) -> tuple[int, int]:
+        seen = memo.get(id(node))
+        if seen == (-1, -1):
+            raise _Refused(_line(node), "an alias refers to the value that contains it (a recursive anchor)")
+        if seen is None:
+            memo[id(node)] = (-1, -1)
+            size, height = 1, 0
+            for child in _children(node):
+                n, h = walk(child, depth + 1)
+                size, height = size + n, max(height, h + 1)
+                if size > MAX_VALUES:
+                    raise _Refused(_line(node), f"more than {MAX_VALUES:,} values once aliases are expanded")
+            seen = memo[id(node)] = (size, height)
+        if depth + seen[1] > MAX_DEPTH:
+            raise _Refused(_line(node), f"nested more than {MAX_DEPTH} levels deep once aliases are expanded")
+        return seen
+
+    walk(root, 0)
+
+
+def _scalar(node: yaml.Node, loader: yaml.SafeLoader) -> Any:
+    try:
+        value = loader.construct_object(node, deep=True)
+    except (ValueError, OverflowError):  # e.g. an integer over 4,300 digits
+        raise _Refused(_line(node), f"not a number this program can read: {_clip(node.value)}") from None
+    if isinstance(value, float) and not math.isfinite(value):
+        raise _Refused(_line(node), f"numbers must be finite, got {_clip(node.value)}")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
+        raise _Refused(_line(node), f"number too large (the limit is {MAX_INT:,}): {_clip(node.value)}")
+    return value
+
+
+def _clip(value: Any, limit: int = 60) -> str:
+    return clip(str(value), limit)
+
+
 def _convert(node: yaml.Node, loader: yaml.SafeLoader, file: str) -> Any:
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
         out = YMap()
-        out.line = node.start_mark.line + 1
+        out.line = _line(node)
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            line = key_node.start_mark.line + 1
+            line = _line(key_node)
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _Refused(line, "a key must be a plain word or number, not a list or mapping ('? [a, b]')")
+            key = _scalar(key_node, loader)
             if key in out:
-                raise InputError([Problem(file, line, f"duplicate key {key!r} (first at line {out.lines[key]})")])
+                raise InputError([Problem(file, line, f"duplicate key {_clip(key)!r} (first at line {out.lines[key]})")])
             out[key] = _convert(value_node, loader, file)
             out.lines[key] = line
         return out
     if isinstance(node, yaml.SequenceNode):
         seq = YList()
-        seq.line = node.start_mark.line + 1
+        seq.line = _line(node)
         for item in node.value:
             seq.append(_convert(item, loader, file))
-            seq.lines.append(item.start_mark.line + 1)
+            seq.lines.append(_line(item))
         return seq
-    return loader.construct_object(node, deep=True)
+    return _scalar(node, loader)
 
 
 def load_text(text: str, file: str) -> Any:
-    """Parse YAML text; a syntax error becomes ``InputError`` at its line."""
-    loader = yaml.SafeLoader(text)
+    """Parse YAML text; a syntax error or an unsafe file becomes ``InputError`` at its line.
+
+    Refused, each as ``FILE:LINE:``: NUL bytes, nesting deeper than `MAX_DEPTH`, aliases
+    that refer to themselves or expand past `MAX_VALUES`, complex keys, numbers that are
+    not finite or do not fit in 64 bits.
+    """
+    nul = text.find("\x00")
+    if nul >= 0:
+        raise InputError([Problem(file, text.count("\n", 0, nul) + 1, "a NUL byte: this is not a text file")])
+    try:
+        loader = _Loader(text)
+    except yaml.reader.ReaderError as e:
+        line = text.count("\n", 0, e.position) + 1
+        raise InputError([Problem(file, line, f"a control character (#x{e.character:04x}) YAML does not allow")]) from None
     try:
         node = loader.get_single_node()
         if node is None:
             return None
+        _check_expansion(node)
         return _convert(node, loader, file)
+    except _Refused as e:
+        raise InputError([Problem(file, e.line, e.message)]) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark else 0
         what = e.problem or e.context or "invalid YAML"
         raise InputError([Problem(file, line, f"YAML syntax: {what}")]) from None
     except yaml.YAMLError as e:
-        raise InputError([Problem(file, 0, f"YAML: {e}")]) from None
+        raise InputError([Problem(file, 1, f"YAML: {_clip(e, 200)}")]) from None
+    except RecursionError:
+        raise InputError([Problem(file, 1, f"nested more than {MAX_DEPTH} levels deep")]) from None
     finally:
         loader.dispose()
 
 
 def load_file(path: str | Path) -> Any:
-    """Read and parse a YAML file; an unreadable file is an ``InputError`` too."""
+    """Read and parse a YAML file; an unreadable or oversized file is an ``InputError`` too."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise InputError([Problem(str(path), 1, f"file too large ({size / 2**20:,.1f} MB; the limit is "
+                                                    f"{MAX_FILE_BYTES // 2**20} MB)")])
+        with path.open("rb") as fh:  # a FIFO or device could claim size 0 and stream forever
+            raw = fh.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise InputError([Problem(str(path), 1, f"file too large (the limit is {MAX_FILE_BYTES // 2**20} MB)")])
+        text = raw.decode("utf-8")
     except OSError as e:
         raise InputError([Problem(str(path), 0, f"cannot read: {e.strerror or e}")]) from None
     except UnicodeDecodeError:
@@ -169,7 +287,9 @@ def _kind(value: Any) -> str:
 def number(value: Any) -> float:
     """A plain number (int or float, not a bool and not text)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"expected a number, got {value!r}")
+        raise ValueError(f"expected a number, got {_clip(value)!r}")
+    if not math.isfinite(float(value)):
+        raise ValueError(f"must be a finite number, got {value!r}")
     return float(value)
 
 

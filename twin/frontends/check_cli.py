@@ -36,7 +36,10 @@ class FileKind:
 
 
 def _is_scenario(doc: Any) -> bool:
-    return isinstance(doc, dict) and any(k in doc for k in SCENARIO_KEYS)
+    """As ``twin run`` tells them apart, so check and run never disagree on what a file is."""
+    from twin.core.scenario import is_scenario_doc
+
+    return isinstance(doc, dict) and (any(k in doc for k in SCENARIO_KEYS) or is_scenario_doc(doc))
 
 
 def _check_scenario(doc: YMap, file: str, catalog: Catalog) -> str:
@@ -44,13 +47,29 @@ def _check_scenario(doc: YMap, file: str, catalog: Catalog) -> str:
     from twin.core.units import format_duration
 
     sc = scenario_from_doc(doc, file, catalog, base_dir=Path(file).parent)
+    _must_build(sc.layout, catalog, file, doc.line_of("layout") if isinstance(doc, YMap) else 1,
+                seed=sc.seed, tick_s=sc.tick_s)
     return (f"scenario {sc.name}: layout {sc.layout.name}, {format_duration(sc.duration_s)}"
             f"{f' after {format_duration(sc.warmup_s)} warm-up' if sc.warmup_s else ''}, seed {sc.seed}, "
             f"{len(sc.events)} events, {len(sc.expect)} expectations")
 
 
 def _check_layout(doc: Any, file: str, catalog: Catalog) -> str:
-    return summary_line(layout_from_doc(doc, file, catalog), catalog)
+    layout = layout_from_doc(doc, file, catalog)
+    line = doc.line_of("deployments") if isinstance(doc, YMap) and "deployments" in doc else 1
+    _must_build(layout, catalog, file, line)
+    return summary_line(layout, catalog)
+
+
+def _must_build(layout: Any, catalog: Catalog, file: str, line: int, seed: int | None = None,
+                tick_s: float | None = None) -> None:
+    """What passes ``check`` must run: build the factory (plan every deployment) as ``run`` would."""
+    from twin.core.engine import Factory
+
+    try:
+        Factory(layout, catalog, seed=seed, tick_s=tick_s)
+    except (TwinError, ValueError, OverflowError, MemoryError) as e:
+        raise InputError([Problem(file, line, f"would not run: {e}")]) from None
 
 
 KINDS: list[FileKind] = [

@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 
 from twin.core import commands as C
+from twin.core import limits
 from twin.core.catalog import load_catalog
 from twin.core.errors import TwinError
 from twin.core.layout import load_layout
@@ -56,11 +57,10 @@ def _scenario(target: str, catalog, duration: float | None, seed: int | None):
 def run(args: argparse.Namespace) -> int:
     if args.b is None and not args.with_:
         raise TwinError("compare: give a variant B, or --with COMMAND to change A")
-    try:
-        at = parse_duration_s(args.at)
-        duration = parse_duration_s(args.duration) if args.duration else None
-    except ValueError as e:
-        raise TwinError(f"compare: {e}") from None
+    at = limits.option(args.at, parse_duration_s, limits.Range(0, limits.MAX_DURATION_S, "s"), "compare: --at")
+    duration = limits.option(args.duration, parse_duration_s, limits.DURATION, "compare: --for") if args.duration else None
+    if args.seed is not None:
+        limits.option(args.seed, None, limits.SEED, "compare: --seed")
     extra = []
     for text in args.with_:
         try:
@@ -89,9 +89,13 @@ def run(args: argparse.Namespace) -> int:
         except TwinError as e:
             raise TwinError(f"compare: --with {cmd.text!r}: {e}") from None
     da = scenario_report(ra.run())
-    db = scenario_report(rb.run())
+    ob = rb.run()
+    db = scenario_report(ob)
     doc = comparison(da, db, [c.text for _, c in extra], at)
+    doc["b"]["in_progress"] = still_under_way(ob.factory, extra, catalog, sb.duration_s)
     print_table(doc, args)
+    for note in doc["b"]["in_progress"]:
+        print(f"note: {note}")
     if out is not None:
         try:
             out.write_text(to_json(doc), encoding="utf-8")
@@ -99,6 +103,25 @@ def run(args: argparse.Namespace) -> int:
             raise TwinError(f"compare: cannot write {out}: {e.strerror or e}") from None
         print(f"report: {out}")
     return 0
+
+
+def still_under_way(factory, extra, catalog, duration_s: float) -> list[str]:
+    """The --with changes not finished when the window ends (a swap's downtime, say): the
+    comparison then measures the change's cost, not its result, and should say so."""
+    from twin.core.engine.snapshot import RACK_SWAPPING
+
+    snap = factory.snapshot()
+    swapping = int((snap.racks.state == RACK_SWAPPING).sum())
+    notes = []
+    downtime = float(catalog.constants.get("swap_downtime_s", 0.0))
+    for at, cmd in extra:
+        if isinstance(cmd, C.Swap) and swapping and at + downtime > duration_s:
+            notes.append(
+                f"'{cmd.text}' is still under way when the window ends: {swapping} rack{'s' if swapping != 1 else ''} "
+                f"down for the swap ({format_duration(downtime)} from {format_duration(at)}, done at "
+                f"{format_duration(at + downtime)}; the window ends at {format_duration(duration_s)}). B measures the "
+                f"outage, not the new GPUs: run with --for longer than {format_duration(at + downtime)} to see them.")
+    return notes
 
 
 def comparison(da: dict, db: dict, with_: list[str], at: float) -> dict:

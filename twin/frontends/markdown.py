@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twin.core.units import format_duration
+from twin.core.units import format_duration, format_metric
 
 KPI_ROWS = (
     ("output_tok_s", "output tokens/s", "{:,.0f}", 1.0),
@@ -34,6 +34,9 @@ def render(doc: dict[str, Any]) -> str:
         lines += [doc["description"].strip(), ""]
     status = doc.get("status")
     verdict = {"passed": "✔ every expectation held", "failed": "✘ an expectation failed", "aborted": "✘ aborted"}.get(status, "")
+    if status == "failed" and doc.get("failed_commands"):
+        verdict = f"✘ {doc['failed_commands']} scripted command(s) failed" + (
+            "" if all(e["status"] != "failed" for e in doc.get("expectations", ())) else " and an expectation failed")
     lines += [f"Layout `{doc['layout']}` · seed {doc['seed']} · {format_duration(doc.get('duration_s', 0))} simulated"
               + (f" after a {format_duration(doc['warmup_s'])} warm-up" if doc.get("warmup_s") else "")
               + (f" · **{verdict}**" if verdict else ""), ""]
@@ -47,10 +50,16 @@ def render(doc: dict[str, Any]) -> str:
         for e in doc["expectations"]:
             mark = {"passed": "✔", "failed": "✘"}.get(e["status"], "–")
             obs = e["observed"]
-            obs_s = obs if isinstance(obs, str) else ("—" if obs is None else f"{obs:.6g}")
+            obs_s = format_metric(e.get("metric", ""), obs)
             when = "" if e["at_s"] is None else format_duration(e["at_s"])
             by = "" if e["by"] is None else f"{e['by']:.4g}"
             lines.append(f"| {mark} | `{e['expect']}` | {obs_s} | {when} | {by} |")
+        lines.append("")
+    if doc.get("commands"):
+        lines += ["## Commands", "", "| | at | command | result |", "|---|---:|---|---|"]
+        for c in doc["commands"]:
+            mark = "✔" if c.get("ok", not str(c["result"]).startswith("error")) else "✘"
+            lines.append(f"| {mark} | {format_duration(c['t_s'])} | `{c['do']}` | {c['result']} |")
         lines.append("")
     lines += ["## Timeline", ""]
     shown = doc["events"]

@@ -7,7 +7,7 @@ import json
 import re
 import sys
 
-from twin.core import serving
+from twin.core import limits, serving
 from twin.core.catalog import PRECISIONS, load_catalog
 from twin.core.errors import TwinError
 
@@ -42,8 +42,8 @@ def _tokens(text: str) -> int:
         v = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a whole number of tokens, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1 token, got {v}")
+    if not 1 <= v <= limits.MAX_TOKENS:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {limits.MAX_TOKENS:,} tokens, got {v:,}")
     return v
 
 
@@ -52,8 +52,8 @@ def _positive(text: str) -> float:
         v = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0, got {text}")
+    if not 0 < v <= 1e6:  # also refuses nan and inf
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0 and at most 1,000,000, got {text}")
     return v
 
 

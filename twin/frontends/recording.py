@@ -36,11 +36,16 @@ def layout_reference(layout: Layout) -> str:
 
 def scenario_overrides(path: str | Path) -> dict[str, Any] | None:
     """A scenario file's ``overrides:`` as plain data (to copy into its recordings)."""
+    return scenario_part(path, "overrides")
+
+
+def scenario_part(path: str | Path, key: str) -> Any:
+    """One section of a scenario file (``overrides``, ``expect``, ``abort_if``) as plain data."""
     from twin.core.yamlsrc import load_file
 
     doc = load_file(Path(path))
-    ov = doc.get("overrides") if isinstance(doc, dict) else None
-    return _plain(ov) if ov else None
+    part = doc.get(key) if isinstance(doc, dict) else None
+    return _plain(part) if part else None
 
 
 def _plain(x: Any) -> Any:
@@ -58,17 +63,22 @@ class SessionLog:
 
     def __init__(self, layout: Layout, seed: int, tick_s: float | None = None, *, t0: float = 0.0,
                  warmup_s: float = 0.0, overrides: dict[str, Any] | None = None, scenario: str | None = None,
-                 record: str | Path | None = None):
+                 record: str | Path | None = None, scenario_file: str | Path | None = None, force: bool = False):
         self.layout_ref = layout_reference(layout)
         self.seed, self.tick_s = seed, tick_s
         self.t0, self.warmup_s, self.overrides, self.scenario = t0, warmup_s, overrides, scenario
+        self.force = force
+        # a recorded drill keeps its expectations, so `twin run` grades the recording
+        self.expect = scenario_part(scenario_file, "expect") if scenario_file else None
+        self.abort_if = scenario_part(scenario_file, "abort_if") if scenario_file else None
         self.entries: list[tuple[float, str, str]] = []  # (time as written, command, "script" | "operator")
         self.journal: Journal | None = self._open(record) if record is not None else None
         self.saved_operator = 0  # operator commands written by the last :save
 
     def _open(self, path: str | Path) -> Journal:
         return Journal(path, self.layout_ref, self.seed, self.tick_s, warmup_s=self.warmup_s,
-                       overrides=self.overrides, scenario=self.scenario)
+                       overrides=self.overrides, scenario=self.scenario, expect=self.expect,
+                       abort_if=self.abort_if, force=self.force)
 
     @property
     def recording(self) -> Path | None:
@@ -95,11 +105,12 @@ class SessionLog:
             return 0
         return self.operator_commands - self.saved_operator
 
-    def save(self, path: str | Path, t_abs: float) -> Path:
-        """``:save FILE``: the session so far as a complete scenario file."""
+    def save(self, path: str | Path, t_abs: float, force: bool = False) -> Path:
+        """``:save FILE`` (``:save! FILE`` overwrites): the session so far as a complete scenario file."""
         out = save_session(path, self.layout_ref, self.seed, [(t, text) for t, text, _ in list(self.entries)],
-                           self.offset(t_abs), self.tick_s, warmup_s=self.warmup_s, overrides=self.overrides,
-                           scenario=self.scenario)
+                           self.offset(t_abs), self.tick_s, force=force, warmup_s=self.warmup_s,
+                           overrides=self.overrides, scenario=self.scenario, expect=self.expect,
+                           abort_if=self.abort_if)
         self.saved_operator = self.operator_commands
         return out
 

@@ -6,12 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from twin.core import limits
 from twin.core.catalog import load_catalog
 from twin.core.engine import Factory
 from twin.core.errors import TwinError
 from twin.core.layout import load_layout
 from twin.core.report import SUMMARY_KEYS, Recorder, report, to_json
-from twin.core.units import format_duration, parse_duration_s
+from twin.core.units import format_duration, format_metric, parse_duration_s
 from twin.frontends import markdown
 
 EXIT_OK, EXIT_FAILED = 0, 1
@@ -79,6 +80,8 @@ def scenario_doc(target: str):
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.seed is not None:
+        limits.option(args.seed, None, limits.SEED, "run: --seed")
     out = _out_path(args.report, "--report")
     md = _out_path(args.markdown, "--markdown")
     sdoc = scenario_doc(args.target)
@@ -86,22 +89,13 @@ def run(args: argparse.Namespace) -> int:
         if args.duration is not None or args.tick or args.faults:
             raise TwinError("run: a scenario sets its own duration, tick and faults; drop --for/--tick/--faults")
         return run_scenario(args, sdoc, out, md)
-    try:
-        duration = parse_duration_s(args.duration or DEFAULT_DURATION)
-    except ValueError as e:
-        raise TwinError(f"run: --for: {e}") from None
-    if duration <= 0:
-        raise TwinError("run: --for must be longer than 0s")
-    tick = None
-    if args.tick:
-        try:
-            tick = parse_duration_s(args.tick)
-        except ValueError as e:
-            raise TwinError(f"run: --tick: {e}") from None
-        if not 0 < tick <= 3600:
-            raise TwinError("run: --tick must be between 0s and 1h")
+    duration = limits.option(args.duration or DEFAULT_DURATION, parse_duration_s, limits.DURATION, "run: --for")
+    tick = limits.option(args.tick, parse_duration_s, limits.TICK, "run: --tick") if args.tick else None
     catalog = load_catalog(args.catalog)
     layout = load_layout(args.target, catalog)
+    too_long = limits.check_ticks(duration, tick or layout.tick_s or 1.0)
+    if too_long:
+        raise TwinError(f"run: {too_long}")
     factory = Factory(layout, catalog, seed=args.seed, faults=args.faults, tick_s=tick)
     rec = Recorder(factory, duration)
     _advance(rec, duration, show=not args.quiet and sys.stderr.isatty())
@@ -149,6 +143,9 @@ def print_verdicts(doc: dict) -> None:
     if doc.get("aborted"):
         con.print(f"[bold red]✘ aborted:[/] {doc['aborted']}")
     if not doc["expectations"]:
+        for c in doc.get("commands", ()):
+            if not c.get("ok", True):
+                con.print(f"[bold red]✘ command failed[/] at {format_duration(c['t_s'])}: {c['do']}: {c['result']}")
         return
     t = Table(title="expectations", title_justify="left")
     for c in ("", "expectation", "observed", "when", "by"):
@@ -156,12 +153,17 @@ def print_verdicts(doc: dict) -> None:
     for e in doc["expectations"]:
         mark = {"passed": "[green]✔ held[/]", "failed": "[bold red]✘ FAILED[/]"}.get(e["status"], "– not evaluated")
         obs = e["observed"]
-        t.add_row(mark, e["expect"], obs if isinstance(obs, str) else ("—" if obs is None else f"{obs:.6g}"),
+        t.add_row(mark, e["expect"], format_metric(e.get("metric", ""), obs),
                   "" if e["at_s"] is None else format_duration(e["at_s"]), "" if e["by"] is None else f"{e['by']:.4g}")
     con.print(t)
+    for c in doc.get("commands", ()):
+        if not c.get("ok", True):
+            con.print(f"[bold red]✘ command failed[/] at {format_duration(c['t_s'])}: {c['do']}: {c['result']}")
     failed = [e for e in doc["expectations"] if e["status"] == "failed"]
     con.print("[green]every expectation held[/]" if not failed and not doc.get("aborted")
               else f"[bold red]{len(failed)} of {len(doc['expectations'])} expectations failed[/]")
+    if doc.get("failed_commands"):
+        con.print(f"[bold red]{doc['failed_commands']} scripted command(s) failed: the run fails[/]")
 
 
 def _advance(rec: Recorder, duration: float, show: bool) -> None:

@@ -16,30 +16,53 @@ from twin.core.layout import load_layout, rack_peak_kw
 
 
 def deployment_capacity(layout, catalog) -> list[dict]:
-    """Each deployment's output tokens/s at its tightest per-token SLO (serving model)."""
+    """Each deployment's output tokens/s at its tightest per-token SLO (serving model).
+
+    A deployment on racks of several GPU types is counted type by type: ``gpu_mix`` lists
+    (SKU, GPUs) in placement order, ``tok_s`` is the sum and ``usd_per_mtok`` the
+    token-weighted mean."""
     gpus_by_rack = {r.id: (r.gpu, r.gpus) for r in layout.racks}
     out = []
     for d in layout.deployments:
         classes = [w for w in layout.workloads if w.deployment == d.id]
-        skus = Counter()
+        skus: Counter = Counter()
         for rid in d.racks:
             sku, n = gpus_by_rack[rid]
             skus[sku] += n
-        sku, _ = skus.most_common(1)[0]
-        gpus = d.gpus_per_replica * d.replicas if d.gpus_per_replica and d.replicas else sum(skus.values())
+        placed = sum(skus.values())
+        gpus = d.gpus_per_replica * d.replicas if d.gpus_per_replica and d.replicas else placed
+        # replicas fill the racks in order: with fewer GPUs than the racks hold, the first SKUs get them
+        mix, left = [], gpus
+        for sku, n in skus.items():
+            take = min(n, left)
+            if take > 0:
+                mix.append((sku, take))
+            left -= take
         isl = round(sum(w.isl.mean for w in classes) / len(classes)) if classes else 1024
         osl = round(sum(w.osl.mean for w in classes) / len(classes)) if classes else 1024
         tpot = min((w.slo_tpot_s for w in classes), default=0.05)
-        row = {"id": d.id, "model": d.model, "precision": d.precision, "gpu": sku, "gpus": gpus,
-               "isl": isl, "osl": osl, "slo_tpot_s": tpot, "tok_s": None, "replica": "", "note": ""}
+        row = {"id": d.id, "model": d.model, "precision": d.precision, "gpu": mix[0][0] if mix else "", "gpus": gpus,
+               "gpu_mix": mix, "isl": isl, "osl": osl, "slo_tpot_s": tpot, "tok_s": None, "replica": "", "note": ""}
         try:
-            cs = serving.curves(catalog.gpu(sku), catalog.model(d.model), d.precision, serving.Workload(isl, osl), catalog=catalog)
-            p = serving.at_interactivity(cs, 1.0 / tpot)
-            row.update(tok_s=p.tok_s_per_gpu * gpus, replica=f"{p.gpus} × {p.parallelism}", usd_per_mtok=p.usd_per_mtok)
+            tok_s, cost, replicas = 0.0, 0.0, []
+            for sku, n in mix:
+                cs = serving.curves(catalog.gpu(sku), catalog.model(d.model), d.precision, serving.Workload(isl, osl),
+                                    catalog=catalog)
+                p = serving.at_interactivity(cs, 1.0 / tpot)
+                tok_s += p.tok_s_per_gpu * n
+                cost += p.usd_per_mtok * p.tok_s_per_gpu * n
+                replicas.append(f"{p.gpus} × {p.parallelism}")
+            row.update(tok_s=tok_s, replica=" / ".join(dict.fromkeys(replicas)),
+                       usd_per_mtok=cost / tok_s if tok_s > 0 else float("nan"))
         except TwinError as e:
             row["note"] = str(e)
         out.append(row)
     return out
+
+
+def gpu_mix_text(mix: list[tuple[str, int]]) -> str:
+    """'512 h100 + 512 h200'."""
+    return " + ".join(f"{n:,} {sku}" for sku, n in mix)
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
@@ -58,7 +81,10 @@ def run(args: argparse.Namespace, target: str | None = None) -> int:
 
     catalog = load_catalog(getattr(args, "catalog", []))
     layout = load_layout(target or getattr(args, "target", None) or "default", catalog)
-    console = Console()
+    import sys
+
+    # piped or redirected: wide enough that no header or figure is cut (rich would assume 80 columns)
+    console = Console() if sys.stdout.isatty() else Console(width=200)
     site = layout.site
     it_kw = layout.peak_it_kw(catalog)
     console.print(f"[bold]twin[/] — {layout.name}: {layout.description.strip().splitlines()[0] if layout.description else ''}")
@@ -93,10 +119,10 @@ def run(args: argparse.Namespace, target: str | None = None) -> int:
     total = 0.0
     for d in deployment_capacity(layout, catalog):
         if d["tok_s"] is None:
-            dep.add_row(d["id"], f"{d['model']} {d['precision']}", f"{d['gpus']:,} {d['gpu']}", "—", "—", d["note"][:30], "—")
+            dep.add_row(d["id"], f"{d['model']} {d['precision']}", gpu_mix_text(d["gpu_mix"]), "—", "—", d["note"][:30], "—")
             continue
         total += d["tok_s"]
-        dep.add_row(d["id"], f"{d['model']} {d['precision']}", f"{d['gpus']:,} {d['gpu']}", d["replica"].replace(" × ", "×"),
+        dep.add_row(d["id"], f"{d['model']} {d['precision']}", gpu_mix_text(d["gpu_mix"]), d["replica"].replace(" × ", "×"),
                     f"{1 / d['slo_tpot_s']:.0f}", _si(d["tok_s"]), f"{d['usd_per_mtok']:.3f}")
     console.print(dep)
     console.print(f"capacity at SLO: [bold]{_si(total)}[/] output tokens/s · "

@@ -61,7 +61,7 @@ STEP_BUDGET_S = 0.15
 #: Actions that belong to the control room (off while a dialog or help is open).
 _ROOM_ACTIONS = frozenset({
     "view", "command_line", "filter", "toggle_pause", "faster", "slower", "fail", "repair", "drain",
-    "swap", "heat", "ack", "ack_all", "help",
+    "swap", "heat", "ack", "ack_all", "help", "back", "baseline", "clear_baseline",
 })
 
 
@@ -111,9 +111,12 @@ class TwinApp(App[None]):
         Binding("d", "drain", "drain / undrain the selection"),
         Binding("s", "swap", "swap the selection's GPUs (asks which)"),
         Binding("h", "heat", "floor heat: state / utilisation / temperature"),
+        Binding("b", "baseline", "mark a baseline: every gauge shows its change since (b again moves it)"),
+        Binding("B", "clear_baseline", "clear the baseline"),
         Binding("a", "ack", "acknowledge the selected alarm (events)"),
         Binding("A", "ack_all", "acknowledge every alarm"),
         Binding("question_mark,f1", "help", "help for this view"),
+        Binding("escape", "back", "back: out of a drill-down, or to the alarms after Enter on one", show=False),
         Binding("q", "quit", "quit"),
     ]
 
@@ -122,10 +125,14 @@ class TwinApp(App[None]):
                  wall: Callable[[], float] = time.monotonic, fps: float = FPS, live: bool = True,
                  step_budget_s: float | None = STEP_BUDGET_S, warm_up_s: float = 0.0, paused: bool = False,
                  scenario: Scenario | ScenarioPlayer | None = None, blind: bool = False,
-                 record: str | Path | None = None):
+                 record: str | Path | None = None, warm_up_progress: Callable[[float, float], None] | None = None,
+                 force: bool = False):
         """``scenario`` plays a scenario (a `ScenarioPlayer` whose warm-up may already have
         run); ``blind`` hides its upcoming events; ``record`` journals every command applied
-        to that file as it is applied (a scenario file that replays the session)."""
+        to that file as it is applied (a scenario file that replays the session).
+        ``warm_up_s`` runs a layout that long before the first frame, so the room opens on a
+        factory at steady state (``warm_up_progress(done_s, total_s)`` follows it); the
+        gauges' sparklines start after it."""
         super().__init__()
         self.catalog = catalog or load_catalog()
         player: ScenarioPlayer | None = None
@@ -148,7 +155,8 @@ class TwinApp(App[None]):
         self.session = SessionLog(
             self.layout, factory.seed, sc.tick_s if sc else self.layout.tick_s, t0=player.t0 if player else 0.0,
             warmup_s=sc.warmup_s if sc else 0.0, overrides=scenario_overrides(sc.file) if sc else None,
-            scenario=sc.name if sc else None, record=record)
+            scenario=sc.name if sc else None, record=record, scenario_file=sc.file if sc else None,
+            force=force)
         self.driver = EngineDriver(factory, player, on_applied=self.session.record)
         if faults and player is None:  # as a command, so a recording replays it
             self.driver.submit(C.Faults(True))
@@ -156,7 +164,11 @@ class TwinApp(App[None]):
         if player is not None:
             self.driver.start()
         elif warm_up_s > 0:
-            factory.advance_to(warm_up_s)
+            step = max(warm_up_s / 50, 1.0)
+            while factory.now < warm_up_s - 1e-9:
+                factory.advance_to(min(factory.now + step, warm_up_s))
+                if warm_up_progress is not None:
+                    warm_up_progress(factory.now, warm_up_s)
         self.wall = wall
         self.clock = SimClock(factory.now, speed=speed, paused=paused, wall=wall)
         self.readonly = readonly
@@ -167,7 +179,7 @@ class TwinApp(App[None]):
         self.ctx = ViewContext(
             topology=Topology.of(self.layout), catalog=self.catalog, start_hour=factory.start_hour,
             ambient_c=self.layout.site.ambient_c, throttle_c=float(k.get("gpu_throttle_c", 90.0)), alarms=AlarmBook(),
-            scenario=self.scenario, blind=self.blind,
+            scenario=self.scenario, blind=self.blind, history_from_s=0.6 * (warm_up_s if player is None else player.sc.warmup_s),
         )
         self.alarms = self.ctx.alarms
         self.snapshot = None
@@ -179,6 +191,8 @@ class TwinApp(App[None]):
         self._lagging = False
         self._line_token: int | None = None  # the command line waits for this outcome
         self._script_status = "running"
+        self._from_alarm = False  # Enter on an alarm brought the operator here: Esc goes back
+        self._baseline_at: str | None = None  # the baseline's time, when one is marked
 
     @property
     def recorded(self) -> list[tuple[float, str]]:
@@ -205,8 +219,12 @@ class TwinApp(App[None]):
 
     def _greet(self) -> None:
         sc = self.scenario
-        n, m = len(sc.events), len(sc.expect)
         warm = f" after a {format_duration(sc.warmup_s)} warm-up" if sc.warmup_s else ""
+        if self.blind:  # a trainee learns nothing of what is coming or how they are graded
+            self.room.say(f"scenario {sc.name} (blind): T+00:00 is now{warm} · what comes next is hidden · "
+                          "6 shows what has happened", "info")
+            return
+        n, m = len(sc.events), len(sc.expect)
         self.room.say(f"scenario {sc.name}: {n} event{'s' if n != 1 else ''}, {m} expectation{'s' if m != 1 else ''}; "
                       f"T+00:00 is now{warm} · 6 shows the timeline", "info")
 
@@ -287,6 +305,7 @@ class TwinApp(App[None]):
             alarms=self.alarms.active(), worst=self.alarms.worst_active(), faults=len(snap.active_faults) if snap else 0,
             readonly=self.readonly, random_faults=bool(snap and snap.faults_enabled),
             scenario=self._scenario_clock(), recording=self.session.recording is not None,
+            baseline=self._baseline_at,
         )
 
     def _scenario_clock(self) -> str | None:
@@ -371,7 +390,7 @@ class TwinApp(App[None]):
                 self._close_command_line()
 
     def _session(self, cmd: C.SessionCommand) -> str | None:
-        if isinstance(cmd, C.Speed | C.Pause | C.Resume) and self.readonly:
+        if isinstance(cmd, C.Speed | C.Pause | C.Resume | C.Save) and self.readonly:  # read-only writes nothing
             return self._refuse(cmd.text)
         if isinstance(cmd, C.Speed):
             old = speed_label(self.clock.speed)
@@ -386,12 +405,12 @@ class TwinApp(App[None]):
         elif isinstance(cmd, C.Ack):
             return self._ack(cmd.event)
         elif isinstance(cmd, C.Save):
-            return self._save(cmd.path)
+            return self._save(cmd.path, cmd.force)
         self._close_command_line()
         self.request_frame()
         return None
 
-    def _save(self, path: str) -> str | None:
+    def _save(self, path: str, force: bool = False) -> str | None:
         """The session's commands so far as a scenario file that replays them (same seed, same times)."""
         rec = self.session.recording
         if rec is not None and Path(path).resolve() == rec.resolve():
@@ -400,7 +419,7 @@ class TwinApp(App[None]):
             return msg
         try:
             with self.driver.lock:  # the commands and the time they end at, as one
-                written = self.session.save(path, self.driver.now)
+                written = self.session.save(path, self.driver.now, force)
         except TwinError as e:
             self.room.say(str(e), "error")
             return str(e)
@@ -491,7 +510,42 @@ class TwinApp(App[None]):
         except C.CommandError as e:
             self.room.say(str(e), "error")  # stays open with the line, to fix it
             return
-        self.run_command(cmd, from_line=True)
+        asked = self._question(cmd)
+        if asked is None or self.readonly:
+            self.run_command(cmd, from_line=True)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_command(cmd, from_line=True)
+            else:  # the line stays open with the command, to change or drop it
+                self.room.say(f"{cmd.text}: cancelled", "info")
+
+        self.push_screen(ConfirmScreen(*asked), answered)
+
+    def _question(self, cmd: C.Command) -> tuple[str, str] | None:
+        """What to ask before a command that takes many racks out, as the keys ask (None: just run it)."""
+        target = getattr(cmd, "target", "")
+        kind = self.ctx.topology.kind(target)
+        n = self.ctx.topology.racks_behind(target)
+        racks = f"{n} rack{'s' if n != 1 else ''}"
+        if isinstance(cmd, C.Swap):
+            downtime = format_duration(float(self.catalog.constants.get("swap_downtime_s", 3600)))
+            return (f"Swap {kind} {target} to {cmd.gpu}?",
+                    f"{racks} go down for {downtime} while their servers are replaced.\n:{cmd.text}")
+        if kind not in CONFIRM_KINDS or not isinstance(cmd, C.Fail | C.Drain | C.Undrain):
+            return None
+        verb = cmd.verb.capitalize()
+        return f"{verb} {kind} {target}?", f"{self._effect(cmd.verb, racks)}\n:{cmd.text}"
+
+    @staticmethod
+    def _effect(verb: str, racks: str) -> str:
+        return {
+            "fail": f"Every rack it carries alone goes down until it is repaired ({racks} behind it; "
+                    "A/B-fed racks keep their other feed).",
+            "drain": f"{racks} stop taking new requests; running ones finish.",
+            "undrain": f"{racks} take requests again.",
+        }.get(verb, f"{racks} affected.")
 
     @on(CommandBar.Changed, "#command")
     def _changed(self, event: CommandBar.Changed) -> None:
@@ -517,10 +571,34 @@ class TwinApp(App[None]):
         if self.screen is not self.room:
             self.pop_screen()
         self._close_command_line()
+        self._from_alarm = False
         if index >= len(self.room.view_classes):
             self.room.say("6 is the scenario timeline: start twin with a scenario file (twin SCENARIO.yaml)", "warn")
             return
         self.room.switch(index)
+
+    def action_baseline(self) -> None:
+        snap = self.snapshot
+        if snap is None:
+            return
+        strip = self.room.gauges
+        strip.baseline = dict(snap.gauges)
+        self._baseline_at = fmt.sim_time(snap.t_s, self.ctx.start_hour)
+        self.room.say(f"baseline marked at {self._baseline_at}: every gauge shows Δ, its change since · "
+                      "b moves it · B clears it", "ok")
+        self.room.show(snap, self.header_state())
+
+    def action_clear_baseline(self) -> None:
+        self.room.gauges.baseline = None
+        self._baseline_at = None
+        self.room.say("baseline cleared", "info")
+        if self.snapshot is not None:
+            self.room.show(self.snapshot, self.header_state())
+
+    def action_back(self) -> None:
+        if self._from_alarm:
+            self._from_alarm = False
+            self.room.switch(4)
 
     def action_command_line(self) -> None:
         self.open_command_line()
@@ -558,13 +636,7 @@ class TwinApp(App[None]):
         kind = self.ctx.topology.kind(target)
         if kind in CONFIRM_KINDS:
             n = self.ctx.topology.racks_behind(target)
-            racks = f"{n} rack{'s' if n != 1 else ''}"
-            effect = {
-                "fail": f"Every rack it carries alone goes down until it is repaired ({racks} behind it; "
-                        "A/B-fed racks keep their other feed).",
-                "drain": f"{racks} stop taking new requests; running ones finish.",
-                "undrain": f"{racks} take requests again.",
-            }.get(cmd.verb, f"{racks} affected.")
+            effect = self._effect(cmd.verb, f"{n} rack{'s' if n != 1 else ''}")
             self.push_screen(ConfirmScreen(question, f"{effect}\n:{cmd.text}"),
                              lambda yes: self.run_command(cmd) if yes else self.room.say(f"{cmd.text}: cancelled", "info"))
         else:
@@ -638,11 +710,39 @@ class TwinApp(App[None]):
         if not isinstance(view, EventsView):
             self.room.say("a acknowledges the selected alarm in the events view (5); A acknowledges all", "warn")
             return
-        entry = view.selected_event()
-        if entry is None or entry.event_id is None or entry.severity == "info":
-            self.room.say("select an alarm (a warning or critical event) to acknowledge", "warn")
+        ids = view.selected_alarms()
+        if not ids:
+            self.room.say("select an alarm (a warning or critical event) or a cause to acknowledge", "warn")
             return
-        self._ack(str(entry.event_id))
+        if len(ids) == 1:
+            self._ack(str(ids[0]))
+            return
+        n = self.alarms.ack_many(ids)
+        self.room.say(f"{n} alarm{'s' if n != 1 else ''} of {view.log.selected_row.group.key} acknowledged", "ok")
+        self._refresh_header()
+        self._refresh_events()
+
+    #: The view that shows each kind of component (its index), for Enter on an alarm.
+    _VIEW_OF_KIND = {"rack": 0, "row": 0, "group": 0, "leaf": 1, "spine": 1, "link": 1, "pdu": 2, "feed": 2,
+                     "loop": 2, "deployment": 3}
+
+    def goto(self, component: str) -> bool:
+        """Show ``component`` selected in its view (a rack on the floor, a PDU in power …)."""
+        kind = self.ctx.topology.kind(component)
+        index = self._VIEW_OF_KIND.get(kind)
+        if kind == "link":  # a link is shown by the leaf it hangs from
+            component = next((lk for lk in self.layout.fabric.links if lk.id == component), None)
+            component = component.a if component is not None else ""
+        if index is None or not component:
+            self.room.say(f"{component or 'that'} is not a component on the floor, fabric or power views", "warn")
+            return False
+        self.room.switch(index)
+        if not self.room.view.select_component(component):
+            self.room.say(f"{component}: not shown in the {self.room.view.TITLE.lower()} view", "warn")
+            return False
+        self.room.say(f"{kind} {component} · Esc or 5 goes back to the alarms", "info")
+        self._from_alarm = True
+        return True
 
     def action_ack_all(self) -> None:
         self._ack(None)
@@ -658,15 +758,31 @@ class TwinApp(App[None]):
         self.push_screen(HelpScreen(help_content(view.TITLE, view.KEYS, keys, self.readonly)))
 
     async def action_quit(self) -> None:
-        """q: quit, asking first if the session has commands not saved (ctrl+q never asks)."""
-        n = self.unsaved
-        if n and isinstance(self.screen, ControlRoom):
+        """q: quit, asking first if that loses something — commands not saved, a drill still
+        running, a recording being made (ctrl+q never asks)."""
+        reasons = self._quit_reasons()
+        if reasons and isinstance(self.screen, ControlRoom):
+            keys = "y quits; n stays" + (" — then :save FILE writes the session as a replayable scenario."
+                                         if self.unsaved else ".")
             self.push_screen(ConfirmScreen(
-                f"Quit with {n} command{'s' if n != 1 else ''} not saved?",
-                "y quits; n stays — then :save FILE writes the session as a replayable scenario."),
-                lambda yes: self.exit() if yes else self.room.say("not quitting: :save FILE records the session", "info"))
+                f"Quit {reasons[0]}?" if len(reasons) == 1 else "Quit?",
+                keys if len(reasons) == 1 else "".join(f"· {r}\n" for r in reasons) + keys),
+                lambda yes: self.exit() if yes else self.room.say("not quitting", "info"))
             return
         self.exit()
+
+    def _quit_reasons(self) -> list[str]:
+        out = []
+        n = self.unsaved
+        if n:
+            out.append(f"with {n} command{'s' if n != 1 else ''} not saved")
+        st = self.ctx.script
+        if self.scenario is not None and (st is None or st.status == "running"):
+            at = fmt.rel_time(st.t_s) if st is not None else "T+00:00"
+            out.append(f"the drill {self.scenario.name} at {at}, still running")
+        if self.session.recording is not None:
+            out.append(f"ending the recording to {self.session.recording}")
+        return out
 
 
 _KEY_NAMES = {"colon": ":", "slash": "/", "space": "space", "plus": "+", "equals_sign": "=", "minus": "-",

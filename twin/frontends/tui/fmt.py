@@ -62,6 +62,16 @@ def kw(x: float) -> str:
     return f"{x:,.0f}kW" if abs(x) >= 10 else f"{x:.1f}kW"
 
 
+def bits(gb_s: float) -> str:
+    """Bandwidth as network people write it, in bits: 800 GB/s → '6.4 Tb/s', 50 GB/s → '400 Gb/s'."""
+    if gb_s is None or not math.isfinite(gb_s):
+        return "—"
+    gbit = gb_s * 8.0
+    if gbit >= 1000:
+        return f"{_sig(gbit / 1000, 3)} Tb/s"
+    return f"{_sig(gbit, 3)} Gb/s"
+
+
 def usd(x: float) -> str:
     if x is None or not math.isfinite(x):
         return "—"

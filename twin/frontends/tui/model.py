@@ -78,6 +78,7 @@ class Topology:
     rack_loop: tuple[str, ...]
     rack_leaf: tuple[str, ...]
     rack_deployments: tuple[tuple[str, ...], ...]
+    rack_prefill: tuple[float, ...]  # share of the rack's GPUs on a disaggregated deployment's prefill pool
     pdu_feed: dict[str, str]
     pdu_racks: dict[str, tuple[str, ...]]
     feed_pdus: dict[str, tuple[str, ...]]
@@ -86,6 +87,7 @@ class Topology:
     spines: tuple[str, ...]
     row_leaves: tuple[tuple[str, ...], ...]  # the leaves serving each row
     leaf_racks: dict[str, tuple[str, ...]]
+    leaf_uplinks: dict[str, tuple[float, ...]]  # each leaf's uplinks to the spines, GB/s each (from the layout)
     kinds: dict[str, str]
     ids: tuple[str, ...]
     deployments: tuple[str, ...]
@@ -118,6 +120,7 @@ class Topology:
             rack_loop=tuple(r.cooling for r in layout.racks),
             rack_leaf=tuple(r.leaf for r in layout.racks),
             rack_deployments=tuple(tuple(rack_deps.get(r.id, ())) for r in layout.racks),
+            rack_prefill=_prefill_shares(layout),
             pdu_feed={p.id: p.feed for p in layout.pdus},
             pdu_racks={p.id: p.racks for p in layout.pdus},
             feed_pdus={f.id: tuple(p.id for p in layout.pdus if p.feed == f.id) for f in layout.feeds},
@@ -126,6 +129,7 @@ class Topology:
             spines=tuple(s.id for s in layout.fabric.spines),
             row_leaves=tuple(row_leaves),
             leaf_racks={s.id: s.racks for s in layout.fabric.leaves},
+            leaf_uplinks=_uplinks(layout),
             kinds=dict(layout.ids),
             ids=tuple(layout.ids),
             deployments=tuple(d.id for d in layout.deployments),
@@ -156,6 +160,53 @@ class Topology:
             prefix = component + "-"
             return sum(len(rr) for row, rr in zip(self.rows, self.row_racks, strict=True) if row.startswith(prefix))
         return 0
+
+
+def _prefill_shares(layout: Layout) -> tuple[float, ...]:
+    """Per rack, the share of its GPUs in a prefill pool. A disaggregated deployment puts
+    its first replicas, in rack order, on prefill: about ``prefill_share`` of its GPUs."""
+    share = [0.0] * len(layout.racks)
+    index = {r.id: i for i, r in enumerate(layout.racks)}
+    for d in layout.deployments:
+        if not d.disaggregated or d.prefill_share <= 0:
+            continue
+        gpus = [layout.racks[index[r]].gpus for r in d.racks]
+        pool, start = d.prefill_share * sum(gpus), 0.0
+        for r, n in zip(d.racks, gpus, strict=True):
+            if start >= pool:
+                break
+            share[index[r]] = min(1.0, (pool - start) / n) if n else 0.0
+            start += n
+    return tuple(share)
+
+
+def prefill_racks(topo: Topology, deployment: str | None = None) -> list[str]:
+    """The racks (wholly or partly) in a prefill pool, of one deployment or all."""
+    return [rid for rid, pf, deps in zip(topo.rack_ids, topo.rack_prefill, topo.rack_deployments, strict=True)
+            if pf > 0 and (deployment is None or deployment in deps)]
+
+
+def span_text(ids: list[str]) -> str:
+    """'nvl-01-01 … nvl-02-04 (20 racks)' or 'row-a-01, row-a-02'."""
+    if len(ids) <= 2:
+        return ", ".join(ids)
+    return f"{ids[0]} … {ids[-1]} ({len(ids)} racks)"
+
+
+def util_text(u: float) -> str:
+    """A rack's or row's utilisation: over 100 % (overload: queues grow) carries a ▲, never silently."""
+    return f"{u:.0%}▲" if u > 1.005 else f"{u:.0%}"
+
+
+#: What "util" means wherever it is shown.
+UTIL_MEANING = "util = output ÷ what the GPUs serve at the SLO pace; over 100% ▲ = overloaded, queues grow"
+
+
+def _uplinks(layout: Layout) -> dict[str, tuple[float, ...]]:
+    out: dict[str, list[float]] = {}
+    for ln in layout.fabric.links:
+        out.setdefault(ln.a, []).append(ln.gb_s)
+    return {k: tuple(v) for k, v in out.items()}
 
 
 # ---- the floor ---------------------------------------------------------------------------------
@@ -192,6 +243,7 @@ class RowSummary:
     util: float
     hottest_c: float
     counts: tuple[int, ...]  # racks per state, RACK_STATE_NAMES order
+    prefill: int = 0  # racks (wholly or partly) in a prefill pool
 
 
 def row_summaries(snap: Snapshot, topo: Topology) -> list[RowSummary]:
@@ -206,8 +258,9 @@ def row_summaries(snap: Snapshot, topo: Topology) -> list[RowSummary]:
     np.maximum.at(hottest, rr, racks.temp_c)
     counts = np.zeros((n_rows, len(RACK_STATE_NAMES)), dtype=int)
     np.add.at(counts, (rr, racks.state.astype(int)), 1)
-    return [RowSummary(int(n[i]), float(kw[i]), float(util[i]), float(hottest[i]), tuple(int(c) for c in counts[i]))
-            for i in range(n_rows)]
+    pf = np.bincount(rr, weights=np.asarray(topo.rack_prefill) > 0, minlength=n_rows)
+    return [RowSummary(int(n[i]), float(kw[i]), float(util[i]), float(hottest[i]), tuple(int(c) for c in counts[i]),
+                       int(pf[i])) for i in range(n_rows)]
 
 
 def state_counts_text(counts: tuple[int, ...]) -> str:
@@ -259,6 +312,15 @@ class GaugeReading:
     status: str  # ok | warn | bad
     note: str  # what the bound is, or why it is out of it
     compact: str  # number and unit for a narrow gauge
+    short_notes: tuple[str, ...] = ()  # the note said in fewer cells, longest first (never a cut sentence)
+
+    def note_for(self, width: int) -> str:
+        """The longest wording of the note that fits ``width`` cells (the shortest, cut, if none does)."""
+        for text in (self.note, *self.short_notes):
+            if len(text) <= width:
+                return text
+        last = (self.note, *self.short_notes)[-1]
+        return last if len(last) <= width else last[: max(width - 1, 0)] + "…"
 
 
 def _worst_slo(snap: Snapshot, which: str) -> tuple[float, str, float]:
@@ -278,35 +340,66 @@ def read_gauges(snap: Snapshot) -> list[GaugeReading]:
     if len(snap.history.get("t_s", ())) == 0:  # before the first tick there is nothing to read
         return [GaugeReading(spec.key, "—", "", OK, "starting", "—") for spec in GAUGES]
     out = []
-    shed = g.get("shed_rps", 0.0) + g.get("failed_rps", 0.0)
-    st = WARN if shed > 0.01 else OK
+    shed, failed = g.get("shed_rps", 0.0), g.get("failed_rps", 0.0)
+    st = WARN if shed + failed > 0.01 else OK
     v = _num(g["output_tok_s"])
-    out.append(GaugeReading("output_tok_s", v, "tok/s", st,
-                            f"shedding {_num(shed)} req/s" if st != OK else f"goodput {_num(g.get('goodput_tok_s', 0.0))}", v))
+    if st == OK:
+        out.append(GaugeReading("output_tok_s", v, "tok/s", OK, f"goodput {_num(g.get('goodput_tok_s', 0.0))} tok/s", v,
+                                (f"goodput {_num(g.get('goodput_tok_s', 0.0))}",)))
+    else:  # shed (turned away at admission) and failed (lost to a fault) are different stories
+        lost = [(w, x) for w, x in (("shed", shed), ("failed", failed)) if x > 0.005]
+        out.append(GaugeReading("output_tok_s", v, "tok/s", WARN, " · ".join(f"{w} {_num(x)} req/s" for w, x in lost), v,
+                                (" · ".join(f"{w} {_num(x)}/s" for w, x in lost),
+                                 " ".join(f"{w[0]}{_num(x)}/s" for w, x in lost))))
     v = _num(g["tok_s_per_mw"])
-    out.append(GaugeReading("tok_s_per_mw", v, "tok/s/MW", OK, f"{g.get('tok_per_joule', 0.0):.2f} tok/J", v))
+    out.append(GaugeReading("tok_s_per_mw", v, "tok/s/MW", OK, f"{g.get('tok_per_joule', 0.0):.2f} tokens per joule", v,
+                            (f"{g.get('tok_per_joule', 0.0):.2f} tok/J",)))
     usd = g["usd_per_mtok"]
     if math.isfinite(usd):
         out.append(GaugeReading("usd_per_mtok", f"{usd:.3f}", "$/Mtok", OK,
-                                f"energy ${g.get('usd_per_mtok_energy', 0.0):.3f}", f"${usd:.3f}"))
+                                f"of which energy ${g.get('usd_per_mtok_energy', 0.0):.3f}", f"${usd:.3f}",
+                                (f"energy ${g.get('usd_per_mtok_energy', 0.0):.3f}",)))
     else:
         out.append(GaugeReading("usd_per_mtok", "—", "$/Mtok", BAD, "no output", "—"))
     for key, which in (("ttft_p95_s", "ttft"), ("tpot_p95_s", "tpot")):
         ratio, cls, _slo = _worst_slo(snap, which)
         st = BAD if ratio > 1.0 else (WARN if ratio > 0.8 else OK)
         value, unit = _latency(g[key])
-        note = f"{cls} at {ratio:.1f}× SLO" if st != OK else (f"worst class {ratio:.0%} of SLO" if cls else "no traffic")
-        out.append(GaugeReading(key, value, unit, st, note, f"{value}{unit}"))
+        if not cls:
+            notes: tuple[str, ...] = ("no traffic",)
+        elif st != OK:
+            x = f"{ratio:.1f}×" if ratio < 10 else f"{ratio:,.0f}×"
+            notes = (f"{cls} at {x} its SLO", f"{cls} {x} SLO", f"{x} SLO")
+        else:
+            notes = (f"worst class at {ratio:.0%} of its SLO", f"worst {ratio:.0%} of SLO", f"{ratio:.0%} of SLO")
+        out.append(GaugeReading(key, value, unit, st, notes[0], f"{value}{unit}", notes[1:]))
     att = g["slo_attainment"]
     st = BAD if att < 0.95 else (WARN if att < 0.99 else OK)
-    out.append(GaugeReading("slo_attainment", f"{att * 100:.1f}", "%", st, "goal ≥ 99%", f"{att * 100:.1f}%"))
+    out.append(GaugeReading("slo_attainment", f"{att * 100:.1f}", "%", st, "of requests · goal ≥ 99%",
+                            f"{att * 100:.1f}%", ("goal ≥ 99%",)))
     fac, env = g["facility_power_kw"], g["envelope_kw"]
     share = fac / env if env > 0 else 0.0
     st = BAD if share > 1.0 else (WARN if share > 0.9 else OK)
     cap = " cap" if snap.site_cap_kw is not None else ""
     out.append(GaugeReading("facility_power_kw", f"{fac / 1000:.1f}", "MW", st,
-                            f"of {env / 1000:.1f} MW{cap} ({share:.0%})", f"{fac / 1000:.1f}/{env / 1000:.0f}MW"))
+                            f"of {env / 1000:.1f} MW{cap} ({share:.0%})", f"{fac / 1000:.1f}/{env / 1000:.0f}MW",
+                            (f"{share:.0%} of {env / 1000:.0f} MW{cap}", f"{share:.0%} of {cap.strip() or 'limit'}")))
     return out
+
+
+def gauge_delta(key: str, now: float, base: float) -> str:
+    """Change since the baseline, as an operator reads it: '+3.1%', '−12%', SLO attainment in points."""
+    if now is None or base is None or not (math.isfinite(now) and math.isfinite(base)):
+        return ""
+    if key == "slo_attainment":
+        d = (now - base) * 100
+        return "±0pt" if abs(d) < 0.05 else f"{d:+.1f}pt"
+    if base == 0:
+        return "" if now == 0 else "new"
+    r = (now - base) / abs(base)
+    if abs(r) < 0.0005:
+        return "±0%"
+    return f"{r:+.1%}" if abs(r) < 0.1 else f"{r:+.0%}"
 
 
 def _num(x: float) -> str:
@@ -314,11 +407,16 @@ def _num(x: float) -> str:
 
 
 def _latency(s: float) -> tuple[str, str]:
+    """At most four digits, so a queue of half an hour (1566 s) fits a gauge like 12 ms does."""
     if not math.isfinite(s):
         return "—", "s"
     if s < 1.0:
         return f"{s * 1000:.3g}", "ms"
-    return f"{s:.2f}", "s"
+    if s < 10:
+        return f"{s:.2f}", "s"
+    if s < 100:
+        return f"{s:.1f}", "s"
+    return f"{s:.0f}", "s"
 
 
 
@@ -388,6 +486,13 @@ class AlarmBook:
         self.acked |= ids
         self.version += 1
         return len(ids)
+
+    def ack_many(self, ids) -> int:
+        """Acknowledge these alarms (a cause's); returns how many were newly acknowledged."""
+        new = set(ids) - self.acked
+        self.acked |= new
+        self.version += 1
+        return len(new)
 
     def active(self) -> int:
         """Alarms (warnings and criticals) not yet acknowledged."""

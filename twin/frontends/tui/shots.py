@@ -1,4 +1,5 @@
-"""Regenerate ``screenshots/``: one SVG per view, a fault in progress, a scenario's timeline.
+"""Regenerate ``screenshots/``: one SVG per view, a fault in progress, alarms by cause, a
+drill-down, a scenario's timeline.
 
     python -m twin.frontends.tui.shots [--out screenshots] [--only scenario-timeline]
 
@@ -96,6 +97,12 @@ async def main(out: Path, only: set[str] | None = None) -> None:
     if wanted("fault-in-progress"):
         await _shoot(_app(), out / "fault-in-progress.svg", ["1", "h", "h", "down"], SIZE,
                      "twin — a PDU and a cooling loop lost", before=_fault)
+    if wanted("alarms-by-cause"):
+        await _shoot(_app(), out / "alarms-by-cause.svg", ["5", "right"], SIZE,
+                     "twin — alarms grouped by cause", before=_fault)
+    if wanted("floor-drill-down"):
+        await _shoot(_app(), out / "floor-drill-down.svg", ["1", *["down"] * 4, "enter", "o"], SIZE,
+                     "twin — a row's racks, sorted by power", before=_fault)
     if wanted("hyperscale-floor"):
         await _shoot(_app("hyperscale", warm_up_s=60.0), out / "hyperscale-floor.svg", ["1"], (160, 48),
                      "twin hyperscale — 1,040 racks")

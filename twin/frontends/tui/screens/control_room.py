@@ -38,7 +38,7 @@ VIEW_HINTS = {
     "fabric": "←↑↓→ switch · f fail · r repair · : degrade LINK 50%",
     "power": "←↑↓→ feed/PDU/loop · f fail · r repair · d drain · : cap 80%",
     "serving": ":route POLICY · :scale DEPLOYMENT N · :surge 2 10m · :cap 80%",
-    "events": "↑↓ select · a acknowledge · A acknowledge all · / filter",
+    "events": "↑↓ jk select · → open a cause · Enter go to it · c critical only · v full log · a ack · / filter",
     "timeline": "↑↓ scroll · tab other list · : act on top of the script · space pause",
 }
 
@@ -65,6 +65,7 @@ class ControlRoom(Screen):
         yield Static(id="too-small")
 
     def on_mount(self) -> None:
+        self.query_one("#gauges", GaugeStrip).history_from_s = self.ctx.history_from_s
         self.query_one("#command-line", CommandLine).display = False
         self._tabs()
         self.say_hint()
@@ -111,6 +112,10 @@ class ControlRoom(Screen):
 
     def show_header(self, header: HeaderState) -> None:
         self.query_one("#header", HeaderBar).show(header)
+
+    @property
+    def gauges(self) -> GaugeStrip:
+        return self.query_one("#gauges", GaugeStrip)
 
     # ---- the bottom line ----------------------------------------------------------------------
     @property

@@ -10,6 +10,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from twin.core.commands import VERBS
+from twin.frontends.tui import glossary
 
 
 def help_content(view_title: str, view_keys: tuple[tuple[str, str], ...], app_keys: list[tuple[str, str]],
@@ -17,6 +18,7 @@ def help_content(view_title: str, view_keys: tuple[tuple[str, str], ...], app_ke
     key_w = max(len(k) for k, _ in [*view_keys, *app_keys]) + 2
     usage_w = max(len(u) for u, _ in VERBS.values()) + 2
     parts: list = [(f"Help — {view_title} view\n\n", "bold")]
+    parts += _numbers(view_title)
     if view_keys:
         parts.append((f"Keys in the {view_title.lower()} view\n", "bold $accent"))
         for key, what in view_keys:
@@ -48,6 +50,20 @@ def help_content(view_title: str, view_keys: tuple[tuple[str, str], ...], app_ke
         parts.append(f"  {n}\n")
     parts.append(("\nEsc, q or ? closes this help.", "$text-muted"))
     return Content.assemble(*parts)
+
+
+def _numbers(view_title: str) -> list:
+    """What every number on screen means, with its unit: the view's figures, then the gauges."""
+    parts: list = [(f"Numbers in the {view_title.lower()} view\n", "bold $accent")]
+    for name, words in glossary.VIEWS.get(view_title, ()):
+        parts += [(f"  {name}", "bold"), f" — {words}\n"]
+    parts.append(("\nThe gauges (top)\n", "bold $accent"))
+    for label, words in glossary.GAUGES.values():
+        parts += [(f"  {label}", "bold"), f" — {words}\n"]
+    for label, words in glossary.GAUGE_NOTES:
+        parts += [(f"  {label}", "bold"), f" — {words}\n"]
+    parts.append("\n")
+    return parts
 
 
 class HelpScreen(ModalScreen[None]):

@@ -83,8 +83,9 @@ class CellGrid(ScrollView, can_focus=True):
     """
 
     BINDINGS = [
-        Binding("up", "move(0, -1)", "up", show=False),
-        Binding("down", "move(0, 1)", "down", show=False),
+        Binding("up,k", "move(0, -1)", "up", show=False),
+        Binding("down,j", "move(0, 1)", "down", show=False),
+        Binding("enter", "enter", "drill down", show=False),
         Binding("left", "move(-1, 0)", "left", show=False),
         Binding("right", "move(1, 0)", "right", show=False),
         Binding("home", "edge(-1)", "first", show=False),
@@ -99,6 +100,18 @@ class CellGrid(ScrollView, can_focus=True):
         def __init__(self, grid: CellGrid, group: int, item: int | None):
             super().__init__()
             self.grid, self.group, self.item = grid, group, item
+
+    class Entered(Message):
+        """Enter on the cursor: ``item`` None for a whole group."""
+
+        def __init__(self, grid: CellGrid, group: int, item: int | None):
+            super().__init__()
+            self.grid, self.group, self.item = grid, group, item
+
+    def action_enter(self) -> None:
+        if self.labels:
+            g, item = self.selected
+            self.post_message(self.Entered(self, g, item))
 
     def __init__(self, *, group_select: bool = False, cell_widths: tuple[int, ...] = (2, 1),
                  summary_w: int = 0, keep_below: int = 6, id: str | None = None, classes: str | None = None):

@@ -58,6 +58,9 @@ class FabricView(View):
     def primary(self) -> CellGrid:
         return self.grid
 
+    def item_ids(self) -> list[str]:
+        return self.switch_ids
+
     def selection(self) -> str | None:
         _, item = self.grid.selected
         return None if item is None else self.switch_ids[item]
@@ -109,6 +112,10 @@ class FabricView(View):
             if tier == "leaf":
                 racks = topo.leaf_racks.get(sel, ())
                 parts.append(f" · serves {', '.join(racks)}")
+                ups = topo.leaf_uplinks.get(sel, ())
+                if ups:
+                    each = fmt.bits(ups[0]) if len(set(ups)) == 1 else "mixed"
+                    parts.append(f"\nuplinks {len(ups)} × {each} = {fmt.bits(sum(ups))} to the spines (layout)")
             else:
                 parts.append(f" · uplinks from every leaf ({len(self.switch_ids) - len(topo.spines)})")
             mine = [ln for ln in _link_faults(snap, state) if sel in (ln.a, ln.b)]
@@ -135,7 +142,7 @@ class FabricView(View):
                 parts.append((f"◆ {frac:>4.0%} cap ", PALETTE_STYLE[P_WARN]))
             else:
                 parts.append(("■ ok        ", PALETTE_STYLE[P_OK]))
-            parts.append(f"{ln.a}→{ln.b:<9} {fmt.bar(ln.load, 8)} {ln.load:>4.0%} of {ln.gb_s:,.0f} GB/s\n")
+            parts.append(f"{ln.a}→{ln.b:<9} {fmt.bar(ln.load, 8)} {ln.load:>4.0%} of {fmt.bits(ln.gb_s)}\n")
         nvl = [f for f in snap.active_faults if f[1] in ("degrade-rack", "straggler")]
         parts.append(("scale-up domains: ", "bold"))
         if nvl:

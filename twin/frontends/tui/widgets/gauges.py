@@ -11,7 +11,9 @@ from textual.renderables.digits import DIGITS, DIGITS3X3
 from textual.widget import Widget
 
 from twin.core.engine import Snapshot
+from twin.core.units import format_duration
 from twin.frontends.tui import fmt
+from twin.frontends.tui.glossary import gauge_words
 from twin.frontends.tui.model import (
     BAD,
     GAUGES,
@@ -20,6 +22,7 @@ from twin.frontends.tui.model import (
     WARN,
     GaugeReading,
     GaugeSpec,
+    gauge_delta,
     read_gauges,
 )
 
@@ -63,10 +66,17 @@ class Gauge(Widget):
         self.spec = spec
         self.reading: GaugeReading | None = None
         self.history = np.zeros(0)
+        self.span_s = 0.0  # the time the sparkline covers
+        self.delta = ""  # change since the baseline, if one is marked
 
-    def show(self, reading: GaugeReading, history: np.ndarray) -> None:
+    def on_click(self) -> None:
+        self.app.room.say(gauge_words(self.spec.key), "info")  # type: ignore[attr-defined]
+
+    def show(self, reading: GaugeReading, history: np.ndarray, span_s: float = 0.0, delta: str = "") -> None:
         self.reading = reading
         self.history = history
+        self.span_s = span_s
+        self.delta = delta
         self.set_class(reading.status == WARN, "-warn")
         self.set_class(reading.status == BAD, "-bad")
         self.refresh()
@@ -77,20 +87,37 @@ class Gauge(Widget):
         if r is None:
             return Content(self.spec.short)
         big = self.size.height >= BIG_HEIGHT and w >= 16
+        digits, suffix = _value_parts(r.value)
+        rows = big_digits(digits)
+        unit = f"{suffix}{'' if r.unit == '%' else ' '}{r.unit}" if suffix or r.unit else ""
+        glyph = STATUS_GLYPH[r.status]
+        # the big digits, their glyph and their unit must fit the gauge's width, or it draws them small
+        if big and len(rows[0]) + max(len(unit), len(glyph)) + 1 > w - 1:
+            big = False
         title = self.spec.title if big and len(self.spec.title) <= w else self.spec.short
         status = STATUS_STYLE[r.status]
-        glyph = STATUS_GLYPH[r.status]
-        lines: list[Content] = [Content.styled(fmt.clip(title, w), "$text-muted")]
+        # the time axis of the sparkline: '‹5m' = it spans the last five minutes, newest on the right
+        axis = f"‹{format_duration(self.span_s).replace('m00s', 'm').replace('h00m', 'h')}" if self.span_s >= 1 else ""
+        head = title if len(title) + len(axis) + 1 > w - 1 else title + " " * (w - 1 - len(title) - len(axis)) + axis
+        lines: list[Content] = [Content.styled(fmt.clip(head, w), "$text-muted")]
         if big:
-            digits, suffix = _value_parts(r.value)
-            rows = big_digits(digits)
-            unit = f"{suffix}{'' if r.unit == '%' else ' '}{r.unit}" if suffix or r.unit else ""
             for k, row in enumerate(rows):
                 tail = f" {glyph}" if k == 0 and glyph else (f" {unit}" if k == 2 else "")
                 lines.append(Content.assemble((row, status or "bold"), (tail, status)))
-            lines.append(Content.styled(fmt.clip(r.note, w), status or "$text-muted"))
+            if self.delta:
+                since = next((t for t in (" since baseline", " since b") if len(t) + len(self.delta) + 2 <= w - 1), "")
+                lines.append(Content.assemble(("Δ ", "bold $accent"), (self.delta, "bold $accent"), (since, "$text-muted")))
+            else:
+                lines.append(Content.styled(r.note_for(w - 1), status or "$text-muted"))
         else:
-            lines.append(Content.assemble((r.compact, status or "bold"), (f" {glyph}" if glyph else "", status)))
+            value = r.compact if len(r.compact) + len(glyph) + 1 <= w - 1 else r.compact.replace(" ", "")
+            tail = f" {glyph}" if glyph else ""
+            delta = f" Δ{self.delta}" if len(value) + len(tail) + len(self.delta) + 2 <= w - 1 else (
+                f" {self.delta}" if len(value) + len(tail) + len(self.delta) + 1 <= w - 1 else "")
+            lines.append(Content.assemble((fmt.clip(value, w - 1), status or "bold"), (tail, status),
+                                          (delta if self.delta else "", "bold $accent")))
+            if self.size.height >= 4:
+                lines.append(Content.styled(r.note_for(w - 1), status or "$text-muted"))
         spark_h = self.size.height - len(lines)
         if spark_h > 0:
             spark = fmt.sparkline(self.history, w - 1)
@@ -105,10 +132,23 @@ class GaugeStrip(Horizontal):
         for spec in GAUGES:
             yield Gauge(spec)
 
+    history_from_s = 0.0  # the ramp from a cold start (early in the warm-up) is not drawn
+    baseline: dict | None = None  # the gauges at the marked moment
+
     def show(self, snap: Snapshot) -> None:
         readings = {r.key: r for r in read_gauges(snap)}
+        t = snap.history.get("t_s", np.zeros(0))
+        keep = t >= self.history_from_s - 1e-9 if len(t) else slice(None)
+        if len(t) and int(np.count_nonzero(keep)) < 10:  # too little after it to draw: all of it
+            keep = slice(None)
+        shown_t = t[keep] if len(t) else t
+        span = float(shown_t[-1] - shown_t[0]) + 1.0 if len(shown_t) > 1 else 0.0
         for gauge in self.query(Gauge):
-            hist = snap.history.get(gauge.spec.key, np.zeros(0))
-            if gauge.spec.key == "slo_attainment":
+            key = gauge.spec.key
+            hist = snap.history.get(key, np.zeros(0))
+            if len(hist) == len(t):
+                hist = hist[keep]
+            if key == "slo_attainment":
                 hist = hist * 100
-            gauge.show(readings[gauge.spec.key], hist)
+            delta = gauge_delta(key, snap.gauges.get(key), self.baseline.get(key)) if self.baseline else ""
+            gauge.show(readings[key], hist, span, delta)

@@ -27,6 +27,7 @@ class HeaderState:
     random_faults: bool
     scenario: str | None = None  # the scenario clock: 'T+06:12/30m', with 'ended' or 'aborted'
     recording: bool = False  # --record: every command goes to a file as it is applied
+    baseline: str | None = None  # the marked moment the gauges compare against ('12:05:10')
 
 
 class HeaderBar(Static):
@@ -75,6 +76,8 @@ class HeaderBar(Static):
             parts += [sep, ("read-only", "bold reverse")]
         if h.recording:
             parts += [sep, ("● rec" if compact else "● recording", "bold $error")]
+        if h.baseline:
+            parts += [sep, (f"Δ {h.baseline}" if compact else f"Δ since {h.baseline}", "bold $accent")]
         return parts
 
 

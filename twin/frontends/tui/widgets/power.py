@@ -59,6 +59,9 @@ class PowerView(View):
     def primary(self) -> CellGrid:
         return self.grid
 
+    def item_ids(self) -> list[str]:
+        return self.ids
+
     def selection(self) -> str | None:
         _, item = self.grid.selected
         return None if item is None else self.ids[item]

@@ -278,18 +278,22 @@ class TimelineView(View):
         if not blind and st.status == "running" and n_next:
             title.append((f" · {n_next} to come", "$text-muted"))
         self.query_one("#timeline-title", Static).update(Content.assemble(*title))
-        self.query_one("#expect-title", Static).update(Content.assemble(*verdict_summary(st)))
+        # blind: expectations say what the drill is about; they show only once it is over
+        hide = blind and st.status == "running"
+        self.query_one("#expect-pane").display = not hide
+        if not hide:
+            self.query_one("#expect-title", Static).update(Content.assemble(*verdict_summary(st)))
         lines, now = timeline_lines(st, blind)
-        verdicts = verdict_lines(st)
-        self._share_height(len(lines), len(verdicts), 2 if described else 1)
+        verdicts = [] if hide else verdict_lines(st)
+        self._share_height(len(lines), len(verdicts), 2 if described else 1, hide)
         self.query_one("#timeline-list", LineList).set_lines(lines, now)
         self.query_one("#expect-list", LineList).set_lines(verdicts)
 
-    def _share_height(self, n_timeline: int, n_verdicts: int, legend_h: int) -> None:
+    def _share_height(self, n_timeline: int, n_verdicts: int, legend_h: int, alone: bool = False) -> None:
         """Stacked (narrow), each list gets what it needs if both fit; else the timeline
-        gives up rows down to half the height."""
+        gives up rows down to half the height. ``alone``: the timeline has the view to itself."""
         pane = self.query_one("#timeline-pane")
-        if self.screen.has_class("-wide"):
+        if self.screen.has_class("-wide") or alone:
             height: str | int = "1fr"
         else:
             room = self.size.height - legend_h

@@ -30,6 +30,7 @@ class ViewContext:
     scenario: Scenario | None = None  # the scenario playing, if any
     blind: bool = False  # hide what the scenario does next (trainees)
     script: ScriptState | None = None  # the scenario as of the last frame
+    history_from_s: float = 0.0  # sparklines start here (past the ramp from a cold start, in the warm-up)
 
 
 class View(Vertical):
@@ -54,6 +55,24 @@ class View(Vertical):
     def selection(self) -> str | None:
         """The component the selection keys act on, if any."""
         return None
+
+    def select_component(self, component: str) -> bool:
+        """Put the selection on ``component``; False if this view does not show it."""
+        grid = getattr(self, "grid", None)
+        ids = self.item_ids()
+        if grid is None or component not in ids:
+            return False
+        item = ids.index(component)
+        for g, members in enumerate(grid.members):
+            if item in members:
+                grid.select(g, members.index(item))
+                grid.focus()
+                return True
+        return False
+
+    def item_ids(self) -> list[str]:
+        """The component of each cell of the view's grid, by item index."""
+        return []
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text

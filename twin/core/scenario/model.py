@@ -1,0 +1,107 @@
+"""The scenario data model: Scenario, Event, Expectation, Condition and the condition vocabulary."""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from twin.core import commands as C
+from twin.core.engine import Factory
+from twin.core.layout import Layout
+
+SCENARIO_KEYS = ("name", "description", "layout", "overrides", "seed", "duration", "warmup", "tick", "faults",
+                 "events", "expect", "abort_if", "recorded")
+OPS: dict[str, Callable[[Any, Any], bool]] = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt,
+                                              "==": operator.eq, "!=": operator.ne}
+#: Metrics a condition may use besides the gauges: run aggregates and counts.
+EXTRA_METRICS = ("active_faults", "critical_events", "t_s")
+#: Fields of components that conditions can read, by kind.
+COMPONENT_FIELDS = {
+    "rack": ("temp_c", "power_kw", "utilisation", "clock", "state"),
+    "pdu": ("load_kw", "capacity_kw", "state"),
+    "feed": ("load_kw", "capacity_kw", "state"),
+    "loop": ("load_kw", "capacity_kw", "hottest_c", "state"),
+    "deployment": ("replicas_up", "queue", "running", "output_tok_s", "ttft_p95_s", "tpot_p95_s"),
+    "class": ("rate_rps", "ttft_p95_s", "tpot_p95_s", "slo_attainment", "shed_rps"),
+}
+_COND = re.compile(r"^\s*(?:(?P<kind>rack|pdu|feed|loop|deployment|class)\s+(?P<id>\S+)\s+)?(?P<metric>[a-z_0-9]+)\s*"
+                   r"(?P<op><=|>=|==|!=|<|>)\s*(?P<value>\S+)\s*(?P<rest>.*)$")
+_WINDOW = re.compile(r"^during\s+(?P<a>\S+?)\s*\.\.\s*(?P<b>\S+)$")
+
+
+# ---------------------------------------------------------------------------------------
+# the model
+
+
+@dataclass(frozen=True)
+class Condition:
+    """``[kind id] metric op value``; evaluated against the factory at an instant."""
+
+    text: str
+    metric: str
+    op: str
+    value: float | str
+    kind: str | None = None
+    target: str | None = None
+
+    def observe(self, f: Factory) -> float | str:
+        from twin.core.scenario.play import observe
+
+        return observe(f, self)
+
+    def holds(self, observed: float | str) -> bool:
+        if isinstance(observed, float) and math.isnan(observed):
+            return False
+        try:
+            return bool(OPS[self.op](observed, self.value))
+        except TypeError:
+            return False
+
+
+@dataclass(frozen=True)
+class Event:
+    line: int
+    commands: tuple[C.Command, ...]
+    at_s: float | None = None
+    every_s: float | None = None
+    start_s: float = 0.0
+    until_s: float | None = None
+    when: Condition | None = None
+    once: bool = True
+
+
+@dataclass(frozen=True)
+class Expectation:
+    line: int
+    text: str
+    cond: Condition
+    mode: str  # "at" | "during" | "always" | "end" | "overall"
+    at_s: float | None = None
+    start_s: float | None = None
+    end_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    description: str
+    file: str
+    layout: Layout
+    seed: int
+    duration_s: float
+    warmup_s: float
+    tick_s: float | None
+    faults: bool
+    events: tuple[Event, ...]
+    expect: tuple[Expectation, ...]
+    abort_if: tuple[Condition, ...]
+    recorded: bool = False  # a session recording: expectations past its end are not evaluated
+
+
+# ---------------------------------------------------------------------------------------
+# parsing
+

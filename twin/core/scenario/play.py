@@ -1,0 +1,384 @@
+"""Playing a scenario: observing the factory, the timeline player, the headless Runner, verdicts."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from twin.core import commands as C
+from twin.core.catalog import Catalog
+from twin.core.engine import Factory
+from twin.core.errors import TwinError
+from twin.core.report import Recorder, report
+from twin.core.scenario.model import Condition, Event, Scenario
+from twin.core.scenario.parse import parse_condition
+
+
+def observe(f: Factory, c: Condition) -> float | str:
+    if c.kind is None:
+        if c.metric == "active_faults":
+            return float(len(f.faults))
+        if c.metric == "critical_events":
+            return float(sum(1 for e in f.events if e.severity == "critical"))
+        if c.metric == "t_s":
+            return f.now
+        return float(f.gauges.get(c.metric, math.nan))
+    return _component(f, c.kind, c.target, c.metric)
+
+
+def _component(f: Factory, kind: str, target: str, metric: str) -> float | str:
+    if kind == "rack":
+        i = f.rack_index.get(target)
+        if i is None:
+            return math.nan
+        if metric == "state":
+            from twin.core.engine.snapshot import RACK_STATE_NAMES as names
+
+            return names[int(f.snapshot().racks.state[i])]
+        if metric == "clock":
+            return float(f.snapshot().racks.clock[i])  # the effective clock: caps and thermal throttling
+        arr = {"temp_c": f.gpu_temp_c, "power_kw": f.rack_power_kw, "utilisation": f.rack_util}[metric]
+        return float(arr[i])
+    if kind in ("pdu", "feed", "loop"):
+        snap = f.snapshot()
+        items = {p.id: p for p in snap.power} if kind != "loop" else {x.id: x for x in snap.loops}
+        item = items.get(target)
+        return math.nan if item is None else getattr(item, metric)
+    snap = f.snapshot()
+    items = {d.id: d for d in (snap.deployments if kind == "deployment" else snap.classes)}
+    item = items.get(target)
+    return math.nan if item is None else float(getattr(item, metric))
+
+
+# ---------------------------------------------------------------------------------------
+# running
+
+
+@dataclass
+class Verdict:
+    text: str
+    line: int
+    status: str = "passed"  # "passed" | "failed" | "not evaluated"
+    observed: float | str | None = None  # the worst value seen where it applied
+    at_s: float | None = None  # when it first failed (or where the worst value was)
+    by: float | None = None  # how far past the limit (same unit as the metric)
+
+
+@dataclass
+class Outcome:
+    scenario: Scenario
+    factory: Factory
+    recorder: Recorder
+    verdicts: list[Verdict]
+    aborted: str | None = None
+    applied: list[tuple[float, str, str]] = field(default_factory=list)  # (t_s, command, result or error)
+
+    @property
+    def passed(self) -> bool:
+        """Every expectation held, nothing aborted and every scripted command was carried out."""
+        return (self.aborted is None and all(v.status == "passed" for v in self.verdicts)
+                and not self.failed_commands)
+
+    @property
+    def failed_commands(self) -> list[tuple[float, str, str]]:
+        return [a for a in self.applied if a[2].startswith("error")]
+
+
+def worse(cond: Condition, a: Any, b: Any) -> bool:
+    """Is observation a further from satisfying cond than b?"""
+    if isinstance(a, str) or isinstance(b, str):
+        return not cond.holds(a) and cond.holds(b)
+    if cond.op in ("<=", "<"):
+        return a > b
+    if cond.op in (">=", ">"):
+        return a < b
+    return not cond.holds(a)
+
+
+def margin(cond: Condition, obs: Any) -> float | None:
+    if isinstance(obs, str) or isinstance(cond.value, str):
+        return None
+    return float(abs(obs - cond.value))
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A command applied during the session."""
+
+    t_s: float  # scenario time (from the end of the warm-up)
+    text: str
+    result: str  # what the engine said, or ``error: …``
+    ok: bool
+    source: str  # "script" | "operator" | "what-if"
+    line: int | None = None  # the scenario line of a scripted event
+
+
+def _engine_apply(f: Factory) -> Callable[[C.Command], tuple[bool, str]]:
+    def apply(cmd: C.Command) -> tuple[bool, str]:
+        try:
+            return True, f.apply(cmd)
+        except TwinError as err:
+            return False, f"error: {err}"
+
+    return apply
+
+
+class ScenarioPlayer:
+    """A scenario's timeline over a live factory (which someone else may also command).
+
+    ``apply(cmd) -> (ok, message)`` carries out a scripted command; by default straight on
+    the factory, but a front end passes its own so it can journal and show it.
+    ``on_event(t, event)``, if set, is told each time an event fires, before its commands.
+    """
+
+    def __init__(self, sc: Scenario, factory: Factory, apply: Callable[[C.Command], tuple[bool, str]] | None = None,
+                 extra: tuple[tuple[float, C.Command], ...] = ()):
+        self.sc = sc
+        self._extra = sorted(extra, key=lambda x: x[0])  # what-if commands at scenario times
+        self.factory = factory
+        self.apply_fn = apply or _engine_apply(factory)
+        self.on_event: Callable[[float, Event], None] | None = None
+        self.t0 = factory.now
+        self.warmed = False
+        self.started = False
+        self.finished = False
+        self.aborted: str | None = None
+        self.applied: list[Applied] = []
+        n_ev, n_ex = len(sc.events), len(sc.expect)
+        self.verdicts = [Verdict(e.text, e.line) for e in sc.expect]
+        self._worst: list[Any] = [None] * n_ex
+        self._seen = [False] * n_ex
+        self._fired = [False] * n_ev
+        self._armed = [True] * n_ev
+        self._next_every = [e.start_s if e.every_s else math.inf for e in sc.events]
+        self._timed = sorted([(e.at_s, i) for i, e in enumerate(sc.events) if e.at_s is not None])
+        self._step_points: set[float] = set()
+        self._last_cp = 0.0
+
+    # ---- set-up ---------------------------------------------------------------------------
+    def warm_up(self, on_step: Callable[[float, float], None] | None = None, chunk_ticks: int = 60) -> None:
+        """Run the warm-up (as `Runner` does, but in chunks so a progress bar can follow)."""
+        if self.warmed:
+            return
+        f, w = self.factory, self.sc.warmup_s
+        chunk = chunk_ticks * f.dt
+        while f.now < w - 1e-9:
+            f.advance_to(min(w, f.now + chunk))
+            if on_step:
+                on_step(f.now, w)
+        f.reset_run_totals()
+        self.t0 = f.now
+        self.warmed = True
+
+    def start(self) -> None:
+        """Scenario time 0: random faults if the scenario asks, then the events due at 0."""
+        if self.started:
+            return
+        self.warm_up()
+        sc, f = self.sc, self.factory
+        self.started = True
+        if sc.faults:
+            self._apply((C.Faults(True),), 0.0, None)
+        self._step_points = {self.t0 + e.at_s for e in sc.expect if e.mode == "at"} | \
+                            {self.t0 + t for t, _ in self._timed} | {self.t0 + t for t, _ in self._extra}
+        self._due(0.0)
+        self._check(0.0)
+        self._last_cp = f.now
+
+    @property
+    def running(self) -> bool:
+        return self.started and not self.finished
+
+    @property
+    def end_s(self) -> float:
+        """The absolute simulated time the scenario ends."""
+        return self.t0 + self.sc.duration_s
+
+    def t_rel(self) -> float:
+        return self.factory.now - self.t0
+
+    # ---- stepping -------------------------------------------------------------------------
+    def _next_checkpoint(self) -> float:
+        """Where `Runner` stops next after the last checkpoint: the next tick, or a scripted time."""
+        dt, last = self.factory.dt, self._last_cp
+        nxt = min(self.end_s, (math.floor((last + 1e-9) / dt) + 1) * dt)
+        pending = [p for p in self._step_points if last + 1e-9 < p < nxt - 1e-9]
+        return min(pending) if pending else nxt
+
+    def advance_to(self, target: float, on_checkpoint: Callable[[float], None] | None = None) -> bool:
+        """Advance the factory to ``target`` (absolute), playing the script on the way.
+
+        Returns True when the scenario stopped on the way (an ``abort_if`` held, or it
+        reached its end): the factory is then at that instant, short of ``target``.
+        After that the factory advances as a plain session.
+        """
+        f = self.factory
+        if not self.running:
+            f.advance_to(target)
+            return False
+        while True:
+            cp = self._next_checkpoint()
+            if target < cp - 1e-9:
+                f.advance_to(target)
+                return False
+            f.advance_to(cp)
+            self._last_cp = f.now
+            t_rel = f.now - self.t0
+            self._due(t_rel)
+            self._check(t_rel)
+            if on_checkpoint is not None:
+                on_checkpoint(t_rel)
+            for cond in self.sc.abort_if:
+                if cond.holds(cond.observe(f)):
+                    self.aborted = f"{cond.text} at {t_rel:g}s (observed {fmt_value(cond.observe(f))})"
+                    f.note("critical", "scenario", f"aborted: {self.aborted}")
+                    self._finish()
+                    return True
+            if f.now >= self.end_s - 1e-9:
+                self._finish()
+                return True
+
+    def _fire(self, e: Event, t_rel: float) -> None:
+        if self.on_event is not None:
+            self.on_event(t_rel, e)
+        self._apply(e.commands, t_rel, e.line)
+
+    def _apply(self, cmds, t_rel: float, line: int | None) -> None:
+        for cmd in cmds:
+            ok, msg = self.apply_fn(cmd)
+            self.applied.append(Applied(t_rel, cmd.text, msg, ok, "script", line))
+
+    def note_operator(self, t_abs: float, cmd: C.Command, ok: bool, msg: str) -> None:
+        """An operator's command, for the timeline (it does not change the script)."""
+        self.applied.append(Applied(t_abs - self.t0, cmd.text, msg, ok, "operator"))
+
+    def _due(self, t_rel: float) -> None:
+        sc, f = self.sc, self.factory
+        while self._timed and self._timed[0][0] <= t_rel + 1e-9:
+            _, i = self._timed.pop(0)
+            self._fire(sc.events[i], t_rel)
+        while self._extra and self._extra[0][0] <= t_rel + 1e-9:
+            cmd = self._extra.pop(0)[1]
+            ok, msg = self.apply_fn(cmd)
+            self.applied.append(Applied(t_rel, cmd.text, msg, ok, "what-if"))
+        for i, e in enumerate(sc.events):
+            if e.every_s and self._next_every[i] <= t_rel + 1e-9 and (e.until_s is None or t_rel <= e.until_s + 1e-9):
+                self._fire(e, t_rel)
+                self._next_every[i] += e.every_s
+            if e.when is not None and (self._armed[i] and not (e.once and self._fired[i])):
+                if e.when.holds(e.when.observe(f)):
+                    self._fire(e, t_rel)
+                    self._fired[i], self._armed[i] = True, False
+            elif e.when is not None and not e.once and not self._armed[i] and not e.when.holds(e.when.observe(f)):
+                self._armed[i] = True
+
+    def _check(self, t_rel: float) -> None:
+        f = self.factory
+        if f.history.count == 0:
+            return  # no tick yet: every gauge is still empty
+        for k, e in enumerate(self.sc.expect):
+            if e.mode in ("end", "overall"):
+                continue
+            if e.mode == "at" and abs(t_rel - e.at_s) > 1e-6:
+                continue
+            if e.mode in ("during", "always") and not (e.start_s - 1e-6 <= t_rel <= e.end_s + 1e-6):
+                continue
+            obs = e.cond.observe(f)
+            self._seen[k] = True
+            v = self.verdicts[k]
+            if self._worst[k] is None or worse(e.cond, obs, self._worst[k]):
+                self._worst[k] = obs
+                v.observed = obs
+                if not e.cond.holds(obs):
+                    v.at_s = t_rel
+            if not e.cond.holds(obs) and v.status != "failed":
+                v.status = "failed"
+                v.at_s = t_rel
+
+    def _finish(self) -> None:
+        """The verdicts `Runner` gives when its loop ends (at the end, or aborted)."""
+        f = self.factory
+        self.finished = True
+        summary = f.run_summary()
+        for k, e in enumerate(self.sc.expect):
+            v = self.verdicts[k]
+            if e.mode in ("end", "overall"):
+                obs = e.cond.observe(f) if e.mode == "end" or e.cond.kind else summary.get(e.cond.metric, e.cond.observe(f))
+                v.observed, v.at_s = obs, f.now - self.t0
+                v.status = "passed" if e.cond.holds(obs) else "failed"
+            elif not self._seen[k]:
+                cut_short = self.sc.recorded and (e.end_s if e.end_s is not None else e.at_s or 0.0) > self.sc.duration_s
+                v.status = "not evaluated" if self.aborted or cut_short else "failed"
+                v.observed = None
+            if v.status == "failed" and v.observed is not None:
+                v.by = margin(e.cond, v.observed)
+            if self.aborted and v.status == "passed" and e.mode in ("end", "overall", "always"):
+                v.status = "not evaluated"
+
+    # ---- headless (tests: the same timeline `Runner` plays) ------------------------------------
+    def run(self, step_s: float | None = None) -> None:
+        """Play the whole scenario headless, ``step_s`` at a time (as frames would)."""
+        self.warm_up()
+        self.start()
+        step = step_s or self.factory.dt
+        while self.running:
+            self.advance_to(min(self.end_s, self.factory.now + step))
+
+
+
+class Runner:
+    """Runs a scenario headless, as fast as the machine allows: the player's timeline in
+    one loop, sampling the report's series as it goes."""
+
+    def __init__(self, sc: Scenario, catalog: Catalog | None = None, seed: int | None = None,
+                 extra: tuple[tuple[float, C.Command], ...] = ()):
+        self.sc = sc
+        self.factory = Factory(sc.layout, catalog, seed=sc.seed if seed is None else seed, faults=False, tick_s=sc.tick_s)
+        self.player = ScenarioPlayer(sc, self.factory, extra=extra)
+
+    def run(self, on_step: Callable[[float, float], None] | None = None) -> Outcome:
+        sc, f, p = self.sc, self.factory, self.player
+        p.warm_up()
+        p.start()
+        rec = Recorder(f, sc.duration_s)
+        rec.start_s = p.t0
+        rec.sample()
+
+        def checkpoint(t_rel: float) -> None:
+            if abs(f.now - math.floor(f.now / rec.every_s + 1e-9) * rec.every_s) < 1e-6 or f.now >= p.end_s - 1e-9:
+                rec.sample()
+            if on_step:
+                on_step(t_rel, sc.duration_s)
+
+        p.advance_to(p.end_s, on_checkpoint=checkpoint)
+        return Outcome(sc, f, rec, p.verdicts, p.aborted, [(a.t_s, a.text, a.result) for a in p.applied])
+
+
+def fmt_value(x: Any) -> str:
+    return x if isinstance(x, str) else f"{x:.6g}"
+
+
+def scenario_report(out: Outcome) -> dict[str, Any]:
+    sc = out.scenario
+    doc = report(out.recorder, scenario=sc.name, description=sc.description, duration_s=sc.duration_s,
+                 warmup_s=sc.warmup_s, faults=sc.faults)
+    doc["status"] = "aborted" if out.aborted else ("passed" if out.passed else "failed")
+    doc["aborted"] = out.aborted
+    doc["expectations"] = [{"expect": v.text, "metric": _metric(v.text), "line": v.line, "status": v.status,
+                            "observed": v.observed if not isinstance(v.observed, np.floating) else float(v.observed),
+                            "at_s": v.at_s, "by": v.by} for v in out.verdicts]
+    doc["commands"] = [{"t_s": t, "do": c, "result": r, "ok": not r.startswith("error")} for t, c, r in out.applied]
+    doc["failed_commands"] = len(out.failed_commands)
+    return doc
+
+
+
+
+def _metric(text: str) -> str:
+    """The metric an expectation reads ('rack r07 temp_c > 35' → 'temp_c'), for its unit."""
+    cond, _, _ = parse_condition(text, "")
+    return cond.metric if cond is not None else ""
