@@ -239,3 +239,17 @@ def test_a_command_that_fails_at_run_time_fails_the_run_and_the_markdown_says_so
     # observed values carry their unit: TTFT in ms or s, never a bare 0.016788
     row = next(ln for ln in text.splitlines() if "ttft_p95_s < 1h" in ln)
     assert re.search(r"\| [0-9.,]+ (ms|s) \|", row), row
+
+
+def test_the_readme_states_the_limits_the_code_enforces():
+    from twin.core import limits
+    from twin.core.yamlsrc import MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES
+
+    text = (ROOT / "README.md").read_text()
+    table = text[text.index("### What input is accepted"):]
+    for n in (limits.MAX_RACKS, limits.MAX_ROWS, limits.MAX_GPUS_PER_RACK, limits.MAX_SPINES, limits.MAX_LINKS,
+              limits.MAX_REPLICAS, limits.MAX_TOKENS, limits.MAX_TICKS, MAX_VALUES, int(limits.MAX_RATE_RPS),
+              int(limits.MAX_FACTOR), int(limits.MAX_SPEED)):
+        assert f"{n:,}" in table, n
+    assert f"≤ {MAX_FILE_BYTES // 2**20} MB, ≤ {MAX_DEPTH} levels" in table
+    assert limits.MAX_DURATION_S == 90 * 86400 and "90 days" in table

@@ -16,7 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-from twin.core.errors import InputError, UnknownName
+from twin.core.errors import InputError, UnknownName, clip
 from twin.core.yamlsrc import (
     Reader,
     YMap,
@@ -398,6 +398,27 @@ def _load(dirs: tuple[str, ...], stamp: tuple) -> Catalog:
     return Catalog(gpus=MappingProxyType(gpus), models=MappingProxyType(models), constants=MappingProxyType(constants))
 
 
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _same_shape(base: Any, v: Any) -> bool:
+    """An override of a built-in constant has its type, keys and sign (input policy, issue 10)."""
+    if _is_number(base):
+        return _is_number(v) and (base < 0 or v >= 0)
+    if isinstance(base, Mapping):
+        return isinstance(v, dict) and all(k in base and _same_shape(base[k], x) for k, x in v.items())
+    return type(v) is type(base)
+
+
+def _shape(base: Any) -> str:
+    if _is_number(base):
+        return "a number" + (" (0 or more)" if base >= 0 else "")
+    if isinstance(base, Mapping):
+        return f"a mapping of {', '.join(map(str, base))}"
+    return type(base).__name__
+
+
 def _read_constants(r: Reader, value: Any, out: dict[str, Any]) -> None:
     sec = r.mapping(value, "constants")
     for key, entry in (sec or {}).items():
@@ -411,4 +432,10 @@ def _read_constants(r: Reader, value: Any, out: dict[str, Any]) -> None:
             r.error(em.line, f"constants.{key}: missing value")
             continue
         v = em["value"]
+        if str(key) in out and not _same_shape(out[str(key)], v):  # an override: typed like the built-in
+            r.error(em.line_of("value"), f"constants.{key}.value: expected {_shape(out[str(key)])} like the "
+                                         f"built-in, got {clip(repr(v))}")
+            continue
+        if isinstance(v, dict) and isinstance(out.get(str(key)), Mapping):
+            v = {**out[str(key)], **v}  # a partial override keeps the built-in's other keys
         out[str(key)] = MappingProxyType(dict(v)) if isinstance(v, dict) else v
