@@ -560,7 +560,7 @@ async def test_alarms_group_by_cause_filter_critical_and_enter_goes_to_the_compo
         await pilot.pause()
         text = screen_text(app)
         assert "critical only" in text and "1 cause " in text and "leaf-40" not in text
-        assert "racks hit: row-b-05 … row-b-08 (4 racks)" in text  # which 4 racks lost power
+        assert "racks hit: row-b-05 … row-b-08 (4 racks) · serving llama-70b (4 racks)" in text  # which ones
         await pilot.press("enter")  # to the PDU, selected in the power view
         await pilot.pause()
         assert isinstance(app.room.view, PowerView) and app.room.view.selection() == "row-b-pdu-2"

@@ -182,6 +182,18 @@ async def test_blind_hides_what_comes_next(drill):
         assert "holding" not in text and "event" not in text.split("Timeline", 1)[1]
 
 
+@pytest.mark.parametrize("blind", [True, False])
+async def test_blind_on_a_wide_screen_hides_the_plot_too(drill, blind):
+    app, wall = make_app(drill, blind=blind)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await app.frame()
+        await pilot.press("6")
+        await tick(app, pilot, wall, 5.0)
+        text = screen_text(app)
+        assert ("A PDU lost under a demand surge" in text) is not blind  # the description tells what comes
+        assert ("rack row-a-01 state" in text) is not blind
+
+
 async def test_blind_start_banner_counts_nothing(drill):
     app, _ = make_app(drill, blind=True)
     async with app.run_test(size=SIZE) as pilot:

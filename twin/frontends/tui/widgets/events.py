@@ -259,7 +259,7 @@ class EventsView(View):
             parts.append((" · critical only", "bold reverse"))
         if self.filter_text:
             parts.append((f" · filter: {self.filter_text}", "bold"))
-        if True:  # cut at the edge when narrow
+        if self.app.size.width >= 100:  # the hint line says the same at 80 columns
             parts.append((f"   v {'full log' if self.grouped else 'by cause'} · c "
                           f"{'all' if self.critical_only else 'critical only'} · Enter go to", "$text-muted"))
         self.query_one("#events-legend", Static).update(Content.assemble(*parts))
@@ -324,7 +324,15 @@ class EventsView(View):
                            (f" · {n} alarm{'s' if n != 1 else ''}, {unacked} not acknowledged", "$text-muted"),
                            f"\n{e.message}"]
             if g.affected:
-                parts.append(f"\nracks hit: {racks_text(self.ctx.topology, g.affected)}")
+                topo = self.ctx.topology
+                parts.append(f"\nracks hit: {racks_text(topo, g.affected)}")
+                served: dict[str, int] = {}
+                for r in g.affected:
+                    for d in topo.rack_deployments[topo.rack_index[r]]:
+                        served[d] = served.get(d, 0) + 1
+                if served:
+                    parts.append(" · serving " + ", ".join(f"{d} ({n} rack{'s' if n != 1 else ''})"
+                                                          for d, n in served.items()))
             if kinds:
                 parts.append(("\nthen: ", "$text-muted"))
                 parts.append(kinds)

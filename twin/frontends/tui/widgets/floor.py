@@ -189,7 +189,7 @@ class FloorView(View):
             parts = [("floor › ", "$text-muted"), (trail, "bold"), "  ",
                      (level_title(level, self.snapshot, self.ctx.topology, self.ctx.catalog), ""),
                      ("\n", ""), (f"sorted by {SORTS[self.sort][1]}", "bold"),
-                     ("  · o sorts (the order holds while you read) · Enter opens · Esc back", "$text-muted")]
+                     (" · o sorts, then holds · Enter opens · Esc back", "$text-muted")]
             if level.kind != "row":
                 parts.append(("\nthe twin models racks: power is the rack's shared evenly, the rest the rack's own",
                               "$text-muted"))

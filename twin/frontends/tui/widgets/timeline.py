@@ -269,7 +269,7 @@ class TimelineView(View):
             parts.append((f" {min(frac, 1.0):.0%}", "$text-muted"))
         if blind:
             parts.append(("  blind", "bold reverse"))
-        described = bool(sc is not None and sc.description and width >= 120)
+        described = bool(sc is not None and sc.description and width >= 120 and not blind)  # it tells the plot
         if described:
             parts.append((f"\n{fmt.clip(sc.description, width - 2)}", "$text-muted"))
         self.query_one("#timeline-legend", Static).update(Content.assemble(*parts))
