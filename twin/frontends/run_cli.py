@@ -201,8 +201,10 @@ def print_summary(doc: dict, title: str) -> None:
         label, unit, scale, fmt = DISPLAY[k]
         v = s.get(k)
         t.add_row(label, "—" if v is None or v != v else fmt.format(v * scale), unit)
-    t.add_row("requests served / shed / failed", f"{s['requests'] - s['requests_shed'] - s['requests_failed']:,.0f}",
-              f"{s['requests_shed']:,.0f} / {s['requests_failed']:,.0f}")
+    gone = s.get("requests_abandoned", 0.0)
+    t.add_row("requests served / shed / failed / abandoned",
+              f"{s['requests'] - s['requests_shed'] - s['requests_failed'] - gone:,.0f}",
+              f"{s['requests_shed']:,.0f} / {s['requests_failed']:,.0f} / {gone:,.0f}")
     Console().print(t)
     crit = [e for e in doc["events"] if e["severity"] == "critical"]
     if crit:

@@ -82,6 +82,7 @@ class GPU:
     allin_kw_per_gpu: float
     usd_per_gpu_hr: float
     capex_usd_per_gpu: float
+    min_power_w: float = 0.0  # the lowest board power limit a cap can set (0: not given)
     efficiency: Efficiency = DEFAULT_EFFICIENCY
     #: attention (softmax) throughput relative to the generation before (Blackwell Ultra: 2×)
     attention_speedup: float = 1.0
@@ -159,8 +160,8 @@ _GPU_NUMBERS = {
     "usd_per_gpu_hr": positive,
     "capex_usd_per_gpu": non_negative,
 }
-_GPU_KEYS = ["base", "name", "vendor", "generation", "peak_tflops", *_GPU_NUMBERS, "attention_speedup", "efficiency",
-             "efficiency_overrides", "source"]
+_GPU_KEYS = ["base", "name", "vendor", "generation", "peak_tflops", *_GPU_NUMBERS, "min_power_w", "attention_speedup",
+             "efficiency", "efficiency_overrides", "source"]
 _EFF_KEYS = ["mem", "comp", "attn", "net", "step_overhead_ms", "seq_overhead_us", "layer_overhead_us", "fp4", "moe", "fitted_to"]
 
 _MODEL_INTS = ["mtp_drafts", "layers", "hidden", "heads", "head_dim", "kv_heads", "v_head_dim", "kv_lora_rank", "qk_rope_dim", "experts", "experts_per_token", "sliding_window", "sliding_layers"]
@@ -266,6 +267,10 @@ def _read_gpu(r: Reader, gid: str, m: YMap) -> GPU | None:
     gen = r.get(m, "generation", text, where, default="")
     if nums.get("idle_w") and nums.get("tdp_w") and nums["idle_w"] >= nums["tdp_w"]:
         r.error(m.line_of("idle_w"), f"{where}.idle_w: idle power must be below tdp_w")
+    if "min_power_w" in m:
+        nums["min_power_w"] = r.get(m, "min_power_w", positive, where)
+        if nums["min_power_w"] and nums.get("tdp_w") and not nums.get("idle_w", 0) < nums["min_power_w"] < nums["tdp_w"]:
+            r.error(m.line_of("min_power_w"), f"{where}.min_power_w: the minimum power limit must be between idle_w and tdp_w")
     if len(r.problems) > start:
         return None
     return GPU(

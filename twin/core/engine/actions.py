@@ -18,6 +18,7 @@ from twin.core.engine.routing import POLICIES
 from twin.core.engine.schedule import due_tick
 from twin.core.engine.topology import RACK_SETS, EngineError
 from twin.core.errors import UnknownName
+from twin.core.layout import rack_peak_kw
 from twin.core.units import format_duration
 
 _PLACES = (*RACK_SETS, "pdu", "feed", "loop", "leaf")
@@ -120,6 +121,11 @@ def swap(f, cmd: C.Swap) -> str:
     racks = f._targets("swap", cmd.target, RACK_SETS)
     if not len(racks):
         raise EngineError(f"swap: {cmd.target} holds no racks")
+    same = [r for r in racks if f.rack_sku[r] == gpu.id]
+    if len(same) == len(racks):
+        raise EngineError(f"swap: {cmd.target} already has {gpu.id} GPUs; a swap would only take it down for "
+                          f"{format_duration(float(f.k['swap_downtime_s']))}")
+    racks = np.array([r for r in racks if f.rack_sku[r] != gpu.id], dtype=int)
     deps = {d.id for d in f.layout.deployments if set(d.racks) & {f.rack_ids[r] for r in racks}}
     for d in f.layout.deployments:
         if d.id in deps and d.precision not in gpu.peak_tflops:
@@ -130,8 +136,38 @@ def swap(f, cmd: C.Swap) -> str:
     downtime = float(f.k["swap_downtime_s"])
     f.rack_swapping[racks] = True
     f.schedule.at(due_tick(f.now + downtime, f.dt), "swap-done", gpu.id, *[int(r) for r in racks])
+    warn = swap_warning(f, racks, gpu)
     f._event("warning", cmd.target, f"swap to {gpu.id} started: {len(racks)} racks down for {format_duration(downtime)}")
-    return f"{len(racks)} racks → {gpu.id}, back in {format_duration(downtime)}"
+    skipped = f" ({len(same)} already {gpu.id})" if same else ""
+    return f"{len(racks)} racks → {gpu.id}{skipped}, back in {format_duration(downtime)}" + (f"; {warn}" if warn else "")
+
+
+def swap_warning(f, racks: np.ndarray, gpu) -> str:
+    """What the new racks' peak power does to their PDUs: over a PDU's rating it trips
+    when they power on (and on every repair); A/B racks whose one PDU cannot carry them
+    alone lose their redundancy. Empty when all is well."""
+    peak = f.rack_peak_kw.copy()
+    peak[racks] = rack_peak_kw(gpu, gpu.gpus_per_rack)
+    n_pdus = (f.rack_pdus >= 0).sum(axis=1)
+    shared = np.zeros(len(f.pdu_ids))
+    alone = np.zeros(len(f.pdu_ids))
+    for j in range(2):
+        m = f.rack_pdus[:, j] >= 0
+        np.add.at(shared, f.rack_pdus[m, j], peak[m] / np.maximum(n_pdus[m], 1))
+        np.add.at(alone, f.rack_pdus[m, j], peak[m])
+    mine = np.unique(f.rack_pdus[racks][f.rack_pdus[racks] >= 0])
+    over = [i for i in mine if shared[i] > f.pdu_cap[i]]
+    if over:
+        i = max(over, key=lambda x: shared[x] / f.pdu_cap[x])
+        return (f"warning: {f.pdu_ids[i]} would carry {shared[i]:,.0f} kW at peak, over its {f.pdu_cap[i]:,.0f} kW "
+                f"rating ({len(over)} PDUs over): its breaker will trip when the new racks power on; cap the racks "
+                "or swap fewer")
+    ab = [i for i in mine if alone[i] > f.pdu_cap[i] and (f.rack_pdus == i).any(axis=1)[n_pdus == 2].any()]
+    if ab:
+        i = ab[0]
+        return (f"warning: A/B redundancy lost: {f.pdu_ids[i]} alone would carry {alone[i]:,.0f} kW at peak, over its "
+                f"{f.pdu_cap[i]:,.0f} kW rating, if its partner PDU fails")
+    return ""
 
 
 def scale(f, cmd: C.Scale) -> str:
@@ -146,7 +182,10 @@ def scale(f, cmd: C.Scale) -> str:
         raise EngineError(f"scale: {cmd.deployment} is disaggregated; it needs at least 2 replicas (prefill and decode)")
     f.scale_to[di] = cmd.replicas
     f._apply_scale(di)
-    return f"{cmd.deployment}: {cmd.replicas} of {len(idx)} replicas serving"
+    serving = int((f.rep_enabled[idx] & ~f._replicas_down()[idx]).sum())
+    down = cmd.replicas - serving
+    return (f"{cmd.deployment}: {cmd.replicas} of {len(idx)} replicas enabled, {serving} serving"
+            + (f" ({down} down)" if down else ""))
 
 
 def surge(f, cmd: C.Surge) -> str:

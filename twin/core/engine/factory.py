@@ -1,7 +1,7 @@
 """The simulated AI factory: an integer tick clock, pending records, numpy owns the flow.
 
 Time advances in ticks of ``dt`` seconds. Before each tick's flow, the pending records
-due at that tick run (repairs, surges ending, swaps finishing, random faults — see
+due by the start of that tick run (repairs, surges ending, swaps finishing, random faults — see
 ``schedule.py``). Each tick then updates every replica at once, as rows of arrays:
 
 arrivals (Poisson per class) → routing (a vectorised split) → per-replica FIFO queues of
@@ -109,11 +109,12 @@ class Factory(Topology, Health, Faults, Replicas, Flow, Fabric, Power, Metrics, 
     def advance_to(self, t_s: float) -> None:
         """Run the simulation until simulated time ``t_s`` (no-op if already there).
 
-        The tick at exactly ``t_s`` runs on the next advance, after any command applied
-        at ``t_s``, so a command takes effect in the tick that covers its instant."""
+        The tick at time t covers (t - dt, t]: advancing to ``t_s`` runs every tick up to
+        and including ``t_s``, so a run of T seconds integrates exactly T seconds, and a
+        command applied at ``t_s`` takes effect from the next tick on."""
         if t_s <= self._now:
             return
-        while (self.tick_n + 1) * self.dt < t_s:
+        while (self.tick_n + 1) * self.dt <= t_s + 1e-9 * self.dt:
             self.tick_n += 1
             self._now = self.tick_n * self.dt
             self._run_due()
@@ -150,8 +151,10 @@ class Factory(Topology, Health, Faults, Replicas, Flow, Fabric, Power, Metrics, 
         self.events.append(S.Event(self._event_id, round(self.now, 3), severity, source, message))
 
     def _run_due(self) -> None:
-        """Run the pending records due at this tick, in the order they were scheduled."""
-        while (rec := self.schedule.pop_due(self.tick_n)) is not None:
+        """Before tick k (which covers ((k-1)·dt, k·dt]), run the records due at or before
+        (k-1)·dt, in the order they were scheduled: a repair due at t acts from t on, and
+        the state read at t is still the one before it (as for a command applied at t)."""
+        while (rec := self.schedule.pop_due(self.tick_n - 1)) is not None:
             PENDING[rec.kind](self, rec.target, *rec.args)
 
     def _on_surge_end(self, workload: str) -> None:

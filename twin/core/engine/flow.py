@@ -11,7 +11,7 @@ from types import SimpleNamespace
 import numpy as np
 
 from twin.core.engine import plan as P
-from twin.core.engine.metrics import HIST_BUCKETS, bucket
+from twin.core.engine.metrics import HIST_BUCKETS, N_COUNTS, bucket
 from twin.core.engine.replicas import QUEUE_SLOTS
 from twin.core.engine.routing import POLICIES, View
 
@@ -21,6 +21,16 @@ PREFILL_TIME_SHARE = 0.6
 #: KV-aware routing finds a session's cached prefix on its previous replica this often
 #: (the rest: evicted during a tool pause, or the replica was busy).
 KV_HIT_RATE = 0.9
+#: A client gives up on a request that has waited this many times its class's TTFT SLO
+#: for a first token (at least CLIENT_TIMEOUT_MIN_S): tens of seconds for chat, a few
+#: minutes for slower classes. Serving stacks and clients both time out; without it a
+#: long incident would queue requests for tens of minutes.
+CLIENT_TIMEOUT_SLO_MULTIPLE = 20.0
+CLIENT_TIMEOUT_MIN_S = 30.0
+
+
+def client_timeout_s(slo_ttft_s):
+    return np.maximum(CLIENT_TIMEOUT_MIN_S, CLIENT_TIMEOUT_SLO_MULTIPLE * np.asarray(slo_ttft_s, dtype=float))
 
 
 class TickVars(SimpleNamespace):
@@ -30,21 +40,24 @@ class TickVars(SimpleNamespace):
 class Flow:
     STATE_FLOW = ("policy", "surge", "class_surge", "_cls_tick_rate", "_cls_shed_rate")
 
-    def _serving_health(self, k: TickVars) -> None:
-        """Which replicas serve this tick; requests on replicas that just went down."""
-        n_rep = len(self.rep_dep)
+    def _replicas_down(self) -> np.ndarray:
+        """Replicas that cannot run now: a rack of theirs is down, or a node of theirs failed."""
         rack_down = self._rack_down()
         if self.multi_rack:
-            rep_down = np.zeros(n_rep, bool)
+            rep_down = np.zeros(len(self.rep_dep), bool)
             np.logical_or.at(rep_down, self.span_rep, rack_down[self.span_rack])
         else:
             rep_down = rack_down[self.rep_rack]
         for (rk, node), cnt in self.node_faults.items():
             if cnt > 0:
                 rep_down[self.node_reps.get((rk, node), [])] = True
-        up = self.rep_enabled & ~rep_down
+        return rep_down
+
+    def _serving_health(self, k: TickVars) -> None:
+        """Which replicas serve this tick; requests on replicas that just went down."""
+        up = self.rep_enabled & ~self._replicas_down()
         newly_down = self.rep_up & ~up
-        counts = np.zeros((6, self.n_cls))  # admitted, met, shed, failed, output, arrived
+        counts = np.zeros((N_COUNTS, self.n_cls))
         retry = np.zeros(self.n_cls)
         if newly_down.any():
             retry = np.bincount(self.q_cls[newly_down].ravel(), weights=self.q_cnt[newly_down].ravel(), minlength=self.n_cls)
@@ -56,7 +69,8 @@ class Flow:
                 self._event("warning", "serving", f"{int(newly_down.sum())} replicas lost; {dropped:,} running requests failed, "
                                                    f"{int(retry.sum()):,} queued retried elsewhere")
         self.rep_up = up
-        drained = self.rack_drained[self.rep_rack]
+        shed = (self.rep_shed_rank < self.site_shed) | (self.rep_rack_rank < self.rack_shed[self.rep_rack])
+        drained = self.rack_drained[self.rep_rack] | shed
         accepting = up & ~drained
         stuck = ~accepting & (self.q_cnt[:, 0] > 0)  # drained (or cut off): queued requests go elsewhere
         if self._has_disagg:  # a prefill replica whose leaf has lost every uplink cannot ship KV
@@ -165,9 +179,10 @@ class Flow:
         cw, slow, B = k.cw, k.slow, k.B
         t_dec = self._decode_time(B, cw) * slow if self._t_dec_last is None else self._t_dec_last
         role = self.rep_role
+        self._abandon(k, t0)
         budget = np.where(role == P.ROLE_PREFILL, dt, np.where(role == P.ROLE_DECODE, 0.0, dt * PREFILL_TIME_SHARE))
         budget = np.where(k.accepting, budget, 0.0)
-        room = np.where(role == P.ROLE_PREFILL, self.rep_bmax, np.maximum(0.0, self.rep_bmax - B))
+        room = np.where(role == P.ROLE_PREFILL, self._prefill_room(k), np.maximum(0.0, self.rep_bmax - B))
         t_allow = self._tokens_for_time(budget / slow, cw)
         # only where a queue exists
         A = np.flatnonzero(self.q_cnt[:, 0] > 1e-12)
@@ -205,6 +220,37 @@ class Flow:
         k.A, k.take, k.cls0, k.has, k.ttft_ok = A, take, cls0, has, ttft_ok
         k.pf_tokens, k.pf_time, k.adm = pf_tokens, pf_time, adm
 
+    def _abandon(self, k: TickVars, t0: float) -> None:
+        """Clients give up on requests queued longer than their class's timeout: the oldest
+        cohorts at the head of each FIFO go, counted as abandoned."""
+        live = self.q_cnt > 1e-12
+        if not live[:, 0].any():
+            return
+        expired = np.logical_and.accumulate(live & ((t0 - self.q_t) > self.cls_timeout[self.q_cls]), axis=1)
+        if not expired.any():
+            return
+        k.counts[6] += np.bincount(self.q_cls[expired], weights=self.q_cnt[expired], minlength=self.n_cls)
+        self.q_cnt[expired] = 0.0
+        self._compact_queues(np.flatnonzero(expired[:, 0]))
+
+    def _prefill_room(self, k: TickVars) -> np.ndarray:
+        """Requests each prefill replica may take this tick: a disaggregated deployment's
+        decode replicas admit handoffs only while they have KV room, so a full decode
+        pool backs up prefill (its queue, hence TTFT, grows; then clients give up)."""
+        room = self.rep_bmax.copy()
+        if not self._has_disagg:
+            return room
+        role, up = self.rep_role, k.up
+        for idx in self.dep_reps:
+            pre = idx[role[idx] == P.ROLE_PREFILL]
+            if not len(pre):
+                continue
+            dec = idx[(role[idx] == P.ROLE_DECODE) & up[idx]]
+            free = float(np.maximum(0.0, self.rep_bmax[dec] - k.B[dec]).sum())
+            n_pf = max(1, int(k.accepting[pre].sum()))
+            room[pre] = np.minimum(self.rep_bmax[pre], free / n_pf)
+        return room
+
     def _handoff(self, k: TickVars) -> None:
         """Admitted requests start decoding: in place, or (disaggregated) on the deployment's
         decode replicas after their KV crosses the fabric."""
@@ -226,10 +272,16 @@ class Flow:
                 tok_slot = np.where(slot_cls >= 0, k.tok_req[np.maximum(slot_cls, 0)], 0.0)
                 kv_gb = float((handoff * tok_slot).sum()) * self.profiles[self.rep_prof[pre[0]]].kv_bytes_per_token / 1e9
                 xfer_gb_s += kv_gb / self.dt
-                B = k.B
+                B, total = k.B, handoff.sum()
                 share = POLICIES["least-loaded"](View(B[dec] / self.rep_bslo[dec], self.rep_bslo[dec], self.rep_eff[dec],
-                                                      k.clock[dec]), handoff.sum())
-                self.run[dec] += share[:, None] * handoff[None, :]
+                                                      k.clock[dec]), total) * total
+                # never past a decode replica's KV room: the excess goes where room is left
+                room = np.maximum(0.0, self.rep_bmax[dec] - self.run[dec].sum(axis=1))
+                give = np.minimum(share, room)
+                rest, spare = total - give.sum(), room - give
+                if rest > 1e-9 and spare.sum() > 0:
+                    give += spare * min(1.0, rest / spare.sum())
+                self.run[dec] += (give / total)[:, None] * handoff[None, :]
         self._fabric_load(xfer_gb_s)
 
     def _decode(self, k: TickVars) -> None:

@@ -16,6 +16,9 @@ from twin.core.engine import plan as P
 WINDOW_S = 60.0
 #: Gauge history kept for sparklines, in ticks.
 HISTORY_TICKS = 600
+#: Request counts per class and tick: admitted, met (SLO), shed, failed, output tokens,
+#: arrived, abandoned (by the client after its timeout, while still queued).
+N_COUNTS = 7
 
 #: Latency histogram: log-spaced buckets from 1 ms to ~3 h (4 % wide).
 HIST_MIN_S = 1e-3
@@ -105,7 +108,7 @@ class Metrics:
         wn = max(1, int(round(WINDOW_S / self.dt)))
         self.w_ttft = Window(wn, (self.n_cls, HIST_BUCKETS))
         self.w_tpot = Window(wn, (self.n_cls, HIST_BUCKETS))
-        self.w_counts = Window(wn, (6, self.n_cls))  # admitted, met, shed, failed, output, arrived
+        self.w_counts = Window(wn, (N_COUNTS, self.n_cls))
         self.history = History(("t_s", *GAUGE_KEYS), HISTORY_TICKS)
         self.gauges: dict[str, float] = dict.fromkeys(GAUGE_KEYS, 0.0)
         self.totals = {"output_tokens": 0.0, "energy_kwh": 0.0, "cost_usd": 0.0, "capital_usd": 0.0, "energy_usd": 0.0,
@@ -113,7 +116,7 @@ class Metrics:
         # whole-run latency histograms and request counts (the report's run aggregates)
         self.run_ttft = np.zeros((self.n_cls, HIST_BUCKETS))
         self.run_tpot = np.zeros((self.n_cls, HIST_BUCKETS))
-        self.run_counts = np.zeros((6, self.n_cls))
+        self.run_counts = np.zeros((N_COUNTS, self.n_cls))
 
     def _update_gauges(self, out_tokens, pf_tokens, B, up, qlen) -> None:
         dt = self.dt
@@ -127,7 +130,7 @@ class Metrics:
         cost_s = capital_s + energy_s + opex_s
         w = self.w_counts.sum
         admitted, met, shed, failed, out_c = w[0], w[1], w[2], w[3], w[4]
-        denom = admitted.sum() + shed.sum() + failed.sum()
+        denom = admitted.sum() + shed.sum() + failed.sum() + w[6].sum()
         ttft_all = self.w_ttft.sum.sum(axis=0)
         tpot_all = self.w_tpot.sum.sum(axis=0)
         att = float(met.sum() / denom) if denom > 0 else 1.0
@@ -199,7 +202,7 @@ class Metrics:
         out_s = t["output_tokens"] / secs
         fac_kw = t["energy_kwh"] * 3600.0 / secs
         c = self.run_counts
-        denom = c[0].sum() + c[2].sum() + c[3].sum()
+        denom = c[0].sum() + c[2].sum() + c[3].sum() + c[6].sum()
         ttft = percentiles(self.run_ttft.sum(axis=0), (0.5, 0.95, 0.99))
         tpot = percentiles(self.run_tpot.sum(axis=0), (0.5, 0.95, 0.99))
         mtok = t["output_tokens"] / 1e6
@@ -217,6 +220,7 @@ class Metrics:
             "requests": float(c[5].sum()),
             "requests_shed": float(c[2].sum()),
             "requests_failed": float(c[3].sum()),
+            "requests_abandoned": float(c[6].sum()),
             "it_power_kw": t["it_kwh"] * 3600.0 / secs,
             "facility_power_kw": fac_kw,
             "energy_mwh": t["energy_kwh"] / 1000.0,

@@ -4,8 +4,6 @@ shutdown."""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from twin.core.engine import plan as P
@@ -14,18 +12,55 @@ from twin.core.engine import plan as P
 #: raises them by this factor per tick when there is headroom again.
 CLOCK_RECOVERY = 1.05
 HEADROOM = 0.99
+#: When clocks are at the boards' floor and the site is still over its limit, the
+#: controller sheds this share of the replicas more per tick (and gives back half of it
+#: per tick once there is room).
+SHED_STEP = 0.02
+
+
+def clock_power(clock, k) -> np.ndarray:
+    """Dynamic power at ``clock`` as a share of it at full clock: clock^e (e = 2.5, voltage
+    falling with the clock) down to the voltage floor, then linear in the clock (the
+    voltage can fall no further)."""
+    c = np.asarray(clock, dtype=float)
+    e, v = float(k["clock_power_exponent"]), float(k["voltage_floor_clock"])
+    return np.where(c >= v, np.power(np.maximum(c, 0.0), e), v ** e * c / v)
+
+
+def clock_for_power(share, k) -> np.ndarray:
+    """The inverse of ``clock_power``: the clock that draws ``share`` of full dynamic power."""
+    p = np.clip(np.asarray(share, dtype=float), 0.0, 1.0)
+    e, v = float(k["clock_power_exponent"]), float(k["voltage_floor_clock"])
+    return np.where(p >= v ** e, np.power(p, 1.0 / e), p * v / v ** e)
+
+
+def min_clock(gpu, k) -> float:
+    """The lowest clock a cap can push a fully busy board to: the one at which it draws
+    its minimum power limit (0.2 when the catalog gives no limit)."""
+    if not gpu.min_power_w:
+        return 0.2
+    share = (gpu.min_power_w - gpu.idle_w) / max(gpu.tdp_w - gpu.idle_w, 1e-9)
+    return float(np.clip(clock_for_power(share, k), 0.05, 1.0))
+
+
+def liquid_cooled(gpu, k) -> bool:
+    return gpu.tdp_w >= float(k["liquid_cooled_min_tdp_w"])
 
 
 class Power:
-    STATE_POWER = ("site_cap_kw", "site_clock", "cap_clock", "inlet_c", "gpu_temp_c", "throttled", "_limit_event",
-                   "_rack_cap_clock", "_pdu_cap_clock", "rack_power_kw", "rack_util", "pdu_load", "feed_load",
-                   "loop_load")
+    STATE_POWER = ("site_cap_kw", "site_clock", "site_shed", "cap_clock", "inlet_c", "gpu_temp_c", "throttled",
+                   "_limit_event", "_shed_event", "_rack_cap_clock", "_pdu_cap_clock", "rack_power_kw", "rack_util",
+                   "pdu_load", "feed_load", "loop_load", "pdu_heat", "rack_shed")
 
     def _init_power(self) -> None:
         n_r, n_p = len(self.rack_ids), len(self.pdu_ids)
         ambient = self.layout.site.ambient_c
         self.site_cap_kw: float | None = None
         self.site_clock = 1.0
+        self.site_shed = 0.0  # share of replicas shed because a cap is below the boards' floor
+        self._shed_event = -1e9
+        self.pdu_heat = np.zeros(n_p)  # breaker thermal element: overload seconds (M² - 1)·s
+        self.rack_shed = np.zeros(n_r)  # share of a rack's replicas shed for a rack or PDU cap below its floor
         self.cap_clock = np.ones(n_r)
         self.inlet_c = np.full(n_r, ambient)
         self.gpu_temp_c = np.full(n_r, ambient)
@@ -60,7 +95,6 @@ class Power:
         util = np.bincount(self.span_rack, weights=rep_util[self.span_rep] * self.span_share, minlength=n_r)
         nrep = self.reps_per_rack
         self.rack_util = np.where(nrep > 0, util / np.maximum(nrep, 1e-9), 0.0)
-        peak_kw = self.rack_peak_kw
         idle_f = float(k["host_power_idle_fraction"])
         rack_kw, gpu_kw, dyn_rack = self._rack_power(dyn_full, idle_r, clock, cexp, idle_f)
         # caps: GPU power limits act in hardware within milliseconds, so the controllers
@@ -70,22 +104,15 @@ class Power:
         if (eff < clock - 1e-9).any():
             rack_kw, gpu_kw, dyn_rack = self._rack_power(dyn_full, idle_r, np.minimum(clock, eff), cexp, idle_f)
         self.cap_clock = new_clock
-        over = (self.pdu_load > self.pdu_cap * 1.0) & ~self.pdu_tripped & ~self.pdu_failed
-        for i in np.flatnonzero(over):
-            self.pdu_tripped[i] = True
-            pid = self.pdu_ids[i]
-            self._add_fault(pid, "tripped")
-            self._event("critical", pid, f"breaker tripped: {self.pdu_load[i]:,.0f} kW over its {self.pdu_cap[i]:,.0f} kW; "
-                                         "repair it to reset")
-        # heat: each loop removes up to its capacity; the rest warms its racks
+        self._breakers()
+        # heat: each loop removes up to its capacity; the rest warms its racks' coolant
         self.loop_load = np.bincount(self.rack_loop, weights=rack_kw, minlength=len(self.loop_ids))
         cap = np.where(self.loop_failed, 0.0, self.loop_cap)
         removed = np.where(self.loop_load > 0, np.minimum(1.0, cap / np.maximum(self.loop_load, 1e-9)), 1.0)
         f = removed[self.rack_loop]
-        excess = rack_kw * (1 - f) / np.maximum(peak_kw, 1e-9)
         ambient = self.layout.site.ambient_c
-        heat = float(k["rack_heat_rate_c_per_min"]) / 60.0 * dt * excess
-        cool = (self.inlet_c - ambient) * (1 - math.exp(-dt / float(k["rack_cooldown_tau_s"])))
+        heat = rack_kw * (1 - f) / self.rack_heat_kj_per_k * dt  # K this tick: kJ/s over kJ/K
+        cool = (self.inlet_c - ambient) * (1 - np.exp(-dt / self.rack_cool_tau_s))
         self.inlet_c = self.inlet_c + heat - np.where(f >= 0.999, cool, 0.0)
         gpu_frac = np.where(self.rack_gpus > 0, gpu_kw * 1000.0 / np.maximum(self.rack_gpus * sku_tdp, 1e-9), 0.0)
         self.gpu_temp_c = self.inlet_c + float(k["gpu_temp_rise_at_tdp_c"]) * gpu_frac
@@ -103,10 +130,27 @@ class Power:
             self._event("critical", self.rack_ids[r], "thermal shutdown: rack powered off until it cools")
         self.rack_tripped = (self.rack_tripped | trip) & ~((self.inlet_c < ambient + 5) & self.rack_tripped)
 
+    def _breakers(self) -> None:
+        """Inverse-time breakers: a thermal element integrates (M² - 1) over time above the
+        rating M = load/rating and trips at ``breaker_trip_s`` (1.2x holds for minutes, 2x
+        trips in tens of seconds); at ``breaker_instant_multiple`` it trips at once."""
+        k, dt = self.k, self.dt
+        m = self.pdu_load / np.maximum(self.pdu_cap, 1e-9)
+        live = ~self.pdu_tripped & ~self.pdu_failed
+        self.pdu_heat = np.where(live, np.maximum(0.0, self.pdu_heat + (m * m - 1.0) * dt), 0.0)
+        trip = live & ((self.pdu_heat >= float(k["breaker_trip_s"])) | (m >= float(k["breaker_instant_multiple"])))
+        for i in np.flatnonzero(trip):
+            self.pdu_tripped[i] = True
+            self.pdu_heat[i] = 0.0
+            pid = self.pdu_ids[i]
+            self._add_fault(pid, "tripped")
+            self._event("critical", pid, f"breaker tripped: {self.pdu_load[i]:,.0f} kW over its {self.pdu_cap[i]:,.0f} kW; "
+                                         "repair it to reset")
+
     def _rack_power(self, dyn_full, idle_r, clock, cexp, idle_f):
         """Rack, PDU and feed loads for GPU activity at these clocks (sets the loads)."""
         n_r = len(self.rack_ids)
-        dyn_w = dyn_full * (1.0 if (np.asarray(clock) >= 1.0).all() else np.power(clock, cexp))
+        dyn_w = dyn_full * (1.0 if (np.asarray(clock) >= 1.0).all() else clock_power(clock, self.k))
         w = self.span_share * self.rep_gpus[self.span_rep] / 1000.0
         dyn_rack = np.bincount(self.span_rack, weights=dyn_w[self.span_rep] * w, minlength=n_r)
         gpu_kw = np.bincount(self.span_rack, weights=idle_r[self.span_rep] * w, minlength=n_r) + dyn_rack
@@ -130,33 +174,46 @@ class Power:
         limits (with HEADROOM), raising clocks slowly again once there is room."""
         n_r = len(self.rack_ids)
 
-        def ratio(load, dyn, limit):  # clock factor that brings load to limit by slowing dyn
+        k = self.k
+
+        def lowered(clock, load, dyn, limit):  # the clock that brings load to limit by slowing dyn
             need = np.maximum(0.0, load - limit * HEADROOM)
-            frac = 1.0 - need / np.maximum(dyn, 1e-9)
-            return np.clip(frac, 0.0, 1.0) ** (1.0 / cexp)
+            frac = np.clip(1.0 - need / np.maximum(dyn, 1e-9), 0.0, 1.0)
+            return clock_for_power(clock_power(clock, k) * frac, k)
+
+        floor = self.rack_min_clock
 
         it_kw = float(rack_kw.sum())
         facility = it_kw * self.pue
         site = self.layout.site
         limit = site.envelope_kw if self.site_cap_kw is None else min(site.envelope_kw, self.site_cap_kw)
         dyn_kw = float(dyn_rack.sum())
+        at_floor = self.site_clock <= float(floor.max()) + 1e-9
         if facility > limit * HEADROOM and dyn_kw > 0:
-            r = float(ratio(np.array(it_kw), np.array(dyn_kw), np.array(limit / self.pue)))
-            self.site_clock = float(np.clip(self.site_clock * r, 0.2, 1.0))
+            c = float(lowered(self.site_clock, it_kw, dyn_kw, limit / self.pue))
+            self.site_clock = float(np.clip(c, float(floor.min()), 1.0))
             if self.now - self._limit_event > 300:
                 self._limit_event = self.now
                 self._event("warning", "site", f"facility {facility / 1000:,.1f} MW at the {limit / 1000:,.1f} MW limit: "
                                                f"GPU clocks lowered to {self.site_clock:.0%}")
-        elif facility < limit * HEADROOM * 0.97 and self.site_clock < 1.0:
+        elif facility < limit * HEADROOM * 0.97 and self.site_clock < 1.0 and self.site_shed <= 0:
             self.site_clock = min(1.0, self.site_clock * CLOCK_RECOVERY)
-        rack_clock = np.full(n_r, self.site_clock)
+        self._shed(facility > limit * HEADROOM and at_floor, facility < limit * HEADROOM * 0.97, limit)
+        rack_clock = np.maximum(np.full(n_r, self.site_clock), floor)
         capped = np.isfinite(self.rack_cap_kw)
+        behind = np.zeros(n_r, bool)  # racks behind a capped PDU
+        for j in range(2):
+            m = self.rack_pdus[:, j] >= 0
+            behind[m] |= np.isfinite(self.pdu_cap_kw[self.rack_pdus[m, j]])
+        self.rack_shed[~capped & ~behind] = 0.0  # a cap lifted: its racks serve in full again
         if capped.any():
             prev = self._rack_cap_clock
             over = rack_kw > self.rack_cap_kw * HEADROOM
             room = rack_kw < self.rack_cap_kw * HEADROOM * 0.97
-            rc = np.where(over, prev * ratio(rack_kw, dyn_rack, self.rack_cap_kw), np.where(room, np.minimum(1.0, prev * CLOCK_RECOVERY), prev))
-            self._rack_cap_clock = np.where(capped, np.clip(rc, 0.2, 1.0), 1.0)
+            rc = np.where(over, lowered(prev, rack_kw, dyn_rack, self.rack_cap_kw), np.where(room, np.minimum(1.0, prev * CLOCK_RECOVERY), prev))
+            self._rack_cap_clock = np.where(capped, np.clip(rc, floor, 1.0), 1.0)
+            stuck = capped & over & (self._rack_cap_clock <= floor + 1e-9)
+            self._shed_racks(stuck, capped & room, "rack cap")
             rack_clock = np.minimum(rack_clock, self._rack_cap_clock)
         pcap = np.isfinite(self.pdu_cap_kw)
         if pcap.any():
@@ -168,12 +225,45 @@ class Power:
             prev = self._pdu_cap_clock
             over = self.pdu_load > self.pdu_cap_kw * HEADROOM
             room = self.pdu_load < self.pdu_cap_kw * HEADROOM * 0.97
-            pc = np.where(over, prev * ratio(self.pdu_load, pdu_dyn, self.pdu_cap_kw), np.where(room, np.minimum(1.0, prev * CLOCK_RECOVERY), prev))
-            self._pdu_cap_clock = np.where(pcap, np.clip(pc, 0.2, 1.0), 1.0)
+            pc = np.where(over, lowered(prev, self.pdu_load, pdu_dyn, self.pdu_cap_kw), np.where(room, np.minimum(1.0, prev * CLOCK_RECOVERY), prev))
+            self._pdu_cap_clock = np.where(pcap, np.clip(pc, float(floor.min()), 1.0), 1.0)
             per_rack = np.ones(n_r)
+            stuck_r, room_r = np.zeros(n_r, bool), np.zeros(n_r, bool)
             for j in range(2):
                 m = self.rack_pdus[:, j] >= 0
                 per_rack[m] = np.minimum(per_rack[m], self._pdu_cap_clock[self.rack_pdus[m, j]])
+                p = self.rack_pdus[m, j]
+                stuck_r[m] |= pcap[p] & over[p]
+                room_r[m] |= pcap[p] & room[p]
+            stuck_r &= np.maximum(per_rack, floor) <= floor + 1e-9
+            self._shed_racks(stuck_r, room_r & ~stuck_r, "PDU cap")
             rack_clock = np.minimum(rack_clock, per_rack)
         return rack_clock
 
+
+    def _shed_racks(self, stuck: np.ndarray, room: np.ndarray, what: str) -> None:
+        """Racks whose cap cannot be met even at their boards' floor shed replicas."""
+        if stuck.any():
+            first = stuck & (self.rack_shed <= 0)
+            self.rack_shed = np.where(stuck, np.minimum(1.0, self.rack_shed + SHED_STEP * 5), self.rack_shed)
+            for r in np.flatnonzero(first)[:5]:
+                self._event("warning", self.rack_ids[r], f"{what} below what its GPUs draw at their minimum power limit: "
+                                                         "shedding load, replicas drained")
+        back = room & ~stuck & (self.rack_shed > 0)
+        if back.any():
+            self.rack_shed = np.where(back, np.maximum(0.0, self.rack_shed - SHED_STEP), self.rack_shed)
+
+    def _shed(self, over: bool, room: bool, limit_kw: float) -> None:
+        """A cap below what the boards' minimum power limits allow: shed load (drain a share
+        of every deployment's replicas), and give it back once there is room."""
+        if over:
+            first = self.site_shed <= 0
+            self.site_shed = min(0.95, self.site_shed + SHED_STEP)
+            if first or self.now - self._shed_event > 300:
+                self._shed_event = self.now
+                self._event("critical", "site", f"the {limit_kw / 1000:,.1f} MW limit is below what the GPUs draw at their "
+                                                f"minimum power limit: shedding load, {self.site_shed:.0%} of replicas drained")
+        elif room and self.site_shed > 0:
+            self.site_shed = max(0.0, self.site_shed - SHED_STEP / 2)
+            if self.site_shed == 0.0:
+                self._event("info", "site", "power limit met again: load shedding over")

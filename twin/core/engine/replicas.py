@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from twin.core.engine import plan as P
+from twin.core.engine.power import liquid_cooled, min_clock
 from twin.core.layout import rack_peak_kw
 
 #: Queue slots (cohorts) per replica; an overflowing queue merges its newest cohorts.
@@ -28,6 +29,14 @@ class Replicas:
         self.sku_tdp_w = np.array([g.tdp_w for g in gpus])
         self.rack_peak_kw = np.array([rack_peak_kw(g, n) for g, n in zip(gpus, self.rack_gpus, strict=True)])
         self.rack_host_kw = np.maximum(0.0, self.rack_peak_kw - self.rack_gpus * self.sku_tdp_w / 1000.0)
+        k = self.k
+        self.rack_min_clock = np.array([min_clock(g, k) for g in gpus])  # a cap's floor: the boards' min power
+        # cooling: liquid racks warm their coolant (kJ/K of it), air racks heat at the
+        # catalog's rate per minute at full power; time constants in the constants file
+        liquid = np.array([liquid_cooled(g, k) for g in gpus], dtype=bool)
+        air_kj_per_k = self.rack_peak_kw * 60.0 / float(k["rack_heat_rate_c_per_min"])
+        self.rack_heat_kj_per_k = np.where(liquid, float(k["liquid_rack_heat_kj_per_k"]), np.maximum(air_kj_per_k, 1e-9))
+        self.rack_cool_tau_s = np.where(liquid, float(k["liquid_cooldown_tau_s"]), float(k["rack_cooldown_tau_s"]))
 
     def _build_replicas(self, keep: dict | None = None) -> None:
         rates = [w.rate_rps * (w.agentic.steps_mean if w.agentic else 1.0) for w in self.layout.workloads]
@@ -84,6 +93,15 @@ class Replicas:
             if len(dep) and (self.rep_role[dep] == P.ROLE_PREFILL).any():
                 self.cls_kv_bytes_per_token[c] = profiles[self.rep_prof[dep[0]]].kv_bytes_per_token
         self.rep_enabled = np.ones(n, bool)
+        # load shedding under a too-deep cap drains each deployment's last replicas first
+        self.rep_shed_rank = np.zeros(n)
+        for idx in self.dep_reps:
+            self.rep_shed_rank[idx] = (len(idx) - 1 - np.arange(len(idx))) / max(len(idx), 1)
+        # and a rack (or PDU) cap below its boards' floor drains that rack's last replicas first
+        self.rep_rack_rank = np.zeros(n)
+        for rk in np.unique(self.rep_rack):
+            idx = np.flatnonzero(self.rep_rack == rk)
+            self.rep_rack_rank[idx] = (len(idx) - 1 - np.arange(len(idx))) / len(idx)
         for di in self.scale_to:
             self._apply_scale(di)
         self.gpus_in_reps = np.bincount(self.span_rack, weights=self.rep_gpus[self.span_rep] * self.span_share,

@@ -263,7 +263,7 @@ class Snapshots:
         w = self.w_counts.sum
         classes = []
         for c, sh in enumerate(self.shapes):
-            den = w[0, c] + w[2, c] + w[3, c]
+            den = w[0, c] + w[2, c] + w[3, c] + w[6, c]
             classes.append(WorkloadClass(sh.id, self.dep_ids[sh.deployment], float(self._cls_tick_rate[c]),
                                            percentile(self.w_ttft.sum[c], 0.95), percentile(self.w_tpot.sum[c], 0.95),
                                            sh.slo_ttft_s, sh.slo_tpot_s, float(w[1, c] / den) if den > 0 else 1.0,

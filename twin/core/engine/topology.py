@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from twin.core.engine import plan as P
+from twin.core.engine.flow import client_timeout_s
 from twin.core.errors import TwinError, UnknownName
 from twin.core.layout import Layout
 
@@ -74,6 +75,7 @@ class Topology:
         self.cls_slo_ttft = np.array([s.slo_ttft_s for s in self.shapes])
         self.cls_slo_tpot = np.array([s.slo_tpot_s for s in self.shapes])
         self.cls_burst = np.array([w.burstiness for w in L.workloads], dtype=float)
+        self.cls_timeout = client_timeout_s(self.cls_slo_ttft)  # a client gives up after this wait
         # Each replica serves one deployment, so its running requests are kept per *slot*:
         # the deployment's own classes (1-2, not every class of the factory).
         n_dep = len(L.deployments)
