@@ -253,3 +253,21 @@ def test_the_readme_states_the_limits_the_code_enforces():
         assert f"{n:,}" in table, n
     assert f"≤ {MAX_FILE_BYTES // 2**20} MB, ≤ {MAX_DEPTH} levels" in table
     assert limits.MAX_DURATION_S == 90 * 86400 and "90 days" in table
+
+
+# ---- layouts: names and references ------------------------------------------------------------
+
+def test_a_rack_named_twice_in_a_placement_is_refused(tmp_path, capsys):
+    text = layout_variant("placement: [nvl-01, nvl-02, nvl-03]", "placement: [nvl-01, nvl-02, nvl-03, nvl-01-05]")
+    refused_at(capsys, write(tmp_path, text), None, "names rack 'nvl-01-05' again", "by 'nvl-01'")
+
+
+def test_an_id_starting_with_a_digit_is_refused_because_cap_could_not_name_it(tmp_path, capsys):
+    text = layout_variant("{id: nvl,", "{id: 7nvl,").replace("nvl-0", "7nvl-0")
+    refused_at(capsys, write(tmp_path, text), None, "starts with a letter")
+
+
+def test_more_pdus_than_racks_blames_the_pdus_not_a_missing_feed(tmp_path, capsys):
+    text = layout_variant("racks: 18, pdus: 3", "racks: 2, pdus: 3")
+    err = refused_at(capsys, write(tmp_path, text), None, "3 PDUs for 2 racks")
+    assert "fed by no PDU" not in err

@@ -22,3 +22,14 @@ def test_precisions_and_bytes_per_weight_agree_with_the_serving_model():
 def test_a_layout_accepts_a_policy_alias_like_the_command_line():
     assert FORMAT["layout"]["routing"]("jsq") == "least-loaded"
     assert commands.parse_command("route jsq") == commands.Route("least-loaded")
+
+
+def test_component_kinds_are_the_kinds_a_layout_names():
+    from twin.core.layout import load_layout
+    from twin.core.scenario.model import COMPONENT_FIELDS
+
+    for name in ("default", "hyperscale"):
+        layout = load_layout(name)
+        assert {layout.kind_of(i) for i in layout.ids} <= set(vocab.COMPONENT_KINDS)
+    assert set(COMPONENT_FIELDS) == set(vocab.CONDITION_KINDS)
+    assert set(vocab.FAULT_KINDS) <= {*vocab.COMPONENT_KINDS, "node", "gpu"}

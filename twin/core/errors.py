@@ -17,7 +17,7 @@ def clip(text: str, limit: int = MAX_QUOTE) -> str:
 
 
 _LONG = str(MAX_QUOTE + 1)
-_QUOTED = re.compile(r"'[^'\n]{" + _LONG + r",}'|\"[^\"\n]{" + _LONG + r",}\"")
+_QUOTED = re.compile(r"(?<!\w)(?:'[^'\n]{" + _LONG + r",}'|\"[^\"\n]{" + _LONG + r",}\")(?!\w)")
 
 
 def clip_message(message: str) -> str:

@@ -32,10 +32,10 @@ FAULT_KINDS: tuple[str, ...] = (
 """What ``fail`` can take down (a cooling loop is a ``loop``; ``switch`` means a leaf or spine)."""
 
 COMPONENT_KINDS: tuple[str, ...] = (
-    "feed", "pdu", "loop", "row group", "row", "rack", "leaf", "spine", "link",
-    "deployment", "workload class",
+    "feed", "pdu", "loop", "group", "row", "rack", "leaf", "spine", "link", "deployment", "workload",
 )
-"""The kinds of id in a layout's one namespace."""
+"""The kinds of id in a layout's one namespace (``Layout.kind_of``); a ``group`` is the rows
+one ``count:`` entry stamps out."""
 
 CONDITION_KINDS: tuple[str, ...] = ("rack", "pdu", "feed", "loop", "deployment", "class")
 """Components a scenario condition can read (``rack r07 temp_c > 35``)."""

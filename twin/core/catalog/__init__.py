@@ -16,6 +16,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from twin.core import vocab
 from twin.core.errors import InputError, UnknownName, clip
 from twin.core.yamlsrc import (
     Reader,
@@ -30,7 +31,7 @@ from twin.core.yamlsrc import (
 
 DATA_DIR = Path(__file__).parent / "data"
 CATALOG_ENV = "TWIN_CATALOG"
-PRECISIONS = ("bf16", "fp8", "fp4")
+PRECISIONS = vocab.PRECISIONS
 
 
 @dataclass(frozen=True)

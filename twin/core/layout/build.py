@@ -186,14 +186,18 @@ class _Builder(RowsMixin, ServingMixin):
 
     def expand(self, refs: YList | None, where: str) -> list[str]:
         """Rack, row and group ids → rack ids, in the order written, without repeats."""
-        out: dict[str, None] = {}
+        out: dict[str, str] = {}  # rack id -> the reference that named it
         for i, ref in enumerate(refs or ()):
             ref = str(ref)
-            if ref in self.racks:
-                out[ref] = None
-            elif ref in self.groups or ref in self.rows:
-                for row in self.groups.get(ref, [ref]):
-                    out.update(dict.fromkeys(rk.id for rk in self.rows[row].racks))
+            if ref in self.racks or ref in self.groups or ref in self.rows:
+                ids = [ref] if ref in self.racks else [
+                    rk.id for row in self.groups.get(ref, [ref]) for rk in self.rows[row].racks]
+                again = next((r for r in ids if r in out), None)
+                if again is not None:
+                    by = "" if out[again] == ref else f" (by {out[again]!r})"
+                    self.error(refs.line_of(i), f"{where}: {ref!r} names rack {again!r} again{by}; name each once")
+                for r in ids:
+                    out.setdefault(r, ref)
             else:
                 known = [*self.groups, *self.rows]
                 close = difflib.get_close_matches(ref, known + list(self.racks), n=1)
@@ -367,6 +371,8 @@ class _Builder(RowsMixin, ServingMixin):
                     f"rack {rack.id!r} is on {len(rack.cooling)} cooling loops ({', '.join(rack.cooling)}); a rack is on one",
                 )
         for line, ids in unfed.items():
+            if any(p.line == line and ".pdus:" in p.message for p in self.r.problems):
+                continue  # the row's pdus: was refused already; that is the mistake to fix
             self.error(
                 line,
                 f"{self.some_racks(ids)} fed by no PDU (give the row pdus: N and feed:, or list it in a PDU's racks)",

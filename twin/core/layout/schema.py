@@ -36,7 +36,9 @@ def _ident(value: Any) -> str:
         raise ValueError(f"expected an id (letters, digits, '-', '_', '.'), got {value!r}")
     s = str(value)
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", s):
-        raise ValueError(f"an id may hold only letters, digits, '-', '_' and '.', got {value!r}")
+        raise ValueError(f"an id may hold only letters, digits, '-', '_' and '.', got {clip(s)!r}")
+    if not s[0].isalpha():  # commands tell ids from quantities by the first character (cap 40kW)
+        raise ValueError(f"an id starts with a letter (commands read '{clip(s, 20)}…' as a number), got {clip(s)!r}")
     return s
 
 

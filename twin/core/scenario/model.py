@@ -12,6 +12,7 @@ from typing import Any
 from twin.core import commands as C
 from twin.core.engine import Factory
 from twin.core.layout import Layout
+from twin.core.vocab import CONDITION_KINDS
 
 SCENARIO_KEYS = ("name", "description", "layout", "overrides", "seed", "duration", "warmup", "tick", "faults",
                  "events", "expect", "abort_if", "recorded")
@@ -28,7 +29,7 @@ COMPONENT_FIELDS = {
     "deployment": ("replicas_up", "queue", "running", "output_tok_s", "ttft_p95_s", "tpot_p95_s"),
     "class": ("rate_rps", "ttft_p95_s", "tpot_p95_s", "slo_attainment", "shed_rps"),
 }
-_COND = re.compile(r"^\s*(?:(?P<kind>rack|pdu|feed|loop|deployment|class)\s+(?P<id>\S+)\s+)?(?P<metric>[a-z_0-9]+)\s*"
+_COND = re.compile(r"^\s*(?:(?P<kind>" + "|".join(CONDITION_KINDS) + r")\s+(?P<id>\S+)\s+)?(?P<metric>[a-z_0-9]+)\s*"
                    r"(?P<op><=|>=|==|!=|<|>)\s*(?P<value>\S+)\s*(?P<rest>.*)$")
 _WINDOW = re.compile(r"^during\s+(?P<a>\S+?)\s*\.\.\s*(?P<b>\S+)$")
 
