@@ -1,21 +1,44 @@
-"""Print the README's calibration table: twin against each public measurement.
+"""Print the README's calibration table: twin against each public measurement, then the
+error by role and by regime (max throughput, < 40, 40–90, > 90 tok/s per user).
 
     python benchmarks/calibration_table.py
 """
 
+from statistics import median
+
 from twin.core.calibration import measurements, predict, predicted_value
 from twin.core.catalog import load_catalog
 
+REGIMES = ("max throughput", "< 40", "40–90", "> 90")
 
-def main() -> None:
+
+def rows():
     cat = load_catalog()
-    print("| measurement | counts | measured tok/s/GPU | twin | error | twin's replica |")
-    print("|---|---|---:|---:|---:|---|")
     for m in measurements():
         p = predict(m, cat)
-        v = predicted_value(m, p)
+        yield m, p, predicted_value(m, p)
+
+
+def main() -> None:
+    print("| measurement | role | counts | measured tok/s/GPU | twin | error | twin's replica |")
+    print("|---|---|---|---:|---:|---:|---|")
+    errs: dict[tuple[str, str], list[float]] = {}
+    for m, p, v in rows():
         counts = "output" if m.counting == "output" else "input+output"
-        print(f"| {m.label} ({m.role}) | {counts} | {m.value:,.0f} | {v:,.0f} | {v / m.value - 1:+.1%} | {p.gpus} × {p.parallelism}, batch {p.batch} |")
+        err = v / m.value - 1
+        print(f"| {m.label} ({m.source_kind}) | {m.role} | {counts} | {m.value:,.0f} | {v:,.0f} | {err:+.1%} | "
+              f"{p.gpus} × {p.parallelism}, batch {p.batch} |")
+        if m.role != "retired":
+            errs.setdefault((m.role, m.regime), []).append(abs(err))
+    print()
+    print("| regime | fit points | median \\|error\\| | worst | holdout points | median \\|error\\| | worst |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
+    for r in (*REGIMES, "all"):
+        cells = []
+        for role in ("fit", "holdout"):
+            e = [x for (ro, re), xs in errs.items() if ro == role and (r == "all" or re == r) for x in xs]
+            cells += [f"{len(e)}", f"{median(e):.0%}" if e else "–", f"{max(e):.0%}" if e else "–"]
+        print(f"| {r} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

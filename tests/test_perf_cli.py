@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from twin.cli import main
 
 KEYS = {"tok_s_per_gpu", "tok_s_per_user", "usd_per_mtok", "tok_s_per_mw", "j_per_tok", "batch", "gpus", "ttft_s"}
@@ -70,3 +72,35 @@ def test_bad_numbers_and_parallelism_are_one_line_errors(capsys):
     _fails(capsys, ["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--isl", "lots"], "--isl")
     _fails(capsys, ["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--parallelism", "XX9"], "TP8")
     _fails(capsys, ["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--parallelism", "TP8+MTP"], "multi-token")
+
+
+def test_disagg_forces_a_prefill_pool_and_says_so(capsys):
+    assert main(["perf", "--gpu", "gb300", "--model", "deepseek-r1", "--tps-user", "100", "--disagg", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["prefill_gpus"] > 0 and out["parallelism"].startswith("P") and "+ D" in out["parallelism"]
+    assert out["gpus"] == round(int(out["parallelism"].split("+ D")[1].split(",")[0]) + out["prefill_gpus"])
+
+
+def test_no_mtp_and_a_ttft_bound_are_honoured(capsys):
+    assert main(["perf", "--gpu", "b200", "--model", "deepseek-r1", "--curve", "--json", "--no-mtp", "--ttft-max", "0.2"]) == 0
+    pts = json.loads(capsys.readouterr().out)["curve"]
+    assert pts and all("MTP" not in p["parallelism"] and p["ttft_s"] <= 0.2 for p in pts)
+    _fails(capsys, ["perf", "--gpu", "b200", "--model", "deepseek-r1", "--ttft-max", "0.000001"], "time to first token")
+
+
+def test_vs_compares_two_generations_across_interactivity(capsys):
+    assert main(["perf", "--gpu", "gb300", "--vs", "h200", "--model", "deepseek-r1", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["precision"], out["vs_precision"]) == ("fp4", "fp8")  # each side at its best
+    rows = {r["tok_s_per_user"]: r for r in out["rows"]}
+    for r in rows.values():
+        assert r["tok_s_per_gpu_ratio"] == pytest.approx(r["a"]["tok_s_per_gpu"] / r["b"]["tok_s_per_gpu"])
+        # per MW: the per-GPU ratio times the all-in kW ratio (1.73 / 2.10)
+        assert r["tok_s_per_mw_ratio"] == pytest.approx(r["tok_s_per_gpu_ratio"] * 1.73 / 2.10, rel=1e-6)
+    # the headline: H200 collapses first, so the ratio grows with interactivity
+    assert rows[100]["tok_s_per_gpu_ratio"] > 5 * rows[25]["tok_s_per_gpu_ratio"]
+    assert rows[100]["usd_per_mtok_ratio"] > 20
+    assert main(["perf", "--gpu", "gb300", "--vs", "h200", "--model", "deepseek-r1", "--vs-precision", "fp8",
+                 "--precision", "fp8", "--tps-user", "50"]) == 0
+    assert "gb300 fp8 vs h200 fp8" in capsys.readouterr().out
+    _fails(capsys, ["perf", "--gpu", "gb300", "--vs", "h20", "--model", "deepseek-r1"], "unknown GPU 'h20'")

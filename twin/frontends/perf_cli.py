@@ -11,7 +11,7 @@ from twin.core import limits, serving
 from twin.core.catalog import PRECISIONS, load_catalog
 from twin.core.errors import TwinError
 
-_PAR = re.compile(r"^(TP|DP)(\d+)(?:[x·*]?PP(\d+))?(\+MTP)?$", re.IGNORECASE)
+_PAR = re.compile(r"^(TP|DP)(\d+)(?:[x·*]?PP(\d+))?(\+MTP(\d)?)?$", re.IGNORECASE)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +26,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--isl", type=_tokens, default=1024, help="input (prompt) tokens per request (default 1024)")
     p.add_argument("--osl", type=_tokens, default=1024, help="output tokens per request (default 1024)")
     p.add_argument("--tps-user", type=_positive, metavar="X", help="the best point that gives each user X output tok/s")
-    p.add_argument("--parallelism", metavar="P", help="e.g. TP8, DP8 (DP attention + EP), TP8xPP2, TP8+MTP (default: best of all that fit)")
+    p.add_argument("--parallelism", metavar="P", help="e.g. TP8, DP8 (DP attention + EP), TP8xPP2, TP8+MTP, DP48+MTP3 (default: best of all that fit)")
+    p.add_argument("--disagg", action="store_true", help="only disaggregated prefill/decode (default: the best of co-located and disaggregated)")
+    p.add_argument("--no-mtp", action="store_true", help="no speculative decoding with the model's multi-token-prediction head")
+    p.add_argument("--ttft-max", type=_positive, metavar="S", help="only operating points whose time to first token is at most S seconds")
+    p.add_argument("--vs", metavar="GPU", help="compare with another GPU: ratios of tok/s per GPU, tok/s per MW and $/Mtok across interactivity")
+    p.add_argument("--vs-precision", choices=PRECISIONS, help="precision of the --vs GPU (default: its best, fp4 where it has it)")
     p.add_argument("--curve", action="store_true", help="the whole throughput–interactivity frontier as a table")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=run)
@@ -56,27 +61,37 @@ def parse_parallelism(text: str) -> serving.Parallelism:
     m = _PAR.match(text.strip())
     if not m:
         raise TwinError(f"perf: --parallelism {text!r} is not like TP8, DP8, TP8xPP2 or TP8+MTP")
-    return serving.Parallelism(tp=int(m[2]), pp=int(m[3] or 1), dp_attention=m[1].upper() == "DP", mtp=1 if m[4] else 0)
+    return serving.Parallelism(tp=int(m[2]), pp=int(m[3] or 1), dp_attention=m[1].upper() == "DP",
+                               mtp=(int(m[5]) if m[5] else 1) if m[4] else 0)
 
 
 def run(args: argparse.Namespace) -> int:
     cat = load_catalog(args.catalog)
     gpu, model = cat.gpu(args.gpu), cat.model(args.model)
+    if args.vs:
+        from twin.frontends.perf_vs import run_vs
+
+        return run_vs(args, cat, gpu, model)
     precision = args.precision or serving.default_precision(gpu, model)
     par = parse_parallelism(args.parallelism) if args.parallelism else None
     if par and par.mtp and not model.mtp_drafts:
         raise TwinError(f"perf: {model.id} has no multi-token-prediction head; drop +MTP")
+    if par and par.mtp and args.no_mtp:
+        raise TwinError("perf: --parallelism asks for +MTP and --no-mtp forbids it; drop one")
     workload = serving.Workload(args.isl, args.osl)
-    cs = serving.curves(gpu, model, precision, workload, par, cat)
+    # a given split is co-located unless --disagg asks for a prefill pool
+    disagg = True if args.disagg else (False if par else None)
+    cs = serving.curves(gpu, model, precision, workload, par, cat, disagg=disagg, mtp=not args.no_mtp)
+    ttft = args.ttft_max
     if args.curve:
-        points = serving.frontier(cs)
+        points = serving.frontier(cs, ttft)
         if args.json:
             json.dump({"curve": [p.as_dict() for p in points]}, sys.stdout, indent=2)
             print()
         else:
             _print_curve(points, gpu, model, precision, workload)
         return 0
-    point = serving.at_interactivity(cs, args.tps_user) if args.tps_user else serving.max_throughput(cs)
+    point = serving.at_interactivity(cs, args.tps_user, ttft) if args.tps_user else serving.max_throughput(cs, ttft)
     if args.json:
         json.dump(point.as_dict(), sys.stdout, indent=2)
         print()
@@ -100,17 +115,20 @@ def _print_point(p: serving.OperatingPoint, gpu, model, tps_user) -> None:
     t.add_column(style="dim")
     rows = [
         ("replica", f"{p.gpus} × {gpu.id}", p.parallelism),
+        ("prefill GPUs", f"{p.prefill_gpus:.1f}", "share of a prefill pool") if p.prefill_gpus else None,
         ("batch (concurrent requests)", f"{p.batch:,}", "per replica"),
         ("output tokens/s per GPU", f"{p.tok_s_per_gpu:,.0f}", f"{p.total_tok_s_per_gpu:,.0f} input+output"),
         ("output tokens/s per user", f"{p.tok_s_per_user:,.1f}", f"{p.step_s * 1e3:.1f} ms per output token"),
         ("time to first token", f"{p.ttft_s:.3f} s", "unloaded queue"),
         ("GPU power at this load", f"{p.power_w_per_gpu:,.0f} W", f"TDP {gpu.tdp_w:,.0f} W"),
         ("cost per million output tokens", f"${p.usd_per_mtok:,.3f}", f"${p.usd_per_mtok_total:,.3f} per M input+output"),
+        ("cost per GPU-hour, all-in", f"${p.usd_per_gpu_hr:,.2f}", "capital, facility, opex, energy"),
         ("output tokens/s per MW", f"{p.tok_s_per_mw:,.0f}", f"all-in {gpu.allin_kw_per_gpu} kW per GPU"),
         ("energy per output token", f"{p.j_per_tok:.3f} J", ""),
     ]
     for r in rows:
-        t.add_row(*r)
+        if r:
+            t.add_row(*r)
     Console().print(t)
 
 
@@ -122,8 +140,10 @@ def _print_curve(points, gpu, model, precision, w) -> None:
     for col in ("tok/s/user", "tok/s/GPU", "in+out", "batch", "replica", "TTFT s", "W/GPU", "$/Mtok"):
         t.add_column(col, justify="right", no_wrap=True)
     step = max(1, len(points) // 24)
+    console = Console()
+    console.width = max(console.width, 150)
     shown = points[::step] + ([points[-1]] if (len(points) - 1) % step else [])
     for p in shown:
         t.add_row(f"{p.tok_s_per_user:,.1f}", f"{p.tok_s_per_gpu:,.0f}", f"{p.total_tok_s_per_gpu:,.0f}", f"{p.batch:,}",
                   f"{p.gpus} {p.parallelism}", f"{p.ttft_s:.2f}", f"{p.power_w_per_gpu:,.0f}", f"{p.usd_per_mtok:,.3f}")
-    Console().print(t)
+    console.print(t)

@@ -45,12 +45,21 @@ class Efficiency:
     seq_overhead_us: float = 0.0
     attn: float = 0.0  # attention kernels' fraction of bf16 peak; 0 = same as comp
     fitted_to: tuple[str, ...] = ()
+    #: fixed time per transformer layer outside the rooflines: kernel launches and the
+    #: synchronisation gaps between them (CUDA/HIP graphs included), in µs
+    layer_overhead_us: float = 0.0
+    #: fp4 kernels' efficiency relative to the fp8 ones (the vendor's fp4 software maturity:
+    #: below 1 where fp4 is new, above 1 where fp4 kernels are the tuned path)
+    fp4: float = 1.0
+    #: MoE grouped GEMMs' bandwidth relative to dense GEMMs' (many small expert matrices)
+    moe: float = 1.0
 
 
 # Used only for a GPU whose catalog entry has no fitted factors (a user's own SKU):
 # typical achieved fractions of peak for a mature serving stack, the middle of the
 # fitted values of the built-in SKUs. Source: this catalog's fits (benchmarks/fit_efficiency.py).
-DEFAULT_EFFICIENCY = Efficiency(mem=0.70, comp=0.45, net=0.60, step_overhead_ms=3.0, seq_overhead_us=20.0, attn=0.30, fitted_to=())
+DEFAULT_EFFICIENCY = Efficiency(mem=0.70, comp=0.45, net=0.60, step_overhead_ms=3.0, seq_overhead_us=20.0, attn=0.30,
+                                fitted_to=(), layer_overhead_us=3.0, fp4=0.8, moe=0.8)
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,8 @@ class GPU:
     usd_per_gpu_hr: float
     capex_usd_per_gpu: float
     efficiency: Efficiency = DEFAULT_EFFICIENCY
+    #: attention (softmax) throughput relative to the generation before (Blackwell Ultra: 2×)
+    attention_speedup: float = 1.0
     efficiency_overrides: Mapping[str, Efficiency] = field(default_factory=dict)
     source: Mapping[str, str] = field(default_factory=dict)
 
@@ -148,8 +159,9 @@ _GPU_NUMBERS = {
     "usd_per_gpu_hr": positive,
     "capex_usd_per_gpu": non_negative,
 }
-_GPU_KEYS = ["base", "name", "vendor", "generation", "peak_tflops", *_GPU_NUMBERS, "efficiency", "efficiency_overrides", "source"]
-_EFF_KEYS = ["mem", "comp", "attn", "net", "step_overhead_ms", "seq_overhead_us", "fitted_to"]
+_GPU_KEYS = ["base", "name", "vendor", "generation", "peak_tflops", *_GPU_NUMBERS, "attention_speedup", "efficiency",
+             "efficiency_overrides", "source"]
+_EFF_KEYS = ["mem", "comp", "attn", "net", "step_overhead_ms", "seq_overhead_us", "layer_overhead_us", "fp4", "moe", "fitted_to"]
 
 _MODEL_INTS = ["mtp_drafts", "layers", "hidden", "heads", "head_dim", "kv_heads", "v_head_dim", "kv_lora_rank", "qk_rope_dim", "experts", "experts_per_token", "sliding_window", "sliding_layers"]
 _MODEL_FLOATS = ["params_b", "active_params_b", "expert_params_b"]
@@ -177,6 +189,9 @@ def _read_efficiency(r: Reader, m: Any, where: str) -> Efficiency | None:
         step_overhead_ms=r.get(m, "step_overhead_ms", non_negative, where) or 0.0,
         seq_overhead_us=r.get(m, "seq_overhead_us", non_negative, where, default=0.0) or 0.0,
         attn=r.get(m, "attn", _fraction, where, default=0.0) or 0.0,
+        layer_overhead_us=r.get(m, "layer_overhead_us", non_negative, where, default=0.0) or 0.0,
+        fp4=r.get(m, "fp4", positive, where, default=1.0) or 1.0,
+        moe=r.get(m, "moe", _fraction, where, default=1.0) or 1.0,
         fitted_to=tuple(str(x) for x in fitted) if isinstance(fitted, list) else (str(fitted),),
     )
 
@@ -243,6 +258,9 @@ def _read_gpu(r: Reader, gid: str, m: YMap) -> GPU | None:
             e = _read_efficiency(r, val, f"{where}.efficiency_overrides.{key}")
             if e is not None:
                 overrides[str(key).lower()] = e
+    speedup = r.get(m, "attention_speedup", positive, where, default=1.0)
+    if "attention_speedup" in m and source is not None and "attention_speedup" not in source:
+        r.error(source.line, f"{where}.source: no source for 'attention_speedup' (every figure needs one)")
     name = r.get(m, "name", text, where)
     vendor = r.get(m, "vendor", text, where, default="unknown")
     gen = r.get(m, "generation", text, where, default="")
@@ -252,7 +270,7 @@ def _read_gpu(r: Reader, gid: str, m: YMap) -> GPU | None:
         return None
     return GPU(
         id=gid, name=name, vendor=vendor, generation=gen, peak_tflops=MappingProxyType(peak),
-        efficiency=eff or DEFAULT_EFFICIENCY, efficiency_overrides=MappingProxyType(overrides),
+        efficiency=eff or DEFAULT_EFFICIENCY, attention_speedup=speedup or 1.0, efficiency_overrides=MappingProxyType(overrides),
         source=MappingProxyType({str(k): str(v) for k, v in (source or {}).items()}), **nums,
     )
 

@@ -1,0 +1,131 @@
+"""The serving model where it used to be weakest: small batches, high interactivity, fp4,
+rack-scale disaggregation, Blackwell Ultra — and the economics every figure is priced with."""
+
+import math
+
+import pytest
+
+from twin.core import economics, serving
+from twin.core.serving import Parallelism, Workload
+from twin.core.serving import StepModel as Replica
+
+W = Workload(1024, 1024)
+
+
+def _at(catalog, gpu, precision, u, model="deepseek-r1", w=W, **kw):
+    cs = serving.curves(catalog.gpu(gpu), catalog.model(model), precision, w, catalog=catalog, disagg=None, **kw)
+    return serving.at_interactivity(cs, u)
+
+
+def test_a_step_at_batch_one_pays_every_layers_fixed_cost(catalog):
+    """Kernel launches and gaps set a floor no roofline sees: layers × kernels × gap."""
+    r = Replica(catalog.gpu("b200"), catalog.model("deepseek-r1"), "fp4", Parallelism(8), catalog)
+    floor = 61 * catalog.constants["kernels_per_layer"]["moe"] * r.eff.layer_overhead_us * 1e-6
+    assert r.eff.layer_overhead_us > 0
+    assert float(r.step(1, 2048).t_s) > floor
+
+
+def test_all_to_all_latency_grows_with_the_expert_group(catalog):
+    gpu, m = catalog.gpu("gb300"), catalog.model("deepseek-r1")
+    small = Replica(gpu, m, "fp4", Parallelism(8, dp_attention=True), catalog)
+    wide = Replica(gpu, m, "fp4", Parallelism(72, dp_attention=True), catalog)
+    assert wide.a2a_latency_s > small.a2a_latency_s + 60 * catalog.constants["a2a_peer_us"] * 1e-6
+
+
+def test_throughput_collapses_at_high_interactivity(catalog):
+    """Measured GB300 fp4 DeepSeek-R1 falls about 5x from 128 to 184 tok/s/user (InferenceX)."""
+    mid, high = _at(catalog, "gb300", "fp4", 128), _at(catalog, "gb300", "fp4", 184)
+    assert mid.tok_s_per_gpu > 3 * high.tok_s_per_gpu
+
+
+def test_fp4_gains_more_the_more_interactive_the_point(catalog):
+    """fp4 reads half the bytes: near the per-step floor that buys a much larger batch."""
+    w = Workload(8192, 1024)
+    low = _at(catalog, "b200", "fp4", 30, w=w).tok_s_per_gpu / _at(catalog, "b200", "fp8", 30, w=w).tok_s_per_gpu
+    high = _at(catalog, "b200", "fp4", 150, w=w).tok_s_per_gpu / _at(catalog, "b200", "fp8", 150, w=w).tok_s_per_gpu
+    assert high > low > 1.2
+
+
+def test_blackwell_ultra_beats_blackwell_where_its_silicon_differs(catalog):
+    assert catalog.gpu("gb300").attention_speedup > catalog.gpu("gb200").attention_speedup
+    gb300, gb200 = _at(catalog, "gb300", "fp4", 100), _at(catalog, "gb200", "fp4", 100)
+    assert gb300.tok_s_per_gpu > 1.05 * gb200.tok_s_per_gpu
+
+
+def test_mtp_drafts_are_accepted_less_the_deeper_they_go(catalog):
+    k = catalog.constants
+    one = serving.mtp_tokens_per_step(1, k["mtp_acceptance"], k["mtp_acceptance_decay"])
+    three = serving.mtp_tokens_per_step(3, k["mtp_acceptance"], k["mtp_acceptance_decay"])
+    assert one == pytest.approx(1 + k["mtp_acceptance"])
+    assert one < three < 1 + 3 * k["mtp_acceptance"]
+
+
+def test_a_disaggregated_point_counts_its_prefill_gpus(catalog):
+    cs = serving.curves(catalog.gpu("gb200"), catalog.model("deepseek-r1"), "fp4", Workload(8192, 1024), catalog=catalog, disagg=True)
+    p = serving.at_interactivity(cs, 75)
+    assert p.prefill_gpus > 0 and p.parallelism.startswith("P") and " + D" in p.parallelism
+    decode = int(p.parallelism.split(" + D")[1].split(",")[0])
+    assert p.gpus == round(decode + p.prefill_gpus)
+    # every GPU is in the denominator: the decode replica alone would look faster
+    assert p.tok_s_per_gpu < p.batch * p.tok_s_per_user / decode
+
+
+def test_a_ttft_bound_is_honoured(catalog):
+    w = Workload(8192, 1024)
+    cs = serving.curves(catalog.gpu("h200"), catalog.model("llama-3.3-70b"), "fp8", w, catalog=catalog)
+    free = serving.max_throughput(cs)
+    bound = sorted(p.ttft_s for p in serving.frontier(cs))[0] * 1.5
+    assert free.ttft_s > bound
+    capped = serving.max_throughput(cs, ttft_max=bound)
+    assert capped.ttft_s <= bound and capped.tok_s_per_gpu < free.tok_s_per_gpu
+    assert all(p.ttft_s <= bound for p in serving.frontier(cs, ttft_max=bound))
+    with pytest.raises(serving.ServingError, match="time to first token"):
+        serving.max_throughput(cs, ttft_max=1e-6)
+
+
+def test_without_mtp_no_point_speculates(catalog):
+    cs = serving.curves(catalog.gpu("b200"), catalog.model("deepseek-r1"), "fp4", W, catalog=catalog, mtp=False, disagg=None)
+    assert all(c.replica.par.mtp == 0 for c in cs)
+    with_mtp = _at(catalog, "b200", "fp4", 100)
+    assert serving.at_interactivity(cs, 100).tok_s_per_gpu < with_mtp.tok_s_per_gpu
+
+
+# --------------------------------------------------------------------------------------
+# economics
+
+
+@pytest.mark.parametrize("gpu_id", ["h100", "h200", "b200", "gb200", "gb300", "mi300x", "mi355x"])
+def test_the_cost_parts_add_up_to_the_reference_gpu_hour(catalog, gpu_id):
+    g = catalog.gpu(gpu_id)
+    parts = economics.cost_parts(g, catalog=catalog)
+    assert parts.usd_per_gpu_hr == pytest.approx(g.usd_per_gpu_hr, rel=0.03)
+    assert parts.capital == pytest.approx(parts.system + parts.network)
+    assert min(parts.system, parts.network, parts.facility, parts.opex, parts.energy) > 0
+
+
+def test_the_identity_of_model_md_holds_with_the_built_up_cost(catalog):
+    """B200 at 5,857 tok/s/GPU → $0.092/Mtok and 2.70 M tok/s/MW."""
+    usd_hr = economics.cost_parts(catalog.gpu("b200"), catalog=catalog).usd_per_gpu_hr
+    assert round(serving.usd_per_mtok(usd_hr, 5857), 3) == 0.092
+    assert round(serving.tok_s_per_mw(5857, catalog.gpu("b200").allin_kw_per_gpu) / 1e6, 2) == 2.70
+
+
+def test_an_override_moves_only_its_part(catalog):
+    g = catalog.gpu("gb300")
+    base = economics.cost_parts(g, catalog=catalog)
+    dear = economics.cost_parts(g, {"usd_per_kwh": 0.14}, catalog=catalog)
+    assert dear.energy == pytest.approx(2 * base.energy)
+    assert (dear.system, dear.facility, dear.opex) == (base.system, base.facility, base.opex)
+    cheap_money = economics.cost_parts(g, {"cost_of_capital": 0.0}, catalog=catalog)
+    price = catalog.constants["economics_gpu_price_usd"]["gb300"]
+    assert cheap_money.system == pytest.approx(price * 1.15 / (5 * economics.HOURS_PER_YEAR), rel=0.01)
+    with pytest.raises(KeyError, match="unknown economics part"):
+        economics.cost_parts(g, {"usd_per_kwhh": 1.0}, catalog=catalog)
+
+
+def test_an_operating_point_is_priced_by_the_economics_model(catalog):
+    p = _at(catalog, "gb300", "fp4", 100)
+    usd_hr = economics.cost_parts(catalog.gpu("gb300"), catalog=catalog).usd_per_gpu_hr
+    assert p.usd_per_gpu_hr == pytest.approx(usd_hr)
+    assert p.usd_per_mtok == pytest.approx(usd_hr * 1e6 / (3600 * p.tok_s_per_gpu))
+    assert math.isfinite(p.j_per_tok)

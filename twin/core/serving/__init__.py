@@ -1,0 +1,53 @@
+"""The serving model: one model replica on one GPU generation, from first principles.
+
+``replica`` (exported as ``StepModel``) holds the physics of one step (rooflines ÷ fitted efficiencies, plus the
+fixed per-layer costs that rule high interactivity); ``curves`` the throughput–
+interactivity curve of a co-located or disaggregated replica and the frontier over every
+split. The factory engine precomputes step-time tables from ``Replica.step``.
+"""
+
+from twin.core.serving.curves import (
+    Curve,
+    OperatingPoint,
+    Round,
+    at_interactivity,
+    best_precision,
+    best_prefill_replica,
+    candidate_parallelisms,
+    curve,
+    curve_at,
+    curves,
+    default_precision,
+    disagg_curve,
+    frontier,
+    j_per_tok,
+    max_throughput,
+    prefill_chunk_tokens,
+    prefill_rate_per_gpu,
+    resample,
+    schedule,
+    tok_s_per_mw,
+    usd_per_mtok,
+)
+from twin.core.serving.legacy import LegacyReplica
+from twin.core.serving.replica import (
+    MAX_BATCH,
+    Parallelism,
+    ServingError,
+    StepCost,
+    Workload,
+    mtp_tokens_per_step,
+)
+from twin.core.serving.replica import Replica as StepModel
+
+#: The factory engine's replica: still the 2024-fitted step function (``legacy``) until
+#: the engine adopts ``StepModel``, the physics ``twin perf`` and the calibration use.
+Replica = LegacyReplica
+
+__all__ = [
+    "MAX_BATCH", "Curve", "LegacyReplica", "OperatingPoint", "Parallelism", "Replica", "Round", "ServingError", "StepCost",
+    "StepModel", "Workload",
+    "at_interactivity", "best_precision", "best_prefill_replica", "candidate_parallelisms", "curve", "curve_at",
+    "curves", "default_precision", "disagg_curve", "frontier", "j_per_tok", "max_throughput", "mtp_tokens_per_step",
+    "prefill_chunk_tokens", "prefill_rate_per_gpu", "resample", "schedule", "tok_s_per_mw", "usd_per_mtok",
+]

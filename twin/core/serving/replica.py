@@ -1,0 +1,337 @@
+"""One model replica on one GPU generation: memory, step time and power, from first principles.
+
+A replica is a model instance on ``n = tp × pp`` GPUs serving with continuous batching.
+Each engine step produces one token (plus accepted speculative drafts) for every running
+request and pushes a chunk of prompt (prefill) tokens. Its time is a sum of operator
+rooflines, each divided by an efficiency fitted to measurements (``Efficiency`` in the GPU
+catalog), plus the fixed costs that rule small batches and high interactivity:
+
+* linear layers: ``max(weight bytes / (η_mem·HBM_BW), GEMM FLOPs / (η_comp·F_peak))`` — for
+  MoE only the experts the step's tokens touch are read, ``1 − (1 − k/E)^tokens`` of them;
+  a GEMM with fewer rows than the tensor-core tile (``gemm_tile_m``) still pays a full tile,
+  so a MoE expert fed two tokens costs as much compute as one fed 64;
+* attention: ``max(KV bytes / (η_mem·HBM_BW), attention FLOPs / (η_attn·F_bf16·speedup))``;
+* collectives, each ``α + β·bytes``: tensor-parallel all-reduces and the MoE dispatch and
+  combine all-to-alls, with α and β of the scale-up domain (NVLink, Infinity Fabric) or,
+  once a group leaves it, of the scale-out fabric; the all-to-all's α grows with its peers;
+* per layer, ``kernels × kernel_gap_us``: launches and synchronisation gaps between kernels
+  (what CUDA/HIP graphs leave), the floor of a step at batch 1;
+* multi-token prediction: ``d`` draft tokens per request per step, each accepted with a
+  probability that falls with depth; drafting costs one MTP layer per draft;
+* a fixed per-step and a per-sequence overhead (scheduling, sampling).
+
+The module is pure numpy: the factory engine precomputes step-time tables from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+
+from twin.core.catalog import GPU, LLM, Catalog, Efficiency, load_catalog
+from twin.core.errors import TwinError
+
+#: Largest number of concurrent requests one scheduler runs (serving stacks cap their
+#: running batch; beyond this the curve is flat anyway: compute-bound). With data-parallel
+#: attention every GPU of a stage runs its own scheduler, so the cap is per GPU there.
+MAX_BATCH = 4096
+
+
+class ServingError(TwinError):
+    """A configuration that cannot serve: it does not fit, or cannot reach a target."""
+
+
+@dataclass(frozen=True)
+class Parallelism:
+    """How a replica is split: ``tp`` GPUs per pipeline stage, ``pp`` stages.
+
+    For a MoE model the experts of a stage are spread over its ``tp`` GPUs (expert
+    parallelism, EP = tp); ``dp_attention`` runs attention data-parallel (each GPU its own
+    requests, whole KV of those requests) instead of tensor-parallel. ``mtp`` is the number
+    of speculative draft tokens per step from the model's own multi-token-prediction head.
+    """
+
+    tp: int
+    pp: int = 1
+    dp_attention: bool = False
+    mtp: int = 0
+
+    @property
+    def gpus(self) -> int:
+        return self.tp * self.pp
+
+    def label(self, moe: bool) -> str:
+        if moe:
+            core = f"{'DP' if self.dp_attention else 'TP'}{self.tp}-EP{self.tp}"
+        else:
+            core = f"TP{self.tp}"
+        mtp = "" if not self.mtp else ("+MTP" if self.mtp == 1 else f"+MTP{self.mtp}")
+        return core + (f"xPP{self.pp}" if self.pp > 1 else "") + mtp
+
+    def short(self, moe: bool) -> str:
+        """The decode side of a disaggregated label: ``DP-attention EP48+MTP3``."""
+        if moe:
+            core = f"{'DP-attention ' if self.dp_attention else 'TP' + str(self.tp) + ' '}EP{self.tp}"
+        else:
+            core = f"TP{self.tp}"
+        mtp = "" if not self.mtp else ("+MTP" if self.mtp == 1 else f"+MTP{self.mtp}")
+        return core + (f"xPP{self.pp}" if self.pp > 1 else "") + mtp
+
+
+@dataclass(frozen=True)
+class Workload:
+    """Mean prompt (ISL) and output (OSL) lengths of the requests, in tokens."""
+
+    isl: int = 1024
+    osl: int = 1024
+
+    @property
+    def mean_context(self) -> float:
+        """Context of a running request averaged over its life (prompt + half its output)."""
+        return self.isl + self.osl / 2
+
+
+@dataclass(frozen=True)
+class StepCost:
+    """Time of one engine step and what the GPUs were doing (arrays or floats)."""
+
+    t_s: np.ndarray
+    compute_busy: np.ndarray  # fraction of the step a GPU spends at its achieved FLOP rate
+    memory_busy: np.ndarray  # fraction of the step a GPU spends streaming HBM
+
+
+def mtp_tokens_per_step(drafts: int, acceptance: float, decay: float) -> float:
+    """Output tokens a request gains per step with ``drafts`` speculative tokens: draft i
+    is kept only if every earlier one was, and is itself accepted with ``acceptance·decay^(i−1)``."""
+    total, keep = 1.0, 1.0
+    for i in range(drafts):
+        keep *= acceptance * decay**i
+        total += keep
+    return total
+
+
+class Replica:
+    """The physics of one (GPU, model, precision, parallelism): memory, step time, power."""
+
+    def __init__(self, gpu: GPU, model: LLM, precision: str, par: Parallelism, catalog: Catalog | None = None):
+        catalog = catalog or load_catalog()
+        if precision not in gpu.peak_tflops:
+            raise ServingError(
+                f"{gpu.id} cannot run {precision} (it has no {precision} tensor cores); "
+                f"precisions: {', '.join(gpu.precisions)}"
+            )
+        k = catalog.constants
+        self.gpu, self.model, self.precision, self.par = gpu, model, precision, par
+        self.eff: Efficiency = gpu.efficiency_for(model.id, precision)
+        self.n = par.gpus
+        self.n_stage = par.tp
+        moe = model.is_moe
+
+        # --- bytes of weights -------------------------------------------------------
+        bpp = k["bytes_per_param"][precision]
+        expert_bpp = min(bpp, k["mxfp4_bytes_per_param"]) if model.native_precision == "fp4" else bpp
+        self.expert_bytes = model.expert_params_b * 1e9 * expert_bpp
+        self.dense_bytes = (model.params_b - model.expert_params_b) * 1e9 * bpp
+        self.weight_bytes = self.expert_bytes + self.dense_bytes
+        # non-expert weights: split over the stage's GPUs, or replicated with DP attention
+        dense_shard = 1 if (moe and par.dp_attention) else par.tp
+        self.weights_per_gpu = self.dense_bytes / (par.pp * dense_shard) + self.expert_bytes / self.n
+
+        # --- KV cache ---------------------------------------------------------------
+        kv_b = k["kv_bytes"][precision]
+        if model.attention == "mla":
+            self.kv_per_token_layer = (model.kv_lora_rank + model.qk_rope_dim) * kv_b
+            kv_shard = par.tp if par.dp_attention else 1  # the latent is shared by all heads
+            # absorbed MLA decode: QK over (latent + rope), AV over the latent, every head
+            self.attn_flops_per_ctx = 2 * model.heads * ((model.kv_lora_rank + model.qk_rope_dim) + model.kv_lora_rank)
+            self.prefill_attn_flops_per_ctx = 2 * model.heads * (model.head_dim + model.v_head_dim)
+        else:
+            self.kv_per_token_layer = 2 * model.kv_heads * model.head_dim * kv_b
+            kv_shard = min(par.tp, model.kv_heads) if not par.dp_attention else par.tp
+            self.attn_flops_per_ctx = 2 * model.heads * (model.head_dim + model.v_head_dim)
+            self.prefill_attn_flops_per_ctx = self.attn_flops_per_ctx
+        self.kv_shard = kv_shard
+        self.full_layers = model.layers - model.sliding_layers
+        usable = gpu.hbm_gb * 1e9 * (1 - k["hbm_reserve_fraction"]) - self.weights_per_gpu
+        self.kv_bytes_free_per_gpu = max(0.0, usable)
+
+        # --- rates ----------------------------------------------------------------------
+        self.hbm_bytes_s = gpu.hbm_tb_s * 1e12
+        # the vendor's fp4 kernels, relative to its fp8 ones, in GEMM rate and weight streaming
+        soft = self.eff.fp4 if precision == "fp4" else 1.0
+        self.flops_s = gpu.peak_tflops[precision] * 1e12 * soft
+        self.mem_eff = min(max(self.eff.mem, 0.95), self.eff.mem * soft)  # never past 95 % of HBM
+        # attention math runs in FP8 over an FP8 KV cache where the GPU has it (FP8 FMHA and
+        # FP8 MLA kernels of TensorRT-LLM/FlashInfer), else BF16
+        low = "fp8" if precision in ("fp8", "fp4") and "fp8" in gpu.peak_tflops else "bf16"
+        self.attn_flops_s = gpu.peak_tflops[low] * 1e12 * gpu.attention_speedup
+        self.prefill_attn_flops_s = self.attn_flops_s
+        self.active_params = model.active_params_b * 1e9
+        if moe:
+            self.expert_active = model.expert_params_b * 1e9 * model.experts_per_token / model.experts
+        else:
+            self.expert_active = 0.0
+        self.dense_active = self.active_params - self.expert_active
+        self.tile_m = float(k["gemm_tile_m"])
+        kernels = k["kernels_per_layer"]
+        self.kernels_per_layer = float(kernels["moe"] if moe else kernels["dense"])
+        self.act_bytes = k["activation_bytes"]
+        self.dispatch_bytes = k["dispatch_bytes"]
+        self.mem_clock_sens = k["memory_clock_sensitivity"]
+        self.power_mem_weight = k["power_mem_weight"]
+        self.power_gamma = k["power_gamma"]
+        self.power_floor = k["power_active_floor"]
+        self.clock_power_exp = k["clock_power_exponent"]
+
+        # --- the collective fabric of one stage: α (latency) and β (1 / bandwidth) ---
+        up_bw, out_bw = gpu.scale_up_gb_s * 1e9, gpu.scale_out_gb_s * 1e9
+        domain = gpu.scale_up_domain_gpus
+        peer_s = k["a2a_peer_us"] * 1e-6
+        if self.n_stage <= domain:
+            self.inv_link_bw = 1 / up_bw
+            self.coll_latency_s = k["scale_up_latency_us"] * 1e-6
+        else:  # the part of the traffic that leaves the domain rides the slower fabric
+            cross = 1 - domain / self.n_stage
+            self.inv_link_bw = (1 - cross) / up_bw + cross / out_bw
+            self.coll_latency_s = k["scale_out_latency_us"] * 1e-6
+        self.a2a_latency_s = self.coll_latency_s + peer_s * (self.n_stage - 1)
+        self.p2p_latency_s = k["scale_out_latency_us"] * 1e-6 if par.pp > 1 else 0.0
+        #: output tokens a request gains per decode step (speculation accepts some drafts)
+        self.tokens_per_step = mtp_tokens_per_step(par.mtp, k["mtp_acceptance"], k["mtp_acceptance_decay"])
+        self.inv_p2p_bw = 1 / out_bw if self.n > domain else 1 / up_bw
+
+    # ----------------------------------------------------------------------------------
+    @property
+    def label(self) -> str:
+        return self.par.label(self.model.is_moe)
+
+    def kv_seq_bytes(self, ctx):
+        """KV bytes of one sequence with ``ctx`` tokens of context (whole replica)."""
+        ctx = np.asarray(ctx, dtype=float)
+        sliding = np.minimum(ctx, self.model.sliding_window) * self.model.sliding_layers if self.model.sliding_layers else 0.0
+        return self.kv_per_token_layer * (self.full_layers * ctx + sliding)
+
+    @cached_property
+    def kv_capacity_tokens(self) -> float:
+        """Tokens of context the replica can hold (the full-attention-layer count)."""
+        # each GPU holds 1/kv_shard of every token's KV (heads split, or whole requests
+        # spread over the stage with DP attention) for the 1/pp of the layers in its stage
+        per_token = self.kv_per_token_layer * self.model.layers
+        return self.kv_bytes_free_per_gpu * self.kv_shard * self.par.pp / per_token
+
+    @property
+    def fits(self) -> bool:
+        return self.kv_bytes_free_per_gpu > 0 and self.kv_capacity_tokens >= 1
+
+    def max_batch(self, workload: Workload) -> int:
+        """``B_max``: the requests whose KV fits at the workload's mean context."""
+        seq = float(self.kv_seq_bytes(workload.mean_context)) / self.model.layers
+        per_tok = self.kv_per_token_layer
+        eq_tokens = seq / per_tok if per_tok else workload.mean_context
+        cap = MAX_BATCH * (self.n_stage if self.par.dp_attention else 1)
+        return int(min(cap, self.kv_capacity_tokens // max(eq_tokens, 1.0)))
+
+    # ----------------------------------------------------------------------------------
+    def step(self, batch, context, prefill_tokens=0.0, prefill_context=None, clock: float = 1.0) -> StepCost:
+        """One engine step for ``batch`` running requests of mean ``context`` plus
+        ``prefill_tokens`` prompt tokens (mean causal context ``prefill_context``).
+
+        Vectorised: every argument may be an array. ``clock`` < 1 is a power-capped or
+        thermally throttled GPU: compute slows with the clock, memory streaming much less.
+        """
+        e, par, m = self.eff, self.par, self.model
+        B = np.asarray(batch, dtype=float)
+        b = B / par.pp  # one micro-batch per pipeline stage
+        q = 1 + par.mtp  # query tokens per running request (1 + speculative drafts)
+        p = np.asarray(prefill_tokens, dtype=float) / par.pp
+        pctx = np.asarray(context if prefill_context is None else prefill_context, dtype=float)
+        T = b * q + p
+        mem_rate = self.mem_eff * self.hbm_bytes_s * (1 - self.mem_clock_sens * (1 - clock))
+        lin_rate = e.comp * self.flops_s * clock
+        att_rate = (e.attn or e.comp) * self.attn_flops_s * clock
+        pf_att_rate = (e.attn or e.comp) * self.prefill_attn_flops_s * clock
+        g = self.n_stage
+        # tokens one GPU's GEMMs see: all T with tensor-parallel attention, T/g with DP attention
+        t_gemm = T / g if (m.is_moe and par.dp_attention) else T
+
+        # linear layers (per GPU of a stage); a GEMM shorter than a tile pays a whole tile
+        if m.is_moe:
+            touched = 1.0 - np.power(1.0 - m.experts_per_token / m.experts, T)
+            dense_shard = 1 if par.dp_attention else par.tp
+            # expert matrices stream at the grouped GEMM's rate (η_moe of a dense GEMM's)
+            lin_bytes = self.dense_bytes / (par.pp * dense_shard) + touched * self.expert_bytes / (self.n * e.moe)
+            dense_flops = 2.0 * self.dense_active * np.maximum(t_gemm, self.tile_m) / (1 if par.dp_attention else g)
+            per_expert_rows = np.maximum(T * m.experts_per_token / m.experts, touched * self.tile_m)
+            expert_flops = 2.0 * (self.expert_active * m.experts / m.experts_per_token) * per_expert_rows / g
+            lin_flops = (dense_flops + expert_flops) / par.pp
+        else:
+            lin_bytes = np.full_like(T, self.dense_bytes / self.n)
+            lin_flops = 2.0 * self.active_params / par.pp * np.maximum(T, self.tile_m) / g
+        t_lin_mem, t_lin_comp = lin_bytes / mem_rate, lin_flops / lin_rate
+        t_lin = np.maximum(t_lin_mem, t_lin_comp)
+
+        # attention (decode reads the KV of every running request; prefill is compute)
+        kv_bytes = b * self.kv_seq_bytes(context) / (par.pp * self.kv_shard)
+        layers_s = m.layers / par.pp
+        dec_att = layers_s * b * q * self.attn_flops_per_ctx * np.asarray(context, dtype=float) / g
+        pf_att = layers_s * p * self.prefill_attn_flops_per_ctx * pctx / g
+        t_att_mem, t_att_comp = kv_bytes / mem_rate, dec_att / att_rate + pf_att / pf_att_rate
+        t_att = np.maximum(t_att_mem, t_att_comp)
+
+        # collectives inside a stage, α + β·bytes each, per layer
+        per_layer = np.zeros_like(T)
+        if g > 1:
+            inv_bw = self.inv_link_bw / e.net
+            ar = self.coll_latency_s + 2.0 * (g - 1) / g * T * m.hidden * self.act_bytes * inv_bw
+            if m.is_moe:
+                sent = (T / g) * m.experts_per_token * m.hidden * (g - 1) / g
+                dispatch = self.a2a_latency_s + sent * self.dispatch_bytes * inv_bw
+                combine = self.a2a_latency_s + sent * self.act_bytes * inv_bw
+                per_layer = dispatch + combine + (0.0 if par.dp_attention else ar)
+            else:
+                per_layer = 2 * ar
+        # fixed per-layer cost: kernel launches and the gaps between them; latency-bound
+        # kernels and their tails run at the SM clock, so a capped GPU pays more of it
+        per_layer = per_layer + self.kernels_per_layer * e.layer_overhead_us * 1e-6 / clock
+        t_stage = t_lin + t_att + layers_s * per_layer
+        if par.mtp:  # each draft runs the MTP module: about one more layer of this stage
+            t_stage = t_stage * (1 + par.mtp / layers_s)
+        p2p = (par.pp - 1) * (self.p2p_latency_s + T * m.hidden * self.act_bytes * self.inv_p2p_bw)
+        # host work per sequence (sampling, bookkeeping): one scheduler per DP-attention rank
+        ranks = g if (m.is_moe and par.dp_attention) else 1
+        t = par.pp * t_stage + p2p + e.step_overhead_ms * 1e-3 + e.seq_overhead_us * 1e-6 * B * q / ranks
+        busy = par.pp / t
+        comp_busy = np.minimum(1.0, (t_lin_comp + t_att_comp) * busy)
+        mem_busy = np.minimum(1.0, (t_lin_mem + t_att_mem) * busy)
+        # between and inside latency-bound kernels a serving GPU keeps its clocks and draws
+        # part of its dynamic range: count that share of the rest of the step as compute
+        rest = np.maximum(0.0, 1.0 - comp_busy - self.power_mem_weight * mem_busy)
+        comp_busy = np.minimum(1.0, comp_busy + self.power_floor * rest)
+        return StepCost(t, comp_busy, mem_busy)
+
+    def prefill_time_s(self, tokens, clock: float = 1.0):
+        """Time to prefill one prompt of ``tokens`` on an otherwise idle replica."""
+        tokens = np.asarray(tokens, dtype=float)
+        return self.step(0.0, 0.0, tokens, tokens / 2, clock).t_s
+
+    def power_w(self, compute_busy, memory_busy, clock: float = 1.0):
+        """Board power per GPU: ``P_idle + (P_max − P_idle)·u^γ`` with u from the step mix.
+
+        A clock below 1 (cap, throttle) lowers dynamic power roughly as clock^2.5.
+        """
+        u = np.minimum(1.0, np.asarray(compute_busy) + self.power_mem_weight * np.asarray(memory_busy))
+        dyn = (self.gpu.tdp_w - self.gpu.idle_w) * np.power(u, self.power_gamma)
+        return self.gpu.idle_w + dyn * clock**self.clock_power_exp
+
+    def clock_for_power_cap(self, cap_w: float, compute_busy: float, memory_busy: float) -> float:
+        """The clock (0.2–1) at which this load draws at most ``cap_w`` per GPU."""
+        full = float(self.power_w(compute_busy, memory_busy, 1.0))
+        if cap_w >= full:
+            return 1.0
+        dyn_full = full - self.gpu.idle_w
+        if dyn_full <= 0:
+            return 1.0
+        ratio = max(0.0, cap_w - self.gpu.idle_w) / dyn_full
+        return max(0.2, ratio ** (1 / self.clock_power_exp))
