@@ -272,6 +272,7 @@ async def test_typed_fail_of_a_loop_and_swap_of_a_row_ask_first_like_their_keys(
             await pilot.pause()
             assert isinstance(app.screen, ConfirmScreen), line
             assert question in screen_text(app)
+            assert ("lose cooling" in screen_text(app)) is (line == "fail loop-1")  # what a loop failure does
             await pilot.press("n")
             await settle(app, pilot)
             assert not app.snapshot.active_faults and f"{line}: cancelled" in screen_text(app)

@@ -40,10 +40,17 @@ class RoomActions:
         if kind not in CONFIRM_KINDS or not isinstance(cmd, C.Fail | C.Drain | C.Undrain):
             return None
         verb = cmd.verb.capitalize()
-        return f"{verb} {kind} {target}?", f"{self._effect(cmd.verb, racks)}\n:{cmd.text}"
+        return f"{verb} {kind} {target}?", f"{self._effect(cmd.verb, racks, kind)}\n:{cmd.text}"
 
     @staticmethod
-    def _effect(verb: str, racks: str) -> str:
+    def _effect(verb: str, racks: str, kind: str = "") -> str:
+        if verb == "fail" and kind == "loop":
+            return (f"Its {racks} lose cooling: their GPUs heat up, throttle within minutes and shut down "
+                    "if it is not repaired in time.")
+        if verb == "fail" and kind == "spine":
+            return "Every leaf loses its uplinks to it; traffic crosses the spines left (less bandwidth)."
+        if verb == "fail" and kind in ("row", "group"):
+            return f"{racks} go down until repaired."
         return {
             "fail": f"Every rack it carries alone goes down until it is repaired ({racks} behind it; "
                     "A/B-fed racks keep their other feed).",
@@ -90,7 +97,7 @@ class RoomActions:
         kind = self.ctx.topology.kind(target)
         if kind in CONFIRM_KINDS:
             n = self.ctx.topology.racks_behind(target)
-            effect = self._effect(cmd.verb, f"{n} rack{'s' if n != 1 else ''}")
+            effect = self._effect(cmd.verb, f"{n} rack{'s' if n != 1 else ''}", kind)
             self.push_screen(ConfirmScreen(question, f"{effect}\n:{cmd.text}"),
                              lambda yes: self.run_command(cmd) if yes else self.room.say(f"{cmd.text}: cancelled", "info"))
         else:

@@ -125,6 +125,7 @@ def group_alarms(entries, topo: Topology, critical_only: bool = False) -> list[A
     groups: list[AlarmGroup] = []
     open_roots: dict[str, AlarmGroup] = {}  # root component → its newest group
     last: tuple[float, AlarmGroup] | None = None  # the group the latest entry joined, and when
+    own: dict[str, AlarmGroup] = {}  # source → its newest group (for alarms with no known cause)
     for e in entries:
         if e.event_id is None:  # the session's own notes are not alarms
             continue
@@ -146,12 +147,13 @@ def group_alarms(entries, topo: Topology, critical_only: bool = False) -> list[A
         elif last is not None and 0 <= e.t_s - last[0] <= SAME_MOMENT_S:
             group = last[1]  # serving's "replicas lost" belongs to whatever just took the racks out
         if group is None:
-            group = next((g for g in reversed(groups) if g.key == e.source), None)
+            group = own.get(e.source)
         if group is None:
             if e.severity == "info":
                 continue  # a note with no cause to hang on is not an alarm
             group = AlarmGroup(e.source, e, affected=[e.source] if kind == "rack" else [])
             groups.append(group)
+        own[group.key] = group
         group.members.append(e)
         last = (e.t_s, group)
         if kind == "rack" and e.source not in group.affected:

@@ -34,10 +34,10 @@ TIMELINE_CLASS, TIMELINE_ID = TimelineView, "timeline"
 
 #: The keys of each view, for the idle message line.
 VIEW_HINTS = {
-    "floor": "←↑↓→ rack/row · f fail · r repair · d drain · s swap · h heat · / filter",
+    "floor": "Enter drill · f fail · r repair · d drain · s swap · h heat · / filter · b baseline",
     "fabric": "←↑↓→ switch · f fail · r repair · : degrade LINK 50%",
     "power": "←↑↓→ feed/PDU/loop · f fail · r repair · d drain · : cap 80%",
-    "serving": ":route POLICY · :scale DEPLOYMENT N · :surge 2 10m · :cap 80%",
+    "serving": "o sort · :route POLICY · :scale DEPLOYMENT N · :surge 2 10m · :cap 80%",
     "events": "↑↓ jk select · → open a cause · Enter go to it · c critical only · v full log · a ack · / filter",
     "timeline": "↑↓ scroll · tab other list · : act on top of the script · space pause",
 }
