@@ -282,7 +282,7 @@ async def test_a_recorded_scenario_session_replays_to_the_same_run(drill, tmp_pa
     async with app.run_test(size=SIZE) as pilot:
         await app.frame()
         await tick(app, pilot, wall, 12.25)
-        app.run_line("route least-loaded")  # the operator, between two ticks
+        app.run_line("route least-loaded")  # the operator, between two ticks: it lands on the next (12.5 s)
         await settle(app, pilot)
         await tick(app, pilot, wall, 23.0)
         app.run_line("drain row-b-01")
@@ -293,7 +293,7 @@ async def test_a_recorded_scenario_session_replays_to_the_same_run(drill, tmp_pa
             "surge 1.2 10s", "route least-loaded", "fail row-a-pdu-1 for 1m", "drain row-b-01"]
         app.run_line(f"save {tmp_path / 'saved.yaml'}")  # :save writes the same, complete
         saved = load_scenario(tmp_path / "saved.yaml")
-        assert saved.warmup_s == 20.0 and saved.duration_s == 35.25
+        assert saved.warmup_s == 20.0 and saved.duration_s == 35.5
         assert [(e.at_s, e.commands[0].text) for e in saved.events] == [(e.at_s, e.commands[0].text) for e in so_far.events]
         await pilot.press("plus")  # 10×
         await tick(app, pilot, wall, 4.0)
@@ -315,8 +315,8 @@ async def test_a_recorded_scenario_session_replays_to_the_same_run(drill, tmp_pa
     assert sc.duration_s == live.now - 20.0  # closed with the session's end time
     replay = Runner(sc).run()
     assert [(t, c) for t, c, _ in replay.applied] == app.recorded == [
-        (10.0, "surge 1.2 10s"), (12.25, "route least-loaded"), (30.0, "fail row-a-pdu-1 for 1m"),
-        (35.25, "drain row-b-01"), (50.0, "surge 1.2 10s"), (75.25, "fail spine-1"), (75.5, "repair spine-1"),
+        (10.0, "surge 1.2 10s"), (12.5, "route least-loaded"), (30.0, "fail row-a-pdu-1 for 1m"),
+        (35.5, "drain row-b-01"), (50.0, "surge 1.2 10s"), (75.5, "fail spine-1"), (76.0, "repair spine-1"),
         (90.0, "surge 1.2 10s")]
     assert replay.factory.now == live.now
     assert same_summary(replay.factory.run_summary(), live.run_summary())
@@ -343,7 +343,7 @@ async def test_a_recorded_layout_session_with_random_faults_replays_to_the_same_
     live = app.driver.factory
     sc = load_scenario(rec)
     assert [(e.at_s, e.commands[0].text) for e in sc.events] == [
-        (0.0, "faults on"), (3.3, "surge 1.5 20s"), (13.3, "fail row-a-03")]
+        (0.0, "faults on"), (3.5, "surge 1.5 20s"), (13.5, "fail row-a-03")]  # each on its tick (0.5 s)
     replay = Runner(sc).run()
     assert replay.factory.now == live.now
     assert same_summary(replay.factory.run_summary(), live.run_summary())

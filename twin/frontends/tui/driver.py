@@ -14,6 +14,7 @@ operator's or the script's — is handed to ``on_applied`` at once, which journa
 from __future__ import annotations
 
 import itertools
+import math
 import threading
 import time
 from collections import deque
@@ -133,6 +134,10 @@ class EngineDriver:
         with self.lock:
             outcomes = list(self._script_outcomes)  # the script's first events (start)
             self._script_outcomes.clear()
+            if self._pending:  # an operator's command lands on the next tick, as a recording writes it
+                boundary = math.ceil(f.now / f.dt - 1e-9) * f.dt
+                if boundary > f.now:
+                    self._advance(boundary)
             while self._pending:
                 token, cmd = self._pending.popleft()
                 out = self._apply(token, cmd, "operator")
