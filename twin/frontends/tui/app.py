@@ -219,8 +219,7 @@ class TwinApp(RoomActions, App[None]):
         sc = self.scenario
         warm = f" after a {format_duration(sc.warmup_s)} warm-up" if sc.warmup_s else ""
         if self.blind:  # a trainee learns nothing of what is coming or how they are graded
-            self.room.say(f"scenario {sc.name} (blind): T+00:00 is now{warm} · what comes next is hidden · "
-                          "6 shows what has happened", "info")
+            self.room.say(f"scenario {sc.name} (blind): T+00:00 is now{warm} · what comes next is hidden", "info")
             return
         n, m = len(sc.events), len(sc.expect)
         self.room.say(f"scenario {sc.name}: {n} event{'s' if n != 1 else ''}, {m} expectation{'s' if m != 1 else ''}; "
