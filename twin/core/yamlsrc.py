@@ -47,7 +47,8 @@ class YList(list):
 #: for a 100,000-rack layout written out long-hand, small enough to refuse in a second.
 MAX_FILE_BYTES = 10 * 1024 * 1024
 MAX_DEPTH = 64  # nesting levels (the deepest built-in file uses 5)
-MAX_VALUES = 1_000_000  # values after expanding aliases (a "billion laughs" file has 10^9)
+MAX_VALUES = 250_000  # values, also after expanding aliases (a "billion laughs" file has 10^9);
+# PyYAML builds ~25,000 values a second, so a file at the limit still reads in seconds
 MAX_INT = 2**63 - 1  # a whole number beyond this is a typo, and numpy cannot hold it
 
 
@@ -67,10 +68,14 @@ class _Loader(yaml.SafeLoader):
     def __init__(self, text: str):
         super().__init__(text)
         self.depth = 0
+        self.values = 0
 
     def compose_node(self, parent: Any, index: Any) -> Any:
         if self.check_event(yaml.AliasEvent):
             return super().compose_node(parent, index)
+        self.values += 1
+        if self.values > MAX_VALUES:
+            raise _Refused(self.peek_event().start_mark.line + 1, f"more than {MAX_VALUES:,} values")
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
@@ -98,6 +103,8 @@ def _check_expansion(root: yaml.Node) -> None:
     memo: dict[int, tuple[int, int]] = {}  # id(node) -> (values, height); (-1, -1) while open
 
     def walk(node: yaml.Node, depth: int) -> tuple[int, int]:
+        if depth > MAX_DEPTH:
+            raise _Refused(_line(node), f"nested more than {MAX_DEPTH} levels deep once aliases are expanded")
         seen = memo.get(id(node))
         if seen == (-1, -1):
             raise _Refused(_line(node), "an alias refers to the value that contains it (a recursive anchor)")
@@ -165,6 +172,8 @@ def load_text(text: str, file: str) -> Any:
     that refer to themselves or expand past `MAX_VALUES`, complex keys, numbers that are
     not finite or do not fit in 64 bits.
     """
+    if text.count(",") + text.count("\n") > MAX_VALUES:  # every value needs one: refuse before parsing
+        raise InputError([Problem(file, 1, f"more than {MAX_VALUES:,} values (commas and lines)")])
     nul = text.find("\x00")
     if nul >= 0:
         raise InputError([Problem(file, text.count("\n", 0, nul) + 1, "a NUL byte: this is not a text file")])
