@@ -104,3 +104,14 @@ def test_vs_compares_two_generations_across_interactivity(capsys):
                  "--precision", "fp8", "--tps-user", "50"]) == 0
     assert "gb300 fp8 vs h200 fp8" in capsys.readouterr().out
     _fails(capsys, ["perf", "--gpu", "gb300", "--vs", "h20", "--model", "deepseek-r1"], "unknown GPU 'h20'")
+
+
+def test_a_spread_of_output_lengths_costs_kv_room_and_throughput(capsys):
+    """Long requests stay in the batch longer: with a spread the batch holds more context."""
+    argv = ["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--isl", "2048", "--osl", "2048", "--json"]
+    assert main(argv) == 0
+    alike = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--osl-spread", "1"]) == 0
+    spread = json.loads(capsys.readouterr().out)
+    assert spread["tok_s_per_gpu"] < alike["tok_s_per_gpu"]
+    _fails(capsys, [*argv, "--osl-spread", "-1"], "--osl-spread")

@@ -129,3 +129,8 @@ def test_an_operating_point_is_priced_by_the_economics_model(catalog):
     assert p.usd_per_gpu_hr == pytest.approx(usd_hr)
     assert p.usd_per_mtok == pytest.approx(usd_hr * 1e6 / (3600 * p.tok_s_per_gpu))
     assert math.isfinite(p.j_per_tok)
+
+
+def test_the_batch_holds_more_context_when_output_lengths_spread():
+    assert Workload(1000, 1000).mean_context == 1500
+    assert Workload(1000, 1000, osl_cv=1.0).mean_context == 2000  # exponential-like lengths

@@ -25,6 +25,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--precision", choices=PRECISIONS, help="weights/compute precision (default: the model's native or fp8)")
     p.add_argument("--isl", type=_tokens, default=1024, help="input (prompt) tokens per request (default 1024)")
     p.add_argument("--osl", type=_tokens, default=1024, help="output tokens per request (default 1024)")
+    p.add_argument("--osl-spread", type=_spread, default=0.0, metavar="CV",
+                   help="spread of output lengths as a coefficient of variation (0 = all alike; 1 ≈ exponential)")
     p.add_argument("--tps-user", type=_positive, metavar="X", help="the best point that gives each user X output tok/s")
     p.add_argument("--parallelism", metavar="P", help="e.g. TP8, DP8 (DP attention + EP), TP8xPP2, TP8+MTP, DP48+MTP3 (default: best of all that fit)")
     p.add_argument("--disagg", action="store_true", help="only disaggregated prefill/decode (default: the best of co-located and disaggregated)")
@@ -44,6 +46,16 @@ def _tokens(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number of tokens, got {text!r}") from None
     if not 1 <= v <= limits.MAX_TOKENS:
         raise argparse.ArgumentTypeError(f"must be from 1 to {limits.MAX_TOKENS:,} tokens, got {v:,}")
+    return v
+
+
+def _spread(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0 <= v <= 5:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 5, got {text}")
     return v
 
 
@@ -78,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
         raise TwinError(f"perf: {model.id} has no multi-token-prediction head; drop +MTP")
     if par and par.mtp and args.no_mtp:
         raise TwinError("perf: --parallelism asks for +MTP and --no-mtp forbids it; drop one")
-    workload = serving.Workload(args.isl, args.osl)
+    workload = serving.Workload(args.isl, args.osl, args.osl_spread)
     # a given split is co-located unless --disagg asks for a prefill pool
     disagg = True if args.disagg else (False if par else None)
     cs = serving.curves(gpu, model, precision, workload, par, cat, disagg=disagg, mtp=not args.no_mtp)
@@ -101,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _title(gpu, model, precision, w) -> str:
-    return f"{model.name} · {precision} · on {gpu.name} · {w.isl} in / {w.osl} out"
+    spread = f" (spread {w.osl_cv:g})" if w.osl_cv else ""
+    return f"{model.name} · {precision} · on {gpu.name} · {w.isl} in / {w.osl} out{spread}"
 
 
 def _print_point(p: serving.OperatingPoint, gpu, model, tps_user) -> None:

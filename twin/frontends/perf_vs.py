@@ -42,7 +42,7 @@ def run_vs(args: argparse.Namespace, cat, gpu, model) -> int:
     vs = cat.gpu(args.vs)
     pa = args.precision or serving.best_precision(gpu, model)
     pb = args.vs_precision or serving.best_precision(vs, model)
-    w = serving.Workload(args.isl, args.osl)
+    w = serving.Workload(args.isl, args.osl, args.osl_spread)
     if args.curve:
         levels = [float(x) for x in np.arange(5, 400, 5)]
     elif args.tps_user:

@@ -82,15 +82,19 @@ class Parallelism:
 
 @dataclass(frozen=True)
 class Workload:
-    """Mean prompt (ISL) and output (OSL) lengths of the requests, in tokens."""
+    """Mean prompt (ISL) and output (OSL) lengths of the requests, in tokens, and the
+    spread of output lengths (coefficient of variation; 0 = every request the same)."""
 
     isl: int = 1024
     osl: int = 1024
+    osl_cv: float = 0.0
 
     @property
     def mean_context(self) -> float:
-        """Context of a running request averaged over its life (prompt + half its output)."""
-        return self.isl + self.osl / 2
+        """Context of a running request averaged over the batch: prompt + half its output
+        when all outputs are alike; a long request stays in the batch longer, so with a
+        spread the batch holds ``isl + E[o²] / (2 E[o]) = isl + osl·(1 + cv²)/2``."""
+        return self.isl + self.osl * (1.0 + self.osl_cv**2) / 2
 
 
 @dataclass(frozen=True)
