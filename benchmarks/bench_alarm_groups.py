@@ -22,16 +22,26 @@ def main() -> None:
     book = AlarmBook()
     racks = topo.rack_ids
     events = [Event(1, 0.0, "critical", "loop-1", "loop failed (operator)")]
-    events += [Event(i + 2, 10 + i * 0.1, "critical", racks[i % len(racks)], "GPUs at 90 °C: thermal throttle")
-               for i in range(AlarmBook.KEEP - 1)]
+    events += [
+        Event(
+            i + 2,
+            10 + i * 0.1,
+            "critical",
+            racks[i % len(racks)],
+            "GPUs at 90 °C: thermal throttle",
+        )
+        for i in range(AlarmBook.KEEP - 1)
+    ]
     book.merge(events)
     runs = []
     for _ in range(5):
         t0 = time.perf_counter()
         groups = group_alarms(book.entries, topo)
         runs.append(time.perf_counter() - t0)
-    print(f"group_alarms: {len(book.entries):,} entries, {len(topo.rack_ids):,} racks → {len(groups):,} causes "
-          f"in {min(runs) * 1000:.1f} ms (best of 5)")
+    print(
+        f"group_alarms: {len(book.entries):,} entries, {len(topo.rack_ids):,} racks → {len(groups):,} causes "
+        f"in {min(runs) * 1000:.1f} ms (best of 5)"
+    )
 
 
 if __name__ == "__main__":

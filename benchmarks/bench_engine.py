@@ -36,10 +36,23 @@ def child(name: str, sim_s: float) -> None:
     t2 = time.perf_counter()
     blob = f.checkpoint()
     ck_ms = (time.perf_counter() - t2) * 1e3
-    print(json.dumps({"layout": name, "build_s": build, "speed": sim_s / wall, "cpu_speed": sim_s / cpu,
-                      "ck_mb": len(blob) / 1e6, "ck_ms": ck_ms,
-                      "tick_ms": cpu / (sim_s / f.dt) * 1e3,
-                      "dt": f.dt, "replicas": len(f.rep_dep), "racks": len(f.rack_ids), "peak_mb": rss_mb}))
+    print(
+        json.dumps(
+            {
+                "layout": name,
+                "build_s": build,
+                "speed": sim_s / wall,
+                "cpu_speed": sim_s / cpu,
+                "ck_mb": len(blob) / 1e6,
+                "ck_ms": ck_ms,
+                "tick_ms": cpu / (sim_s / f.dt) * 1e3,
+                "dt": f.dt,
+                "replicas": len(f.rep_dep),
+                "racks": len(f.rack_ids),
+                "peak_mb": rss_mb,
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -52,17 +65,29 @@ def main() -> None:
         return
     print("speed = simulated seconds per second of this process's CPU time (the machine is shared;")
     print("wall-clock speed, in brackets, drops when other work runs)")
-    print(f"{'layout':16} {'racks':>6} {'replicas':>9} {'tick':>5} {'CPU ms/tick':>12} {'× real time':>12} {'(wall)':>8} {'peak MB':>8} {'checkpoint':>15} {'goal':>12}")
+    print(
+        f"{'layout':16} {'racks':>6} {'replicas':>9} {'tick':>5} {'CPU ms/tick':>12} {'× real time':>12} {'(wall)':>8} {'peak MB':>8} {'checkpoint':>15} {'goal':>12}"
+    )
     for name in ("default", "hopper-hall", "blackwell-ultra", "hyperscale"):
-        out = subprocess.run([sys.executable, __file__, "--child", name, "--sim-s", str(args.sim_s)],
-                             capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", name, "--sim-s", str(args.sim_s)],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         r = json.loads(out.strip().splitlines()[-1])
         goal = GOALS.get(name)
-        verdict = "" if goal is None else (f"≥{goal:,.0f}× " + ("ok" if r["cpu_speed"] >= goal else "MISSED"))
+        verdict = (
+            ""
+            if goal is None
+            else (f"≥{goal:,.0f}× " + ("ok" if r["cpu_speed"] >= goal else "MISSED"))
+        )
         if name == "hyperscale":
             verdict += ", <2 GB " + ("ok" if r["peak_mb"] < 2048 else "MISSED")
-        print(f"{name:16} {r['racks']:6,} {r['replicas']:9,} {r['dt']:4.1f}s {r['tick_ms']:12.2f} {r['cpu_speed']:11,.0f}× "
-              f"({r['speed']:,.0f}×) {r['peak_mb']:8,.0f} {r['ck_mb']:6.1f} MB {r['ck_ms']:4.0f} ms {verdict:>12}")
+        print(
+            f"{name:16} {r['racks']:6,} {r['replicas']:9,} {r['dt']:4.1f}s {r['tick_ms']:12.2f} {r['cpu_speed']:11,.0f}× "
+            f"({r['speed']:,.0f}×) {r['peak_mb']:8,.0f} {r['ck_mb']:6.1f} MB {r['ck_ms']:4.0f} ms {verdict:>12}"
+        )
 
 
 if __name__ == "__main__":

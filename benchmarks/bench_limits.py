@@ -24,7 +24,8 @@ from twin.core.errors import InputError  # noqa: E402
 from twin.core.yamlsrc import load_file  # noqa: E402
 
 LAUGHS = "a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n" + "".join(
-    f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True))
+    f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+)
 
 
 def refusal(name: str, text: str | bytes, folder: Path) -> None:
@@ -47,7 +48,9 @@ def big_layout(folder: Path) -> None:
 
     text = (ROOT / "layouts" / "hyperscale.yaml").read_text()
     path = folder / "at-the-limit.yaml"
-    per_entry = limits.MAX_RACKS // len(re.findall(r"count: \d+", text)) // 26  # row entries of 26-rack rows
+    per_entry = (
+        limits.MAX_RACKS // len(re.findall(r"count: \d+", text)) // 26
+    )  # row entries of 26-rack rows
     text = re.sub(r"count: \d+", f"count: {per_entry}", text)
     path.write_text(text)
     start = time.perf_counter()
@@ -64,8 +67,10 @@ def big_layout(folder: Path) -> None:
     f.advance_to(60.0)
     t_run = time.perf_counter() - start
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"  {len(layout.racks):,} racks, {layout.gpus_total:,} GPUs: load {t_load:.2f} s, build {t_build:.2f} s, "
-          f"1 simulated minute {t_run:.2f} s, peak RSS {rss:,.0f} MB")
+    print(
+        f"  {len(layout.racks):,} racks, {layout.gpus_total:,} GPUs: load {t_load:.2f} s, build {t_build:.2f} s, "
+        f"1 simulated minute {t_run:.2f} s, peak RSS {rss:,.0f} MB"
+    )
 
 
 def main() -> None:

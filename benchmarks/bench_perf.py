@@ -16,7 +16,11 @@ import time
 from twin.core import serving
 from twin.core.catalog import load_catalog
 
-CASES = [("h100", "llama-3.3-70b", "fp8"), ("b200", "deepseek-r1", "fp8"), ("gb300", "deepseek-r1", "fp4")]
+CASES = [
+    ("h100", "llama-3.3-70b", "fp8"),
+    ("b200", "deepseek-r1", "fp8"),
+    ("gb300", "deepseek-r1", "fp4"),
+]
 
 
 def timed(fn, runs=7):
@@ -45,11 +49,27 @@ def main() -> None:
         n = 2 * len(serving.candidate_parallelisms(gpu, model, p, cat, wide=True))
         t_point, t_curve = timed(point), timed(full, runs=5)
         ok = "ok" if t_curve < 0.5 else "SLOW"
-        print(f"{g + ' ' + m + ' ' + p:36} {t_point * 1e3:11.1f} {t_curve * 1e3:11.1f} {n:8d} {ok:>6}")
+        print(
+            f"{g + ' ' + m + ' ' + p:36} {t_point * 1e3:11.1f} {t_curve * 1e3:11.1f} {n:8d} {ok:>6}"
+        )
     from twin.frontends.perf_vs import LEVELS, compare
 
-    t_vs = timed(lambda: compare(cat, cat.gpu("gb300"), cat.gpu("h200"), cat.model("deepseek-r1"), "fp4", "fp8", w, LEVELS), runs=3)
-    print(f"{'--vs gb300 h200 deepseek-r1 (8 levels)':36} {'':11} {t_vs * 1e3:11.1f} {'':8} {'ok' if t_vs < 0.5 else 'SLOW':>6}")
+    t_vs = timed(
+        lambda: compare(
+            cat,
+            cat.gpu("gb300"),
+            cat.gpu("h200"),
+            cat.model("deepseek-r1"),
+            "fp4",
+            "fp8",
+            w,
+            LEVELS,
+        ),
+        runs=3,
+    )
+    print(
+        f"{'--vs gb300 h200 deepseek-r1 (8 levels)':36} {'':11} {t_vs * 1e3:11.1f} {'':8} {'ok' if t_vs < 0.5 else 'SLOW':>6}"
+    )
 
 
 if __name__ == "__main__":

@@ -37,10 +37,21 @@ def child(path: str) -> None:
     out = runner.run()
     wall = time.perf_counter() - t1
     failed = [v.text for v in out.verdicts if v.status != "passed"]
-    print(json.dumps({"name": sc.name, "layout": sc.layout.name, "sim_s": sc.warmup_s + sc.duration_s,
-                      "tick_s": runner.factory.dt, "load_s": load_s, "wall_s": wall,
-                      "expectations": len(out.verdicts), "failed": failed,
-                      "status": "aborted" if out.aborted else ("passed" if out.passed else "failed")}))
+    print(
+        json.dumps(
+            {
+                "name": sc.name,
+                "layout": sc.layout.name,
+                "sim_s": sc.warmup_s + sc.duration_s,
+                "tick_s": runner.factory.dt,
+                "load_s": load_s,
+                "wall_s": wall,
+                "expectations": len(out.verdicts),
+                "failed": failed,
+                "status": "aborted" if out.aborted else ("passed" if out.passed else "failed"),
+            }
+        )
+    )
 
 
 def fmt_duration(s: float) -> str:
@@ -60,18 +71,28 @@ def main() -> None:
         child(args.child)
         return
     paths = [p for p in shipped() if args.only is None or p.stem in args.only]
-    print(f"{'scenario':28} {'layout':16} {'simulated':>9} {'tick':>5} {'wall s':>8} {'× real time':>12} {'expect':>7}  status")
+    print(
+        f"{'scenario':28} {'layout':16} {'simulated':>9} {'tick':>5} {'wall s':>8} {'× real time':>12} {'expect':>7}  status"
+    )
     total = 0.0
     for p in paths:
-        res = subprocess.run([sys.executable, __file__, "--child", str(p)], capture_output=True, text=True, cwd=ROOT)
+        res = subprocess.run(
+            [sys.executable, __file__, "--child", str(p)], capture_output=True, text=True, cwd=ROOT
+        )
         if res.returncode != 0:
-            print(f"{p.stem:28} crashed: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else res.returncode}")
+            print(
+                f"{p.stem:28} crashed: {res.stderr.strip().splitlines()[-1] if res.stderr.strip() else res.returncode}"
+            )
             continue
         r = json.loads(res.stdout.strip().splitlines()[-1])
         total += r["wall_s"]
-        status = r["status"] + (f" ({len(r['failed'])} failed: {'; '.join(r['failed'])})" if r["failed"] else "")
-        print(f"{p.stem:28} {r['layout']:16} {fmt_duration(r['sim_s']):>9} {r['tick_s']:4g}s {r['wall_s']:8.1f} "
-              f"{r['sim_s'] / r['wall_s']:11,.0f}× {r['expectations']:7}  {status}")
+        status = r["status"] + (
+            f" ({len(r['failed'])} failed: {'; '.join(r['failed'])})" if r["failed"] else ""
+        )
+        print(
+            f"{p.stem:28} {r['layout']:16} {fmt_duration(r['sim_s']):>9} {r['tick_s']:4g}s {r['wall_s']:8.1f} "
+            f"{r['sim_s'] / r['wall_s']:11,.0f}× {r['expectations']:7}  {status}"
+        )
     print(f"{'total':28} {'':16} {'':>9} {'':>5} {total:8.1f}")
 
 

@@ -49,7 +49,11 @@ async def frame_cost(layout: str, frames: int) -> dict[str, tuple[float, float, 
                 snap_ms.append((t1 - t0) * 1e3)
                 apply_ms.append((t2 - t1) * 1e3)
                 render_ms.append((t3 - t2) * 1e3)
-            out[view] = (statistics.median(snap_ms), statistics.median(apply_ms), statistics.median(render_ms))
+            out[view] = (
+                statistics.median(snap_ms),
+                statistics.median(apply_ms),
+                statistics.median(render_ms),
+            )
     return out
 
 
@@ -71,13 +75,19 @@ def main() -> None:
     frames = 5 if args.quick else 20
     for layout in ("default", "hyperscale"):
         costs = asyncio.run(frame_cost(layout, frames))
-        print(f"frame cost on {layout} at {SIZE[0]}×{SIZE[1]} (median of {frames}; goal < 50 ms on hyperscale):")
+        print(
+            f"frame cost on {layout} at {SIZE[0]}×{SIZE[1]} (median of {frames}; goal < 50 ms on hyperscale):"
+        )
         for view, (s, a, r) in costs.items():
-            print(f"  {view:<8} snapshot {s:5.1f} ms + apply {a:5.1f} ms + render {r:5.1f} ms = {s + a + r:5.1f} ms")
+            print(
+                f"  {view:<8} snapshot {s:5.1f} ms + apply {a:5.1f} ms + render {r:5.1f} ms = {s + a + r:5.1f} ms"
+            )
     seconds = 5.0 if args.quick else 15.0
     share, rate = asyncio.run(cpu_at_1x("default", seconds))
-    print(f"CPU at 1× on default, floor view, live for {seconds:.0f} s: {share:.0%} of one core "
-          f"(goal < 25 %); simulated {rate:.2f} s per wall second")
+    print(
+        f"CPU at 1× on default, floor view, live for {seconds:.0f} s: {share:.0%} of one core "
+        f"(goal < 25 %); simulated {rate:.2f} s per wall second"
+    )
 
 
 if __name__ == "__main__":

@@ -26,17 +26,26 @@ def main() -> None:
     for m, p, v in rows():
         counts = "output" if m.counting == "output" else "input+output"
         err = v / m.value - 1
-        print(f"| {m.label} ({m.source_kind}) | {m.role} | {counts} | {m.value:,.0f} | {v:,.0f} | {err:+.1%} | "
-              f"{p.gpus} × {p.parallelism}, batch {p.batch} |")
+        print(
+            f"| {m.label} ({m.source_kind}) | {m.role} | {counts} | {m.value:,.0f} | {v:,.0f} | {err:+.1%} | "
+            f"{p.gpus} × {p.parallelism}, batch {p.batch} |"
+        )
         if m.role != "retired":
             errs.setdefault((m.role, m.regime), []).append(abs(err))
     print()
-    print("| regime | fit points | median \\|error\\| | worst | holdout points | median \\|error\\| | worst |")
+    print(
+        "| regime | fit points | median \\|error\\| | worst | holdout points | median \\|error\\| | worst |"
+    )
     print("|---|---:|---:|---:|---:|---:|---:|")
     for r in (*REGIMES, "all"):
         cells = []
         for role in ("fit", "holdout"):
-            e = [x for (ro, re), xs in errs.items() if ro == role and (r == "all" or re == r) for x in xs]
+            e = [
+                x
+                for (ro, re), xs in errs.items()
+                if ro == role and (r == "all" or re == r)
+                for x in xs
+            ]
             cells += [f"{len(e)}", f"{median(e):.0%}" if e else "–", f"{max(e):.0%}" if e else "–"]
         print(f"| {r} | " + " | ".join(cells) + " |")
 

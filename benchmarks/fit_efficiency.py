@@ -49,8 +49,17 @@ BOUNDS = {
     "fp4": (0.40, 1.6),
     "moe": (0.30, 1.0),
 }
-PRIOR = {"mem": 0.78, "comp": 0.45, "attn": 0.45, "net": 0.6, "layer_overhead_us": 1.5, "step_overhead_ms": 0.5,
-         "seq_overhead_us": 10.0, "fp4": 0.9, "moe": 0.8}
+PRIOR = {
+    "mem": 0.78,
+    "comp": 0.45,
+    "attn": 0.45,
+    "net": 0.6,
+    "layer_overhead_us": 1.5,
+    "step_overhead_ms": 0.5,
+    "seq_overhead_us": 10.0,
+    "fp4": 0.9,
+    "moe": 0.8,
+}
 PRIOR_WEIGHT = 0.05
 SIBLING_WEIGHT = 0.6
 TOLERANCE = 0.15
@@ -60,8 +69,10 @@ FAMILY = {"b200": None, "gb300": "b200", "mi300x": None, "mi355x": "mi300x", "h2
 #: GPUs that take another's factors: none of today's software measured on their own
 #: (H100), or the same rack-scale software stack fitted jointly (GB200 with GB300; their
 #: silicon differs in the catalog, not in the factors)
-INHERIT = {"h100": ("h200", "same Hopper die and software stack as H200"),
-           "gb200": ("gb300", "same NVL72 software stack, fitted jointly with GB300's points")}
+INHERIT = {
+    "h100": ("h200", "same Hopper die and software stack as H200"),
+    "gb200": ("gb300", "same NVL72 software stack, fitted jointly with GB300's points"),
+}
 #: factors no point of a family pins stay at their typical value (``PRIOR``): Hopper's
 #: points are a compute-bound offline run and a fabric-bound two-node MoE — none is
 #: bound by HBM bandwidth
@@ -75,7 +86,11 @@ def loss(gpu, points, cat, eff: Efficiency, prior: dict, weight: float) -> float
     errs = []
     for m in points:
         try:
-            gg = g if m.gpu == gpu.id else dataclasses.replace(cat.gpu(m.gpu), efficiency=eff, efficiency_overrides={})
+            gg = (
+                g
+                if m.gpu == gpu.id
+                else dataclasses.replace(cat.gpu(m.gpu), efficiency=eff, efficiency_overrides={})
+            )
             errs.append(math.log(predicted_value(m, predict(m, cat, gg)) / m.value))
         except ServingError:  # the point is out of reach: a large but finite miss
             errs.append(-2.5)
@@ -85,7 +100,16 @@ def loss(gpu, points, cat, eff: Efficiency, prior: dict, weight: float) -> float
     return rms + 4 * max(0.0, worst - math.log1p(TOLERANCE)) + weight * pull
 
 
-def fit(gpu, points, cat, start: Efficiency, prior: dict, weight: float, names: list[str], rounds: int = 60):
+def fit(
+    gpu,
+    points,
+    cat,
+    start: Efficiency,
+    prior: dict,
+    weight: float,
+    names: list[str],
+    rounds: int = 60,
+):
     """Coordinate descent inside the bounds, halving the step when nothing improves."""
     best, best_l = start, loss(gpu, points, cat, start, prior, weight)
     step = {n: (BOUNDS[n][1] - BOUNDS[n][0]) / 8 for n in names}
@@ -108,9 +132,11 @@ def fit(gpu, points, cat, start: Efficiency, prior: dict, weight: float, names: 
 
 def _flow(e: Efficiency, fitted: list[str]) -> str:
     names = ", ".join(f'"{x}"' if " " in x or ":" in x else x for x in fitted)
-    return (f"{{mem: {e.mem:.3f}, comp: {e.comp:.3f}, attn: {e.attn:.3f}, net: {e.net:.3f}, "
-            f"layer_overhead_us: {e.layer_overhead_us:.2f}, step_overhead_ms: {e.step_overhead_ms:.2f}, "
-            f"seq_overhead_us: {e.seq_overhead_us:.1f}, fp4: {e.fp4:.3f}, moe: {e.moe:.3f}, fitted_to: [{names}]}}")
+    return (
+        f"{{mem: {e.mem:.3f}, comp: {e.comp:.3f}, attn: {e.attn:.3f}, net: {e.net:.3f}, "
+        f"layer_overhead_us: {e.layer_overhead_us:.2f}, step_overhead_ms: {e.step_overhead_ms:.2f}, "
+        f"seq_overhead_us: {e.seq_overhead_us:.1f}, fp4: {e.fp4:.3f}, moe: {e.moe:.3f}, fitted_to: [{names}]}}"
+    )
 
 
 def write_catalog(lines_by_gpu: dict[str, str]) -> None:
@@ -152,14 +178,25 @@ def main(argv):
         gpu = cat.gpu(gid)
         mine = [m for m in pts if m.gpu == gid or m.gpu in SHARED.get(gid, [])]
         parent = FAMILY[gid]
-        start = (fitted.get(parent) or cat.gpu(parent).efficiency) if parent else Efficiency(**PRIOR)
+        start = (
+            (fitted.get(parent) or cat.gpu(parent).efficiency) if parent else Efficiency(**PRIOR)
+        )
         start = dataclasses.replace(start, fitted_to=())
         parent_names = fitted_names.get(parent, list(BOUNDS)) if parent else []
-        prior = {n: getattr(start, n) if n in parent_names else PRIOR[n] for n in BOUNDS} if parent else PRIOR
+        prior = (
+            {n: getattr(start, n) if n in parent_names else PRIOR[n] for n in BOUNDS}
+            if parent
+            else PRIOR
+        )
         # few points pin few factors: the fewer, the harder the pull towards typical values
         weight = SIBLING_WEIGHT if parent else PRIOR_WEIGHT * max(1.0, 8 / len(mine)) ** 2
-        names = [n for n in BOUNDS if (n != "fp4" or any(m.precision == "fp4" for m in mine))
-                 and (n != "moe" or any(cat.model(m.model).is_moe for m in mine)) and n not in HELD.get(gid, ())]
+        names = [
+            n
+            for n in BOUNDS
+            if (n != "fp4" or any(m.precision == "fp4" for m in mine))
+            and (n != "moe" or any(cat.model(m.model).is_moe for m in mine))
+            and n not in HELD.get(gid, ())
+        ]
         e, lv = fit(gpu, mine, cat, start, prior, weight, names)
         fitted_names[gid] = names
         fitted[gid] = e

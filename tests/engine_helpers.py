@@ -47,25 +47,71 @@ SMALL: dict[str, Any] = {
     "fabric": {"spines": 2, "uplink": "20Gbps", "frontend": "100Gbps"},
     "rows": [
         # single-fed: row-a-pdu-1 feeds row-a-01/02, row-a-pdu-2 feeds row-a-03/04
-        {"id": "row-a", "gpu": "h100", "racks": 4, "pdus": 2, "feed": "feed-a", "cooling": "loop-1"},
+        {
+            "id": "row-a",
+            "gpu": "h100",
+            "racks": 4,
+            "pdus": 2,
+            "feed": "feed-a",
+            "cooling": "loop-1",
+        },
         # A/B fed: row-b-pdu-a1 (feed-a) and row-b-pdu-b1 (feed-b) each feed both racks
-        {"id": "row-b", "gpu": "h200", "racks": 2, "pdus": 1, "feed": "feed-a", "b_feed": "feed-b",
-         "cooling": "loop-2"},
+        {
+            "id": "row-b",
+            "gpu": "h200",
+            "racks": 2,
+            "pdus": 1,
+            "feed": "feed-a",
+            "b_feed": "feed-b",
+            "cooling": "loop-2",
+        },
     ],
     "deployments": [
-        {"id": "chat-70b", "model": "llama-3.3-70b", "precision": "fp8", "gpus_per_replica": 8,
-         "replicas": "auto", "placement": "row-a"},
-        {"id": "split-70b", "model": "llama-3.3-70b", "precision": "fp8", "gpus_per_replica": 8,
-         "replicas": "auto", "placement": "row-b", "disaggregated": True, "prefill_share": 0.25},
+        {
+            "id": "chat-70b",
+            "model": "llama-3.3-70b",
+            "precision": "fp8",
+            "gpus_per_replica": 8,
+            "replicas": "auto",
+            "placement": "row-a",
+        },
+        {
+            "id": "split-70b",
+            "model": "llama-3.3-70b",
+            "precision": "fp8",
+            "gpus_per_replica": 8,
+            "replicas": "auto",
+            "placement": "row-b",
+            "disaggregated": True,
+            "prefill_share": 0.25,
+        },
     ],
     "workloads": [
-        {"id": "chat", "deployment": "chat-70b", "rate": "60/s", "isl": "1k", "osl": 300,
-         "slo": {"ttft": "1s", "tpot": "50ms"}},
-        {"id": "agent", "deployment": "chat-70b", "rate": "6/s", "isl": "2k", "osl": 200,
-         "slo": {"ttft": "2s", "tpot": "50ms"},
-         "agentic": {"steps": 6, "tool_pause": "5s", "context_growth": "2k"}},
-        {"id": "long", "deployment": "split-70b", "rate": "8/s", "isl": "4k", "osl": 400,
-         "slo": {"ttft": "3s", "tpot": "50ms"}},
+        {
+            "id": "chat",
+            "deployment": "chat-70b",
+            "rate": "60/s",
+            "isl": "1k",
+            "osl": 300,
+            "slo": {"ttft": "1s", "tpot": "50ms"},
+        },
+        {
+            "id": "agent",
+            "deployment": "chat-70b",
+            "rate": "6/s",
+            "isl": "2k",
+            "osl": 200,
+            "slo": {"ttft": "2s", "tpot": "50ms"},
+            "agentic": {"steps": 6, "tool_pause": "5s", "context_growth": "2k"},
+        },
+        {
+            "id": "long",
+            "deployment": "split-70b",
+            "rate": "8/s",
+            "isl": "4k",
+            "osl": 400,
+            "slo": {"ttft": "3s", "tpot": "50ms"},
+        },
     ],
     "routing": "least-loaded",
 }
@@ -77,7 +123,9 @@ def write_layout(tmp_path: Path, doc: dict[str, Any], name: str = "small.yaml") 
     return load_layout(path)
 
 
-def small_doc(edit: Callable[[dict[str, Any]], None] | None = None, **changes: Any) -> dict[str, Any]:
+def small_doc(
+    edit: Callable[[dict[str, Any]], None] | None = None, **changes: Any
+) -> dict[str, Any]:
     doc = copy.deepcopy(SMALL)
     doc.update(copy.deepcopy(changes))
     if edit is not None:
@@ -85,7 +133,9 @@ def small_doc(edit: Callable[[dict[str, Any]], None] | None = None, **changes: A
     return doc
 
 
-def small_layout(tmp_path: Path, edit: Callable[[dict[str, Any]], None] | None = None, **changes: Any) -> Layout:
+def small_layout(
+    tmp_path: Path, edit: Callable[[dict[str, Any]], None] | None = None, **changes: Any
+) -> Layout:
     return write_layout(tmp_path, small_doc(edit, **changes))
 
 
@@ -124,8 +174,9 @@ def recent_mean(s: Snapshot, key: str, seconds: float, dt: float) -> float:
     return float(np.mean(values))
 
 
-def pair(layout: Layout, *commands: str, warm: float = 60.0, after: float = 60.0,
-         seed: int | None = None) -> tuple[Factory, Factory]:
+def pair(
+    layout: Layout, *commands: str, warm: float = 60.0, after: float = 60.0, seed: int | None = None
+) -> tuple[Factory, Factory]:
     """Two factories with the same layout and seed, run side by side: ``base`` untouched,
     ``hit`` given ``commands`` after ``warm`` seconds; both then run ``after`` more.
 
@@ -184,4 +235,7 @@ def events_since(s: Snapshot, t_s: float) -> list[S.Event]:
 
 def comparable(gauges: dict[str, float]) -> dict[str, Any]:
     """Gauges with NaN made comparable (NaN != NaN), for exact equality checks."""
-    return {k: ("nan" if isinstance(v, float) and math.isnan(v) else float(v)) for k, v in gauges.items()}
+    return {
+        k: ("nan" if isinstance(v, float) and math.isnan(v) else float(v))
+        for k, v in gauges.items()
+    }

@@ -17,11 +17,26 @@ def test_the_builtin_catalog_has_every_promised_gpu_and_model(catalog):
 
 
 @pytest.mark.parametrize("gpu_id", REQUIRED_GPUS)
-def test_every_gpu_figure_names_its_source_and_its_fitted_efficiency_names_measurements(catalog, gpu_id):
+def test_every_gpu_figure_names_its_source_and_its_fitted_efficiency_names_measurements(
+    catalog, gpu_id
+):
     gpu = catalog.gpu(gpu_id)
-    figures = ["peak_tflops", "hbm_gb", "hbm_tb_s", "scale_up_domain_gpus", "scale_up_gb_s", "scale_out_gb_s",
-               "tdp_w", "idle_w", "gpus_per_node", "gpus_per_rack", "rack_kw", "allin_kw_per_gpu",
-               "usd_per_gpu_hr", "capex_usd_per_gpu"]
+    figures = [
+        "peak_tflops",
+        "hbm_gb",
+        "hbm_tb_s",
+        "scale_up_domain_gpus",
+        "scale_up_gb_s",
+        "scale_out_gb_s",
+        "tdp_w",
+        "idle_w",
+        "gpus_per_node",
+        "gpus_per_rack",
+        "rack_kw",
+        "allin_kw_per_gpu",
+        "usd_per_gpu_hr",
+        "capex_usd_per_gpu",
+    ]
     for f in figures:
         assert gpu.source.get(f, "").strip(), f"{gpu_id}.{f} has no source"
     assert gpu.efficiency.fitted_to, f"{gpu_id} efficiency names no measurement it was fitted to"
@@ -41,14 +56,16 @@ def test_mixture_of_experts_models_know_their_experts(catalog):
 
 
 def test_a_user_adds_a_gpu_that_starts_from_a_builtin_one(tmp_path):
-    (tmp_path / "mine.yaml").write_text(textwrap.dedent("""\
+    (tmp_path / "mine.yaml").write_text(
+        textwrap.dedent("""\
         gpus:
           h100-capped:
             base: h100
             name: H100 at 500 W
             tdp_w: 500
             source: {tdp_w: "E: our power-capped fleet"}
-        """))
+        """)
+    )
     cat = load_catalog([tmp_path])
     mine = cat.gpu("h100-capped")
     assert mine.tdp_w == 500 and mine.hbm_gb == cat.gpu("h100").hbm_gb
@@ -56,7 +73,8 @@ def test_a_user_adds_a_gpu_that_starts_from_a_builtin_one(tmp_path):
 
 
 def test_the_catalog_environment_variable_adds_a_model(tmp_path, monkeypatch):
-    (tmp_path / "m.yaml").write_text(textwrap.dedent("""\
+    (tmp_path / "m.yaml").write_text(
+        textwrap.dedent("""\
         models:
           tiny-7b:
             name: Tiny 7B
@@ -68,21 +86,24 @@ def test_the_catalog_environment_variable_adds_a_model(tmp_path, monkeypatch):
             head_dim: 128
             attention: gqa
             source: "V: our model card"
-        """))
+        """)
+    )
     monkeypatch.setenv(CATALOG_ENV, str(tmp_path))
     assert load_catalog().model("tiny-7b").params_b == 7
 
 
 def test_a_malformed_user_entry_is_reported_with_file_and_line(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text(textwrap.dedent("""\
+    bad.write_text(
+        textwrap.dedent("""\
         gpus:
           x1:
             base: h100
             hbm_gb: lots
             hbm_bandwidth: 3
             source: {}
-        """))
+        """)
+    )
     with pytest.raises(InputError) as e:
         load_catalog([tmp_path])
     text = str(e.value)
@@ -97,10 +118,14 @@ def test_a_yaml_syntax_error_in_a_user_catalog_names_the_line(tmp_path):
 
 
 def test_a_user_gpu_without_sources_is_refused(tmp_path):
-    (tmp_path / "nosrc.yaml").write_text("gpus:\n  x2:\n    base: h100\n    name: X2\n    source: {tdp_w: 'E: ours'}\n    tdp_w: 600\n")
+    (tmp_path / "nosrc.yaml").write_text(
+        "gpus:\n  x2:\n    base: h100\n    name: X2\n    source: {tdp_w: 'E: ours'}\n    tdp_w: 600\n"
+    )
     # inherits the h100 sources, so it is fine; but a fresh SKU without them is not
     load_catalog([tmp_path])
-    (tmp_path / "nosrc.yaml").write_text("gpus:\n  x3:\n    name: X3\n    peak_tflops: {bf16: 100}\n    hbm_gb: 10\n    source: {}\n")
+    (tmp_path / "nosrc.yaml").write_text(
+        "gpus:\n  x3:\n    name: X3\n    peak_tflops: {bf16: 100}\n    hbm_gb: 10\n    source: {}\n"
+    )
     with pytest.raises(InputError, match="no source for 'hbm_gb'"):
         load_catalog([tmp_path])
 

@@ -40,8 +40,16 @@ EVERY_FORM = [
     ("fail loop-2 for 2h", Fail("loop-2", 7200.0), "fail loop-2 for 2h"),
     ("fail gpu-r07-2-5 for 1.5s", Fail("gpu-r07-2-5", 1.5), "fail gpu-r07-2-5 for 1.5s"),
     ("repair pdu-3", Repair("pdu-3"), "repair pdu-3"),
-    ("degrade link-leaf-3-spine-1 0.5", Degrade("link-leaf-3-spine-1", 0.5), "degrade link-leaf-3-spine-1 50%"),
-    ("degrade link-leaf-3-spine-1 25%", Degrade("link-leaf-3-spine-1", 0.25), "degrade link-leaf-3-spine-1 25%"),
+    (
+        "degrade link-leaf-3-spine-1 0.5",
+        Degrade("link-leaf-3-spine-1", 0.5),
+        "degrade link-leaf-3-spine-1 50%",
+    ),
+    (
+        "degrade link-leaf-3-spine-1 25%",
+        Degrade("link-leaf-3-spine-1", 0.25),
+        "degrade link-leaf-3-spine-1 25%",
+    ),
     ("degrade nvl-r07 0.07", Degrade("nvl-r07", 0.07), "degrade nvl-r07 7%"),
     ("straggle node-r07-2", Straggle("node-r07-2", 1.5), "straggle node-r07-2 1.5"),
     ("straggle node-r07-2 3", Straggle("node-r07-2", 3.0), "straggle node-r07-2 3"),
@@ -86,7 +94,9 @@ EVERY_FORM = [
 
 
 @pytest.mark.parametrize(("line", "value", "canonical"), EVERY_FORM, ids=[f[0] for f in EVERY_FORM])
-def test_every_command_form_parses_to_its_value_and_prints_a_line_that_parses_back(line, value, canonical):
+def test_every_command_form_parses_to_its_value_and_prints_a_line_that_parses_back(
+    line, value, canonical
+):
     parsed = parse_command(line)
     assert parsed == value
     assert parsed.text == canonical
@@ -108,8 +118,16 @@ def test_straggling_without_a_factor_slows_the_node_by_half_again():
 
 @pytest.mark.parametrize(
     ("alias", "policy"),
-    [("rr", "round-robin"), ("jsq", "least-loaded"), ("p2c", "least-loaded"), ("kv", "kv-aware"),
-     ("power", "power-aware"), ("slo", "slo-aware"), ("KV", "kv-aware"), ("Least-Loaded", "least-loaded")],
+    [
+        ("rr", "round-robin"),
+        ("jsq", "least-loaded"),
+        ("p2c", "least-loaded"),
+        ("kv", "kv-aware"),
+        ("power", "power-aware"),
+        ("slo", "slo-aware"),
+        ("KV", "kv-aware"),
+        ("Least-Loaded", "least-loaded"),
+    ],
 )
 def test_policy_aliases_resolve_to_the_canonical_policy(alias, policy):
     assert parse_command(f"route {alias}") == Route(policy)
@@ -183,7 +201,10 @@ BAD_LINES = [
     ("fail pdu-3 for", ["fail: missing duration after 'for'"]),
     ("fail pdu-3 for soon", ["fail: 'soon' is not a duration like"]),
     ("fail pdu-3 for 0s", ["fail: the repair time must be longer than 0s"]),
-    ("fail pdu-3 for 30m now", ["fail: too many words: 'now'", "usage: fail TARGET [for DURATION]"]),
+    (
+        "fail pdu-3 for 30m now",
+        ["fail: too many words: 'now'", "usage: fail TARGET [for DURATION]"],
+    ),
     ("repair", ["repair: missing target"]),
     ("repair pdu-3 pdu-4", ["repair: too many words: 'pdu-4'"]),
     ("degrade link-1", ["degrade: missing remaining capacity"]),
@@ -225,7 +246,10 @@ BAD_LINES = [
     ("surge 0", ["surge: the factor must be above 0"]),
     ("surge 2 0s", ["surge: the duration must be longer than 0s"]),
     ("surge 2 10q", ["surge: '10q' is not a duration like"]),
-    ("surge 2 chat 10m", ["surge: too many words: '10m'", "usage: surge FACTOR [DURATION] [CLASS]"]),
+    (
+        "surge 2 chat 10m",
+        ["surge: too many words: '10m'", "usage: surge FACTOR [DURATION] [CLASS]"],
+    ),
     ("faults", ["faults: missing 'on' or 'off'"]),
     ("faults maybe", ["faults: expected 'on' or 'off', got 'maybe'"]),
     ("speed", ["speed: missing factor"]),
@@ -240,7 +264,9 @@ BAD_LINES = [
 ]
 
 
-@pytest.mark.parametrize(("line", "expected"), BAD_LINES, ids=[b[0] or "<empty>" for b in BAD_LINES])
+@pytest.mark.parametrize(
+    ("line", "expected"), BAD_LINES, ids=[b[0] or "<empty>" for b in BAD_LINES]
+)
 def test_a_bad_line_is_refused_with_one_line_naming_the_command(line, expected):
     with pytest.raises(CommandError) as caught:
         parse_command(line)
@@ -272,9 +298,19 @@ def test_values_built_in_code_are_checked_like_parsed_ones():
 
 @pytest.mark.parametrize(
     "value",
-    [Fail("pdu-3", 0.25), Fail("pdu-3", 5400.0), Fail("pdu-3", 86400.0 * 3), Cap(None, 1234.5),
-     Cap(None, 0.001), Cap("row-a", fraction=0.123), Cap(None, fraction=1 / 3), Degrade("l", 0.333),
-     Surge(1.1, 45.5, "reasoning"), Straggle("n", 1.25), Speed(1e-3)],
+    [
+        Fail("pdu-3", 0.25),
+        Fail("pdu-3", 5400.0),
+        Fail("pdu-3", 86400.0 * 3),
+        Cap(None, 1234.5),
+        Cap(None, 0.001),
+        Cap("row-a", fraction=0.123),
+        Cap(None, fraction=1 / 3),
+        Degrade("l", 0.333),
+        Surge(1.1, 45.5, "reasoning"),
+        Straggle("n", 1.25),
+        Speed(1e-3),
+    ],
 )
 def test_awkward_numbers_still_print_lines_that_parse_back_exactly(value):
     assert parse_command(value.text) == value
@@ -317,13 +353,22 @@ def test_route_completes_to_the_policies():
 def test_swap_completes_the_target_then_the_gpu():
     gpus = ["b200", "gb200-nvl72", "gb300-nvl72", "h100"]
     assert complete("swap row", IDS, gpus=gpus) == ["swap row-a", "swap row-b"]
-    assert complete("swap row-b gb", IDS, gpus=gpus) == ["swap row-b gb200-nvl72", "swap row-b gb300-nvl72"]
+    assert complete("swap row-b gb", IDS, gpus=gpus) == [
+        "swap row-b gb200-nvl72",
+        "swap row-b gb300-nvl72",
+    ]
 
 
 def test_scale_completes_deployments_and_surge_completes_request_classes():
-    assert complete("scale ll", IDS, deployments=["llama-70b", "deepseek-r1"]) == ["scale llama-70b"]
+    assert complete("scale ll", IDS, deployments=["llama-70b", "deepseek-r1"]) == [
+        "scale llama-70b"
+    ]
     classes = ["agentic", "chat", "reasoning"]
-    assert complete("surge 2 ", IDS, workloads=classes) == ["surge 2 agentic", "surge 2 chat", "surge 2 reasoning"]
+    assert complete("surge 2 ", IDS, workloads=classes) == [
+        "surge 2 agentic",
+        "surge 2 chat",
+        "surge 2 reasoning",
+    ]
     assert complete("surge 2 10m c", IDS, workloads=classes) == ["surge 2 10m chat"]
     assert complete("surge 2 chat ", IDS, workloads=classes) == []
 

@@ -41,7 +41,9 @@ def test_the_small_factory_runs_healthy_at_about_two_thirds_load(small):
     s = run(f, 60)
     g = s.gauges
     assert set(g) == set(GAUGE_KEYS)
-    assert 0.4 <= g["utilisation"] <= 1.0  # output over capacity at the SLO pace: loaded, not overloaded
+    assert (
+        0.4 <= g["utilisation"] <= 1.0
+    )  # output over capacity at the SLO pace: loaded, not overloaded
     assert g["queue_depth"] < 5
     assert g["slo_attainment"] > 0.99
     assert g["failed_rps"] == 0 and g["shed_rps"] == 0
@@ -90,7 +92,9 @@ def test_apply_returns_what_happened_and_logs_it_as_an_event(small, catalog):
     s = f.snapshot()
     assert any(e.source == "operator" and "fail row-a-03" in e.message for e in s.events)
     repair_s = float(catalog.constants["repair_s"]["rack"])
-    assert ("row-a-03", "rack", pytest.approx(10.0 + repair_s)) in [tuple(x) for x in s.active_faults]
+    assert ("row-a-03", "rack", pytest.approx(10.0 + repair_s)) in [
+        tuple(x) for x in s.active_faults
+    ]
 
 
 # ---------------------------------------------------------------------------------------
@@ -106,20 +110,28 @@ def _check_power_tree(s: S.Snapshot, pue: float) -> None:
     assert it == pytest.approx(sum(p.load_kw for p in pdus), rel=1e-9)
     assert it == pytest.approx(sum(p.load_kw for p in feeds), rel=1e-9)
     for fd in feeds:
-        assert fd.load_kw == pytest.approx(sum(p.load_kw for p in pdus if p.feeds == fd.id), rel=1e-9, abs=1e-9)
+        assert fd.load_kw == pytest.approx(
+            sum(p.load_kw for p in pdus if p.feeds == fd.id), rel=1e-9, abs=1e-9
+        )
     assert g["facility_power_kw"] == pytest.approx(it * pue, rel=1e-9)
     h = s.history
     assert np.allclose(h["facility_power_kw"], h["it_power_kw"] * pue)
 
 
-@pytest.mark.parametrize("commands", [
-    (),
-    ("fail row-b-pdu-a1",),          # A/B racks carried by their B PDU alone
-    ("fail feed-a",),                # a whole feed gone
-    ("cap 150kW", "cap row-a-02 15kW"),
-    ("fail row-a-01", "surge 1.3"),
-], ids=["baseline", "ab-pdu-failed", "feed-failed", "capped", "rack-failed-surge"])
-def test_it_power_is_the_sum_of_racks_and_of_pdu_and_feed_loads_and_facility_is_it_times_pue(small, commands):
+@pytest.mark.parametrize(
+    "commands",
+    [
+        (),
+        ("fail row-b-pdu-a1",),  # A/B racks carried by their B PDU alone
+        ("fail feed-a",),  # a whole feed gone
+        ("cap 150kW", "cap row-a-02 15kW"),
+        ("fail row-a-01", "surge 1.3"),
+    ],
+    ids=["baseline", "ab-pdu-failed", "feed-failed", "capped", "rack-failed-surge"],
+)
+def test_it_power_is_the_sum_of_racks_and_of_pdu_and_feed_loads_and_facility_is_it_times_pue(
+    small, commands
+):
     f = Factory(small)
     run(f, 20)
     for c in commands:
@@ -134,7 +146,9 @@ def test_an_ab_fed_rack_splits_its_load_over_both_pdus(small):
     row_b = sum(s.racks.power_kw[s.racks.ids.index(r)] for r in ROW_B)
     assert a.load_kw == pytest.approx(row_b / 2) and b.load_kw == pytest.approx(row_b / 2)
     single = pdu(s, "row-a-pdu-1")
-    assert single.load_kw == pytest.approx(sum(s.racks.power_kw[s.racks.ids.index(r)] for r in ROW_A[:2]))
+    assert single.load_kw == pytest.approx(
+        sum(s.racks.power_kw[s.racks.ids.index(r)] for r in ROW_A[:2])
+    )
 
 
 # ---------------------------------------------------------------------------------------
@@ -173,18 +187,34 @@ def test_each_deployment_outputs_what_its_classes_ask_for(small):
         s = run(f, 0.5)
         for d in s.deployments:
             out[d.id].append(d.output_tok_s)
-    assert np.mean(out["chat-70b"]) == pytest.approx(_expected_output_tok_s(small, {"chat", "agent"}), rel=0.05)
-    assert np.mean(out["split-70b"]) == pytest.approx(_expected_output_tok_s(small, {"long"}), rel=0.05)
+    assert np.mean(out["chat-70b"]) == pytest.approx(
+        _expected_output_tok_s(small, {"chat", "agent"}), rel=0.05
+    )
+    assert np.mean(out["split-70b"]) == pytest.approx(
+        _expected_output_tok_s(small, {"long"}), rel=0.05
+    )
 
 
 def _fast_decode(doc):
     # gpt-oss-120b in fp4 on B200 decodes in about a millisecond per token: a 100-token
     # answer finishes well inside one 0.5 s tick
     doc["rows"][1]["gpu"] = "b200"
-    doc["deployments"][1] = {"id": "oss", "model": "gpt-oss-120b", "precision": "fp4",
-                             "gpus_per_replica": 8, "replicas": "auto", "placement": "row-b"}
-    doc["workloads"][2] = {"id": "short", "deployment": "oss", "rate": "40/s", "isl": "1k", "osl": 100,
-                           "slo": {"ttft": "1s", "tpot": "30ms"}}
+    doc["deployments"][1] = {
+        "id": "oss",
+        "model": "gpt-oss-120b",
+        "precision": "fp4",
+        "gpus_per_replica": 8,
+        "replicas": "auto",
+        "placement": "row-b",
+    }
+    doc["workloads"][2] = {
+        "id": "short",
+        "deployment": "oss",
+        "rate": "40/s",
+        "isl": "1k",
+        "osl": 100,
+        "slo": {"ttft": "1s", "tpot": "30ms"},
+    }
 
 
 def test_a_request_never_yields_more_tokens_than_its_osl_even_when_decode_is_fast(tmp_path):
@@ -200,9 +230,20 @@ def test_a_request_never_yields_more_tokens_than_its_osl_even_when_decode_is_fas
 
 def test_queues_and_running_never_go_negative_through_faults_surges_drains_and_caps(small):
     f = Factory(small)
-    script = {10: "surge 2 40s", 20: "fail row-a-pdu-1", 35: "drain row-a-04", 50: "cap 140kW",
-              60: "fail spine-1", 70: "repair row-a-pdu-1", 80: "undrain row-a-04", 90: "scale chat-70b 5",
-              100: "straggle row-b-02 3", 110: "cap off", 120: "scale chat-70b 16", 130: "fail row-b-01-n2"}
+    script = {
+        10: "surge 2 40s",
+        20: "fail row-a-pdu-1",
+        35: "drain row-a-04",
+        50: "cap 140kW",
+        60: "fail spine-1",
+        70: "repair row-a-pdu-1",
+        80: "undrain row-a-04",
+        90: "scale chat-70b 5",
+        100: "straggle row-b-02 3",
+        110: "cap off",
+        120: "scale chat-70b 16",
+        130: "fail row-b-01-n2",
+    }
     for t in range(1, 181):
         if t in script:
             cmd(f, script[t])
@@ -217,14 +258,25 @@ def test_queues_and_running_never_go_negative_through_faults_surges_drains_and_c
         assert np.all(s.racks.power_kw >= 0) and np.all(s.racks.utilisation >= 0)
         for p in s.power:
             assert p.load_kw >= 0
-        assert all(math.isfinite(g[k]) for k in ("it_power_kw", "facility_power_kw", "queue_depth", "output_tok_s"))
+        assert all(
+            math.isfinite(g[k])
+            for k in ("it_power_kw", "facility_power_kw", "queue_depth", "output_tok_s")
+        )
 
 
 # ---------------------------------------------------------------------------------------
 # determinism
 
-LOG = [(15.0, "fail row-a-02"), (20.0, "surge 1.5 30s"), (31.5, "route kv-aware"), (40.0, "degrade row-b-02 0.5"),
-       (45.0, "cap 160kW"), (50.0, "repair row-a-02"), (55.0, "drain row-a-04"), (61.0, "fail link-leaf-5-spine-2")]
+LOG = [
+    (15.0, "fail row-a-02"),
+    (20.0, "surge 1.5 30s"),
+    (31.5, "route kv-aware"),
+    (40.0, "degrade row-b-02 0.5"),
+    (45.0, "cap 160kW"),
+    (50.0, "repair row-a-02"),
+    (55.0, "drain row-a-04"),
+    (61.0, "fail link-leaf-5-spine-2"),
+]
 
 
 def _replay(layout, seed, log, until=90.0, bad=()):
@@ -248,12 +300,17 @@ def test_same_layout_seed_and_command_log_give_identical_snapshots(small):
     assert np.array_equal(a.racks.power_kw, b.racks.power_kw)
     assert np.array_equal(a.racks.temp_c, b.racks.temp_c)
     assert comparable_deps(a) == comparable_deps(b)
-    assert [(e.t_s, e.source, e.message) for e in a.events] == [(e.t_s, e.source, e.message) for e in b.events]
+    assert [(e.t_s, e.source, e.message) for e in a.events] == [
+        (e.t_s, e.source, e.message) for e in b.events
+    ]
     assert a.active_faults == b.active_faults
 
 
 def comparable_deps(s):
-    return [tuple("nan" if isinstance(v, float) and math.isnan(v) else v for v in vars(d).values()) for d in s.deployments]
+    return [
+        tuple("nan" if isinstance(v, float) and math.isnan(v) else v for v in vars(d).values())
+        for d in s.deployments
+    ]
 
 
 def test_a_different_seed_gives_different_results(small):
@@ -289,8 +346,11 @@ def _one_class(doc, keep: str):
 
 def _replicas(catalog, sku, model="llama-3.3-70b", precision="fp8", gpus=8):
     gpu, m = catalog.gpu(sku), catalog.model(model)
-    return [serving.Replica(gpu, m, precision, p, catalog)
-            for p in serving.candidate_parallelisms(gpu, m, precision, catalog) if p.gpus == gpus]
+    return [
+        serving.Replica(gpu, m, precision, p, catalog)
+        for p in serving.candidate_parallelisms(gpu, m, precision, catalog)
+        if p.gpus == gpus
+    ]
 
 
 def test_ttft_is_at_least_the_time_to_prefill_the_prompt(tmp_path, catalog):
@@ -311,7 +371,9 @@ def test_disaggregated_ttft_includes_moving_the_kv_cache_over_the_fabric(tmp_pat
     reps = _replicas(catalog, "h200")
     prefill = min(float(r.prefill_time_s(4096.0)) for r in reps)
     kv_bytes = min(float(r.kv_seq_bytes(4096.0)) for r in reps)
-    uplinks_gb_s = sum(ln.gb_s for ln in layout.fabric.links if ln.a == "leaf-5")  # a leaf's way out
+    uplinks_gb_s = sum(
+        ln.gb_s for ln in layout.fabric.links if ln.a == "leaf-5"
+    )  # a leaf's way out
     transfer = kv_bytes / (uplinks_gb_s * 1e9)
     assert transfer > 0.05  # the thin uplinks make it matter
     assert s.gauges["ttft_p50_s"] * 1.05 >= prefill + transfer
@@ -325,7 +387,10 @@ def test_tpot_is_at_least_the_serving_models_step_at_that_batch(tmp_path, catalo
         s = run(f, 15)
         d = dep(s, "chat-70b")
         assert d.batch_mean > 1
-        step = min(float(r.step(d.batch_mean, 1000.0).t_s) / r.tokens_per_step for r in _replicas(catalog, "h100"))
+        step = min(
+            float(r.step(d.batch_mean, 1000.0).t_s) / r.tokens_per_step
+            for r in _replicas(catalog, "h100")
+        )
         assert s.gauges["tpot_p50_s"] * 1.05 >= step
         assert d.tpot_p95_s * 1.05 >= step
         # and it meets the SLO the factory is sized for
@@ -340,7 +405,10 @@ BAD = [
     ("fail row-a-1", ["row-a-1", "did you mean", "row-a-01"]),
     ("fail raw-a-pdu-1", ["raw-a-pdu-1", "did you mean", "row-a-pdu-1"]),
     ("repair row-b-3", ["row-b-3"]),
-    ("degrade lnk-leaf-5-spine-1 50%", ["lnk-leaf-5-spine-1", "did you mean", "link-leaf-5-spine-1"]),
+    (
+        "degrade lnk-leaf-5-spine-1 50%",
+        ["lnk-leaf-5-spine-1", "did you mean", "link-leaf-5-spine-1"],
+    ),
     ("straggle row-a-05 2", ["row-a-05", "did you mean"]),
     ("drain row-c", ["row-c", "did you mean"]),
     ("undrain row-a-7", ["row-a-7", "did you mean"]),
@@ -401,7 +469,9 @@ def test_swap_to_a_gpu_that_cannot_run_the_models_precision_is_refused():
     assert "h100" in msg and "fp4" in msg and "oss-120b" in msg and "\n" not in msg
     s = f.snapshot()
     assert all(S.RACK_STATE_NAMES[x] != "swapping" for x in s.racks.state)
-    assert set(g for g, r in zip(s.racks.gpu, s.racks.rows, strict=True) if r == "row-c") == {"b200"}
+    assert set(g for g, r in zip(s.racks.gpu, s.racks.rows, strict=True) if r == "row-c") == {
+        "b200"
+    }
 
 
 def test_a_typo_in_a_late_component_id_still_gets_a_did_you_mean():

@@ -21,7 +21,9 @@ def _continue_both(a: Factory, b: Factory, until: float) -> None:
     a.advance_to(until)
     b.advance_to(until)
     assert a.run_summary() == b.run_summary()
-    assert [(e.id, e.t_s, e.message) for e in a.events] == [(e.id, e.t_s, e.message) for e in b.events]
+    assert [(e.id, e.t_s, e.message) for e in a.events] == [
+        (e.id, e.t_s, e.message) for e in b.events
+    ]
     assert a.checkpoint() == b.checkpoint()
 
 
@@ -81,16 +83,41 @@ def test_every_field_of_a_restored_factory_equals_the_original(small, catalog):
     state must be rebuilt equal from the layout."""
     a = Factory(small, catalog, faults=True)
     a.advance_to(10)
-    for c in ("fail row-a-01 for 30s", "surge 2 20s", "scale chat-70b 2", "route least-loaded", "cap 90%",
-              "cap row-a-pdu-2 60kW", "straggle row-a-03 2"):
+    for c in (
+        "fail row-a-01 for 30s",
+        "surge 2 20s",
+        "scale chat-70b 2",
+        "route least-loaded",
+        "cap 90%",
+        "cap row-a-pdu-2 60kW",
+        "straggle row-a-03 2",
+    ):
         cmd(a, c)
     a.advance_to(25)
     b = _restored(small, catalog, a.checkpoint())
     assert set(vars(a)) == set(vars(b))
     for name, va in vars(a).items():
         vb = getattr(b, name)
-        if name in ("_snap_cache", "_last_grid", "_bw_state", "_leaf_bw_cache", "_capex_cache", "catalog", "layout", "schedule", "rng_arrivals", "rng_faults",
-                    "w_ttft", "w_tpot", "w_counts", "history", "profiles", "events", "faults", "k"):
+        if name in (
+            "_snap_cache",
+            "_last_grid",
+            "_bw_state",
+            "_leaf_bw_cache",
+            "_capex_cache",
+            "catalog",
+            "layout",
+            "schedule",
+            "rng_arrivals",
+            "rng_faults",
+            "w_ttft",
+            "w_tpot",
+            "w_counts",
+            "history",
+            "profiles",
+            "events",
+            "faults",
+            "k",
+        ):
             continue  # compared through the checkpoint bytes below, or shared objects
         if isinstance(va, np.ndarray):
             assert np.array_equal(va, vb, equal_nan=True), name
@@ -106,17 +133,27 @@ def test_a_checkpoint_says_what_it_is(small, catalog):
     a = Factory(small, catalog, seed=11)
     a.advance_to(5)
     meta = peek(a.checkpoint({"target": "x.yaml"}))
-    assert (meta["layout"], meta["seed"], meta["tick_s"], meta["context"]) == ("small", 11, 0.5, {"target": "x.yaml"})
+    assert (meta["layout"], meta["seed"], meta["tick_s"], meta["context"]) == (
+        "small",
+        11,
+        0.5,
+        {"target": "x.yaml"},
+    )
 
 
-@pytest.mark.parametrize("damage, says", [
-    (lambda b: b"PK\x03\x04 not ours" + b[40:], "not a twin checkpoint"),
-    (lambda b: b[: len(b) // 2], "damaged or truncated"),
-    (lambda b: b[:200], "damaged or truncated"),
-    (lambda b: b.replace(b"twin-checkpoint 1", b"twin-checkpoint 9", 1), "format version 9"),
-    (lambda b: b"", "not a twin checkpoint"),
-])
-def test_corrupt_truncated_and_foreign_checkpoints_are_refused_in_one_line(small, catalog, damage, says):
+@pytest.mark.parametrize(
+    "damage, says",
+    [
+        (lambda b: b"PK\x03\x04 not ours" + b[40:], "not a twin checkpoint"),
+        (lambda b: b[: len(b) // 2], "damaged or truncated"),
+        (lambda b: b[:200], "damaged or truncated"),
+        (lambda b: b.replace(b"twin-checkpoint 1", b"twin-checkpoint 9", 1), "format version 9"),
+        (lambda b: b"", "not a twin checkpoint"),
+    ],
+)
+def test_corrupt_truncated_and_foreign_checkpoints_are_refused_in_one_line(
+    small, catalog, damage, says
+):
     a = Factory(small, catalog)
     a.advance_to(5)
     b = Factory(small, catalog)
@@ -130,7 +167,9 @@ def test_corrupt_truncated_and_foreign_checkpoints_are_refused_in_one_line(small
 def test_a_checkpoint_of_another_layout_is_refused(small, catalog, tmp_path):
     from engine_helpers import small_layout
 
-    other = small_layout(tmp_path, seed=3, name="other", site={"envelope": "300kW", "pue": 1.25, "ambient_c": 24})
+    other = small_layout(
+        tmp_path, seed=3, name="other", site={"envelope": "300kW", "pue": 1.25, "ambient_c": 24}
+    )
     a = Factory(other, catalog)
     a.advance_to(5)
     with pytest.raises(TwinError, match="written for layout 'other'"):

@@ -74,7 +74,9 @@ def test_draining_a_row_drains_every_rack_in_it(small):
 
 def test_a_drained_rack_falls_back_to_idle_power_once_its_requests_have_finished(small):
     _, drained = pair(small, "drain row-a-01", warm=60, after=180)
-    _, never = pair(small, "scale chat-70b 12", warm=0, after=240)  # row-a-04's replicas never serve
+    _, never = pair(
+        small, "scale chat-70b 12", warm=0, after=240
+    )  # row-a-04's replicas never serve
     d, n = drained.snapshot(), never.snapshot()
     assert d.racks.utilisation[rack_i(d, "row-a-01")] < 1e-6
     assert n.racks.utilisation[rack_i(n, "row-a-04")] == 0.0
@@ -117,15 +119,23 @@ def test_least_loaded_routes_around_a_slow_replica_where_round_robin_does_not(sm
     assert recent_mean(s, "goodput_tok_s", 60, ll.dt) > recent_mean(r, "goodput_tok_s", 60, rr.dt)
 
 
-def test_kv_aware_routing_saves_prefill_for_agentic_sessions_so_ttft_is_lower_than_round_robin(small):
+def test_kv_aware_routing_saves_prefill_for_agentic_sessions_so_ttft_is_lower_than_round_robin(
+    small,
+):
     _, rr = pair(small, "route round-robin", warm=30, after=120)
     _, kv = pair(small, "route kv-aware", warm=30, after=120)
     r, k = rr.snapshot(), kv.snapshot()
     # same requests, same answers ...
-    assert recent_mean(k, "output_tok_s", 100, kv.dt) == pytest.approx(recent_mean(r, "output_tok_s", 100, rr.dt), rel=0.05)
+    assert recent_mean(k, "output_tok_s", 100, kv.dt) == pytest.approx(
+        recent_mean(r, "output_tok_s", 100, rr.dt), rel=0.05
+    )
     # ... but far fewer prompt tokens prefilled: the session's context is cached where it ran
-    prefill_k = recent_mean(k, "total_tok_s", 100, kv.dt) - recent_mean(k, "output_tok_s", 100, kv.dt)
-    prefill_r = recent_mean(r, "total_tok_s", 100, rr.dt) - recent_mean(r, "output_tok_s", 100, rr.dt)
+    prefill_k = recent_mean(k, "total_tok_s", 100, kv.dt) - recent_mean(
+        k, "output_tok_s", 100, kv.dt
+    )
+    prefill_r = recent_mean(r, "total_tok_s", 100, rr.dt) - recent_mean(
+        r, "output_tok_s", 100, rr.dt
+    )
     assert prefill_k < 0.8 * prefill_r
     assert cls(k, "agent").ttft_p95_s < 0.5 * cls(r, "agent").ttft_p95_s
     assert recent_mean(k, "ttft_p50_s", 100, kv.dt) < recent_mean(r, "ttft_p50_s", 100, rr.dt)
@@ -135,10 +145,26 @@ def test_kv_aware_routing_saves_prefill_for_agentic_sessions_so_ttft_is_lower_th
 
 def _mixed_generations(doc):
     # one deployment over H100 and H200 racks: the H200s make more tokens per joule
-    doc["deployments"] = [{"id": "chat-70b", "model": "llama-3.3-70b", "precision": "fp8", "gpus_per_replica": 8,
-                           "replicas": "auto", "placement": ["row-a", "row-b"]}]
-    doc["workloads"] = [{"id": "chat", "deployment": "chat-70b", "rate": "50/s", "isl": "1k", "osl": 300,
-                         "slo": {"ttft": "1s", "tpot": "50ms"}}]
+    doc["deployments"] = [
+        {
+            "id": "chat-70b",
+            "model": "llama-3.3-70b",
+            "precision": "fp8",
+            "gpus_per_replica": 8,
+            "replicas": "auto",
+            "placement": ["row-a", "row-b"],
+        }
+    ]
+    doc["workloads"] = [
+        {
+            "id": "chat",
+            "deployment": "chat-70b",
+            "rate": "50/s",
+            "isl": "1k",
+            "osl": 300,
+            "slo": {"ttft": "1s", "tpot": "50ms"},
+        }
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -155,8 +181,12 @@ def test_power_aware_routing_prefers_the_most_efficient_replicas(mixed):
     assert p.racks.utilisation[h200].sum() > 5 * p.racks.utilisation[h100].sum()
     assert r.racks.utilisation[h100].min() > 0  # round-robin spreads over every replica
     # the same tokens for less energy
-    assert recent_mean(p, "output_tok_s", 100, pa.dt) == pytest.approx(recent_mean(r, "output_tok_s", 100, rr.dt), rel=0.05)
-    assert recent_mean(p, "tok_per_joule", 100, pa.dt) > 1.1 * recent_mean(r, "tok_per_joule", 100, rr.dt)
+    assert recent_mean(p, "output_tok_s", 100, pa.dt) == pytest.approx(
+        recent_mean(r, "output_tok_s", 100, rr.dt), rel=0.05
+    )
+    assert recent_mean(p, "tok_per_joule", 100, pa.dt) > 1.1 * recent_mean(
+        r, "tok_per_joule", 100, rr.dt
+    )
     assert recent_mean(p, "it_power_kw", 100, pa.dt) < recent_mean(r, "it_power_kw", 100, rr.dt)
     assert p.gauges["slo_attainment"] > 0.99
 
@@ -166,7 +196,9 @@ def test_power_aware_routing_honours_caps_by_moving_load_off_a_capped_rack(mixed
     _, capped = pair(mixed, "route power-aware", "cap row-b-01 20kW", warm=0, after=120)
     f, c = free.snapshot(), capped.snapshot()
     one, two = rack_i(c, "row-b-01"), rack_i(c, "row-b-02")
-    assert f.racks.utilisation[one] > f.racks.utilisation[two]  # uncapped: the first H200 rack first
+    assert (
+        f.racks.utilisation[one] > f.racks.utilisation[two]
+    )  # uncapped: the first H200 rack first
     assert c.racks.utilisation[one] < c.racks.utilisation[two]  # capped: its neighbour first
     assert c.racks.power_kw[one] <= 20.0  # the cap holds, whether by clocks or by moving load
 
@@ -197,7 +229,9 @@ def test_slo_aware_admission_sheds_under_overload_so_served_requests_fare_better
     assert s.gauges["ttft_p95_s"] < 0.2 * a.gauges["ttft_p95_s"]
     # what it serves meets its SLO far more often, and so does the factory's goodput
     assert _served_share_meeting_slo(s, slo) > _served_share_meeting_slo(a, ll) + 0.2
-    assert recent_mean(s, "goodput_tok_s", 60, slo.dt) > 2 * recent_mean(a, "goodput_tok_s", 60, ll.dt)
+    assert recent_mean(s, "goodput_tok_s", 60, slo.dt) > 2 * recent_mean(
+        a, "goodput_tok_s", 60, ll.dt
+    )
     # it sheds the overloaded classes, chat first
     shed = _class_shed(slo, 10)
     assert shed["chat"] > 1
@@ -209,7 +243,9 @@ def test_slo_aware_admission_sheds_nothing_when_there_is_room(small):
     assert s.gauges["shed_rps"] == 0 and s.gauges["slo_attainment"] > 0.99
 
 
-def test_slo_aware_admission_serves_mostly_requests_that_meet_their_slo_even_at_three_times_demand(small):
+def test_slo_aware_admission_serves_mostly_requests_that_meet_their_slo_even_at_three_times_demand(
+    small,
+):
     _, slo = pair(small, "route slo-aware", "surge 3", warm=30, after=150)
     s = slo.snapshot()
     assert recent_mean(s, "shed_rps", 60, slo.dt) > 50  # it is shedding hard ...
@@ -239,7 +275,9 @@ def test_a_site_cap_as_a_share_of_the_envelope_brings_facility_power_under_it_wi
     s, b = advance_both(base, hit, 60)
     assert s.site_cap_kw is None and s.gauges["envelope_kw"] == small.site.envelope_kw
     assert np.all(s.racks.clock == 1.0)
-    assert recent_mean(s, "facility_power_kw", 20, hit.dt) == pytest.approx(recent_mean(b, "facility_power_kw", 20, base.dt), rel=0.05)
+    assert recent_mean(s, "facility_power_kw", 20, hit.dt) == pytest.approx(
+        recent_mean(b, "facility_power_kw", 20, base.dt), rel=0.05
+    )
 
 
 def test_a_site_cap_in_megawatts_holds_facility_power_under_it(small):
@@ -298,6 +336,7 @@ def test_a_capped_rack_or_pdu_draws_no_more_than_its_cap_on_average(small, targe
 
         def read(s):
             return pdu(s, "row-a-pdu-1").load_kw
+
     run(f, 10)
     p = [read(run(f, 0.5)) for _ in range(120)]
     assert np.mean(p) <= limit, np.mean(p)
@@ -329,7 +368,9 @@ def coarse(tmp_path_factory):
     return small_layout(tmp_path_factory.mktemp("coarse"), tick="20s")
 
 
-def test_swap_takes_racks_down_for_the_swap_downtime_then_brings_them_back_on_the_new_gpu(coarse, catalog):
+def test_swap_takes_racks_down_for_the_swap_downtime_then_brings_them_back_on_the_new_gpu(
+    coarse, catalog
+):
     downtime = float(catalog.constants["swap_downtime_s"])
     assert 3600 <= downtime <= 24 * 3600  # hours: de-rack, re-rack, cable, burn in
     f = Factory(coarse)
@@ -379,7 +420,11 @@ def test_racks_being_swapped_cannot_come_back_on_a_gpu_they_were_swapped_away_fr
     s = f.snapshot()
     for r in ROW_A:
         i = rack_i(s, r)
-        assert rack_state(s, r) == "swapping" or s.racks.gpu[i] == "mi300x", (r, rack_state(s, r), s.racks.gpu[i])
+        assert rack_state(s, r) == "swapping" or s.racks.gpu[i] == "mi300x", (
+            r,
+            rack_state(s, r),
+            s.racks.gpu[i],
+        )
 
 
 def _roomy_row_a(doc):
@@ -492,11 +537,30 @@ def _hall(doc):
     # ~6,500 GPUs, mostly idle: published failure rates give a dozen faults a week
     doc["tick"] = "600s"
     doc["rows"] = [
-        {"id": "row-a", "gpu": "h100", "racks": 4, "pdus": 2, "feed": "feed-a", "cooling": "loop-1"},
-        {"id": "hall", "count": 10, "gpu": "h100", "racks": 20, "pdus": 4, "feed": "feed-a", "b_feed": "feed-b",
-         "cooling": "loop-2", "racks_per_leaf": 4},
+        {
+            "id": "row-a",
+            "gpu": "h100",
+            "racks": 4,
+            "pdus": 2,
+            "feed": "feed-a",
+            "cooling": "loop-1",
+        },
+        {
+            "id": "hall",
+            "count": 10,
+            "gpu": "h100",
+            "racks": 20,
+            "pdus": 4,
+            "feed": "feed-a",
+            "b_feed": "feed-b",
+            "cooling": "loop-2",
+            "racks_per_leaf": 4,
+        },
     ]
-    doc["power"]["feeds"] = [{"id": "feed-a", "capacity": "20MW"}, {"id": "feed-b", "capacity": "20MW"}]
+    doc["power"]["feeds"] = [
+        {"id": "feed-a", "capacity": "20MW"},
+        {"id": "feed-b", "capacity": "20MW"},
+    ]
     doc["cooling"][1]["capacity"] = "20MW"
     doc["site"]["envelope"] = "30MW"
     doc["deployments"] = doc["deployments"][:1]
@@ -527,11 +591,13 @@ def test_random_faults_appear_at_about_published_failure_rates(hall, catalog):
     k = catalog.constants
     gpus = hall.gpus_total
     years = weeks * WEEK / (365.25 * 86400)
-    expected = {"gpu": k["failures_per_gpu_year"] * gpus * years,
-                "node": k["failures_per_node_year"] * (gpus / 8) * years,
-                "link": k["network_failures_per_gpu_year"] * gpus * years}
+    expected = {
+        "gpu": k["failures_per_gpu_year"] * gpus * years,
+        "node": k["failures_per_node_year"] * (gpus / 8) * years,
+        "link": k["network_failures_per_gpu_year"] * gpus * years,
+    }
     for kind, mu in expected.items():  # Poisson: within four standard deviations
-        assert abs(by_kind[kind] - mu) <= 4 * mu ** 0.5 + 1, (kind, by_kind[kind], mu)
+        assert abs(by_kind[kind] - mu) <= 4 * mu**0.5 + 1, (kind, by_kind[kind], mu)
     # Meta's Llama 3 run: 419 interruptions over 2,424 GPU-years ≈ 0.17 per GPU-year, of
     # which software (54) and NCCL timeouts (7) are no hardware fault
     per_gpu_year = len(faults) / (gpus * years)

@@ -44,7 +44,10 @@ def test_failing_a_node_takes_down_the_replica_on_it_and_repair_brings_it_back(s
     s, b = hit.snapshot(), base.snapshot()
     assert dep(s, "chat-70b").replicas_up == 15 and dep(b, "chat-70b").replicas_up == 16
     assert rack_state(s, "row-a-02") == "degraded"  # the rack's other three nodes still serve
-    assert any("replicas lost" in e.message and "running requests failed" in e.message for e in events_since(s, 60))
+    assert any(
+        "replicas lost" in e.message and "running requests failed" in e.message
+        for e in events_since(s, 60)
+    )
     assert s.gauges["failed_rps"] > 0
     # the other replicas take the load: the same work on less capacity
     s, b = advance_both(base, hit, 30)
@@ -86,7 +89,9 @@ def test_failing_a_rack_drops_its_replicas_power_and_throughput_and_repair_resto
     assert rack_state(s, "row-a-03") == "down"
     assert s.racks.power_kw[rack_i(s, "row-a-03")] == 0.0
     assert dep(s, "chat-70b").replicas_up == 12
-    assert s.gauges["it_power_kw"] < b.gauges["it_power_kw"] - 15  # a loaded H100 rack draws ~25-30 kW
+    assert (
+        s.gauges["it_power_kw"] < b.gauges["it_power_kw"] - 15
+    )  # a loaded H100 rack draws ~25-30 kW
     assert s.gauges["queue_depth"] > b.gauges["queue_depth"]  # the rest are now overloaded
     cmd(hit, "repair row-a-03")
     s = run(hit, 5)
@@ -153,7 +158,10 @@ def test_failing_a_pdu_drops_the_single_fed_racks_behind_it_and_throughput_and_i
     assert dep(s, "chat-70b").replicas_up == 8
     assert s.gauges["it_power_kw"] < 0.8 * b.gauges["it_power_kw"]
     assert s.gauges["facility_power_kw"] < b.gauges["facility_power_kw"]
-    out, out_base = recent_mean(s, "output_tok_s", 40, hit.dt), recent_mean(b, "output_tok_s", 40, base.dt)
+    out, out_base = (
+        recent_mean(s, "output_tok_s", 40, hit.dt),
+        recent_mean(b, "output_tok_s", 40, base.dt),
+    )
     assert out < 0.85 * out_base
     assert s.gauges["ttft_p95_s"] > 2 * b.gauges["ttft_p95_s"]
     cmd(hit, "repair row-a-pdu-1")
@@ -162,7 +170,9 @@ def test_failing_a_pdu_drops_the_single_fed_racks_behind_it_and_throughput_and_i
     assert pdu(s, "row-a-pdu-1").state in ("ok", "high") and pdu(s, "row-a-pdu-1").load_kw > 30
     s = run(hit, 300)  # the backlog clears and throughput is back
     b = run(base, 305)
-    assert recent_mean(s, "output_tok_s", 60, hit.dt) == pytest.approx(recent_mean(b, "output_tok_s", 60, base.dt), rel=0.1)
+    assert recent_mean(s, "output_tok_s", 60, hit.dt) == pytest.approx(
+        recent_mean(b, "output_tok_s", 60, base.dt), rel=0.1
+    )
 
 
 def test_ab_fed_racks_survive_a_pdu_failure_on_the_other_pdu_whose_load_rises(small):
@@ -242,7 +252,9 @@ def test_failing_a_feed_unpowers_every_pdu_on_it_and_only_ab_fed_racks_survive(s
 # cooling
 
 
-def test_losing_a_cooling_loop_heats_its_racks_over_minutes_then_throttles_them_and_repair_cools_them(small):
+def test_losing_a_cooling_loop_heats_its_racks_over_minutes_then_throttles_them_and_repair_cools_them(
+    small,
+):
     base, hit = pair(small, "fail loop-1", after=120)
     s, b = hit.snapshot(), base.snapshot()
     a = [rack_i(s, r) for r in ROW_A]
@@ -392,7 +404,9 @@ def test_a_degraded_nvlink_domain_slows_its_replicas_until_repaired(small):
 def test_a_worse_nvlink_degradation_slows_more(small):
     _, half = pair(small, "degrade row-a-01 0.5", after=60)
     _, tenth = pair(small, "degrade row-a-01 0.1", after=60)
-    assert dep(tenth.snapshot(), "chat-70b").tpot_p95_s > dep(half.snapshot(), "chat-70b").tpot_p95_s
+    assert (
+        dep(tenth.snapshot(), "chat-70b").tpot_p95_s > dep(half.snapshot(), "chat-70b").tpot_p95_s
+    )
 
 
 def test_a_straggler_raises_tail_latency_until_repaired(small):

@@ -24,8 +24,10 @@ def test_power_falls_as_clock_to_the_2_5_above_the_voltage_floor_and_linearly_be
     v = float(k["voltage_floor_clock"])
     c = np.array([1.0, 0.8, v, v / 2, v / 4])
     p = clock_power(c, k)
-    assert p[0] == 1.0 and p[1] == pytest.approx(0.8 ** 2.5)
-    assert p[3] == pytest.approx(p[2] / 2) and p[4] == pytest.approx(p[2] / 4)  # linear under the floor
+    assert p[0] == 1.0 and p[1] == pytest.approx(0.8**2.5)
+    assert p[3] == pytest.approx(p[2] / 2) and p[4] == pytest.approx(
+        p[2] / 4
+    )  # linear under the floor
     assert np.allclose(clock_for_power(p, k), c)
 
 
@@ -40,7 +42,9 @@ def test_a_cap_deeper_than_the_boards_minimum_power_sheds_load_and_says_so(defau
     assert gpu.min_power_w == 200 and "min_power_w" in gpu.source
     busy = s.racks.utilisation > 0.5
     assert busy.any()
-    assert s.gauges["facility_power_kw"] <= 6000 * 1.02  # the cap holds: by shedding load, not by impossible clocks
+    assert (
+        s.gauges["facility_power_kw"] <= 6000 * 1.02
+    )  # the cap holds: by shedding load, not by impossible clocks
     assert any("minimum power" in e.message and "shedding" in e.message for e in s.events)
     cmd(f, "cap off")
     s = run(f, 900)
@@ -104,7 +108,10 @@ def _seconds_to_trip(f, limit_s: float) -> float | None:
 def test_a_breaker_at_1_2x_holds_for_a_minute_and_at_2x_trips_within_two(tmp_path, catalog):
     mild = _failover_factory(tmp_path, catalog, 1.2, "mild")
     assert _seconds_to_trip(mild, 60) is None
-    assert pdu(mild.snapshot(), "row-b-pdu-b1").load_kw / mild.pdu_cap[mild.pdu_index["row-b-pdu-b1"]] > 1.1
+    assert (
+        pdu(mild.snapshot(), "row-b-pdu-b1").load_kw / mild.pdu_cap[mild.pdu_index["row-b-pdu-b1"]]
+        > 1.1
+    )
     hard = _failover_factory(tmp_path, catalog, 2.0, "hard")
     t = _seconds_to_trip(hard, 120)
     assert t is not None and 5 < t <= 120  # tens of seconds, not the same tick
@@ -123,7 +130,10 @@ def test_a_swap_whose_racks_would_overload_their_pdus_warns(default, catalog):
     f = Factory(default, catalog)
     msg = cmd(f, "swap row-b gb300")
     assert "warning" in msg and "kW" in msg and "trip" in msg
-    assert any("warning" in e.message and "PDU" in e.message or "pdu" in e.message for e in f.snapshot().events)
+    assert any(
+        "warning" in e.message and "PDU" in e.message or "pdu" in e.message
+        for e in f.snapshot().events
+    )
     g = Factory(default, catalog)
     assert "warning" not in cmd(g, "swap row-b-01 b200") or "trip" not in cmd(g, "undrain row-b-01")
 
@@ -145,7 +155,9 @@ def test_clients_give_up_on_requests_that_wait_past_their_timeout(small, catalog
     chat = next(c for c in s.classes if c.id == "chat")
     timeout = float(f.cls_timeout[f.cls_ids.index("chat")])
     assert 20 <= timeout <= 60  # tens of seconds for chat
-    assert chat.ttft_p95_s <= timeout * 1.1  # latency stays bounded: overload shows as lost requests
+    assert (
+        chat.ttft_p95_s <= timeout * 1.1
+    )  # latency stays bounded: overload shows as lost requests
     assert f.run_summary()["requests_abandoned"] > 0
 
 
@@ -160,7 +172,9 @@ def test_a_full_decode_pool_backs_up_prefill_then_sheds(small, catalog):
     for _ in range(40):
         f.advance_to(f.now + 10)
         assert (f.run[dec].sum(axis=1) <= f.rep_bmax[dec] + 1e-6).all()  # never past its KV room
-        worst = max(worst, next(c for c in f.snapshot().classes if c.deployment == "split-70b").ttft_p95_s)
+        worst = max(
+            worst, next(c for c in f.snapshot().classes if c.deployment == "split-70b").ttft_p95_s
+        )
     assert worst > 3 * base
     assert f.run_summary()["requests_abandoned"] > 0
 

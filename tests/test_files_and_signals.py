@@ -42,7 +42,9 @@ def test_save_refuses_an_existing_file_and_save_bang_replaces_it_whole(tmp_path)
     assert old.read_text() == "precious: true\n"  # untouched
     save_session(old, "default", 1, [(5.0, "fail row-a-pdu-1")], 10.0, force=True)
     assert [c.text for e in load_scenario(old).events for c in e.commands] == ["fail row-a-pdu-1"]
-    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # no temporary left behind
+    assert not [
+        p for p in tmp_path.iterdir() if p.name.endswith(".tmp")
+    ]  # no temporary left behind
 
 
 @pytest.mark.parametrize("shipped", ["layouts/default.yaml", "scenarios/new.yaml", "twin/x.yaml"])
@@ -71,7 +73,9 @@ def test_record_refuses_an_existing_file_unless_forced(tmp_path, capsys, monkeyp
 
 
 async def test_read_only_refuses_save(tmp_path):
-    app = TwinApp("default", seed=1, wall=ManualWall(), live=False, step_budget_s=None, readonly=True)
+    app = TwinApp(
+        "default", seed=1, wall=ManualWall(), live=False, step_budget_s=None, readonly=True
+    )
     async with app.run_test(size=(100, 30)) as pilot:
         await app.frame()
         msg = app.run_line(f"save {tmp_path / 'x.yaml'}")
@@ -83,8 +87,16 @@ async def test_read_only_refuses_save(tmp_path):
 def test_a_recorded_drill_keeps_its_expectations_and_is_graded_by_run(tmp_path):
     drill = ROOT / "scenarios" / "pdu-loss-at-peak.yaml"
     sc = load_scenario(drill)
-    log = SessionLog(sc.layout, sc.seed, sc.tick_s, t0=0.0, warmup_s=sc.warmup_s, scenario=sc.name,
-                     scenario_file=drill, record=tmp_path / "rec.yaml")
+    log = SessionLog(
+        sc.layout,
+        sc.seed,
+        sc.tick_s,
+        t0=0.0,
+        warmup_s=sc.warmup_s,
+        scenario=sc.name,
+        scenario_file=drill,
+        record=tmp_path / "rec.yaml",
+    )
     log.close(120.0)  # a drill cut short two minutes in
     rec = load_scenario(tmp_path / "rec.yaml")
     assert rec.recorded and [e.text for e in rec.expect] == [e.text for e in sc.expect]
@@ -140,8 +152,13 @@ def test_a_signal_restores_the_terminal_and_closes_the_recording(tmp_path, sig):
 
 
 def test_the_launcher_the_signal_test_uses_runs_twin():
-    out = subprocess.run([sys.executable, "-c", LAUNCH, "--help"], capture_output=True, text=True,
-                         env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-c", LAUNCH, "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=60,
+    )
     assert out.returncode == 0 and "usage" in out.stdout.lower()
 
 

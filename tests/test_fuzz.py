@@ -40,14 +40,49 @@ expect:
   - ttft_p95_s <= 2s during 30s..1m
 """
 
-HOSTILE = st.sampled_from([
-    ".nan", ".inf", "-.inf", "-1", "0", "1e999", "1.0e+999", "9" * 30, "9" * 5000, "-9223372036854775809",
-    "1e-9s", "999999999999999999999m", "1e9/s", "nanx", "-1x", "1e999x", "''", "[]", "{}", "null",
-    "true", "&a [*a]", "*nope", "? [a, b]", '"\\x01"', "x" * 300, "100000", "2MW", "1e300MW", "0s",
-])
-VALUE = st.one_of(HOSTILE, st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\n"), max_size=40))
-SETTINGS = settings(max_examples=80, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+HOSTILE = st.sampled_from(
+    [
+        ".nan",
+        ".inf",
+        "-.inf",
+        "-1",
+        "0",
+        "1e999",
+        "1.0e+999",
+        "9" * 30,
+        "9" * 5000,
+        "-9223372036854775809",
+        "1e-9s",
+        "999999999999999999999m",
+        "1e9/s",
+        "nanx",
+        "-1x",
+        "1e999x",
+        "''",
+        "[]",
+        "{}",
+        "null",
+        "true",
+        "&a [*a]",
+        "*nope",
+        "? [a, b]",
+        '"\\x01"',
+        "x" * 300,
+        "100000",
+        "2MW",
+        "1e300MW",
+        "0s",
+    ]
+)
+VALUE = st.one_of(
+    HOSTILE, st.text(alphabet=st.characters(codec="utf-8", exclude_characters="\n"), max_size=40)
+)
+SETTINGS = settings(
+    max_examples=80,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 def _twin(*argv: str) -> tuple[int, str]:
@@ -72,7 +107,9 @@ def _assert_clean(path: Path, code: int, err: str) -> None:
     assert "Traceback" not in err, err
     if code == 2:
         for line in err.strip().splitlines():
-            assert re.match(rf"^(twin: )?{re.escape(str(path))}:\d+: ", line), f"no FILE:LINE in {line!r}"
+            assert re.match(rf"^(twin: )?{re.escape(str(path))}:\d+: ", line), (
+                f"no FILE:LINE in {line!r}"
+            )
             assert len(line) < 600
 
 
@@ -94,8 +131,12 @@ def test_a_mutated_scenario_is_checked_cleanly(tmp_path_factory, index, value):
     _assert_clean(path, code, err)
 
 
-@settings(max_examples=40, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(index=st.integers(0, 200), value=VALUE)
 def test_a_mutated_catalog_is_loaded_cleanly(tmp_path_factory, index, value):
     folder = tmp_path_factory.mktemp("cat")
@@ -104,17 +145,58 @@ def test_a_mutated_catalog_is_loaded_cleanly(tmp_path_factory, index, value):
     code, err = _twin("--catalog", str(folder), "check", "default")
     assert code in (0, 2) and "Traceback" not in err, err
     if code == 2:
-        assert all(line.startswith(f"{path}:") or line.startswith("layouts/") or ":" in line
-                   for line in err.strip().splitlines()), err
+        assert all(
+            line.startswith(f"{path}:") or line.startswith("layouts/") or ":" in line
+            for line in err.strip().splitlines()
+        ), err
         assert f"{path}:" in err, err
 
 
-WORDS = st.sampled_from([
-    *VERBS, "save!", "row-a", "nvl-01", "nvl-01-01", "nvl-01-01-n1", "nvl-01-01-n1-g3", "feed-a", "cdu-1",
-    "spine-1", "leaf-1", "r1", "oss-120b", "chat", "gb300", "b300", "h100", "for", "off", "on", "all", "max",
-    "1e300", "1e17", "nan", "inf", "-1", "0", "0.5", "50%", "150%", "3x", "10m", "1e999s", "30MW", "1e300MW",
-    "kv", "rr", "\x1b", "\x00", "9" * 400,
-])
+WORDS = st.sampled_from(
+    [
+        *VERBS,
+        "save!",
+        "row-a",
+        "nvl-01",
+        "nvl-01-01",
+        "nvl-01-01-n1",
+        "nvl-01-01-n1-g3",
+        "feed-a",
+        "cdu-1",
+        "spine-1",
+        "leaf-1",
+        "r1",
+        "oss-120b",
+        "chat",
+        "gb300",
+        "b300",
+        "h100",
+        "for",
+        "off",
+        "on",
+        "all",
+        "max",
+        "1e300",
+        "1e17",
+        "nan",
+        "inf",
+        "-1",
+        "0",
+        "0.5",
+        "50%",
+        "150%",
+        "3x",
+        "10m",
+        "1e999s",
+        "30MW",
+        "1e300MW",
+        "kv",
+        "rr",
+        "\x1b",
+        "\x00",
+        "9" * 400,
+    ]
+)
 
 
 @settings(max_examples=200, deadline=None, derandomize=True)
@@ -133,7 +215,9 @@ _FACTORY: list[Factory] = []
 
 
 @settings(max_examples=60, deadline=None, derandomize=True)
-@given(lines=st.lists(st.lists(WORDS, min_size=1, max_size=4).map(" ".join), min_size=1, max_size=6))
+@given(
+    lines=st.lists(st.lists(WORDS, min_size=1, max_size=4).map(" ".join), min_size=1, max_size=6)
+)
 def test_random_command_sequences_never_crash_the_engine(lines):
     if not _FACTORY:
         _FACTORY.append(Factory(load_layout("blackwell-ultra"), seed=3))
@@ -141,7 +225,13 @@ def test_random_command_sequences_never_crash_the_engine(lines):
     for line in lines:
         try:
             cmd = parse_command(line)
-            if hasattr(f, "apply") and cmd.__class__.__name__ not in ("Save", "Speed", "Pause", "Resume", "Ack"):
+            if hasattr(f, "apply") and cmd.__class__.__name__ not in (
+                "Save",
+                "Speed",
+                "Pause",
+                "Resume",
+                "Ack",
+            ):
                 f.apply(cmd)
         except TwinError:
             pass

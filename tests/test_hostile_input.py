@@ -33,9 +33,13 @@ def refused_at(capsys, path: Path, line: int | None, *words: str) -> str:
     code, err = twin(capsys, "check", str(path))
     assert code == 2, err
     first = err.strip().splitlines()
-    hits = [ln for ln in first if ln.removeprefix("twin: ").startswith(f"{path}:")
-            and (line is None or ln.removeprefix("twin: ").startswith(f"{path}:{line}:"))
-            and all(w in ln for w in words)]
+    hits = [
+        ln
+        for ln in first
+        if ln.removeprefix("twin: ").startswith(f"{path}:")
+        and (line is None or ln.removeprefix("twin: ").startswith(f"{path}:{line}:"))
+        and all(w in ln for w in words)
+    ]
     assert hits, f"expected {path}:{line} with {words}, got: {err}"
     assert all(len(ln) < 500 for ln in first), "every line short, a bad value clipped"
     return err
@@ -62,19 +66,33 @@ def scenario(tmp_path: Path, body: str) -> Path:
 # ---- YAML attacks -----------------------------------------------------------------------
 
 LAUGHS = "a: &a [lol,lol,lol,lol,lol,lol,lol,lol,lol]\n" + "".join(
-    f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True))
+    f"{c}: &{c} [{', '.join([f'*{p}'] * 9)}]\n" for p, c in zip("abcdefgh", "bcdefghi", strict=True)
+)
 
 
-@pytest.mark.parametrize(("text", "line", "words"), [
-    (LAUGHS, None, ("values once aliases are expanded",)),
-    ("a: &a [*a]\n", 1, ("recursive anchor",)),
-    ("a: " + "[" * 500 + "]" * 500 + "\n", 1, ("nested more than 64 levels",)),
-    ("name: x\nb: a\x00b\n", 2, ("NUL",)),
-    ("name: x\n? [a, b]\n: 1\n", 2, ("key must be a plain word",)),
-    ("name: x\nseed: " + "9" * 5000 + "\n", 2, ("not a number", "5,000 characters")),
-    ("name: x\nsite: {pue: .nan}\n", 2, ("finite",)),
-    ("name: x\nb: \"\x01\"\n", 2, ("control character",)),
-], ids=["billion-laughs", "recursive-alias", "500-levels", "nul", "complex-key", "4300-digits", "nan", "control"])
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        (LAUGHS, None, ("values once aliases are expanded",)),
+        ("a: &a [*a]\n", 1, ("recursive anchor",)),
+        ("a: " + "[" * 500 + "]" * 500 + "\n", 1, ("nested more than 64 levels",)),
+        ("name: x\nb: a\x00b\n", 2, ("NUL",)),
+        ("name: x\n? [a, b]\n: 1\n", 2, ("key must be a plain word",)),
+        ("name: x\nseed: " + "9" * 5000 + "\n", 2, ("not a number", "5,000 characters")),
+        ("name: x\nsite: {pue: .nan}\n", 2, ("finite",)),
+        ('name: x\nb: "\x01"\n', 2, ("control character",)),
+    ],
+    ids=[
+        "billion-laughs",
+        "recursive-alias",
+        "500-levels",
+        "nul",
+        "complex-key",
+        "4300-digits",
+        "nan",
+        "control",
+    ],
+)
 def test_a_hostile_yaml_file_is_refused_at_its_line(tmp_path, capsys, text, line, words):
     refused_at(capsys, write(tmp_path, text), line, *words)
 
@@ -86,23 +104,35 @@ def test_an_oversized_file_is_refused_without_being_read(tmp_path, capsys):
 
 
 def test_the_alias_limits_apply_to_catalogs_too(tmp_path, capsys):
-    code, err = twin(capsys, "--catalog", str(write(tmp_path, LAUGHS, "cat.yaml")), "check", "default")
+    code, err = twin(
+        capsys, "--catalog", str(write(tmp_path, LAUGHS, "cat.yaml")), "check", "default"
+    )
     assert code == 2 and "cat.yaml:" in err and "aliases" in err
 
 
 # ---- numbers in layouts -------------------------------------------------------------------
 
-@pytest.mark.parametrize(("old", "new", "words"), [
-    ("pue: 1.12", "pue: .nan", ("finite",)),
-    ("pue: 1.12", "pue: 1.0e+999", ("finite",)),
-    ("tick: 1s", "tick: 1e999s", ("finite",)),
-    ("tick: 1s", "tick: 1e-9s", ("out of range", "10ms")),
-    ("seed: ", "seed: -1 #", ("whole number",)),
-    ("spines: ", "spines: 100000 #", ("from 1 to 512",)),
-], ids=["pue-nan", "pue-inf", "tick-inf", "tick-1ns", "seed-negative", "spines"])
+
+@pytest.mark.parametrize(
+    ("old", "new", "words"),
+    [
+        ("pue: 1.12", "pue: .nan", ("finite",)),
+        ("pue: 1.12", "pue: 1.0e+999", ("finite",)),
+        ("tick: 1s", "tick: 1e999s", ("finite",)),
+        ("tick: 1s", "tick: 1e-9s", ("out of range", "10ms")),
+        ("seed: ", "seed: -1 #", ("whole number",)),
+        ("spines: ", "spines: 100000 #", ("from 1 to 512",)),
+    ],
+    ids=["pue-nan", "pue-inf", "tick-inf", "tick-1ns", "seed-negative", "spines"],
+)
 def test_a_bad_number_in_a_layout_is_refused_at_its_line(tmp_path, capsys, old, new, words):
     text = layout_variant(old, new)
-    line = text.splitlines().index(next(ln for ln in text.splitlines() if new.split("#")[0].strip() in ln)) + 1
+    line = (
+        text.splitlines().index(
+            next(ln for ln in text.splitlines() if new.split("#")[0].strip() in ln)
+        )
+        + 1
+    )
     refused_at(capsys, write(tmp_path, text), line, *words)
 
 
@@ -136,24 +166,42 @@ def test_a_rate_with_an_exponent_is_read_like_the_same_rate_written_out(tmp_path
 
 # ---- numbers in scenarios ------------------------------------------------------------------
 
-@pytest.mark.parametrize(("body", "words"), [
-    ("duration: 999999999999999999999999999999m\n", ("90 days",)),
-    ("duration: 1e999m\n", ("finite",)),
-    ("duration: 10m\nwarmup: 999999999999999999999999999999m\n", ("7 days",)),
-    ("duration: 10m\nseed: -1\n", ("seed",)),
-    ("duration: 10m\nevents:\n  - at: 1m\n    do: surge 1e17\n", ("surge", "at most 1000")),
-    ("duration: 10m\nevents:\n  - at: 1m\n    do: surge 1e300\n", ("surge",)),
-    ("duration: 10m\nevents:\n  - at: 1m\n    do: swap nvl-01 b300\n", ("unknown GPU 'b300'",)),
-    ("duration: 10m\nexpect:\n  - output_tok_s >= nan\n", ("finite",)),
-    ("duration: 10m\nexpect:\n  - output_tok_s >= inf\n", ("finite",)),
-    ("duration: 10m\noverrides: {rates: {chat: -1x}}\n", ("factor",)),
-    ("duration: 10m\noverrides: {rates: {chat: nanx}}\n", ("factor",)),
-    ("duration: 10m\noverrides: {rates: {chat: 1e999x}}\n", ("factor",)),
-    ("duration: 10m\noverrides: {rates: {chat: 99999999999999999999999999/s}}\n", ("rate",)),
-    ("duration: 80d\ntick: 10ms\n", ("ticks",)),
-], ids=["duration-huge", "duration-inf", "warmup-huge", "seed-negative", "surge-1e17", "surge-1e300",
-        "swap-typo", "expect-nan", "expect-inf", "rate-negative", "rate-nan", "rate-inf", "rate-huge",
-        "too-many-ticks"])
+
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ("duration: 999999999999999999999999999999m\n", ("90 days",)),
+        ("duration: 1e999m\n", ("finite",)),
+        ("duration: 10m\nwarmup: 999999999999999999999999999999m\n", ("7 days",)),
+        ("duration: 10m\nseed: -1\n", ("seed",)),
+        ("duration: 10m\nevents:\n  - at: 1m\n    do: surge 1e17\n", ("surge", "at most 1000")),
+        ("duration: 10m\nevents:\n  - at: 1m\n    do: surge 1e300\n", ("surge",)),
+        ("duration: 10m\nevents:\n  - at: 1m\n    do: swap nvl-01 b300\n", ("unknown GPU 'b300'",)),
+        ("duration: 10m\nexpect:\n  - output_tok_s >= nan\n", ("finite",)),
+        ("duration: 10m\nexpect:\n  - output_tok_s >= inf\n", ("finite",)),
+        ("duration: 10m\noverrides: {rates: {chat: -1x}}\n", ("factor",)),
+        ("duration: 10m\noverrides: {rates: {chat: nanx}}\n", ("factor",)),
+        ("duration: 10m\noverrides: {rates: {chat: 1e999x}}\n", ("factor",)),
+        ("duration: 10m\noverrides: {rates: {chat: 99999999999999999999999999/s}}\n", ("rate",)),
+        ("duration: 80d\ntick: 10ms\n", ("ticks",)),
+    ],
+    ids=[
+        "duration-huge",
+        "duration-inf",
+        "warmup-huge",
+        "seed-negative",
+        "surge-1e17",
+        "surge-1e300",
+        "swap-typo",
+        "expect-nan",
+        "expect-inf",
+        "rate-negative",
+        "rate-nan",
+        "rate-inf",
+        "rate-huge",
+        "too-many-ticks",
+    ],
+)
 def test_a_bad_value_in_a_scenario_is_refused_by_check(tmp_path, capsys, body, words):
     p = scenario(tmp_path, body)
     refused_at(capsys, p, None, *words)
@@ -166,18 +214,26 @@ def test_burstiness_infinity_in_a_layout_is_refused(tmp_path, capsys):
 
 # ---- CLI options and commands --------------------------------------------------------------
 
-@pytest.mark.parametrize(("argv", "words"), [
-    (("run", "default", "--for", "1e999s"), ("--for", "finite")),
-    (("run", "default", "--for", "999999999999999999999m"), ("--for", "90 days")),
-    (("run", "default", "--tick", "1e-9s"), ("--tick", "10ms")),
-    (("run", "default", "--seed", "-1"), ("--seed",)),
-    (("compare", "default", "--with", "surge 1e300"), ("surge",)),
-    (("compare", "default", "--with", "surge 3", "--for", "1e999m"), ("--for",)),
-    (("perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--tps-user", "nan"), ("tps-user",)),
-    (("perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--isl", "9223372036854775808"), ("isl",)),
-    (("--seed", "-1", "default"), ("seed",)),
-    (("--speed", "inf", "default"), ("speed",)),
-], ids=lambda a: " ".join(a) if isinstance(a, tuple) and len(a) > 2 else None)
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (("run", "default", "--for", "1e999s"), ("--for", "finite")),
+        (("run", "default", "--for", "999999999999999999999m"), ("--for", "90 days")),
+        (("run", "default", "--tick", "1e-9s"), ("--tick", "10ms")),
+        (("run", "default", "--seed", "-1"), ("--seed",)),
+        (("compare", "default", "--with", "surge 1e300"), ("surge",)),
+        (("compare", "default", "--with", "surge 3", "--for", "1e999m"), ("--for",)),
+        (("perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--tps-user", "nan"), ("tps-user",)),
+        (
+            ("perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--isl", "9223372036854775808"),
+            ("isl",),
+        ),
+        (("--seed", "-1", "default"), ("seed",)),
+        (("--speed", "inf", "default"), ("speed",)),
+    ],
+    ids=lambda a: " ".join(a) if isinstance(a, tuple) and len(a) > 2 else None,
+)
 def test_a_bad_option_is_one_line_and_exit_2(capsys, argv, words):
     code, err = twin(capsys, *argv)
     assert code == 2, err
@@ -185,11 +241,22 @@ def test_a_bad_option_is_one_line_and_exit_2(capsys, argv, words):
     assert len(lines) <= 2 and all(w in err for w in words), err
 
 
-@pytest.mark.parametrize("line", [
-    "surge 1e300", "surge 1e17", "surge nanx", "surge 1e999x", "straggle node-1 1e9", "speed 1e300",
-    "scale llama-70b 99999999999", "fail rack-a01 for 1e999s", "cap 1e300MW", "fail row-a\x1b[31m",
-    "fail " + "x" * 100_000,
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "surge 1e300",
+        "surge 1e17",
+        "surge nanx",
+        "surge 1e999x",
+        "straggle node-1 1e9",
+        "speed 1e300",
+        "scale llama-70b 99999999999",
+        "fail rack-a01 for 1e999s",
+        "cap 1e300MW",
+        "fail row-a\x1b[31m",
+        "fail " + "x" * 100_000,
+    ],
+)
 def test_a_command_out_of_range_is_one_short_line(line):
     with pytest.raises(CommandError) as caught:
         parse_command(line)
@@ -198,6 +265,7 @@ def test_a_command_out_of_range_is_one_short_line(line):
 
 
 # ---- what passes check runs ----------------------------------------------------------------
+
 
 def test_a_model_that_fits_nowhere_is_a_check_error_not_a_run_error(tmp_path, capsys):
     text = (ROOT / "layouts" / "blackwell-ultra.yaml").read_text()
@@ -217,8 +285,11 @@ def test_every_shipped_file_still_passes_check(capsys):
 
 # ---- issue 11: a failed command fails the run and shows in the report ----------------------
 
+
 def test_a_command_that_fails_at_run_time_fails_the_run_and_the_markdown_says_so(tmp_path, capsys):
-    p = scenario(tmp_path, """\
+    p = scenario(
+        tmp_path,
+        """\
         duration: 2m
         events:
           - at: 10s
@@ -227,12 +298,15 @@ def test_a_command_that_fails_at_run_time_fails_the_run_and_the_markdown_says_so
             do: fail nvl-01-01
         expect:
           - ttft_p95_s < 1h
-        """)
+        """,
+    )
     md = tmp_path / "r.md"
     code = main(["run", str(p), "--quiet", "--markdown", str(md)])
     out = " ".join(capsys.readouterr().out.split())
     assert code == 1
-    assert "command failed" in out and "already failed" in out and "scripted command(s) failed" in out
+    assert (
+        "command failed" in out and "already failed" in out and "scripted command(s) failed" in out
+    )
     text = md.read_text()
     assert "## Commands" in text and "✘" in text and "already failed" in text
     assert "scripted command(s) failed" in text
@@ -246,10 +320,21 @@ def test_the_readme_states_the_limits_the_code_enforces():
     from twin.core.yamlsrc import MAX_DEPTH, MAX_FILE_BYTES, MAX_VALUES
 
     text = (ROOT / "README.md").read_text()
-    table = text[text.index("### What input is accepted"):]
-    for n in (limits.MAX_RACKS, limits.MAX_ROWS, limits.MAX_GPUS_PER_RACK, limits.MAX_SPINES, limits.MAX_LINKS,
-              limits.MAX_REPLICAS, limits.MAX_TOKENS, limits.MAX_TICKS, MAX_VALUES, int(limits.MAX_RATE_RPS),
-              int(limits.MAX_FACTOR), int(limits.MAX_SPEED)):
+    table = text[text.index("### What input is accepted") :]
+    for n in (
+        limits.MAX_RACKS,
+        limits.MAX_ROWS,
+        limits.MAX_GPUS_PER_RACK,
+        limits.MAX_SPINES,
+        limits.MAX_LINKS,
+        limits.MAX_REPLICAS,
+        limits.MAX_TOKENS,
+        limits.MAX_TICKS,
+        MAX_VALUES,
+        int(limits.MAX_RATE_RPS),
+        int(limits.MAX_FACTOR),
+        int(limits.MAX_SPEED),
+    ):
         assert f"{n:,}" in table, n
     assert f"≤ {MAX_FILE_BYTES // 2**20} MB, ≤ {MAX_DEPTH} levels" in table
     assert limits.MAX_DURATION_S == 90 * 86400 and "90 days" in table
@@ -257,8 +342,11 @@ def test_the_readme_states_the_limits_the_code_enforces():
 
 # ---- layouts: names and references ------------------------------------------------------------
 
+
 def test_a_rack_named_twice_in_a_placement_is_refused(tmp_path, capsys):
-    text = layout_variant("placement: [nvl-01, nvl-02, nvl-03]", "placement: [nvl-01, nvl-02, nvl-03, nvl-01-05]")
+    text = layout_variant(
+        "placement: [nvl-01, nvl-02, nvl-03]", "placement: [nvl-01, nvl-02, nvl-03, nvl-01-05]"
+    )
     refused_at(capsys, write(tmp_path, text), None, "names rack 'nvl-01-05' again", "by 'nvl-01'")
 
 

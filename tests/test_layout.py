@@ -664,10 +664,14 @@ def test_twin_check_names_an_unknown_layout(capsys):
 
 
 def test_twin_check_tells_a_scenario_from_a_layout_and_checks_its_targets(tmp_path, capsys):
-    path = write(tmp_path, "layout: default\nduration: 1m\nevents:\n  - {at: 10s, do: fail pdu-3}\n")
+    path = write(
+        tmp_path, "layout: default\nduration: 1m\nevents:\n  - {at: 10s, do: fail pdu-3}\n"
+    )
     assert main(["check", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"{path}:4: events[1]: fail pdu-3: no component 'pdu-3' in layout default" in err
-    good = write(tmp_path, "layout: default\nduration: 1m\nevents:\n  - {at: 10s, do: fail row-a-pdu-1}\n")
+    good = write(
+        tmp_path, "layout: default\nduration: 1m\nevents:\n  - {at: 10s, do: fail row-a-pdu-1}\n"
+    )
     assert main(["check", str(good)]) == 0
     assert "ok — scenario" in capsys.readouterr().out

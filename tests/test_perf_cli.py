@@ -6,7 +6,16 @@ import pytest
 
 from twin.cli import main
 
-KEYS = {"tok_s_per_gpu", "tok_s_per_user", "usd_per_mtok", "tok_s_per_mw", "j_per_tok", "batch", "gpus", "ttft_s"}
+KEYS = {
+    "tok_s_per_gpu",
+    "tok_s_per_user",
+    "usd_per_mtok",
+    "tok_s_per_mw",
+    "j_per_tok",
+    "batch",
+    "gpus",
+    "ttft_s",
+}
 
 
 def test_perf_json_has_the_documented_keys(capsys):
@@ -17,7 +26,9 @@ def test_perf_json_has_the_documented_keys(capsys):
 
 
 def test_perf_at_an_interactivity_gives_each_user_that_speed(capsys):
-    assert main(["perf", "--gpu", "b200", "--model", "deepseek-r1", "--tps-user", "42", "--json"]) == 0
+    assert (
+        main(["perf", "--gpu", "b200", "--model", "deepseek-r1", "--tps-user", "42", "--json"]) == 0
+    )
     out = json.loads(capsys.readouterr().out)
     assert out["tok_s_per_user"] >= 41.9
 
@@ -35,7 +46,12 @@ def test_perf_curve_json_is_a_list_of_points(capsys):
 
 
 def test_a_given_parallelism_is_used(capsys):
-    assert main(["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--parallelism", "TP8", "--json"]) == 0
+    assert (
+        main(
+            ["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--parallelism", "TP8", "--json"]
+        )
+        == 0
+    )
     assert json.loads(capsys.readouterr().out)["gpus"] == 8
 
 
@@ -49,43 +65,114 @@ def _fails(capsys, argv, *needles):
 
 
 def test_unknown_gpu_lists_the_known_ones(capsys):
-    _fails(capsys, ["perf", "--gpu", "h10", "--model", "llama-3.3-70b"], "unknown GPU 'h10'", "did you mean 'h100'", "mi355x")
+    _fails(
+        capsys,
+        ["perf", "--gpu", "h10", "--model", "llama-3.3-70b"],
+        "unknown GPU 'h10'",
+        "did you mean 'h100'",
+        "mi355x",
+    )
 
 
 def test_unknown_model_lists_the_known_ones(capsys):
-    _fails(capsys, ["perf", "--gpu", "h100", "--model", "llama-9"], "unknown model 'llama-9'", "deepseek-r1")
+    _fails(
+        capsys,
+        ["perf", "--gpu", "h100", "--model", "llama-9"],
+        "unknown model 'llama-9'",
+        "deepseek-r1",
+    )
 
 
 def test_unknown_precision_is_refused(capsys):
-    _fails(capsys, ["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--precision", "fp2"], "--precision")
+    _fails(
+        capsys,
+        ["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--precision", "fp2"],
+        "--precision",
+    )
 
 
 def test_fp4_on_hopper_is_refused_with_the_precisions_it_has(capsys):
-    _fails(capsys, ["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--precision", "fp4"], "precisions: bf16, fp8")
+    _fails(
+        capsys,
+        ["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--precision", "fp4"],
+        "precisions: bf16, fp8",
+    )
 
 
 def test_unreachable_interactivity_gives_the_reachable_range(capsys):
-    _fails(capsys, ["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--tps-user", "900"], "out of reach", "tok/s per user")
+    _fails(
+        capsys,
+        ["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--tps-user", "900"],
+        "out of reach",
+        "tok/s per user",
+    )
 
 
 def test_bad_numbers_and_parallelism_are_one_line_errors(capsys):
     _fails(capsys, ["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--isl", "lots"], "--isl")
-    _fails(capsys, ["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--parallelism", "XX9"], "TP8")
-    _fails(capsys, ["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--parallelism", "TP8+MTP"], "multi-token")
+    _fails(
+        capsys, ["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--parallelism", "XX9"], "TP8"
+    )
+    _fails(
+        capsys,
+        ["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--parallelism", "TP8+MTP"],
+        "multi-token",
+    )
 
 
 def test_disagg_forces_a_prefill_pool_and_says_so(capsys):
-    assert main(["perf", "--gpu", "gb300", "--model", "deepseek-r1", "--tps-user", "100", "--disagg", "--json"]) == 0
+    assert (
+        main(
+            [
+                "perf",
+                "--gpu",
+                "gb300",
+                "--model",
+                "deepseek-r1",
+                "--tps-user",
+                "100",
+                "--disagg",
+                "--json",
+            ]
+        )
+        == 0
+    )
     out = json.loads(capsys.readouterr().out)
-    assert out["prefill_gpus"] > 0 and out["parallelism"].startswith("P") and "+ D" in out["parallelism"]
-    assert out["gpus"] == round(int(out["parallelism"].split("+ D")[1].split(",")[0]) + out["prefill_gpus"])
+    assert (
+        out["prefill_gpus"] > 0
+        and out["parallelism"].startswith("P")
+        and "+ D" in out["parallelism"]
+    )
+    assert out["gpus"] == round(
+        int(out["parallelism"].split("+ D")[1].split(",")[0]) + out["prefill_gpus"]
+    )
 
 
 def test_no_mtp_and_a_ttft_bound_are_honoured(capsys):
-    assert main(["perf", "--gpu", "b200", "--model", "deepseek-r1", "--curve", "--json", "--no-mtp", "--ttft-max", "0.2"]) == 0
+    assert (
+        main(
+            [
+                "perf",
+                "--gpu",
+                "b200",
+                "--model",
+                "deepseek-r1",
+                "--curve",
+                "--json",
+                "--no-mtp",
+                "--ttft-max",
+                "0.2",
+            ]
+        )
+        == 0
+    )
     pts = json.loads(capsys.readouterr().out)["curve"]
     assert pts and all("MTP" not in p["parallelism"] and p["ttft_s"] <= 0.2 for p in pts)
-    _fails(capsys, ["perf", "--gpu", "b200", "--model", "deepseek-r1", "--ttft-max", "0.000001"], "time to first token")
+    _fails(
+        capsys,
+        ["perf", "--gpu", "b200", "--model", "deepseek-r1", "--ttft-max", "0.000001"],
+        "time to first token",
+    )
 
 
 def test_vs_compares_two_generations_across_interactivity(capsys):
@@ -94,21 +181,58 @@ def test_vs_compares_two_generations_across_interactivity(capsys):
     assert (out["precision"], out["vs_precision"]) == ("fp4", "fp8")  # each side at its best
     rows = {r["tok_s_per_user"]: r for r in out["rows"]}
     for r in rows.values():
-        assert r["tok_s_per_gpu_ratio"] == pytest.approx(r["a"]["tok_s_per_gpu"] / r["b"]["tok_s_per_gpu"])
+        assert r["tok_s_per_gpu_ratio"] == pytest.approx(
+            r["a"]["tok_s_per_gpu"] / r["b"]["tok_s_per_gpu"]
+        )
         # per MW: the per-GPU ratio times the all-in kW ratio (1.73 / 2.10)
-        assert r["tok_s_per_mw_ratio"] == pytest.approx(r["tok_s_per_gpu_ratio"] * 1.73 / 2.10, rel=1e-6)
+        assert r["tok_s_per_mw_ratio"] == pytest.approx(
+            r["tok_s_per_gpu_ratio"] * 1.73 / 2.10, rel=1e-6
+        )
     # the headline: H200 collapses first, so the ratio grows with interactivity
     assert rows[100]["tok_s_per_gpu_ratio"] > 5 * rows[25]["tok_s_per_gpu_ratio"]
     assert rows[100]["usd_per_mtok_ratio"] > 20
-    assert main(["perf", "--gpu", "gb300", "--vs", "h200", "--model", "deepseek-r1", "--vs-precision", "fp8",
-                 "--precision", "fp8", "--tps-user", "50"]) == 0
+    assert (
+        main(
+            [
+                "perf",
+                "--gpu",
+                "gb300",
+                "--vs",
+                "h200",
+                "--model",
+                "deepseek-r1",
+                "--vs-precision",
+                "fp8",
+                "--precision",
+                "fp8",
+                "--tps-user",
+                "50",
+            ]
+        )
+        == 0
+    )
     assert "gb300 fp8 vs h200 fp8" in capsys.readouterr().out
-    _fails(capsys, ["perf", "--gpu", "gb300", "--vs", "h20", "--model", "deepseek-r1"], "unknown GPU 'h20'")
+    _fails(
+        capsys,
+        ["perf", "--gpu", "gb300", "--vs", "h20", "--model", "deepseek-r1"],
+        "unknown GPU 'h20'",
+    )
 
 
 def test_a_spread_of_output_lengths_costs_kv_room_and_throughput(capsys):
     """Long requests stay in the batch longer: with a spread the batch holds more context."""
-    argv = ["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--isl", "2048", "--osl", "2048", "--json"]
+    argv = [
+        "perf",
+        "--gpu",
+        "h100",
+        "--model",
+        "llama-3.3-70b",
+        "--isl",
+        "2048",
+        "--osl",
+        "2048",
+        "--json",
+    ]
     assert main(argv) == 0
     alike = json.loads(capsys.readouterr().out)
     assert main([*argv, "--osl-spread", "1"]) == 0

@@ -38,7 +38,9 @@ SCENARIO = """\
 
 def _twin_in_new_process(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    return subprocess.run([sys.executable, "-m", "twin", *args], capture_output=True, text=True, env=env, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "twin", *args], capture_output=True, text=True, env=env, timeout=300
+    )
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +64,12 @@ def test_a_scenario_resumed_mid_drill_writes_the_uninterrupted_report(drill):
     assert again.read_bytes() == full  # writing checkpoints changes nothing
     for cp in ("c1.ckpt", "c2.ckpt"):
         out, out_md = d / f"{cp}.json", d / f"{cp}.md"
-        assert main(["resume", str(d / cp), "--report", str(out), "--markdown", str(out_md), "--quiet"]) == rc
+        assert (
+            main(
+                ["resume", str(d / cp), "--report", str(out), "--markdown", str(out_md), "--quiet"]
+            )
+            == rc
+        )
         assert out.read_bytes() == full, cp
         assert out_md.read_bytes() == md, cp
     doc = json.loads(full)
@@ -72,8 +79,25 @@ def test_a_scenario_resumed_mid_drill_writes_the_uninterrupted_report(drill):
 
 def test_a_layout_run_with_random_faults_resumes_in_a_new_process(tmp_path):
     full, cp, resumed = tmp_path / "full.json", tmp_path / "at.ckpt", tmp_path / "resumed.json"
-    assert main(["run", "hopper-hall", "--for", "10m", "--faults", "--seed", "9", "--quiet", "--report", str(full),
-                 "--checkpoint", f"4m={cp}"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "hopper-hall",
+                "--for",
+                "10m",
+                "--faults",
+                "--seed",
+                "9",
+                "--quiet",
+                "--report",
+                str(full),
+                "--checkpoint",
+                f"4m={cp}",
+            ]
+        )
+        == 0
+    )
     assert cp.stat().st_size < 5e6
     p = _twin_in_new_process("resume", str(cp), "--report", str(resumed), "--quiet")
     assert p.returncode == 0, p.stderr
@@ -97,12 +121,17 @@ def _err(capsys) -> str:
     return err
 
 
-@pytest.mark.parametrize("make, says", [
-    (lambda good: b"hello, I am a text file\n", "not a twin checkpoint"),
-    (lambda good: good[: len(good) * 2 // 3], "damaged or truncated"),
-    (lambda good: good[:20] + bytes(200) + good[220:], "damaged"),
-])
-def test_corrupt_truncated_and_foreign_files_are_refused_with_exit_2(drill, tmp_path, capsys, make, says):
+@pytest.mark.parametrize(
+    "make, says",
+    [
+        (lambda good: b"hello, I am a text file\n", "not a twin checkpoint"),
+        (lambda good: good[: len(good) * 2 // 3], "damaged or truncated"),
+        (lambda good: good[:20] + bytes(200) + good[220:], "damaged"),
+    ],
+)
+def test_corrupt_truncated_and_foreign_files_are_refused_with_exit_2(
+    drill, tmp_path, capsys, make, says
+):
     d, path, *_ = drill
     good = tmp_path / "good.ckpt"
     main(["run", str(path), "--quiet", "--checkpoint", f"1m={good}"])
@@ -127,10 +156,15 @@ def test_a_changed_scenario_or_a_missing_file_is_refused(tmp_path, capsys):
     assert "cannot read" in _err(capsys)
 
 
-@pytest.mark.parametrize("value, says", [
-    ("5m", "expected AT=FILE"), ("soon=x.ckpt", "soon"), ("2h=x.ckpt", "not inside the run"),
-    ("1m=/no/such/dir/x.ckpt", "does not exist"),
-])
+@pytest.mark.parametrize(
+    "value, says",
+    [
+        ("5m", "expected AT=FILE"),
+        ("soon=x.ckpt", "soon"),
+        ("2h=x.ckpt", "not inside the run"),
+        ("1m=/no/such/dir/x.ckpt", "does not exist"),
+    ],
+)
 def test_bad_checkpoint_options_are_refused_in_one_line(value, says, capsys):
     assert main(["run", "blackwell-ultra", "--for", "10m", "--quiet", "--checkpoint", value]) == 2
     assert says in _err(capsys)

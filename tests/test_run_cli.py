@@ -35,9 +35,15 @@ def test_the_report_has_summary_series_components_and_events(report):
 def test_the_summary_is_consistent_with_its_own_figures(report):
     _, doc = report
     s = doc["summary"]
-    assert s["facility_power_kw"] == pytest.approx(s["it_power_kw"] * 1.12, rel=1e-3)  # blackwell-ultra PUE
-    assert s["tok_s_per_mw"] == pytest.approx(s["output_tok_s"] / (s["facility_power_kw"] / 1000), rel=1e-3)
-    assert s["tok_per_joule"] == pytest.approx(s["output_tok_s"] / (s["facility_power_kw"] * 1000), rel=1e-3)
+    assert s["facility_power_kw"] == pytest.approx(
+        s["it_power_kw"] * 1.12, rel=1e-3
+    )  # blackwell-ultra PUE
+    assert s["tok_s_per_mw"] == pytest.approx(
+        s["output_tok_s"] / (s["facility_power_kw"] / 1000), rel=1e-3
+    )
+    assert s["tok_per_joule"] == pytest.approx(
+        s["output_tok_s"] / (s["facility_power_kw"] * 1000), rel=1e-3
+    )
 
 
 def test_same_layout_and_seed_give_a_byte_identical_report(report, tmp_path):
@@ -50,7 +56,22 @@ def test_same_layout_and_seed_give_a_byte_identical_report(report, tmp_path):
 def test_another_seed_gives_another_run(report, tmp_path):
     path, _ = report
     other = tmp_path / "other.json"
-    assert main(["run", "blackwell-ultra", "--for", "5m", "--seed", "99", "--report", str(other), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "blackwell-ultra",
+                "--for",
+                "5m",
+                "--seed",
+                "99",
+                "--report",
+                str(other),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     assert other.read_bytes() != path.read_bytes()
     assert json.loads(other.read_text())["seed"] == 99
 
@@ -64,7 +85,23 @@ def test_the_summary_table_is_printed(capsys):
 def test_random_faults_show_up_in_a_long_run(tmp_path):
     path = tmp_path / "f.json"
     # a coarse tick keeps a simulated week fast; fault arrivals do not depend on it
-    assert main(["run", "blackwell-ultra", "--for", "7d", "--tick", "60s", "--faults", "--report", str(path), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "blackwell-ultra",
+                "--for",
+                "7d",
+                "--tick",
+                "60s",
+                "--faults",
+                "--report",
+                str(path),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     doc = json.loads(path.read_text())
     failed = [e for e in doc["events"] if "failed (random)" in e["message"]]
     # 5,184 GPUs at ~0.1 GPU failures per GPU-year and ~0.14 per node-year: about 10 + 3 a week
@@ -72,12 +109,15 @@ def test_random_faults_show_up_in_a_long_run(tmp_path):
     assert any("repaired" in e["message"] for e in doc["events"])
 
 
-@pytest.mark.parametrize(("argv", "needle"), [
-    (["run", "nowhere"], "unknown layout 'nowhere'"),
-    (["run", "default", "--for", "5x"], "--for"),
-    (["run", "default", "--for", "0s"], "longer than 0s"),
-    (["run", "default", "--report", "/no/such/dir/r.json"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["run", "nowhere"], "unknown layout 'nowhere'"),
+        (["run", "default", "--for", "5x"], "--for"),
+        (["run", "default", "--for", "0s"], "longer than 0s"),
+        (["run", "default", "--report", "/no/such/dir/r.json"], "does not exist"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
     assert main(argv) == 2
     err = capsys.readouterr().err

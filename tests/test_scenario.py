@@ -32,7 +32,9 @@ def run(tmp_path, body: str):
 
 
 def test_a_timed_event_applies_its_command_at_its_time(tmp_path):
-    out = run(tmp_path, """\
+    out = run(
+        tmp_path,
+        """\
         duration: 3m
         warmup: 30s
         events:
@@ -41,13 +43,16 @@ def test_a_timed_event_applies_its_command_at_its_time(tmp_path):
         expect:
           - rack nvl-04-01 state == ok at 50s
           - rack nvl-04-01 state == down at 70s
-        """)
+        """,
+    )
     assert out.passed, out.verdicts
     assert out.applied[0][:2] == (60.0, "fail nvl-04-01")
 
 
 def test_every_repeats_and_when_fires_once_the_condition_holds(tmp_path):
-    out = run(tmp_path, """\
+    out = run(
+        tmp_path,
+        """\
         duration: 4m
         events:
           - every: 1m
@@ -58,7 +63,8 @@ def test_every_repeats_and_when_fires_once_the_condition_holds(tmp_path):
             do: repair nvl-02-05
           - at: 2m
             do: fail nvl-02-05
-        """)
+        """,
+    )
     times = [t for t, c, _ in out.applied if c.startswith("surge")]
     assert times == [30.0, 90.0, 150.0]
     repair = [t for t, c, _ in out.applied if c.startswith("repair")]
@@ -66,7 +72,9 @@ def test_every_repeats_and_when_fires_once_the_condition_holds(tmp_path):
 
 
 def test_each_expectation_form_passes_and_fails_with_what_was_observed(tmp_path):
-    out = run(tmp_path, """\
+    out = run(
+        tmp_path,
+        """\
         duration: 2m
         expect:
           - output_tok_s >= 1e6 always
@@ -76,17 +84,24 @@ def test_each_expectation_form_passes_and_fails_with_what_was_observed(tmp_path)
           - slo_attainment >= 0.9 overall
           - slo_attainment >= 1.01 at end
           - {metric: ttft_p95_s, op: "<=", value: 5, always: true}
-        """)
+        """,
+    )
     status = [v.status for v in out.verdicts]
     assert status == ["passed", "failed", "passed", "failed", "passed", "failed", "passed"]
     big = out.verdicts[1]
-    assert 30 <= big.at_s <= 60 and big.observed < 1e12 and big.by == pytest.approx(1e12 - big.observed)
+    assert (
+        30 <= big.at_s <= 60
+        and big.observed < 1e12
+        and big.by == pytest.approx(1e12 - big.observed)
+    )
     assert out.verdicts[3].by > 1000  # facility power is MW, not kW
     assert not out.passed
 
 
 def test_abort_if_stops_the_run_early_and_says_why(tmp_path):
-    out = run(tmp_path, """\
+    out = run(
+        tmp_path,
+        """\
         duration: 10m
         events:
           - at: 1m
@@ -95,7 +110,8 @@ def test_abort_if_stops_the_run_early_and_says_why(tmp_path):
           - active_faults >= 1
         expect:
           - output_tok_s >= 0 overall
-        """)
+        """,
+    )
     assert out.aborted and out.aborted.startswith("active_faults >= 1 at 60s")
     assert out.factory.now < 600
     assert out.verdicts[0].status == "not evaluated"
@@ -112,14 +128,17 @@ def test_the_cli_exit_code_says_whether_expectations_held(tmp_path, capsys):
 
 
 def test_the_report_has_expectations_name_and_seed_and_is_byte_identical(tmp_path):
-    path = scenario(tmp_path, """\
+    path = scenario(
+        tmp_path,
+        """\
         duration: 2m
         events:
           - at: 30s
             do: fail nvl-01-pdu-a1
         expect:
           - slo_attainment >= 0.5 overall
-        """)
+        """,
+    )
     r1, r2, md = tmp_path / "1.json", tmp_path / "2.json", tmp_path / "r.md"
     assert main(["run", str(path), "--report", str(r1), "--markdown", str(md), "--quiet"]) == 0
     assert main(["run", str(path), "--report", str(r2), "--quiet"]) == 0
@@ -140,13 +159,16 @@ def test_a_seed_on_the_command_line_overrides_the_file(tmp_path):
 
 
 def test_overrides_change_routing_rates_and_the_gpu_of_a_row(tmp_path):
-    path = scenario(tmp_path, """\
+    path = scenario(
+        tmp_path,
+        """\
         duration: 1m
         overrides:
           routing: round-robin
           rates: {chat: 2x}
           rows: {nvl-04: gb200}
-        """)
+        """,
+    )
     sc = load_scenario(path)
     base = load_layout("blackwell-ultra")
     assert sc.layout.routing == "round-robin"
@@ -155,17 +177,28 @@ def test_overrides_change_routing_rates_and_the_gpu_of_a_row(tmp_path):
     assert {r.gpu for r in sc.layout.racks if r.row == "nvl-04"} == {"gb200"}
 
 
-@pytest.mark.parametrize(("body", "line", "needle"), [
-    ("duration: 1m\nevents:\n  - at: 10s\n    do: fial nvl-01-01\n", 7, "unknown command 'fial'"),
-    ("duration: 1m\nevents:\n  - at: 10s\n    do: fail nvl-99-01\n", 7, "no component 'nvl-99-01'"),
-    ("duration: 1m\nevents:\n  - at: 2m\n    do: pause\n", 7, "console command"),
-    ("duration: 1m\nexpect:\n  - tps >= 3 always\n", 6, "unknown metric 'tps'"),
-    ("duration: 1m\nexpect:\n  - output_tok_s >= 3 sometimes\n", 6, "'sometimes'"),
-    ("duration: 1m\nexpect:\n  - output_tok_s >= 3 during 2m..3m\n", 6, "after the scenario"),
-    ("duration: 1m\nabort_if:\n  - rack nvl-01-01 heat > 3\n", 6, "a rack has no 'heat'"),
-    ("duration: soon\n", 4, "duration"),
-    ("duration: 1m\nrouting: fast\n", 5, "unknown key 'routing'"),
-])
+@pytest.mark.parametrize(
+    ("body", "line", "needle"),
+    [
+        (
+            "duration: 1m\nevents:\n  - at: 10s\n    do: fial nvl-01-01\n",
+            7,
+            "unknown command 'fial'",
+        ),
+        (
+            "duration: 1m\nevents:\n  - at: 10s\n    do: fail nvl-99-01\n",
+            7,
+            "no component 'nvl-99-01'",
+        ),
+        ("duration: 1m\nevents:\n  - at: 2m\n    do: pause\n", 7, "console command"),
+        ("duration: 1m\nexpect:\n  - tps >= 3 always\n", 6, "unknown metric 'tps'"),
+        ("duration: 1m\nexpect:\n  - output_tok_s >= 3 sometimes\n", 6, "'sometimes'"),
+        ("duration: 1m\nexpect:\n  - output_tok_s >= 3 during 2m..3m\n", 6, "after the scenario"),
+        ("duration: 1m\nabort_if:\n  - rack nvl-01-01 heat > 3\n", 6, "a rack has no 'heat'"),
+        ("duration: soon\n", 4, "duration"),
+        ("duration: 1m\nrouting: fast\n", 5, "unknown key 'routing'"),
+    ],
+)
 def test_every_mistake_is_reported_with_its_file_and_line(tmp_path, body, line, needle):
     path = scenario(tmp_path, body)
     with pytest.raises(InputError) as e:
@@ -174,7 +207,9 @@ def test_every_mistake_is_reported_with_its_file_and_line(tmp_path, body, line, 
 
 
 def test_several_mistakes_are_reported_at_once(tmp_path, capsys):
-    path = scenario(tmp_path, "duration: 1m\nevents:\n  - at: 5s\n    do: fial x\nexpect:\n  - nope > 1\n")
+    path = scenario(
+        tmp_path, "duration: 1m\nevents:\n  - at: 5s\n    do: fial x\nexpect:\n  - nope > 1\n"
+    )
     assert main(["check", str(path)]) == 2
     err = capsys.readouterr().err
     assert err.count(str(path)) == 2 and "Traceback" not in err
@@ -185,7 +220,11 @@ def test_a_recorded_session_replays_exactly(tmp_path):
     rec = tmp_path / "rec.yaml"
     live = Factory(load_layout("blackwell-ultra"), seed=11)
     journal = Journal(rec, "blackwell-ultra", 11)
-    for t, text in [(12.25, "fail nvl-01-pdu-a1"), (40.5, "surge 2 30s"), (61.0, "route round-robin")]:
+    for t, text in [
+        (12.25, "fail nvl-01-pdu-a1"),
+        (40.5, "surge 2 30s"),
+        (61.0, "route round-robin"),
+    ]:
         live.advance_to(t)
         cmd = parse_command(text)
         live.apply(cmd)
@@ -194,7 +233,11 @@ def test_a_recorded_session_replays_exactly(tmp_path):
     journal.close(live.now)
     replay = Runner(load_scenario(rec)).run()
     assert replay.factory.run_summary() == live.run_summary()
-    assert [c for _, c, _ in replay.applied] == ["fail nvl-01-pdu-a1", "surge 2 30s", "route round-robin"]
+    assert [c for _, c, _ in replay.applied] == [
+        "fail nvl-01-pdu-a1",
+        "surge 2 30s",
+        "route round-robin",
+    ]
 
 
 def test_a_recording_cut_short_by_a_crash_still_replays(tmp_path):
@@ -207,19 +250,42 @@ def test_a_recording_cut_short_by_a_crash_still_replays(tmp_path):
 
 
 def test_save_writes_the_session_so_far_as_a_scenario(tmp_path):
-    path = save_session(tmp_path / "saved.yaml", "blackwell-ultra", 1, [(5.0, "drain nvl-01-02")], 20.0)
+    path = save_session(
+        tmp_path / "saved.yaml", "blackwell-ultra", 1, [(5.0, "drain nvl-01-02")], 20.0
+    )
     sc = load_scenario(path)
-    assert sc.duration_s == 20.0 and sc.seed == 1 and sc.events[0].commands[0].text == "drain nvl-01-02"
+    assert (
+        sc.duration_s == 20.0
+        and sc.seed == 1
+        and sc.events[0].commands[0].text == "drain nvl-01-02"
+    )
 
 
 def test_compare_runs_both_with_the_same_seed_and_reports_deltas(tmp_path, capsys):
     out = tmp_path / "cmp.json"
-    assert main(["compare", "blackwell-ultra", "--with", "cap 5MW", "--for", "2m", "--report", str(out), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "compare",
+                "blackwell-ultra",
+                "--with",
+                "cap 5MW",
+                "--for",
+                "2m",
+                "--report",
+                str(out),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     doc = json.loads(out.read_text())
     assert doc["a"]["seed"] == doc["b"]["seed"] and doc["b"]["with"] == ["cap 5MW"]
     a, b = doc["a"]["summary"], doc["b"]["summary"]
     assert b["facility_power_kw"] < a["facility_power_kw"]  # the cap holds power down
-    assert doc["delta"]["facility_power_kw"] == pytest.approx(b["facility_power_kw"] - a["facility_power_kw"], rel=1e-4)
+    assert doc["delta"]["facility_power_kw"] == pytest.approx(
+        b["facility_power_kw"] - a["facility_power_kw"], rel=1e-4
+    )
     assert "Δ%" in capsys.readouterr().out
 
 
@@ -229,12 +295,15 @@ def test_compare_two_files(tmp_path):
     assert main(["compare", str(a), str(b), "--quiet"]) == 0
 
 
-@pytest.mark.parametrize(("argv", "needle"), [
-    (["compare", "default"], "give a variant"),
-    (["compare", "default", "--with", "fial x"], "unknown command"),
-    (["compare", "default", "--with", "fail nowhere"], "nowhere"),
-    (["compare", "default", "--with", "pause"], "console command"),
-])
+@pytest.mark.parametrize(
+    ("argv", "needle"),
+    [
+        (["compare", "default"], "give a variant"),
+        (["compare", "default", "--with", "fial x"], "unknown command"),
+        (["compare", "default", "--with", "fail nowhere"], "nowhere"),
+        (["compare", "default", "--with", "pause"], "console command"),
+    ],
+)
 def test_compare_bad_input_is_one_line(capsys, argv, needle):
     assert main(argv) == 2
     err = capsys.readouterr().err

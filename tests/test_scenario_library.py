@@ -32,23 +32,42 @@ ROOT = Path(__file__).resolve().parent.parent
 LIBRARY = ROOT / "scenarios"
 EVERY_FILE = sorted(LIBRARY.rglob("*.yaml"))
 SCENARIOS = sorted(LIBRARY.glob("*.yaml"))  # scenarios/layouts/ holds layouts they use
-ISSUE_LIST = ("pdu-loss-at-peak", "cooling-loop-failure", "spine-loss-disaggregated", "agentic-surge-kv-vs-rr",
-              "utility-demand-response", "hopper-to-blackwell-ultra", "week-of-random-failures",
-              "straggler-tail-latency")
-SHORT = ("pdu-loss-at-peak", "cooling-loop-failure", "spine-loss-disaggregated", "agentic-surge-kv-vs-rr",
-         "utility-demand-response", "straggler-tail-latency", "breaker-cascade-ab")
+ISSUE_LIST = (
+    "pdu-loss-at-peak",
+    "cooling-loop-failure",
+    "spine-loss-disaggregated",
+    "agentic-surge-kv-vs-rr",
+    "utility-demand-response",
+    "hopper-to-blackwell-ultra",
+    "week-of-random-failures",
+    "straggler-tail-latency",
+)
+SHORT = (
+    "pdu-loss-at-peak",
+    "cooling-loop-failure",
+    "spine-loss-disaggregated",
+    "agentic-surge-kv-vs-rr",
+    "utility-demand-response",
+    "straggler-tail-latency",
+    "breaker-cascade-ab",
+)
 
 
 def failures(out) -> list[str]:
-    return [f"line {v.line}: {v.text} — {v.status}, observed {v.observed!r} at {v.at_s}" for v in out.verdicts
-            if v.status != "passed"] + ([f"aborted: {out.aborted}"] if out.aborted else [])
+    return [
+        f"line {v.line}: {v.text} — {v.status}, observed {v.observed!r} at {v.at_s}"
+        for v in out.verdicts
+        if v.status != "passed"
+    ] + ([f"aborted: {out.aborted}"] if out.aborted else [])
 
 
 def test_the_library_has_every_scenario_the_issue_asks_for():
     names = {p.stem for p in SCENARIOS}
     assert set(ISSUE_LIST) <= names
     assert len(names) >= 8
-    assert set(SHORT) | {"hopper-to-blackwell-ultra", "week-of-random-failures"} == names, "a new scenario needs a test"
+    assert set(SHORT) | {"hopper-to-blackwell-ultra", "week-of-random-failures"} == names, (
+        "a new scenario needs a test"
+    )
 
 
 @pytest.mark.parametrize("path", EVERY_FILE, ids=lambda p: str(p.relative_to(LIBRARY)))
@@ -74,11 +93,24 @@ def test_each_short_scenario_runs_as_shipped_and_its_lesson_holds(name):
     assert all(not r.startswith("error") for _, _, r in out.applied), out.applied
 
 
-@pytest.mark.parametrize(("name", "effect"), [
-    ("straggler-tail-latency", {"tpot_p99_s >= 70ms during 7m..15m", "slo_attainment <= 0.98 during 7m..15m"}),
-    ("utility-demand-response", {"facility_power_kw <= 6MW during 5.5m..15m", "output_tok_s <= 12.5e6 during 6m..15m",
-                                 "usd_per_mtok >= 0.24 during 6m..15m", "tok_s_per_mw <= 1.0e6 during 6m..15m"}),
-])
+@pytest.mark.parametrize(
+    ("name", "effect"),
+    [
+        (
+            "straggler-tail-latency",
+            {"tpot_p99_s >= 70ms during 7m..15m", "slo_attainment <= 0.98 during 7m..15m"},
+        ),
+        (
+            "utility-demand-response",
+            {
+                "facility_power_kw <= 6MW during 5.5m..15m",
+                "output_tok_s <= 12.5e6 during 6m..15m",
+                "usd_per_mtok >= 0.24 during 6m..15m",
+                "tok_s_per_mw <= 1.0e6 during 6m..15m",
+            },
+        ),
+    ],
+)
 def test_without_its_events_a_scenario_fails_the_expectations_about_their_effect(name, effect):
     """The expectations are not vacuous: take the straggler or the cap away and they fail."""
     sc = load_scenario(LIBRARY / f"{name}.yaml")
@@ -121,12 +153,26 @@ def test_hopper_to_blackwell_ultra_shortened():
     """The same swap and expectations: 15 minutes of downtime instead of 8 hours, and
     the phases (before, swapping, after, demand doubled) 20-30 minutes each."""
     src = LIBRARY / "hopper-to-blackwell-ultra.yaml"
-    times = {"10m": "5m", "20m": "10m", "30m": "15m", "1h": "25m", "5h": "35m", "24h": "45m", "24.5h": "55m",
-             "25h": "65m", "26h": "80m", "26.5h": "85m", "27h": "90m"}
+    times = {
+        "10m": "5m",
+        "20m": "10m",
+        "30m": "15m",
+        "1h": "25m",
+        "5h": "35m",
+        "24h": "45m",
+        "24.5h": "55m",
+        "25h": "65m",
+        "26h": "80m",
+        "26.5h": "85m",
+        "27h": "90m",
+    }
     doc = _retimed(src, times, warmup="10m", duration="90m")
     cat = _catalog(swap_downtime_s=900.0)
     sc = scenario_from_doc(doc, str(src), cat, base_dir=LIBRARY)
-    assert [(e.at_s, e.commands[0].text) for e in sc.events] == [(1500.0, "swap row-h gb300"), (3900.0, "surge 2 reasoning")]
+    assert [(e.at_s, e.commands[0].text) for e in sc.events] == [
+        (1500.0, "swap row-h gb300"),
+        (3900.0, "surge 2 reasoning"),
+    ]
     assert len(sc.expect) == len(load_scenario(src).expect)
     out = Runner(sc, cat).run()
     assert out.passed, failures(out)
@@ -137,7 +183,11 @@ def test_a_week_of_random_failures_compressed_into_four_hours():
     number of faults, and the same share of time each component is down."""
     k = 42.0
     base = load_catalog().constants
-    rates = {key: float(base[key]) * k for key in base if key.startswith(("failures_per_", "network_failures_per_"))}
+    rates = {
+        key: float(base[key]) * k
+        for key in base
+        if key.startswith(("failures_per_", "network_failures_per_"))
+    }
     cat = _catalog(**rates, repair_s={kind: float(s) / k for kind, s in base["repair_s"].items()})
     src = LIBRARY / "week-of-random-failures.yaml"
     doc = load_file(src)
@@ -156,4 +206,6 @@ def test_a_week_of_random_failures_compressed_into_four_hours():
     repaired = [e for e in out.factory.events if "repaired (repair crew)" in e.message]
     assert len(failed) >= 10, "faults happen"
     assert len(repaired) >= len(failed) - 6, "and get repaired"
-    assert out.factory.run_summary()["requests_failed"] > 0, "each takes its replica's running requests with it"
+    assert out.factory.run_summary()["requests_failed"] > 0, (
+        "each takes its replica's running requests with it"
+    )

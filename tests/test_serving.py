@@ -14,7 +14,9 @@ IDEAL = Efficiency(mem=1.0, comp=1.0, net=1.0, step_overhead_ms=0.0, seq_overhea
 
 
 def test_kv_cache_of_a_gqa_model_is_320_kib_per_token_in_bf16(catalog):
-    r = Replica(catalog.gpu("h100"), catalog.model("llama-3.3-70b"), "bf16", Parallelism(8), catalog)
+    r = Replica(
+        catalog.gpu("h100"), catalog.model("llama-3.3-70b"), "bf16", Parallelism(8), catalog
+    )
     assert float(r.kv_seq_bytes(1)) == 2 * 80 * 8 * 128 * 2 == 320 * 1024
 
 
@@ -46,7 +48,9 @@ def test_decode_cannot_beat_the_hbm_bandwidth_floor(catalog):
     t = float(r.step(1, 1024).t_s)
     assert t >= 70e9 / 3.35e12
     assert t == pytest.approx(70.55e9 / 3.35e12, rel=0.02)
-    fitted = Replica(catalog.gpu("h100"), catalog.model("llama-3.3-70b"), "fp8", Parallelism(1), catalog)
+    fitted = Replica(
+        catalog.gpu("h100"), catalog.model("llama-3.3-70b"), "fp8", Parallelism(1), catalog
+    )
     assert float(fitted.step(1, 1024).t_s) > t  # real kernels are slower than the roofline
 
 
@@ -58,7 +62,13 @@ def test_the_analysts_identities_hold_to_the_digit():
 
 
 def test_an_operating_point_reports_consistent_economics(catalog):
-    cs = serving.curves(catalog.gpu("b200"), catalog.model("deepseek-r1"), "fp8", Workload(1024, 1024), catalog=catalog)
+    cs = serving.curves(
+        catalog.gpu("b200"),
+        catalog.model("deepseek-r1"),
+        "fp8",
+        Workload(1024, 1024),
+        catalog=catalog,
+    )
     p = serving.at_interactivity(cs, 42)
     assert p.total_tok_s_per_gpu == pytest.approx(p.tok_s_per_gpu * 2)
     assert p.usd_per_mtok == pytest.approx(p.usd_per_gpu_hr * 1e6 / (3600 * p.tok_s_per_gpu))
@@ -80,8 +90,12 @@ def test_the_factory_engine_still_steps_with_the_2024_fitted_model(catalog):
 
 def test_deepseek_r1_in_fp8_spans_two_h100_nodes_but_one_b200_node(catalog):
     w = Workload(1024, 1024)
-    h100 = serving.curves(catalog.gpu("h100"), catalog.model("deepseek-r1"), "fp8", w, catalog=catalog)
-    b200 = serving.curves(catalog.gpu("b200"), catalog.model("deepseek-r1"), "fp8", w, catalog=catalog)
+    h100 = serving.curves(
+        catalog.gpu("h100"), catalog.model("deepseek-r1"), "fp8", w, catalog=catalog
+    )
+    b200 = serving.curves(
+        catalog.gpu("b200"), catalog.model("deepseek-r1"), "fp8", w, catalog=catalog
+    )
     assert {c.replica.n for c in h100} == {16}
     assert max(c.replica.n for c in b200) == 8
 
@@ -89,14 +103,26 @@ def test_deepseek_r1_in_fp8_spans_two_h100_nodes_but_one_b200_node(catalog):
 def test_nvl72_wins_for_wide_expert_parallelism_at_mid_interactivity(catalog):
     """A 72-GPU NVLink domain lets DeepSeek-R1 spread its experts wide; an 8-GPU board cannot."""
     w = Workload(1024, 1024)
-    gb200 = serving.at_interactivity(serving.curves(catalog.gpu("gb200"), catalog.model("deepseek-r1"), "fp8", w, catalog=catalog), 42)
-    b200 = serving.at_interactivity(serving.curves(catalog.gpu("b200"), catalog.model("deepseek-r1"), "fp8", w, catalog=catalog), 42)
+    gb200 = serving.at_interactivity(
+        serving.curves(
+            catalog.gpu("gb200"), catalog.model("deepseek-r1"), "fp8", w, catalog=catalog
+        ),
+        42,
+    )
+    b200 = serving.at_interactivity(
+        serving.curves(
+            catalog.gpu("b200"), catalog.model("deepseek-r1"), "fp8", w, catalog=catalog
+        ),
+        42,
+    )
     assert gb200.gpus > 8
     assert gb200.tok_s_per_gpu > 1.3 * b200.tok_s_per_gpu
 
 
 def test_the_frontier_trades_interactivity_for_throughput(catalog):
-    cs = serving.curves(catalog.gpu("h100"), catalog.model("llama-3.3-70b"), "fp8", Workload(), catalog=catalog)
+    cs = serving.curves(
+        catalog.gpu("h100"), catalog.model("llama-3.3-70b"), "fp8", Workload(), catalog=catalog
+    )
     pts = serving.frontier(cs)
     assert len(pts) > 10
     users = [p.tok_s_per_user for p in pts]
@@ -107,7 +133,13 @@ def test_the_frontier_trades_interactivity_for_throughput(catalog):
 
 def test_long_prompts_cost_throughput_at_the_same_interactivity(catalog):
     def at(isl):
-        cs = serving.curves(catalog.gpu("b200"), catalog.model("deepseek-r1"), "fp8", Workload(isl, 1024), catalog=catalog)
+        cs = serving.curves(
+            catalog.gpu("b200"),
+            catalog.model("deepseek-r1"),
+            "fp8",
+            Workload(isl, 1024),
+            catalog=catalog,
+        )
         return serving.at_interactivity(cs, 30).tok_s_per_gpu
 
     assert at(8192) < 0.5 * at(1024)
@@ -123,7 +155,9 @@ def test_gpu_power_rises_with_load_and_falls_with_a_clock_cap(catalog):
     full = float(r.power_w(cost.compute_busy, cost.memory_busy, 1.0))
     clock = r.clock_for_power_cap(0.7 * full, float(cost.compute_busy), float(cost.memory_busy))
     assert clock < 1
-    assert float(r.power_w(cost.compute_busy, cost.memory_busy, clock)) == pytest.approx(0.7 * full, rel=0.01)
+    assert float(r.power_w(cost.compute_busy, cost.memory_busy, clock)) == pytest.approx(
+        0.7 * full, rel=0.01
+    )
     assert float(r.step(64, 1536, clock=clock).t_s) > float(cost.t_s)
 
 
@@ -151,7 +185,11 @@ TOLERANCE = {"fit": 0.20, "holdout": 0.35}
 
 
 def _case(m):
-    marks = [pytest.mark.xfail(strict=True, reason="known miss, see KNOWN_MISSES")] if m.id in KNOWN_MISSES else []
+    marks = (
+        [pytest.mark.xfail(strict=True, reason="known miss, see KNOWN_MISSES")]
+        if m.id in KNOWN_MISSES
+        else []
+    )
     return pytest.param(m, id=m.id, marks=marks)
 
 
@@ -159,11 +197,17 @@ def _case(m):
 def test_the_model_reproduces_each_public_measurement(catalog, m):
     """Fitted points within 20 %, held-out points (never seen by the fit) within 35 %."""
     v = predicted_value(m, predict(m, catalog))
-    assert abs(v / m.value - 1) <= TOLERANCE[m.role], f"{m.label}: model {v:,.0f} vs measured {m.value:,.0f}"
+    assert abs(v / m.value - 1) <= TOLERANCE[m.role], (
+        f"{m.label}: model {v:,.0f} vs measured {m.value:,.0f}"
+    )
 
 
 def test_the_typical_fitted_point_is_within_fifteen_percent(catalog):
-    errs = sorted(abs(predicted_value(m, predict(m, catalog)) / m.value - 1) for m in measurements() if m.role == "fit")
+    errs = sorted(
+        abs(predicted_value(m, predict(m, catalog)) / m.value - 1)
+        for m in measurements()
+        if m.role == "fit"
+    )
     assert len(errs) >= 20
     assert errs[len(errs) // 2] <= 0.15
 
@@ -177,12 +221,18 @@ def test_the_holdout_is_never_fitted(catalog):
 
 def test_a_precision_the_gpu_lacks_is_a_clear_error(catalog):
     with pytest.raises(ServingError, match="h100 cannot run fp4.*precisions: bf16, fp8"):
-        serving.curves(catalog.gpu("h100"), catalog.model("llama-3.3-70b"), "fp4", Workload(), catalog=catalog)
+        serving.curves(
+            catalog.gpu("h100"), catalog.model("llama-3.3-70b"), "fp4", Workload(), catalog=catalog
+        )
 
 
 def test_an_interactivity_out_of_reach_names_the_reachable_range(catalog):
-    cs = serving.curves(catalog.gpu("h100"), catalog.model("llama-3.3-70b"), "fp8", Workload(), catalog=catalog)
-    with pytest.raises(ServingError, match=r"out of reach: this configuration gives [\d.]+–[\d.]+ tok/s per user"):
+    cs = serving.curves(
+        catalog.gpu("h100"), catalog.model("llama-3.3-70b"), "fp8", Workload(), catalog=catalog
+    )
+    with pytest.raises(
+        ServingError, match=r"out of reach: this configuration gives [\d.]+–[\d.]+ tok/s per user"
+    ):
         serving.at_interactivity(cs, 5000)
 
 

@@ -13,7 +13,9 @@ W = Workload(1024, 1024)
 
 
 def _at(catalog, gpu, precision, u, model="deepseek-r1", w=W, **kw):
-    cs = serving.curves(catalog.gpu(gpu), catalog.model(model), precision, w, catalog=catalog, disagg=None, **kw)
+    cs = serving.curves(
+        catalog.gpu(gpu), catalog.model(model), precision, w, catalog=catalog, disagg=None, **kw
+    )
     return serving.at_interactivity(cs, u)
 
 
@@ -41,8 +43,14 @@ def test_throughput_collapses_at_high_interactivity(catalog):
 def test_fp4_gains_more_the_more_interactive_the_point(catalog):
     """fp4 reads half the bytes: near the per-step floor that buys a much larger batch."""
     w = Workload(8192, 1024)
-    low = _at(catalog, "b200", "fp4", 30, w=w).tok_s_per_gpu / _at(catalog, "b200", "fp8", 30, w=w).tok_s_per_gpu
-    high = _at(catalog, "b200", "fp4", 150, w=w).tok_s_per_gpu / _at(catalog, "b200", "fp8", 150, w=w).tok_s_per_gpu
+    low = (
+        _at(catalog, "b200", "fp4", 30, w=w).tok_s_per_gpu
+        / _at(catalog, "b200", "fp8", 30, w=w).tok_s_per_gpu
+    )
+    high = (
+        _at(catalog, "b200", "fp4", 150, w=w).tok_s_per_gpu
+        / _at(catalog, "b200", "fp8", 150, w=w).tok_s_per_gpu
+    )
     assert high > low > 1.2
 
 
@@ -61,7 +69,14 @@ def test_mtp_drafts_are_accepted_less_the_deeper_they_go(catalog):
 
 
 def test_a_disaggregated_point_counts_its_prefill_gpus(catalog):
-    cs = serving.curves(catalog.gpu("gb200"), catalog.model("deepseek-r1"), "fp4", Workload(8192, 1024), catalog=catalog, disagg=True)
+    cs = serving.curves(
+        catalog.gpu("gb200"),
+        catalog.model("deepseek-r1"),
+        "fp4",
+        Workload(8192, 1024),
+        catalog=catalog,
+        disagg=True,
+    )
     p = serving.at_interactivity(cs, 75)
     assert p.prefill_gpus > 0 and p.parallelism.startswith("P") and " + D" in p.parallelism
     decode = int(p.parallelism.split(" + D")[1].split(",")[0])
@@ -72,7 +87,9 @@ def test_a_disaggregated_point_counts_its_prefill_gpus(catalog):
 
 def test_a_ttft_bound_is_honoured(catalog):
     w = Workload(8192, 1024)
-    cs = serving.curves(catalog.gpu("h200"), catalog.model("llama-3.3-70b"), "fp8", w, catalog=catalog)
+    cs = serving.curves(
+        catalog.gpu("h200"), catalog.model("llama-3.3-70b"), "fp8", w, catalog=catalog
+    )
     free = serving.max_throughput(cs)
     bound = sorted(p.ttft_s for p in serving.frontier(cs))[0] * 1.5
     assert free.ttft_s > bound
@@ -84,7 +101,15 @@ def test_a_ttft_bound_is_honoured(catalog):
 
 
 def test_without_mtp_no_point_speculates(catalog):
-    cs = serving.curves(catalog.gpu("b200"), catalog.model("deepseek-r1"), "fp4", W, catalog=catalog, mtp=False, disagg=None)
+    cs = serving.curves(
+        catalog.gpu("b200"),
+        catalog.model("deepseek-r1"),
+        "fp4",
+        W,
+        catalog=catalog,
+        mtp=False,
+        disagg=None,
+    )
     assert all(c.replica.par.mtp == 0 for c in cs)
     with_mtp = _at(catalog, "b200", "fp4", 100)
     assert serving.at_interactivity(cs, 100).tok_s_per_gpu < with_mtp.tok_s_per_gpu
@@ -118,7 +143,9 @@ def test_an_override_moves_only_its_part(catalog):
     assert (dear.system, dear.facility, dear.opex) == (base.system, base.facility, base.opex)
     cheap_money = economics.cost_parts(g, {"cost_of_capital": 0.0}, catalog=catalog)
     price = catalog.constants["economics_gpu_price_usd"]["gb300"]
-    assert cheap_money.system == pytest.approx(price * 1.15 / (5 * economics.HOURS_PER_YEAR), rel=0.01)
+    assert cheap_money.system == pytest.approx(
+        price * 1.15 / (5 * economics.HOURS_PER_YEAR), rel=0.01
+    )
     with pytest.raises(KeyError, match="unknown economics part"):
         economics.cost_parts(g, {"usd_per_kwhh": 1.0}, catalog=catalog)
 

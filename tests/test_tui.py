@@ -26,9 +26,19 @@ SIZE = (100, 30)
 def screen_text(app) -> str:
     """What the terminal shows, as plain text."""
     width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True, color_system="truecolor",
-                      record=True, legacy_windows=False, safe_box=False)
-    console.print(app.screen._compositor.render_update(full=True, screen_stack=app._background_screens))
+    console = Console(
+        width=width,
+        height=height,
+        file=io.StringIO(),
+        force_terminal=True,
+        color_system="truecolor",
+        record=True,
+        legacy_windows=False,
+        safe_box=False,
+    )
+    console.print(
+        app.screen._compositor.render_update(full=True, screen_stack=app._background_screens)
+    )
     return console.export_text()
 
 
@@ -68,13 +78,20 @@ async def tick(app, pilot, wall, seconds: float) -> None:
 
 
 # ---- views ---------------------------------------------------------------------------------
-@pytest.mark.parametrize(("key", "title", "shows"), [
-    ("1", "Floor", ["row-a", "nvl-06", "heat state"]),
-    ("2", "Fabric", ["spines", "uplinks", "scale-up domains"]),
-    ("3", "Power", ["feeds", "cooling", "facility", "envelope" if False else "headroom"]),
-    ("4", "Serving", ["deployments", "request classes", "llama-70b", "TTFT p95/SLO", "kv-aware"]),
-    ("5", "Events", ["alarms by cause", "no alarms match"]),
-])
+@pytest.mark.parametrize(
+    ("key", "title", "shows"),
+    [
+        ("1", "Floor", ["row-a", "nvl-06", "heat state"]),
+        ("2", "Fabric", ["spines", "uplinks", "scale-up domains"]),
+        ("3", "Power", ["feeds", "cooling", "facility", "envelope" if False else "headroom"]),
+        (
+            "4",
+            "Serving",
+            ["deployments", "request classes", "llama-70b", "TTFT p95/SLO", "kv-aware"],
+        ),
+        ("5", "Events", ["alarms by cause", "no alarms match"]),
+    ],
+)
 async def test_each_number_key_opens_its_view_with_its_content(key, title, shows):
     app, _ = make_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -107,7 +124,9 @@ async def test_failing_a_pdu_from_the_command_line_shows_in_events_and_in_the_po
         before = app.snapshot.gauges["it_power_kw"]
         await run_line(app, pilot, "fail row-a-pdu-1")
         # at once: the event is in the log and the message line says what happened
-        assert any(e.source == "row-a-pdu-1" and e.severity == "critical" for e in app.alarms.entries)
+        assert any(
+            e.source == "row-a-pdu-1" and e.severity == "critical" for e in app.alarms.entries
+        )
         assert "row-a-pdu-1 failed" in screen_text(app)
         await pilot.press("5")
         await pilot.pause()
@@ -118,9 +137,15 @@ async def test_failing_a_pdu_from_the_command_line_shows_in_events_and_in_the_po
         await tick(app, pilot, wall, 1.0)
         snap = app.snapshot
         idx = app.ctx.topology.rack_index
-        assert all(snap.racks.state[idx[r]] == RACK_DOWN for r in app.layout.pdu("row-a-pdu-1").racks)
+        assert all(
+            snap.racks.state[idx[r]] == RACK_DOWN for r in app.layout.pdu("row-a-pdu-1").racks
+        )
         # (total IT power moves a little with the load each tick; the dark racks' is gone)
-        assert sum(snap.racks.power_kw[idx[r]] for r in app.layout.pdu("row-a-pdu-1").racks) == 0 < before
+        assert (
+            sum(snap.racks.power_kw[idx[r]] for r in app.layout.pdu("row-a-pdu-1").racks)
+            == 0
+            < before
+        )
         await pilot.press("3")
         await pilot.pause()
         power = app.room.view
@@ -160,7 +185,9 @@ async def test_command_line_completes_verbs_and_component_ids():
         assert app.room.command_bar.value == "fail "
         await pilot.press(*"row-a-pdu-", "tab")
         await pilot.pause()
-        assert "row-a-pdu-1" in screen_text(app) and "row-a-pdu-4" in screen_text(app)  # the candidates
+        assert "row-a-pdu-1" in screen_text(app) and "row-a-pdu-4" in screen_text(
+            app
+        )  # the candidates
         await pilot.press("1", "enter")
         await pilot.pause()
         await pilot.press("y")  # a PDU: asks first
@@ -256,7 +283,9 @@ async def test_fail_on_a_rack_acts_at_once_and_on_a_row_asks_first():
         await pilot.press("y")
         await settle(app, pilot)
         idx = app.ctx.topology.rack_index
-        assert all(app.snapshot.racks.state[idx[r]] == RACK_DRAINED for r in app.layout.row("row-b").racks)
+        assert all(
+            app.snapshot.racks.state[idx[r]] == RACK_DRAINED for r in app.layout.row("row-b").racks
+        )
         await pilot.press("up", "right", "r")  # repair row-a-02 (rack 1 of row-a after the label)
         await settle(app, pilot)
         assert app.snapshot.racks.state[idx["row-a-01"]] == RACK_OK
@@ -266,14 +295,19 @@ async def test_typed_fail_of_a_loop_and_swap_of_a_row_ask_first_like_their_keys(
     app, _ = make_app()
     async with app.run_test(size=SIZE) as pilot:
         await app.frame()
-        for line, question in (("fail loop-1", "Fail loop loop-1?"), ("swap row-b gb300", "Swap row row-b to gb300?")):
+        for line, question in (
+            ("fail loop-1", "Fail loop loop-1?"),
+            ("swap row-b gb300", "Swap row row-b to gb300?"),
+        ):
             await pilot.press("colon")
             app.room.command_bar.value = line
             await pilot.press("enter")
             await pilot.pause()
             assert isinstance(app.screen, ConfirmScreen), line
             assert question in screen_text(app)
-            assert ("lose cooling" in screen_text(app)) is (line == "fail loop-1")  # what a loop failure does
+            assert ("lose cooling" in screen_text(app)) is (
+                line == "fail loop-1"
+            )  # what a loop failure does
             await pilot.press("n")
             await settle(app, pilot)
             assert not app.snapshot.active_faults and f"{line}: cancelled" in screen_text(app)
@@ -322,7 +356,9 @@ async def test_alarms_are_acknowledged_from_the_events_view():
         await pilot.pause()
         assert app.alarms.active() == 1
         assert "1 alarm" in screen_text(app).splitlines()[0]
-        await pilot.press("v", "a")  # the whole log: the newest line is the operator's command, not an alarm
+        await pilot.press(
+            "v", "a"
+        )  # the whole log: the newest line is the operator's command, not an alarm
         await pilot.pause()
         assert "select an alarm" in screen_text(app)
         await pilot.press("A")
@@ -388,7 +424,9 @@ async def test_save_writes_a_replayable_scenario_and_q_asks_while_commands_are_u
         assert "saved 2 commands" in screen_text(app)
         scenario = load_scenario(tmp_path / "drill.yaml")
         assert [(e.at_s, [c.text for c in e.commands]) for e in scenario.events] == [
-            (30.0, ["fail row-a-pdu-1"]), (35.0, ["route least-loaded"])]
+            (30.0, ["fail row-a-pdu-1"]),
+            (35.0, ["route least-loaded"]),
+        ]
         await pilot.press("q")
         await pilot.pause()
         assert not app.is_running
@@ -516,14 +554,23 @@ async def test_a_ttft_of_1566_s_fits_its_gauge_and_says_of_what(size):
             assert "SLO" in text and "…" not in text
         out = str(app.room.query_one("#gauge-output-tok-s", Gauge).render())
         if size[1] >= 40:
-            assert "failed 8.68" in out and "shed" not in out  # failed, not shed: as the Serving view says
+            assert (
+                "failed 8.68" in out and "shed" not in out
+            )  # failed, not shed: as the Serving view says
 
 
 def test_gauge_notes_never_cut_into_another_meaning():
     from twin.frontends.tui.model import GaugeReading
 
-    r = GaugeReading("ttft_p95_s", "80", "ms", "ok", "worst class at 32% of its SLO", "80ms",
-                     ("worst 32% of SLO", "32% of SLO"))
+    r = GaugeReading(
+        "ttft_p95_s",
+        "80",
+        "ms",
+        "ok",
+        "worst class at 32% of its SLO",
+        "80ms",
+        ("worst 32% of SLO", "32% of SLO"),
+    )
     assert r.note_for(40) == "worst class at 32% of its SLO"
     assert r.note_for(16) == "worst 32% of SLO"
     assert r.note_for(12) == "32% of SLO"
@@ -538,11 +585,23 @@ def test_the_control_room_opens_after_a_warm_up_with_progress(monkeypatch):
     monkeypatch.setattr(TwinApp, "run", lambda self, *a, **k: opened.append(self))
     assert main(["hopper-hall"]) == 0
     app = opened[0]
-    assert app.driver.now >= tui_cli.WARM_UP_S  # the first frame is a factory that has run for minutes
+    assert (
+        app.driver.now >= tui_cli.WARM_UP_S
+    )  # the first frame is a factory that has run for minutes
     seen = []
-    TwinApp("hopper-hall", seed=1, wall=ManualWall(), live=False, warm_up_s=120.0,
-            warm_up_progress=lambda t, total: seen.append((t, total)))
-    assert seen[-1] == (120.0, 120.0) and len(seen) > 5 and all(a[0] < b[0] for a, b in zip(seen, seen[1:], strict=False))
+    TwinApp(
+        "hopper-hall",
+        seed=1,
+        wall=ManualWall(),
+        live=False,
+        warm_up_s=120.0,
+        warm_up_progress=lambda t, total: seen.append((t, total)),
+    )
+    assert (
+        seen[-1] == (120.0, 120.0)
+        and len(seen) > 5
+        and all(a[0] < b[0] for a, b in zip(seen, seen[1:], strict=False))
+    )
 
 
 async def test_alarms_group_by_cause_filter_critical_and_enter_goes_to_the_component():
@@ -557,12 +616,16 @@ async def test_alarms_group_by_cause_filter_critical_and_enter_goes_to_the_compo
         await pilot.pause()
         text = screen_text(app)
         assert "alarms by cause · 2 causes" in text
-        assert "row-b-pdu-2" in text and "leaf-40" in text and "fail row-b-pdu-2" not in text  # commands are no alarms
+        assert (
+            "row-b-pdu-2" in text and "leaf-40" in text and "fail row-b-pdu-2" not in text
+        )  # commands are no alarms
         await pilot.press("c")  # critical only: the leaf's warning goes
         await pilot.pause()
         text = screen_text(app)
         assert "critical only" in text and "1 cause " in text and "leaf-40" not in text
-        assert "racks hit: row-b-05 … row-b-08 (4 racks) · serving llama-70b (4 racks)" in text  # which ones
+        assert (
+            "racks hit: row-b-05 … row-b-08 (4 racks) · serving llama-70b (4 racks)" in text
+        )  # which ones
         await pilot.press("enter")  # to the PDU, selected in the power view
         await pilot.pause()
         assert isinstance(app.room.view, PowerView) and app.room.view.selection() == "row-b-pdu-2"
@@ -570,7 +633,9 @@ async def test_alarms_group_by_cause_filter_critical_and_enter_goes_to_the_compo
         await pilot.press("escape")  # back to the alarms
         await pilot.pause()
         assert app.room.view.TITLE == "Events"
-        await pilot.press("c", "k", "enter")  # every alarm again; k up to the newest cause, leaf-40: the fabric view
+        await pilot.press(
+            "c", "k", "enter"
+        )  # every alarm again; k up to the newest cause, leaf-40: the fabric view
         await pilot.pause()
         assert app.room.view.TITLE == "Fabric" and app.room.view.selection() == "leaf-40"
 
@@ -583,7 +648,9 @@ async def test_enter_drills_from_a_row_to_racks_nodes_and_gpus_and_esc_backs_out
     async with app.run_test(size=SIZE) as pilot:
         await app.frame()
         floor = app.room.view
-        await pilot.press("j", "j", "j", "j", "j", "enter")  # j moves down the rows: nvl-02, then its racks
+        await pilot.press(
+            "j", "j", "j", "j", "j", "enter"
+        )  # j moves down the rows: nvl-02, then its racks
         await pilot.pause()
         table = app.room.query_one(DrillTable)
         assert table.display and table.row_count == 16 and "floor › nvl-02" in screen_text(app)
@@ -625,7 +692,9 @@ async def test_sorting_the_racks_keeps_the_cursor_and_the_order_while_numbers_mo
         floor = app.room.view
         assert floor._order[:3] == ["row-a-01", "row-a-02", "row-a-03"]
         await pilot.press("j", "j")  # on row-a-03
-        await pilot.press("o")  # by power, highest first: the failed rack goes last, the cursor with it
+        await pilot.press(
+            "o"
+        )  # by power, highest first: the failed rack goes last, the cursor with it
         await pilot.pause()
         assert "sorted by power" in screen_text(app)
         assert floor._order[-1] == "row-a-03" and floor.selection() == "row-a-03"
@@ -662,12 +731,17 @@ async def test_b_marks_a_baseline_and_every_gauge_shows_its_change_since():
         text = screen_text(app)
         assert "Δ since 12:00:30" in text.splitlines()[0]  # the header says since when
         out = app.room.query_one("#gauge-output-tok-s", Gauge)
-        assert out.delta.startswith("+") and out.delta.endswith("%")  # twice the demand: more tokens
+        assert out.delta.startswith("+") and out.delta.endswith(
+            "%"
+        )  # twice the demand: more tokens
         assert all(g.delta for g in app.room.query(Gauge))  # every gauge
         assert "Δ +" in text
         await pilot.press("B")
         await pilot.pause()
-        assert not any(g.delta for g in app.room.query(Gauge)) and "Δ since" not in screen_text(app).splitlines()[0]
+        assert (
+            not any(g.delta for g in app.room.query(Gauge))
+            and "Δ since" not in screen_text(app).splitlines()[0]
+        )
 
 
 async def test_sparklines_say_how_much_time_they_span():
@@ -686,12 +760,15 @@ async def test_sparklines_say_how_much_time_they_span():
 
 
 # ---- plain words for every number ----------------------------------------------------------
-@pytest.mark.parametrize(("key", "title", "words"), [
-    ("1", "Floor", ["util %", "over 100% ▲ means overloaded", "pfN"]),
-    ("2", "Fabric", ["6.4 Tb/s = 8 × 800G"]),
-    ("4", "Serving", ["queue", "requests waiting for a replica", "shed/s · failed/s"]),
-    ("5", "Events", ["one line per root cause"]),
-])
+@pytest.mark.parametrize(
+    ("key", "title", "words"),
+    [
+        ("1", "Floor", ["util %", "over 100% ▲ means overloaded", "pfN"]),
+        ("2", "Fabric", ["6.4 Tb/s = 8 × 800G"]),
+        ("4", "Serving", ["queue", "requests waiting for a replica", "shed/s · failed/s"]),
+        ("5", "Events", ["one line per root cause"]),
+    ],
+)
 async def test_question_mark_explains_every_number_of_the_view_and_the_gauges(key, title, words):
     from twin.frontends.tui import glossary
 
@@ -753,10 +830,52 @@ def test_the_readme_key_table_lists_every_key_of_the_room():
 
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     table = readme.split("| key | what it does |", 1)[1].split("\n\n", 1)[0]
-    keys = {"1", "j", "k", "Enter", "Esc", "o", "f", "r", "d", "s", "h", "b", "B", "a", "A", "c", "v", "l", ":", "/",
-            "space", "p", "+", "-", "?", "F1", "q", "ctrl+q"}
+    keys = {
+        "1",
+        "j",
+        "k",
+        "Enter",
+        "Esc",
+        "o",
+        "f",
+        "r",
+        "d",
+        "s",
+        "h",
+        "b",
+        "B",
+        "a",
+        "A",
+        "c",
+        "v",
+        "l",
+        ":",
+        "/",
+        "space",
+        "p",
+        "+",
+        "-",
+        "?",
+        "F1",
+        "q",
+        "ctrl+q",
+    }
     for key in keys:
         assert f"`{key}`" in table or f"`{key} " in table or f" {key}`" in table, key
-    bound = {b.key.split(",")[0] for b in TwinApp.BINDINGS} - {"2", "3", "4", "5", "6", "equals_sign"}
-    named = {"colon": ":", "slash": "/", "plus": "+", "minus": "-", "question_mark": "?", "escape": "Esc"}
+    bound = {b.key.split(",")[0] for b in TwinApp.BINDINGS} - {
+        "2",
+        "3",
+        "4",
+        "5",
+        "6",
+        "equals_sign",
+    }
+    named = {
+        "colon": ":",
+        "slash": "/",
+        "plus": "+",
+        "minus": "-",
+        "question_mark": "?",
+        "escape": "Esc",
+    }
     assert {named.get(k, k) for k in bound} <= keys

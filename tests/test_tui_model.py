@@ -83,7 +83,11 @@ def test_max_speed_has_no_target_and_follows_the_engine():
 
 
 def test_speed_steps_through_the_presets_and_snaps_custom_speeds():
-    assert step_speed(1.0, +1) == 10.0 and step_speed(600.0, +1) is None and step_speed(None, +1) is None
+    assert (
+        step_speed(1.0, +1) == 10.0
+        and step_speed(600.0, +1) is None
+        and step_speed(None, +1) is None
+    )
     assert step_speed(None, -1) == 600.0 and step_speed(1.0, -1) == 1.0
     assert step_speed(5.0, +1) == 10.0 and step_speed(5.0, -1) == 1.0
     assert speed_label(None) == "max" and speed_label(60.0) == "60×" and speed_label(0.5) == "0.5×"
@@ -175,7 +179,9 @@ def test_gauges_flag_latency_over_slo_with_colour_and_glyph(running):
     over = {r.key: r for r in read_gauges(replace(snap, classes=slow))}["ttft_p95_s"]
     assert over.status == BAD and "2.0× its SLO" in over.note
     hot = dict(snap.gauges, facility_power_kw=snap.gauges["envelope_kw"] * 1.1)
-    assert {r.key: r for r in read_gauges(replace(snap, gauges=hot))}["facility_power_kw"].status == BAD
+    assert {r.key: r for r in read_gauges(replace(snap, gauges=hot))}[
+        "facility_power_kw"
+    ].status == BAD
 
 
 def test_before_the_first_tick_gauges_read_as_dashes_not_alarms(default_layout, catalog):
@@ -185,8 +191,11 @@ def test_before_the_first_tick_gauges_read_as_dashes_not_alarms(default_layout, 
 
 def test_the_alarm_book_keeps_events_by_id_and_counts_unacknowledged_alarms():
     book = AlarmBook()
-    ev = [Event(1, 0.0, "info", "site", "started"), Event(2, 1.0, "critical", "pdu-1", "failed"),
-          Event(3, 2.0, "warning", "leaf-1", "failed")]
+    ev = [
+        Event(1, 0.0, "info", "site", "started"),
+        Event(2, 1.0, "critical", "pdu-1", "failed"),
+        Event(3, 2.0, "warning", "leaf-1", "failed"),
+    ]
     assert len(book.merge(ev[:2])) == 2 and len(book.merge(ev)) == 1  # only the new one
     assert book.active() == 2 and book.worst_active() == "critical"
     book.ack(2)
@@ -210,9 +219,15 @@ def test_grids_arrange_groups_in_columns_only_when_they_do_not_fit():
 # ---- formats -------------------------------------------------------------------------------
 def test_numbers_read_short_with_their_unit():
     assert fmt.si(5_899_850) == "5.9M" and fmt.si(626_000) == "626k" and fmt.si(0.0000001) == "0"
-    assert fmt.seconds(0.137) == "137ms" and fmt.seconds(2.5) == "2.50s" and fmt.seconds(math.inf) == "—"
+    assert (
+        fmt.seconds(0.137) == "137ms"
+        and fmt.seconds(2.5) == "2.50s"
+        and fmt.seconds(math.inf) == "—"
+    )
     assert fmt.kw(840) == "840kW" and fmt.kw(12345) == "12.3MW"
-    assert fmt.sim_clock(30.0, 12.0) == "d1 12:00:30" and fmt.sim_clock(86400.0, 12.0) == "d2 12:00:00"
+    assert (
+        fmt.sim_clock(30.0, 12.0) == "d1 12:00:30" and fmt.sim_clock(86400.0, 12.0) == "d2 12:00:00"
+    )
 
 
 def test_sparklines_do_not_draw_noise_as_a_cliff():
@@ -223,14 +238,21 @@ def test_sparklines_do_not_draw_noise_as_a_cliff():
 
 
 # ---- the command line ----------------------------------------------------------------------
-@pytest.mark.parametrize(("argv", "rest", "target"), [
-    ([], [], None),
-    (["hyperscale"], [], "hyperscale"),
-    (["--seed", "3", "--speed", "60", "layouts/default.yaml"], ["--seed", "3", "--speed", "60"], "layouts/default.yaml"),
-    (["--readonly", "hopper-hall", "--faults"], ["--readonly", "--faults"], "hopper-hall"),
-    (["perf", "--gpu", "h100"], ["perf", "--gpu", "h100"], None),
-    (["summary", "hyperscale"], ["summary", "hyperscale"], None),
-])
+@pytest.mark.parametrize(
+    ("argv", "rest", "target"),
+    [
+        ([], [], None),
+        (["hyperscale"], [], "hyperscale"),
+        (
+            ["--seed", "3", "--speed", "60", "layouts/default.yaml"],
+            ["--seed", "3", "--speed", "60"],
+            "layouts/default.yaml",
+        ),
+        (["--readonly", "hopper-hall", "--faults"], ["--readonly", "--faults"], "hopper-hall"),
+        (["perf", "--gpu", "h100"], ["perf", "--gpu", "h100"], None),
+        (["summary", "hyperscale"], ["summary", "hyperscale"], None),
+    ],
+)
 def test_twin_takes_a_layout_next_to_its_subcommands(argv, rest, target):
     assert tui_cli.split_target(build_parser(), argv) == (rest, target)
 
@@ -271,11 +293,15 @@ def test_a_cooling_loop_failure_is_one_cause_naming_the_racks_it_hit():
     kinds = dict(loop.kinds())
     assert kinds["thermal throttles"] == 64 and kinds["thermal shutdowns"] == 64
     assert racks_text(topo, loop.affected) == (
-        "row-a-01 … row-a-16, row-b-01 … row-b-16, row-c-01 … row-c-16, row-d-01 … row-d-16 (64 racks)")
+        "row-a-01 … row-a-16, row-b-01 … row-b-16, row-c-01 … row-c-16, row-d-01 … row-d-16 (64 racks)"
+    )
     pdu = by_key["row-a-pdu-1"]  # "4 racks lost power": which ones, from the layout
     assert pdu.affected == ["row-a-01", "row-a-02", "row-a-03", "row-a-04"]
     assert groups[0] is pdu  # newest cause first
-    assert [g.key for g in group_alarms(book.entries, topo, critical_only=True)] == ["row-a-pdu-1", "loop-1"]
+    assert [g.key for g in group_alarms(book.entries, topo, critical_only=True)] == [
+        "row-a-pdu-1",
+        "loop-1",
+    ]
 
 
 def test_a_feed_failure_names_only_the_racks_it_alone_carries():
@@ -284,4 +310,6 @@ def test_a_feed_failure_names_only_the_racks_it_alone_carries():
 
     topo = Topology.of(load_layout("default", load_catalog()))
     hit = racks_behind(topo, "feed-a")
-    assert hit and all(len(topo.rack_pdus[topo.rack_index[r]]) == 1 for r in hit)  # A/B-fed ones ride through
+    assert hit and all(
+        len(topo.rack_pdus[topo.rack_index[r]]) == 1 for r in hit
+    )  # A/B-fed ones ride through

@@ -81,7 +81,9 @@ def verdict(app, start: str) -> str:
 
 def same_summary(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(
-        a[k] == b[k] or (isinstance(a[k], float) and math.isnan(a[k]) and math.isnan(b[k])) for k in a)
+        a[k] == b[k] or (isinstance(a[k], float) and math.isnan(a[k]) and math.isnan(b[k]))
+        for k in a
+    )
 
 
 # ---- playing ---------------------------------------------------------------------------------
@@ -106,7 +108,9 @@ async def test_timed_and_every_events_fire_at_their_scenario_times_whatever_the_
         assert script(app) == [(10.0, "surge 1.2 10s")]
         await tick(app, pilot, wall, 7.0)  # T+35: the PDU failed at 30 s exactly, not at 35
         assert script(app)[-1] == (30.0, "fail row-a-pdu-1 for 1m")
-        assert "▸ T+00:30 scenario: fail row-a-pdu-1 for 1m: pdu row-a-pdu-1 failed" in screen_text(app)
+        assert "▸ T+00:30 scenario: fail row-a-pdu-1 for 1m: pdu row-a-pdu-1 failed" in screen_text(
+            app
+        )
         app.run_line("speed 60")
         await tick(app, pilot, wall, 1.0)  # one frame of 60 s (to T+95): each surge at its time
         assert script(app)[-2:] == [(50.0, "surge 1.2 10s"), (90.0, "surge 1.2 10s")]
@@ -122,7 +126,8 @@ async def test_played_to_the_end_it_fires_and_judges_exactly_as_twin_run_and_pau
         assert st.status == "ended" and st.t_s == 180.0 and app.clock.paused
         assert [(a.t_s, a.text, a.result) for a in app.player.applied] == headless.applied
         assert [(v.status, v.observed, v.at_s) for v in app.player.verdicts] == [
-            (v.status, v.observed, v.at_s) for v in headless.verdicts]
+            (v.status, v.observed, v.at_s) for v in headless.verdicts
+        ]
         assert same_summary(app.driver.factory.run_summary(), headless.factory.run_summary())
         text = screen_text(app)
         assert "scenario over at T+03:00: 5 of 6 expectations held, 1 failed · paused" in text
@@ -190,7 +195,9 @@ async def test_blind_on_a_wide_screen_hides_the_plot_too(drill, blind):
         await pilot.press("6")
         await tick(app, pilot, wall, 5.0)
         text = screen_text(app)
-        assert ("A PDU lost under a demand surge" in text) is not blind  # the description tells what comes
+        assert (
+            "A PDU lost under a demand surge" in text
+        ) is not blind  # the description tells what comes
         assert ("rack row-a-01 state" in text) is not blind
 
 
@@ -228,7 +235,10 @@ async def test_expectation_verdicts_update_as_the_scenario_plays(drill):
         assert verdict(app, "rack row-a-02 state == ok") == "failed"
         assert verdict(app, "rack row-a-01 state == down") == "holding"
         text = screen_text(app)
-        assert "✘ FAILED  rack row-a-02 state == ok during 25s..60s" in text and "at T+00:30 saw down" in text
+        assert (
+            "✘ FAILED  rack row-a-02 state == ok during 25s..60s" in text
+            and "at T+00:30 saw down" in text
+        )
         assert "✔ held    active_faults == 0 at 20s" in text
         assert "· pending output_tok_s >= 1 at end" in text and "now " in text
         assert "expectations · 1 held · 2 holding · 1 failed · 2 pending" in text
@@ -236,7 +246,9 @@ async def test_expectation_verdicts_update_as_the_scenario_plays(drill):
 
 async def test_abort_if_raises_an_alarm_and_pauses(small, tmp_path):
     path = tmp_path / "abort.yaml"
-    path.write_text(DRILL.format(layout=small.file, extra="abort_if:\n  - rack row-a-01 state == down\n"))
+    path.write_text(
+        DRILL.format(layout=small.file, extra="abort_if:\n  - rack row-a-01 state == down\n")
+    )
     app, wall = make_app(path)
     async with app.run_test(size=SIZE) as pilot:
         await app.frame()
@@ -282,7 +294,9 @@ async def test_a_recorded_scenario_session_replays_to_the_same_run(drill, tmp_pa
     async with app.run_test(size=SIZE) as pilot:
         await app.frame()
         await tick(app, pilot, wall, 12.25)
-        app.run_line("route least-loaded")  # the operator, between two ticks: it lands on the next (12.5 s)
+        app.run_line(
+            "route least-loaded"
+        )  # the operator, between two ticks: it lands on the next (12.5 s)
         await settle(app, pilot)
         await tick(app, pilot, wall, 23.0)
         app.run_line("drain row-b-01")
@@ -290,11 +304,17 @@ async def test_a_recorded_scenario_session_replays_to_the_same_run(drill, tmp_pa
         # written as applied: the file replays already, before anyone quits (a crash loses nothing)
         so_far = load_scenario(rec)
         assert [c.text for e in so_far.events for c in e.commands] == [
-            "surge 1.2 10s", "route least-loaded", "fail row-a-pdu-1 for 1m", "drain row-b-01"]
+            "surge 1.2 10s",
+            "route least-loaded",
+            "fail row-a-pdu-1 for 1m",
+            "drain row-b-01",
+        ]
         app.run_line(f"save {tmp_path / 'saved.yaml'}")  # :save writes the same, complete
         saved = load_scenario(tmp_path / "saved.yaml")
         assert saved.warmup_s == 20.0 and saved.duration_s == 35.5
-        assert [(e.at_s, e.commands[0].text) for e in saved.events] == [(e.at_s, e.commands[0].text) for e in so_far.events]
+        assert [(e.at_s, e.commands[0].text) for e in saved.events] == [
+            (e.at_s, e.commands[0].text) for e in so_far.events
+        ]
         await pilot.press("plus")  # 10×
         await tick(app, pilot, wall, 4.0)
         app.run_line("fail spine-1")  # a second fault: brings on the scripted repair
@@ -305,7 +325,10 @@ async def test_a_recorded_scenario_session_replays_to_the_same_run(drill, tmp_pa
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
         text = screen_text(app)
-        assert "· the drill drill at T+01:35, still running" in text and "· ending the recording to" in text
+        assert (
+            "· the drill drill at T+01:35, still running" in text
+            and "· ending the recording to" in text
+        )
         await pilot.press("y")
         await pilot.pause()
         assert not app.is_running
@@ -314,15 +337,27 @@ async def test_a_recorded_scenario_session_replays_to_the_same_run(drill, tmp_pa
     assert sc.warmup_s == 20.0 and sc.seed == 4 and sc.layout.routing == "round-robin"
     assert sc.duration_s == live.now - 20.0  # closed with the session's end time
     replay = Runner(sc).run()
-    assert [(t, c) for t, c, _ in replay.applied] == app.recorded == [
-        (10.0, "surge 1.2 10s"), (12.5, "route least-loaded"), (30.0, "fail row-a-pdu-1 for 1m"),
-        (35.5, "drain row-b-01"), (50.0, "surge 1.2 10s"), (75.5, "fail spine-1"), (76.0, "repair spine-1"),
-        (90.0, "surge 1.2 10s")]
+    assert (
+        [(t, c) for t, c, _ in replay.applied]
+        == app.recorded
+        == [
+            (10.0, "surge 1.2 10s"),
+            (12.5, "route least-loaded"),
+            (30.0, "fail row-a-pdu-1 for 1m"),
+            (35.5, "drain row-b-01"),
+            (50.0, "surge 1.2 10s"),
+            (75.5, "fail spine-1"),
+            (76.0, "repair spine-1"),
+            (90.0, "surge 1.2 10s"),
+        ]
+    )
     assert replay.factory.now == live.now
     assert same_summary(replay.factory.run_summary(), live.run_summary())
 
 
-async def test_a_recorded_layout_session_with_random_faults_replays_to_the_same_run(small, tmp_path):
+async def test_a_recorded_layout_session_with_random_faults_replays_to_the_same_run(
+    small, tmp_path
+):
     rec = tmp_path / "layout-session.yaml"
     wall = ManualWall()
     app = TwinApp(small, seed=9, faults=True, wall=wall, live=False, step_budget_s=None, record=rec)
@@ -337,13 +372,18 @@ async def test_a_recorded_layout_session_with_random_faults_replays_to_the_same_
         await tick(app, pilot, wall, 7.0)
         await pilot.press("q")
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmScreen) and "Quit ending the recording" in screen_text(app)
+        assert isinstance(app.screen, ConfirmScreen) and "Quit ending the recording" in screen_text(
+            app
+        )
         await pilot.press("y")
         await pilot.pause()
     live = app.driver.factory
     sc = load_scenario(rec)
     assert [(e.at_s, e.commands[0].text) for e in sc.events] == [
-        (0.0, "faults on"), (3.5, "surge 1.5 20s"), (13.5, "fail row-a-03")]  # each on its tick (0.5 s)
+        (0.0, "faults on"),
+        (3.5, "surge 1.5 20s"),
+        (13.5, "fail row-a-03"),
+    ]  # each on its tick (0.5 s)
     replay = Runner(sc).run()
     assert replay.factory.now == live.now
     assert same_summary(replay.factory.run_summary(), live.run_summary())
@@ -353,7 +393,9 @@ async def test_q_asks_before_quitting_a_drill_that_is_still_running(drill):
     app, wall = make_app(drill)
     async with app.run_test(size=SIZE) as pilot:
         await app.frame()
-        await tick(app, pilot, wall, 12.0)  # the script applied a command: nothing to save, but it runs
+        await tick(
+            app, pilot, wall, 12.0
+        )  # the script applied a command: nothing to save, but it runs
         await pilot.press("q")
         await pilot.pause()
         assert isinstance(app.screen, ConfirmScreen)
@@ -366,7 +408,11 @@ async def test_q_asks_before_quitting_a_drill_that_is_still_running(drill):
         await pilot.press("q")
         await pilot.pause()
         text = screen_text(app)
-        assert isinstance(app.screen, ConfirmScreen) and "1 command not saved" in text and "still running" in text
+        assert (
+            isinstance(app.screen, ConfirmScreen)
+            and "1 command not saved" in text
+            and "still running" in text
+        )
         await pilot.press("y")
         await pilot.pause()
         assert not app.is_running
@@ -381,18 +427,26 @@ def test_the_player_stops_where_runner_stops_whatever_the_step(drill):
         player.run(step)
         assert [(a.t_s, a.text, a.result) for a in player.applied] == headless.applied
         assert [(v.status, v.observed, v.at_s) for v in player.verdicts] == [
-            (v.status, v.observed, v.at_s) for v in headless.verdicts]
+            (v.status, v.observed, v.at_s) for v in headless.verdicts
+        ]
 
 
 # ---- the command line ------------------------------------------------------------------------
-def test_a_bad_scenario_file_is_one_line_and_exit_2_without_starting_the_tui(tmp_path, capsys, monkeypatch):
+def test_a_bad_scenario_file_is_one_line_and_exit_2_without_starting_the_tui(
+    tmp_path, capsys, monkeypatch
+):
     started = []
     monkeypatch.setattr(TwinApp, "run", lambda self: started.append(self))
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: bad\nlayout: default\nduration: 10m\nexpect:\n  - tok_per_sec >= 5 at end\n")
+    bad.write_text(
+        "name: bad\nlayout: default\nduration: 10m\nexpect:\n  - tok_per_sec >= 5 at end\n"
+    )
     assert main([str(bad)]) == 2
     err = capsys.readouterr().err.strip()
-    assert err.startswith(f"twin: {bad}:5: expect[1]: unknown metric 'tok_per_sec'") and "\n" not in err
+    assert (
+        err.startswith(f"twin: {bad}:5: expect[1]: unknown metric 'tok_per_sec'")
+        and "\n" not in err
+    )
     assert "Traceback" not in err and not started
 
 

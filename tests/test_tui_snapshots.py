@@ -16,7 +16,9 @@ VIEWS = {"floor": "1", "fabric": "2", "power": "3", "serving": "4", "events": "5
 
 
 def frozen_app(**kw) -> TwinApp:
-    return TwinApp("default", seed=1, wall=ManualWall(), live=False, step_budget_s=None, warm_up_s=120.0, **kw)
+    return TwinApp(
+        "default", seed=1, wall=ManualWall(), live=False, step_budget_s=None, warm_up_s=120.0, **kw
+    )
 
 
 async def _settle(pilot) -> None:
@@ -42,8 +44,12 @@ def test_a_pdu_failure_in_progress_snapshot(snap_compare):
         app.wall.advance(20.0)
         await _settle(pilot)
 
-    assert snap_compare(frozen_app(), press=["3", "down", "down", "down"], terminal_size=(100, 30),
-                        run_before=fail_a_pdu)
+    assert snap_compare(
+        frozen_app(),
+        press=["3", "down", "down", "down"],
+        terminal_size=(100, 30),
+        run_before=fail_a_pdu,
+    )
 
 
 #: A drill on the default factory for the timeline's snapshot: a PDU lost at T+2m, a

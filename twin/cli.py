@@ -31,11 +31,19 @@ def build_parser() -> argparse.ArgumentParser:
         tui_cli,
     )
 
-    p = _Parser(prog="twin", usage="twin [options] [LAYOUT_OR_FILE] | twin COMMAND ...",
-                description="A terminal digital twin of an AI factory. With no command, the live "
-                "control room (TUI) on a layout: a built-in name or a YAML file (default: 'default').")
-    p.add_argument("--catalog", action="append", default=[], metavar="DIR",
-                   help="extra catalog directory with GPU/model YAML files (also $TWIN_CATALOG)")
+    p = _Parser(
+        prog="twin",
+        usage="twin [options] [LAYOUT_OR_FILE] | twin COMMAND ...",
+        description="A terminal digital twin of an AI factory. With no command, the live "
+        "control room (TUI) on a layout: a built-in name or a YAML file (default: 'default').",
+    )
+    p.add_argument(
+        "--catalog",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="extra catalog directory with GPU/model YAML files (also $TWIN_CATALOG)",
+    )
     tui_cli.add_options(p)
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
     summary.add_parser(sub)

@@ -35,13 +35,21 @@ class Measurement:
 
     @property
     def source_kind(self) -> str:
-        return "MLPerf v5.1" if "v5.1" in self.source else "MLPerf v4.1" if "v4.1" in self.source else "InferenceX"
+        return (
+            "MLPerf v5.1"
+            if "v5.1" in self.source
+            else "MLPerf v4.1"
+            if "v4.1" in self.source
+            else "InferenceX"
+        )
 
     @property
     def regime(self) -> str:
         """Max throughput, < 40, 40–90 or > 90 tok/s per user."""
         u = self.tok_s_per_user
-        return "max throughput" if u is None else "< 40" if u < 40 else "40–90" if u <= 90 else "> 90"
+        return (
+            "max throughput" if u is None else "< 40" if u < 40 else "40–90" if u <= 90 else "> 90"
+        )
 
     @property
     def label(self) -> str:
@@ -55,13 +63,22 @@ def measurements() -> list[Measurement]:
     return [Measurement(**{k: m[k] for k in fields if k in m}) for m in doc["measurements"]]
 
 
-def predict(m: Measurement, catalog: Catalog | None = None, gpu: GPU | None = None) -> serving.OperatingPoint:
+def predict(
+    m: Measurement, catalog: Catalog | None = None, gpu: GPU | None = None
+) -> serving.OperatingPoint:
     """The model's operating point for a measurement's conditions."""
     catalog = catalog or load_catalog()
     g = gpu or catalog.gpu(m.gpu)
     disagg = None if m.disagg is None else bool(m.disagg)
-    cs = serving.curves(g, catalog.model(m.model), m.precision, serving.Workload(m.isl, m.osl), catalog=catalog,
-                        disagg=disagg, mtp=m.mtp)
+    cs = serving.curves(
+        g,
+        catalog.model(m.model),
+        m.precision,
+        serving.Workload(m.isl, m.osl),
+        catalog=catalog,
+        disagg=disagg,
+        mtp=m.mtp,
+    )
     if m.tok_s_per_user is None:
         return serving.max_throughput(cs, m.ttft_max_s)
     return serving.at_interactivity(cs, m.tok_s_per_user, m.ttft_max_s)

@@ -29,9 +29,31 @@ from twin.core.units import parse_duration_s, parse_power_kw
 from twin.core.vocab import POLICY_ALIASES, ROUTING_POLICIES
 
 __all__ = [
-    "POLICIES", "POLICY_ALIASES", "VERBS", "Ack", "Cap", "Command", "CommandError", "Degrade",
-    "Drain", "Fail", "Faults", "Pause", "Repair", "Resume", "Route", "Save", "Scale",
-    "SessionCommand", "Speed", "Straggle", "Surge", "Swap", "Undrain", "complete", "parse_command",
+    "POLICIES",
+    "POLICY_ALIASES",
+    "VERBS",
+    "Ack",
+    "Cap",
+    "Command",
+    "CommandError",
+    "Degrade",
+    "Drain",
+    "Fail",
+    "Faults",
+    "Pause",
+    "Repair",
+    "Resume",
+    "Route",
+    "Save",
+    "Scale",
+    "SessionCommand",
+    "Speed",
+    "Straggle",
+    "Surge",
+    "Swap",
+    "Undrain",
+    "complete",
+    "parse_command",
 ]
 
 POLICIES = ROUTING_POLICIES
@@ -45,23 +67,113 @@ MAX_LINE = 1_000  # characters in one command line
 
 # verb, usage, one-line help, example (shown in errors), argument kinds (for completion)
 _GRAMMAR = (
-    ("fail", "fail TARGET [for DURATION]", "Fail a component; it is repaired after DURATION or its usual repair time", "fail pdu-3 for 30m", ("target", "for")),
-    ("repair", "repair TARGET", "Repair a failed or degraded component now", "repair pdu-3", ("target",)),
-    ("degrade", "degrade TARGET FRACTION", "Leave a link or NVLink domain with FRACTION of its capacity (0.5 or 50%)", "degrade link-leaf-3-spine-1 50%", ("target",)),
-    ("straggle", "straggle TARGET [FACTOR]", f"Make a node's steps take FACTOR times longer (default {DEFAULT_SLOWDOWN})", "straggle node-r07-2 1.5", ("target",)),
-    ("drain", "drain TARGET", "Send no new requests to a component; let running ones finish", "drain rack-a07", ("target",)),
-    ("undrain", "undrain TARGET", "Return a drained component to service", "undrain rack-a07", ("target",)),
-    ("route", "route POLICY", "Route requests by POLICY: " + ", ".join(POLICIES), "route kv-aware", ("policy",)),
-    ("cap", "cap [TARGET] LIMIT|off", "Cap the site, or a rack/PDU/row, at a power (30MW, 40kW) or a share of its capacity (80%)", "cap rack-a01 40kW", ("target|off", "off")),
-    ("uncap", "uncap [TARGET]", "Remove a power cap (same as 'cap [TARGET] off')", "uncap rack-a01", ("target",)),
-    ("swap", "swap TARGET GPU", "Re-equip a rack or row with another GPU generation", "swap row-b gb300", ("target", "gpu")),
-    ("scale", "scale DEPLOYMENT N", "Run N replicas of a model deployment", "scale llama-70b 4", ("deployment",)),
-    ("surge", "surge FACTOR [DURATION] [CLASS]", "Multiply arrivals (of one request class) by FACTOR, for DURATION", "surge 3 10m", ("", "workload", "workload")),
-    ("faults", "faults on|off", "Turn random faults from published failure rates on or off", "faults on", ("on|off",)),
-    ("speed", "speed N|max", "Run the clock N times faster than real time, or as fast as possible", "speed 60", ("max",)),
+    (
+        "fail",
+        "fail TARGET [for DURATION]",
+        "Fail a component; it is repaired after DURATION or its usual repair time",
+        "fail pdu-3 for 30m",
+        ("target", "for"),
+    ),
+    (
+        "repair",
+        "repair TARGET",
+        "Repair a failed or degraded component now",
+        "repair pdu-3",
+        ("target",),
+    ),
+    (
+        "degrade",
+        "degrade TARGET FRACTION",
+        "Leave a link or NVLink domain with FRACTION of its capacity (0.5 or 50%)",
+        "degrade link-leaf-3-spine-1 50%",
+        ("target",),
+    ),
+    (
+        "straggle",
+        "straggle TARGET [FACTOR]",
+        f"Make a node's steps take FACTOR times longer (default {DEFAULT_SLOWDOWN})",
+        "straggle node-r07-2 1.5",
+        ("target",),
+    ),
+    (
+        "drain",
+        "drain TARGET",
+        "Send no new requests to a component; let running ones finish",
+        "drain rack-a07",
+        ("target",),
+    ),
+    (
+        "undrain",
+        "undrain TARGET",
+        "Return a drained component to service",
+        "undrain rack-a07",
+        ("target",),
+    ),
+    (
+        "route",
+        "route POLICY",
+        "Route requests by POLICY: " + ", ".join(POLICIES),
+        "route kv-aware",
+        ("policy",),
+    ),
+    (
+        "cap",
+        "cap [TARGET] LIMIT|off",
+        "Cap the site, or a rack/PDU/row, at a power (30MW, 40kW) or a share of its capacity (80%)",
+        "cap rack-a01 40kW",
+        ("target|off", "off"),
+    ),
+    (
+        "uncap",
+        "uncap [TARGET]",
+        "Remove a power cap (same as 'cap [TARGET] off')",
+        "uncap rack-a01",
+        ("target",),
+    ),
+    (
+        "swap",
+        "swap TARGET GPU",
+        "Re-equip a rack or row with another GPU generation",
+        "swap row-b gb300",
+        ("target", "gpu"),
+    ),
+    (
+        "scale",
+        "scale DEPLOYMENT N",
+        "Run N replicas of a model deployment",
+        "scale llama-70b 4",
+        ("deployment",),
+    ),
+    (
+        "surge",
+        "surge FACTOR [DURATION] [CLASS]",
+        "Multiply arrivals (of one request class) by FACTOR, for DURATION",
+        "surge 3 10m",
+        ("", "workload", "workload"),
+    ),
+    (
+        "faults",
+        "faults on|off",
+        "Turn random faults from published failure rates on or off",
+        "faults on",
+        ("on|off",),
+    ),
+    (
+        "speed",
+        "speed N|max",
+        "Run the clock N times faster than real time, or as fast as possible",
+        "speed 60",
+        ("max",),
+    ),
     ("pause", "pause", "Freeze the simulation clock", "pause", ()),
     ("resume", "resume", "Restart the simulation clock", "resume", ()),
-    ("save", "save FILE", "Save this session as a scenario file that replays it (save! FILE overwrites)", "save drill.yaml", ()),
+    (
+        "save",
+        "save FILE",
+        "Save this session as a scenario file that replays it (save! FILE overwrites)",
+        "save drill.yaml",
+        (),
+    ),
     ("ack", "ack [ID|all]", "Acknowledge one alarm, or all of them", "ack all", ("all",)),
 )
 VERBS = MappingProxyType({verb: (usage, help_) for verb, usage, help_, _, _ in _GRAMMAR})
@@ -90,19 +202,27 @@ def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else repr(float(x))
 
 
-def _shortest(value: float, units: tuple[tuple[str, float], ...], parse: Callable[[str], float]) -> str:
+def _shortest(
+    value: float, units: tuple[tuple[str, float], ...], parse: Callable[[str], float]
+) -> str:
     """The shortest text in one of ``units`` that ``parse`` reads back as exactly ``value``.
 
     Recordings must replay bit for bit, yet read as people write: '30m', not '1800.0s'.
     Ties go to the first unit, then to the fewest digits.
     """
-    texts = (f"{_num(round(value / scale, digits))}{unit}" for unit, scale in units for digits in range(17))
+    texts = (
+        f"{_num(round(value / scale, digits))}{unit}"
+        for unit, scale in units
+        for digits in range(17)
+    )
     fallback = f"{_num(value / units[-1][1])}{units[-1][0]}"
     return min((t for t in texts if parse(t) == value), key=len, default=fallback)
 
 
 def _duration_text(seconds: float) -> str:
-    return _shortest(seconds, (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)), parse_duration_s)
+    return _shortest(
+        seconds, (("d", 86400.0), ("h", 3600.0), ("m", 60.0), ("s", 1.0)), parse_duration_s
+    )
 
 
 def _power_text(kw: float) -> str:
@@ -225,8 +345,11 @@ class Fail(_OnTarget):
 
     def __post_init__(self) -> None:
         t = self.repair_after_s
-        _check(t is None or 0 < t <= limits.MAX_DURATION_S, self.verb,
-               f"the repair time must be longer than 0s and at most 90 days, got {t!r}s")
+        _check(
+            t is None or 0 < t <= limits.MAX_DURATION_S,
+            self.verb,
+            f"the repair time must be longer than 0s and at most 90 days, got {t!r}s",
+        )
 
     def _args(self) -> tuple[str, ...]:
         t = self.repair_after_s
@@ -237,7 +360,9 @@ class Fail(_OnTarget):
         target, word, after = a.take("target"), a.maybe(), None
         if word is not None:
             if word.lower() != "for":
-                a.fail(f"expected 'for DURATION' after {target!r}, got {word!r} (e.g. {_EXAMPLE['fail']!r})")
+                a.fail(
+                    f"expected 'for DURATION' after {target!r}, got {word!r} (e.g. {_EXAMPLE['fail']!r})"
+                )
             after = a.duration(a.take("duration after 'for'"))
         a.end()
         return cls(target, after)
@@ -270,7 +395,11 @@ class Degrade(_OnTarget):
 
     def __post_init__(self) -> None:
         r = self.remaining
-        _check(0 < r < 1, self.verb, f"the remaining capacity must be between 0 and 1 (0% and 100%) exclusive, got {r!r}")
+        _check(
+            0 < r < 1,
+            self.verb,
+            f"the remaining capacity must be between 0 and 1 (0% and 100%) exclusive, got {r!r}",
+        )
 
     def _args(self) -> tuple[str, ...]:
         return (self.target, _percent_text(self.remaining))
@@ -294,7 +423,11 @@ class Straggle(_OnTarget):
 
     def __post_init__(self) -> None:
         s = self.slowdown
-        _check(1 <= s <= limits.MAX_FACTOR, self.verb, f"the factor must be 1 or more, at most {limits.MAX_FACTOR:g}, got {s!r}")
+        _check(
+            1 <= s <= limits.MAX_FACTOR,
+            self.verb,
+            f"the factor must be 1 or more, at most {limits.MAX_FACTOR:g}, got {s!r}",
+        )
 
     def _args(self) -> tuple[str, ...]:
         return (self.target, _num(self.slowdown))
@@ -331,7 +464,11 @@ class Route(Command):
     policy: str
 
     def __post_init__(self) -> None:
-        _check(self.policy in POLICIES, self.verb, f"unknown policy {self.policy!r}; policies: {', '.join(POLICIES)}")
+        _check(
+            self.policy in POLICIES,
+            self.verb,
+            f"unknown policy {self.policy!r}; policies: {', '.join(POLICIES)}",
+        )
 
     def _args(self) -> tuple[str, ...]:
         return (self.policy,)
@@ -342,7 +479,9 @@ class Route(Command):
         a.end()
         policy = POLICY_ALIASES.get(word.lower(), word.lower())
         if policy not in POLICIES:
-            a.fail(f"unknown policy {word!r}{_hint(word, POLICIES)}; policies: {', '.join(POLICIES)}")
+            a.fail(
+                f"unknown policy {word!r}{_hint(word, POLICIES)}; policies: {', '.join(POLICIES)}"
+            )
         return cls(policy)
 
 
@@ -362,8 +501,16 @@ class Cap(Command):
     def __post_init__(self) -> None:
         kw, f = self.limit_kw, self.fraction
         _check(kw is None or f is None, self.verb, "give a power or a percentage, not both")
-        _check(kw is None or 0 < kw <= 1e7, self.verb, f"the limit must be above 0kW and at most 10GW, got {kw!r}kW")
-        _check(f is None or 0 < f <= 1, self.verb, f"the share must be above 0% and at most 100%, got {_percent_text(f or 0)}")
+        _check(
+            kw is None or 0 < kw <= 1e7,
+            self.verb,
+            f"the limit must be above 0kW and at most 10GW, got {kw!r}kW",
+        )
+        _check(
+            f is None or 0 < f <= 1,
+            self.verb,
+            f"the share must be above 0% and at most 100%, got {_percent_text(f or 0)}",
+        )
 
     def _args(self) -> tuple[str, ...]:
         if self.limit_kw is not None:
@@ -409,7 +556,11 @@ class Scale(Command):
     def __post_init__(self) -> None:
         n = self.replicas
         ok = isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= limits.MAX_REPLICAS
-        _check(ok, self.verb, f"replicas must be a whole number, 0 or more, at most {limits.MAX_REPLICAS:,}, got {n!r}")
+        _check(
+            ok,
+            self.verb,
+            f"replicas must be a whole number, 0 or more, at most {limits.MAX_REPLICAS:,}, got {n!r}",
+        )
 
     def _args(self) -> tuple[str, ...]:
         return (self.deployment, str(self.replicas))
@@ -438,10 +589,16 @@ class Surge(Command):
 
     def __post_init__(self) -> None:
         f, d = self.factor, self.duration_s
-        _check(0 < f <= limits.MAX_FACTOR, self.verb,
-               f"the factor must be above 0 and at most {limits.MAX_FACTOR:g} (times the planned load), got {f!r}")
-        _check(d is None or 0 < d <= limits.MAX_DURATION_S, self.verb,
-               f"the duration must be longer than 0s and at most 90 days, got {d!r}s")
+        _check(
+            0 < f <= limits.MAX_FACTOR,
+            self.verb,
+            f"the factor must be above 0 and at most {limits.MAX_FACTOR:g} (times the planned load), got {f!r}",
+        )
+        _check(
+            d is None or 0 < d <= limits.MAX_DURATION_S,
+            self.verb,
+            f"the duration must be longer than 0s and at most 90 days, got {d!r}s",
+        )
 
     def _args(self) -> tuple[str, ...]:
         words = [_num(self.factor)]
@@ -488,8 +645,11 @@ class Speed(SessionCommand):
 
     def __post_init__(self) -> None:
         f = self.factor
-        _check(f is None or 0 < f <= limits.MAX_SPEED, self.verb,
-               f"the factor must be above 0 and at most {limits.MAX_SPEED:g}, got {f!r}")
+        _check(
+            f is None or 0 < f <= limits.MAX_SPEED,
+            self.verb,
+            f"the factor must be above 0 and at most {limits.MAX_SPEED:g}, got {f!r}",
+        )
 
     def _args(self) -> tuple[str, ...]:
         return ("max" if self.factor is None else _num(self.factor),)
@@ -560,8 +720,23 @@ class Ack(SessionCommand):
 
 
 _ACTIONS: tuple[type[_Action], ...] = (
-    Fail, Repair, Degrade, Straggle, Drain, Undrain, Route, Cap, Swap, Scale, Surge, Faults,
-    Speed, Pause, Resume, Save, Ack,
+    Fail,
+    Repair,
+    Degrade,
+    Straggle,
+    Drain,
+    Undrain,
+    Route,
+    Cap,
+    Swap,
+    Scale,
+    Surge,
+    Faults,
+    Speed,
+    Pause,
+    Resume,
+    Save,
+    Ack,
 )
 _PARSERS: dict[str, Callable[[_Args], _Action]] = {cls.verb: cls._parse for cls in _ACTIONS}
 _PARSERS["uncap"] = _parse_uncap
@@ -576,16 +751,22 @@ def _hint(word: str, known: Iterable[str]) -> str:
 def parse_command(text: str) -> Command | SessionCommand:
     """Read one command line (a leading ``:`` is allowed); raise `CommandError` if it is not one."""
     if len(text) > MAX_LINE:
-        raise CommandError(f"a command is at most {MAX_LINE} characters; this one has {len(text):,}")
+        raise CommandError(
+            f"a command is at most {MAX_LINE} characters; this one has {len(text):,}"
+        )
     bad = next((ch for ch in text.strip() if (ord(ch) < 32 and ch != "\t") or ord(ch) == 127), None)
     if bad is not None:
-        raise CommandError(f"a command cannot hold control characters (found {bad!r} in {clip(text)!r})")
+        raise CommandError(
+            f"a command cannot hold control characters (found {bad!r} in {clip(text)!r})"
+        )
     words = text.strip().removeprefix(":").split()
     if not words:
         raise CommandError(f"empty command; commands: {', '.join(VERBS)}")
     verb = words[0].lower()
     if verb not in _PARSERS:
-        raise CommandError(f"unknown command {words[0]!r}{_hint(verb, VERBS)}; commands: {', '.join(VERBS)}")
+        raise CommandError(
+            f"unknown command {words[0]!r}{_hint(verb, VERBS)}; commands: {', '.join(VERBS)}"
+        )
     return _PARSERS[verb](_Args(verb, words[1:]))  # type: ignore[return-value]
 
 
@@ -615,7 +796,13 @@ def complete(
             kind = ""  # 'cap 80%' and 'cap off' are complete
         if verb == "surge" and len(args) == 2 and not _is_quantity(args[1]):
             kind = ""  # the class came straight after the factor
-        sources = {"target": ids, "policy": POLICIES, "gpu": gpus, "deployment": deployments, "workload": workloads}
+        sources = {
+            "target": ids,
+            "policy": POLICIES,
+            "gpu": gpus,
+            "deployment": deployments,
+            "workload": workloads,
+        }
         choices = []
         for part in filter(None, kind.split("|")):
             choices.extend(sources.get(part, (part,)))

@@ -68,8 +68,15 @@ class CostParts:
         return self.system + self.network + self.facility + self.opex + self.energy
 
     def as_dict(self) -> dict:
-        return {"capital": self.capital, "system": self.system, "network": self.network, "facility": self.facility,
-                "opex": self.opex, "energy": self.energy, "usd_per_gpu_hr": self.usd_per_gpu_hr}
+        return {
+            "capital": self.capital,
+            "system": self.system,
+            "network": self.network,
+            "facility": self.facility,
+            "opex": self.opex,
+            "energy": self.energy,
+            "usd_per_gpu_hr": self.usd_per_gpu_hr,
+        }
 
 
 def annuity(rate: float, years: float) -> float:
@@ -79,7 +86,9 @@ def annuity(rate: float, years: float) -> float:
     return 1.0 / years if rate <= 0 else rate / (1.0 - (1.0 + rate) ** -years)
 
 
-def cost_parts(gpu: GPU, overrides: Mapping[str, float] | None = None, catalog: Catalog | None = None) -> CostParts:
+def cost_parts(
+    gpu: GPU, overrides: Mapping[str, float] | None = None, catalog: Catalog | None = None
+) -> CostParts:
     """All-in $/GPU-hour of ``gpu`` by part; ``overrides`` replace catalog figures by name."""
     k = (catalog or load_catalog()).constants
     o = dict(overrides or {})

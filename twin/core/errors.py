@@ -22,6 +22,7 @@ _QUOTED = re.compile(r"(?<!\w)(?:'[^'\n]{" + _LONG + r",}'|\"[^\"\n]{" + _LONG +
 
 def clip_message(message: str) -> str:
     """A message with every long quoted value clipped, and the whole line bounded."""
+
     def shorten(m: re.Match) -> str:
         q, inner = m.group(0)[0], m.group(0)[1:-1]
         return m.group(0) if " characters)" in inner else q + clip(inner) + q
@@ -54,7 +55,11 @@ class Problem:
         object.__setattr__(self, "file", clip(str(self.file), 200))
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}" if self.line else f"{self.file}: {self.message}"
+        return (
+            f"{self.file}:{self.line}: {self.message}"
+            if self.line
+            else f"{self.file}: {self.message}"
+        )
 
 
 class InputError(TwinError):

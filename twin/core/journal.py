@@ -36,7 +36,9 @@ def check_writable(path: Path, force: bool, label: str) -> None:
     where = path.resolve()
     for folder in shipped_folders():
         if where.is_relative_to(folder):
-            raise TwinError(f"{label}: {path} is inside twin's own {folder.name}/ folder; write somewhere else")
+            raise TwinError(
+                f"{label}: {path} is inside twin's own {folder.name}/ folder; write somewhere else"
+            )
     if not where.parent.is_dir():
         raise TwinError(f"{label}: folder {path.parent} does not exist")
     if where.is_dir():
@@ -49,10 +51,23 @@ def check_writable(path: Path, force: bool, label: str) -> None:
 class Journal:
     """Append-only recording of one session into ``path``."""
 
-    def __init__(self, path: str | Path, layout: str, seed: int, tick_s: float | None = None, name: str | None = None,
-                 warmup_s: float = 0.0, overrides: dict | None = None, scenario: str | None = None,
-                 expect: list | None = None, abort_if: list | None = None, *, force: bool = False,
-                 label: str = "record", atomic: bool = False):
+    def __init__(
+        self,
+        path: str | Path,
+        layout: str,
+        seed: int,
+        tick_s: float | None = None,
+        name: str | None = None,
+        warmup_s: float = 0.0,
+        overrides: dict | None = None,
+        scenario: str | None = None,
+        expect: list | None = None,
+        abort_if: list | None = None,
+        *,
+        force: bool = False,
+        label: str = "record",
+        atomic: bool = False,
+    ):
         """A scenario session records its warm-up, overrides and expectations (so a recorded
         drill is graded by ``twin run``); its times count from the end of the warm-up.
 
@@ -72,13 +87,17 @@ class Journal:
         self._tmp: Path | None = None
         try:
             if force or atomic:
-                fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+                fd, tmp = tempfile.mkstemp(
+                    dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
+                )
                 self._fh, self._tmp = os.fdopen(fd, "w", encoding="utf-8"), Path(tmp)
             else:
                 self._fh = self.path.open("x", encoding="utf-8")
         except FileExistsError:
-            raise TwinError(f"{label}: {self.path} exists; {':save! FILE' if label == 'save' else '--force'} "
-                            f"overwrites it") from None
+            raise TwinError(
+                f"{label}: {self.path} exists; {':save! FILE' if label == 'save' else '--force'} "
+                f"overwrites it"
+            ) from None
         except OSError as e:
             raise TwinError(f"{label}: cannot write {self.path}: {e.strerror or e}") from None
         self._write(self.header())
@@ -88,7 +107,11 @@ class Journal:
     def header(self) -> str:
         when = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
         what = f"A live session of scenario {self.scenario}" if self.scenario else "A live session"
-        head: dict = {"name": self.name, "description": f"{what}, recorded by twin on {when}.", "layout": self.layout}
+        head: dict = {
+            "name": self.name,
+            "description": f"{what}, recorded by twin on {when}.",
+            "layout": self.layout,
+        }
         if self.overrides:
             head["overrides"] = self.overrides
         head["seed"] = self.seed
@@ -97,17 +120,32 @@ class Journal:
         if self.warmup_s:
             head["warmup"] = float(self.warmup_s)
         if self.expect:
-            head["recorded"] = True  # the session may end before a window: that one is not evaluated
+            head["recorded"] = (
+                True  # the session may end before a window: that one is not evaluated
+            )
             head["expect"] = self.expect
         if self.abort_if:
             head["abort_if"] = self.abort_if
-        return (f"# A twin session recording: replay with `twin run {self.path.name}`.\n"
-                + ("# Times count from the end of the warm-up, as in any scenario.\n" if self.warmup_s else "")
-                + yaml.safe_dump(head, sort_keys=False, allow_unicode=True) + "events:\n")
+        return (
+            f"# A twin session recording: replay with `twin run {self.path.name}`.\n"
+            + (
+                "# Times count from the end of the warm-up, as in any scenario.\n"
+                if self.warmup_s
+                else ""
+            )
+            + yaml.safe_dump(head, sort_keys=False, allow_unicode=True)
+            + "events:\n"
+        )
 
     @staticmethod
     def line(t_s: float, cmd: C.Command) -> str:
-        return "  - " + yaml.safe_dump({"at": float(t_s), "do": cmd.text}, default_flow_style=True, width=1000).strip() + "\n"
+        return (
+            "  - "
+            + yaml.safe_dump(
+                {"at": float(t_s), "do": cmd.text}, default_flow_style=True, width=1000
+            ).strip()
+            + "\n"
+        )
 
     def record(self, t_s: float, cmd: C.Command) -> None:
         if self.closed:
@@ -141,8 +179,16 @@ class Journal:
             raise TwinError(f"{self.label}: cannot write {self.path}: {e.strerror or e}") from None
 
 
-def save_session(path: str | Path, layout: str, seed: int, entries: list[tuple[float, str]], end_s: float,
-                 tick_s: float | None = None, force: bool = False, **header) -> Path:
+def save_session(
+    path: str | Path,
+    layout: str,
+    seed: int,
+    entries: list[tuple[float, str]],
+    end_s: float,
+    tick_s: float | None = None,
+    force: bool = False,
+    **header,
+) -> Path:
     """``:save FILE``: the session so far as a complete scenario file, written whole or not
     at all (``header``: the warm-up, overrides, expectations and scenario name a `Journal`
     takes). An existing file is refused unless ``force`` (``:save! FILE``)."""

@@ -57,7 +57,10 @@ class Range:
             raise ValueError(f"must be a finite number, got {shown!r}")
         low_ok = value > self.lo if self.open_lo else value >= self.lo
         if not low_ok or value > self.hi:
-            raise ValueError(f"{shown!r} is out of range: must be {self.text()}" + (f" ({self.why})" if self.why else ""))
+            raise ValueError(
+                f"{shown!r} is out of range: must be {self.text()}"
+                + (f" ({self.why})" if self.why else "")
+            )
         return value
 
     def text(self) -> str:
@@ -86,8 +89,10 @@ def check_ticks(duration_s: float, tick_s: float) -> str | None:
     """A message if a run of ``duration_s`` at ``tick_s`` needs more than `MAX_TICKS` steps."""
     steps = duration_s / tick_s
     if steps > MAX_TICKS:
-        return (f"{steps:,.0f} ticks of {tick_s:g}s: more than the {MAX_TICKS:,} a run may take "
-                f"(use a longer tick or a shorter duration)")
+        return (
+            f"{steps:,.0f} ticks of {tick_s:g}s: more than the {MAX_TICKS:,} a run may take "
+            f"(use a longer tick or a shorter duration)"
+        )
     return None
 
 

@@ -17,11 +17,32 @@ import twin
 from twin.core.engine import Factory
 
 #: The run aggregates every report has (issue 3), in display order.
-SUMMARY_KEYS = ("output_tok_s", "tok_s_per_mw", "tok_per_joule", "usd_per_mtok", "ttft_p95_s", "tpot_p95_s",
-                "slo_attainment", "it_power_kw", "facility_power_kw")
+SUMMARY_KEYS = (
+    "output_tok_s",
+    "tok_s_per_mw",
+    "tok_per_joule",
+    "usd_per_mtok",
+    "ttft_p95_s",
+    "tpot_p95_s",
+    "slo_attainment",
+    "it_power_kw",
+    "facility_power_kw",
+)
 #: Gauges sampled over time into ``series`` (with ``t_s``).
-SERIES_KEYS = (*SUMMARY_KEYS, "total_tok_s", "goodput_tok_s", "usd_per_mtok_capital", "usd_per_mtok_energy",
-               "ttft_p99_s", "tpot_p99_s", "queue_depth", "utilisation", "envelope_kw", "shed_rps", "failed_rps")
+SERIES_KEYS = (
+    *SUMMARY_KEYS,
+    "total_tok_s",
+    "goodput_tok_s",
+    "usd_per_mtok_capital",
+    "usd_per_mtok_energy",
+    "ttft_p99_s",
+    "tpot_p99_s",
+    "queue_depth",
+    "utilisation",
+    "envelope_kw",
+    "shed_rps",
+    "failed_rps",
+)
 MAX_SERIES_POINTS = 1000
 _SIG_DIGITS = 6
 
@@ -40,8 +61,13 @@ class Recorder:
 
     def state(self) -> dict[str, Any]:
         """What a checkpoint needs to continue this recording exactly (JSON values)."""
-        return {"every_s": self.every_s, "series": self.series, "events": self.events, "last_event": self._last_event,
-                "start_s": self.start_s}
+        return {
+            "every_s": self.every_s,
+            "series": self.series,
+            "events": self.events,
+            "last_event": self._last_event,
+            "start_s": self.start_s,
+        }
 
     def load_state(self, d: dict[str, Any]) -> None:
         self.every_s, self.start_s, self._last_event = d["every_s"], d["start_s"], d["last_event"]
@@ -57,11 +83,23 @@ class Recorder:
 
     def collect_events(self) -> None:
         for e in self.factory.events_after(self._last_event):
-            self.events.append({"id": e.id, "t_s": e.t_s, "severity": e.severity, "source": e.source, "message": e.message})
+            self.events.append(
+                {
+                    "id": e.id,
+                    "t_s": e.t_s,
+                    "severity": e.severity,
+                    "source": e.source,
+                    "message": e.message,
+                }
+            )
             self._last_event = e.id
 
-    def run_until(self, t_end: float, on_step: Callable[[float], None] | None = None,
-                  stop: Callable[[], bool] | None = None) -> None:
+    def run_until(
+        self,
+        t_end: float,
+        on_step: Callable[[float], None] | None = None,
+        stop: Callable[[], bool] | None = None,
+    ) -> None:
         """Advance to ``t_end`` in sampling steps; ``stop()`` returning True ends early."""
         f = self.factory
         while f.now < t_end - 1e-9:
@@ -78,18 +116,49 @@ def components(f: Factory) -> dict[str, list[dict[str, Any]]]:
     """Every component id and what it feeds or holds (as the factory is now)."""
     L = f.layout
     return {
-        "racks": [{"id": r.id, "row": r.row, "gpu": f.rack_sku[i], "gpus": int(f.rack_gpus[i]), "pdus": list(r.pdus),
-                   "cooling": r.cooling, "leaf": r.leaf} for i, r in enumerate(L.racks)],
-        "feeds": [{"id": x.id, "capacity_kw": x.capacity_kw, "pdus": [p.id for p in L.pdus if p.feed == x.id]} for x in L.feeds],
-        "pdus": [{"id": p.id, "feed": p.feed, "capacity_kw": p.capacity_kw, "racks": list(p.racks)} for p in L.pdus],
-        "cooling_loops": [{"id": c.id, "capacity_kw": c.capacity_kw, "racks": list(c.racks)} for c in L.cooling],
-        "switches": [{"id": s.id, "tier": s.tier, "racks": list(s.racks)} for s in L.fabric.switches],
+        "racks": [
+            {
+                "id": r.id,
+                "row": r.row,
+                "gpu": f.rack_sku[i],
+                "gpus": int(f.rack_gpus[i]),
+                "pdus": list(r.pdus),
+                "cooling": r.cooling,
+                "leaf": r.leaf,
+            }
+            for i, r in enumerate(L.racks)
+        ],
+        "feeds": [
+            {
+                "id": x.id,
+                "capacity_kw": x.capacity_kw,
+                "pdus": [p.id for p in L.pdus if p.feed == x.id],
+            }
+            for x in L.feeds
+        ],
+        "pdus": [
+            {"id": p.id, "feed": p.feed, "capacity_kw": p.capacity_kw, "racks": list(p.racks)}
+            for p in L.pdus
+        ],
+        "cooling_loops": [
+            {"id": c.id, "capacity_kw": c.capacity_kw, "racks": list(c.racks)} for c in L.cooling
+        ],
+        "switches": [
+            {"id": s.id, "tier": s.tier, "racks": list(s.racks)} for s in L.fabric.switches
+        ],
         "links": [{"id": ln.id, "a": ln.a, "b": ln.b, "gb_s": ln.gb_s} for ln in L.fabric.links],
-        "deployments": [{"id": d.id, "model": d.model, "precision": d.precision,
-                         "gpus_per_replica": int(f.rep_gpus[f.dep_reps[i][0]]) if len(f.dep_reps[i]) else 0,
-                         "replicas": len(f.dep_reps[i]), "racks": list(d.racks),
-                         "classes": [w.id for w in L.workloads if w.deployment == d.id]}
-                        for i, d in enumerate(L.deployments)],
+        "deployments": [
+            {
+                "id": d.id,
+                "model": d.model,
+                "precision": d.precision,
+                "gpus_per_replica": int(f.rep_gpus[f.dep_reps[i][0]]) if len(f.dep_reps[i]) else 0,
+                "replicas": len(f.dep_reps[i]),
+                "racks": list(d.racks),
+                "classes": [w.id for w in L.workloads if w.deployment == d.id],
+            }
+            for i, d in enumerate(L.deployments)
+        ],
     }
 
 

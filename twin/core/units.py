@@ -14,7 +14,17 @@ from twin.core.errors import clip
 _NUMBER = r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
 _QTY = re.compile(rf"^\s*(?P<num>[-+]?{_NUMBER})\s*(?P<unit>[A-Za-z/%]*)\s*$")
 
-_DURATION_S = {"": 1.0, "ms": 1e-3, "s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+_DURATION_S = {
+    "": 1.0,
+    "ms": 1e-3,
+    "s": 1.0,
+    "sec": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "h": 3600.0,
+    "d": 86400.0,
+    "w": 604800.0,
+}
 _POWER_KW = {"w": 1e-3, "kw": 1.0, "mw": 1e3, "gw": 1e6}
 _BW_GB_S = {"gb/s": 1.0, "gbps": 1 / 8, "gbit/s": 1 / 8, "tb/s": 1e3, "tbps": 1e3 / 8, "mb/s": 1e-3}
 _COUNT = {"": 1, "k": 1_000, "m": 1_000_000}
@@ -77,7 +87,9 @@ def parse_bandwidth_gb_s(text: object) -> float:
     try:
         return value * _BW_GB_S[unit.lower()]
     except KeyError:
-        raise ValueError(f"unknown bandwidth unit {unit!r} in {text!r} (use GB/s, Gbps, TB/s)") from None
+        raise ValueError(
+            f"unknown bandwidth unit {unit!r} in {text!r} (use GB/s, Gbps, TB/s)"
+        ) from None
 
 
 def parse_count(text: object) -> int:

@@ -9,13 +9,25 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-ROUTING_POLICIES: tuple[str, ...] = ("round-robin", "least-loaded", "kv-aware", "power-aware", "slo-aware")
+ROUTING_POLICIES: tuple[str, ...] = (
+    "round-robin",
+    "least-loaded",
+    "kv-aware",
+    "power-aware",
+    "slo-aware",
+)
 """Routing policies, in the order help lists them."""
 
-POLICY_ALIASES = MappingProxyType({
-    "rr": "round-robin", "jsq": "least-loaded", "p2c": "least-loaded",
-    "kv": "kv-aware", "power": "power-aware", "slo": "slo-aware",
-})
+POLICY_ALIASES = MappingProxyType(
+    {
+        "rr": "round-robin",
+        "jsq": "least-loaded",
+        "p2c": "least-loaded",
+        "kv": "kv-aware",
+        "power": "power-aware",
+        "slo": "slo-aware",
+    }
+)
 """Short names people already use for the policies (join-shortest-queue, power-of-two …)."""
 
 PRECISIONS: tuple[str, ...] = ("bf16", "fp8", "fp4")
@@ -27,12 +39,32 @@ scale per 16 (4.5 bits). The catalog constant ``bytes_per_param`` (with its sour
 same table; a test keeps them equal."""
 
 FAULT_KINDS: tuple[str, ...] = (
-    "rack", "row", "group", "node", "gpu", "pdu", "feed", "loop", "leaf", "spine", "link",
+    "rack",
+    "row",
+    "group",
+    "node",
+    "gpu",
+    "pdu",
+    "feed",
+    "loop",
+    "leaf",
+    "spine",
+    "link",
 )
 """What ``fail`` can take down (a cooling loop is a ``loop``; ``switch`` means a leaf or spine)."""
 
 COMPONENT_KINDS: tuple[str, ...] = (
-    "feed", "pdu", "loop", "group", "row", "rack", "leaf", "spine", "link", "deployment", "workload",
+    "feed",
+    "pdu",
+    "loop",
+    "group",
+    "row",
+    "rack",
+    "leaf",
+    "spine",
+    "link",
+    "deployment",
+    "workload",
 )
 """The kinds of id in a layout's one namespace (``Layout.kind_of``); a ``group`` is the rows
 one ``count:`` entry stamps out."""

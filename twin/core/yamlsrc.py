@@ -75,7 +75,9 @@ class _Loader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         self.values += 1
         if self.values > MAX_VALUES:
-            raise _Refused(self.peek_event().start_mark.line + 1, f"more than {MAX_VALUES:,} values")
+            raise _Refused(
+                self.peek_event().start_mark.line + 1, f"more than {MAX_VALUES:,} values"
+            )
         self.depth += 1
         try:
             if self.depth > MAX_DEPTH:
@@ -104,10 +106,14 @@ def _check_expansion(root: yaml.Node) -> None:
 
     def walk(node: yaml.Node, depth: int) -> tuple[int, int]:
         if depth > MAX_DEPTH:
-            raise _Refused(_line(node), f"nested more than {MAX_DEPTH} levels deep once aliases are expanded")
+            raise _Refused(
+                _line(node), f"nested more than {MAX_DEPTH} levels deep once aliases are expanded"
+            )
         seen = memo.get(id(node))
         if seen == (-1, -1):
-            raise _Refused(_line(node), "an alias refers to the value that contains it (a recursive anchor)")
+            raise _Refused(
+                _line(node), "an alias refers to the value that contains it (a recursive anchor)"
+            )
         if seen is None:
             memo[id(node)] = (-1, -1)
             size, height = 1, 0
@@ -115,10 +121,14 @@ def _check_expansion(root: yaml.Node) -> None:
                 n, h = walk(child, depth + 1)
                 size, height = size + n, max(height, h + 1)
                 if size > MAX_VALUES:
-                    raise _Refused(_line(node), f"more than {MAX_VALUES:,} values once aliases are expanded")
+                    raise _Refused(
+                        _line(node), f"more than {MAX_VALUES:,} values once aliases are expanded"
+                    )
             seen = memo[id(node)] = (size, height)
         if depth + seen[1] > MAX_DEPTH:
-            raise _Refused(_line(node), f"nested more than {MAX_DEPTH} levels deep once aliases are expanded")
+            raise _Refused(
+                _line(node), f"nested more than {MAX_DEPTH} levels deep once aliases are expanded"
+            )
         return seen
 
     walk(root, 0)
@@ -128,11 +138,15 @@ def _scalar(node: yaml.Node, loader: yaml.SafeLoader) -> Any:
     try:
         value = loader.construct_object(node, deep=True)
     except (ValueError, OverflowError):  # e.g. an integer over 4,300 digits
-        raise _Refused(_line(node), f"not a number this program can read: {_clip(node.value)}") from None
+        raise _Refused(
+            _line(node), f"not a number this program can read: {_clip(node.value)}"
+        ) from None
     if isinstance(value, float) and not math.isfinite(value):
         raise _Refused(_line(node), f"numbers must be finite, got {_clip(node.value)}")
     if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_INT:
-        raise _Refused(_line(node), f"number too large (the limit is {MAX_INT:,}): {_clip(node.value)}")
+        raise _Refused(
+            _line(node), f"number too large (the limit is {MAX_INT:,}): {_clip(node.value)}"
+        )
     return value
 
 
@@ -148,10 +162,20 @@ def _convert(node: yaml.Node, loader: yaml.SafeLoader, file: str) -> Any:
         for key_node, value_node in node.value:
             line = _line(key_node)
             if not isinstance(key_node, yaml.ScalarNode):
-                raise _Refused(line, "a key must be a plain word or number, not a list or mapping ('? [a, b]')")
+                raise _Refused(
+                    line, "a key must be a plain word or number, not a list or mapping ('? [a, b]')"
+                )
             key = _scalar(key_node, loader)
             if key in out:
-                raise InputError([Problem(file, line, f"duplicate key {_clip(key)!r} (first at line {out.lines[key]})")])
+                raise InputError(
+                    [
+                        Problem(
+                            file,
+                            line,
+                            f"duplicate key {_clip(key)!r} (first at line {out.lines[key]})",
+                        )
+                    ]
+                )
             out[key] = _convert(value_node, loader, file)
             out.lines[key] = line
         return out
@@ -172,16 +196,22 @@ def load_text(text: str, file: str) -> Any:
     that refer to themselves or expand past `MAX_VALUES`, complex keys, numbers that are
     not finite or do not fit in 64 bits.
     """
-    if text.count(",") + text.count("\n") > MAX_VALUES:  # every value needs one: refuse before parsing
+    if (
+        text.count(",") + text.count("\n") > MAX_VALUES
+    ):  # every value needs one: refuse before parsing
         raise InputError([Problem(file, 1, f"more than {MAX_VALUES:,} values (commas and lines)")])
     nul = text.find("\x00")
     if nul >= 0:
-        raise InputError([Problem(file, text.count("\n", 0, nul) + 1, "a NUL byte: this is not a text file")])
+        raise InputError(
+            [Problem(file, text.count("\n", 0, nul) + 1, "a NUL byte: this is not a text file")]
+        )
     try:
         loader = _Loader(text)
     except yaml.reader.ReaderError as e:
         line = text.count("\n", 0, e.position) + 1
-        raise InputError([Problem(file, line, f"a control character (#x{e.character:04x}) YAML does not allow")]) from None
+        raise InputError(
+            [Problem(file, line, f"a control character (#x{e.character:04x}) YAML does not allow")]
+        ) from None
     try:
         node = loader.get_single_node()
         if node is None:
@@ -209,12 +239,26 @@ def load_file(path: str | Path) -> Any:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            raise InputError([Problem(str(path), 1, f"file too large ({size / 2**20:,.1f} MB; the limit is "
-                                                    f"{MAX_FILE_BYTES // 2**20} MB)")])
+            raise InputError(
+                [
+                    Problem(
+                        str(path),
+                        1,
+                        f"file too large ({size / 2**20:,.1f} MB; the limit is "
+                        f"{MAX_FILE_BYTES // 2**20} MB)",
+                    )
+                ]
+            )
         with path.open("rb") as fh:  # a FIFO or device could claim size 0 and stream forever
             raw = fh.read(MAX_FILE_BYTES + 1)
         if len(raw) > MAX_FILE_BYTES:
-            raise InputError([Problem(str(path), 1, f"file too large (the limit is {MAX_FILE_BYTES // 2**20} MB)")])
+            raise InputError(
+                [
+                    Problem(
+                        str(path), 1, f"file too large (the limit is {MAX_FILE_BYTES // 2**20} MB)"
+                    )
+                ]
+            )
         text = raw.decode("utf-8")
     except OSError as e:
         raise InputError([Problem(str(path), 0, f"cannot read: {e.strerror or e}")]) from None
@@ -243,7 +287,10 @@ class Reader:
     def mapping(self, value: Any, where: str, line: int = 0) -> YMap | None:
         if isinstance(value, YMap):
             return value
-        self.error(getattr(value, "line", line), f"{where}: expected a mapping (key: value), got {_kind(value)}")
+        self.error(
+            getattr(value, "line", line),
+            f"{where}: expected a mapping (key: value), got {_kind(value)}",
+        )
         return None
 
     def sequence(self, value: Any, where: str, line: int = 0) -> YList | None:
@@ -263,10 +310,16 @@ class Reader:
         for key in m:
             if key not in allowed:
                 close = difflib.get_close_matches(str(key), allowed, n=1)
-                hint = f" (did you mean {close[0]!r}?)" if close else f" (allowed: {', '.join(allowed)})"
+                hint = (
+                    f" (did you mean {close[0]!r}?)"
+                    if close
+                    else f" (allowed: {', '.join(allowed)})"
+                )
                 self.error(m.line_of(key), f"{where}: unknown key {key!r}{hint}")
 
-    def get(self, m: YMap, key: str, convert: Callable[[Any], Any], where: str, default: Any = _REQUIRED) -> Any:
+    def get(
+        self, m: YMap, key: str, convert: Callable[[Any], Any], where: str, default: Any = _REQUIRED
+    ) -> Any:
         """``convert(m[key])``; a missing required key or a ValueError/TypeError is recorded."""
         if key not in m or m[key] is None:
             if default is _REQUIRED:

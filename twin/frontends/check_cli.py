@@ -47,11 +47,19 @@ def _check_scenario(doc: YMap, file: str, catalog: Catalog) -> str:
     from twin.core.units import format_duration
 
     sc = scenario_from_doc(doc, file, catalog, base_dir=Path(file).parent)
-    _must_build(sc.layout, catalog, file, doc.line_of("layout") if isinstance(doc, YMap) else 1,
-                seed=sc.seed, tick_s=sc.tick_s)
-    return (f"scenario {sc.name}: layout {sc.layout.name}, {format_duration(sc.duration_s)}"
-            f"{f' after {format_duration(sc.warmup_s)} warm-up' if sc.warmup_s else ''}, seed {sc.seed}, "
-            f"{len(sc.events)} events, {len(sc.expect)} expectations")
+    _must_build(
+        sc.layout,
+        catalog,
+        file,
+        doc.line_of("layout") if isinstance(doc, YMap) else 1,
+        seed=sc.seed,
+        tick_s=sc.tick_s,
+    )
+    return (
+        f"scenario {sc.name}: layout {sc.layout.name}, {format_duration(sc.duration_s)}"
+        f"{f' after {format_duration(sc.warmup_s)} warm-up' if sc.warmup_s else ''}, seed {sc.seed}, "
+        f"{len(sc.events)} events, {len(sc.expect)} expectations"
+    )
 
 
 def _check_layout(doc: Any, file: str, catalog: Catalog) -> str:
@@ -61,8 +69,14 @@ def _check_layout(doc: Any, file: str, catalog: Catalog) -> str:
     return summary_line(layout, catalog)
 
 
-def _must_build(layout: Any, catalog: Catalog, file: str, line: int, seed: int | None = None,
-                tick_s: float | None = None) -> None:
+def _must_build(
+    layout: Any,
+    catalog: Catalog,
+    file: str,
+    line: int,
+    seed: int | None = None,
+    tick_s: float | None = None,
+) -> None:
     """What passes ``check`` must run: build the factory (plan every deployment) as ``run`` would."""
     from twin.core.engine import Factory
 

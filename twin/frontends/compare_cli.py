@@ -31,15 +31,35 @@ ROWS = (
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compare", help="what-if: run a baseline and a variant with the same seed, side by side",
-                       description="Run A and B (or A and A with --with commands) with the same seed and print the KPIs "
-                                   "side by side with absolute and relative deltas.")
-    p.add_argument("a", metavar="A", help="baseline: a scenario file, a layout file or a built-in layout")
-    p.add_argument("b", metavar="B", nargs="?", help="variant (default: A with the --with commands)")
-    p.add_argument("--with", dest="with_", action="append", default=[], metavar="COMMAND",
-                   help="a command for the variant, e.g. 'swap row-b gb300' (repeatable)")
-    p.add_argument("--at", default="0s", metavar="TIME", help="when the --with commands apply (default 0s)")
-    p.add_argument("--for", dest="duration", metavar="DURATION", help=f"simulated time for layouts (default {DEFAULT_DURATION})")
+    p = sub.add_parser(
+        "compare",
+        help="what-if: run a baseline and a variant with the same seed, side by side",
+        description="Run A and B (or A and A with --with commands) with the same seed and print the KPIs "
+        "side by side with absolute and relative deltas.",
+    )
+    p.add_argument(
+        "a", metavar="A", help="baseline: a scenario file, a layout file or a built-in layout"
+    )
+    p.add_argument(
+        "b", metavar="B", nargs="?", help="variant (default: A with the --with commands)"
+    )
+    p.add_argument(
+        "--with",
+        dest="with_",
+        action="append",
+        default=[],
+        metavar="COMMAND",
+        help="a command for the variant, e.g. 'swap row-b gb300' (repeatable)",
+    )
+    p.add_argument(
+        "--at", default="0s", metavar="TIME", help="when the --with commands apply (default 0s)"
+    )
+    p.add_argument(
+        "--for",
+        dest="duration",
+        metavar="DURATION",
+        help=f"simulated time for layouts (default {DEFAULT_DURATION})",
+    )
     p.add_argument("--seed", type=int, help="seed for both runs (default: A's)")
     p.add_argument("--report", metavar="FILE.json", help="write both summaries and the deltas here")
     p.add_argument("--quiet", action="store_true", help="no progress line")
@@ -57,8 +77,14 @@ def _scenario(target: str, catalog, duration: float | None, seed: int | None):
 def run(args: argparse.Namespace) -> int:
     if args.b is None and not args.with_:
         raise TwinError("compare: give a variant B, or --with COMMAND to change A")
-    at = limits.option(args.at, parse_duration_s, limits.Range(0, limits.MAX_DURATION_S, "s"), "compare: --at")
-    duration = limits.option(args.duration, parse_duration_s, limits.DURATION, "compare: --for") if args.duration else None
+    at = limits.option(
+        args.at, parse_duration_s, limits.Range(0, limits.MAX_DURATION_S, "s"), "compare: --at"
+    )
+    duration = (
+        limits.option(args.duration, parse_duration_s, limits.DURATION, "compare: --for")
+        if args.duration
+        else None
+    )
     if args.seed is not None:
         limits.option(args.seed, None, limits.SEED, "compare: --seed")
     extra = []
@@ -78,7 +104,9 @@ def run(args: argparse.Namespace) -> int:
     sb = _scenario(args.b, catalog, duration, args.seed) if args.b else sa
     seed = args.seed if args.seed is not None else sa.seed
     if at > sb.duration_s:
-        raise TwinError(f"compare: --at {args.at} is after the run ends ({format_duration(sb.duration_s)})")
+        raise TwinError(
+            f"compare: --at {args.at} is after the run ends ({format_duration(sb.duration_s)})"
+        )
     ra = Runner(sa, catalog, seed=seed)
     rb = Runner(sb, catalog, seed=seed, extra=tuple(extra))
     # a --with command the variant's factory cannot take is a user error: say so before running
@@ -120,7 +148,8 @@ def still_under_way(factory, extra, catalog, duration_s: float) -> list[str]:
                 f"'{cmd.text}' is still under way when the window ends: {swapping} rack{'s' if swapping != 1 else ''} "
                 f"down for the swap ({format_duration(downtime)} from {format_duration(at)}, done at "
                 f"{format_duration(at + downtime)}; the window ends at {format_duration(duration_s)}). B measures the "
-                f"outage, not the new GPUs: run with --for longer than {format_duration(at + downtime)} to see them.")
+                f"outage, not the new GPUs: run with --for longer than {format_duration(at + downtime)} to see them."
+            )
     return notes
 
 
@@ -129,14 +158,34 @@ def comparison(da: dict, db: dict, with_: list[str], at: float) -> dict:
     delta, rel = {}, {}
     for k, va in sa.items():
         vb = sb.get(k)
-        if isinstance(va, int | float) and isinstance(vb, int | float) and math.isfinite(va) and math.isfinite(vb):
+        if (
+            isinstance(va, int | float)
+            and isinstance(vb, int | float)
+            and math.isfinite(va)
+            and math.isfinite(vb)
+        ):
             delta[k] = vb - va
             rel[k] = (vb - va) / abs(va) if va else None
-    return {"a": {"name": da.get("scenario") or da["layout"], "layout": da["layout"], "seed": da["seed"], "summary": sa,
-                  "status": da["status"]},
-            "b": {"name": db.get("scenario") or db["layout"], "layout": db["layout"], "seed": db["seed"], "summary": sb,
-                  "status": db["status"], "with": with_, "at_s": at},
-            "delta": delta, "relative": rel}
+    return {
+        "a": {
+            "name": da.get("scenario") or da["layout"],
+            "layout": da["layout"],
+            "seed": da["seed"],
+            "summary": sa,
+            "status": da["status"],
+        },
+        "b": {
+            "name": db.get("scenario") or db["layout"],
+            "layout": db["layout"],
+            "seed": db["seed"],
+            "summary": sb,
+            "status": db["status"],
+            "with": with_,
+            "at_s": at,
+        },
+        "delta": delta,
+        "relative": rel,
+    }
 
 
 def print_table(doc: dict, args) -> None:
@@ -145,8 +194,11 @@ def print_table(doc: dict, args) -> None:
 
     a, b = doc["a"], doc["b"]
     name_b = b["name"] if not b["with"] else f"{b['name']} + {'; '.join(b['with'])}"
-    t = Table(title=f"A: {a['name']}   B: {name_b}" + (f" at {format_duration(b['at_s'])}" if b["with"] else ""),
-              title_justify="left")
+    t = Table(
+        title=f"A: {a['name']}   B: {name_b}"
+        + (f" at {format_duration(b['at_s'])}" if b["with"] else ""),
+        title_justify="left",
+    )
     for c in ("", "A", "B", "Δ", "Δ%"):
         t.add_column(c, justify="left" if not c else "right")
     for k, label, spec, scale, better in ROWS:
@@ -155,9 +207,18 @@ def print_table(doc: dict, args) -> None:
             continue
         d, r = doc["delta"].get(k), doc["relative"].get(k)
         good = None if not d else ((d > 0) == (better == "higher"))
-        style = "" if good is None or (r is not None and abs(r) < 0.005) else ("green" if good else "red")
+        style = (
+            ""
+            if good is None or (r is not None and abs(r) < 0.005)
+            else ("green" if good else "red")
+        )
         ds = "—" if d is None else (("+" if d >= 0 else "") + spec.format(d * scale))
         rs = "—" if r is None else f"{r:+.1%}"
-        t.add_row(label, spec.format(va * scale), spec.format(vb * scale), f"[{style}]{ds}[/]" if style else ds,
-                  f"[{style}]{rs}[/]" if style else rs)
+        t.add_row(
+            label,
+            spec.format(va * scale),
+            spec.format(vb * scale),
+            f"[{style}]{ds}[/]" if style else ds,
+            f"[{style}]{rs}[/]" if style else rs,
+        )
     Console().print(t)

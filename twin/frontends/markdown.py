@@ -33,20 +33,38 @@ def render(doc: dict[str, Any]) -> str:
     if doc.get("description"):
         lines += [doc["description"].strip(), ""]
     status = doc.get("status")
-    verdict = {"passed": "✔ every expectation held", "failed": "✘ an expectation failed", "aborted": "✘ aborted"}.get(status, "")
+    verdict = {
+        "passed": "✔ every expectation held",
+        "failed": "✘ an expectation failed",
+        "aborted": "✘ aborted",
+    }.get(status, "")
     if status == "failed" and doc.get("failed_commands"):
         verdict = f"✘ {doc['failed_commands']} scripted command(s) failed" + (
-            "" if all(e["status"] != "failed" for e in doc.get("expectations", ())) else " and an expectation failed")
-    lines += [f"Layout `{doc['layout']}` · seed {doc['seed']} · {format_duration(doc.get('duration_s', 0))} simulated"
-              + (f" after a {format_duration(doc['warmup_s'])} warm-up" if doc.get("warmup_s") else "")
-              + (f" · **{verdict}**" if verdict else ""), ""]
+            ""
+            if all(e["status"] != "failed" for e in doc.get("expectations", ()))
+            else " and an expectation failed"
+        )
+    lines += [
+        f"Layout `{doc['layout']}` · seed {doc['seed']} · {format_duration(doc.get('duration_s', 0))} simulated"
+        + (f" after a {format_duration(doc['warmup_s'])} warm-up" if doc.get("warmup_s") else "")
+        + (f" · **{verdict}**" if verdict else ""),
+        "",
+    ]
     if doc.get("aborted"):
         lines += [f"Aborted: {doc['aborted']}", ""]
     lines += ["## Key figures", "", "| figure | value |", "|---|---:|"]
     lines += [f"| {label} | {fmt(s.get(k), spec, sc)} |" for k, label, spec, sc in KPI_ROWS]
-    lines += [f"| requests (shed / failed) | {s.get('requests', 0):,.0f} ({s.get('requests_shed', 0):,.0f} / {s.get('requests_failed', 0):,.0f}) |", ""]
+    lines += [
+        f"| requests (shed / failed) | {s.get('requests', 0):,.0f} ({s.get('requests_shed', 0):,.0f} / {s.get('requests_failed', 0):,.0f}) |",
+        "",
+    ]
     if doc.get("expectations"):
-        lines += ["## Expectations", "", "| | expectation | observed | when | by |", "|---|---|---:|---:|---:|"]
+        lines += [
+            "## Expectations",
+            "",
+            "| | expectation | observed | when | by |",
+            "|---|---|---:|---:|---:|",
+        ]
         for e in doc["expectations"]:
             mark = {"passed": "✔", "failed": "✘"}.get(e["status"], "–")
             obs = e["observed"]
@@ -65,7 +83,9 @@ def render(doc: dict[str, Any]) -> str:
     shown = doc["events"]
     for e in shown[:200]:
         t = max(0.0, e["t_s"] - start)
-        lines.append(f"- `{format_duration(t):>7}` **{e['severity']}** {e['source']}: {e['message']}")
+        lines.append(
+            f"- `{format_duration(t):>7}` **{e['severity']}** {e['source']}: {e['message']}"
+        )
     if len(shown) > 200:
         lines.append(f"- … {len(shown) - 200} more events in the JSON report")
     return "\n".join(lines) + "\n"

@@ -20,21 +20,72 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="throughput, interactivity and $/Mtok of one model replica",
         description="Throughput–interactivity of one replica (GPU, model, precision) from the calibrated serving model.",
     )
-    p.add_argument("--gpu", required=True, help="GPU SKU (h100, h200, b200, gb200, gb300, mi300x, mi355x, …)")
-    p.add_argument("--model", required=True, help="model (llama-3.3-70b, deepseek-r1, gpt-oss-120b, …)")
-    p.add_argument("--precision", choices=PRECISIONS, help="weights/compute precision (default: the model's native or fp8)")
-    p.add_argument("--isl", type=_tokens, default=1024, help="input (prompt) tokens per request (default 1024)")
-    p.add_argument("--osl", type=_tokens, default=1024, help="output tokens per request (default 1024)")
-    p.add_argument("--osl-spread", type=_spread, default=0.0, metavar="CV",
-                   help="spread of output lengths as a coefficient of variation (0 = all alike; 1 ≈ exponential)")
-    p.add_argument("--tps-user", type=_positive, metavar="X", help="the best point that gives each user X output tok/s")
-    p.add_argument("--parallelism", metavar="P", help="e.g. TP8, DP8 (DP attention + EP), TP8xPP2, TP8+MTP, DP48+MTP3 (default: best of all that fit)")
-    p.add_argument("--disagg", action="store_true", help="only disaggregated prefill/decode (default: the best of co-located and disaggregated)")
-    p.add_argument("--no-mtp", action="store_true", help="no speculative decoding with the model's multi-token-prediction head")
-    p.add_argument("--ttft-max", type=_positive, metavar="S", help="only operating points whose time to first token is at most S seconds")
-    p.add_argument("--vs", metavar="GPU", help="compare with another GPU: ratios of tok/s per GPU, tok/s per MW and $/Mtok across interactivity")
-    p.add_argument("--vs-precision", choices=PRECISIONS, help="precision of the --vs GPU (default: its best, fp4 where it has it)")
-    p.add_argument("--curve", action="store_true", help="the whole throughput–interactivity frontier as a table")
+    p.add_argument(
+        "--gpu", required=True, help="GPU SKU (h100, h200, b200, gb200, gb300, mi300x, mi355x, …)"
+    )
+    p.add_argument(
+        "--model", required=True, help="model (llama-3.3-70b, deepseek-r1, gpt-oss-120b, …)"
+    )
+    p.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        help="weights/compute precision (default: the model's native or fp8)",
+    )
+    p.add_argument(
+        "--isl", type=_tokens, default=1024, help="input (prompt) tokens per request (default 1024)"
+    )
+    p.add_argument(
+        "--osl", type=_tokens, default=1024, help="output tokens per request (default 1024)"
+    )
+    p.add_argument(
+        "--osl-spread",
+        type=_spread,
+        default=0.0,
+        metavar="CV",
+        help="spread of output lengths as a coefficient of variation (0 = all alike; 1 ≈ exponential)",
+    )
+    p.add_argument(
+        "--tps-user",
+        type=_positive,
+        metavar="X",
+        help="the best point that gives each user X output tok/s",
+    )
+    p.add_argument(
+        "--parallelism",
+        metavar="P",
+        help="e.g. TP8, DP8 (DP attention + EP), TP8xPP2, TP8+MTP, DP48+MTP3 (default: best of all that fit)",
+    )
+    p.add_argument(
+        "--disagg",
+        action="store_true",
+        help="only disaggregated prefill/decode (default: the best of co-located and disaggregated)",
+    )
+    p.add_argument(
+        "--no-mtp",
+        action="store_true",
+        help="no speculative decoding with the model's multi-token-prediction head",
+    )
+    p.add_argument(
+        "--ttft-max",
+        type=_positive,
+        metavar="S",
+        help="only operating points whose time to first token is at most S seconds",
+    )
+    p.add_argument(
+        "--vs",
+        metavar="GPU",
+        help="compare with another GPU: ratios of tok/s per GPU, tok/s per MW and $/Mtok across interactivity",
+    )
+    p.add_argument(
+        "--vs-precision",
+        choices=PRECISIONS,
+        help="precision of the --vs GPU (default: its best, fp4 where it has it)",
+    )
+    p.add_argument(
+        "--curve",
+        action="store_true",
+        help="the whole throughput–interactivity frontier as a table",
+    )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=run)
 
@@ -43,9 +94,13 @@ def _tokens(text: str) -> int:
     try:
         v = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of tokens, got {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of tokens, got {text!r}"
+        ) from None
     if not 1 <= v <= limits.MAX_TOKENS:
-        raise argparse.ArgumentTypeError(f"must be from 1 to {limits.MAX_TOKENS:,} tokens, got {v:,}")
+        raise argparse.ArgumentTypeError(
+            f"must be from 1 to {limits.MAX_TOKENS:,} tokens, got {v:,}"
+        )
     return v
 
 
@@ -65,7 +120,9 @@ def _positive(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
     if not 0 < v <= 1e6:  # also refuses nan and inf
-        raise argparse.ArgumentTypeError(f"must be a finite number above 0 and at most 1,000,000, got {text}")
+        raise argparse.ArgumentTypeError(
+            f"must be a finite number above 0 and at most 1,000,000, got {text}"
+        )
     return v
 
 
@@ -73,8 +130,12 @@ def parse_parallelism(text: str) -> serving.Parallelism:
     m = _PAR.match(text.strip())
     if not m:
         raise TwinError(f"perf: --parallelism {text!r} is not like TP8, DP8, TP8xPP2 or TP8+MTP")
-    return serving.Parallelism(tp=int(m[2]), pp=int(m[3] or 1), dp_attention=m[1].upper() == "DP",
-                               mtp=(int(m[5]) if m[5] else 1) if m[4] else 0)
+    return serving.Parallelism(
+        tp=int(m[2]),
+        pp=int(m[3] or 1),
+        dp_attention=m[1].upper() == "DP",
+        mtp=(int(m[5]) if m[5] else 1) if m[4] else 0,
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -93,7 +154,9 @@ def run(args: argparse.Namespace) -> int:
     workload = serving.Workload(args.isl, args.osl, args.osl_spread)
     # a given split is co-located unless --disagg asks for a prefill pool
     disagg = True if args.disagg else (False if par else None)
-    cs = serving.curves(gpu, model, precision, workload, par, cat, disagg=disagg, mtp=not args.no_mtp)
+    cs = serving.curves(
+        gpu, model, precision, workload, par, cat, disagg=disagg, mtp=not args.no_mtp
+    )
     ttft = args.ttft_max
     if args.curve:
         points = serving.frontier(cs, ttft)
@@ -103,7 +166,11 @@ def run(args: argparse.Namespace) -> int:
         else:
             _print_curve(points, gpu, model, precision, workload)
         return 0
-    point = serving.at_interactivity(cs, args.tps_user, ttft) if args.tps_user else serving.max_throughput(cs, ttft)
+    point = (
+        serving.at_interactivity(cs, args.tps_user, ttft)
+        if args.tps_user
+        else serving.max_throughput(cs, ttft)
+    )
     if args.json:
         json.dump(point.as_dict(), sys.stdout, indent=2)
         print()
@@ -122,21 +189,47 @@ def _print_point(p: serving.OperatingPoint, gpu, model, tps_user) -> None:
     from rich.table import Table
 
     what = f"at {tps_user:g} tok/s per user" if tps_user else "at maximum throughput"
-    t = Table(title=f"{_title(gpu, model, p.precision, serving.Workload(p.isl, p.osl))}\n{what}", show_header=False, title_justify="left")
+    t = Table(
+        title=f"{_title(gpu, model, p.precision, serving.Workload(p.isl, p.osl))}\n{what}",
+        show_header=False,
+        title_justify="left",
+    )
     t.add_column(style="bold")
     t.add_column(justify="right")
     t.add_column(style="dim")
     rows = [
         ("replica", f"{p.gpus} × {gpu.id}", p.parallelism),
-        ("prefill GPUs", f"{p.prefill_gpus:.1f}", "share of a prefill pool") if p.prefill_gpus else None,
+        ("prefill GPUs", f"{p.prefill_gpus:.1f}", "share of a prefill pool")
+        if p.prefill_gpus
+        else None,
         ("batch (concurrent requests)", f"{p.batch:,}", "per replica"),
-        ("output tokens/s per GPU", f"{p.tok_s_per_gpu:,.0f}", f"{p.total_tok_s_per_gpu:,.0f} input+output"),
-        ("output tokens/s per user", f"{p.tok_s_per_user:,.1f}", f"{p.step_s * 1e3:.1f} ms per output token"),
+        (
+            "output tokens/s per GPU",
+            f"{p.tok_s_per_gpu:,.0f}",
+            f"{p.total_tok_s_per_gpu:,.0f} input+output",
+        ),
+        (
+            "output tokens/s per user",
+            f"{p.tok_s_per_user:,.1f}",
+            f"{p.step_s * 1e3:.1f} ms per output token",
+        ),
         ("time to first token", f"{p.ttft_s:.3f} s", "unloaded queue"),
         ("GPU power at this load", f"{p.power_w_per_gpu:,.0f} W", f"TDP {gpu.tdp_w:,.0f} W"),
-        ("cost per million output tokens", f"${p.usd_per_mtok:,.3f}", f"${p.usd_per_mtok_total:,.3f} per M input+output"),
-        ("cost per GPU-hour, all-in", f"${p.usd_per_gpu_hr:,.2f}", "capital, facility, opex, energy"),
-        ("output tokens/s per MW", f"{p.tok_s_per_mw:,.0f}", f"all-in {gpu.allin_kw_per_gpu} kW per GPU"),
+        (
+            "cost per million output tokens",
+            f"${p.usd_per_mtok:,.3f}",
+            f"${p.usd_per_mtok_total:,.3f} per M input+output",
+        ),
+        (
+            "cost per GPU-hour, all-in",
+            f"${p.usd_per_gpu_hr:,.2f}",
+            "capital, facility, opex, energy",
+        ),
+        (
+            "output tokens/s per MW",
+            f"{p.tok_s_per_mw:,.0f}",
+            f"all-in {gpu.allin_kw_per_gpu} kW per GPU",
+        ),
         ("energy per output token", f"{p.j_per_tok:.3f} J", ""),
     ]
     for r in rows:
@@ -149,14 +242,36 @@ def _print_curve(points, gpu, model, precision, w) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"{_title(gpu, model, precision, w)}\nthroughput–interactivity frontier", title_justify="left", box=None, padding=(0, 1))
-    for col in ("tok/s/user", "tok/s/GPU", "in+out", "batch", "replica", "TTFT s", "W/GPU", "$/Mtok"):
+    t = Table(
+        title=f"{_title(gpu, model, precision, w)}\nthroughput–interactivity frontier",
+        title_justify="left",
+        box=None,
+        padding=(0, 1),
+    )
+    for col in (
+        "tok/s/user",
+        "tok/s/GPU",
+        "in+out",
+        "batch",
+        "replica",
+        "TTFT s",
+        "W/GPU",
+        "$/Mtok",
+    ):
         t.add_column(col, justify="right", no_wrap=True)
     step = max(1, len(points) // 24)
     console = Console()
     console.width = max(console.width, 150)
     shown = points[::step] + ([points[-1]] if (len(points) - 1) % step else [])
     for p in shown:
-        t.add_row(f"{p.tok_s_per_user:,.1f}", f"{p.tok_s_per_gpu:,.0f}", f"{p.total_tok_s_per_gpu:,.0f}", f"{p.batch:,}",
-                  f"{p.gpus} {p.parallelism}", f"{p.ttft_s:.2f}", f"{p.power_w_per_gpu:,.0f}", f"{p.usd_per_mtok:,.3f}")
+        t.add_row(
+            f"{p.tok_s_per_user:,.1f}",
+            f"{p.tok_s_per_gpu:,.0f}",
+            f"{p.total_tok_s_per_gpu:,.0f}",
+            f"{p.batch:,}",
+            f"{p.gpus} {p.parallelism}",
+            f"{p.ttft_s:.2f}",
+            f"{p.power_w_per_gpu:,.0f}",
+            f"{p.usd_per_mtok:,.3f}",
+        )
     console.print(t)

@@ -21,7 +21,19 @@ from twin.core.errors import TwinError
 LEVELS = (10, 25, 50, 75, 100, 125, 150, 200)
 
 
-def compare(cat, gpu, vs, model, precision, vs_precision, workload, levels, disagg=None, mtp=True, ttft_max=None):
+def compare(
+    cat,
+    gpu,
+    vs,
+    model,
+    precision,
+    vs_precision,
+    workload,
+    levels,
+    disagg=None,
+    mtp=True,
+    ttft_max=None,
+):
     """Rows of (tok/s/user, point A, point B) at every level both sides reach."""
     a = serving.curves(gpu, model, precision, workload, None, cat, disagg=disagg, mtp=mtp)
     b = serving.curves(vs, model, vs_precision, workload, None, cat, disagg=disagg, mtp=mtp)
@@ -49,26 +61,77 @@ def run_vs(args: argparse.Namespace, cat, gpu, model) -> int:
         levels = [args.tps_user]
     else:
         levels = list(LEVELS)
-    rows = compare(cat, gpu, vs, model, pa, pb, w, levels, True if args.disagg else None, not args.no_mtp, args.ttft_max)
+    rows = compare(
+        cat,
+        gpu,
+        vs,
+        model,
+        pa,
+        pb,
+        w,
+        levels,
+        True if args.disagg else None,
+        not args.no_mtp,
+        args.ttft_max,
+    )
     if args.json:
-        out = [{"tok_s_per_user": u, "tok_s_per_gpu_ratio": a.tok_s_per_gpu / b.tok_s_per_gpu,
-                "tok_s_per_mw_ratio": a.tok_s_per_mw / b.tok_s_per_mw, "usd_per_mtok_ratio": b.usd_per_mtok / a.usd_per_mtok,
-                "a": a.as_dict(), "b": b.as_dict()} for u, a, b in rows]
-        json.dump({"gpu": gpu.id, "vs": vs.id, "model": model.id, "precision": pa, "vs_precision": pb, "rows": out}, sys.stdout, indent=2)
+        out = [
+            {
+                "tok_s_per_user": u,
+                "tok_s_per_gpu_ratio": a.tok_s_per_gpu / b.tok_s_per_gpu,
+                "tok_s_per_mw_ratio": a.tok_s_per_mw / b.tok_s_per_mw,
+                "usd_per_mtok_ratio": b.usd_per_mtok / a.usd_per_mtok,
+                "a": a.as_dict(),
+                "b": b.as_dict(),
+            }
+            for u, a, b in rows
+        ]
+        json.dump(
+            {
+                "gpu": gpu.id,
+                "vs": vs.id,
+                "model": model.id,
+                "precision": pa,
+                "vs_precision": pb,
+                "rows": out,
+            },
+            sys.stdout,
+            indent=2,
+        )
         print()
         return 0
     from rich.console import Console
     from rich.table import Table
 
-    t = Table(title=f"{model.name} · {w.isl} in / {w.osl} out · {gpu.id} {pa} vs {vs.id} {pb}\n"
-                    f"ratios {gpu.id} ÷ {vs.id} (cost: {vs.id} ÷ {gpu.id}, × lower)", title_justify="left", box=None, padding=(0, 1))
-    for col in ("tok/s/user", f"{gpu.id} tok/s/GPU", f"{vs.id} tok/s/GPU", "× tok/s/GPU", "× tok/s/MW", "× lower $/Mtok",
-                f"{gpu.id} replica", f"{vs.id} replica"):
+    t = Table(
+        title=f"{model.name} · {w.isl} in / {w.osl} out · {gpu.id} {pa} vs {vs.id} {pb}\n"
+        f"ratios {gpu.id} ÷ {vs.id} (cost: {vs.id} ÷ {gpu.id}, × lower)",
+        title_justify="left",
+        box=None,
+        padding=(0, 1),
+    )
+    for col in (
+        "tok/s/user",
+        f"{gpu.id} tok/s/GPU",
+        f"{vs.id} tok/s/GPU",
+        "× tok/s/GPU",
+        "× tok/s/MW",
+        "× lower $/Mtok",
+        f"{gpu.id} replica",
+        f"{vs.id} replica",
+    ):
         t.add_column(col, justify="right", no_wrap=True)
     for u, a, b in rows:
-        t.add_row(f"{u:g}", f"{a.total_tok_s_per_gpu:,.0f}", f"{b.total_tok_s_per_gpu:,.0f}",
-                  f"{a.tok_s_per_gpu / b.tok_s_per_gpu:,.1f}×", f"{a.tok_s_per_mw / b.tok_s_per_mw:,.1f}×",
-                  f"{b.usd_per_mtok / a.usd_per_mtok:,.1f}×", f"{a.gpus} {a.parallelism}", f"{b.gpus} {b.parallelism}")
+        t.add_row(
+            f"{u:g}",
+            f"{a.total_tok_s_per_gpu:,.0f}",
+            f"{b.total_tok_s_per_gpu:,.0f}",
+            f"{a.tok_s_per_gpu / b.tok_s_per_gpu:,.1f}×",
+            f"{a.tok_s_per_mw / b.tok_s_per_mw:,.1f}×",
+            f"{b.usd_per_mtok / a.usd_per_mtok:,.1f}×",
+            f"{a.gpus} {a.parallelism}",
+            f"{b.gpus} {b.parallelism}",
+        )
     console = Console()
     console.width = max(console.width, 170)
     console.print(t)

@@ -105,7 +105,9 @@ class ScenarioPlayer(_CorePlayer):
                 nxt = self._next_every[i]
                 if e.until_s is None or nxt <= e.until_s + 1e-9:
                     until = f" until {_dur(e.until_s)}" if e.until_s is not None else ""
-                    out.append(Upcoming(nxt, f"every {_dur(e.every_s)}{until} · ", _cmds(e), e.line))
+                    out.append(
+                        Upcoming(nxt, f"every {_dur(e.every_s)}{until} · ", _cmds(e), e.line)
+                    )
         out.sort(key=lambda u: (u.t_s, u.line))
         for i, e in enumerate(sc.events):
             if e.when is not None and self._armed[i] and not (e.once and self._fired[i]):
@@ -142,16 +144,24 @@ class ScenarioPlayer(_CorePlayer):
             else:
                 status = "holding"
             by = margin(e.cond, obs) if status == "failed" and obs is not None else None
-            out.append(LiveVerdict(v.text, v.line, e.mode, status, obs, at, by, start, end, e.cond.metric))
+            out.append(
+                LiveVerdict(v.text, v.line, e.mode, status, obs, at, by, start, end, e.cond.metric)
+            )
         return out
 
     def state(self) -> ScriptState:
         status = "aborted" if self.aborted else ("ended" if self.finished else "running")
         return ScriptState(
-            name=self.sc.name, t_s=self.factory.now - self.t0, duration_s=self.sc.duration_s,
-            warmup_s=self.sc.warmup_s, status=status, aborted=self.aborted,
-            applied=tuple(self.applied[-HISTORY_KEPT:]), applied_total=len(self.applied),
-            upcoming=tuple(self.upcoming()), verdicts=tuple(self.live_verdicts()),
+            name=self.sc.name,
+            t_s=self.factory.now - self.t0,
+            duration_s=self.sc.duration_s,
+            warmup_s=self.sc.warmup_s,
+            status=status,
+            aborted=self.aborted,
+            applied=tuple(self.applied[-HISTORY_KEPT:]),
+            applied_total=len(self.applied),
+            upcoming=tuple(self.upcoming()),
+            verdicts=tuple(self.live_verdicts()),
         )
 
 

@@ -61,9 +61,20 @@ def _plain(x: Any) -> Any:
 class SessionLog:
     """Every command applied in a session, in order, optionally journaled as it happens."""
 
-    def __init__(self, layout: Layout, seed: int, tick_s: float | None = None, *, t0: float = 0.0,
-                 warmup_s: float = 0.0, overrides: dict[str, Any] | None = None, scenario: str | None = None,
-                 record: str | Path | None = None, scenario_file: str | Path | None = None, force: bool = False):
+    def __init__(
+        self,
+        layout: Layout,
+        seed: int,
+        tick_s: float | None = None,
+        *,
+        t0: float = 0.0,
+        warmup_s: float = 0.0,
+        overrides: dict[str, Any] | None = None,
+        scenario: str | None = None,
+        record: str | Path | None = None,
+        scenario_file: str | Path | None = None,
+        force: bool = False,
+    ):
         self.layout_ref = layout_reference(layout)
         self.seed, self.tick_s = seed, tick_s
         self.t0, self.warmup_s, self.overrides, self.scenario = t0, warmup_s, overrides, scenario
@@ -71,14 +82,25 @@ class SessionLog:
         # a recorded drill keeps its expectations, so `twin run` grades the recording
         self.expect = scenario_part(scenario_file, "expect") if scenario_file else None
         self.abort_if = scenario_part(scenario_file, "abort_if") if scenario_file else None
-        self.entries: list[tuple[float, str, str]] = []  # (time as written, command, "script" | "operator")
+        self.entries: list[
+            tuple[float, str, str]
+        ] = []  # (time as written, command, "script" | "operator")
         self.journal: Journal | None = self._open(record) if record is not None else None
         self.saved_operator = 0  # operator commands written by the last :save
 
     def _open(self, path: str | Path) -> Journal:
-        return Journal(path, self.layout_ref, self.seed, self.tick_s, warmup_s=self.warmup_s,
-                       overrides=self.overrides, scenario=self.scenario, expect=self.expect,
-                       abort_if=self.abort_if, force=self.force)
+        return Journal(
+            path,
+            self.layout_ref,
+            self.seed,
+            self.tick_s,
+            warmup_s=self.warmup_s,
+            overrides=self.overrides,
+            scenario=self.scenario,
+            expect=self.expect,
+            abort_if=self.abort_if,
+            force=self.force,
+        )
 
     @property
     def recording(self) -> Path | None:
@@ -107,15 +129,27 @@ class SessionLog:
 
     def save(self, path: str | Path, t_abs: float, force: bool = False) -> Path:
         """``:save FILE`` (``:save! FILE`` overwrites): the session so far as a complete scenario file."""
-        out = save_session(path, self.layout_ref, self.seed, [(t, text) for t, text, _ in list(self.entries)],
-                           self.offset(t_abs), self.tick_s, force=force, warmup_s=self.warmup_s,
-                           overrides=self.overrides, scenario=self.scenario, expect=self.expect,
-                           abort_if=self.abort_if)
+        out = save_session(
+            path,
+            self.layout_ref,
+            self.seed,
+            [(t, text) for t, text, _ in list(self.entries)],
+            self.offset(t_abs),
+            self.tick_s,
+            force=force,
+            warmup_s=self.warmup_s,
+            overrides=self.overrides,
+            scenario=self.scenario,
+            expect=self.expect,
+            abort_if=self.abort_if,
+        )
         self.saved_operator = self.operator_commands
         return out
 
     def close(self, t_abs: float) -> None:
         """End the recording with the session's length (idempotent)."""
         if self.journal is not None and not self.journal.closed:
-            with contextlib.suppress(TwinError):  # the commands are on disk already; only the length is lost
+            with contextlib.suppress(
+                TwinError
+            ):  # the commands are on disk already; only the length is lost
                 self.journal.close(self.offset(t_abs))

@@ -31,13 +31,17 @@ class CheckpointAt:
     path: Path
 
 
-def parse_checkpoints(values: list[str] | None, duration_s: float | None = None) -> list[CheckpointAt]:
+def parse_checkpoints(
+    values: list[str] | None, duration_s: float | None = None
+) -> list[CheckpointAt]:
     """``AT=FILE`` options, checked: a duration, a writable folder, inside the run."""
     out = []
     for v in values or []:
         at, sep, file = v.partition("=")
         if not sep or not at or not file:
-            raise TwinError(f"run: --checkpoint {v!r}: expected AT=FILE, e.g. --checkpoint 30m=drill.ckpt")
+            raise TwinError(
+                f"run: --checkpoint {v!r}: expected AT=FILE, e.g. --checkpoint 30m=drill.ckpt"
+            )
         try:
             t = parse_duration_s(at)
         except ValueError as e:
@@ -46,7 +50,9 @@ def parse_checkpoints(values: list[str] | None, duration_s: float | None = None)
         if not path.parent.exists():
             raise TwinError(f"run: --checkpoint {v!r}: folder {path.parent} does not exist")
         if duration_s is not None and not 0 <= t < duration_s:
-            raise TwinError(f"run: --checkpoint {v!r}: {at} is not inside the run (0s to {format_duration(duration_s)})")
+            raise TwinError(
+                f"run: --checkpoint {v!r}: {at} is not inside the run (0s to {format_duration(duration_s)})"
+            )
         out.append(CheckpointAt(t, path))
     return sorted(out, key=lambda c: c.at_s)
 
@@ -61,8 +67,14 @@ def run_context(args: argparse.Namespace, kind: str, **more) -> dict:
     target = args.target
     if Path(target).is_file():
         target = str(Path(target).resolve())
-    return {"kind": kind, "target": target, "digest": file_digest(args.target), "catalog": list(args.catalog or []),
-            "seed": args.seed, **more}
+    return {
+        "kind": kind,
+        "target": target,
+        "digest": file_digest(args.target),
+        "catalog": list(args.catalog or []),
+        "seed": args.seed,
+        **more,
+    }
 
 
 def write(factory: Factory, context: dict, cp: CheckpointAt) -> None:
@@ -71,36 +83,67 @@ def write(factory: Factory, context: dict, cp: CheckpointAt) -> None:
         cp.path.write_bytes(data)
     except OSError as e:
         raise TwinError(f"run: cannot write {cp.path}: {e.strerror or e}") from None
-    print(f"checkpoint at {format_duration(context['at_s'])}: {cp.path} ({len(data) / 1e6:.1f} MB)", file=sys.stderr)
+    print(
+        f"checkpoint at {format_duration(context['at_s'])}: {cp.path} ({len(data) / 1e6:.1f} MB)",
+        file=sys.stderr,
+    )
 
 
-def advance_layout(rec: Recorder, duration: float, checkpoints: list[CheckpointAt], context: dict, advance) -> None:
+def advance_layout(
+    rec: Recorder, duration: float, checkpoints: list[CheckpointAt], context: dict, advance
+) -> None:
     """Run a layout, stopping to write each checkpoint at the first sample at or after its
     time (so the recording, and the report, are exactly the uninterrupted run's)."""
     for cp in checkpoints:
         at = min(duration, math.ceil(cp.at_s / rec.every_s - 1e-9) * rec.every_s)
         advance(rec, at)
-        write(rec.factory, {**context, "at_s": rec.factory.now - rec.start_s, "recorder": rec.state()}, cp)
+        write(
+            rec.factory,
+            {**context, "at_s": rec.factory.now - rec.start_s, "recorder": rec.state()},
+            cp,
+        )
     advance(rec, duration)
 
 
 def scenario_hooks(checkpoints: list[CheckpointAt], context: dict):
     """``Runner.run(at=...)`` hooks writing each checkpoint with the player's state."""
+
     def hook(cp: CheckpointAt):
         def write_it(runner, rec) -> None:
-            write(runner.factory, {**context, "at_s": runner.player.t_rel(), "player": runner.player.state(),
-                                   "recorder": rec.state()}, cp)
+            write(
+                runner.factory,
+                {
+                    **context,
+                    "at_s": runner.player.t_rel(),
+                    "player": runner.player.state(),
+                    "recorder": rec.state(),
+                },
+                cp,
+            )
+
         return write_it
+
     return tuple((cp.at_s, hook(cp)) for cp in checkpoints)
 
 
 # ---- twin resume ---------------------------------------------------------------------------------
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("resume", help="continue a run from a checkpoint written by 'twin run --checkpoint'",
-                       description="Continue a run from its checkpoint and write exactly the report the uninterrupted "
-                                   "run writes (a scenario exits 0 when every expectation held, 1 when one failed).")
-    p.add_argument("file", metavar="FILE", help="a checkpoint written by 'twin run TARGET --checkpoint AT=FILE'")
-    p.add_argument("--until", metavar="T", help="stop at simulated time T from the run's start (default: its end)")
+    p = sub.add_parser(
+        "resume",
+        help="continue a run from a checkpoint written by 'twin run --checkpoint'",
+        description="Continue a run from its checkpoint and write exactly the report the uninterrupted "
+        "run writes (a scenario exits 0 when every expectation held, 1 when one failed).",
+    )
+    p.add_argument(
+        "file",
+        metavar="FILE",
+        help="a checkpoint written by 'twin run TARGET --checkpoint AT=FILE'",
+    )
+    p.add_argument(
+        "--until",
+        metavar="T",
+        help="stop at simulated time T from the run's start (default: its end)",
+    )
     p.add_argument("--report", metavar="FILE.json", help="write the JSON report here")
     p.add_argument("--markdown", metavar="FILE.md", help="write a human-readable report here")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -118,9 +161,13 @@ def resume(args: argparse.Namespace) -> int:
         raise TwinError(f"resume: cannot read {args.file}: {e.strerror or e}") from None
     ctx = peek(data)["context"]
     if not isinstance(ctx, dict) or ctx.get("kind") not in ("layout", "scenario"):
-        raise TwinError(f"resume: {args.file} is an engine checkpoint without a run; write one with 'twin run --checkpoint'")
+        raise TwinError(
+            f"resume: {args.file} is an engine checkpoint without a run; write one with 'twin run --checkpoint'"
+        )
     if ctx["digest"] is not None and file_digest(ctx["target"]) != ctx["digest"]:
-        raise TwinError(f"resume: {ctx['target']} has changed (or gone) since {args.file} was written")
+        raise TwinError(
+            f"resume: {ctx['target']} has changed (or gone) since {args.file} was written"
+        )
     catalog = load_catalog(ctx["catalog"])
     until = None
     if args.until:
@@ -129,7 +176,9 @@ def resume(args: argparse.Namespace) -> int:
         except ValueError as e:
             raise TwinError(f"resume: --until: {e}") from None
         if until < ctx["at_s"]:
-            raise TwinError(f"resume: --until {args.until} is before the checkpoint ({format_duration(ctx['at_s'])})")
+            raise TwinError(
+                f"resume: --until {args.until} is before the checkpoint ({format_duration(ctx['at_s'])})"
+            )
     if ctx["kind"] == "scenario":
         return _resume_scenario(args, data, ctx, catalog, until, out, md)
     layout = load_layout(ctx["target"], catalog)
@@ -142,8 +191,11 @@ def resume(args: argparse.Namespace) -> int:
     doc = report(rec, duration_s=duration, faults=bool(ctx["faults"]))
     run_cli._write(out, to_json(doc))
     run_cli._write(md, run_cli.markdown.render(doc))
-    run_cli.print_summary(doc, f"{layout.name} · {format_duration(duration)} simulated · seed {factory.seed} · "
-                               f"resumed at {format_duration(ctx['at_s'])}")
+    run_cli.print_summary(
+        doc,
+        f"{layout.name} · {format_duration(duration)} simulated · seed {factory.seed} · "
+        f"resumed at {format_duration(ctx['at_s'])}",
+    )
     for path in (out, md):
         if path is not None:
             print(f"report: {path}")
@@ -155,7 +207,9 @@ def _resume_scenario(args, data: bytes, ctx: dict, catalog, until, out, md) -> i
     from twin.core.yamlsrc import load_file
     from twin.frontends import run_cli
 
-    sc = scenario_from_doc(load_file(Path(ctx["target"])), ctx["target"], catalog, base_dir=Path(ctx["target"]).parent)
+    sc = scenario_from_doc(
+        load_file(Path(ctx["target"])), ctx["target"], catalog, base_dir=Path(ctx["target"]).parent
+    )
     if until is not None and until < sc.duration_s:
         from dataclasses import replace
 
@@ -165,8 +219,11 @@ def _resume_scenario(args, data: bytes, ctx: dict, catalog, until, out, md) -> i
     doc = scenario_report(outcome)
     run_cli._write(out, to_json(doc))
     run_cli._write(md, run_cli.markdown.render(doc))
-    run_cli.print_summary(doc, f"{sc.name} · {sc.layout.name} · {format_duration(sc.duration_s)} simulated · seed {doc['seed']}"
-                               f" · resumed at {format_duration(ctx['at_s'])}")
+    run_cli.print_summary(
+        doc,
+        f"{sc.name} · {sc.layout.name} · {format_duration(sc.duration_s)} simulated · seed {doc['seed']}"
+        f" · resumed at {format_duration(ctx['at_s'])}",
+    )
     run_cli.print_verdicts(doc)
     for path in (out, md):
         if path is not None:

@@ -34,23 +34,42 @@ DISPLAY = {
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="run a layout or scenario headless, as fast as possible, and report",
-                       description="Run a factory or a scenario headless as fast as the machine allows; print a summary "
-                                   "and write a JSON report. A scenario exits 0 when every expectation held, 1 when one failed.")
-    p.add_argument("target", metavar="TARGET",
-                   help="a scenario file, a layout file or a built-in layout (default, hopper-hall, blackwell-ultra, hyperscale)")
-    p.add_argument("--for", dest="duration", default=None, metavar="DURATION",
-                   help=f"simulated time to run a layout, e.g. 30m, 2h, 1d (default {DEFAULT_DURATION}; a scenario sets its own)")
+    p = sub.add_parser(
+        "run",
+        help="run a layout or scenario headless, as fast as possible, and report",
+        description="Run a factory or a scenario headless as fast as the machine allows; print a summary "
+        "and write a JSON report. A scenario exits 0 when every expectation held, 1 when one failed.",
+    )
+    p.add_argument(
+        "target",
+        metavar="TARGET",
+        help="a scenario file, a layout file or a built-in layout (default, hopper-hall, blackwell-ultra, hyperscale)",
+    )
+    p.add_argument(
+        "--for",
+        dest="duration",
+        default=None,
+        metavar="DURATION",
+        help=f"simulated time to run a layout, e.g. 30m, 2h, 1d (default {DEFAULT_DURATION}; a scenario sets its own)",
+    )
     p.add_argument("--markdown", metavar="FILE.md", help="write a human-readable report here")
     p.add_argument("--seed", type=int, help="random seed (default: the layout's)")
     p.add_argument("--report", metavar="FILE.json", help="write the JSON report here")
     p.add_argument("--faults", action="store_true", help="random faults at published failure rates")
-    p.add_argument("--tick", metavar="DURATION", help="simulated time per engine step (default: the layout's, 1s); "
-                   "coarser is faster for long what-ifs, at the cost of queueing detail")
+    p.add_argument(
+        "--tick",
+        metavar="DURATION",
+        help="simulated time per engine step (default: the layout's, 1s); "
+        "coarser is faster for long what-ifs, at the cost of queueing detail",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--checkpoint", action="append", metavar="AT=FILE",
-                   help="write an exact checkpoint at simulated time AT from the run's start (after warm-up) and go on; "
-                        "'twin resume FILE' continues it (repeatable)")
+    p.add_argument(
+        "--checkpoint",
+        action="append",
+        metavar="AT=FILE",
+        help="write an exact checkpoint at simulated time AT from the run's start (after warm-up) and go on; "
+        "'twin resume FILE' continues it (repeatable)",
+    )
     p.set_defaults(handler=run)
 
 
@@ -90,10 +109,18 @@ def run(args: argparse.Namespace) -> int:
     sdoc = scenario_doc(args.target)
     if sdoc is not None:
         if args.duration is not None or args.tick or args.faults:
-            raise TwinError("run: a scenario sets its own duration, tick and faults; drop --for/--tick/--faults")
+            raise TwinError(
+                "run: a scenario sets its own duration, tick and faults; drop --for/--tick/--faults"
+            )
         return run_scenario(args, sdoc, out, md)
-    duration = limits.option(args.duration or DEFAULT_DURATION, parse_duration_s, limits.DURATION, "run: --for")
-    tick = limits.option(args.tick, parse_duration_s, limits.TICK, "run: --tick") if args.tick else None
+    duration = limits.option(
+        args.duration or DEFAULT_DURATION, parse_duration_s, limits.DURATION, "run: --for"
+    )
+    tick = (
+        limits.option(args.tick, parse_duration_s, limits.TICK, "run: --tick")
+        if args.tick
+        else None
+    )
     catalog = load_catalog(args.catalog)
     layout = load_layout(args.target, catalog)
     too_long = limits.check_ticks(duration, tick or layout.tick_s or 1.0)
@@ -103,13 +130,23 @@ def run(args: argparse.Namespace) -> int:
     factory = Factory(layout, catalog, seed=args.seed, faults=args.faults, tick_s=tick)
     rec = Recorder(factory, duration)
     show = not args.quiet and sys.stderr.isatty()
-    context = resume_cli.run_context(args, "layout", seed=factory.seed, tick_s=factory.dt, duration_s=duration,
-                                     faults=bool(args.faults))
-    resume_cli.advance_layout(rec, duration, checkpoints, context, lambda r, t: _advance(r, t, show))
+    context = resume_cli.run_context(
+        args,
+        "layout",
+        seed=factory.seed,
+        tick_s=factory.dt,
+        duration_s=duration,
+        faults=bool(args.faults),
+    )
+    resume_cli.advance_layout(
+        rec, duration, checkpoints, context, lambda r, t: _advance(r, t, show)
+    )
     doc = report(rec, duration_s=duration, faults=bool(args.faults))
     _write(out, to_json(doc))
     _write(md, markdown.render(doc))
-    print_summary(doc, f"{layout.name} · {format_duration(duration)} simulated · seed {factory.seed}")
+    print_summary(
+        doc, f"{layout.name} · {format_duration(duration)} simulated · seed {factory.seed}"
+    )
     for path in (out, md):
         if path is not None:
             print(f"report: {path}")
@@ -128,15 +165,26 @@ def run_scenario(args: argparse.Namespace, sdoc, out: Path | None, md: Path | No
     if show:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        with Progress(TextColumn(sc.name), BarColumn(), TextColumn("{task.fields[clock]}"), TimeElapsedColumn(), transient=True) as bar:
+        with Progress(
+            TextColumn(sc.name),
+            BarColumn(),
+            TextColumn("{task.fields[clock]}"),
+            TimeElapsedColumn(),
+            transient=True,
+        ) as bar:
             task = bar.add_task("run", total=sc.duration_s, clock="0s")
-            outcome = runner.run(lambda t, total: bar.update(task, completed=t, clock=format_duration(t)), at=hooks)
+            outcome = runner.run(
+                lambda t, total: bar.update(task, completed=t, clock=format_duration(t)), at=hooks
+            )
     else:
         outcome = runner.run(at=hooks)
     doc = scenario_report(outcome)
     _write(out, to_json(doc))
     _write(md, markdown.render(doc))
-    print_summary(doc, f"{sc.name} · {sc.layout.name} · {format_duration(sc.duration_s)} simulated · seed {doc['seed']}")
+    print_summary(
+        doc,
+        f"{sc.name} · {sc.layout.name} · {format_duration(sc.duration_s)} simulated · seed {doc['seed']}",
+    )
     print_verdicts(doc)
     for path in (out, md):
         if path is not None:
@@ -154,25 +202,41 @@ def print_verdicts(doc: dict) -> None:
     if not doc["expectations"]:
         for c in doc.get("commands", ()):
             if not c.get("ok", True):
-                con.print(f"[bold red]✘ command failed[/] at {format_duration(c['t_s'])}: {c['do']}: {c['result']}")
+                con.print(
+                    f"[bold red]✘ command failed[/] at {format_duration(c['t_s'])}: {c['do']}: {c['result']}"
+                )
         return
     t = Table(title="expectations", title_justify="left")
     for c in ("", "expectation", "observed", "when", "by"):
         t.add_column(c, justify="right" if c in ("observed", "when", "by") else "left")
     for e in doc["expectations"]:
-        mark = {"passed": "[green]✔ held[/]", "failed": "[bold red]✘ FAILED[/]"}.get(e["status"], "– not evaluated")
+        mark = {"passed": "[green]✔ held[/]", "failed": "[bold red]✘ FAILED[/]"}.get(
+            e["status"], "– not evaluated"
+        )
         obs = e["observed"]
-        t.add_row(mark, e["expect"], format_metric(e.get("metric", ""), obs),
-                  "" if e["at_s"] is None else format_duration(e["at_s"]), "" if e["by"] is None else f"{e['by']:.4g}")
+        t.add_row(
+            mark,
+            e["expect"],
+            format_metric(e.get("metric", ""), obs),
+            "" if e["at_s"] is None else format_duration(e["at_s"]),
+            "" if e["by"] is None else f"{e['by']:.4g}",
+        )
     con.print(t)
     for c in doc.get("commands", ()):
         if not c.get("ok", True):
-            con.print(f"[bold red]✘ command failed[/] at {format_duration(c['t_s'])}: {c['do']}: {c['result']}")
+            con.print(
+                f"[bold red]✘ command failed[/] at {format_duration(c['t_s'])}: {c['do']}: {c['result']}"
+            )
     failed = [e for e in doc["expectations"] if e["status"] == "failed"]
-    con.print("[green]every expectation held[/]" if not failed and not doc.get("aborted")
-              else f"[bold red]{len(failed)} of {len(doc['expectations'])} expectations failed[/]")
+    con.print(
+        "[green]every expectation held[/]"
+        if not failed and not doc.get("aborted")
+        else f"[bold red]{len(failed)} of {len(doc['expectations'])} expectations failed[/]"
+    )
     if doc.get("failed_commands"):
-        con.print(f"[bold red]{doc['failed_commands']} scripted command(s) failed: the run fails[/]")
+        con.print(
+            f"[bold red]{doc['failed_commands']} scripted command(s) failed: the run fails[/]"
+        )
 
 
 def _advance(rec: Recorder, duration: float, show: bool) -> None:
@@ -181,11 +245,21 @@ def _advance(rec: Recorder, duration: float, show: bool) -> None:
         return
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-    with Progress(TextColumn("simulating"), BarColumn(), TextColumn("{task.fields[clock]}"), TimeElapsedColumn(),
-                  transient=True, console=None) as bar:
+    with Progress(
+        TextColumn("simulating"),
+        BarColumn(),
+        TextColumn("{task.fields[clock]}"),
+        TimeElapsedColumn(),
+        transient=True,
+        console=None,
+    ) as bar:
         task = bar.add_task("run", total=duration, clock="0s")
-        rec.run_until(rec.start_s + duration,
-                      on_step=lambda t: bar.update(task, completed=t - rec.start_s, clock=format_duration(t - rec.start_s)))
+        rec.run_until(
+            rec.start_s + duration,
+            on_step=lambda t: bar.update(
+                task, completed=t - rec.start_s, clock=format_duration(t - rec.start_s)
+            ),
+        )
 
 
 def print_summary(doc: dict, title: str) -> None:
@@ -202,10 +276,14 @@ def print_summary(doc: dict, title: str) -> None:
         v = s.get(k)
         t.add_row(label, "—" if v is None or v != v else fmt.format(v * scale), unit)
     gone = s.get("requests_abandoned", 0.0)
-    t.add_row("requests served / shed / failed / abandoned",
-              f"{s['requests'] - s['requests_shed'] - s['requests_failed'] - gone:,.0f}",
-              f"{s['requests_shed']:,.0f} / {s['requests_failed']:,.0f} / {gone:,.0f}")
+    t.add_row(
+        "requests served / shed / failed / abandoned",
+        f"{s['requests'] - s['requests_shed'] - s['requests_failed'] - gone:,.0f}",
+        f"{s['requests_shed']:,.0f} / {s['requests_failed']:,.0f} / {gone:,.0f}",
+    )
     Console().print(t)
     crit = [e for e in doc["events"] if e["severity"] == "critical"]
     if crit:
-        Console().print(f"[bold red]{len(crit)} critical events[/]; first: {crit[0]['source']}: {crit[0]['message']}")
+        Console().print(
+            f"[bold red]{len(crit)} critical events[/]; first: {crit[0]['source']}: {crit[0]['message']}"
+        )

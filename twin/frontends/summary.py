@@ -41,19 +41,39 @@ def deployment_capacity(layout, catalog) -> list[dict]:
         isl = round(sum(w.isl.mean for w in classes) / len(classes)) if classes else 1024
         osl = round(sum(w.osl.mean for w in classes) / len(classes)) if classes else 1024
         tpot = min((w.slo_tpot_s for w in classes), default=0.05)
-        row = {"id": d.id, "model": d.model, "precision": d.precision, "gpu": mix[0][0] if mix else "", "gpus": gpus,
-               "gpu_mix": mix, "isl": isl, "osl": osl, "slo_tpot_s": tpot, "tok_s": None, "replica": "", "note": ""}
+        row = {
+            "id": d.id,
+            "model": d.model,
+            "precision": d.precision,
+            "gpu": mix[0][0] if mix else "",
+            "gpus": gpus,
+            "gpu_mix": mix,
+            "isl": isl,
+            "osl": osl,
+            "slo_tpot_s": tpot,
+            "tok_s": None,
+            "replica": "",
+            "note": "",
+        }
         try:
             tok_s, cost, replicas = 0.0, 0.0, []
             for sku, n in mix:
-                cs = serving.curves(catalog.gpu(sku), catalog.model(d.model), d.precision, serving.Workload(isl, osl),
-                                    catalog=catalog)
+                cs = serving.curves(
+                    catalog.gpu(sku),
+                    catalog.model(d.model),
+                    d.precision,
+                    serving.Workload(isl, osl),
+                    catalog=catalog,
+                )
                 p = serving.at_interactivity(cs, 1.0 / tpot)
                 tok_s += p.tok_s_per_gpu * n
                 cost += p.usd_per_mtok * p.tok_s_per_gpu * n
                 replicas.append(f"{p.gpus} × {p.parallelism}")
-            row.update(tok_s=tok_s, replica=" / ".join(dict.fromkeys(replicas)),
-                       usd_per_mtok=cost / tok_s if tok_s > 0 else float("nan"))
+            row.update(
+                tok_s=tok_s,
+                replica=" / ".join(dict.fromkeys(replicas)),
+                usd_per_mtok=cost / tok_s if tok_s > 0 else float("nan"),
+            )
         except TwinError as e:
             row["note"] = str(e)
         out.append(row)
@@ -66,10 +86,18 @@ def gpu_mix_text(mix: list[tuple[str, int]]) -> str:
 
 
 def add_parser(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("summary", help="print what a factory is and what it can serve (no simulation)",
-                              description="Summarise a layout: floor, power, deployments and their capacity at SLO.")
-    p.add_argument("target", nargs="?", default="default", metavar="LAYOUT_OR_FILE",
-                   help="a built-in layout name or a layout file (default: default)")
+    p = subparsers.add_parser(
+        "summary",
+        help="print what a factory is and what it can serve (no simulation)",
+        description="Summarise a layout: floor, power, deployments and their capacity at SLO.",
+    )
+    p.add_argument(
+        "target",
+        nargs="?",
+        default="default",
+        metavar="LAYOUT_OR_FILE",
+        help="a built-in layout name or a layout file (default: default)",
+    )
     p.set_defaults(handler=run)
     return p
 
@@ -87,7 +115,9 @@ def run(args: argparse.Namespace, target: str | None = None) -> int:
     console = Console() if sys.stdout.isatty() else Console(width=200)
     site = layout.site
     it_kw = layout.peak_it_kw(catalog)
-    console.print(f"[bold]twin[/] — {layout.name}: {layout.description.strip().splitlines()[0] if layout.description else ''}")
+    console.print(
+        f"[bold]twin[/] — {layout.name}: {layout.description.strip().splitlines()[0] if layout.description else ''}"
+    )
     console.print(
         f"site envelope {site.envelope_kw / 1000:,.1f} MW · PUE {site.pue} · ${site.usd_per_kwh}/kWh · "
         f"peak IT {it_kw / 1000:,.1f} MW → facility {it_kw * site.pue / 1000:,.1f} MW · routing {layout.routing}"
@@ -104,31 +134,66 @@ def run(args: argparse.Namespace, target: str | None = None) -> int:
         skus = sorted({r.gpu for r in racks})
         kw = sum(rack_peak_kw(catalog.gpu(r.gpu), r.gpus) for r in racks)
         ab = sum(r.ab_fed for r in racks)
-        rows.add_row(row.id, ",".join(skus), str(len(racks)), f"{sum(r.gpus for r in racks):,}", f"{kw:,.0f}",
-                     "all" if ab == len(racks) else ("none" if ab == 0 else f"{ab}/{len(racks)}"),
-                     ",".join(sorted({r.cooling for r in racks})))
+        rows.add_row(
+            row.id,
+            ",".join(skus),
+            str(len(racks)),
+            f"{sum(r.gpus for r in racks):,}",
+            f"{kw:,.0f}",
+            "all" if ab == len(racks) else ("none" if ab == 0 else f"{ab}/{len(racks)}"),
+            ",".join(sorted({r.cooling for r in racks})),
+        )
     if len(layout.rows) <= 24:
         console.print(rows)
     else:
-        console.print(f"Floor: {len(layout.rows)} rows, {len(layout.racks):,} racks, {sum(r.gpus for r in layout.racks):,} GPUs")
+        console.print(
+            f"Floor: {len(layout.rows)} rows, {len(layout.racks):,} racks, {sum(r.gpus for r in layout.racks):,} GPUs"
+        )
 
-    dep = Table(title="Deployments — output tokens/s at the per-user SLO (tok/s per user), serving model", title_justify="left",
-                box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, show_edge=False)
+    dep = Table(
+        title="Deployments — output tokens/s at the per-user SLO (tok/s per user), serving model",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
+        show_edge=False,
+    )
     for c in ("deployment", "model", "GPUs", "replica", "SLO", "tok/s", "$/Mtok"):
-        dep.add_column(c, justify="left" if c in ("deployment", "model", "replica") else "right", no_wrap=True)
+        dep.add_column(
+            c, justify="left" if c in ("deployment", "model", "replica") else "right", no_wrap=True
+        )
     total = 0.0
     for d in deployment_capacity(layout, catalog):
         if d["tok_s"] is None:
-            dep.add_row(d["id"], f"{d['model']} {d['precision']}", gpu_mix_text(d["gpu_mix"]), "—", "—", d["note"][:30], "—")
+            dep.add_row(
+                d["id"],
+                f"{d['model']} {d['precision']}",
+                gpu_mix_text(d["gpu_mix"]),
+                "—",
+                "—",
+                d["note"][:30],
+                "—",
+            )
             continue
         total += d["tok_s"]
-        dep.add_row(d["id"], f"{d['model']} {d['precision']}", gpu_mix_text(d["gpu_mix"]), d["replica"].replace(" × ", "×"),
-                    f"{1 / d['slo_tpot_s']:.0f}", _si(d["tok_s"]), f"{d['usd_per_mtok']:.3f}")
+        dep.add_row(
+            d["id"],
+            f"{d['model']} {d['precision']}",
+            gpu_mix_text(d["gpu_mix"]),
+            d["replica"].replace(" × ", "×"),
+            f"{1 / d['slo_tpot_s']:.0f}",
+            _si(d["tok_s"]),
+            f"{d['usd_per_mtok']:.3f}",
+        )
     console.print(dep)
-    console.print(f"capacity at SLO: [bold]{_si(total)}[/] output tokens/s · "
-                  f"{_si(total / (it_kw * site.pue / 1000))} tok/s per facility MW at peak power")
-    console.print(f"[dim]Watch it run: twin {layout.name if layout.name != 'default' else ''}".rstrip()
-                  + " · twin perf --gpu b200 --model deepseek-r1 --curve[/]")
+    console.print(
+        f"capacity at SLO: [bold]{_si(total)}[/] output tokens/s · "
+        f"{_si(total / (it_kw * site.pue / 1000))} tok/s per facility MW at peak power"
+    )
+    console.print(
+        f"[dim]Watch it run: twin {layout.name if layout.name != 'default' else ''}".rstrip()
+        + " · twin perf --gpu b200 --model deepseek-r1 --curve[/]"
+    )
     return 0
 
 

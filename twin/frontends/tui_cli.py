@@ -26,7 +26,9 @@ def _speed(text: str) -> float | None:
     try:
         value = float(text.rstrip("xX×"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"speed must be a factor like 1, 60 or 600, or 'max', not {text!r}") from None
+        raise argparse.ArgumentTypeError(
+            f"speed must be a factor like 1, 60 or 600, or 'max', not {text!r}"
+        ) from None
     if not 0 < value <= 1e6:  # also refuses nan and inf
         raise argparse.ArgumentTypeError(f"speed must be above 0 and at most 1000000, not {text!r}")
     return value
@@ -43,22 +45,43 @@ def _seed(text: str) -> int:
 
 
 def add_options(parser: argparse.ArgumentParser) -> None:
-    g = parser.add_argument_group("the live control room: twin [LAYOUT_OR_FILE | SCENARIO.yaml] "
-                                  "(default: the built-in 'default'; a scenario plays live)")
-    g.add_argument("--readonly", action="store_true", help="observe only: commands are refused, navigation works")
+    g = parser.add_argument_group(
+        "the live control room: twin [LAYOUT_OR_FILE | SCENARIO.yaml] "
+        "(default: the built-in 'default'; a scenario plays live)"
+    )
+    g.add_argument(
+        "--readonly",
+        action="store_true",
+        help="observe only: commands are refused, navigation works",
+    )
     g.add_argument("--seed", type=_seed, metavar="N", help="random seed (default: the layout's)")
-    g.add_argument("--speed", type=_speed, default=1.0, metavar="X",
-                   help="start at X times real time (1, 10, 60, 600 or max; default 1)")
-    g.add_argument("--faults", action="store_true", help="random faults from published failure rates")
-    g.add_argument("--blind", action="store_true",
-                   help="with a scenario: hide its upcoming events (trainees see only what has happened)")
-    g.add_argument("--record", metavar="FILE",
-                   help="write every command applied (yours and a scenario's) to FILE as it happens: "
-                        "a scenario file that replays the session (twin run FILE); an existing FILE is refused")
+    g.add_argument(
+        "--speed",
+        type=_speed,
+        default=1.0,
+        metavar="X",
+        help="start at X times real time (1, 10, 60, 600 or max; default 1)",
+    )
+    g.add_argument(
+        "--faults", action="store_true", help="random faults from published failure rates"
+    )
+    g.add_argument(
+        "--blind",
+        action="store_true",
+        help="with a scenario: hide its upcoming events (trainees see only what has happened)",
+    )
+    g.add_argument(
+        "--record",
+        metavar="FILE",
+        help="write every command applied (yours and a scenario's) to FILE as it happens: "
+        "a scenario file that replays the session (twin run FILE); an existing FILE is refused",
+    )
     g.add_argument("--force", action="store_true", help="with --record: replace FILE if it exists")
 
 
-def split_target(parser: argparse.ArgumentParser, argv: Sequence[str]) -> tuple[list[str], str | None]:
+def split_target(
+    parser: argparse.ArgumentParser, argv: Sequence[str]
+) -> tuple[list[str], str | None]:
     """(arguments without the TUI target, the target) — no target if a subcommand comes first."""
     commands: set[str] = set()
     for action in parser._actions:  # argparse keeps subcommands here and nowhere public
@@ -69,7 +92,7 @@ def split_target(parser: argparse.ArgumentParser, argv: Sequence[str]) -> tuple[
     while i < len(args):
         a = args[i]
         if a == "--":
-            return args[:i] + args[i + 2:], (args[i + 1] if i + 1 < len(args) else None)
+            return args[:i] + args[i + 2 :], (args[i + 1] if i + 1 < len(args) else None)
         if a in _VALUED:
             i += 2
             continue
@@ -78,7 +101,7 @@ def split_target(parser: argparse.ArgumentParser, argv: Sequence[str]) -> tuple[
             continue
         if a in commands:
             return args, None
-        return args[:i] + args[i + 1:], a
+        return args[:i] + args[i + 1 :], a
     return args, None
 
 
@@ -114,14 +137,29 @@ def run(args: argparse.Namespace, target: str | None) -> int:
         layout = player.sc.layout
     else:
         if blind:
-            raise TwinError("--blind hides a scenario's upcoming events; give a scenario file (twin SCENARIO.yaml --blind)")
+            raise TwinError(
+                "--blind hides a scenario's upcoming events; give a scenario file (twin SCENARIO.yaml --blind)"
+            )
         layout = load_layout(target or "default", catalog)  # a bad name or file: one line, exit 2
     from twin.frontends.tui.app import TwinApp
 
-    with _progress(f"{layout.name}: warming up to steady state" if player is None else None, WARM_UP_S) as follow:
-        app = TwinApp(layout, catalog=catalog, seed=args.seed, speed=args.speed, readonly=args.readonly,
-                      faults=args.faults, scenario=player, blind=blind, record=record, force=force,
-                      warm_up_s=WARM_UP_S if player is None else 0.0, warm_up_progress=follow)
+    with _progress(
+        f"{layout.name}: warming up to steady state" if player is None else None, WARM_UP_S
+    ) as follow:
+        app = TwinApp(
+            layout,
+            catalog=catalog,
+            seed=args.seed,
+            speed=args.speed,
+            readonly=args.readonly,
+            faults=args.faults,
+            scenario=player,
+            blind=blind,
+            record=record,
+            force=force,
+            warm_up_s=WARM_UP_S if player is None else 0.0,
+            warm_up_progress=follow,
+        )
     if record is not None:
         _close_on_hangup(app)
     previous = _exit_on_signals(app)
@@ -131,8 +169,12 @@ def run(args: argparse.Namespace, target: str | None) -> int:
         app.close_recording()
         _restore_signals(previous)
     if app.session.recording is not None:
-        print(f"recorded {len(app.session.entries)} commands to {app.session.recording} (replay: twin run {app.session.recording})")
-    return app.return_code or 0  # a crash: Textual restored the terminal, printed the error, and set 1
+        print(
+            f"recorded {len(app.session.entries)} commands to {app.session.recording} (replay: twin run {app.session.recording})"
+        )
+    return (
+        app.return_code or 0
+    )  # a crash: Textual restored the terminal, printed the error, and set 1
 
 
 def _exit_on_signals(app) -> dict:
@@ -152,7 +194,9 @@ def _exit_on_signals(app) -> dict:
 
     previous = {}
     for sig in (signal.SIGTERM, signal.SIGINT):
-        with contextlib.suppress(ValueError):  # not the main thread (tests drive the app from another)
+        with contextlib.suppress(
+            ValueError
+        ):  # not the main thread (tests drive the app from another)
             previous[sig] = signal.signal(sig, stop)
     return previous
 
@@ -181,9 +225,13 @@ def _progress(label: str | None, total: float):
 
     from twin.core.units import format_duration
 
-    with Progress(TextColumn(label), BarColumn(), TextColumn("{task.fields[clock]}"), transient=True) as bar:
+    with Progress(
+        TextColumn(label), BarColumn(), TextColumn("{task.fields[clock]}"), transient=True
+    ) as bar:
         task = bar.add_task("warm-up", total=total, clock="0s")
-        yield lambda t, _total: bar.update(task, completed=t, clock=f"{format_duration(t)} of {format_duration(total)}")
+        yield lambda t, _total: bar.update(
+            task, completed=t, clock=f"{format_duration(t)} of {format_duration(total)}"
+        )
 
 
 def _close_on_hangup(app) -> None:
@@ -212,13 +260,20 @@ def _warmed_up(sdoc, target: str, catalog, seed: int | None):
     from twin.frontends.playback import ScenarioPlayer
 
     sc = scenario_from_doc(sdoc, target, catalog, base_dir=Path(target).parent)
-    factory = Factory(sc.layout, catalog, seed=sc.seed if seed is None else seed, faults=False, tick_s=sc.tick_s)
+    factory = Factory(
+        sc.layout, catalog, seed=sc.seed if seed is None else seed, faults=False, tick_s=sc.tick_s
+    )
     player = ScenarioPlayer(sc, factory)
     if sc.warmup_s > 0 and sys.stderr.isatty():
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-        with Progress(TextColumn(f"{sc.name}: warming up"), BarColumn(), TextColumn("{task.fields[clock]}"),
-                      TimeElapsedColumn(), transient=True) as bar:
+        with Progress(
+            TextColumn(f"{sc.name}: warming up"),
+            BarColumn(),
+            TextColumn("{task.fields[clock]}"),
+            TimeElapsedColumn(),
+            transient=True,
+        ) as bar:
             task = bar.add_task("warm-up", total=sc.warmup_s, clock="0s")
             player.warm_up(lambda t, total: bar.update(task, completed=t, clock=format_duration(t)))
     else:

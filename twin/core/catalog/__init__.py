@@ -58,8 +58,18 @@ class Efficiency:
 # Used only for a GPU whose catalog entry has no fitted factors (a user's own SKU):
 # typical achieved fractions of peak for a mature serving stack, the middle of the
 # fitted values of the built-in SKUs. Source: this catalog's fits (benchmarks/fit_efficiency.py).
-DEFAULT_EFFICIENCY = Efficiency(mem=0.70, comp=0.45, net=0.60, step_overhead_ms=3.0, seq_overhead_us=20.0, attn=0.30,
-                                fitted_to=(), layer_overhead_us=3.0, fp4=0.8, moe=0.8)
+DEFAULT_EFFICIENCY = Efficiency(
+    mem=0.70,
+    comp=0.45,
+    net=0.60,
+    step_overhead_ms=3.0,
+    seq_overhead_us=20.0,
+    attn=0.30,
+    fitted_to=(),
+    layer_overhead_us=3.0,
+    fp4=0.8,
+    moe=0.8,
+)
 
 
 @dataclass(frozen=True)
@@ -160,14 +170,67 @@ _GPU_NUMBERS = {
     "usd_per_gpu_hr": positive,
     "capex_usd_per_gpu": non_negative,
 }
-_GPU_KEYS = ["base", "name", "vendor", "generation", "peak_tflops", *_GPU_NUMBERS, "min_power_w", "attention_speedup",
-             "efficiency", "efficiency_overrides", "source"]
-_EFF_KEYS = ["mem", "comp", "attn", "net", "step_overhead_ms", "seq_overhead_us", "layer_overhead_us", "fp4", "moe", "fitted_to"]
+_GPU_KEYS = [
+    "base",
+    "name",
+    "vendor",
+    "generation",
+    "peak_tflops",
+    *_GPU_NUMBERS,
+    "min_power_w",
+    "attention_speedup",
+    "efficiency",
+    "efficiency_overrides",
+    "source",
+]
+_EFF_KEYS = [
+    "mem",
+    "comp",
+    "attn",
+    "net",
+    "step_overhead_ms",
+    "seq_overhead_us",
+    "layer_overhead_us",
+    "fp4",
+    "moe",
+    "fitted_to",
+]
 
-_MODEL_INTS = ["mtp_drafts", "layers", "hidden", "heads", "head_dim", "kv_heads", "v_head_dim", "kv_lora_rank", "qk_rope_dim", "experts", "experts_per_token", "sliding_window", "sliding_layers"]
+_MODEL_INTS = [
+    "mtp_drafts",
+    "layers",
+    "hidden",
+    "heads",
+    "head_dim",
+    "kv_heads",
+    "v_head_dim",
+    "kv_lora_rank",
+    "qk_rope_dim",
+    "experts",
+    "experts_per_token",
+    "sliding_window",
+    "sliding_layers",
+]
 _MODEL_FLOATS = ["params_b", "active_params_b", "expert_params_b"]
-_MODEL_REQUIRED = ["name", "params_b", "layers", "hidden", "heads", "head_dim", "attention", "source"]
-_MODEL_KEYS = ["base", "name", "attention", "native_precision", "source", *_MODEL_INTS, *_MODEL_FLOATS]
+_MODEL_REQUIRED = [
+    "name",
+    "params_b",
+    "layers",
+    "hidden",
+    "heads",
+    "head_dim",
+    "attention",
+    "source",
+]
+_MODEL_KEYS = [
+    "base",
+    "name",
+    "attention",
+    "native_precision",
+    "source",
+    *_MODEL_INTS,
+    *_MODEL_FLOATS,
+]
 
 
 def _fraction(value: Any) -> float:
@@ -204,11 +267,16 @@ def _merge(base: YMap, over: YMap) -> YMap:
     if isinstance(base.get("source"), dict) and isinstance(over.get("source"), dict):
         out["source"] = YMap({**base["source"], **over["source"]})
         out["source"].line = over["source"].line
-        out["source"].lines = {**{k: over["source"].line for k in base["source"]}, **over["source"].lines}
+        out["source"].lines = {
+            **{k: over["source"].line for k in base["source"]},
+            **over["source"].lines,
+        }
     return out
 
 
-def _resolve_bases(r: Reader, entries: dict[str, YMap], known: Mapping[str, Any], kind: str) -> dict[str, YMap]:
+def _resolve_bases(
+    r: Reader, entries: dict[str, YMap], known: Mapping[str, Any], kind: str
+) -> dict[str, YMap]:
     """Apply ``base: other`` (from the same files or from already-known raw entries)."""
     out: dict[str, YMap] = {}
     for key, m in entries.items():
@@ -219,11 +287,15 @@ def _resolve_bases(r: Reader, entries: dict[str, YMap], known: Mapping[str, Any]
             parent = entries.get(base_id) if base_id not in seen else None
             parent = parent if parent is not None else known.get(base_id)
             if parent is None or base_id in seen:
-                r.error(m.line_of("base"), f"{kind} {key}: base {cur['base']!r} is not a known {kind}")
+                r.error(
+                    m.line_of("base"), f"{kind} {key}: base {cur['base']!r} is not a known {kind}"
+                )
                 break
             seen.add(base_id)
             merged = _merge(parent, cur)
-            merged.pop("base", None) if "base" not in parent else merged.__setitem__("base", parent["base"])
+            merged.pop("base", None) if "base" not in parent else merged.__setitem__(
+                "base", parent["base"]
+            )
             cur = merged
         out[key] = cur
     return out
@@ -247,21 +319,37 @@ def _read_gpu(r: Reader, gid: str, m: YMap) -> GPU | None:
     if source is not None:
         for k in ["peak_tflops", *_GPU_NUMBERS]:
             if k not in source:
-                r.error(source.line, f"{where}.source: no source for {k!r} (every figure needs one)")
-    eff = _read_efficiency(r, m["efficiency"], f"{where}.efficiency") if "efficiency" in m else DEFAULT_EFFICIENCY
+                r.error(
+                    source.line, f"{where}.source: no source for {k!r} (every figure needs one)"
+                )
+    eff = (
+        _read_efficiency(r, m["efficiency"], f"{where}.efficiency")
+        if "efficiency" in m
+        else DEFAULT_EFFICIENCY
+    )
     overrides: dict[str, Efficiency] = {}
     if "efficiency_overrides" in m:
-        om = r.mapping(m["efficiency_overrides"], f"{where}.efficiency_overrides", m.line_of("efficiency_overrides"))
+        om = r.mapping(
+            m["efficiency_overrides"],
+            f"{where}.efficiency_overrides",
+            m.line_of("efficiency_overrides"),
+        )
         for key, val in (om or {}).items():
             if "/" not in str(key) or str(key).split("/")[1] not in PRECISIONS:
-                r.error(om.line_of(key), f"{where}.efficiency_overrides: key {key!r} must be MODEL/PRECISION, e.g. deepseek-r1/fp8")
+                r.error(
+                    om.line_of(key),
+                    f"{where}.efficiency_overrides: key {key!r} must be MODEL/PRECISION, e.g. deepseek-r1/fp8",
+                )
                 continue
             e = _read_efficiency(r, val, f"{where}.efficiency_overrides.{key}")
             if e is not None:
                 overrides[str(key).lower()] = e
     speedup = r.get(m, "attention_speedup", positive, where, default=1.0)
     if "attention_speedup" in m and source is not None and "attention_speedup" not in source:
-        r.error(source.line, f"{where}.source: no source for 'attention_speedup' (every figure needs one)")
+        r.error(
+            source.line,
+            f"{where}.source: no source for 'attention_speedup' (every figure needs one)",
+        )
     name = r.get(m, "name", text, where)
     vendor = r.get(m, "vendor", text, where, default="unknown")
     gen = r.get(m, "generation", text, where, default="")
@@ -269,14 +357,28 @@ def _read_gpu(r: Reader, gid: str, m: YMap) -> GPU | None:
         r.error(m.line_of("idle_w"), f"{where}.idle_w: idle power must be below tdp_w")
     if "min_power_w" in m:
         nums["min_power_w"] = r.get(m, "min_power_w", positive, where)
-        if nums["min_power_w"] and nums.get("tdp_w") and not nums.get("idle_w", 0) < nums["min_power_w"] < nums["tdp_w"]:
-            r.error(m.line_of("min_power_w"), f"{where}.min_power_w: the minimum power limit must be between idle_w and tdp_w")
+        if (
+            nums["min_power_w"]
+            and nums.get("tdp_w")
+            and not nums.get("idle_w", 0) < nums["min_power_w"] < nums["tdp_w"]
+        ):
+            r.error(
+                m.line_of("min_power_w"),
+                f"{where}.min_power_w: the minimum power limit must be between idle_w and tdp_w",
+            )
     if len(r.problems) > start:
         return None
     return GPU(
-        id=gid, name=name, vendor=vendor, generation=gen, peak_tflops=MappingProxyType(peak),
-        efficiency=eff or DEFAULT_EFFICIENCY, attention_speedup=speedup or 1.0, efficiency_overrides=MappingProxyType(overrides),
-        source=MappingProxyType({str(k): str(v) for k, v in (source or {}).items()}), **nums,
+        id=gid,
+        name=name,
+        vendor=vendor,
+        generation=gen,
+        peak_tflops=MappingProxyType(peak),
+        efficiency=eff or DEFAULT_EFFICIENCY,
+        attention_speedup=speedup or 1.0,
+        efficiency_overrides=MappingProxyType(overrides),
+        source=MappingProxyType({str(k): str(v) for k, v in (source or {}).items()}),
+        **nums,
     )
 
 
@@ -303,7 +405,10 @@ def _read_model(r: Reader, mid: str, m: YMap) -> LLM | None:
     vals["attention"] = att
     if "native_precision" in m:
         if m["native_precision"] not in PRECISIONS:
-            r.error(m.line_of("native_precision"), f"{where}.native_precision: one of {', '.join(PRECISIONS)}")
+            r.error(
+                m.line_of("native_precision"),
+                f"{where}.native_precision: one of {', '.join(PRECISIONS)}",
+            )
         vals["native_precision"] = m["native_precision"]
     if len(r.problems) > start:
         return None
@@ -311,8 +416,15 @@ def _read_model(r: Reader, mid: str, m: YMap) -> LLM | None:
         r.error(m.line, f"{where}: a gqa model needs kv_heads")
     if att == "mla" and not vals.get("kv_lora_rank"):
         r.error(m.line, f"{where}: an mla model needs kv_lora_rank")
-    if vals.get("experts") and not (vals.get("experts_per_token") and vals.get("expert_params_b") and vals.get("active_params_b")):
-        r.error(m.line, f"{where}: a MoE model needs experts_per_token, expert_params_b and active_params_b")
+    if vals.get("experts") and not (
+        vals.get("experts_per_token")
+        and vals.get("expert_params_b")
+        and vals.get("active_params_b")
+    ):
+        r.error(
+            m.line,
+            f"{where}: a MoE model needs experts_per_token, expert_params_b and active_params_b",
+        )
     if vals.get("expert_params_b", 0) >= vals.get("params_b", 1e30):
         r.error(m.line_of("expert_params_b"), f"{where}.expert_params_b must be below params_b")
     if len(r.problems) > start:
@@ -401,7 +513,11 @@ def _load(dirs: tuple[str, ...], stamp: tuple) -> Catalog:
         problems.extend(r.problems)
     if problems:
         raise InputError(sorted(problems, key=lambda p: (p.file, p.line)))
-    return Catalog(gpus=MappingProxyType(gpus), models=MappingProxyType(models), constants=MappingProxyType(constants))
+    return Catalog(
+        gpus=MappingProxyType(gpus),
+        models=MappingProxyType(models),
+        constants=MappingProxyType(constants),
+    )
 
 
 def _is_number(x: Any) -> bool:
@@ -413,7 +529,9 @@ def _same_shape(base: Any, v: Any) -> bool:
     if _is_number(base):
         return _is_number(v) and (base < 0 or v >= 0)
     if isinstance(base, Mapping):
-        return isinstance(v, dict) and all(k in base and _same_shape(base[k], x) for k, x in v.items())
+        return isinstance(v, dict) and all(
+            k in base and _same_shape(base[k], x) for k, x in v.items()
+        )
     return type(v) is type(base)
 
 
@@ -438,9 +556,14 @@ def _read_constants(r: Reader, value: Any, out: dict[str, Any]) -> None:
             r.error(em.line, f"constants.{key}: missing value")
             continue
         v = em["value"]
-        if str(key) in out and not _same_shape(out[str(key)], v):  # an override: typed like the built-in
-            r.error(em.line_of("value"), f"constants.{key}.value: expected {_shape(out[str(key)])} like the "
-                                         f"built-in, got {clip(repr(v))}")
+        if str(key) in out and not _same_shape(
+            out[str(key)], v
+        ):  # an override: typed like the built-in
+            r.error(
+                em.line_of("value"),
+                f"constants.{key}.value: expected {_shape(out[str(key)])} like the "
+                f"built-in, got {clip(repr(v))}",
+            )
             continue
         if isinstance(v, dict) and isinstance(out.get(str(key)), Mapping):
             v = {**out[str(key)], **v}  # a partial override keeps the built-in's other keys

@@ -35,8 +35,10 @@ def fail(f, cmd: C.Fail) -> str:
 def repair(f, cmd: C.Repair) -> str:
     if cmd.target not in f.faults:
         f._kind(cmd.target)  # an unknown name says so, with a suggestion
-        raise EngineError(f"repair: {cmd.target} is not failed or degraded"
-                          + (f"; failed now: {', '.join(sorted(f.faults)[:10])}" if f.faults else ""))
+        raise EngineError(
+            f"repair: {cmd.target} is not failed or degraded"
+            + (f"; failed now: {', '.join(sorted(f.faults)[:10])}" if f.faults else "")
+        )
     for kind in list(f.faults[cmd.target]):
         f._repair_kind(cmd.target, kind, by="operator")
     return f"{cmd.target} repaired"
@@ -51,7 +53,9 @@ def degrade(f, cmd: C.Degrade) -> str:
         f.rack_nvlink[f._racks_of(cmd.target)] = cmd.remaining
         fk = "degrade-rack"
     else:
-        raise EngineError(f"degrade: {cmd.target} is a {kind}; degrade a link or a rack's NVLink domain")
+        raise EngineError(
+            f"degrade: {cmd.target} is a {kind}; degrade a link or a rack's NVLink domain"
+        )
     f._add_fault(cmd.target, fk)
     f._event("warning", cmd.target, f"degraded to {cmd.remaining:.0%} of its bandwidth")
     return f"{cmd.target} at {cmd.remaining:.0%} bandwidth until repaired"
@@ -96,13 +100,19 @@ def cap(f, cmd: C.Cap) -> str:
         if cmd.limit_kw is None and cmd.fraction is None:
             f.site_cap_kw = None
             return "site power cap lifted"
-        limit = cmd.limit_kw if cmd.limit_kw is not None else cmd.fraction * f.layout.site.envelope_kw
+        limit = (
+            cmd.limit_kw if cmd.limit_kw is not None else cmd.fraction * f.layout.site.envelope_kw
+        )
         f.site_cap_kw = limit
         return f"site capped at {limit / 1000:,.1f} MW facility power"
     kind = f._kind(cmd.target)
     if kind == "pdu":
         i = f.pdu_index[cmd.target]
-        lim = cmd.limit_kw if cmd.limit_kw is not None else (cmd.fraction * f.pdu_cap[i] if cmd.fraction else None)
+        lim = (
+            cmd.limit_kw
+            if cmd.limit_kw is not None
+            else (cmd.fraction * f.pdu_cap[i] if cmd.fraction else None)
+        )
         f.pdu_cap_kw[i] = np.inf if lim is None else lim
     else:
         racks = f._racks_of(cmd.target)
@@ -113,7 +123,11 @@ def cap(f, cmd: C.Cap) -> str:
             peak = np.array([f.catalog.gpu(f.rack_sku[r]).rack_kw for r in racks])
             lim = cmd.limit_kw if cmd.limit_kw is not None else None
             f.rack_cap_kw[racks] = (lim / len(racks)) if lim is not None else cmd.fraction * peak
-    return f"{cmd.target} cap lifted" if lim is None and cmd.fraction is None else f"{cmd.target} capped"
+    return (
+        f"{cmd.target} cap lifted"
+        if lim is None and cmd.fraction is None
+        else f"{cmd.target} capped"
+    )
 
 
 def swap(f, cmd: C.Swap) -> str:
@@ -123,13 +137,17 @@ def swap(f, cmd: C.Swap) -> str:
         raise EngineError(f"swap: {cmd.target} holds no racks")
     same = [r for r in racks if f.rack_sku[r] == gpu.id]
     if len(same) == len(racks):
-        raise EngineError(f"swap: {cmd.target} already has {gpu.id} GPUs; a swap would only take it down for "
-                          f"{format_duration(float(f.k['swap_downtime_s']))}")
+        raise EngineError(
+            f"swap: {cmd.target} already has {gpu.id} GPUs; a swap would only take it down for "
+            f"{format_duration(float(f.k['swap_downtime_s']))}"
+        )
     racks = np.array([r for r in racks if f.rack_sku[r] != gpu.id], dtype=int)
     deps = {d.id for d in f.layout.deployments if set(d.racks) & {f.rack_ids[r] for r in racks}}
     for d in f.layout.deployments:
         if d.id in deps and d.precision not in gpu.peak_tflops:
-            raise EngineError(f"swap: {gpu.id} cannot run {d.id}'s {d.precision}; precisions: {', '.join(gpu.precisions)}")
+            raise EngineError(
+                f"swap: {gpu.id} cannot run {d.id}'s {d.precision}; precisions: {', '.join(gpu.precisions)}"
+            )
     busy = [f.rack_ids[r] for r in racks if f.rack_swapping[r]]
     if busy:
         raise EngineError(f"swap: {busy[0]} is already being swapped; wait for it to finish")
@@ -137,9 +155,15 @@ def swap(f, cmd: C.Swap) -> str:
     f.rack_swapping[racks] = True
     f.schedule.at(due_tick(f.now + downtime, f.dt), "swap-done", gpu.id, *[int(r) for r in racks])
     warn = swap_warning(f, racks, gpu)
-    f._event("warning", cmd.target, f"swap to {gpu.id} started: {len(racks)} racks down for {format_duration(downtime)}")
+    f._event(
+        "warning",
+        cmd.target,
+        f"swap to {gpu.id} started: {len(racks)} racks down for {format_duration(downtime)}",
+    )
     skipped = f" ({len(same)} already {gpu.id})" if same else ""
-    return f"{len(racks)} racks → {gpu.id}{skipped}, back in {format_duration(downtime)}" + (f"; {warn}" if warn else "")
+    return f"{len(racks)} racks → {gpu.id}{skipped}, back in {format_duration(downtime)}" + (
+        f"; {warn}" if warn else ""
+    )
 
 
 def swap_warning(f, racks: np.ndarray, gpu) -> str:
@@ -159,14 +183,22 @@ def swap_warning(f, racks: np.ndarray, gpu) -> str:
     over = [i for i in mine if shared[i] > f.pdu_cap[i]]
     if over:
         i = max(over, key=lambda x: shared[x] / f.pdu_cap[x])
-        return (f"warning: {f.pdu_ids[i]} would carry {shared[i]:,.0f} kW at peak, over its {f.pdu_cap[i]:,.0f} kW "
-                f"rating ({len(over)} PDUs over): its breaker will trip when the new racks power on; cap the racks "
-                "or swap fewer")
-    ab = [i for i in mine if alone[i] > f.pdu_cap[i] and (f.rack_pdus == i).any(axis=1)[n_pdus == 2].any()]
+        return (
+            f"warning: {f.pdu_ids[i]} would carry {shared[i]:,.0f} kW at peak, over its {f.pdu_cap[i]:,.0f} kW "
+            f"rating ({len(over)} PDUs over): its breaker will trip when the new racks power on; cap the racks "
+            "or swap fewer"
+        )
+    ab = [
+        i
+        for i in mine
+        if alone[i] > f.pdu_cap[i] and (f.rack_pdus == i).any(axis=1)[n_pdus == 2].any()
+    ]
     if ab:
         i = ab[0]
-        return (f"warning: A/B redundancy lost: {f.pdu_ids[i]} alone would carry {alone[i]:,.0f} kW at peak, over its "
-                f"{f.pdu_cap[i]:,.0f} kW rating, if its partner PDU fails")
+        return (
+            f"warning: A/B redundancy lost: {f.pdu_ids[i]} alone would carry {alone[i]:,.0f} kW at peak, over its "
+            f"{f.pdu_cap[i]:,.0f} kW rating, if its partner PDU fails"
+        )
     return ""
 
 
@@ -179,13 +211,16 @@ def scale(f, cmd: C.Scale) -> str:
         raise EngineError(f"scale: {cmd.deployment} has room for {len(idx)} replicas on its racks")
     pre = idx[f.rep_role[idx] == P.ROLE_PREFILL]
     if len(pre) and 0 < cmd.replicas < 2:
-        raise EngineError(f"scale: {cmd.deployment} is disaggregated; it needs at least 2 replicas (prefill and decode)")
+        raise EngineError(
+            f"scale: {cmd.deployment} is disaggregated; it needs at least 2 replicas (prefill and decode)"
+        )
     f.scale_to[di] = cmd.replicas
     f._apply_scale(di)
     serving = int((f.rep_enabled[idx] & ~f._replicas_down()[idx]).sum())
     down = cmd.replicas - serving
-    return (f"{cmd.deployment}: {cmd.replicas} of {len(idx)} replicas enabled, {serving} serving"
-            + (f" ({down} down)" if down else ""))
+    return f"{cmd.deployment}: {cmd.replicas} of {len(idx)} replicas enabled, {serving} serving" + (
+        f" ({down} down)" if down else ""
+    )
 
 
 def surge(f, cmd: C.Surge) -> str:
@@ -197,9 +232,15 @@ def surge(f, cmd: C.Surge) -> str:
         f.surge = cmd.factor
     if cmd.duration_s:
         f.schedule.at(due_tick(f.now + cmd.duration_s, f.dt), "surge-end", cmd.workload or "")
-    f._event("warning" if cmd.factor > 1 else "info", cmd.workload or "demand", f"demand ×{cmd.factor:g}"
-             + (f" for {format_duration(cmd.duration_s)}" if cmd.duration_s else ""))
-    return f"demand ×{cmd.factor:g}" + (f" for {format_duration(cmd.duration_s)}" if cmd.duration_s else "")
+    f._event(
+        "warning" if cmd.factor > 1 else "info",
+        cmd.workload or "demand",
+        f"demand ×{cmd.factor:g}"
+        + (f" for {format_duration(cmd.duration_s)}" if cmd.duration_s else ""),
+    )
+    return f"demand ×{cmd.factor:g}" + (
+        f" for {format_duration(cmd.duration_s)}" if cmd.duration_s else ""
+    )
 
 
 def faults(f, cmd: C.Faults) -> str:
@@ -209,6 +250,16 @@ def faults(f, cmd: C.Faults) -> str:
 
 #: The engine's operator actions, by command type.
 HANDLERS: dict[type, Callable] = {
-    C.Fail: fail, C.Repair: repair, C.Degrade: degrade, C.Straggle: straggle, C.Drain: drain, C.Undrain: undrain,
-    C.Route: route, C.Cap: cap, C.Swap: swap, C.Scale: scale, C.Surge: surge, C.Faults: faults,
+    C.Fail: fail,
+    C.Repair: repair,
+    C.Degrade: degrade,
+    C.Straggle: straggle,
+    C.Drain: drain,
+    C.Undrain: undrain,
+    C.Route: route,
+    C.Cap: cap,
+    C.Swap: swap,
+    C.Scale: scale,
+    C.Surge: surge,
+    C.Faults: faults,
 }

@@ -42,7 +42,11 @@ class CheckpointError(TwinError):
 
 def layout_fingerprint(layout) -> str:
     """Hash of everything about a layout that shapes the simulation (not its file name)."""
-    parts = tuple(getattr(layout, f.name) for f in fields(layout) if f.repr and f.name not in ("file", "description"))
+    parts = tuple(
+        getattr(layout, f.name)
+        for f in fields(layout)
+        if f.repr and f.name not in ("file", "description")
+    )
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
@@ -78,7 +82,12 @@ def _encode(name: str, value, arrays: dict) -> object:
     if isinstance(value, deque):  # the event log
         return {"t": "events", "v": [[e.id, e.t_s, e.severity, e.source, e.message] for e in value]}
     if name == "faults":
-        return {"t": "faults", "v": [[f.component, f.kind, f.until] for kinds in value.values() for f in kinds.values()]}
+        return {
+            "t": "faults",
+            "v": [
+                [f.component, f.kind, f.until] for kinds in value.values() for f in kinds.values()
+            ],
+        }
     if isinstance(value, dict) and any(isinstance(k, tuple | int) for k in value):
         return {"t": "pairs", "v": _pairs(value)}
     if value is None or isinstance(value, bool | int | float | str | list | dict):
@@ -92,13 +101,28 @@ class Checkpointing:
     def checkpoint(self, context: dict | None = None) -> bytes:
         """The whole state as bytes; ``context`` (JSON values) travels with it."""
         arrays: dict[str, np.ndarray] = {}
-        state = {name: _encode(name, getattr(self, name), arrays) for name in state_fields(type(self))}
-        meta = {"format": "twin-checkpoint", "version": VERSION, "twin_version": twin.__version__,
-                "layout": self.layout.name, "fingerprint": layout_fingerprint(self.layout), "seed": self.seed,
-                "tick_s": self.dt, "start_hour": self.start_hour, "state": state, "context": context or {}}
+        state = {
+            name: _encode(name, getattr(self, name), arrays) for name in state_fields(type(self))
+        }
+        meta = {
+            "format": "twin-checkpoint",
+            "version": VERSION,
+            "twin_version": twin.__version__,
+            "layout": self.layout.name,
+            "fingerprint": layout_fingerprint(self.layout),
+            "seed": self.seed,
+            "tick_s": self.dt,
+            "start_hour": self.start_hour,
+            "state": state,
+            "context": context or {},
+        }
         buf = io.BytesIO()
         buf.write(MAGIC + str(VERSION).encode() + b"\n")
-        np.savez(buf, meta=np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8), **arrays)
+        np.savez(
+            buf,
+            meta=np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8),
+            **arrays,
+        )
         return buf.getvalue()
 
     def restore(self, data: bytes) -> dict:
@@ -108,10 +132,14 @@ class Checkpointing:
         the factory is unchanged then."""
         meta, arrays = read(data)
         if meta["fingerprint"] != layout_fingerprint(self.layout):
-            raise CheckpointError(f"checkpoint: written for layout {meta['layout']!r} as it was then; "
-                                  f"this is {self.layout.name!r} (or it has changed since)")
+            raise CheckpointError(
+                f"checkpoint: written for layout {meta['layout']!r} as it was then; "
+                f"this is {self.layout.name!r} (or it has changed since)"
+            )
         if float(meta["tick_s"]) != self.dt:
-            raise CheckpointError(f"checkpoint: written with a {meta['tick_s']}s tick; this factory ticks {self.dt}s")
+            raise CheckpointError(
+                f"checkpoint: written with a {meta['tick_s']}s tick; this factory ticks {self.dt}s"
+            )
         state = meta["state"]
         missing = [n for n in state_fields(type(self)) if n not in state]
         if missing:
@@ -122,13 +150,23 @@ class Checkpointing:
             raise CheckpointError(f"checkpoint: damaged ({type(e).__name__}: {e})") from None
         self._check_shapes(values)
         # the topology a swap changed comes first: the replicas are rebuilt from it
-        self.rack_sku, self.rack_gpus, self.scale_to = values["rack_sku"], values["rack_gpus"], values["scale_to"]
+        self.rack_sku, self.rack_gpus, self.scale_to = (
+            values["rack_sku"],
+            values["rack_gpus"],
+            values["scale_to"],
+        )
         self._rack_figures()
         self._build_replicas()
         for name, value in values.items():
             current = getattr(self, name)
-            if isinstance(current, np.ndarray) and isinstance(value, np.ndarray) and current.shape != value.shape:
-                raise CheckpointError(f"checkpoint: {name} has shape {value.shape}, this factory {current.shape}")
+            if (
+                isinstance(current, np.ndarray)
+                and isinstance(value, np.ndarray)
+                and current.shape != value.shape
+            ):
+                raise CheckpointError(
+                    f"checkpoint: {name} has shape {value.shape}, this factory {current.shape}"
+                )
             setattr(self, name, value)
         self.seed = int(meta["seed"])
         self.start_hour = float(meta["start_hour"])
@@ -140,8 +178,11 @@ class Checkpointing:
         """Arrays fixed by the topology must match before anything is changed."""
         for name in (*self.STATE_HEALTH, "inlet_c", "gpu_temp_c", "link_load", "class_surge"):
             cur, new = getattr(self, name), values[name]
-            if isinstance(cur, np.ndarray) and (not isinstance(new, np.ndarray) or cur.shape != new.shape
-                                                or cur.dtype.kind != new.dtype.kind):
+            if isinstance(cur, np.ndarray) and (
+                not isinstance(new, np.ndarray)
+                or cur.shape != new.shape
+                or cur.dtype.kind != new.dtype.kind
+            ):
                 raise CheckpointError(f"checkpoint: {name} does not match this factory")
 
 
@@ -151,13 +192,18 @@ def _decode(name: str, spec: dict, arrays: dict):
         return arrays[name].copy()
     if t == "window":
         w = Window.__new__(Window)
-        w.ring, w.sum, w.head = arrays[name + ".ring"].copy(), arrays[name + ".sum"].copy(), int(spec["head"])
+        w.ring, w.sum, w.head = (
+            arrays[name + ".ring"].copy(),
+            arrays[name + ".sum"].copy(),
+            int(spec["head"]),
+        )
         return w
     if t == "history":
         h = History.__new__(History)
         h.data = arrays[name].copy()
         h.n, h.count = h.data.shape[1], int(spec["count"])
         from twin.core.engine.snapshot import GAUGE_KEYS
+
         h.keys = ("t_s", *GAUGE_KEYS)
         return h
     if t == "schedule":
@@ -168,8 +214,14 @@ def _decode(name: str, spec: dict, arrays: dict):
         return g
     if t == "events":
         from twin.core.engine.factory import EVENTS_KEPT
-        return deque((S.Event(int(i), float(ts), str(sv), str(src), str(msg)) for i, ts, sv, src, msg in spec["v"]),
-                     maxlen=EVENTS_KEPT)
+
+        return deque(
+            (
+                S.Event(int(i), float(ts), str(sv), str(src), str(msg))
+                for i, ts, sv, src, msg in spec["v"]
+            ),
+            maxlen=EVENTS_KEPT,
+        )
     if t == "faults":
         out: dict = {}
         for comp, kind, until in spec["v"]:
@@ -188,19 +240,25 @@ def read(data: bytes) -> tuple[dict, dict[str, np.ndarray]]:
         raise CheckpointError("checkpoint: not a twin checkpoint (no 'twin-checkpoint' header)")
     nl = data.find(b"\n", 0, 64)
     try:
-        version = int(data[len(MAGIC):nl])
+        version = int(data[len(MAGIC) : nl])
     except ValueError:
         raise CheckpointError("checkpoint: damaged header") from None
     if version != VERSION:
-        raise CheckpointError(f"checkpoint: format version {version}; this twin reads version {VERSION}")
+        raise CheckpointError(
+            f"checkpoint: format version {version}; this twin reads version {VERSION}"
+        )
     try:
-        with np.load(io.BytesIO(data[nl + 1:]), allow_pickle=False) as z:
+        with np.load(io.BytesIO(data[nl + 1 :]), allow_pickle=False) as z:
             arrays = {k: z[k] for k in z.files}
         meta = json.loads(arrays.pop("meta").tobytes().decode())
     except (zipfile.BadZipFile, OSError, ValueError, KeyError, EOFError, UnicodeDecodeError) as e:
         raise CheckpointError(f"checkpoint: damaged or truncated ({type(e).__name__})") from None
     need = ("layout", "fingerprint", "seed", "tick_s", "start_hour", "state", "context")
-    if not isinstance(meta, dict) or meta.get("format") != "twin-checkpoint" or any(k not in meta for k in need):
+    if (
+        not isinstance(meta, dict)
+        or meta.get("format") != "twin-checkpoint"
+        or any(k not in meta for k in need)
+    ):
         raise CheckpointError("checkpoint: damaged (its description is incomplete)")
     return meta, arrays
 

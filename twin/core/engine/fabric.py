@@ -20,8 +20,12 @@ class Fabric:
         """Healthy uplink bandwidth (GB/s) of each switch as a leaf, cached per fabric state."""
         state = (self.link_frac.tobytes(), self.switch_failed.tobytes())
         if self._bw_state != state:
-            healthy = self.link_frac * ~self.switch_failed[self.link_b] * ~self.switch_failed[self.link_a]
-            bw = np.bincount(self.link_a, weights=self.link_gbs * healthy, minlength=len(self.switch_ids))
+            healthy = (
+                self.link_frac * ~self.switch_failed[self.link_b] * ~self.switch_failed[self.link_a]
+            )
+            bw = np.bincount(
+                self.link_a, weights=self.link_gbs * healthy, minlength=len(self.switch_ids)
+            )
             self._leaf_bw_cache = np.where(self.switch_failed, 0.0, bw)
             self._bw_state = state
         return self._leaf_bw_cache
@@ -30,7 +34,9 @@ class Fabric:
         """KV transfers spread over every healthy leaf-spine link (ECMP)."""
         if not len(self.link_ids):
             return
-        healthy = self.link_frac * ~self.switch_failed[self.link_b] * ~self.switch_failed[self.link_a]
+        healthy = (
+            self.link_frac * ~self.switch_failed[self.link_b] * ~self.switch_failed[self.link_a]
+        )
         capacity = float((self.link_gbs * healthy).sum())
         self.link_load = np.where(healthy > 0, gb_s / max(capacity, 1e-9), 0.0)
 
@@ -42,11 +48,20 @@ class Fabric:
         limited by the healthy uplink bandwidth of the prefill replica's own leaf, less what
         other transfers use. 0 for aggregated replicas; infinite for a leaf cut off."""
         nbytes = tok_req * self.cls_kv_bytes_per_token
-        util = float(np.clip(np.median(self.link_load[self.link_load > 0]) if (self.link_load > 0).any() else 0.0, 0, 0.95))
+        util = float(
+            np.clip(
+                np.median(self.link_load[self.link_load > 0])
+                if (self.link_load > 0).any()
+                else 0.0,
+                0,
+                0.95,
+            )
+        )
         lat = float(self.k["scale_out_latency_us"]) * 1e-6
-        bw = self._leaf_bw()[self.rack_leaf[self.rep_rack[rows]]] * 1e9 * (1 - util)  # bytes/s per row
+        bw = (
+            self._leaf_bw()[self.rack_leaf[self.rep_rack[rows]]] * 1e9 * (1 - util)
+        )  # bytes/s per row
         prefill = self.rep_role[rows] == P.ROLE_PREFILL
         with np.errstate(divide="ignore", invalid="ignore"):
             t = lat + nbytes[cls] / bw[:, None]
         return np.where(prefill[:, None], np.where(bw[:, None] > 0, t, np.inf), 0.0)
-

@@ -58,13 +58,30 @@ def default_tick(layout: Layout) -> float:
     return 1.0
 
 
-class Factory(Topology, Health, Faults, Replicas, Flow, Fabric, Power, Metrics, Snapshots, Checkpointing):
+class Factory(
+    Topology, Health, Faults, Replicas, Flow, Fabric, Power, Metrics, Snapshots, Checkpointing
+):
     """A running simulation of one layout. Deterministic for a seed and a command log."""
 
-    STATE_CLOCK = ("tick_n", "_now", "schedule", "rng_arrivals", "rng_faults", "events", "_event_id")
+    STATE_CLOCK = (
+        "tick_n",
+        "_now",
+        "schedule",
+        "rng_arrivals",
+        "rng_faults",
+        "events",
+        "_event_id",
+    )
 
-    def __init__(self, layout: Layout, catalog: Catalog | None = None, seed: int | None = None,
-                 faults: bool = False, start_hour: float = START_HOUR, tick_s: float | None = None):
+    def __init__(
+        self,
+        layout: Layout,
+        catalog: Catalog | None = None,
+        seed: int | None = None,
+        faults: bool = False,
+        start_hour: float = START_HOUR,
+        tick_s: float | None = None,
+    ):
         self.layout = layout
         self.catalog = catalog or load_catalog()
         self.k = self.catalog.constants
@@ -95,8 +112,12 @@ class Factory(Topology, Health, Faults, Replicas, Flow, Fabric, Power, Metrics, 
         self._init_fabric()
         self._init_power()
         self._init_metrics()
-        self._event("info", layout.name, f"factory started: {len(layout.racks):,} racks, {int(self.rack_gpus.sum()):,} GPUs, "
-                    f"{len(self.rep_dep):,} replicas, routing {self.policy}")
+        self._event(
+            "info",
+            layout.name,
+            f"factory started: {len(layout.racks):,} racks, {int(self.rack_gpus.sum()):,} GPUs, "
+            f"{len(self.rep_dep):,} replicas, routing {self.policy}",
+        )
         if faults:
             self._set_faults(True)
 
@@ -176,7 +197,9 @@ class Factory(Topology, Health, Faults, Replicas, Flow, Fabric, Power, Metrics, 
         self._decode(k)  # decode steps, completions, TPOT, SLO counts
         # with less than one request on average (a fluid fraction), the replica runs
         # decode steps only that share of the tick
-        self._power_and_heat(k.B2, k.steps * k.t_dec2 * np.minimum(k.B2, 1.0), k.pf_time, k.clock, k.up)
+        self._power_and_heat(
+            k.B2, k.steps * k.t_dec2 * np.minimum(k.B2, 1.0), k.pf_time, k.clock, k.up
+        )
         self._update_gauges(k.out_rc.sum(), k.pf_tokens.sum(), k.B2, k.up, k.qlen)
 
 

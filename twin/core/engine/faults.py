@@ -67,26 +67,44 @@ def _clear_straggler(f, target: str) -> None:
 
 def _flag(array: str, index: str, value) -> Callable:
     """A setter/clearer writing ``value`` into ``f.<array>[f.<index>[target]]``."""
+
     def apply(f, target: str) -> None:
         getattr(f, array)[getattr(f, index)[target]] = value
+
     return apply
 
 
 @dataclass(frozen=True)
 class FaultKind:
     severity: str  # of the "failed" event
-    set: Callable | None  # (factory, target) -> None; None: not failed by `fail` (set by its own command)
+    set: (
+        Callable | None
+    )  # (factory, target) -> None; None: not failed by `fail` (set by its own command)
     clear: Callable  # (factory, target) -> None
     impact: str = ""  # "power": report racks that lose power; "racks": count racks affected
     per_year: str | None = None  # constants key of the published failure rate (random faults)
 
 
-_rack = FaultKind("critical", _flag("rack_failed", "rack_index", True), _flag("rack_failed", "rack_index", False), "racks")
+_rack = FaultKind(
+    "critical",
+    _flag("rack_failed", "rack_index", True),
+    _flag("rack_failed", "rack_index", False),
+    "racks",
+)
 _racks = FaultKind("critical", _set_racks, _clear_racks, "racks")
 _nodef = FaultKind("warning", _set_node, _clear_node)
-_loop = FaultKind("critical", _flag("loop_failed", "loop_index", True), _flag("loop_failed", "loop_index", False), "racks",
-                  "failures_per_loop_year")
-_switch = FaultKind("warning", _flag("switch_failed", "switch_index", True), _flag("switch_failed", "switch_index", False))
+_loop = FaultKind(
+    "critical",
+    _flag("loop_failed", "loop_index", True),
+    _flag("loop_failed", "loop_index", False),
+    "racks",
+    "failures_per_loop_year",
+)
+_switch = FaultKind(
+    "warning",
+    _flag("switch_failed", "switch_index", True),
+    _flag("switch_failed", "switch_index", False),
+)
 _link_clear = _flag("link_frac", "link_index", 1.0)
 
 #: Every fault kind the engine knows (also the kinds a repair can clear).
@@ -96,14 +114,30 @@ FAULT_KINDS: dict[str, FaultKind] = {
     "group": _racks,
     "node": FaultKind("warning", _set_node, _clear_node, per_year="failures_per_node_year"),
     "gpu": FaultKind("warning", _set_node, _clear_node, per_year="failures_per_gpu_year"),
-    "pdu": FaultKind("critical", _flag("pdu_failed", "pdu_index", True), _clear_pdu, "power", "failures_per_pdu_year"),
-    "feed": FaultKind("critical", _flag("feed_failed", "feed_index", True), _flag("feed_failed", "feed_index", False), "power"),
+    "pdu": FaultKind(
+        "critical",
+        _flag("pdu_failed", "pdu_index", True),
+        _clear_pdu,
+        "power",
+        "failures_per_pdu_year",
+    ),
+    "feed": FaultKind(
+        "critical",
+        _flag("feed_failed", "feed_index", True),
+        _flag("feed_failed", "feed_index", False),
+        "power",
+    ),
     "loop": _loop,
     "cooling": _loop,
     "leaf": _switch,
     "spine": FaultKind("critical", _switch.set, _switch.clear),
     "switch": _switch,
-    "link": FaultKind("warning", _flag("link_frac", "link_index", 0.0), _link_clear, per_year="network_failures_per_gpu_year"),
+    "link": FaultKind(
+        "warning",
+        _flag("link_frac", "link_index", 0.0),
+        _link_clear,
+        per_year="network_failures_per_gpu_year",
+    ),
     # set by their own commands (degrade, straggle) or by the power model (a breaker trip)
     "degrade-link": FaultKind("warning", None, _link_clear),
     "degrade-rack": FaultKind("warning", None, _clear_nvlink),
@@ -125,13 +159,19 @@ class Faults:
             raise EngineError(f"fail: {target} has already failed")
         fk = FAULT_KINDS.get(kind)
         if fk is None or fk.set is None:
-            raise EngineError(f"fail: {target} is a {kind}; it cannot fail (try a rack, row, node, GPU, PDU, feed, loop, switch or link)")
+            raise EngineError(
+                f"fail: {target} is a {kind}; it cannot fail (try a rack, row, node, GPU, PDU, feed, loop, switch or link)"
+            )
         fk.set(self, target)
         until = self.now + repair_s
         self._add_fault(target, kind, until)
         if math.isfinite(repair_s):
             self.schedule.at(due_tick(until, self.dt), "repair", target, kind, until)
-        self._event(fk.severity, target, f"{kind} failed ({by}){self._impact(target, fk)}; repair in {format_duration(repair_s)}")
+        self._event(
+            fk.severity,
+            target,
+            f"{kind} failed ({by}){self._impact(target, fk)}; repair in {format_duration(repair_s)}",
+        )
         return f"{kind} {target} failed; repair in {format_duration(repair_s)}"
 
     def _impact(self, target: str, fk: FaultKind) -> str:
@@ -143,7 +183,9 @@ class Faults:
             self._rack_down()
             dark = int((~self.rack_powered[racks]).sum())
             ride = len(racks) - dark
-            return f", {dark} racks lost power" + (f", {ride} ride through on their other PDU" if ride else "")
+            return f", {dark} racks lost power" + (
+                f", {ride} ride through on their other PDU" if ride else ""
+            )
         return f", {len(racks)} racks affected"
 
     def _on_repair(self, target: str, kind: str, until: float) -> None:
@@ -167,9 +209,16 @@ class Faults:
         """Mean time between random faults of a kind over the whole factory (inf: none)."""
         k = self.k
         gpus = float(self.rack_gpus.sum())
-        units = {"gpu": gpus, "link": gpus if self.link_ids else 0.0, "pdu": len(self.pdu_ids), "loop": len(self.loop_ids),
-                 "node": sum(int(self.rack_gpus[r]) // self.catalog.gpu(self.rack_sku[r]).gpus_per_node
-                             for r in range(len(self.rack_ids)))}
+        units = {
+            "gpu": gpus,
+            "link": gpus if self.link_ids else 0.0,
+            "pdu": len(self.pdu_ids),
+            "loop": len(self.loop_ids),
+            "node": sum(
+                int(self.rack_gpus[r]) // self.catalog.gpu(self.rack_sku[r]).gpus_per_node
+                for r in range(len(self.rack_ids))
+            ),
+        }
         per_year = float(k[FAULT_KINDS[kind].per_year]) * units[kind]
         return YEAR_S / per_year if per_year > 0 else math.inf
 
@@ -185,7 +234,9 @@ class Faults:
     def _next_random_fault(self, kind: str, t: float) -> None:
         gap = self._random_gap_s(kind)
         if math.isfinite(gap):
-            self.schedule.at(due_tick(t + float(self.rng_faults.exponential(gap)), self.dt), "random-fault", kind)
+            self.schedule.at(
+                due_tick(t + float(self.rng_faults.exponential(gap)), self.dt), "random-fault", kind
+            )
 
     def _on_random_fault(self, kind: str) -> None:
         rng = self.rng_faults
@@ -204,4 +255,3 @@ class Faults:
             return base if kind == "node" else f"{base}-g{int(rng.integers(gpn)) + 1}"
         ids = {"link": self.link_ids, "pdu": self.pdu_ids, "loop": self.loop_ids}[kind]
         return ids[int(rng.integers(len(ids)))] if ids else None
-

@@ -30,7 +30,9 @@ CLIENT_TIMEOUT_MIN_S = 30.0
 
 
 def client_timeout_s(slo_ttft_s):
-    return np.maximum(CLIENT_TIMEOUT_MIN_S, CLIENT_TIMEOUT_SLO_MULTIPLE * np.asarray(slo_ttft_s, dtype=float))
+    return np.maximum(
+        CLIENT_TIMEOUT_MIN_S, CLIENT_TIMEOUT_SLO_MULTIPLE * np.asarray(slo_ttft_s, dtype=float)
+    )
 
 
 class TickVars(SimpleNamespace):
@@ -60,35 +62,57 @@ class Flow:
         counts = np.zeros((N_COUNTS, self.n_cls))
         retry = np.zeros(self.n_cls)
         if newly_down.any():
-            retry = np.bincount(self.q_cls[newly_down].ravel(), weights=self.q_cnt[newly_down].ravel(), minlength=self.n_cls)
-            counts[3] += self._per_class(self.run[newly_down], self._slot_cls0[newly_down])  # running requests are lost
+            retry = np.bincount(
+                self.q_cls[newly_down].ravel(),
+                weights=self.q_cnt[newly_down].ravel(),
+                minlength=self.n_cls,
+            )
+            counts[3] += self._per_class(
+                self.run[newly_down], self._slot_cls0[newly_down]
+            )  # running requests are lost
             self.q_cnt[newly_down] = 0.0
             self.run[newly_down] = 0.0
             dropped = int(self.run[newly_down].sum() + counts[3].sum())
             if dropped:
-                self._event("warning", "serving", f"{int(newly_down.sum())} replicas lost; {dropped:,} running requests failed, "
-                                                   f"{int(retry.sum()):,} queued retried elsewhere")
+                self._event(
+                    "warning",
+                    "serving",
+                    f"{int(newly_down.sum())} replicas lost; {dropped:,} running requests failed, "
+                    f"{int(retry.sum()):,} queued retried elsewhere",
+                )
         self.rep_up = up
-        shed = (self.rep_shed_rank < self.site_shed) | (self.rep_rack_rank < self.rack_shed[self.rep_rack])
+        shed = (self.rep_shed_rank < self.site_shed) | (
+            self.rep_rack_rank < self.rack_shed[self.rep_rack]
+        )
         drained = self.rack_drained[self.rep_rack] | shed
         accepting = up & ~drained
-        stuck = ~accepting & (self.q_cnt[:, 0] > 0)  # drained (or cut off): queued requests go elsewhere
+        stuck = ~accepting & (
+            self.q_cnt[:, 0] > 0
+        )  # drained (or cut off): queued requests go elsewhere
         if self._has_disagg:  # a prefill replica whose leaf has lost every uplink cannot ship KV
-            cut = (self.rep_role == P.ROLE_PREFILL) & (self._leaf_bw()[self.rack_leaf[self.rep_rack]] <= 0)
+            cut = (self.rep_role == P.ROLE_PREFILL) & (
+                self._leaf_bw()[self.rack_leaf[self.rep_rack]] <= 0
+            )
             accepting &= ~cut
             stuck |= cut & (self.q_cnt[:, 0] > 0)
         if stuck.any():
-            retry += np.bincount(self.q_cls[stuck].ravel(), weights=self.q_cnt[stuck].ravel(), minlength=self.n_cls)
+            retry += np.bincount(
+                self.q_cls[stuck].ravel(), weights=self.q_cnt[stuck].ravel(), minlength=self.n_cls
+            )
             self.q_cnt[stuck] = 0.0
         k.up, k.counts, k.retry, k.accepting = up, counts, retry, accepting
 
     def _clocks(self, k: TickVars) -> None:
         """Each replica's clock (caps, throttling) and straggler slowdown."""
-        rack_clock = np.minimum(self.cap_clock, np.where(self.throttled, float(self.k["throttle_clock"]), 1.0))
+        rack_clock = np.minimum(
+            self.cap_clock, np.where(self.throttled, float(self.k["throttle_clock"]), 1.0)
+        )
         k.clock = rack_clock[self.rep_rack]
         k.cw = P.clock_weight(k.clock)
         comm = float(self.k["nvlink_comm_share"])
-        slow = self.rack_slow[self.rep_rack] * ((1 - comm) + comm / np.maximum(self.rack_nvlink[self.rep_rack], 0.05))
+        slow = self.rack_slow[self.rep_rack] * (
+            (1 - comm) + comm / np.maximum(self.rack_nvlink[self.rep_rack], 0.05)
+        )
         for key, factor in self.node_slow.items():  # a replica runs at its slowest node's pace
             reps = self.node_reps.get(key, [])
             slow[reps] = np.maximum(slow[reps], factor)
@@ -122,14 +146,22 @@ class Flow:
             idx = self.dep_reps[sh.deployment]
             idx = idx[accepting[idx] & (self.rep_role[idx] != P.ROLE_DECODE)]
             n_up = len(idx)
-            hit = (KV_HIT_RATE * (n_up / max(1, len(self.dep_reps[sh.deployment])))) if self.policy == "kv-aware" else 1.0 / max(n_up, 1)
-            tok_req[c] = max(1.0, sh.prompt_tokens - hit * sh.reusable_tokens * sh.followup_fraction)
+            hit = (
+                (KV_HIT_RATE * (n_up / max(1, len(self.dep_reps[sh.deployment]))))
+                if self.policy == "kv-aware"
+                else 1.0 / max(n_up, 1)
+            )
+            tok_req[c] = max(
+                1.0, sh.prompt_tokens - hit * sh.reusable_tokens * sh.followup_fraction
+            )
             if arrivals[c] <= 0:
                 continue
             if n_up == 0:
                 k.counts[3, c] += arrivals[c]
                 continue
-            view = View(load[idx], self.rep_qcap[idx], self.rep_eff[idx], clock[idx])  # arrivals join the queue
+            view = View(
+                load[idx], self.rep_qcap[idx], self.rep_eff[idx], clock[idx]
+            )  # arrivals join the queue
             share = POLICIES[self.policy](view, arrivals[c]) * arrivals[c]
             if self.policy == "slo-aware":
                 # admit only what the replica can prefill within the TTFT SLO: q_cap is
@@ -152,7 +184,11 @@ class Flow:
         if len(rows):
             cls = self.rep_slot_cls[rows, slot]
             # order of the new cohorts within a replica (one per slot with arrivals)
-            rank = np.cumsum(add > 0, axis=1)[rows, slot] - 1 if self.n_slot > 1 else np.zeros(len(rows), dtype=int)
+            rank = (
+                np.cumsum(add > 0, axis=1)[rows, slot] - 1
+                if self.n_slot > 1
+                else np.zeros(len(rows), dtype=int)
+            )
             pos = np.minimum(qlen[rows] + rank, Q - 1)
             full = (qlen[rows] + rank) >= Q
             new_n = add[rows, slot]
@@ -180,9 +216,15 @@ class Flow:
         t_dec = self._decode_time(B, cw) * slow if self._t_dec_last is None else self._t_dec_last
         role = self.rep_role
         self._abandon(k, t0)
-        budget = np.where(role == P.ROLE_PREFILL, dt, np.where(role == P.ROLE_DECODE, 0.0, dt * PREFILL_TIME_SHARE))
+        budget = np.where(
+            role == P.ROLE_PREFILL,
+            dt,
+            np.where(role == P.ROLE_DECODE, 0.0, dt * PREFILL_TIME_SHARE),
+        )
         budget = np.where(k.accepting, budget, 0.0)
-        room = np.where(role == P.ROLE_PREFILL, self._prefill_room(k), np.maximum(0.0, self.rep_bmax - B))
+        room = np.where(
+            role == P.ROLE_PREFILL, self._prefill_room(k), np.maximum(0.0, self.rep_bmax - B)
+        )
         t_allow = self._tokens_for_time(budget / slow, cw)
         # only where a queue exists
         A = np.flatnonzero(self.q_cnt[:, 0] > 1e-12)
@@ -190,7 +232,9 @@ class Flow:
         tok = qc * qk
         cum_n = np.cumsum(qc, axis=1)
         cum_t = np.cumsum(tok, axis=1)
-        take = np.minimum(room[A, None] - (cum_n - qc), (t_allow[A, None] - (cum_t - tok)) / np.maximum(qk, 1.0))
+        take = np.minimum(
+            room[A, None] - (cum_n - qc), (t_allow[A, None] - (cum_t - tok)) / np.maximum(qk, 1.0)
+        )
         take = np.clip(take, 0.0, qc)
         pf_tokens = np.zeros(n_rep)
         pf_tokens[A] = (take * qk).sum(axis=1)
@@ -204,15 +248,21 @@ class Flow:
             if self._has_disagg and len(self.link_ids):  # KV of prefill replicas crosses the fabric
                 ttft = ttft + self._kv_transfer_s(k.tok_req, A, cls0)
             ttft_ok = ttft <= self.cls_slo_ttft[cls0]
-            hist = np.bincount(cls0[has] * HIST_BUCKETS + bucket(ttft[has]), weights=take[has],
-                               minlength=self.n_cls * HIST_BUCKETS)
+            hist = np.bincount(
+                cls0[has] * HIST_BUCKETS + bucket(ttft[has]),
+                weights=take[has],
+                minlength=self.n_cls * HIST_BUCKETS,
+            )
             self.w_ttft.push(hist.reshape(self.n_cls, HIST_BUCKETS))
             if self.n_slot == 1:
                 adm[A, 0] = take.sum(axis=1)
             else:
                 rows = np.broadcast_to(np.arange(len(A))[:, None], take.shape)
-                adm[A] = np.bincount((rows * self.n_slot + self.cls_slot[cls0]).ravel(), weights=take.ravel(),
-                                     minlength=len(A) * self.n_slot).reshape(len(A), self.n_slot)
+                adm[A] = np.bincount(
+                    (rows * self.n_slot + self.cls_slot[cls0]).ravel(),
+                    weights=take.ravel(),
+                    minlength=len(A) * self.n_slot,
+                ).reshape(len(A), self.n_slot)
         else:
             self.w_ttft.push(np.zeros((self.n_cls, HIST_BUCKETS)))
         self.q_cnt[A] = qc - take
@@ -226,10 +276,14 @@ class Flow:
         live = self.q_cnt > 1e-12
         if not live[:, 0].any():
             return
-        expired = np.logical_and.accumulate(live & ((t0 - self.q_t) > self.cls_timeout[self.q_cls]), axis=1)
+        expired = np.logical_and.accumulate(
+            live & ((t0 - self.q_t) > self.cls_timeout[self.q_cls]), axis=1
+        )
         if not expired.any():
             return
-        k.counts[6] += np.bincount(self.q_cls[expired], weights=self.q_cnt[expired], minlength=self.n_cls)
+        k.counts[6] += np.bincount(
+            self.q_cls[expired], weights=self.q_cnt[expired], minlength=self.n_cls
+        )
         self.q_cnt[expired] = 0.0
         self._compact_queues(np.flatnonzero(expired[:, 0]))
 
@@ -267,14 +321,30 @@ class Flow:
                 slot_cls = self.dep_slot_cls[d]
                 dec = idx[(role[idx] == P.ROLE_DECODE) & up[idx]]
                 if not len(dec) or handoff.sum() <= 0:
-                    k.counts[3] += self._per_class(handoff[None, :], np.maximum(slot_cls, 0)[None, :])
+                    k.counts[3] += self._per_class(
+                        handoff[None, :], np.maximum(slot_cls, 0)[None, :]
+                    )
                     continue
                 tok_slot = np.where(slot_cls >= 0, k.tok_req[np.maximum(slot_cls, 0)], 0.0)
-                kv_gb = float((handoff * tok_slot).sum()) * self.profiles[self.rep_prof[pre[0]]].kv_bytes_per_token / 1e9
+                kv_gb = (
+                    float((handoff * tok_slot).sum())
+                    * self.profiles[self.rep_prof[pre[0]]].kv_bytes_per_token
+                    / 1e9
+                )
                 xfer_gb_s += kv_gb / self.dt
                 B, total = k.B, handoff.sum()
-                share = POLICIES["least-loaded"](View(B[dec] / self.rep_bslo[dec], self.rep_bslo[dec], self.rep_eff[dec],
-                                                      k.clock[dec]), total) * total
+                share = (
+                    POLICIES["least-loaded"](
+                        View(
+                            B[dec] / self.rep_bslo[dec],
+                            self.rep_bslo[dec],
+                            self.rep_eff[dec],
+                            k.clock[dec],
+                        ),
+                        total,
+                    )
+                    * total
+                )
                 # never past a decode replica's KV room: the excess goes where room is left
                 room = np.maximum(0.0, self.rep_bmax[dec] - self.run[dec].sum(axis=1))
                 give = np.minimum(share, room)
@@ -307,7 +377,9 @@ class Flow:
             rows = np.flatnonzero(tp_ok)
             b = bucket(tpot[rows])
             idx = (self._slot_cls0[rows] * HIST_BUCKETS + b[:, None]).ravel()
-            hist = np.bincount(idx, weights=out_rc[rows].ravel(), minlength=self.n_cls * HIST_BUCKETS)
+            hist = np.bincount(
+                idx, weights=out_rc[rows].ravel(), minlength=self.n_cls * HIST_BUCKETS
+            )
             self.w_tpot.push(hist.reshape(self.n_cls, HIST_BUCKETS))
         else:
             self.w_tpot.push(np.zeros((self.n_cls, HIST_BUCKETS)))
@@ -324,7 +396,9 @@ class Flow:
         met = np.zeros(self.n_cls)
         if k.has.any():
             tpot_ok = dec_tpot[k.A, None] <= self.cls_slo_tpot[k.cls0]
-            met = np.bincount(k.cls0.ravel(), weights=(k.take * k.ttft_ok * tpot_ok).ravel(), minlength=self.n_cls)
+            met = np.bincount(
+                k.cls0.ravel(), weights=(k.take * k.ttft_ok * tpot_ok).ravel(), minlength=self.n_cls
+            )
         k.counts[0] = self._per_class(k.adm, self._slot_cls0)
         k.counts[1] = met
         k.counts[4] = self._per_class(out_rc, self._slot_cls0)

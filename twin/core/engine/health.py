@@ -20,9 +20,25 @@ class Fault:
 
 
 class Health:
-    STATE_HEALTH = ("rack_failed", "rack_swapping", "rack_drained", "rack_tripped", "rack_slow", "rack_nvlink",
-                    "rack_cap_kw", "pdu_failed", "pdu_tripped", "pdu_cap_kw", "feed_failed", "loop_failed",
-                    "switch_failed", "link_frac", "node_faults", "node_slow", "faults")
+    STATE_HEALTH = (
+        "rack_failed",
+        "rack_swapping",
+        "rack_drained",
+        "rack_tripped",
+        "rack_slow",
+        "rack_nvlink",
+        "rack_cap_kw",
+        "pdu_failed",
+        "pdu_tripped",
+        "pdu_cap_kw",
+        "feed_failed",
+        "loop_failed",
+        "switch_failed",
+        "link_frac",
+        "node_faults",
+        "node_slow",
+        "faults",
+    )
 
     def _init_health(self) -> None:
         n_r = len(self.rack_ids)

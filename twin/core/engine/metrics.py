@@ -100,7 +100,17 @@ class History:
 class Metrics:
     """Gauges of the last tick, windows for percentiles and SLOs, and whole-run totals."""
 
-    STATE_METRICS = ("w_ttft", "w_tpot", "w_counts", "history", "gauges", "totals", "run_ttft", "run_tpot", "run_counts")
+    STATE_METRICS = (
+        "w_ttft",
+        "w_tpot",
+        "w_counts",
+        "history",
+        "gauges",
+        "totals",
+        "run_ttft",
+        "run_tpot",
+        "run_counts",
+    )
 
     def _init_metrics(self) -> None:
         from twin.core.engine.snapshot import GAUGE_KEYS  # snapshot.py builds from these metrics
@@ -111,8 +121,16 @@ class Metrics:
         self.w_counts = Window(wn, (N_COUNTS, self.n_cls))
         self.history = History(("t_s", *GAUGE_KEYS), HISTORY_TICKS)
         self.gauges: dict[str, float] = dict.fromkeys(GAUGE_KEYS, 0.0)
-        self.totals = {"output_tokens": 0.0, "energy_kwh": 0.0, "cost_usd": 0.0, "capital_usd": 0.0, "energy_usd": 0.0,
-                       "it_kwh": 0.0, "seconds": 0.0, "prefill_tokens": 0.0}
+        self.totals = {
+            "output_tokens": 0.0,
+            "energy_kwh": 0.0,
+            "cost_usd": 0.0,
+            "capital_usd": 0.0,
+            "energy_usd": 0.0,
+            "it_kwh": 0.0,
+            "seconds": 0.0,
+            "prefill_tokens": 0.0,
+        }
         # whole-run latency histograms and request counts (the report's run aggregates)
         self.run_ttft = np.zeros((self.n_cls, HIST_BUCKETS))
         self.run_tpot = np.zeros((self.n_cls, HIST_BUCKETS))
@@ -155,7 +173,11 @@ class Metrics:
         g["utilisation"] = float(self.rep_out_s[serving].sum() / cap) if cap > 0 else 0.0
         g["it_power_kw"] = it_kw
         g["facility_power_kw"] = fac_kw
-        g["envelope_kw"] = site.envelope_kw if self.site_cap_kw is None else min(site.envelope_kw, self.site_cap_kw)
+        g["envelope_kw"] = (
+            site.envelope_kw
+            if self.site_cap_kw is None
+            else min(site.envelope_kw, self.site_cap_kw)
+        )
         g["shed_rps"] = float(self._cls_shed_rate.sum())
         g["failed_rps"] = float(failed.sum() / WINDOW_S)
         t = self.totals
@@ -194,7 +216,6 @@ class Metrics:
         self.run_tpot[:] = 0.0
         self.run_counts[:] = 0.0
 
-
     def run_summary(self) -> dict[str, float]:
         """Aggregates over everything simulated so far (not averages of windowed gauges)."""
         t = self.totals
@@ -210,12 +231,18 @@ class Metrics:
             "output_tok_s": out_s,
             "total_tok_s": (t["output_tokens"] + t["prefill_tokens"]) / secs,
             "tok_s_per_mw": out_s / (fac_kw / 1000.0) if fac_kw > 0 else 0.0,
-            "tok_per_joule": t["output_tokens"] / (t["energy_kwh"] * 3.6e6) if t["energy_kwh"] > 0 else 0.0,
+            "tok_per_joule": t["output_tokens"] / (t["energy_kwh"] * 3.6e6)
+            if t["energy_kwh"] > 0
+            else 0.0,
             "usd_per_mtok": t["cost_usd"] / mtok if mtok > 0 else math.inf,
             "usd_per_mtok_capital": t["capital_usd"] / mtok if mtok > 0 else math.inf,
             "usd_per_mtok_energy": t["energy_usd"] / mtok if mtok > 0 else math.inf,
-            "ttft_p50_s": ttft[0], "ttft_p95_s": ttft[1], "ttft_p99_s": ttft[2],
-            "tpot_p50_s": tpot[0], "tpot_p95_s": tpot[1], "tpot_p99_s": tpot[2],
+            "ttft_p50_s": ttft[0],
+            "ttft_p95_s": ttft[1],
+            "ttft_p99_s": ttft[2],
+            "tpot_p50_s": tpot[0],
+            "tpot_p95_s": tpot[1],
+            "tpot_p99_s": tpot[2],
             "slo_attainment": float(c[1].sum() / denom) if denom > 0 else 1.0,
             "requests": float(c[5].sum()),
             "requests_shed": float(c[2].sum()),
@@ -226,4 +253,3 @@ class Metrics:
             "energy_mwh": t["energy_kwh"] / 1000.0,
             "cost_usd": t["cost_usd"],
         }
-

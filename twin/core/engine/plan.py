@@ -85,8 +85,17 @@ def clock_weight(clock: np.ndarray) -> np.ndarray:
     return (1.0 / np.maximum(clock, 0.05) - 1.0) / (1.0 / LOW_CLOCK - 1.0)
 
 
-def build_profile(dep_i: int, d: Deployment, sku: str, gpus: int | None, shapes: list[ClassShape],
-                  rates: list[float], catalog: Catalog, rack_gpus: int, prefill_share: float = 0.6) -> Profile:
+def build_profile(
+    dep_i: int,
+    d: Deployment,
+    sku: str,
+    gpus: int | None,
+    shapes: list[ClassShape],
+    rates: list[float],
+    catalog: Catalog,
+    rack_gpus: int,
+    prefill_share: float = 0.6,
+) -> Profile:
     gpu, model = catalog.gpu(sku), catalog.model(d.model)
     mine = [(s, r) for s, r in zip(shapes, rates, strict=True) if s.deployment == dep_i]
     total = sum(r for _, r in mine) or 1.0
@@ -102,7 +111,10 @@ def build_profile(dep_i: int, d: Deployment, sku: str, gpus: int | None, shapes:
     t1, t2 = rep.step(grid, ctx), rep.step(grid, ctx, clock=LOW_CLOCK)
     chunk = serving.prefill_chunk_tokens(catalog)
     one1, full1 = rep.step(0.0, 0.0, 1.0, isl / 2), rep.step(0.0, 0.0, float(chunk), isl / 2)
-    one2, full2 = rep.step(0.0, 0.0, 1.0, isl / 2, LOW_CLOCK), rep.step(0.0, 0.0, float(chunk), isl / 2, LOW_CLOCK)
+    one2, full2 = (
+        rep.step(0.0, 0.0, 1.0, isl / 2, LOW_CLOCK),
+        rep.step(0.0, 0.0, float(chunk), isl / 2, LOW_CLOCK),
+    )
     per1 = (float(full1.t_s) - float(one1.t_s)) / (chunk - 1)
     per2 = (float(full2.t_s) - float(one2.t_s)) / (chunk - 1)
     cv = serving.curve(rep, w, catalog)
@@ -119,16 +131,33 @@ def build_profile(dep_i: int, d: Deployment, sku: str, gpus: int | None, shapes:
     prompt_s = float(rep.step(0.0, 0.0, float(chunk), isl / 2).t_s) / chunk * isl
     q_cap = max(1.0, prefill_share * 0.5 * ttft / max(prompt_s, 1e-9))
     return Profile(
-        deployment=dep_i, sku=sku, replica=rep, gpus=par.gpus, bmax=bmax, context=ctx, b_grid=grid,
-        t_dec=np.stack([t1.t_s, t2.t_s]), dec_comp=np.asarray(t1.compute_busy), dec_mem=np.asarray(t1.memory_busy),
-        pf_fixed_s=np.array([float(one1.t_s), float(one2.t_s)]), pf_token_s=np.array([per1, per2]),
-        pf_comp=float(full1.compute_busy), pf_mem=float(full1.memory_busy), chunk=chunk,
-        tokens_per_step=rep.tokens_per_step, kv_bytes_per_token=float(rep.kv_seq_bytes(1)),
-        tok_per_joule=best.tok_s_per_gpu / max(best.power_w_per_gpu, 1.0), b_slo=b_slo, q_cap=q_cap, cap_tok_s=cap_tok_s,
+        deployment=dep_i,
+        sku=sku,
+        replica=rep,
+        gpus=par.gpus,
+        bmax=bmax,
+        context=ctx,
+        b_grid=grid,
+        t_dec=np.stack([t1.t_s, t2.t_s]),
+        dec_comp=np.asarray(t1.compute_busy),
+        dec_mem=np.asarray(t1.memory_busy),
+        pf_fixed_s=np.array([float(one1.t_s), float(one2.t_s)]),
+        pf_token_s=np.array([per1, per2]),
+        pf_comp=float(full1.compute_busy),
+        pf_mem=float(full1.memory_busy),
+        chunk=chunk,
+        tokens_per_step=rep.tokens_per_step,
+        kv_bytes_per_token=float(rep.kv_seq_bytes(1)),
+        tok_per_joule=best.tok_s_per_gpu / max(best.power_w_per_gpu, 1.0),
+        b_slo=b_slo,
+        q_cap=q_cap,
+        cap_tok_s=cap_tok_s,
     )
 
 
-def choose_parallelism(gpu, model, precision, w, gpus, tps_user, catalog, rack_gpus) -> serving.Parallelism:
+def choose_parallelism(
+    gpu, model, precision, w, gpus, tps_user, catalog, rack_gpus
+) -> serving.Parallelism:
     """The split a serving team would pick: the best tok/s/GPU at the SLO's interactivity,
     among splits of the requested size (or, with ``auto``, any that fits in one rack)."""
     cands = serving.candidate_parallelisms(gpu, model, precision, catalog)
@@ -146,19 +175,27 @@ def choose_parallelism(gpu, model, precision, w, gpus, tps_user, catalog, rack_g
         if r.fits and r.max_batch(w) >= 1:
             curves.append(serving.curve(r, w, catalog))
     if not curves:
-        raise TwinError(f"{model.id} {precision} does not fit on {gpus or 'any number of'} {gpu.id} GPUs")
+        raise TwinError(
+            f"{model.id} {precision} does not fit on {gpus or 'any number of'} {gpu.id} GPUs"
+        )
     try:
         point = serving.at_interactivity(curves, tps_user)
     except serving.ServingError:  # the SLO is out of reach: take the most interactive split
         point = max((c.point(0) for c in curves), key=lambda p: p.tok_s_per_user)
-    return next(c.replica.par for c in curves if c.replica.label == point.parallelism and c.replica.n == point.gpus)
+    return next(
+        c.replica.par
+        for c in curves
+        if c.replica.label == point.parallelism and c.replica.n == point.gpus
+    )
 
 
 @dataclass(frozen=True)
 class Placement:
     deployment: int
     profile: int
-    racks: tuple[int, ...]  # rack indices the replica's GPUs sit in (one, or several when it spans racks)
+    racks: tuple[
+        int, ...
+    ]  # rack indices the replica's GPUs sit in (one, or several when it spans racks)
     first_gpu: int  # index of its first GPU within its first rack
     role: int  # 0 aggregated, 1 prefill, 2 decode
 
@@ -166,8 +203,14 @@ class Placement:
 ROLE_AGG, ROLE_PREFILL, ROLE_DECODE = 0, 1, 2
 
 
-def place(layout: Layout, catalog: Catalog, rack_sku: list[str], shapes: list[ClassShape],
-          rates: list[float], rack_gpu_count: list[int] | None = None) -> tuple[list[Profile], list[Placement]]:
+def place(
+    layout: Layout,
+    catalog: Catalog,
+    rack_sku: list[str],
+    shapes: list[ClassShape],
+    rates: list[float],
+    rack_gpu_count: list[int] | None = None,
+) -> tuple[list[Profile], list[Placement]]:
     """Place every deployment's replicas on its racks, in layout order.
 
     ``rack_sku`` and ``rack_gpu_count`` are the racks as they are now (a swap changes
@@ -186,7 +229,9 @@ def place(layout: Layout, catalog: Catalog, rack_sku: list[str], shapes: list[Cl
             sku = rack_sku[ri]
             if sku not in by_sku:
                 rack_gpus = counts[ri]
-                profiles.append(build_profile(di, d, sku, d.gpus_per_replica, shapes, rates, catalog, rack_gpus))
+                profiles.append(
+                    build_profile(di, d, sku, d.gpus_per_replica, shapes, rates, catalog, rack_gpus)
+                )
                 by_sku[sku] = len(profiles) - 1
             pi = by_sku[sku]
             g = profiles[pi].gpus
@@ -199,7 +244,7 @@ def place(layout: Layout, catalog: Catalog, rack_sku: list[str], shapes: list[Cl
                 i += 1
             else:
                 span = math.ceil(g / rack_gpus)
-                group = racks[i:i + span]
+                group = racks[i : i + span]
                 if len(group) == span and all(rack_sku[x] == sku for x in group):
                     mine.append(Placement(di, pi, tuple(group), 0, ROLE_AGG))
                 i += span
@@ -207,7 +252,15 @@ def place(layout: Layout, catalog: Catalog, rack_sku: list[str], shapes: list[Cl
             raise TwinError(f"deployment {d.id}: no replica fits on its racks")
         if d.disaggregated and len(mine) >= 2:
             n_pf = min(len(mine) - 1, max(1, round(len(mine) * d.prefill_share)))
-            mine = [Placement(p.deployment, p.profile, p.racks, p.first_gpu, ROLE_PREFILL if k < n_pf else ROLE_DECODE)
-                    for k, p in enumerate(mine)]
+            mine = [
+                Placement(
+                    p.deployment,
+                    p.profile,
+                    p.racks,
+                    p.first_gpu,
+                    ROLE_PREFILL if k < n_pf else ROLE_DECODE,
+                )
+                for k, p in enumerate(mine)
+            ]
         placements.extend(mine)
     return profiles, placements

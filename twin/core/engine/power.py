@@ -24,14 +24,14 @@ def clock_power(clock, k) -> np.ndarray:
     voltage can fall no further)."""
     c = np.asarray(clock, dtype=float)
     e, v = float(k["clock_power_exponent"]), float(k["voltage_floor_clock"])
-    return np.where(c >= v, np.power(np.maximum(c, 0.0), e), v ** e * c / v)
+    return np.where(c >= v, np.power(np.maximum(c, 0.0), e), v**e * c / v)
 
 
 def clock_for_power(share, k) -> np.ndarray:
     """The inverse of ``clock_power``: the clock that draws ``share`` of full dynamic power."""
     p = np.clip(np.asarray(share, dtype=float), 0.0, 1.0)
     e, v = float(k["clock_power_exponent"]), float(k["voltage_floor_clock"])
-    return np.where(p >= v ** e, np.power(p, 1.0 / e), p * v / v ** e)
+    return np.where(p >= v**e, np.power(p, 1.0 / e), p * v / v**e)
 
 
 def min_clock(gpu, k) -> float:
@@ -48,9 +48,26 @@ def liquid_cooled(gpu, k) -> bool:
 
 
 class Power:
-    STATE_POWER = ("site_cap_kw", "site_clock", "site_shed", "cap_clock", "inlet_c", "gpu_temp_c", "throttled",
-                   "_limit_event", "_shed_event", "_rack_cap_clock", "_pdu_cap_clock", "rack_power_kw", "rack_util",
-                   "pdu_load", "feed_load", "loop_load", "pdu_heat", "rack_shed")
+    STATE_POWER = (
+        "site_cap_kw",
+        "site_clock",
+        "site_shed",
+        "cap_clock",
+        "inlet_c",
+        "gpu_temp_c",
+        "throttled",
+        "_limit_event",
+        "_shed_event",
+        "_rack_cap_clock",
+        "_pdu_cap_clock",
+        "rack_power_kw",
+        "rack_util",
+        "pdu_load",
+        "feed_load",
+        "loop_load",
+        "pdu_heat",
+        "rack_shed",
+    )
 
     def _init_power(self) -> None:
         n_r, n_p = len(self.rack_ids), len(self.pdu_ids)
@@ -60,7 +77,9 @@ class Power:
         self.site_shed = 0.0  # share of replicas shed because a cap is below the boards' floor
         self._shed_event = -1e9
         self.pdu_heat = np.zeros(n_p)  # breaker thermal element: overload seconds (M² - 1)·s
-        self.rack_shed = np.zeros(n_r)  # share of a rack's replicas shed for a rack or PDU cap below its floor
+        self.rack_shed = np.zeros(
+            n_r
+        )  # share of a rack's replicas shed for a rack or PDU cap below its floor
         self.cap_clock = np.ones(n_r)
         self.inlet_c = np.full(n_r, ambient)
         self.gpu_temp_c = np.full(n_r, ambient)
@@ -85,14 +104,21 @@ class Power:
         u = np.where(up, np.minimum(u, 1.0), 0.0)
         sku_idle, sku_tdp = self.sku_idle_w, self.sku_tdp_w
         idle_r, tdp_r = sku_idle[self.rep_rack], sku_tdp[self.rep_rack]
-        dyn_full = (tdp_r - idle_r) * (u if gamma == 1.0 else np.power(u, gamma))  # W per GPU at full clock
+        dyn_full = (tdp_r - idle_r) * (
+            u if gamma == 1.0 else np.power(u, gamma)
+        )  # W per GPU at full clock
         n_r = len(self.rack_ids)
         # utilisation: output tokens/s over the replica's capacity at its SLO pace
         # (prefill replicas: prefill time over the tick)
-        rep_util = np.where(self.rep_role == P.ROLE_PREFILL, np.minimum(pf_time / dt, 1.0),
-                            self.rep_out_s / self.rep_cap_tok_s)
+        rep_util = np.where(
+            self.rep_role == P.ROLE_PREFILL,
+            np.minimum(pf_time / dt, 1.0),
+            self.rep_out_s / self.rep_cap_tok_s,
+        )
         self.rep_util = rep_util
-        util = np.bincount(self.span_rack, weights=rep_util[self.span_rep] * self.span_share, minlength=n_r)
+        util = np.bincount(
+            self.span_rack, weights=rep_util[self.span_rep] * self.span_share, minlength=n_r
+        )
         nrep = self.reps_per_rack
         self.rack_util = np.where(nrep > 0, util / np.maximum(nrep, 1e-9), 0.0)
         idle_f = float(k["host_power_idle_fraction"])
@@ -100,35 +126,55 @@ class Power:
         # caps: GPU power limits act in hardware within milliseconds, so the controllers
         # pick clocks from this tick's draw and any lowered clock applies to it at once
         new_clock = self._cap_clocks(rack_kw, dyn_rack, cexp)
-        eff = np.minimum(new_clock, np.where(self.throttled, float(k["throttle_clock"]), 1.0))[self.rep_rack]
+        eff = np.minimum(new_clock, np.where(self.throttled, float(k["throttle_clock"]), 1.0))[
+            self.rep_rack
+        ]
         if (eff < clock - 1e-9).any():
-            rack_kw, gpu_kw, dyn_rack = self._rack_power(dyn_full, idle_r, np.minimum(clock, eff), cexp, idle_f)
+            rack_kw, gpu_kw, dyn_rack = self._rack_power(
+                dyn_full, idle_r, np.minimum(clock, eff), cexp, idle_f
+            )
         self.cap_clock = new_clock
         self._breakers()
         # heat: each loop removes up to its capacity; the rest warms its racks' coolant
         self.loop_load = np.bincount(self.rack_loop, weights=rack_kw, minlength=len(self.loop_ids))
         cap = np.where(self.loop_failed, 0.0, self.loop_cap)
-        removed = np.where(self.loop_load > 0, np.minimum(1.0, cap / np.maximum(self.loop_load, 1e-9)), 1.0)
+        removed = np.where(
+            self.loop_load > 0, np.minimum(1.0, cap / np.maximum(self.loop_load, 1e-9)), 1.0
+        )
         f = removed[self.rack_loop]
         ambient = self.layout.site.ambient_c
         heat = rack_kw * (1 - f) / self.rack_heat_kj_per_k * dt  # K this tick: kJ/s over kJ/K
         cool = (self.inlet_c - ambient) * (1 - np.exp(-dt / self.rack_cool_tau_s))
         self.inlet_c = self.inlet_c + heat - np.where(f >= 0.999, cool, 0.0)
-        gpu_frac = np.where(self.rack_gpus > 0, gpu_kw * 1000.0 / np.maximum(self.rack_gpus * sku_tdp, 1e-9), 0.0)
+        gpu_frac = np.where(
+            self.rack_gpus > 0, gpu_kw * 1000.0 / np.maximum(self.rack_gpus * sku_tdp, 1e-9), 0.0
+        )
         self.gpu_temp_c = self.inlet_c + float(k["gpu_temp_rise_at_tdp_c"]) * gpu_frac
         hot = self.gpu_temp_c >= float(k["gpu_throttle_c"])
         # release only when the rack could run at full power without throttling again
         # (judged by its inlet, not by the halved GPUs, or the throttle would flap)
-        cool_again = self.inlet_c + float(k["gpu_temp_rise_at_tdp_c"]) < float(k["gpu_throttle_c"]) - 5.0
+        cool_again = (
+            self.inlet_c + float(k["gpu_temp_rise_at_tdp_c"]) < float(k["gpu_throttle_c"]) - 5.0
+        )
         for r in np.flatnonzero(hot & ~self.throttled):
-            self._event("critical", self.rack_ids[r], f"GPUs at {self.gpu_temp_c[r]:.0f} °C: thermal throttle (clocks halved)")
+            self._event(
+                "critical",
+                self.rack_ids[r],
+                f"GPUs at {self.gpu_temp_c[r]:.0f} °C: thermal throttle (clocks halved)",
+            )
         for r in np.flatnonzero(self.throttled & cool_again):
             self._event("info", self.rack_ids[r], "temperature back to normal: throttle released")
         self.throttled = np.where(hot, True, np.where(cool_again, False, self.throttled))
-        trip = (self.inlet_c + float(k["gpu_temp_rise_at_tdp_c"]) * 0.25 >= float(k["gpu_shutdown_c"])) & ~self.rack_tripped
+        trip = (
+            self.inlet_c + float(k["gpu_temp_rise_at_tdp_c"]) * 0.25 >= float(k["gpu_shutdown_c"])
+        ) & ~self.rack_tripped
         for r in np.flatnonzero(trip):
-            self._event("critical", self.rack_ids[r], "thermal shutdown: rack powered off until it cools")
-        self.rack_tripped = (self.rack_tripped | trip) & ~((self.inlet_c < ambient + 5) & self.rack_tripped)
+            self._event(
+                "critical", self.rack_ids[r], "thermal shutdown: rack powered off until it cools"
+            )
+        self.rack_tripped = (self.rack_tripped | trip) & ~(
+            (self.inlet_c < ambient + 5) & self.rack_tripped
+        )
 
     def _breakers(self) -> None:
         """Inverse-time breakers: a thermal element integrates (M² - 1) over time above the
@@ -138,14 +184,21 @@ class Power:
         m = self.pdu_load / np.maximum(self.pdu_cap, 1e-9)
         live = ~self.pdu_tripped & ~self.pdu_failed
         self.pdu_heat = np.where(live, np.maximum(0.0, self.pdu_heat + (m * m - 1.0) * dt), 0.0)
-        trip = live & ((self.pdu_heat >= float(k["breaker_trip_s"])) | (m >= float(k["breaker_instant_multiple"])))
+        trip = live & (
+            (self.pdu_heat >= float(k["breaker_trip_s"]))
+            | (m >= float(k["breaker_instant_multiple"]))
+        )
         for i in np.flatnonzero(trip):
             self.pdu_tripped[i] = True
             self.pdu_heat[i] = 0.0
             pid = self.pdu_ids[i]
             self._add_fault(pid, "tripped")
-            self._event("critical", pid, f"breaker tripped: {self.pdu_load[i]:,.0f} kW over its {self.pdu_cap[i]:,.0f} kW; "
-                                         "repair it to reset")
+            self._event(
+                "critical",
+                pid,
+                f"breaker tripped: {self.pdu_load[i]:,.0f} kW over its {self.pdu_cap[i]:,.0f} kW; "
+                "repair it to reset",
+            )
 
     def _rack_power(self, dyn_full, idle_r, clock, cexp, idle_f):
         """Rack, PDU and feed loads for GPU activity at these clocks (sets the loads)."""
@@ -153,9 +206,13 @@ class Power:
         dyn_w = dyn_full * (1.0 if (np.asarray(clock) >= 1.0).all() else clock_power(clock, self.k))
         w = self.span_share * self.rep_gpus[self.span_rep] / 1000.0
         dyn_rack = np.bincount(self.span_rack, weights=dyn_w[self.span_rep] * w, minlength=n_r)
-        gpu_kw = np.bincount(self.span_rack, weights=idle_r[self.span_rep] * w, minlength=n_r) + dyn_rack
+        gpu_kw = (
+            np.bincount(self.span_rack, weights=idle_r[self.span_rep] * w, minlength=n_r) + dyn_rack
+        )
         gpu_kw += np.maximum(0.0, self.rack_gpus - self.gpus_in_reps) * self.sku_idle_w / 1000.0
-        rack_kw = gpu_kw + self.rack_host_kw * (idle_f + (1 - idle_f) * np.minimum(1.0, self.rack_util))
+        rack_kw = gpu_kw + self.rack_host_kw * (
+            idle_f + (1 - idle_f) * np.minimum(1.0, self.rack_util)
+        )
         live = self.rack_powered & ~self.rack_swapping & ~self.rack_tripped
         rack_kw = np.where(live, rack_kw, 0.0)
         dyn_rack = np.where(live, dyn_rack, 0.0)
@@ -164,9 +221,17 @@ class Power:
         alive = self.rack_pdu_alive
         share = rack_kw / np.maximum(alive.sum(axis=1), 1)
         n_p = len(self.pdu_ids)
-        self.pdu_load = (np.bincount(np.where(alive[:, 0], self.rack_pdus[:, 0], n_p), weights=share, minlength=n_p + 1)[:n_p]
-                         + np.bincount(np.where(alive[:, 1], self.rack_pdus[:, 1], n_p), weights=share, minlength=n_p + 1)[:n_p])
-        self.feed_load = np.bincount(self.pdu_feed, weights=self.pdu_load, minlength=len(self.feed_ids))
+        self.pdu_load = (
+            np.bincount(
+                np.where(alive[:, 0], self.rack_pdus[:, 0], n_p), weights=share, minlength=n_p + 1
+            )[:n_p]
+            + np.bincount(
+                np.where(alive[:, 1], self.rack_pdus[:, 1], n_p), weights=share, minlength=n_p + 1
+            )[:n_p]
+        )
+        self.feed_load = np.bincount(
+            self.pdu_feed, weights=self.pdu_load, minlength=len(self.feed_ids)
+        )
         return rack_kw, gpu_kw, dyn_rack
 
     def _cap_clocks(self, rack_kw, dyn_rack, cexp) -> np.ndarray:
@@ -186,7 +251,11 @@ class Power:
         it_kw = float(rack_kw.sum())
         facility = it_kw * self.pue
         site = self.layout.site
-        limit = site.envelope_kw if self.site_cap_kw is None else min(site.envelope_kw, self.site_cap_kw)
+        limit = (
+            site.envelope_kw
+            if self.site_cap_kw is None
+            else min(site.envelope_kw, self.site_cap_kw)
+        )
         dyn_kw = float(dyn_rack.sum())
         at_floor = self.site_clock <= float(floor.max()) + 1e-9
         if facility > limit * HEADROOM and dyn_kw > 0:
@@ -194,11 +263,17 @@ class Power:
             self.site_clock = float(np.clip(c, float(floor.min()), 1.0))
             if self.now - self._limit_event > 300:
                 self._limit_event = self.now
-                self._event("warning", "site", f"facility {facility / 1000:,.1f} MW at the {limit / 1000:,.1f} MW limit: "
-                                               f"GPU clocks lowered to {self.site_clock:.0%}")
+                self._event(
+                    "warning",
+                    "site",
+                    f"facility {facility / 1000:,.1f} MW at the {limit / 1000:,.1f} MW limit: "
+                    f"GPU clocks lowered to {self.site_clock:.0%}",
+                )
         elif facility < limit * HEADROOM * 0.97 and self.site_clock < 1.0 and self.site_shed <= 0:
             self.site_clock = min(1.0, self.site_clock * CLOCK_RECOVERY)
-        self._shed(facility > limit * HEADROOM and at_floor, facility < limit * HEADROOM * 0.97, limit)
+        self._shed(
+            facility > limit * HEADROOM and at_floor, facility < limit * HEADROOM * 0.97, limit
+        )
         rack_clock = np.maximum(np.full(n_r, self.site_clock), floor)
         capped = np.isfinite(self.rack_cap_kw)
         behind = np.zeros(n_r, bool)  # racks behind a capped PDU
@@ -210,7 +285,11 @@ class Power:
             prev = self._rack_cap_clock
             over = rack_kw > self.rack_cap_kw * HEADROOM
             room = rack_kw < self.rack_cap_kw * HEADROOM * 0.97
-            rc = np.where(over, lowered(prev, rack_kw, dyn_rack, self.rack_cap_kw), np.where(room, np.minimum(1.0, prev * CLOCK_RECOVERY), prev))
+            rc = np.where(
+                over,
+                lowered(prev, rack_kw, dyn_rack, self.rack_cap_kw),
+                np.where(room, np.minimum(1.0, prev * CLOCK_RECOVERY), prev),
+            )
             self._rack_cap_clock = np.where(capped, np.clip(rc, floor, 1.0), 1.0)
             stuck = capped & over & (self._rack_cap_clock <= floor + 1e-9)
             self._shed_racks(stuck, capped & room, "rack cap")
@@ -220,12 +299,26 @@ class Power:
             n_p = len(self.pdu_ids)
             alive = self.rack_pdu_alive
             dshare = dyn_rack / np.maximum(alive.sum(axis=1), 1)
-            pdu_dyn = (np.bincount(np.where(alive[:, 0], self.rack_pdus[:, 0], n_p), weights=dshare, minlength=n_p + 1)[:n_p]
-                       + np.bincount(np.where(alive[:, 1], self.rack_pdus[:, 1], n_p), weights=dshare, minlength=n_p + 1)[:n_p])
+            pdu_dyn = (
+                np.bincount(
+                    np.where(alive[:, 0], self.rack_pdus[:, 0], n_p),
+                    weights=dshare,
+                    minlength=n_p + 1,
+                )[:n_p]
+                + np.bincount(
+                    np.where(alive[:, 1], self.rack_pdus[:, 1], n_p),
+                    weights=dshare,
+                    minlength=n_p + 1,
+                )[:n_p]
+            )
             prev = self._pdu_cap_clock
             over = self.pdu_load > self.pdu_cap_kw * HEADROOM
             room = self.pdu_load < self.pdu_cap_kw * HEADROOM * 0.97
-            pc = np.where(over, lowered(prev, self.pdu_load, pdu_dyn, self.pdu_cap_kw), np.where(room, np.minimum(1.0, prev * CLOCK_RECOVERY), prev))
+            pc = np.where(
+                over,
+                lowered(prev, self.pdu_load, pdu_dyn, self.pdu_cap_kw),
+                np.where(room, np.minimum(1.0, prev * CLOCK_RECOVERY), prev),
+            )
             self._pdu_cap_clock = np.where(pcap, np.clip(pc, float(floor.min()), 1.0), 1.0)
             per_rack = np.ones(n_r)
             stuck_r, room_r = np.zeros(n_r, bool), np.zeros(n_r, bool)
@@ -240,18 +333,25 @@ class Power:
             rack_clock = np.minimum(rack_clock, per_rack)
         return rack_clock
 
-
     def _shed_racks(self, stuck: np.ndarray, room: np.ndarray, what: str) -> None:
         """Racks whose cap cannot be met even at their boards' floor shed replicas."""
         if stuck.any():
             first = stuck & (self.rack_shed <= 0)
-            self.rack_shed = np.where(stuck, np.minimum(1.0, self.rack_shed + SHED_STEP * 5), self.rack_shed)
+            self.rack_shed = np.where(
+                stuck, np.minimum(1.0, self.rack_shed + SHED_STEP * 5), self.rack_shed
+            )
             for r in np.flatnonzero(first)[:5]:
-                self._event("warning", self.rack_ids[r], f"{what} below what its GPUs draw at their minimum power limit: "
-                                                         "shedding load, replicas drained")
+                self._event(
+                    "warning",
+                    self.rack_ids[r],
+                    f"{what} below what its GPUs draw at their minimum power limit: "
+                    "shedding load, replicas drained",
+                )
         back = room & ~stuck & (self.rack_shed > 0)
         if back.any():
-            self.rack_shed = np.where(back, np.maximum(0.0, self.rack_shed - SHED_STEP), self.rack_shed)
+            self.rack_shed = np.where(
+                back, np.maximum(0.0, self.rack_shed - SHED_STEP), self.rack_shed
+            )
 
     def _shed(self, over: bool, room: bool, limit_kw: float) -> None:
         """A cap below what the boards' minimum power limits allow: shed load (drain a share
@@ -261,8 +361,12 @@ class Power:
             self.site_shed = min(0.95, self.site_shed + SHED_STEP)
             if first or self.now - self._shed_event > 300:
                 self._shed_event = self.now
-                self._event("critical", "site", f"the {limit_kw / 1000:,.1f} MW limit is below what the GPUs draw at their "
-                                                f"minimum power limit: shedding load, {self.site_shed:.0%} of replicas drained")
+                self._event(
+                    "critical",
+                    "site",
+                    f"the {limit_kw / 1000:,.1f} MW limit is below what the GPUs draw at their "
+                    f"minimum power limit: shedding load, {self.site_shed:.0%} of replicas drained",
+                )
         elif room and self.site_shed > 0:
             self.site_shed = max(0.0, self.site_shed - SHED_STEP / 2)
             if self.site_shed == 0.0:

@@ -19,29 +19,58 @@ QUEUE_SLOTS = 4
 
 
 class Replicas:
-    STATE_REPLICAS = ("q_cnt", "q_t", "q_tok", "q_cls", "run", "rep_enabled", "rep_up", "scale_to", "_t_dec_last",
-                      "rep_out_s", "rep_util")
+    STATE_REPLICAS = (
+        "q_cnt",
+        "q_t",
+        "q_tok",
+        "q_cls",
+        "run",
+        "rep_enabled",
+        "rep_up",
+        "scale_to",
+        "_t_dec_last",
+        "rep_out_s",
+        "rep_util",
+    )
 
     def _rack_figures(self) -> None:
         """Per-rack figures of its current GPU SKU (refreshed after a swap)."""
         gpus = [self.catalog.gpu(s) for s in self.rack_sku]
         self.sku_idle_w = np.array([g.idle_w for g in gpus])
         self.sku_tdp_w = np.array([g.tdp_w for g in gpus])
-        self.rack_peak_kw = np.array([rack_peak_kw(g, n) for g, n in zip(gpus, self.rack_gpus, strict=True)])
-        self.rack_host_kw = np.maximum(0.0, self.rack_peak_kw - self.rack_gpus * self.sku_tdp_w / 1000.0)
+        self.rack_peak_kw = np.array(
+            [rack_peak_kw(g, n) for g, n in zip(gpus, self.rack_gpus, strict=True)]
+        )
+        self.rack_host_kw = np.maximum(
+            0.0, self.rack_peak_kw - self.rack_gpus * self.sku_tdp_w / 1000.0
+        )
         k = self.k
-        self.rack_min_clock = np.array([min_clock(g, k) for g in gpus])  # a cap's floor: the boards' min power
+        self.rack_min_clock = np.array(
+            [min_clock(g, k) for g in gpus]
+        )  # a cap's floor: the boards' min power
         # cooling: liquid racks warm their coolant (kJ/K of it), air racks heat at the
         # catalog's rate per minute at full power; time constants in the constants file
         liquid = np.array([liquid_cooled(g, k) for g in gpus], dtype=bool)
         air_kj_per_k = self.rack_peak_kw * 60.0 / float(k["rack_heat_rate_c_per_min"])
-        self.rack_heat_kj_per_k = np.where(liquid, float(k["liquid_rack_heat_kj_per_k"]), np.maximum(air_kj_per_k, 1e-9))
-        self.rack_cool_tau_s = np.where(liquid, float(k["liquid_cooldown_tau_s"]), float(k["rack_cooldown_tau_s"]))
+        self.rack_heat_kj_per_k = np.where(
+            liquid, float(k["liquid_rack_heat_kj_per_k"]), np.maximum(air_kj_per_k, 1e-9)
+        )
+        self.rack_cool_tau_s = np.where(
+            liquid, float(k["liquid_cooldown_tau_s"]), float(k["rack_cooldown_tau_s"])
+        )
 
     def _build_replicas(self, keep: dict | None = None) -> None:
-        rates = [w.rate_rps * (w.agentic.steps_mean if w.agentic else 1.0) for w in self.layout.workloads]
-        profiles, places = P.place(self.layout, self.catalog, self.rack_sku, self.shapes, rates,
-                                   [int(g) for g in self.rack_gpus])
+        rates = [
+            w.rate_rps * (w.agentic.steps_mean if w.agentic else 1.0) for w in self.layout.workloads
+        ]
+        profiles, places = P.place(
+            self.layout,
+            self.catalog,
+            self.rack_sku,
+            self.shapes,
+            rates,
+            [int(g) for g in self.rack_gpus],
+        )
         self.profiles = profiles
         n = len(places)
         self.rep_dep = np.array([p.deployment for p in places], dtype=int)
@@ -59,11 +88,21 @@ class Replicas:
         # profile tables gathered for vectorised lookups (no per-profile loops in the tick)
         self.prof_tdec = np.stack([pr.t_dec for pr in profiles])  # (P, 2, G)
         wmem = float(self.k["power_mem_weight"])
-        self.prof_ud = np.stack([np.minimum(1.0, pr.dec_comp + wmem * pr.dec_mem) for pr in profiles])  # (P, G) decode activity
+        self.prof_ud = np.stack(
+            [np.minimum(1.0, pr.dec_comp + wmem * pr.dec_mem) for pr in profiles]
+        )  # (P, G) decode activity
         self.rep_pf_fixed = np.stack([profiles[p.profile].pf_fixed_s for p in places])  # (R, 2)
         self.rep_pf_per = np.stack([profiles[p.profile].pf_token_s for p in places])
-        self.rep_pf_u = np.array([min(1.0, profiles[p.profile].pf_comp + float(self.k["power_mem_weight"]) * profiles[p.profile].pf_mem)
-                                  for p in places])
+        self.rep_pf_u = np.array(
+            [
+                min(
+                    1.0,
+                    profiles[p.profile].pf_comp
+                    + float(self.k["power_mem_weight"]) * profiles[p.profile].pf_mem,
+                )
+                for p in places
+            ]
+        )
         self.chunk = float(profiles[0].chunk)
         self._has_disagg = bool((self.rep_role == P.ROLE_PREFILL).any())
         self._capex_cache = None
@@ -81,10 +120,15 @@ class Replicas:
                 last = min(first + g, int(self.rack_gpus[rk]))
                 for node in range(first // gpn, (last - 1) // gpn + 1):
                     self.node_reps.setdefault((rk, node), []).append(i)
-        self.span_rep, self.span_rack = np.array(span_rep, dtype=int), np.array(span_rack, dtype=int)
+        self.span_rep, self.span_rack = (
+            np.array(span_rep, dtype=int),
+            np.array(span_rack, dtype=int),
+        )
         self.span_share = np.array(span_share)
         self.multi_rack = bool(len(span_rep) > n)
-        self.reps_per_rack = np.bincount(self.span_rack, weights=self.span_share, minlength=len(self.rack_ids))
+        self.reps_per_rack = np.bincount(
+            self.span_rack, weights=self.span_share, minlength=len(self.rack_ids)
+        )
         self.dep_reps = [np.flatnonzero(self.rep_dep == d) for d in range(len(self.dep_ids))]
         # KV bytes per prompt token of each class served disaggregated (0: aggregated)
         self.cls_kv_bytes_per_token = np.zeros(self.n_cls)
@@ -104,8 +148,11 @@ class Replicas:
             self.rep_rack_rank[idx] = (len(idx) - 1 - np.arange(len(idx))) / len(idx)
         for di in self.scale_to:
             self._apply_scale(di)
-        self.gpus_in_reps = np.bincount(self.span_rack, weights=self.rep_gpus[self.span_rep] * self.span_share,
-                                        minlength=len(self.rack_ids))
+        self.gpus_in_reps = np.bincount(
+            self.span_rack,
+            weights=self.rep_gpus[self.span_rep] * self.span_share,
+            minlength=len(self.rack_ids),
+        )
         # queue and running state, carried over for replicas that still exist
         old = keep or {}
         self.q_cnt = np.zeros((n, QUEUE_SLOTS))
@@ -113,9 +160,15 @@ class Replicas:
         self.q_tok = np.ones((n, QUEUE_SLOTS))
         self.q_cls = np.zeros((n, QUEUE_SLOTS), dtype=int)
         self.run = np.zeros((n, self.n_slot))
-        self.rep_slot_cls = self.dep_slot_cls[self.rep_dep]  # (R, K) class of each slot, -1 for none
-        self.rep_slot_osl = np.where(self.rep_slot_cls >= 0, self.cls_osl[np.maximum(self.rep_slot_cls, 0)], 1.0)
-        self._slot_cls0 = np.maximum(self.rep_slot_cls, 0)  # for bincounts (weights are 0 where no class)
+        self.rep_slot_cls = self.dep_slot_cls[
+            self.rep_dep
+        ]  # (R, K) class of each slot, -1 for none
+        self.rep_slot_osl = np.where(
+            self.rep_slot_cls >= 0, self.cls_osl[np.maximum(self.rep_slot_cls, 0)], 1.0
+        )
+        self._slot_cls0 = np.maximum(
+            self.rep_slot_cls, 0
+        )  # for bincounts (weights are 0 where no class)
         for i, key in enumerate(self.rep_key):
             if key in old:
                 (self.q_cnt[i], self.q_t[i], self.q_tok[i], self.q_cls[i], self.run[i]) = old[key]
@@ -126,8 +179,16 @@ class Replicas:
         self.rep_util = np.zeros(n)
 
     def _replica_state(self) -> dict:
-        return {key: (self.q_cnt[i].copy(), self.q_t[i].copy(), self.q_tok[i].copy(), self.q_cls[i].copy(),
-                      self.run[i].copy()) for i, key in enumerate(self.rep_key)}
+        return {
+            key: (
+                self.q_cnt[i].copy(),
+                self.q_t[i].copy(),
+                self.q_tok[i].copy(),
+                self.q_cls[i].copy(),
+                self.run[i].copy(),
+            )
+            for i, key in enumerate(self.rep_key)
+        }
 
     def _apply_scale(self, di: int) -> None:
         """Enable the first N replicas; a disaggregated deployment keeps its prefill share."""
@@ -154,12 +215,17 @@ class Replicas:
         self._rack_figures()
         self._build_replicas(keep)
         capex = gpu.capex_usd_per_gpu * gpu.gpus_per_rack * len(racks)
-        self._event("info", self.rack_ids[racks[0]], f"swap to {sku} done: {len(racks)} racks, "
-                                                     f"${capex / 1e6:,.1f}M of new capital")
+        self._event(
+            "info",
+            self.rack_ids[racks[0]],
+            f"swap to {sku} done: {len(racks)} racks, ${capex / 1e6:,.1f}M of new capital",
+        )
 
     def _per_class(self, values: np.ndarray, classes: np.ndarray) -> np.ndarray:
         """Sum per-slot values into per-class totals."""
-        return np.bincount(classes.ravel(), weights=values.ravel(), minlength=self.n_cls)[: self.n_cls]
+        return np.bincount(classes.ravel(), weights=values.ravel(), minlength=self.n_cls)[
+            : self.n_cls
+        ]
 
     def _grid_pos(self, B: np.ndarray):
         """Where each replica's batch falls on the shared normalised grid."""
@@ -176,9 +242,14 @@ class Replicas:
         return t1 + (t2 - t1) * cw
 
     def _prefill_time(self, tokens: np.ndarray, cw: np.ndarray, rows=slice(None)) -> np.ndarray:
-        fixed = self.rep_pf_fixed[rows, 0] + (self.rep_pf_fixed[rows, 1] - self.rep_pf_fixed[rows, 0]) * cw
+        fixed = (
+            self.rep_pf_fixed[rows, 0]
+            + (self.rep_pf_fixed[rows, 1] - self.rep_pf_fixed[rows, 0]) * cw
+        )
         per = self.rep_pf_per[rows, 0] + (self.rep_pf_per[rows, 1] - self.rep_pf_per[rows, 0]) * cw
-        return np.where(tokens > 0, np.maximum(1.0, tokens / self.chunk), 0.0) * fixed + tokens * per
+        return (
+            np.where(tokens > 0, np.maximum(1.0, tokens / self.chunk), 0.0) * fixed + tokens * per
+        )
 
     def _tokens_for_time(self, budget: np.ndarray, cw: np.ndarray) -> np.ndarray:
         fixed = self.rep_pf_fixed[:, 0] + (self.rep_pf_fixed[:, 1] - self.rep_pf_fixed[:, 0]) * cw
@@ -202,4 +273,3 @@ class Replicas:
         for arr, fill in ((self.q_cnt, 0.0), (self.q_t, 0.0), (self.q_tok, 1.0), (self.q_cls, 0)):
             moved = np.take_along_axis(arr[rows], cols, axis=1)
             arr[rows] = np.where(valid, moved, fill)
-

@@ -57,7 +57,9 @@ def power_aware(v: View, n: float) -> np.ndarray:
     a target load; the rest water-filled over everyone."""
     score = v.efficiency * np.where(v.clock < 0.999, 0.5, 1.0)
     # one GPU profile at full clocks (the common case): every replica ranks the same
-    order = np.arange(len(score)) if score.min() == score.max() else np.argsort(-score, kind="stable")
+    order = (
+        np.arange(len(score)) if score.min() == score.max() else np.argsort(-score, kind="stable")
+    )
     room = np.maximum(0.0, POWER_AWARE_TARGET_LOAD - v.load[order]) * v.capacity[order]
     cum = np.cumsum(room)
     take = np.clip(n - (cum - room), 0.0, room)

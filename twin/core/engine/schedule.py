@@ -53,13 +53,18 @@ class Schedule:
 
     # ---- plain data for checkpoints ------------------------------------------------------------
     def to_data(self) -> dict:
-        return {"seq": self.seq, "records": [[r.tick, r.seq, r.kind, r.target, list(r.args)] for r in sorted(self.heap)]}
+        return {
+            "seq": self.seq,
+            "records": [[r.tick, r.seq, r.kind, r.target, list(r.args)] for r in sorted(self.heap)],
+        }
 
     @classmethod
     def from_data(cls, data: dict) -> Schedule:
         s = cls()
         s.seq = int(data["seq"])
-        s.heap = [Pending(int(t), int(q), str(k), str(tg), tuple(a)) for t, q, k, tg, a in data["records"]]
+        s.heap = [
+            Pending(int(t), int(q), str(k), str(tg), tuple(a)) for t, q, k, tg, a in data["records"]
+        ]
         heapq.heapify(s.heap)
         return s
 

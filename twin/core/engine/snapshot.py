@@ -63,7 +63,9 @@ class Racks:
     rows: tuple[str, ...]
     gpu: tuple[str, ...]  # current SKU (changes after a swap)
     state: np.ndarray  # uint8, RACK_* codes
-    utilisation: np.ndarray  # output over capacity at the SLO pace: 1 = at the knee; above 1 under overload
+    utilisation: (
+        np.ndarray
+    )  # output over capacity at the SLO pace: 1 = at the knee; above 1 under overload
     power_kw: np.ndarray
     temp_c: np.ndarray  # hottest GPU
     clock: np.ndarray  # 1 = full clocks; < 1 capped or throttled
@@ -190,7 +192,12 @@ class Snapshots:
             state[rk] = RACK_DEGRADED
         state[self.throttled | (self.cap_clock < 0.999)] = RACK_THROTTLED
         state[self.rack_swapping] = RACK_SWAPPING
-        down = ~self.rack_powered | self.rack_failed | self.rack_tripped | self.switch_failed[self.rack_leaf]
+        down = (
+            ~self.rack_powered
+            | self.rack_failed
+            | self.rack_tripped
+            | self.switch_failed[self.rack_leaf]
+        )
         for (rk, _node), cnt in self.node_faults.items():
             if cnt > 0 and state[rk] == RACK_OK:
                 state[rk] = RACK_DEGRADED
@@ -202,15 +209,35 @@ class Snapshots:
             return a
 
         n_reps = np.bincount(self.rep_rack, minlength=n_r)
-        n_up = np.bincount(self.rep_rack, weights=self.rep_up.astype(float), minlength=n_r).astype(int)
-        racks = Racks(tuple(self.rack_ids), tuple(self.rack_row), tuple(self.rack_sku), ro(state), ro(self.rack_util),
-                        ro(self.rack_power_kw), ro(self.gpu_temp_c),
-                        ro(np.minimum(self.cap_clock, np.where(self.throttled, float(self.k["throttle_clock"]), 1.0))),
-                        ro(n_reps), ro(n_up))
+        n_up = np.bincount(self.rep_rack, weights=self.rep_up.astype(float), minlength=n_r).astype(
+            int
+        )
+        racks = Racks(
+            tuple(self.rack_ids),
+            tuple(self.rack_row),
+            tuple(self.rack_sku),
+            ro(state),
+            ro(self.rack_util),
+            ro(self.rack_power_kw),
+            ro(self.gpu_temp_c),
+            ro(
+                np.minimum(
+                    self.cap_clock, np.where(self.throttled, float(self.k["throttle_clock"]), 1.0)
+                )
+            ),
+            ro(n_reps),
+            ro(n_up),
+        )
         power = []
         for i, f in enumerate(self.feed_ids):
-            st = "failed" if self.feed_failed[i] else ("overloaded" if self.feed_load[i] > self.feed_cap[i] else "ok")
-            power.append(Power(f, "feed", float(self.feed_load[i]), float(self.feed_cap[i]), None, st, ""))
+            st = (
+                "failed"
+                if self.feed_failed[i]
+                else ("overloaded" if self.feed_load[i] > self.feed_cap[i] else "ok")
+            )
+            power.append(
+                Power(f, "feed", float(self.feed_load[i]), float(self.feed_cap[i]), None, st, "")
+            )
         for i, p in enumerate(self.pdu_ids):
             if self.pdu_failed[i]:
                 st = "failed"
@@ -223,29 +250,85 @@ class Snapshots:
             else:
                 st = "ok"
             cap = None if not np.isfinite(self.pdu_cap_kw[i]) else float(self.pdu_cap_kw[i])
-            power.append(Power(p, "pdu", float(self.pdu_load[i]), float(self.pdu_cap[i]), cap, st, self.feed_ids[self.pdu_feed[i]]))
+            power.append(
+                Power(
+                    p,
+                    "pdu",
+                    float(self.pdu_load[i]),
+                    float(self.pdu_cap[i]),
+                    cap,
+                    st,
+                    self.feed_ids[self.pdu_feed[i]],
+                )
+            )
         loops = []
         for i, lp in enumerate(self.loop_ids):
             m = self.rack_loop == i
-            st = "failed" if self.loop_failed[i] else ("overloaded" if self.loop_load[i] > self.loop_cap[i] else "ok")
-            loops.append(Loop(lp, float(self.loop_load[i]), float(self.loop_cap[i]), st, int(m.sum()),
-                                float(self.gpu_temp_c[m].max()) if m.any() else 0.0))
+            st = (
+                "failed"
+                if self.loop_failed[i]
+                else ("overloaded" if self.loop_load[i] > self.loop_cap[i] else "ok")
+            )
+            loops.append(
+                Loop(
+                    lp,
+                    float(self.loop_load[i]),
+                    float(self.loop_cap[i]),
+                    st,
+                    int(m.sum()),
+                    float(self.gpu_temp_c[m].max()) if m.any() else 0.0,
+                )
+            )
         n_sw = len(self.switch_ids)
         racks_per = np.bincount(self.rack_leaf, minlength=n_sw)
-        down = (self.link_frac <= 0) | self.switch_failed[self.link_a] | self.switch_failed[self.link_b]
+        down = (
+            (self.link_frac <= 0)
+            | self.switch_failed[self.link_a]
+            | self.switch_failed[self.link_b]
+        )
         degraded = (self.link_frac > 0) & (self.link_frac < 1) & ~down
         ends = np.concatenate([self.link_a, self.link_b])
         n_links = np.bincount(ends, minlength=n_sw)
-        n_down = np.bincount(ends, weights=np.concatenate([down, down]).astype(float), minlength=n_sw).astype(int)
-        n_deg = np.bincount(ends, weights=np.concatenate([degraded, degraded]).astype(float), minlength=n_sw).astype(int)
-        switches = tuple(Switch(s, self.switch_tier[i], "failed" if self.switch_failed[i] else "ok", int(racks_per[i]),
-                                  int(n_links[i]), int(n_down[i]), int(n_deg[i])) for i, s in enumerate(self.switch_ids))
-        bad = np.flatnonzero((self.link_frac < 1.0) | self.switch_failed[self.link_b] | self.switch_failed[self.link_a])
+        n_down = np.bincount(
+            ends, weights=np.concatenate([down, down]).astype(float), minlength=n_sw
+        ).astype(int)
+        n_deg = np.bincount(
+            ends, weights=np.concatenate([degraded, degraded]).astype(float), minlength=n_sw
+        ).astype(int)
+        switches = tuple(
+            Switch(
+                s,
+                self.switch_tier[i],
+                "failed" if self.switch_failed[i] else "ok",
+                int(racks_per[i]),
+                int(n_links[i]),
+                int(n_down[i]),
+                int(n_deg[i]),
+            )
+            for i, s in enumerate(self.switch_ids)
+        )
+        bad = np.flatnonzero(
+            (self.link_frac < 1.0)
+            | self.switch_failed[self.link_b]
+            | self.switch_failed[self.link_a]
+        )
         busy = np.argsort(-self.link_load, kind="stable")[:8]
         show = sorted(set(bad.tolist()) | set(busy.tolist()))[:200]
-        links = tuple(Link(self.link_ids[i], self.switch_ids[self.link_a[i]], self.switch_ids[self.link_b[i]], float(self.link_gbs[i]),
-                             float(self.link_frac[i] * (not self.switch_failed[self.link_b[i]]) * (not self.switch_failed[self.link_a[i]])),
-                             float(self.link_load[i])) for i in show)
+        links = tuple(
+            Link(
+                self.link_ids[i],
+                self.switch_ids[self.link_a[i]],
+                self.switch_ids[self.link_b[i]],
+                float(self.link_gbs[i]),
+                float(
+                    self.link_frac[i]
+                    * (not self.switch_failed[self.link_b[i]])
+                    * (not self.switch_failed[self.link_a[i]])
+                ),
+                float(self.link_load[i]),
+            )
+            for i in show
+        )
         B = self.run.sum(axis=1)
         deps = []
         out_rep = self.rep_out_s
@@ -255,23 +338,61 @@ class Snapshots:
             tp = self.w_tpot.sum[dcls].sum(axis=0) if dcls else np.zeros(HIST_BUCKETS)
             dep = self.layout.deployments[d]
             n_up = int(self.rep_up[idx].sum())
-            deps.append(Deployment(dep.id, dep.model, dep.precision, int(self.rep_gpus[idx[0]]) if len(idx) else 0,
-                                     int(self.rep_enabled[idx].sum()), n_up, int((self.rep_role[idx] == P.ROLE_PREFILL).sum()),
-                                     float(self.q_cnt[idx].sum()), float(B[idx].sum()),
-                                     float(B[idx][self.rep_up[idx]].mean()) if n_up else 0.0, float(out_rep[idx].sum()),
-                                     percentile(tt, 0.95), percentile(tp, 0.95)))
+            deps.append(
+                Deployment(
+                    dep.id,
+                    dep.model,
+                    dep.precision,
+                    int(self.rep_gpus[idx[0]]) if len(idx) else 0,
+                    int(self.rep_enabled[idx].sum()),
+                    n_up,
+                    int((self.rep_role[idx] == P.ROLE_PREFILL).sum()),
+                    float(self.q_cnt[idx].sum()),
+                    float(B[idx].sum()),
+                    float(B[idx][self.rep_up[idx]].mean()) if n_up else 0.0,
+                    float(out_rep[idx].sum()),
+                    percentile(tt, 0.95),
+                    percentile(tp, 0.95),
+                )
+            )
         w = self.w_counts.sum
         classes = []
         for c, sh in enumerate(self.shapes):
             den = w[0, c] + w[2, c] + w[3, c] + w[6, c]
-            classes.append(WorkloadClass(sh.id, self.dep_ids[sh.deployment], float(self._cls_tick_rate[c]),
-                                           percentile(self.w_ttft.sum[c], 0.95), percentile(self.w_tpot.sum[c], 0.95),
-                                           sh.slo_ttft_s, sh.slo_tpot_s, float(w[1, c] / den) if den > 0 else 1.0,
-                                           float(self._cls_shed_rate[c])))
-        faults = tuple((f.component, f.kind, f.until) for comp in sorted(self.faults) for f in self.faults[comp].values())
+            classes.append(
+                WorkloadClass(
+                    sh.id,
+                    self.dep_ids[sh.deployment],
+                    float(self._cls_tick_rate[c]),
+                    percentile(self.w_ttft.sum[c], 0.95),
+                    percentile(self.w_tpot.sum[c], 0.95),
+                    sh.slo_ttft_s,
+                    sh.slo_tpot_s,
+                    float(w[1, c] / den) if den > 0 else 1.0,
+                    float(self._cls_shed_rate[c]),
+                )
+            )
+        faults = tuple(
+            (f.component, f.kind, f.until)
+            for comp in sorted(self.faults)
+            for f in self.faults[comp].values()
+        )
         return Snapshot(
-            t_s=self.now, layout=self.layout.name, routing=self.policy, faults_enabled=self.faults_enabled,
-            gauges=dict(self.gauges), history=self.history.read(), racks=racks, power=tuple(power), loops=tuple(loops),
-            switches=switches, links=links, deployments=tuple(deps), classes=tuple(classes), events=tuple(list(self.events)[-200:]),
-            active_faults=faults, surge=self.surge, site_cap_kw=self.site_cap_kw,
+            t_s=self.now,
+            layout=self.layout.name,
+            routing=self.policy,
+            faults_enabled=self.faults_enabled,
+            gauges=dict(self.gauges),
+            history=self.history.read(),
+            racks=racks,
+            power=tuple(power),
+            loops=tuple(loops),
+            switches=switches,
+            links=links,
+            deployments=tuple(deps),
+            classes=tuple(classes),
+            events=tuple(list(self.events)[-200:]),
+            active_faults=faults,
+            surge=self.surge,
+            site_cap_kw=self.site_cap_kw,
         )

@@ -67,7 +67,9 @@ class Topology:
         # ---- workload classes and the deployment slots they occupy ------------------------------
         dep_index = {d.id: i for i, d in enumerate(L.deployments)}
         self.dep_ids = [d.id for d in L.deployments]
-        self.shapes = [P.class_shape(i, w, dep_index[w.deployment]) for i, w in enumerate(L.workloads)]
+        self.shapes = [
+            P.class_shape(i, w, dep_index[w.deployment]) for i, w in enumerate(L.workloads)
+        ]
         self.cls_ids = [s.id for s in self.shapes]
         self.n_cls = len(self.shapes)
         self.cls_dep = np.array([s.deployment for s in self.shapes], dtype=int)
@@ -89,13 +91,17 @@ class Topology:
                 self.dep_slot_cls[d, k] = c
         # requests per second at factor 1: an agentic class's rate counts sessions, each
         # of which sends one request per step
-        self.cls_rate = np.array([w.rate_rps * (w.agentic.steps_mean if w.agentic else 1.0) for w in L.workloads])
+        self.cls_rate = np.array(
+            [w.rate_rps * (w.agentic.steps_mean if w.agentic else 1.0) for w in L.workloads]
+        )
         self._diurnal_tables = []
         for w in L.workloads:
             if w.diurnal:
                 hs = np.array([h for h, _ in w.diurnal])
                 fs = np.array([f for _, f in w.diurnal])
-                self._diurnal_tables.append((np.concatenate([hs - 24, hs, hs + 24]), np.concatenate([fs, fs, fs])))
+                self._diurnal_tables.append(
+                    (np.concatenate([hs - 24, hs, hs + 24]), np.concatenate([fs, fs, fs]))
+                )
             else:
                 self._diurnal_tables.append(None)
 
@@ -139,8 +145,10 @@ class Topology:
         rk, n, gpu = node
         gpn = self.catalog.gpu(self.rack_sku[rk]).gpus_per_node
         if n < 0 or n * gpn >= self.rack_gpus[rk] or (gpu is not None and not 0 <= gpu < gpn):
-            raise EngineError(f"{verb}: {target} does not exist ({self.rack_ids[rk]} has "
-                              f"{int(self.rack_gpus[rk]) // gpn} nodes of {gpn} GPUs)")
+            raise EngineError(
+                f"{verb}: {target} does not exist ({self.rack_ids[rk]} has "
+                f"{int(self.rack_gpus[rk]) // gpn} nodes of {gpn} GPUs)"
+            )
         return node
 
     def _racks_of(self, target: str) -> np.ndarray:
@@ -154,5 +162,7 @@ class Topology:
     def _targets(self, verb: str, target: str, allowed: tuple[str, ...]) -> np.ndarray:
         kind = self._kind(target)
         if kind not in allowed:
-            raise EngineError(f"{verb}: {target} is a {kind}; {verb} takes a {', '.join(allowed[:-1])} or {allowed[-1]}")
+            raise EngineError(
+                f"{verb}: {target} is a {kind}; {verb} takes a {', '.join(allowed[:-1])} or {allowed[-1]}"
+            )
         return self._racks_of(target)

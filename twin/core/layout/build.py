@@ -102,7 +102,6 @@ def layout_from_doc(doc: Any, file: str, catalog: Catalog) -> Layout:
     return _Builder(file, catalog).build(doc)
 
 
-
 class _Builder(RowsMixin, ServingMixin):
     """Reads one layout document, collecting every problem before giving up."""
 
@@ -190,12 +189,20 @@ class _Builder(RowsMixin, ServingMixin):
         for i, ref in enumerate(refs or ()):
             ref = str(ref)
             if ref in self.racks or ref in self.groups or ref in self.rows:
-                ids = [ref] if ref in self.racks else [
-                    rk.id for row in self.groups.get(ref, [ref]) for rk in self.rows[row].racks]
+                ids = (
+                    [ref]
+                    if ref in self.racks
+                    else [
+                        rk.id for row in self.groups.get(ref, [ref]) for rk in self.rows[row].racks
+                    ]
+                )
                 again = next((r for r in ids if r in out), None)
                 if again is not None:
                     by = "" if out[again] == ref else f" (by {out[again]!r})"
-                    self.error(refs.line_of(i), f"{where}: {ref!r} names rack {again!r} again{by}; name each once")
+                    self.error(
+                        refs.line_of(i),
+                        f"{where}: {ref!r} names rack {again!r} again{by}; name each once",
+                    )
                 for r in ids:
                     out.setdefault(r, ref)
             else:
@@ -236,7 +243,9 @@ class _Builder(RowsMixin, ServingMixin):
         fabric = self.fabric(top)
         deployments = self.deployments(top)
         workloads = self.workloads(top, deployments)
-        routing = r.get(top, "routing", FORMAT["layout"]["routing"], "layout", default=DEFAULT_ROUTING)
+        routing = r.get(
+            top, "routing", FORMAT["layout"]["routing"], "layout", default=DEFAULT_ROUTING
+        )
         r.raise_if_any()
         return self.assemble(
             name, description, site, fabric, deployments, workloads, routing, tick_s, seed
@@ -259,14 +268,26 @@ class _Builder(RowsMixin, ServingMixin):
             for sku in cm or ():
                 if self.gpu(sku, cm.line_of(sku), "economics.capex_usd_per_gpu") is not None:
                     capex[str(sku).lower()] = r.get(
-                        cm, sku, FORMAT["economics"]["capex_usd_per_gpu"], "economics.capex_usd_per_gpu", default=0.0
+                        cm,
+                        sku,
+                        FORMAT["economics"]["capex_usd_per_gpu"],
+                        "economics.capex_usd_per_gpu",
+                        default=0.0,
                     )
         economics = {
             "usd_per_kwh": r.get(
-                e, "usd_per_kwh", FORMAT["economics"]["usd_per_kwh"], "economics", default=DEFAULT_USD_PER_KWH
+                e,
+                "usd_per_kwh",
+                FORMAT["economics"]["usd_per_kwh"],
+                "economics",
+                default=DEFAULT_USD_PER_KWH,
             ),
             "amortisation_years": r.get(
-                e, "amortisation_years", FORMAT["economics"]["amortisation_years"], "economics", default=DEFAULT_AMORTISATION_YEARS
+                e,
+                "amortisation_years",
+                FORMAT["economics"]["amortisation_years"],
+                "economics",
+                default=DEFAULT_AMORTISATION_YEARS,
             ),
             "opex_usd_per_gpu_hr": r.get(
                 e,
@@ -284,7 +305,9 @@ class _Builder(RowsMixin, ServingMixin):
             name=r.get(m, "name", text, "site", default=name),
             envelope_kw=r.get(m, "envelope", FORMAT["site"]["envelope"], "site") or 0.0,
             pue=r.get(m, "pue", FORMAT["site"]["pue"], "site") or 1.0,
-            ambient_c=r.get(m, "ambient_c", FORMAT["site"]["ambient_c"], "site", default=DEFAULT_AMBIENT_C),
+            ambient_c=r.get(
+                m, "ambient_c", FORMAT["site"]["ambient_c"], "site", default=DEFAULT_AMBIENT_C
+            ),
             **economics,
         )
 
@@ -335,7 +358,6 @@ class _Builder(RowsMixin, ServingMixin):
             if lid is not None and self.register(lid, "cooling loop", lm.line_of("id")):
                 self.loops[lid] = (cap or 0.0, lm.line)
                 self.loop_refs.append((lid, self.refs(lm, "racks", f"cooling.{lid}")))
-
 
     def connect(self) -> None:
         """Attach racks named by PDUs and loops; check every rack is fed and cooled."""
@@ -397,7 +419,9 @@ class _Builder(RowsMixin, ServingMixin):
         r.only(m, _FABRIC_KEYS, "fabric")
         spines_n = r.get(m, "spines", FORMAT["fabric"]["spines"], "fabric")
         uplink = r.get(m, "uplink", FORMAT["fabric"]["uplink"], "fabric", default=None)
-        over = r.get(m, "oversubscription", FORMAT["fabric"]["oversubscription"], "fabric", default=1.0)
+        over = r.get(
+            m, "oversubscription", FORMAT["fabric"]["oversubscription"], "fabric", default=1.0
+        )
         if "uplink" in m and "oversubscription" in m:
             self.error(
                 m.line_of("oversubscription"), "fabric: give uplink or oversubscription, not both"
@@ -405,7 +429,11 @@ class _Builder(RowsMixin, ServingMixin):
         frontend = r.get(m, "frontend", FORMAT["fabric"]["frontend"], "fabric")
         rail = r.get(m, "rail_optimised", boolean, "fabric", default=True)
         per_leaf = r.get(
-            m, "racks_per_leaf", FORMAT["fabric"]["racks_per_leaf"], "fabric", default=DEFAULT_RACKS_PER_LEAF
+            m,
+            "racks_per_leaf",
+            FORMAT["fabric"]["racks_per_leaf"],
+            "fabric",
+            default=DEFAULT_RACKS_PER_LEAF,
         )
         if spines_n is None or frontend is None:
             return Fabric((), (), 0.0, bool(rail))
@@ -445,7 +473,6 @@ class _Builder(RowsMixin, ServingMixin):
         self.register_many([s.id for s in leaves + spines], "switch", fabric_line, "fabric")
         self.register_many([lk.id for lk in links], "link", fabric_line, "fabric")
         return Fabric(tuple(leaves + spines), tuple(links), frontend, bool(rail))
-
 
     def assemble(
         self,
@@ -504,4 +531,3 @@ class _Builder(RowsMixin, ServingMixin):
             seed=seed,
             groups=groups,
         )
-

@@ -32,4 +32,3 @@ class _RowDraft:
     id: str
     racks: list[_RackDraft]
     racks_per_leaf: int | None
-

@@ -361,10 +361,8 @@ def rack_peak_kw(gpu: GPU, gpus: int) -> float:
     return gpu.rack_kw * gpus / gpu.gpus_per_rack
 
 
-
 def _plural(n: int, word: str) -> str:
     return f"{n:,} {word}" if n == 1 else f"{n:,} {word}{'es' if word.endswith('s') else 's'}"
-
 
 
 def summary_line(layout: Layout, catalog: Catalog) -> str:
@@ -376,4 +374,3 @@ def summary_line(layout: Layout, catalog: Catalog) -> str:
         f"{_plural(len(layout.deployments), 'deployment')}, {_plural(len(layout.workloads), 'workload class')}, "
         f"{layout.site.envelope_kw / 1000:,.1f} MW envelope (peak {facility_mw:,.1f} MW at PUE {layout.site.pue:g})"
     )
-

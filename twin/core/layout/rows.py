@@ -53,7 +53,9 @@ class RowsMixin:
             )
         # The row's SKU and rack size.
         gpu = self.gpu(m["gpu"], m.line_of("gpu"), f"{where}.gpu") if "gpu" in m else None
-        gpus_per_rack = r.get(m, "gpus_per_rack", FORMAT["row"]["gpus_per_rack"], where, default=None)
+        gpus_per_rack = r.get(
+            m, "gpus_per_rack", FORMAT["row"]["gpus_per_rack"], where, default=None
+        )
         if gpu is not None and gpus_per_rack is not None and gpus_per_rack % gpu.gpus_per_node:
             self.error(
                 m.line_of("gpus_per_rack"),
@@ -107,7 +109,9 @@ class RowsMixin:
             pdus_n = None
         # Cooling: one loop, or (with count) a list shared out over the rows in order.
         loops = self.row_cooling(m, where, count)
-        racks_per_leaf = r.get(m, "racks_per_leaf", FORMAT["row"]["racks_per_leaf"], where, default=None)
+        racks_per_leaf = r.get(
+            m, "racks_per_leaf", FORMAT["row"]["racks_per_leaf"], where, default=None
+        )
 
         size = (count or 1) * (n_racks or (len(racks_value) if explicit else 0))
         if len(self.racks) + size > MAX_RACKS:
@@ -271,4 +275,3 @@ class RowsMixin:
                 self.pdus[pdu.id] = pdu
                 for rk in share:
                     rk.pdus.append(pdu.id)
-

@@ -38,7 +38,9 @@ def _ident(value: Any) -> str:
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.\-]*", s):
         raise ValueError(f"an id may hold only letters, digits, '-', '_' and '.', got {clip(s)!r}")
     if not s[0].isalpha():  # commands tell ids from quantities by the first character (cap 40kW)
-        raise ValueError(f"an id starts with a letter (commands read '{clip(s, 20)}…' as a number), got {clip(s)!r}")
+        raise ValueError(
+            f"an id starts with a letter (commands read '{clip(s, 20)}…' as a number), got {clip(s)!r}"
+        )
     return s
 
 
@@ -84,7 +86,9 @@ def _rate_rps(value: Any) -> float:
         )
     m = _RATE.match(str(value)[:200])
     if not m:
-        raise ValueError(f"expected a rate like '40/s', '1.5k/s' or '600/min', got {clip(str(value))!r}")
+        raise ValueError(
+            f"expected a rate like '40/s', '1.5k/s' or '600/min', got {clip(str(value))!r}"
+        )
     mult = {"": 1, "k": 1e3, "K": 1e3, "M": 1e6}[m["mult"]]
     rps = float(m["num"]) * mult * _PER_S[m["per"]]
     if rps <= 0:
@@ -151,7 +155,6 @@ def _numbered(prefix: str, start: int, count: int) -> list[str]:
     return [f"{prefix}-{n:0{width}d}" for n in range(start, start + count)]
 
 
-
 # --------------------------------------------------------------------------- the format
 # Every section's keys, once: how each value is read, its unit, its plausible range (from
 # ``twin.core.limits``) and what it defaults to. The builder reads values through these,
@@ -184,14 +187,18 @@ def _routing(value: Any) -> str:
     if policy not in ROUTING_POLICIES:
         close = difflib.get_close_matches(clip(name), ROUTING_POLICIES, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise ValueError(f"unknown routing policy {clip(name)!r}{hint}; known: {', '.join(ROUTING_POLICIES)}")
+        raise ValueError(
+            f"unknown routing policy {clip(name)!r}{hint}; known: {', '.join(ROUTING_POLICIES)}"
+        )
     return policy
 
 
 _KW = "kW"
 _POWER = Range(0.001, 1e7, _KW, "1 W to 10 GW", open_lo=True)
 _BW = Range(0, 1e5, "GB/s", "up to 100 TB/s", open_lo=True)
-_RATE_R = Range(0, limits.MAX_RATE_RPS, "req/s", "at most 10 million requests a second", open_lo=True)
+_RATE_R = Range(
+    0, limits.MAX_RATE_RPS, "req/s", "at most 10 million requests a second", open_lo=True
+)
 _SLO = Range(0, 3600, "s", "up to an hour", open_lo=True)
 
 FORMAT: dict[str, dict[str, Key]] = {
@@ -200,66 +207,107 @@ FORMAT: dict[str, dict[str, Key]] = {
         "description": Key(text, default="''"),
         "seed": Key(_whole, limits.SEED, default=str(DEFAULT_SEED)),
         "tick": Key(_positive_duration_s, limits.TICK, default="from the layout's size"),
-        "site": Key(_any), "economics": Key(_any), "power": Key(_any), "cooling": Key(_any),
-        "fabric": Key(_any), "rows": Key(_any), "deployments": Key(_any), "workloads": Key(_any),
+        "site": Key(_any),
+        "economics": Key(_any),
+        "power": Key(_any),
+        "cooling": Key(_any),
+        "fabric": Key(_any),
+        "rows": Key(_any),
+        "deployments": Key(_any),
+        "workloads": Key(_any),
         "routing": Key(_routing, default=DEFAULT_ROUTING),
     },
     "site": {
         "name": Key(text, default="the layout's name"),
         "envelope": Key(_power_kw, _POWER),
         "pue": Key(_pue, Range(1, 3, "", "facility power over IT power; 1.0 to 3.0")),
-        "ambient_c": Key(number, Range(-40, 60, "°C", "outdoor air on Earth"), default=f"{DEFAULT_AMBIENT_C:g}"),
+        "ambient_c": Key(
+            number, Range(-40, 60, "°C", "outdoor air on Earth"), default=f"{DEFAULT_AMBIENT_C:g}"
+        ),
     },
     "economics": {
         "usd_per_kwh": Key(non_negative, Range(0, 10, "$/kWh"), default=f"{DEFAULT_USD_PER_KWH:g}"),
-        "amortisation_years": Key(positive, Range(0.1, 50, "years"), default=f"{DEFAULT_AMORTISATION_YEARS:g}"),
-        "opex_usd_per_gpu_hr": Key(non_negative, Range(0, 1000, "$/GPU-h"), default=f"{DEFAULT_OPEX_USD_PER_GPU_HR:g}"),
+        "amortisation_years": Key(
+            positive, Range(0.1, 50, "years"), default=f"{DEFAULT_AMORTISATION_YEARS:g}"
+        ),
+        "opex_usd_per_gpu_hr": Key(
+            non_negative, Range(0, 1000, "$/GPU-h"), default=f"{DEFAULT_OPEX_USD_PER_GPU_HR:g}"
+        ),
         "capex_usd_per_gpu": Key(non_negative, Range(0, 1e7, "$")),
     },
     "power": {"feeds": Key(_any), "pdus": Key(_any)},
     "feed": {"id": Key(_ident), "capacity": Key(_power_kw, _POWER)},
-    "pdu": {"id": Key(_ident), "feed": Key(_ident), "capacity": Key(_power_kw, _POWER), "racks": Key(_any)},
+    "pdu": {
+        "id": Key(_ident),
+        "feed": Key(_ident),
+        "capacity": Key(_power_kw, _POWER),
+        "racks": Key(_any),
+    },
     "loop": {"id": Key(_ident), "capacity": Key(_power_kw, _POWER), "racks": Key(_any)},
     "row": {
         "id": Key(_ident),
-        "count": Key(positive_int, Range(1, limits.MAX_ROWS, "rows", "the engine's arrays grow with rows")),
+        "count": Key(
+            positive_int, Range(1, limits.MAX_ROWS, "rows", "the engine's arrays grow with rows")
+        ),
         "start": Key(_whole, Range(0, 1e6)),
         "gpu": Key(_any),
-        "racks": Key(positive_int, Range(1, limits.MAX_RACKS, "racks", "the engine's arrays grow with racks")),
+        "racks": Key(
+            positive_int, Range(1, limits.MAX_RACKS, "racks", "the engine's arrays grow with racks")
+        ),
         "gpus_per_rack": Key(positive_int, Range(1, limits.MAX_GPUS_PER_RACK, "GPUs")),
         "rack_prefix": Key(_any),
         "pdus": Key(positive_int, Range(1, limits.MAX_PDUS, "PDUs")),
-        "feed": Key(_ident), "b_feed": Key(_ident),
+        "feed": Key(_ident),
+        "b_feed": Key(_ident),
         "pdu_capacity": Key(_power_kw, _POWER),
         "cooling": Key(_any),
         "racks_per_leaf": Key(positive_int, Range(1, 1000, "racks")),
     },
-    "rack": {"id": Key(_ident), "gpu": Key(_any),
-             "gpus": Key(positive_int, Range(1, limits.MAX_GPUS_PER_RACK, "GPUs")), "cooling": Key(_any)},
+    "rack": {
+        "id": Key(_ident),
+        "gpu": Key(_any),
+        "gpus": Key(positive_int, Range(1, limits.MAX_GPUS_PER_RACK, "GPUs")),
+        "cooling": Key(_any),
+    },
     "fabric": {
-        "spines": Key(positive_int, Range(1, limits.MAX_SPINES, "switches", "every leaf links to every spine")),
+        "spines": Key(
+            positive_int, Range(1, limits.MAX_SPINES, "switches", "every leaf links to every spine")
+        ),
         "uplink": Key(_bandwidth_gb_s, _BW),
-        "oversubscription": Key(positive, Range(0.1, 100, "", "downlink over uplink bandwidth"), default="1"),
+        "oversubscription": Key(
+            positive, Range(0.1, 100, "", "downlink over uplink bandwidth"), default="1"
+        ),
         "frontend": Key(_bandwidth_gb_s, _BW),
         "rail_optimised": Key(boolean, default="true"),
-        "racks_per_leaf": Key(positive_int, Range(1, 1000, "racks"), default=str(DEFAULT_RACKS_PER_LEAF)),
+        "racks_per_leaf": Key(
+            positive_int, Range(1, 1000, "racks"), default=str(DEFAULT_RACKS_PER_LEAF)
+        ),
     },
     "deployment": {
-        "id": Key(_ident), "model": Key(text), "precision": Key(text),
+        "id": Key(_ident),
+        "model": Key(text),
+        "precision": Key(text),
         "gpus_per_replica": Key(_count_or_auto, Range(1, 4096, "GPUs"), default="auto"),
-        "replicas": Key(_count_or_auto, Range(1, limits.MAX_REPLICAS, "replicas",
-                                             "the engine's arrays grow with replicas"), default="auto"),
+        "replicas": Key(
+            _count_or_auto,
+            Range(1, limits.MAX_REPLICAS, "replicas", "the engine's arrays grow with replicas"),
+            default="auto",
+        ),
         "placement": Key(_any),
         "disaggregated": Key(boolean, default="false"),
         "prefill_share": Key(_fraction_open, default=f"{DEFAULT_PREFILL_SHARE:g}"),
     },
     "workload": {
-        "id": Key(_ident), "deployment": Key(_ident),
+        "id": Key(_ident),
+        "deployment": Key(_ident),
         "rate": Key(_rate_rps, _RATE_R),
         "rate_rps": Key(positive, _RATE_R),
         "diurnal": Key(_any),
         "burstiness": Key(positive, Range(0.01, 100, "", "1 is Poisson"), default="1"),
-        "isl": Key(_any), "osl": Key(_any), "slo": Key(_any), "agentic": Key(_any),
+        "isl": Key(_any),
+        "osl": Key(_any),
+        "slo": Key(_any),
+        "agentic": Key(_any),
     },
     "length": {
         "mean": Key(_positive_tokens, limits.TOKENS),

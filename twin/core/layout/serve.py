@@ -63,7 +63,9 @@ class ServingMixin:
                 )
                 precision = None
             precision = precision.lower() if precision else None
-            gpr = r.get(m, "gpus_per_replica", FORMAT["deployment"]["gpus_per_replica"], where, default=None)
+            gpr = r.get(
+                m, "gpus_per_replica", FORMAT["deployment"]["gpus_per_replica"], where, default=None
+            )
             replicas = r.get(m, "replicas", FORMAT["deployment"]["replicas"], where, default=None)
             disagg = r.get(m, "disaggregated", boolean, where, default=False)
             share = r.get(m, "prefill_share", _fraction_open, where, default=None)
@@ -197,8 +199,15 @@ class ServingMixin:
                         )
                     agentic = Agentic(
                         steps or 1.0,
-                        r.get(am, "tool_pause", FORMAT["agentic"]["tool_pause"], f"{where}.agentic") or 0.0,
-                        r.get(am, "context_growth", FORMAT["agentic"]["context_growth"], f"{where}.agentic") or 0,
+                        r.get(am, "tool_pause", FORMAT["agentic"]["tool_pause"], f"{where}.agentic")
+                        or 0.0,
+                        r.get(
+                            am,
+                            "context_growth",
+                            FORMAT["agentic"]["context_growth"],
+                            f"{where}.agentic",
+                        )
+                        or 0,
                     )
             if wid is not None and not self.register(wid, "workload class", m.line_of("id")):
                 continue
@@ -279,7 +288,11 @@ class ServingMixin:
             return None
         lo = r.get(value, "min", FORMAT["length"]["min"], where, default=0)
         hi = r.get(value, "max", FORMAT["length"]["max"], where, default=0)
-        sigma = r.get(value, "sigma", FORMAT["length"]["sigma"], where, default=None) if kind == "lognormal" else 0.0
+        sigma = (
+            r.get(value, "sigma", FORMAT["length"]["sigma"], where, default=None)
+            if kind == "lognormal"
+            else 0.0
+        )
         if kind == "lognormal" and sigma is None and "sigma" not in value:
             self.error(value.line, f"{where}: a lognormal length needs sigma (e.g. sigma: 0.6)")
         if kind != "lognormal" and "sigma" in value:
@@ -300,4 +313,3 @@ class ServingMixin:
                 f"{where}: mean {mean:g} is outside min..max ({lo}..{hi or '∞'})",
             )
         return LengthDist(float(mean), kind, float(sigma or 0.0), lo, hi)
-

@@ -14,10 +14,29 @@ from twin.core.engine import Factory
 from twin.core.layout import Layout
 from twin.core.vocab import CONDITION_KINDS
 
-SCENARIO_KEYS = ("name", "description", "layout", "overrides", "seed", "duration", "warmup", "tick", "faults",
-                 "events", "expect", "abort_if", "recorded")
-OPS: dict[str, Callable[[Any, Any], bool]] = {"<=": operator.le, ">=": operator.ge, "<": operator.lt, ">": operator.gt,
-                                              "==": operator.eq, "!=": operator.ne}
+SCENARIO_KEYS = (
+    "name",
+    "description",
+    "layout",
+    "overrides",
+    "seed",
+    "duration",
+    "warmup",
+    "tick",
+    "faults",
+    "events",
+    "expect",
+    "abort_if",
+    "recorded",
+)
+OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "<=": operator.le,
+    ">=": operator.ge,
+    "<": operator.lt,
+    ">": operator.gt,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
 #: Metrics a condition may use besides the gauges: run aggregates and counts.
 EXTRA_METRICS = ("active_faults", "critical_events", "t_s")
 #: Fields of components that conditions can read, by kind.
@@ -29,8 +48,12 @@ COMPONENT_FIELDS = {
     "deployment": ("replicas_up", "queue", "running", "output_tok_s", "ttft_p95_s", "tpot_p95_s"),
     "class": ("rate_rps", "ttft_p95_s", "tpot_p95_s", "slo_attainment", "shed_rps"),
 }
-_COND = re.compile(r"^\s*(?:(?P<kind>" + "|".join(CONDITION_KINDS) + r")\s+(?P<id>\S+)\s+)?(?P<metric>[a-z_0-9]+)\s*"
-                   r"(?P<op><=|>=|==|!=|<|>)\s*(?P<value>\S+)\s*(?P<rest>.*)$")
+_COND = re.compile(
+    r"^\s*(?:(?P<kind>"
+    + "|".join(CONDITION_KINDS)
+    + r")\s+(?P<id>\S+)\s+)?(?P<metric>[a-z_0-9]+)\s*"
+    r"(?P<op><=|>=|==|!=|<|>)\s*(?P<value>\S+)\s*(?P<rest>.*)$"
+)
 _WINDOW = re.compile(r"^during\s+(?P<a>\S+?)\s*\.\.\s*(?P<b>\S+)$")
 
 
@@ -105,4 +128,3 @@ class Scenario:
 
 # ---------------------------------------------------------------------------------------
 # parsing
-

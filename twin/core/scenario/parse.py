@@ -32,7 +32,11 @@ from twin.core.yamlsrc import Reader, YList, YMap, boolean, integer, load_file
 
 
 def is_scenario_doc(doc: Any) -> bool:
-    return isinstance(doc, dict) and any(k in doc for k in ("events", "expect", "abort_if", "duration")) and "rows" not in doc
+    return (
+        isinstance(doc, dict)
+        and any(k in doc for k in ("events", "expect", "abort_if", "duration"))
+        and "rows" not in doc
+    )
 
 
 def load_scenario(path: str | Path, catalog: Catalog | None = None) -> Scenario:
@@ -67,7 +71,11 @@ def parse_condition(text: str, where: str) -> tuple[Condition | None, str, str |
     """(condition, the rest of the line, error) for ``[kind id] metric op value [rest]``."""
     m = _COND.match(str(text))
     if not m:
-        return None, "", f"{where}: {text!r} is not a condition like 'ttft_p95_s <= 0.5' or 'rack r07 temp_c > 35'"
+        return (
+            None,
+            "",
+            f"{where}: {text!r} is not a condition like 'ttft_p95_s <= 0.5' or 'rack r07 temp_c > 35'",
+        )
     kind, target, metric, op, raw = m["kind"], m["id"], m["metric"], m["op"], m["value"]
     if kind is None:
         known = (*GAUGE_KEYS, *EXTRA_METRICS)
@@ -76,15 +84,27 @@ def parse_condition(text: str, where: str) -> tuple[Condition | None, str, str |
 
             close = difflib.get_close_matches(metric, known, n=1)
             hint = f" (did you mean {close[0]!r}?)" if close else ""
-            return None, "", f"{where}: unknown metric {metric!r}{hint}; metrics: {', '.join(known)}"
+            return (
+                None,
+                "",
+                f"{where}: unknown metric {metric!r}{hint}; metrics: {', '.join(known)}",
+            )
     elif metric not in COMPONENT_FIELDS[kind]:
-        return None, "", f"{where}: a {kind} has no {metric!r}; fields: {', '.join(COMPONENT_FIELDS[kind])}"
+        return (
+            None,
+            "",
+            f"{where}: a {kind} has no {metric!r}; fields: {', '.join(COMPONENT_FIELDS[kind])}",
+        )
     try:
         value = _value(metric, raw)
     except ValueError as e:
         return None, "", f"{where}: {e}"
     head = f"{kind} {target} " if kind else ""
-    return Condition(f"{head}{metric} {op} {raw}", metric, op, value, kind, target), m["rest"].strip(), None
+    return (
+        Condition(f"{head}{metric} {op} {raw}", metric, op, value, kind, target),
+        m["rest"].strip(),
+        None,
+    )
 
 
 def _value(metric: str, raw: str) -> float | str:
@@ -110,8 +130,9 @@ def _value(metric: str, raw: str) -> float | str:
     raise ValueError(f"{raw!r} is not a number for {metric}")
 
 
-def _commands(r: Reader, raw: Any, line: int, where: str, layout: Layout,
-              catalog: Catalog | None = None) -> tuple[C.Command, ...]:
+def _commands(
+    r: Reader, raw: Any, line: int, where: str, layout: Layout, catalog: Catalog | None = None
+) -> tuple[C.Command, ...]:
     items = list(raw) if isinstance(raw, list) else [raw]
     lines = raw.lines if isinstance(raw, YList) else [line] * len(items)
     out = []
@@ -122,7 +143,9 @@ def _commands(r: Reader, raw: Any, line: int, where: str, layout: Layout,
             r.error(ln, f"{where}: {e}")
             continue
         if isinstance(cmd, C.SessionCommand):
-            r.error(ln, f"{where}: {cmd.verb!r} is a console command; scenarios take factory commands")
+            r.error(
+                ln, f"{where}: {cmd.verb!r} is a console command; scenarios take factory commands"
+            )
             continue
         bad = _unknown_target(cmd, layout, catalog)
         if bad:
@@ -142,8 +165,14 @@ def _unknown_target(cmd: C.Command, layout: Layout, catalog: Catalog | None = No
     if isinstance(cmd, C.Scale):
         ids = [d.id for d in layout.deployments]
         if cmd.deployment not in ids:
-            return f"{cmd.text}: unknown deployment {cmd.deployment!r}; deployments: {', '.join(ids)}"
-    if isinstance(cmd, C.Surge) and cmd.workload and cmd.workload not in [w.id for w in layout.workloads]:
+            return (
+                f"{cmd.text}: unknown deployment {cmd.deployment!r}; deployments: {', '.join(ids)}"
+            )
+    if (
+        isinstance(cmd, C.Surge)
+        and cmd.workload
+        and cmd.workload not in [w.id for w in layout.workloads]
+    ):
         return f"{cmd.text}: unknown workload class {cmd.workload!r}; classes: {', '.join(w.id for w in layout.workloads)}"
     if target is None or target in layout:
         return None
@@ -155,7 +184,9 @@ def _unknown_target(cmd: C.Command, layout: Layout, catalog: Catalog | None = No
     return f"{cmd.text}: no component {target!r} in layout {layout.name}{hint}"
 
 
-def scenario_from_doc(doc: Any, file: str, catalog: Catalog | None = None, base_dir: Path | None = None) -> Scenario:
+def scenario_from_doc(
+    doc: Any, file: str, catalog: Catalog | None = None, base_dir: Path | None = None
+) -> Scenario:
     catalog = catalog or load_catalog()
     r = Reader(file)
     top = r.mapping(doc, "scenario")
@@ -184,7 +215,11 @@ def scenario_from_doc(doc: Any, file: str, catalog: Catalog | None = None, base_
     expect = _expectations(r, top.get("expect"), top.line_of("expect"), duration, recorded)
     aborts = []
     for i, text in enumerate(_as_list(top.get("abort_if"))):
-        line = top["abort_if"].line_of(i) if isinstance(top.get("abort_if"), YList) else top.line_of("abort_if")
+        line = (
+            top["abort_if"].line_of(i)
+            if isinstance(top.get("abort_if"), YList)
+            else top.line_of("abort_if")
+        )
         cond, rest, err = parse_condition(str(text), "abort_if")
         if err or rest:
             r.error(line, err or f"abort_if: unexpected {rest!r} after the condition")
@@ -194,8 +229,21 @@ def scenario_from_doc(doc: Any, file: str, catalog: Catalog | None = None, base_
         if e.at_s is not None and e.at_s > duration:
             r.error(e.line, f"events: at {e.at_s:g}s is after the scenario ends ({duration:g}s)")
     r.raise_if_any()
-    return Scenario(name, str(top.get("description", "") or ""), file, layout, seed, duration, warmup, tick, faults,
-                    tuple(events), tuple(expect), tuple(aborts), recorded)
+    return Scenario(
+        name,
+        str(top.get("description", "") or ""),
+        file,
+        layout,
+        seed,
+        duration,
+        warmup,
+        tick,
+        faults,
+        tuple(events),
+        tuple(expect),
+        tuple(aborts),
+        recorded,
+    )
 
 
 def _as_list(v: Any) -> list:
@@ -206,7 +254,9 @@ def _as_list(v: Any) -> list:
 
 def _layout(r: Reader, top: YMap, catalog: Catalog, base_dir: Path | None) -> Layout | None:
     if "layout" not in top:
-        r.error(top.line, "scenario: missing required key 'layout' (a layout file or built-in name)")
+        r.error(
+            top.line, "scenario: missing required key 'layout' (a layout file or built-in name)"
+        )
         return None
     target = str(top["layout"])
     if base_dir is not None and (base_dir / target).exists():
@@ -236,7 +286,10 @@ def _apply_overrides(r: Reader, om: YMap, layout: Layout, catalog: Catalog) -> L
         if str(om["routing"]) in POLICY_ALIASES:
             om["routing"] = POLICY_ALIASES[str(om["routing"])]
         if om["routing"] not in C.POLICIES:
-            r.error(om.line_of("routing"), f"overrides.routing: unknown policy {om['routing']!r}; policies: {', '.join(C.POLICIES)}")
+            r.error(
+                om.line_of("routing"),
+                f"overrides.routing: unknown policy {om['routing']!r}; policies: {', '.join(C.POLICIES)}",
+            )
         else:
             layout = dataclasses.replace(layout, routing=om["routing"])
     if "rates" in om:
@@ -245,7 +298,10 @@ def _apply_overrides(r: Reader, om: YMap, layout: Layout, catalog: Catalog) -> L
         ids = [w.id for w in ws]
         for key, val in (rm or {}).items():
             if key not in ids:
-                r.error(rm.line_of(key), f"overrides.rates: unknown workload class {key!r}; classes: {', '.join(ids)}")
+                r.error(
+                    rm.line_of(key),
+                    f"overrides.rates: unknown workload class {key!r}; classes: {', '.join(ids)}",
+                )
                 continue
             i = ids.index(key)
             text = str(val).strip()
@@ -256,8 +312,11 @@ def _apply_overrides(r: Reader, om: YMap, layout: Layout, catalog: Catalog) -> L
                     rate = LAYOUT_FORMAT["workload"]["rate"](text)
             except ValueError as e:
                 hint = "" if str(e).startswith("'") else f" ({e})"
-                r.error(rm.line_of(key), f"overrides.rates.{key}: {clip(str(val))!r} is not a factor like '2x' "
-                                         f"(up to {limits.MAX_FACTOR:g}x) or a rate like '40/s'{hint}")
+                r.error(
+                    rm.line_of(key),
+                    f"overrides.rates.{key}: {clip(str(val))!r} is not a factor like '2x' "
+                    f"(up to {limits.MAX_FACTOR:g}x) or a rate like '40/s'{hint}",
+                )
                 continue
             ws[i] = dataclasses.replace(ws[i], rate_rps=rate)
         layout = dataclasses.replace(layout, workloads=tuple(ws))
@@ -267,14 +326,23 @@ def _apply_overrides(r: Reader, om: YMap, layout: Layout, catalog: Catalog) -> L
         changed: dict[str, str] = {}
         for row_id, sku in (rows or {}).items():
             if str(sku) not in catalog.gpus:
-                r.error(rows.line_of(row_id), f"overrides.rows.{row_id}: unknown GPU {sku!r}; GPUs: {', '.join(catalog.gpus)}")
+                r.error(
+                    rows.line_of(row_id),
+                    f"overrides.rows.{row_id}: unknown GPU {sku!r}; GPUs: {', '.join(catalog.gpus)}",
+                )
                 continue
             ids = set(layout.racks_of(row_id)) if row_id in layout else set()
             if not ids:
-                r.error(rows.line_of(row_id), f"overrides.rows: no row {row_id!r} in layout {layout.name}")
+                r.error(
+                    rows.line_of(row_id),
+                    f"overrides.rows: no row {row_id!r} in layout {layout.name}",
+                )
                 continue
             g = catalog.gpu(str(sku))
-            racks = [dataclasses.replace(k, gpu=g.id, gpus=g.gpus_per_rack) if k.id in ids else k for k in racks]
+            racks = [
+                dataclasses.replace(k, gpu=g.id, gpus=g.gpus_per_rack) if k.id in ids else k
+                for k in racks
+            ]
             changed.update(dict.fromkeys(ids, g.id))
         new_rows = []
         for row in layout.rows:
@@ -284,7 +352,9 @@ def _apply_overrides(r: Reader, om: YMap, layout: Layout, catalog: Catalog) -> L
     return layout
 
 
-def _events(r: Reader, raw: Any, line: int, layout: Layout, catalog: Catalog | None = None) -> list[Event]:
+def _events(
+    r: Reader, raw: Any, line: int, layout: Layout, catalog: Catalog | None = None
+) -> list[Event]:
     out: list[Event] = []
     if raw is None:
         return out
@@ -315,13 +385,18 @@ def _events(r: Reader, raw: Any, line: int, layout: Layout, catalog: Catalog | N
         if "when" in em:
             when, rest, err = parse_condition(str(em["when"]), f"{where}.when")
             if err or rest:
-                r.error(em.line_of("when"), err or f"{where}.when: unexpected {rest!r} after the condition")
+                r.error(
+                    em.line_of("when"),
+                    err or f"{where}.when: unexpected {rest!r} after the condition",
+                )
                 continue
         out.append(Event(ln, cmds, at, every, start, until, when, once))
     return out
 
 
-def _expectations(r: Reader, raw: Any, line: int, duration: float, recorded: bool = False) -> list[Expectation]:
+def _expectations(
+    r: Reader, raw: Any, line: int, duration: float, recorded: bool = False
+) -> list[Expectation]:
     out: list[Expectation] = []
     if raw is None:
         return out
@@ -330,12 +405,23 @@ def _expectations(r: Reader, raw: Any, line: int, duration: float, recorded: boo
         ln = seq.line_of(i)
         where = f"expect[{i + 1}]"
         if isinstance(item, dict):
-            r.only(item, ("metric", "op", "value", "at", "during", "always", "overall", "text"), where)
+            r.only(
+                item, ("metric", "op", "value", "at", "during", "always", "overall", "text"), where
+            )
             if not all(k in item for k in ("metric", "op", "value")):
                 r.error(ln, f"{where}: a structured expectation needs metric, op and value")
                 continue
-            when = ("at " + str(item["at"])) if "at" in item else ("during " + str(item["during"])) if "during" in item else \
-                "always" if item.get("always") else "overall" if item.get("overall") else "at end"
+            when = (
+                ("at " + str(item["at"]))
+                if "at" in item
+                else ("during " + str(item["during"]))
+                if "during" in item
+                else "always"
+                if item.get("always")
+                else "overall"
+                if item.get("overall")
+                else "at end"
+            )
             text = f"{item['metric']} {item['op']} {item['value']} {when}"
         else:
             text = str(item)
@@ -351,7 +437,9 @@ def _expectations(r: Reader, raw: Any, line: int, duration: float, recorded: boo
     return out
 
 
-def _window(rest: str, cond: Condition, text: str, ln: int, duration: float, where: str) -> Expectation | str:
+def _window(
+    rest: str, cond: Condition, text: str, ln: int, duration: float, where: str
+) -> Expectation | str:
     rest = rest.strip()
     try:
         if rest in ("", "at end"):
@@ -382,7 +470,21 @@ def _window(rest: str, cond: Condition, text: str, ln: int, duration: float, whe
 # observing the factory
 
 
-def scenario_for_layout(layout: Layout, duration_s: float, seed: int | None = None, tick_s: float | None = None) -> Scenario:
+def scenario_for_layout(
+    layout: Layout, duration_s: float, seed: int | None = None, tick_s: float | None = None
+) -> Scenario:
     """A layout run as a scenario with no events (the baseline of a what-if)."""
-    return Scenario(layout.name, layout.description, layout.file, layout, layout.seed if seed is None else seed,
-                    duration_s, 0.0, tick_s, False, (), (), ())
+    return Scenario(
+        layout.name,
+        layout.description,
+        layout.file,
+        layout,
+        layout.seed if seed is None else seed,
+        duration_s,
+        0.0,
+        tick_s,
+        False,
+        (),
+        (),
+        (),
+    )

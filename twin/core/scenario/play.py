@@ -40,8 +40,12 @@ def _component(f: Factory, kind: str, target: str, metric: str) -> float | str:
 
             return names[int(f.snapshot().racks.state[i])]
         if metric == "clock":
-            return float(f.snapshot().racks.clock[i])  # the effective clock: caps and thermal throttling
-        arr = {"temp_c": f.gpu_temp_c, "power_kw": f.rack_power_kw, "utilisation": f.rack_util}[metric]
+            return float(
+                f.snapshot().racks.clock[i]
+            )  # the effective clock: caps and thermal throttling
+        arr = {"temp_c": f.gpu_temp_c, "power_kw": f.rack_power_kw, "utilisation": f.rack_util}[
+            metric
+        ]
         return float(arr[i])
     if kind in ("pdu", "feed", "loop"):
         snap = f.snapshot()
@@ -75,13 +79,18 @@ class Outcome:
     recorder: Recorder
     verdicts: list[Verdict]
     aborted: str | None = None
-    applied: list[tuple[float, str, str]] = field(default_factory=list)  # (t_s, command, result or error)
+    applied: list[tuple[float, str, str]] = field(
+        default_factory=list
+    )  # (t_s, command, result or error)
 
     @property
     def passed(self) -> bool:
         """Every expectation held, nothing aborted and every scripted command was carried out."""
-        return (self.aborted is None and all(v.status == "passed" for v in self.verdicts)
-                and not self.failed_commands)
+        return (
+            self.aborted is None
+            and all(v.status == "passed" for v in self.verdicts)
+            and not self.failed_commands
+        )
 
     @property
     def failed_commands(self) -> list[tuple[float, str, str]]:
@@ -135,8 +144,13 @@ class ScenarioPlayer:
     ``on_event(t, event)``, if set, is told each time an event fires, before its commands.
     """
 
-    def __init__(self, sc: Scenario, factory: Factory, apply: Callable[[C.Command], tuple[bool, str]] | None = None,
-                 extra: tuple[tuple[float, C.Command], ...] = ()):
+    def __init__(
+        self,
+        sc: Scenario,
+        factory: Factory,
+        apply: Callable[[C.Command], tuple[bool, str]] | None = None,
+        extra: tuple[tuple[float, C.Command], ...] = (),
+    ):
         self.sc = sc
         self._extra = sorted(extra, key=lambda x: x[0])  # what-if commands at scenario times
         self.factory = factory
@@ -160,7 +174,9 @@ class ScenarioPlayer:
         self._last_cp = 0.0
 
     # ---- set-up ---------------------------------------------------------------------------
-    def warm_up(self, on_step: Callable[[float, float], None] | None = None, chunk_ticks: int = 60) -> None:
+    def warm_up(
+        self, on_step: Callable[[float, float], None] | None = None, chunk_ticks: int = 60
+    ) -> None:
         """Run the warm-up (as `Runner` does, but in chunks so a progress bar can follow)."""
         if self.warmed:
             return
@@ -183,8 +199,11 @@ class ScenarioPlayer:
         self.started = True
         if sc.faults:
             self._apply((C.Faults(True),), 0.0, None)
-        self._step_points = {self.t0 + e.at_s for e in sc.expect if e.mode == "at"} | \
-                            {self.t0 + t for t, _ in self._timed} | {self.t0 + t for t, _ in self._extra}
+        self._step_points = (
+            {self.t0 + e.at_s for e in sc.expect if e.mode == "at"}
+            | {self.t0 + t for t, _ in self._timed}
+            | {self.t0 + t for t, _ in self._extra}
+        )
         self._due(0.0)
         self._check(0.0)
         self._last_cp = f.now
@@ -209,7 +228,9 @@ class ScenarioPlayer:
         pending = [p for p in self._step_points if last + 1e-9 < p < nxt - 1e-9]
         return min(pending) if pending else nxt
 
-    def advance_to(self, target: float, on_checkpoint: Callable[[float], None] | None = None) -> bool:
+    def advance_to(
+        self, target: float, on_checkpoint: Callable[[float], None] | None = None
+    ) -> bool:
         """Advance the factory to ``target`` (absolute), playing the script on the way.
 
         Returns True when the scenario stopped on the way (an ``abort_if`` held, or it
@@ -274,14 +295,23 @@ class ScenarioPlayer:
             ok, msg = self.apply_fn(cmd)
             self.applied.append(Applied(t_rel, cmd.text, msg, ok, "what-if"))
         for i, e in enumerate(sc.events):
-            if e.every_s and self._next_every[i] <= t_rel + 1e-9 and (e.until_s is None or t_rel <= e.until_s + 1e-9):
+            if (
+                e.every_s
+                and self._next_every[i] <= t_rel + 1e-9
+                and (e.until_s is None or t_rel <= e.until_s + 1e-9)
+            ):
                 self._fire(e, t_rel)
                 self._next_every[i] += e.every_s
             if e.when is not None and (self._armed[i] and not (e.once and self._fired[i])):
                 if e.when.holds(e.when.observe(f)):
                     self._fire(e, t_rel)
                     self._fired[i], self._armed[i] = True, False
-            elif e.when is not None and not e.once and not self._armed[i] and not e.when.holds(e.when.observe(f)):
+            elif (
+                e.when is not None
+                and not e.once
+                and not self._armed[i]
+                and not e.when.holds(e.when.observe(f))
+            ):
                 self._armed[i] = True
 
     def _check(self, t_rel: float) -> None:
@@ -315,11 +345,18 @@ class ScenarioPlayer:
         for k, e in enumerate(self.sc.expect):
             v = self.verdicts[k]
             if e.mode in ("end", "overall"):
-                obs = e.cond.observe(f) if e.mode == "end" or e.cond.kind else summary.get(e.cond.metric, e.cond.observe(f))
+                obs = (
+                    e.cond.observe(f)
+                    if e.mode == "end" or e.cond.kind
+                    else summary.get(e.cond.metric, e.cond.observe(f))
+                )
                 v.observed, v.at_s = obs, f.now - self.t0
                 v.status = "passed" if e.cond.holds(obs) else "failed"
             elif not self._seen[k]:
-                cut_short = self.sc.recorded and (e.end_s if e.end_s is not None else e.at_s or 0.0) > self.sc.duration_s
+                cut_short = (
+                    self.sc.recorded
+                    and (e.end_s if e.end_s is not None else e.at_s or 0.0) > self.sc.duration_s
+                )
                 v.status = "not evaluated" if self.aborted or cut_short else "failed"
                 v.observed = None
             if v.status == "failed" and v.observed is not None:
@@ -328,8 +365,19 @@ class ScenarioPlayer:
                 v.status = "not evaluated"
 
     # ---- state for exact checkpoints (plain JSON values) ------------------------------------
-    _STATE = ("t0", "warmed", "started", "finished", "aborted", "_worst", "_seen", "_fired", "_armed", "_next_every",
-              "_last_cp")
+    _STATE = (
+        "t0",
+        "warmed",
+        "started",
+        "finished",
+        "aborted",
+        "_worst",
+        "_seen",
+        "_fired",
+        "_armed",
+        "_next_every",
+        "_last_cp",
+    )
 
     def state(self) -> dict[str, Any]:
         d = {k: getattr(self, k) for k in self._STATE}
@@ -338,8 +386,15 @@ class ScenarioPlayer:
         d["extra"] = [[t, c.text] for t, c in self._extra]
         d["step_points"] = sorted(self._step_points)
         d["applied"] = [[a.t_s, a.text, a.result, a.ok, a.source, a.line] for a in self.applied]
-        d["verdicts"] = [[v.status, float(v.observed) if isinstance(v.observed, np.floating) else v.observed, v.at_s, v.by]
-                         for v in self.verdicts]
+        d["verdicts"] = [
+            [
+                v.status,
+                float(v.observed) if isinstance(v.observed, np.floating) else v.observed,
+                v.at_s,
+                v.by,
+            ]
+            for v in self.verdicts
+        ]
         return d
 
     def load_state(self, d: dict[str, Any]) -> None:
@@ -362,19 +417,32 @@ class ScenarioPlayer:
             self.advance_to(min(self.end_s, self.factory.now + step))
 
 
-
 class Runner:
     """Runs a scenario headless, as fast as the machine allows: the player's timeline in
     one loop, sampling the report's series as it goes."""
 
-    def __init__(self, sc: Scenario, catalog: Catalog | None = None, seed: int | None = None,
-                 extra: tuple[tuple[float, C.Command], ...] = ()):
+    def __init__(
+        self,
+        sc: Scenario,
+        catalog: Catalog | None = None,
+        seed: int | None = None,
+        extra: tuple[tuple[float, C.Command], ...] = (),
+    ):
         self.sc = sc
-        self.factory = Factory(sc.layout, catalog, seed=sc.seed if seed is None else seed, faults=False, tick_s=sc.tick_s)
+        self.factory = Factory(
+            sc.layout,
+            catalog,
+            seed=sc.seed if seed is None else seed,
+            faults=False,
+            tick_s=sc.tick_s,
+        )
         self.player = ScenarioPlayer(sc, self.factory, extra=extra)
 
-    def run(self, on_step: Callable[[float, float], None] | None = None,
-            at: tuple[tuple[float, Callable[[Runner, Recorder], None]], ...] = ()) -> Outcome:
+    def run(
+        self,
+        on_step: Callable[[float, float], None] | None = None,
+        at: tuple[tuple[float, Callable[[Runner, Recorder], None]], ...] = (),
+    ) -> Outcome:
         """Play the scenario; each ``(t, hook)`` in ``at`` is called once, at the first
         step at or after scenario time t (to write a checkpoint)."""
         sc, f, p = self.sc, self.factory, self.player
@@ -385,8 +453,13 @@ class Runner:
         rec.sample()
         return self._play(rec, on_step, at)
 
-    def resume(self, engine: bytes, player: dict[str, Any], recorder: dict[str, Any],
-               on_step: Callable[[float, float], None] | None = None) -> Outcome:
+    def resume(
+        self,
+        engine: bytes,
+        player: dict[str, Any],
+        recorder: dict[str, Any],
+        on_step: Callable[[float, float], None] | None = None,
+    ) -> Outcome:
         """Continue a run from a checkpoint taken by an ``at`` hook of ``run``."""
         self.factory.restore(engine)
         self.player.load_state(player)
@@ -399,16 +472,23 @@ class Runner:
         hooks = sorted(at, key=lambda x: x[0])
 
         def checkpoint(t_rel: float) -> None:
-            if abs(f.now - math.floor(f.now / rec.every_s + 1e-9) * rec.every_s) < 1e-6 or f.now >= p.end_s - 1e-9:
+            if (
+                abs(f.now - math.floor(f.now / rec.every_s + 1e-9) * rec.every_s) < 1e-6
+                or f.now >= p.end_s - 1e-9
+            ):
                 rec.sample()
             while hooks and t_rel >= hooks[0][0] - 1e-9:
                 hooks.pop(0)[1](self, rec)
             if on_step:
                 on_step(t_rel, sc.duration_s)
 
-        if not (resumed and p.stop_here()):  # a checkpoint is written before this instant's stop checks
+        if not (
+            resumed and p.stop_here()
+        ):  # a checkpoint is written before this instant's stop checks
             p.advance_to(p.end_s, on_checkpoint=checkpoint)
-        return Outcome(sc, f, rec, p.verdicts, p.aborted, [(a.t_s, a.text, a.result) for a in p.applied])
+        return Outcome(
+            sc, f, rec, p.verdicts, p.aborted, [(a.t_s, a.text, a.result) for a in p.applied]
+        )
 
 
 def fmt_value(x: Any) -> str:
@@ -417,18 +497,35 @@ def fmt_value(x: Any) -> str:
 
 def scenario_report(out: Outcome) -> dict[str, Any]:
     sc = out.scenario
-    doc = report(out.recorder, scenario=sc.name, description=sc.description, duration_s=sc.duration_s,
-                 warmup_s=sc.warmup_s, faults=sc.faults)
+    doc = report(
+        out.recorder,
+        scenario=sc.name,
+        description=sc.description,
+        duration_s=sc.duration_s,
+        warmup_s=sc.warmup_s,
+        faults=sc.faults,
+    )
     doc["status"] = "aborted" if out.aborted else ("passed" if out.passed else "failed")
     doc["aborted"] = out.aborted
-    doc["expectations"] = [{"expect": v.text, "metric": _metric(v.text), "line": v.line, "status": v.status,
-                            "observed": v.observed if not isinstance(v.observed, np.floating) else float(v.observed),
-                            "at_s": v.at_s, "by": v.by} for v in out.verdicts]
-    doc["commands"] = [{"t_s": t, "do": c, "result": r, "ok": not r.startswith("error")} for t, c, r in out.applied]
+    doc["expectations"] = [
+        {
+            "expect": v.text,
+            "metric": _metric(v.text),
+            "line": v.line,
+            "status": v.status,
+            "observed": v.observed
+            if not isinstance(v.observed, np.floating)
+            else float(v.observed),
+            "at_s": v.at_s,
+            "by": v.by,
+        }
+        for v in out.verdicts
+    ]
+    doc["commands"] = [
+        {"t_s": t, "do": c, "result": r, "ok": not r.startswith("error")} for t, c, r in out.applied
+    ]
     doc["failed_commands"] = len(out.failed_commands)
     return doc
-
-
 
 
 def _metric(text: str) -> str:

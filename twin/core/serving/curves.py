@@ -75,7 +75,9 @@ class Curve:
 
     @property
     def gpu_count(self) -> np.ndarray:
-        return self.gpus if self.gpus is not None else np.full_like(self.batch, float(self.replica.n))
+        return (
+            self.gpus if self.gpus is not None else np.full_like(self.batch, float(self.replica.n))
+        )
 
     @property
     def tok_s_per_gpu(self) -> np.ndarray:
@@ -97,17 +99,33 @@ class Curve:
         g = r.gpu
         gpus = float(self.gpu_count[i])
         pf = gpus - r.n
-        share = f"{pf:.2f}" if pf < 0.995 else f"{pf:.1f}" if pf < 9.95 else f"{pf:.0f}"  # a pool's share
+        share = (
+            f"{pf:.2f}" if pf < 0.995 else f"{pf:.1f}" if pf < 9.95 else f"{pf:.0f}"
+        )  # a pool's share
         label = self.label if self.prefill is None else f"P{share} + {self.label}"
         usd_hr = cost_parts(g).usd_per_gpu_hr
         return OperatingPoint(
-            gpu=g.id, model=r.model.id, precision=r.precision, parallelism=label, gpus=int(round(gpus)),
-            batch=int(self.batch[i]), isl=w.isl, osl=w.osl, step_s=float(self.step_s[i]),
-            tok_s_per_user=float(1.0 / self.step_s[i]), tok_s_per_gpu=out, total_tok_s_per_gpu=total,
-            ttft_s=float(self.ttft_s[i]), power_w_per_gpu=float(self.power_w[i]),
-            usd_per_mtok=usd_per_mtok(usd_hr, out), usd_per_mtok_total=usd_per_mtok(usd_hr, total),
-            tok_s_per_mw=tok_s_per_mw(out, g.allin_kw_per_gpu), total_tok_s_per_mw=tok_s_per_mw(total, g.allin_kw_per_gpu),
-            j_per_tok=j_per_tok(g.allin_kw_per_gpu, out), prefill_gpus=float(pf), usd_per_gpu_hr=usd_hr,
+            gpu=g.id,
+            model=r.model.id,
+            precision=r.precision,
+            parallelism=label,
+            gpus=int(round(gpus)),
+            batch=int(self.batch[i]),
+            isl=w.isl,
+            osl=w.osl,
+            step_s=float(self.step_s[i]),
+            tok_s_per_user=float(1.0 / self.step_s[i]),
+            tok_s_per_gpu=out,
+            total_tok_s_per_gpu=total,
+            ttft_s=float(self.ttft_s[i]),
+            power_w_per_gpu=float(self.power_w[i]),
+            usd_per_mtok=usd_per_mtok(usd_hr, out),
+            usd_per_mtok_total=usd_per_mtok(usd_hr, total),
+            tok_s_per_mw=tok_s_per_mw(out, g.allin_kw_per_gpu),
+            total_tok_s_per_mw=tok_s_per_mw(total, g.allin_kw_per_gpu),
+            j_per_tok=j_per_tok(g.allin_kw_per_gpu, out),
+            prefill_gpus=float(pf),
+            usd_per_gpu_hr=usd_hr,
         )
 
 
@@ -145,7 +163,9 @@ class Round:
     power_w: np.ndarray
 
 
-def schedule(replica: Replica, batch, workload: Workload, catalog: Catalog | None = None, clock: float = 1.0) -> Round:
+def schedule(
+    replica: Replica, batch, workload: Workload, catalog: Catalog | None = None, clock: float = 1.0
+) -> Round:
     catalog = catalog or load_catalog()
     B = np.asarray(batch, dtype=float)
     chunk = prefill_chunk_tokens(catalog)
@@ -181,9 +201,13 @@ def curve(replica: Replica, workload: Workload, catalog: Catalog | None = None) 
     return curve_at(replica, workload, _batch_grid(replica, workload), catalog)
 
 
-def curve_at(replica: Replica, workload: Workload, batch: np.ndarray, catalog: Catalog | None = None) -> Curve:
+def curve_at(
+    replica: Replica, workload: Workload, batch: np.ndarray, catalog: Catalog | None = None
+) -> Curve:
     rd = schedule(replica, batch, workload, catalog)
-    return Curve(replica, workload, np.asarray(batch, dtype=float), rd.tpot_s, rd.ttft_s, rd.power_w)
+    return Curve(
+        replica, workload, np.asarray(batch, dtype=float), rd.tpot_s, rd.ttft_s, rd.power_w
+    )
 
 
 # --------------------------------------------------------------------------------------
@@ -196,8 +220,13 @@ def prefill_rate_per_gpu(replica: Replica, workload: Workload, catalog: Catalog)
     return chunk / (float(replica.step(0.0, 0.0, chunk, workload.isl / 2).t_s) * replica.n)
 
 
-def disagg_curve(decode: Replica, prefill: Replica, workload: Workload, catalog: Catalog | None = None,
-                 batch: np.ndarray | None = None) -> Curve:
+def disagg_curve(
+    decode: Replica,
+    prefill: Replica,
+    workload: Workload,
+    catalog: Catalog | None = None,
+    batch: np.ndarray | None = None,
+) -> Curve:
     """A decode replica that never prefills, fed by a prefill pool sized to its arrivals.
 
     Each request's prompt is prefilled on ``prefill`` (run at ``disagg_prefill_utilisation``
@@ -224,14 +253,20 @@ def disagg_curve(decode: Replica, prefill: Replica, workload: Workload, catalog:
     transfer = float(decode.kv_seq_bytes(w.isl)) / link + lat
     ttft = one * (1 + util / (2 * (1 - util))) + transfer + dec.t_s / 2
     pfc = prefill.step(0.0, 0.0, float(chunk), w.isl / 2)
-    p_pf = util * float(prefill.power_w(pfc.compute_busy, pfc.memory_busy)) + (1 - util) * gpu.idle_w
+    p_pf = (
+        util * float(prefill.power_w(pfc.compute_busy, pfc.memory_busy)) + (1 - util) * gpu.idle_w
+    )
     p_dec = decode.power_w(dec.compute_busy, dec.memory_busy)
     gpus = decode.n + pf_gpus
     power = (decode.n * p_dec + pf_gpus * p_pf) / gpus
-    return Curve(decode, w, B, tpot, np.broadcast_to(ttft, B.shape).astype(float), power, gpus, prefill)
+    return Curve(
+        decode, w, B, tpot, np.broadcast_to(ttft, B.shape).astype(float), power, gpus, prefill
+    )
 
 
-def best_prefill_replica(gpu: GPU, model: LLM, precision: str, workload: Workload, catalog: Catalog) -> Replica | None:
+def best_prefill_replica(
+    gpu: GPU, model: LLM, precision: str, workload: Workload, catalog: Catalog
+) -> Replica | None:
     """The split that prefills the most prompt tokens per second per GPU (no speculation)."""
     best, best_rate = None, 0.0
     for p in candidate_parallelisms(gpu, model, precision, catalog, mtp=False, wide=True):
@@ -259,8 +294,14 @@ def resample(c: Curve, batch) -> Curve:
 _SIZES = (1, 2, 4, 8, 16, 32, 48, 64, 72)
 
 
-def candidate_parallelisms(gpu: GPU, model: LLM, precision: str, catalog: Catalog | None = None,
-                           mtp: bool = True, wide: bool = False) -> list[Parallelism]:
+def candidate_parallelisms(
+    gpu: GPU,
+    model: LLM,
+    precision: str,
+    catalog: Catalog | None = None,
+    mtp: bool = True,
+    wide: bool = False,
+) -> list[Parallelism]:
     """Every sensible split that fits: sizes inside the scale-up domain, then whole domains
     (pipeline stages for dense models, wider expert groups for MoE); with ``mtp``, each
     also with draft tokens when the model has a multi-token-prediction head.
@@ -272,8 +313,11 @@ def candidate_parallelisms(gpu: GPU, model: LLM, precision: str, catalog: Catalo
     catalog = catalog or load_catalog()
     domain = gpu.scale_up_domain_gpus
     pow2 = (1, 2, 4, 8, 16, 32, 64)
-    sizes = [s for s in (_SIZES if wide else pow2)
-             if s <= domain and (model.is_moe or s <= 64) and (s <= 8 or s % 16 == 0 or s == domain)]
+    sizes = [
+        s
+        for s in (_SIZES if wide else pow2)
+        if s <= domain and (model.is_moe or s <= 64) and (s <= 8 or s % 16 == 0 or s == domain)
+    ]
     out: list[Parallelism] = []
     for tp in sizes:
         if not model.is_moe or tp <= 8:
@@ -314,9 +358,16 @@ def best_precision(gpu: GPU, model: LLM) -> str:
     return "fp4" if "fp4" in gpu.peak_tflops else default_precision(gpu, model)
 
 
-def curves(gpu: GPU, model: LLM, precision: str, workload: Workload,
-           parallelism: Parallelism | None = None, catalog: Catalog | None = None,
-           disagg: bool | None = False, mtp: bool = True) -> list[Curve]:
+def curves(
+    gpu: GPU,
+    model: LLM,
+    precision: str,
+    workload: Workload,
+    parallelism: Parallelism | None = None,
+    catalog: Catalog | None = None,
+    disagg: bool | None = False,
+    mtp: bool = True,
+) -> list[Curve]:
     """One curve per candidate parallelism (or the one given).
 
     ``disagg``: False = co-located replicas only; True = disaggregated only (each decode
@@ -325,22 +376,36 @@ def curves(gpu: GPU, model: LLM, precision: str, workload: Workload,
     catalog = catalog or load_catalog()
     if precision not in gpu.peak_tflops:
         Replica(gpu, model, precision, Parallelism(1), catalog)  # raises the clear error
-    pars = [parallelism] if parallelism else candidate_parallelisms(gpu, model, precision, catalog, mtp, wide=True)
+    pars = (
+        [parallelism]
+        if parallelism
+        else candidate_parallelisms(gpu, model, precision, catalog, mtp, wide=True)
+    )
     if not pars:
         need = model.params_b * catalog.constants["bytes_per_param"][precision]
-        raise ServingError(f"{model.id} {precision} ({need:,.0f} GB of weights) does not fit on up to 8 scale-up domains of {gpu.id}")
+        raise ServingError(
+            f"{model.id} {precision} ({need:,.0f} GB of weights) does not fit on up to 8 scale-up domains of {gpu.id}"
+        )
     out = []
-    prefill = best_prefill_replica(gpu, model, precision, workload, catalog) if disagg is not False else None
+    prefill = (
+        best_prefill_replica(gpu, model, precision, workload, catalog)
+        if disagg is not False
+        else None
+    )
     for p in pars:
         r = Replica(gpu, model, precision, p, catalog)
         if not r.fits:
-            raise ServingError(f"{model.id} {precision} does not fit on {p.gpus}× {gpu.id} ({r.label})")
+            raise ServingError(
+                f"{model.id} {precision} does not fit on {p.gpus}× {gpu.id} ({r.label})"
+            )
         if disagg is not True:
             out.append(curve(r, workload, catalog))
         if prefill is not None:
             out.append(disagg_curve(r, prefill, workload, catalog))
     if not out:
-        raise ServingError(f"{model.id} {precision} on {gpu.id}: no split can prefill for a disaggregated decode pool")
+        raise ServingError(
+            f"{model.id} {precision} on {gpu.id}: no split can prefill for a disaggregated decode pool"
+        )
     return out
 
 
@@ -378,7 +443,9 @@ def max_throughput(cs: list[Curve], ttft_max: float | None = None) -> OperatingP
     return best[1].point(best[2])
 
 
-def at_interactivity(cs: list[Curve], tok_s_per_user: float, ttft_max: float | None = None) -> OperatingPoint:
+def at_interactivity(
+    cs: list[Curve], tok_s_per_user: float, ttft_max: float | None = None
+) -> OperatingPoint:
     """The highest-throughput point that still gives each user ``tok_s_per_user``.
 
     Between grid points the batch is interpolated (step time is smooth in the batch), so
@@ -401,8 +468,14 @@ def at_interactivity(cs: list[Curve], tok_s_per_user: float, ttft_max: float | N
             est, batch = float(c.tok_s_per_gpu[j]), None  # even the largest batch is fast enough
         else:
             j = int(np.searchsorted(-ups, -tok_s_per_user))  # ups is decreasing
-            batch = float(np.interp(tok_s_per_user, ups[j - 1:j + 1][::-1], c.batch[j - 1:j + 1][::-1]))
-            est = float(np.interp(tok_s_per_user, ups[j - 1:j + 1][::-1], c.tok_s_per_gpu[j - 1:j + 1][::-1]))
+            batch = float(
+                np.interp(tok_s_per_user, ups[j - 1 : j + 1][::-1], c.batch[j - 1 : j + 1][::-1])
+            )
+            est = float(
+                np.interp(
+                    tok_s_per_user, ups[j - 1 : j + 1][::-1], c.tok_s_per_gpu[j - 1 : j + 1][::-1]
+                )
+            )
         cands.append((est, c, j, batch))
     cands.sort(key=lambda x: -x[0])
     best: OperatingPoint | None = None
@@ -418,10 +491,18 @@ def at_interactivity(cs: list[Curve], tok_s_per_user: float, ttft_max: float | N
             raise ServingError(f"{tok_s_per_user:g} tok/s per user is out of reach")
         masked = [c for c in cs if _mask(c, ttft_max).any()]
         if not masked:
-            raise ServingError(f"no operating point has a time to first token within {ttft_max:g} s")
-        good = [(c, i) for c in masked for i in np.flatnonzero(_mask(c, ttft_max) & (c.tok_s_per_user >= tok_s_per_user))]
+            raise ServingError(
+                f"no operating point has a time to first token within {ttft_max:g} s"
+            )
+        good = [
+            (c, i)
+            for c in masked
+            for i in np.flatnonzero(_mask(c, ttft_max) & (c.tok_s_per_user >= tok_s_per_user))
+        ]
         if not good:
-            raise ServingError(f"{tok_s_per_user:g} tok/s per user is out of reach with a TTFT within {ttft_max:g} s")
+            raise ServingError(
+                f"{tok_s_per_user:g} tok/s per user is out of reach with a TTFT within {ttft_max:g} s"
+            )
         c, i = max(good, key=lambda x: x[0].tok_s_per_gpu[x[1]])
         best = c.point(int(i))
     return best

@@ -19,13 +19,23 @@ from twin.core.catalog import GPU, LLM, Catalog, Efficiency, load_catalog
 from twin.core.serving.replica import MAX_BATCH, Parallelism, ServingError, StepCost, Workload
 
 _SCALE_UP_LATENCY_US = 8.0  # the collective latency this step function was fitted with
-_H = Efficiency(mem=0.778, comp=0.497, attn=0.356, net=0.624, step_overhead_ms=1.71, seq_overhead_us=17.0)
-_B = Efficiency(mem=0.781, comp=0.370, attn=0.246, net=0.682, step_overhead_ms=0.00, seq_overhead_us=4.3)
-_M = Efficiency(mem=0.725, comp=0.355, attn=0.343, net=0.600, step_overhead_ms=2.36, seq_overhead_us=20.4)
+_H = Efficiency(
+    mem=0.778, comp=0.497, attn=0.356, net=0.624, step_overhead_ms=1.71, seq_overhead_us=17.0
+)
+_B = Efficiency(
+    mem=0.781, comp=0.370, attn=0.246, net=0.682, step_overhead_ms=0.00, seq_overhead_us=4.3
+)
+_M = Efficiency(
+    mem=0.725, comp=0.355, attn=0.343, net=0.600, step_overhead_ms=2.36, seq_overhead_us=20.4
+)
 _LEGACY = {"h100": _H, "h200": _H, "b200": _B, "gb200": _B, "gb300": _B, "mi300x": _M, "mi355x": _M}
 _LEGACY_OVERRIDES = {
-    ("h100", "deepseek-r1/fp8"): Efficiency(mem=0.765, comp=0.450, attn=0.356, net=0.604, step_overhead_ms=3.50, seq_overhead_us=116.0),
-    ("mi300x", "deepseek-r1/fp8"): Efficiency(mem=0.726, comp=0.408, attn=0.052, net=0.548, step_overhead_ms=18.90, seq_overhead_us=48.8),
+    ("h100", "deepseek-r1/fp8"): Efficiency(
+        mem=0.765, comp=0.450, attn=0.356, net=0.604, step_overhead_ms=3.50, seq_overhead_us=116.0
+    ),
+    ("mi300x", "deepseek-r1/fp8"): Efficiency(
+        mem=0.726, comp=0.408, attn=0.052, net=0.548, step_overhead_ms=18.90, seq_overhead_us=48.8
+    ),
 }
 
 
@@ -37,7 +47,9 @@ def legacy_efficiency(gpu: GPU, model_id: str, precision: str) -> Efficiency:
 class LegacyReplica:
     """The physics of one (GPU, model, precision, parallelism): memory, step time, power."""
 
-    def __init__(self, gpu: GPU, model: LLM, precision: str, par: Parallelism, catalog: Catalog | None = None):
+    def __init__(
+        self, gpu: GPU, model: LLM, precision: str, par: Parallelism, catalog: Catalog | None = None
+    ):
         catalog = catalog or load_catalog()
         if precision not in gpu.peak_tflops:
             raise ServingError(
@@ -53,13 +65,17 @@ class LegacyReplica:
 
         # --- bytes of weights -------------------------------------------------------
         bpp = k["bytes_per_param"][precision]
-        expert_bpp = min(bpp, k["mxfp4_bytes_per_param"]) if model.native_precision == "fp4" else bpp
+        expert_bpp = (
+            min(bpp, k["mxfp4_bytes_per_param"]) if model.native_precision == "fp4" else bpp
+        )
         self.expert_bytes = model.expert_params_b * 1e9 * expert_bpp
         self.dense_bytes = (model.params_b - model.expert_params_b) * 1e9 * bpp
         self.weight_bytes = self.expert_bytes + self.dense_bytes
         # non-expert weights: split over the stage's GPUs, or replicated with DP attention
         dense_shard = 1 if (moe and par.dp_attention) else par.tp
-        self.weights_per_gpu = self.dense_bytes / (par.pp * dense_shard) + self.expert_bytes / self.n
+        self.weights_per_gpu = (
+            self.dense_bytes / (par.pp * dense_shard) + self.expert_bytes / self.n
+        )
 
         # --- KV cache ---------------------------------------------------------------
         kv_b = k["kv_bytes"][precision]
@@ -67,7 +83,9 @@ class LegacyReplica:
             self.kv_per_token_layer = (model.kv_lora_rank + model.qk_rope_dim) * kv_b
             kv_shard = par.tp if par.dp_attention else 1  # the latent is shared by all heads
             # absorbed MLA decode: QK over (latent + rope), AV over the latent, every head
-            self.attn_flops_per_ctx = 2 * model.heads * ((model.kv_lora_rank + model.qk_rope_dim) + model.kv_lora_rank)
+            self.attn_flops_per_ctx = (
+                2 * model.heads * ((model.kv_lora_rank + model.qk_rope_dim) + model.kv_lora_rank)
+            )
             self.prefill_attn_flops_per_ctx = 2 * model.heads * (model.head_dim + model.v_head_dim)
         else:
             self.kv_per_token_layer = 2 * model.kv_heads * model.head_dim * kv_b
@@ -114,7 +132,11 @@ class LegacyReplica:
     def kv_seq_bytes(self, ctx):
         """KV bytes of one sequence with ``ctx`` tokens of context (whole replica)."""
         ctx = np.asarray(ctx, dtype=float)
-        sliding = np.minimum(ctx, self.model.sliding_window) * self.model.sliding_layers if self.model.sliding_layers else 0.0
+        sliding = (
+            np.minimum(ctx, self.model.sliding_window) * self.model.sliding_layers
+            if self.model.sliding_layers
+            else 0.0
+        )
         return self.kv_per_token_layer * (self.full_layers * ctx + sliding)
 
     @cached_property
@@ -137,7 +159,9 @@ class LegacyReplica:
         return int(min(MAX_BATCH, self.kv_capacity_tokens // max(eq_tokens, 1.0)))
 
     # ----------------------------------------------------------------------------------
-    def step(self, batch, context, prefill_tokens=0.0, prefill_context=None, clock: float = 1.0) -> StepCost:
+    def step(
+        self, batch, context, prefill_tokens=0.0, prefill_context=None, clock: float = 1.0
+    ) -> StepCost:
         """One engine step for ``batch`` running requests of mean ``context`` plus
         ``prefill_tokens`` prompt tokens (mean causal context ``prefill_context``).
 
@@ -159,7 +183,9 @@ class LegacyReplica:
         if m.is_moe:
             touched = 1.0 - np.power(1.0 - m.experts_per_token / m.experts, T)
             dense_shard = 1 if par.dp_attention else par.tp
-            lin_bytes = self.dense_bytes / (par.pp * dense_shard) + touched * self.expert_bytes / self.n
+            lin_bytes = (
+                self.dense_bytes / (par.pp * dense_shard) + touched * self.expert_bytes / self.n
+            )
         else:
             lin_bytes = np.full_like(T, self.dense_bytes / self.n)
         lin_flops = 2.0 * self.active_params / par.pp * T / self.n_stage
@@ -169,8 +195,14 @@ class LegacyReplica:
         # attention (decode reads the KV of every running request; prefill is compute)
         kv_bytes = b * self.kv_seq_bytes(context) / (par.pp * self.kv_shard)
         layers_s = m.layers / par.pp
-        att_flops = layers_s * (b * q * self.attn_flops_per_ctx * np.asarray(context, dtype=float)
-                                + p * self.prefill_attn_flops_per_ctx * pctx) / self.n_stage
+        att_flops = (
+            layers_s
+            * (
+                b * q * self.attn_flops_per_ctx * np.asarray(context, dtype=float)
+                + p * self.prefill_attn_flops_per_ctx * pctx
+            )
+            / self.n_stage
+        )
         t_att_mem, t_att_comp = kv_bytes / mem_rate, att_flops / att_rate
         t_att = np.maximum(t_att_mem, t_att_comp)
 
@@ -181,7 +213,14 @@ class LegacyReplica:
             inv_bw = self.inv_link_bw / e.net
             ar_bytes = 2.0 * (g - 1) / g * T * m.hidden * self.act_bytes
             if m.is_moe:
-                a2a_bytes = (T / g) * m.experts_per_token * m.hidden * (self.dispatch_bytes + self.act_bytes) * (g - 1) / g
+                a2a_bytes = (
+                    (T / g)
+                    * m.experts_per_token
+                    * m.hidden
+                    * (self.dispatch_bytes + self.act_bytes)
+                    * (g - 1)
+                    / g
+                )
                 per_layer = 2 * self.coll_latency_s + a2a_bytes * inv_bw
                 if not par.dp_attention:
                     per_layer = per_layer + self.coll_latency_s + ar_bytes / 2 * inv_bw
@@ -206,7 +245,9 @@ class LegacyReplica:
 
         A clock below 1 (cap, throttle) lowers dynamic power roughly as clock^2.5.
         """
-        u = np.minimum(1.0, np.asarray(compute_busy) + self.power_mem_weight * np.asarray(memory_busy))
+        u = np.minimum(
+            1.0, np.asarray(compute_busy) + self.power_mem_weight * np.asarray(memory_busy)
+        )
         dyn = (self.gpu.tdp_w - self.gpu.idle_w) * np.power(u, self.power_gamma)
         return self.gpu.idle_w + dyn * clock**self.clock_power_exp
 

@@ -73,7 +73,9 @@ class Parallelism:
     def short(self, moe: bool) -> str:
         """The decode side of a disaggregated label: ``DP-attention EP48+MTP3``."""
         if moe:
-            core = f"{'DP-attention ' if self.dp_attention else 'TP' + str(self.tp) + ' '}EP{self.tp}"
+            core = (
+                f"{'DP-attention ' if self.dp_attention else 'TP' + str(self.tp) + ' '}EP{self.tp}"
+            )
         else:
             core = f"TP{self.tp}"
         mtp = "" if not self.mtp else ("+MTP" if self.mtp == 1 else f"+MTP{self.mtp}")
@@ -119,7 +121,9 @@ def mtp_tokens_per_step(drafts: int, acceptance: float, decay: float) -> float:
 class Replica:
     """The physics of one (GPU, model, precision, parallelism): memory, step time, power."""
 
-    def __init__(self, gpu: GPU, model: LLM, precision: str, par: Parallelism, catalog: Catalog | None = None):
+    def __init__(
+        self, gpu: GPU, model: LLM, precision: str, par: Parallelism, catalog: Catalog | None = None
+    ):
         catalog = catalog or load_catalog()
         if precision not in gpu.peak_tflops:
             raise ServingError(
@@ -135,13 +139,17 @@ class Replica:
 
         # --- bytes of weights -------------------------------------------------------
         bpp = k["bytes_per_param"][precision]
-        expert_bpp = min(bpp, k["mxfp4_bytes_per_param"]) if model.native_precision == "fp4" else bpp
+        expert_bpp = (
+            min(bpp, k["mxfp4_bytes_per_param"]) if model.native_precision == "fp4" else bpp
+        )
         self.expert_bytes = model.expert_params_b * 1e9 * expert_bpp
         self.dense_bytes = (model.params_b - model.expert_params_b) * 1e9 * bpp
         self.weight_bytes = self.expert_bytes + self.dense_bytes
         # non-expert weights: split over the stage's GPUs, or replicated with DP attention
         dense_shard = 1 if (moe and par.dp_attention) else par.tp
-        self.weights_per_gpu = self.dense_bytes / (par.pp * dense_shard) + self.expert_bytes / self.n
+        self.weights_per_gpu = (
+            self.dense_bytes / (par.pp * dense_shard) + self.expert_bytes / self.n
+        )
 
         # --- KV cache ---------------------------------------------------------------
         kv_b = k["kv_bytes"][precision]
@@ -149,7 +157,9 @@ class Replica:
             self.kv_per_token_layer = (model.kv_lora_rank + model.qk_rope_dim) * kv_b
             kv_shard = par.tp if par.dp_attention else 1  # the latent is shared by all heads
             # absorbed MLA decode: QK over (latent + rope), AV over the latent, every head
-            self.attn_flops_per_ctx = 2 * model.heads * ((model.kv_lora_rank + model.qk_rope_dim) + model.kv_lora_rank)
+            self.attn_flops_per_ctx = (
+                2 * model.heads * ((model.kv_lora_rank + model.qk_rope_dim) + model.kv_lora_rank)
+            )
             self.prefill_attn_flops_per_ctx = 2 * model.heads * (model.head_dim + model.v_head_dim)
         else:
             self.kv_per_token_layer = 2 * model.kv_heads * model.head_dim * kv_b
@@ -174,7 +184,9 @@ class Replica:
         self.prefill_attn_flops_s = self.attn_flops_s
         self.active_params = model.active_params_b * 1e9
         if moe:
-            self.expert_active = model.expert_params_b * 1e9 * model.experts_per_token / model.experts
+            self.expert_active = (
+                model.expert_params_b * 1e9 * model.experts_per_token / model.experts
+            )
         else:
             self.expert_active = 0.0
         self.dense_active = self.active_params - self.expert_active
@@ -203,7 +215,9 @@ class Replica:
         self.a2a_latency_s = self.coll_latency_s + peer_s * (self.n_stage - 1)
         self.p2p_latency_s = k["scale_out_latency_us"] * 1e-6 if par.pp > 1 else 0.0
         #: output tokens a request gains per decode step (speculation accepts some drafts)
-        self.tokens_per_step = mtp_tokens_per_step(par.mtp, k["mtp_acceptance"], k["mtp_acceptance_decay"])
+        self.tokens_per_step = mtp_tokens_per_step(
+            par.mtp, k["mtp_acceptance"], k["mtp_acceptance_decay"]
+        )
         self.inv_p2p_bw = 1 / out_bw if self.n > domain else 1 / up_bw
 
     # ----------------------------------------------------------------------------------
@@ -214,7 +228,11 @@ class Replica:
     def kv_seq_bytes(self, ctx):
         """KV bytes of one sequence with ``ctx`` tokens of context (whole replica)."""
         ctx = np.asarray(ctx, dtype=float)
-        sliding = np.minimum(ctx, self.model.sliding_window) * self.model.sliding_layers if self.model.sliding_layers else 0.0
+        sliding = (
+            np.minimum(ctx, self.model.sliding_window) * self.model.sliding_layers
+            if self.model.sliding_layers
+            else 0.0
+        )
         return self.kv_per_token_layer * (self.full_layers * ctx + sliding)
 
     @cached_property
@@ -238,7 +256,9 @@ class Replica:
         return int(min(cap, self.kv_capacity_tokens // max(eq_tokens, 1.0)))
 
     # ----------------------------------------------------------------------------------
-    def step(self, batch, context, prefill_tokens=0.0, prefill_context=None, clock: float = 1.0) -> StepCost:
+    def step(
+        self, batch, context, prefill_tokens=0.0, prefill_context=None, clock: float = 1.0
+    ) -> StepCost:
         """One engine step for ``batch`` running requests of mean ``context`` plus
         ``prefill_tokens`` prompt tokens (mean causal context ``prefill_context``).
 
@@ -265,10 +285,19 @@ class Replica:
             touched = 1.0 - np.power(1.0 - m.experts_per_token / m.experts, T)
             dense_shard = 1 if par.dp_attention else par.tp
             # expert matrices stream at the grouped GEMM's rate (η_moe of a dense GEMM's)
-            lin_bytes = self.dense_bytes / (par.pp * dense_shard) + touched * self.expert_bytes / (self.n * e.moe)
-            dense_flops = 2.0 * self.dense_active * np.maximum(t_gemm, self.tile_m) / (1 if par.dp_attention else g)
+            lin_bytes = self.dense_bytes / (par.pp * dense_shard) + touched * self.expert_bytes / (
+                self.n * e.moe
+            )
+            dense_flops = (
+                2.0
+                * self.dense_active
+                * np.maximum(t_gemm, self.tile_m)
+                / (1 if par.dp_attention else g)
+            )
             per_expert_rows = np.maximum(T * m.experts_per_token / m.experts, touched * self.tile_m)
-            expert_flops = 2.0 * (self.expert_active * m.experts / m.experts_per_token) * per_expert_rows / g
+            expert_flops = (
+                2.0 * (self.expert_active * m.experts / m.experts_per_token) * per_expert_rows / g
+            )
             lin_flops = (dense_flops + expert_flops) / par.pp
         else:
             lin_bytes = np.full_like(T, self.dense_bytes / self.n)
@@ -305,7 +334,12 @@ class Replica:
         p2p = (par.pp - 1) * (self.p2p_latency_s + T * m.hidden * self.act_bytes * self.inv_p2p_bw)
         # host work per sequence (sampling, bookkeeping): one scheduler per DP-attention rank
         ranks = g if (m.is_moe and par.dp_attention) else 1
-        t = par.pp * t_stage + p2p + e.step_overhead_ms * 1e-3 + e.seq_overhead_us * 1e-6 * B * q / ranks
+        t = (
+            par.pp * t_stage
+            + p2p
+            + e.step_overhead_ms * 1e-3
+            + e.seq_overhead_us * 1e-6 * B * q / ranks
+        )
         busy = par.pp / t
         comp_busy = np.minimum(1.0, (t_lin_comp + t_att_comp) * busy)
         mem_busy = np.minimum(1.0, (t_lin_mem + t_att_mem) * busy)
@@ -325,7 +359,9 @@ class Replica:
 
         A clock below 1 (cap, throttle) lowers dynamic power roughly as clock^2.5.
         """
-        u = np.minimum(1.0, np.asarray(compute_busy) + self.power_mem_weight * np.asarray(memory_busy))
+        u = np.minimum(
+            1.0, np.asarray(compute_busy) + self.power_mem_weight * np.asarray(memory_busy)
+        )
         dyn = (self.gpu.tdp_w - self.gpu.idle_w) * np.power(u, self.power_gamma)
         return self.gpu.idle_w + dyn * clock**self.clock_power_exp
 

@@ -24,8 +24,18 @@ class RoomActions:
     """Mixed into `TwinApp`; every method relies on its attributes (room, ctx, catalog …)."""
 
     #: The view that shows each kind of component (its index), for Enter on an alarm.
-    _VIEW_OF_KIND = {"rack": 0, "row": 0, "group": 0, "leaf": 1, "spine": 1, "link": 1, "pdu": 2, "feed": 2,
-                     "loop": 2, "deployment": 3}
+    _VIEW_OF_KIND = {
+        "rack": 0,
+        "row": 0,
+        "group": 0,
+        "leaf": 1,
+        "spine": 1,
+        "link": 1,
+        "pdu": 2,
+        "feed": 2,
+        "loop": 2,
+        "deployment": 3,
+    }
 
     def _question(self, cmd: C.Command) -> tuple[str, str] | None:
         """What to ask before a command that takes many racks out, as the keys ask (None: just run it)."""
@@ -35,8 +45,10 @@ class RoomActions:
         racks = f"{n} rack{'s' if n != 1 else ''}"
         if isinstance(cmd, C.Swap):
             downtime = format_duration(float(self.catalog.constants.get("swap_downtime_s", 3600)))
-            return (f"Swap {kind} {target} to {cmd.gpu}?",
-                    f"{racks} go down for {downtime} while their servers are replaced.\n:{cmd.text}")
+            return (
+                f"Swap {kind} {target} to {cmd.gpu}?",
+                f"{racks} go down for {downtime} while their servers are replaced.\n:{cmd.text}",
+            )
         if kind not in CONFIRM_KINDS or not isinstance(cmd, C.Fail | C.Drain | C.Undrain):
             return None
         verb = cmd.verb.capitalize()
@@ -45,15 +57,17 @@ class RoomActions:
     @staticmethod
     def _effect(verb: str, racks: str, kind: str = "") -> str:
         if verb == "fail" and kind == "loop":
-            return (f"Its {racks} lose cooling: their GPUs heat up, throttle within minutes and shut down "
-                    "if it is not repaired in time.")
+            return (
+                f"Its {racks} lose cooling: their GPUs heat up, throttle within minutes and shut down "
+                "if it is not repaired in time."
+            )
         if verb == "fail" and kind == "spine":
             return "Every leaf loses its uplinks to it; traffic crosses the spines left (less bandwidth)."
         if verb == "fail" and kind in ("row", "group"):
             return f"{racks} go down until repaired."
         return {
             "fail": f"Every rack it carries alone goes down until it is repaired ({racks} behind it; "
-                    "A/B-fed racks keep their other feed).",
+            "A/B-fed racks keep their other feed).",
             "drain": f"{racks} stop taking new requests; running ones finish.",
             "undrain": f"{racks} take requests again.",
         }.get(verb, f"{racks} affected.")
@@ -65,8 +79,11 @@ class RoomActions:
         strip = self.room.gauges
         strip.baseline = dict(snap.gauges)
         self._baseline_at = fmt.sim_time(snap.t_s, self.ctx.start_hour)
-        self.room.say(f"baseline marked at {self._baseline_at}: every gauge shows Δ, its change since · "
-                      "b moves it · B clears it", "ok")
+        self.room.say(
+            f"baseline marked at {self._baseline_at}: every gauge shows Δ, its change since · "
+            "b moves it · B clears it",
+            "ok",
+        )
         self.room.show(snap, self.header_state())
 
     def action_clear_baseline(self) -> None:
@@ -84,8 +101,11 @@ class RoomActions:
     def _selection(self, verb: str) -> str | None:
         target = self.room.view.selection()
         if target is None:
-            self.room.say(f"{verb}: nothing selected here — select a rack or row (1), a switch (2) "
-                          "or a feed, PDU or loop (3)", "warn")
+            self.room.say(
+                f"{verb}: nothing selected here — select a rack or row (1), a switch (2) "
+                "or a feed, PDU or loop (3)",
+                "warn",
+            )
         return target
 
     def _act(self, cmd: C.Command, question: str) -> None:
@@ -98,8 +118,14 @@ class RoomActions:
         if kind in CONFIRM_KINDS:
             n = self.ctx.topology.racks_behind(target)
             effect = self._effect(cmd.verb, f"{n} rack{'s' if n != 1 else ''}", kind)
-            self.push_screen(ConfirmScreen(question, f"{effect}\n:{cmd.text}"),
-                             lambda yes: self.run_command(cmd) if yes else self.room.say(f"{cmd.text}: cancelled", "info"))
+            self.push_screen(
+                ConfirmScreen(question, f"{effect}\n:{cmd.text}"),
+                lambda yes: (
+                    self.run_command(cmd)
+                    if yes
+                    else self.room.say(f"{cmd.text}: cancelled", "info")
+                ),
+            )
         else:
             self.run_command(cmd)
 
@@ -126,7 +152,9 @@ class RoomActions:
             return
         drained = self._all_drained(racks)
         cmd = C.Undrain(target) if drained else C.Drain(target)
-        self._act(cmd, f"{'Undrain' if drained else 'Drain'} {self.ctx.topology.kind(target)} {target}?")
+        self._act(
+            cmd, f"{'Undrain' if drained else 'Drain'} {self.ctx.topology.kind(target)} {target}?"
+        )
 
     def _all_drained(self, racks) -> bool:
         snap = self.snapshot
@@ -141,13 +169,19 @@ class RoomActions:
             return
         kind = self.ctx.topology.kind(target)
         if kind not in ("rack", "row", "group"):
-            self.room.say(f"swap: {target} is a {kind}; select a rack or a row on the floor (1)", "warn")
+            self.room.say(
+                f"swap: {target} is a {kind}; select a rack or a row on the floor (1)", "warn"
+            )
             return
         if self.readonly:
             self._refuse(f"swap {target}")
             return
         snap = self.snapshot
-        current = snap.racks.gpu[self.ctx.topology.rack_index[target]] if snap and kind == "rack" else None
+        current = (
+            snap.racks.gpu[self.ctx.topology.rack_index[target]]
+            if snap and kind == "rack"
+            else None
+        )
         gpus = sorted(((g.id, g.name) for g in self.catalog.gpus.values()), key=lambda x: x[0])
         downtime = format_duration(float(self.catalog.constants.get("swap_downtime_s", 3600)))
         n = self.ctx.topology.racks_behind(target)
@@ -169,17 +203,25 @@ class RoomActions:
     def action_ack(self) -> None:
         view = self.room.view
         if not isinstance(view, EventsView):
-            self.room.say("a acknowledges the selected alarm in the events view (5); A acknowledges all", "warn")
+            self.room.say(
+                "a acknowledges the selected alarm in the events view (5); A acknowledges all",
+                "warn",
+            )
             return
         ids = view.selected_alarms()
         if not ids:
-            self.room.say("select an alarm (a warning or critical event) or a cause to acknowledge", "warn")
+            self.room.say(
+                "select an alarm (a warning or critical event) or a cause to acknowledge", "warn"
+            )
             return
         if len(ids) == 1:
             self._ack(str(ids[0]))
             return
         n = self.alarms.ack_many(ids)
-        self.room.say(f"{n} alarm{'s' if n != 1 else ''} of {view.log.selected_row.group.key} acknowledged", "ok")
+        self.room.say(
+            f"{n} alarm{'s' if n != 1 else ''} of {view.log.selected_row.group.key} acknowledged",
+            "ok",
+        )
         self._refresh_header()
         self._refresh_events()
 
@@ -191,11 +233,16 @@ class RoomActions:
             component = next((lk for lk in self.layout.fabric.links if lk.id == component), None)
             component = component.a if component is not None else ""
         if index is None or not component:
-            self.room.say(f"{component or 'that'} is not a component on the floor, fabric or power views", "warn")
+            self.room.say(
+                f"{component or 'that'} is not a component on the floor, fabric or power views",
+                "warn",
+            )
             return False
         self.room.switch(index)
         if not self.room.view.select_component(component):
-            self.room.say(f"{component}: not shown in the {self.room.view.TITLE.lower()} view", "warn")
+            self.room.say(
+                f"{component}: not shown in the {self.room.view.TITLE.lower()} view", "warn"
+            )
             return False
         self.room.say(f"{kind} {component} · Esc or 5 goes back to the alarms", "info")
         self._from_alarm = True
@@ -209,12 +256,18 @@ class RoomActions:
         running, a recording being made (ctrl+q never asks)."""
         reasons = self._quit_reasons()
         if reasons and isinstance(self.screen, ControlRoom):
-            keys = "y quits; n stays" + (" — then :save FILE writes the session as a replayable scenario."
-                                         if self.unsaved else ".")
-            self.push_screen(ConfirmScreen(
-                f"Quit {reasons[0]}?" if len(reasons) == 1 else "Quit?",
-                keys if len(reasons) == 1 else "".join(f"· {r}\n" for r in reasons) + keys),
-                lambda yes: self.exit() if yes else self.room.say("not quitting", "info"))
+            keys = "y quits; n stays" + (
+                " — then :save FILE writes the session as a replayable scenario."
+                if self.unsaved
+                else "."
+            )
+            self.push_screen(
+                ConfirmScreen(
+                    f"Quit {reasons[0]}?" if len(reasons) == 1 else "Quit?",
+                    keys if len(reasons) == 1 else "".join(f"· {r}\n" for r in reasons) + keys,
+                ),
+                lambda yes: self.exit() if yes else self.room.say("not quitting", "info"),
+            )
             return
         self.exit()
 

@@ -27,8 +27,13 @@ def upstream(topo: Topology, rack: str) -> set[str]:
     if i is None:
         return set()
     pdus = topo.rack_pdus[i]
-    return {*pdus, *(topo.pdu_feed[p] for p in pdus), topo.rack_loop[i], topo.rack_leaf[i],
-            topo.rows[int(topo.rack_row[i])]}
+    return {
+        *pdus,
+        *(topo.pdu_feed[p] for p in pdus),
+        topo.rack_loop[i],
+        topo.rack_leaf[i],
+        topo.rows[int(topo.rack_row[i])],
+    }
 
 
 def racks_behind(topo: Topology, component: str) -> list[str]:
@@ -38,10 +43,16 @@ def racks_behind(topo: Topology, component: str) -> list[str]:
     if kind == "rack":
         return [component]
     if kind == "pdu":
-        return [r for r in topo.pdu_racks.get(component, ()) if len(topo.rack_pdus[topo.rack_index[r]]) == 1]
+        return [
+            r
+            for r in topo.pdu_racks.get(component, ())
+            if len(topo.rack_pdus[topo.rack_index[r]]) == 1
+        ]
     if kind == "feed":
         pdus = set(topo.feed_pdus.get(component, ()))
-        return [r for r, ps in zip(topo.rack_ids, topo.rack_pdus, strict=True) if ps and set(ps) <= pdus]
+        return [
+            r for r, ps in zip(topo.rack_ids, topo.rack_pdus, strict=True) if ps and set(ps) <= pdus
+        ]
     if kind == "loop":
         return list(topo.loop_racks.get(component, ()))
     if kind == "leaf":
@@ -60,8 +71,10 @@ def racks_text(topo: Topology, racks: list[str], limit: int = 4) -> str:
         i = topo.rack_index.get(r)
         row = topo.rows[int(topo.rack_row[i])] if i is not None else ""
         by_row.setdefault(row, []).append(r)
-    spans = [rs[0] if len(rs) == 1 else (f"{rs[0]}, {rs[1]}" if len(rs) == 2 else f"{rs[0]} … {rs[-1]}")
-             for rs in by_row.values()]
+    spans = [
+        rs[0] if len(rs) == 1 else (f"{rs[0]}, {rs[1]}" if len(rs) == 2 else f"{rs[0]} … {rs[-1]}")
+        for rs in by_row.values()
+    ]
     more = f", +{len(spans) - limit} rows" if len(spans) > limit else ""
     n = len(racks)
     return f"{', '.join(spans[:limit])}{more} ({n} rack{'s' if n != 1 else ''})"
@@ -73,7 +86,9 @@ class AlarmGroup:
 
     key: str  # the root component (or the source, for an alarm with no known cause)
     root: LogEntry  # the first alarm of the group: the fault itself when known
-    members: list[LogEntry] = field(default_factory=list)  # every entry of the group, the root included
+    members: list[LogEntry] = field(
+        default_factory=list
+    )  # every entry of the group, the root included
     affected: list[str] = field(default_factory=list)  # racks it hit, layout order
 
     @property
@@ -105,9 +120,15 @@ class AlarmGroup:
 def _gist(message: str) -> str:
     """The kind of a message without its numbers: 'GPUs at 92 °C: thermal throttle …' → 'thermal throttle'."""
     m = message.lower()
-    for needle, word in (("thermal shutdown", "thermal shutdowns"), ("thermal throttle", "thermal throttles"),
-                         ("back to normal", "throttles released"), ("replicas lost", "replica losses"),
-                         ("lost power", "power losses"), ("restored", "restorations"), ("repaired", "repairs")):
+    for needle, word in (
+        ("thermal shutdown", "thermal shutdowns"),
+        ("thermal throttle", "thermal throttles"),
+        ("back to normal", "throttles released"),
+        ("replicas lost", "replica losses"),
+        ("lost power", "power losses"),
+        ("restored", "restorations"),
+        ("repaired", "repairs"),
+    ):
         if needle in m:
             return word
     head = message.split(":")[0].split(";")[0].split(",")[0]
@@ -165,4 +186,6 @@ def group_alarms(entries, topo: Topology, critical_only: bool = False) -> list[A
 
 def _is_new_fault(group: AlarmGroup) -> bool:
     """A second failure of a component after it was repaired starts a new story."""
-    return any("repair" in m.message.lower() or "restored" in m.message.lower() for m in group.members[1:])
+    return any(
+        "repair" in m.message.lower() or "restored" in m.message.lower() for m in group.members[1:]
+    )

@@ -57,10 +57,27 @@ FPS = 5.0
 #: Wall seconds a step may spend catching up before the frame is shown anyway.
 STEP_BUDGET_S = 0.15
 #: Actions that belong to the control room (off while a dialog or help is open).
-_ROOM_ACTIONS = frozenset({
-    "view", "command_line", "filter", "toggle_pause", "faster", "slower", "fail", "repair", "drain",
-    "swap", "heat", "ack", "ack_all", "help", "back", "baseline", "clear_baseline",
-})
+_ROOM_ACTIONS = frozenset(
+    {
+        "view",
+        "command_line",
+        "filter",
+        "toggle_pause",
+        "faster",
+        "slower",
+        "fail",
+        "repair",
+        "drain",
+        "swap",
+        "heat",
+        "ack",
+        "ack_all",
+        "help",
+        "back",
+        "baseline",
+        "clear_baseline",
+    }
+)
 
 
 class FrameReady(Message):
@@ -109,22 +126,45 @@ class TwinApp(RoomActions, App[None]):
         Binding("d", "drain", "drain / undrain the selection"),
         Binding("s", "swap", "swap the selection's GPUs (asks which)"),
         Binding("h", "heat", "floor heat: state / utilisation / temperature"),
-        Binding("b", "baseline", "mark a baseline: every gauge shows its change since (b again moves it)"),
+        Binding(
+            "b",
+            "baseline",
+            "mark a baseline: every gauge shows its change since (b again moves it)",
+        ),
         Binding("B", "clear_baseline", "clear the baseline"),
         Binding("a", "ack", "acknowledge the selected alarm (events)"),
         Binding("A", "ack_all", "acknowledge every alarm"),
         Binding("question_mark,f1", "help", "help for this view"),
-        Binding("escape", "back", "back: out of a drill-down, or to the alarms after Enter on one", show=False),
+        Binding(
+            "escape",
+            "back",
+            "back: out of a drill-down, or to the alarms after Enter on one",
+            show=False,
+        ),
         Binding("q", "quit", "quit"),
     ]
 
-    def __init__(self, layout: Layout | str = "default", *, catalog: Catalog | None = None, seed: int | None = None,
-                 speed: float | None = 1.0, readonly: bool = False, faults: bool = False,
-                 wall: Callable[[], float] = time.monotonic, fps: float = FPS, live: bool = True,
-                 step_budget_s: float | None = STEP_BUDGET_S, warm_up_s: float = 0.0, paused: bool = False,
-                 scenario: Scenario | ScenarioPlayer | None = None, blind: bool = False,
-                 record: str | Path | None = None, warm_up_progress: Callable[[float, float], None] | None = None,
-                 force: bool = False):
+    def __init__(
+        self,
+        layout: Layout | str = "default",
+        *,
+        catalog: Catalog | None = None,
+        seed: int | None = None,
+        speed: float | None = 1.0,
+        readonly: bool = False,
+        faults: bool = False,
+        wall: Callable[[], float] = time.monotonic,
+        fps: float = FPS,
+        live: bool = True,
+        step_budget_s: float | None = STEP_BUDGET_S,
+        warm_up_s: float = 0.0,
+        paused: bool = False,
+        scenario: Scenario | ScenarioPlayer | None = None,
+        blind: bool = False,
+        record: str | Path | None = None,
+        warm_up_progress: Callable[[float, float], None] | None = None,
+        force: bool = False,
+    ):
         """``scenario`` plays a scenario (a `ScenarioPlayer` whose warm-up may already have
         run); ``blind`` hides its upcoming events; ``record`` journals every command applied
         to that file as it is applied (a scenario file that replays the session).
@@ -138,23 +178,40 @@ class TwinApp(RoomActions, App[None]):
             if isinstance(scenario, ScenarioPlayer):
                 player = scenario
             else:
-                player = ScenarioPlayer(scenario, Factory(scenario.layout, self.catalog, seed=seed if seed is not None
-                                                          else scenario.seed, faults=False, tick_s=scenario.tick_s))
+                player = ScenarioPlayer(
+                    scenario,
+                    Factory(
+                        scenario.layout,
+                        self.catalog,
+                        seed=seed if seed is not None else scenario.seed,
+                        faults=False,
+                        tick_s=scenario.tick_s,
+                    ),
+                )
             self.layout = player.sc.layout
             factory = player.factory
             player.warm_up()
         else:
-            self.layout = layout if isinstance(layout, Layout) else load_layout(layout, self.catalog)
+            self.layout = (
+                layout if isinstance(layout, Layout) else load_layout(layout, self.catalog)
+            )
             factory = Factory(self.layout, self.catalog, seed=seed, faults=False)
         self.scenario = player.sc if player is not None else None
         self.player = player
         self.blind = blind and player is not None
         sc = self.scenario
         self.session = SessionLog(
-            self.layout, factory.seed, sc.tick_s if sc else self.layout.tick_s, t0=player.t0 if player else 0.0,
-            warmup_s=sc.warmup_s if sc else 0.0, overrides=scenario_overrides(sc.file) if sc else None,
-            scenario=sc.name if sc else None, record=record, scenario_file=sc.file if sc else None,
-            force=force)
+            self.layout,
+            factory.seed,
+            sc.tick_s if sc else self.layout.tick_s,
+            t0=player.t0 if player else 0.0,
+            warmup_s=sc.warmup_s if sc else 0.0,
+            overrides=scenario_overrides(sc.file) if sc else None,
+            scenario=sc.name if sc else None,
+            record=record,
+            scenario_file=sc.file if sc else None,
+            force=force,
+        )
         self.driver = EngineDriver(factory, player, on_applied=self.session.record)
         if faults and player is None:  # as a command, so a recording replays it
             self.driver.submit(C.Faults(True))
@@ -175,9 +232,15 @@ class TwinApp(RoomActions, App[None]):
         self.step_budget_s = step_budget_s
         k = self.catalog.constants
         self.ctx = ViewContext(
-            topology=Topology.of(self.layout), catalog=self.catalog, start_hour=factory.start_hour,
-            ambient_c=self.layout.site.ambient_c, throttle_c=float(k.get("gpu_throttle_c", 90.0)), alarms=AlarmBook(),
-            scenario=self.scenario, blind=self.blind, history_from_s=0.6 * (warm_up_s if player is None else player.sc.warmup_s),
+            topology=Topology.of(self.layout),
+            catalog=self.catalog,
+            start_hour=factory.start_hour,
+            ambient_c=self.layout.site.ambient_c,
+            throttle_c=float(k.get("gpu_throttle_c", 90.0)),
+            alarms=AlarmBook(),
+            scenario=self.scenario,
+            blind=self.blind,
+            history_from_s=0.6 * (warm_up_s if player is None else player.sc.warmup_s),
         )
         self.alarms = self.ctx.alarms
         self.snapshot = None
@@ -207,7 +270,9 @@ class TwinApp(RoomActions, App[None]):
         return self.get_screen("room")  # type: ignore[return-value]
 
     def on_mount(self) -> None:
-        self.install_screen(ControlRoom(self.ctx, self.complete, timeline=self.scenario is not None), name="room")
+        self.install_screen(
+            ControlRoom(self.ctx, self.complete, timeline=self.scenario is not None), name="room"
+        )
         self.push_screen("room")
         if self.scenario is not None:
             self.call_after_refresh(self._greet)
@@ -219,16 +284,27 @@ class TwinApp(RoomActions, App[None]):
         sc = self.scenario
         warm = f" after a {format_duration(sc.warmup_s)} warm-up" if sc.warmup_s else ""
         if self.blind:  # a trainee learns nothing of what is coming or how they are graded
-            self.room.say(f"scenario {sc.name} (blind): T+00:00 is now{warm} · what comes next is hidden", "info")
+            self.room.say(
+                f"scenario {sc.name} (blind): T+00:00 is now{warm} · what comes next is hidden",
+                "info",
+            )
             return
         n, m = len(sc.events), len(sc.expect)
-        self.room.say(f"scenario {sc.name}: {n} event{'s' if n != 1 else ''}, {m} expectation{'s' if m != 1 else ''}; "
-                      f"T+00:00 is now{warm} · 6 shows the timeline", "info")
+        self.room.say(
+            f"scenario {sc.name}: {n} event{'s' if n != 1 else ''}, {m} expectation{'s' if m != 1 else ''}; "
+            f"T+00:00 is now{warm} · 6 shows the timeline",
+            "info",
+        )
 
     def complete(self, text: str) -> list[str]:
         topo = self.ctx.topology
-        return C.complete(text, topo.ids, gpus=list(self.catalog.gpus), deployments=topo.deployments,
-                          workloads=topo.workloads)
+        return C.complete(
+            text,
+            topo.ids,
+            gpus=list(self.catalog.gpus),
+            deployments=topo.deployments,
+            workloads=topo.workloads,
+        )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in _ROOM_ACTIONS and not isinstance(self.screen, ControlRoom):
@@ -245,8 +321,13 @@ class TwinApp(RoomActions, App[None]):
         self._in_flight = True
         self._started += 1
         target = self.clock.target()
-        self.run_worker(partial(self._step, target, self._started), thread=True, group="engine",
-                        name="engine step", exit_on_error=True)
+        self.run_worker(
+            partial(self._step, target, self._started),
+            thread=True,
+            group="engine",
+            name="engine step",
+            exit_on_error=True,
+        )
 
     def _step(self, target: float | None, seq: int) -> None:  # in a worker thread
         self.post_message(FrameReady(self.driver.step(target, self.step_budget_s), seq))
@@ -297,11 +378,20 @@ class TwinApp(RoomActions, App[None]):
         if (self.clock.flat_out or self._lagging) and not self.clock.paused:
             achieved = self._rate.rate
         return HeaderState(
-            factory=self.layout.site.name, t_s=snap.t_s if snap else 0.0, start_hour=self.ctx.start_hour,
-            speed=self.clock.speed, paused=self.clock.paused, achieved=achieved, routing=snap.routing if snap else "",
-            alarms=self.alarms.active(), worst=self.alarms.worst_active(), faults=len(snap.active_faults) if snap else 0,
-            readonly=self.readonly, random_faults=bool(snap and snap.faults_enabled),
-            scenario=self._scenario_clock(), recording=self.session.recording is not None,
+            factory=self.layout.site.name,
+            t_s=snap.t_s if snap else 0.0,
+            start_hour=self.ctx.start_hour,
+            speed=self.clock.speed,
+            paused=self.clock.paused,
+            achieved=achieved,
+            routing=snap.routing if snap else "",
+            alarms=self.alarms.active(),
+            worst=self.alarms.worst_active(),
+            faults=len(snap.active_faults) if snap else 0,
+            readonly=self.readonly,
+            random_faults=bool(snap and snap.faults_enabled),
+            scenario=self._scenario_clock(),
+            recording=self.session.recording is not None,
             baseline=self._baseline_at,
         )
 
@@ -326,7 +416,9 @@ class TwinApp(RoomActions, App[None]):
             self.room.say(text, "error")
         else:
             failed = f", {c['failed']} failed" if c["failed"] else ""
-            text = f"scenario over at {fmt.rel_time(st.t_s)}: {held}{failed} · paused; space runs on"
+            text = (
+                f"scenario over at {fmt.rel_time(st.t_s)}: {held}{failed} · paused; space runs on"
+            )
             self.alarms.note(t_s, "info", "scenario", text)
             self.room.say(text, "ok" if not c["failed"] else "warn")
         self._refresh_header()
@@ -387,7 +479,9 @@ class TwinApp(RoomActions, App[None]):
                 self._close_command_line()
 
     def _session(self, cmd: C.SessionCommand) -> str | None:
-        if isinstance(cmd, C.Speed | C.Pause | C.Resume | C.Save) and self.readonly:  # read-only writes nothing
+        if (
+            isinstance(cmd, C.Speed | C.Pause | C.Resume | C.Save) and self.readonly
+        ):  # read-only writes nothing
             return self._refuse(cmd.text)
         if isinstance(cmd, C.Speed):
             old = speed_label(self.clock.speed)
@@ -421,7 +515,9 @@ class TwinApp(RoomActions, App[None]):
             self.room.say(str(e), "error")
             return str(e)
         n = len(self.session.entries)
-        self._note(f"saved {n} command{'s' if n != 1 else ''} to {written} (replay: twin run {written})")
+        self._note(
+            f"saved {n} command{'s' if n != 1 else ''} to {written} (replay: twin run {written})"
+        )
         self._close_command_line()
         return None
 
@@ -464,7 +560,10 @@ class TwinApp(RoomActions, App[None]):
                 msg = f"ack: no alarm #{event} in the log (alarms are the warnings and criticals of the events view)"
                 self.room.say(msg, "error")
                 return msg
-            self.room.say(f"alarm #{event} acknowledged" if n else f"alarm #{event} was already acknowledged", "ok")
+            self.room.say(
+                f"alarm #{event} acknowledged" if n else f"alarm #{event} was already acknowledged",
+                "ok",
+            )
         self._close_command_line()
         self._refresh_header()
         self._refresh_events()
@@ -546,7 +645,10 @@ class TwinApp(RoomActions, App[None]):
         self._close_command_line()
         self._from_alarm = False
         if index >= len(self.room.view_classes):
-            self.room.say("6 is the scenario timeline: start twin with a scenario file (twin SCENARIO.yaml)", "warn")
+            self.room.say(
+                "6 is the scenario timeline: start twin with a scenario file (twin SCENARIO.yaml)",
+                "warn",
+            )
             return
         self.room.switch(index)
 
@@ -556,10 +658,14 @@ class TwinApp(RoomActions, App[None]):
     def action_filter(self) -> None:
         view = self.room.view
         if not view.FILTERS:
-            self.room.say(f"no filter in the {view.TITLE.lower()} view (floor and events have one)", "warn")
+            self.room.say(
+                f"no filter in the {view.TITLE.lower()} view (floor and events have one)", "warn"
+            )
             return
         self.room.command_bar.open("/", view.filter_text)
-        self.room.say(f"filter {view.FILTERS}: type to narrow · Enter keeps it · Esc clears it", "hint")
+        self.room.say(
+            f"filter {view.FILTERS}: type to narrow · Enter keeps it · Esc clears it", "hint"
+        )
 
     def action_toggle_pause(self) -> None:
         self.run_command(C.Resume() if self.clock.paused else C.Pause())
@@ -576,13 +682,24 @@ class TwinApp(RoomActions, App[None]):
         for b in self.BINDINGS:
             assert isinstance(b, Binding)
             keys.append((_key_label(b.key), b.description))
-        keys += [("ctrl+p", "command palette: every command, fuzzy search"), ("ctrl+q", "quit"),
-                 ("Esc", "close the command line, a filter, a dialog or this help")]
+        keys += [
+            ("ctrl+p", "command palette: every command, fuzzy search"),
+            ("ctrl+q", "quit"),
+            ("Esc", "close the command line, a filter, a dialog or this help"),
+        ]
         self.push_screen(HelpScreen(help_content(view.TITLE, view.KEYS, keys, self.readonly)))
 
 
-_KEY_NAMES = {"colon": ":", "slash": "/", "space": "space", "plus": "+", "equals_sign": "=", "minus": "-",
-              "question_mark": "?", "f1": "F1"}
+_KEY_NAMES = {
+    "colon": ":",
+    "slash": "/",
+    "space": "space",
+    "plus": "+",
+    "equals_sign": "=",
+    "minus": "-",
+    "question_mark": "?",
+    "f1": "F1",
+}
 
 
 def _key_label(keys: str) -> str:

@@ -32,8 +32,13 @@ class ManualWall:
 class SimClock:
     """Simulated seconds from the wall clock; ``speed`` ``None`` means run flat out."""
 
-    def __init__(self, sim_s: float = 0.0, speed: float | None = 1.0, paused: bool = False,
-                 wall: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        sim_s: float = 0.0,
+        speed: float | None = 1.0,
+        paused: bool = False,
+        wall: Callable[[], float] = time.monotonic,
+    ):
         self._wall = wall
         self._anchor_wall = wall()
         self._anchor_sim = float(sim_s)

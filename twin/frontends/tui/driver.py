@@ -58,8 +58,12 @@ class Frame:
 class EngineDriver:
     """Owns a `Factory`; every call into it goes through here, under one lock."""
 
-    def __init__(self, factory: Factory, player: ScenarioPlayer | None = None,
-                 on_applied: Callable[[float, Command, str], None] | None = None):
+    def __init__(
+        self,
+        factory: Factory,
+        player: ScenarioPlayer | None = None,
+        on_applied: Callable[[float, Command, str], None] | None = None,
+    ):
         self.factory = factory
         self.lock = threading.Lock()
         self._pending: deque[tuple[int, Command]] = deque()
@@ -84,8 +88,15 @@ class EngineDriver:
         except TwinError as e:  # a bad command never stops the simulation
             return Outcome(token, cmd, False, str(e).splitlines()[0], f.now, source)
         except Exception as e:  # an engine bug: say so, and keep the control room running
-            return Outcome(token, cmd, False, f"{cmd.text}: internal error in the engine "
-                           f"({type(e).__name__}: {e}); please report it", f.now, source)
+            return Outcome(
+                token,
+                cmd,
+                False,
+                f"{cmd.text}: internal error in the engine "
+                f"({type(e).__name__}: {e}); please report it",
+                f.now,
+                source,
+            )
         if self.on_applied is not None:
             self.on_applied(f.now, cmd, source)  # journaled before anything else happens
         return Outcome(token, cmd, True, msg, f.now, source)
@@ -134,7 +145,9 @@ class EngineDriver:
         with self.lock:
             outcomes = list(self._script_outcomes)  # the script's first events (start)
             self._script_outcomes.clear()
-            if self._pending:  # an operator's command lands on the next tick, as a recording writes it
+            if (
+                self._pending
+            ):  # an operator's command lands on the next tick, as a recording writes it
                 boundary = math.ceil(f.now / f.dt - 1e-9) * f.dt
                 if boundary > f.now:
                     self._advance(boundary)

@@ -95,7 +95,9 @@ def sim_time(t_s: float, start_hour: float = 0.0) -> str:
 def rel_time(t_s: float) -> str:
     """Scenario time, counted from the end of the warm-up: 'T+05:12', 'T+1:05:12', 'T+2d03:00:00'."""
     sign = "-" if t_s <= -1.0 else "+"
-    total = int(math.floor(abs(t_s) + 1e-6)) if sign == "-" else int(math.floor(max(t_s, 0.0) + 1e-6))
+    total = (
+        int(math.floor(abs(t_s) + 1e-6)) if sign == "-" else int(math.floor(max(t_s, 0.0) + 1e-6))
+    )
     day, rest = divmod(total, 86400)
     h, rest = divmod(rest, 3600)
     m, s = divmod(rest, 60)
@@ -106,8 +108,13 @@ def rel_time(t_s: float) -> str:
     return f"T{sign}{m:02d}:{s:02d}"
 
 
-def sparkline(values: np.ndarray, width: int, lo: float | None = None, hi: float | None = None,
-              min_span: float = 0.05) -> str:
+def sparkline(
+    values: np.ndarray,
+    width: int,
+    lo: float | None = None,
+    hi: float | None = None,
+    min_span: float = 0.05,
+) -> str:
     """The last values as ``width`` block characters, each the mean of its slice of history.
 
     The scale is the series' own range, but never narrower than ``min_span`` × its
@@ -134,7 +141,11 @@ def sparkline(values: np.ndarray, width: int, lo: float | None = None, hi: float
     if span <= max(abs(hi), 1e-12) * 1e-9:
         idx = np.zeros(n, dtype=int)
     else:
-        idx = np.clip(((means - lo) / span * (len(SPARK_BLOCKS) - 1)).round().astype(int), 0, len(SPARK_BLOCKS) - 1)
+        idx = np.clip(
+            ((means - lo) / span * (len(SPARK_BLOCKS) - 1)).round().astype(int),
+            0,
+            len(SPARK_BLOCKS) - 1,
+        )
     line = "".join(SPARK_BLOCKS[i] for i in idx)
     return line.rjust(width)
 

@@ -36,10 +36,22 @@ P_HEAT = tuple(range(6, 12))  # cold → hot, six steps
 PALETTE_CLASSES = ("ok", "info", "warn", "bad", "busy", "dim", *(f"h{i}" for i in range(6)))
 
 #: Rack states as glyph and palette entry (same order as RACK_STATE_NAMES).
-STATE_GLYPH = {RACK_OK: "■", RACK_DRAINED: "□", RACK_THROTTLED: "▼", RACK_DEGRADED: "◆",
-               RACK_SWAPPING: "↻", RACK_DOWN: "✕"}
-STATE_PALETTE = {RACK_OK: P_OK, RACK_DRAINED: P_INFO, RACK_THROTTLED: P_WARN, RACK_DEGRADED: P_WARN,
-                 RACK_SWAPPING: P_BUSY, RACK_DOWN: P_BAD}
+STATE_GLYPH = {
+    RACK_OK: "■",
+    RACK_DRAINED: "□",
+    RACK_THROTTLED: "▼",
+    RACK_DEGRADED: "◆",
+    RACK_SWAPPING: "↻",
+    RACK_DOWN: "✕",
+}
+STATE_PALETTE = {
+    RACK_OK: P_OK,
+    RACK_DRAINED: P_INFO,
+    RACK_THROTTLED: P_WARN,
+    RACK_DEGRADED: P_WARN,
+    RACK_SWAPPING: P_BUSY,
+    RACK_DOWN: P_BAD,
+}
 LEVEL_GLYPHS = "▁▂▃▄▅▆▇█"
 
 #: Heat modes of the floor, in the order the toggle key cycles them.
@@ -50,14 +62,21 @@ CONFIRM_KINDS = frozenset({"row", "group", "pdu", "feed", "loop", "spine"})
 
 #: Textual styles (theme variables) for each palette entry, for text outside the grids.
 PALETTE_STYLE = ("$success", "$primary", "$warning", "bold $error", "$accent", "$text-disabled")
-STATE_STYLE = {name: PALETTE_STYLE[STATE_PALETTE[code]] for code, name in enumerate(RACK_STATE_NAMES)}
+STATE_STYLE = {
+    name: PALETTE_STYLE[STATE_PALETTE[code]] for code, name in enumerate(RACK_STATE_NAMES)
+}
 SEVERITY_STYLE = {"info": "", "warning": "$warning", "critical": "bold $error"}
 SEVERITY_GLYPH = {"info": "·", "warning": "▲", "critical": "✕"}
 
 #: Component-state words and how they look (glyph, palette); anything else reads as ok.
 COMPONENT_STATE = {
-    "ok": ("■", P_OK), "high": ("▲", P_WARN), "overloaded": ("▲", P_BAD), "failed": ("✕", P_BAD),
-    "tripped": ("⊘", P_BAD), "unpowered": ("○", P_BAD), "degraded": ("◆", P_WARN),
+    "ok": ("■", P_OK),
+    "high": ("▲", P_WARN),
+    "overloaded": ("▲", P_BAD),
+    "failed": ("✕", P_BAD),
+    "tripped": ("⊘", P_BAD),
+    "unpowered": ("○", P_BAD),
+    "degraded": ("◆", P_WARN),
 }
 
 
@@ -78,7 +97,9 @@ class Topology:
     rack_loop: tuple[str, ...]
     rack_leaf: tuple[str, ...]
     rack_deployments: tuple[tuple[str, ...], ...]
-    rack_prefill: tuple[float, ...]  # share of the rack's GPUs on a disaggregated deployment's prefill pool
+    rack_prefill: tuple[
+        float, ...
+    ]  # share of the rack's GPUs on a disaggregated deployment's prefill pool
     pdu_feed: dict[str, str]
     pdu_racks: dict[str, tuple[str, ...]]
     feed_pdus: dict[str, tuple[str, ...]]
@@ -87,7 +108,9 @@ class Topology:
     spines: tuple[str, ...]
     row_leaves: tuple[tuple[str, ...], ...]  # the leaves serving each row
     leaf_racks: dict[str, tuple[str, ...]]
-    leaf_uplinks: dict[str, tuple[float, ...]]  # each leaf's uplinks to the spines, GB/s each (from the layout)
+    leaf_uplinks: dict[
+        str, tuple[float, ...]
+    ]  # each leaf's uplinks to the spines, GB/s each (from the layout)
     kinds: dict[str, str]
     ids: tuple[str, ...]
     deployments: tuple[str, ...]
@@ -110,7 +133,9 @@ class Topology:
             name=layout.name,
             site_name=layout.site.name,
             rows=tuple(r.id for r in layout.rows),
-            row_racks=tuple(np.array([rack_index[r] for r in row.racks], dtype=int) for row in layout.rows),
+            row_racks=tuple(
+                np.array([rack_index[r] for r in row.racks], dtype=int) for row in layout.rows
+            ),
             rack_ids=tuple(r.id for r in layout.racks),
             rack_index=rack_index,
             rack_row=np.array([row_of[r.row] for r in layout.racks], dtype=int),
@@ -123,7 +148,9 @@ class Topology:
             rack_prefill=_prefill_shares(layout),
             pdu_feed={p.id: p.feed for p in layout.pdus},
             pdu_racks={p.id: p.racks for p in layout.pdus},
-            feed_pdus={f.id: tuple(p.id for p in layout.pdus if p.feed == f.id) for f in layout.feeds},
+            feed_pdus={
+                f.id: tuple(p.id for p in layout.pdus if p.feed == f.id) for f in layout.feeds
+            },
             row_pdus=tuple(row_pdus),
             loop_racks={c.id: c.racks for c in layout.cooling},
             spines=tuple(s.id for s in layout.fabric.spines),
@@ -158,7 +185,11 @@ class Topology:
             return len(self.rack_ids)
         if kind == "group":
             prefix = component + "-"
-            return sum(len(rr) for row, rr in zip(self.rows, self.row_racks, strict=True) if row.startswith(prefix))
+            return sum(
+                len(rr)
+                for row, rr in zip(self.rows, self.row_racks, strict=True)
+                if row.startswith(prefix)
+            )
         return 0
 
 
@@ -182,8 +213,13 @@ def _prefill_shares(layout: Layout) -> tuple[float, ...]:
 
 def prefill_racks(topo: Topology, deployment: str | None = None) -> list[str]:
     """The racks (wholly or partly) in a prefill pool, of one deployment or all."""
-    return [rid for rid, pf, deps in zip(topo.rack_ids, topo.rack_prefill, topo.rack_deployments, strict=True)
-            if pf > 0 and (deployment is None or deployment in deps)]
+    return [
+        rid
+        for rid, pf, deps in zip(
+            topo.rack_ids, topo.rack_prefill, topo.rack_deployments, strict=True
+        )
+        if pf > 0 and (deployment is None or deployment in deps)
+    ]
 
 
 def span_text(ids: list[str]) -> str:
@@ -199,7 +235,9 @@ def util_text(u: float) -> str:
 
 
 #: What "util" means wherever it is shown.
-UTIL_MEANING = "util = output ÷ what the GPUs serve at the SLO pace; over 100% ▲ = overloaded, queues grow"
+UTIL_MEANING = (
+    "util = output ÷ what the GPUs serve at the SLO pace; over 100% ▲ = overloaded, queues grow"
+)
 
 
 def _uplinks(layout: Layout) -> dict[str, tuple[float, ...]]:
@@ -210,8 +248,12 @@ def _uplinks(layout: Layout) -> dict[str, tuple[float, ...]]:
 
 
 # ---- the floor ---------------------------------------------------------------------------------
-def rack_cells(snap: Snapshot, mode: str, throttle_c: float = 90.0, ambient_c: float = 24.0,
-               ) -> tuple[list[str], np.ndarray]:
+def rack_cells(
+    snap: Snapshot,
+    mode: str,
+    throttle_c: float = 90.0,
+    ambient_c: float = 24.0,
+) -> tuple[list[str], np.ndarray]:
     """Glyph and palette index per rack for one heat mode.
 
     In ``state`` mode every rack shows its state; in ``utilisation`` and ``temperature``
@@ -227,7 +269,9 @@ def rack_cells(snap: Snapshot, mode: str, throttle_c: float = 90.0, ambient_c: f
         if mode == "utilisation":
             level = np.clip(snap.racks.utilisation, 0.0, 1.0)
         else:
-            level = np.clip((snap.racks.temp_c - ambient_c) / max(throttle_c - ambient_c, 1.0), 0.0, 1.0)
+            level = np.clip(
+                (snap.racks.temp_c - ambient_c) / max(throttle_c - ambient_c, 1.0), 0.0, 1.0
+            )
         healthy = st == RACK_OK
         li = np.minimum((level * len(LEVEL_GLYPHS)).astype(int), len(LEVEL_GLYPHS) - 1)
         hi = np.minimum((level * len(P_HEAT)).astype(int), len(P_HEAT) - 1)
@@ -259,14 +303,26 @@ def row_summaries(snap: Snapshot, topo: Topology) -> list[RowSummary]:
     counts = np.zeros((n_rows, len(RACK_STATE_NAMES)), dtype=int)
     np.add.at(counts, (rr, racks.state.astype(int)), 1)
     pf = np.bincount(rr, weights=np.asarray(topo.rack_prefill) > 0, minlength=n_rows)
-    return [RowSummary(int(n[i]), float(kw[i]), float(util[i]), float(hottest[i]), tuple(int(c) for c in counts[i]),
-                       int(pf[i])) for i in range(n_rows)]
+    return [
+        RowSummary(
+            int(n[i]),
+            float(kw[i]),
+            float(util[i]),
+            float(hottest[i]),
+            tuple(int(c) for c in counts[i]),
+            int(pf[i]),
+        )
+        for i in range(n_rows)
+    ]
 
 
 def state_counts_text(counts: tuple[int, ...]) -> str:
     """'✕2 ▼1' for the racks not ok (empty when all are)."""
-    parts = [f"{STATE_GLYPH[s]}{counts[s]}" for s in (RACK_DOWN, RACK_SWAPPING, RACK_THROTTLED, RACK_DEGRADED, RACK_DRAINED)
-             if counts[s]]
+    parts = [
+        f"{STATE_GLYPH[s]}{counts[s]}"
+        for s in (RACK_DOWN, RACK_SWAPPING, RACK_THROTTLED, RACK_DEGRADED, RACK_DRAINED)
+        if counts[s]
+    ]
     return " ".join(parts)
 
 
@@ -312,7 +368,9 @@ class GaugeReading:
     status: str  # ok | warn | bad
     note: str  # what the bound is, or why it is out of it
     compact: str  # number and unit for a narrow gauge
-    short_notes: tuple[str, ...] = ()  # the note said in fewer cells, longest first (never a cut sentence)
+    short_notes: tuple[
+        str, ...
+    ] = ()  # the note said in fewer cells, longest first (never a cut sentence)
 
     def note_for(self, width: int) -> str:
         """The longest wording of the note that fits ``width`` cells (the shortest, cut, if none does)."""
@@ -344,21 +402,58 @@ def read_gauges(snap: Snapshot) -> list[GaugeReading]:
     st = WARN if shed + failed > 0.01 else OK
     v = _num(g["output_tok_s"])
     if st == OK:
-        out.append(GaugeReading("output_tok_s", v, "tok/s", OK, f"goodput {_num(g.get('goodput_tok_s', 0.0))} tok/s", v,
-                                (f"goodput {_num(g.get('goodput_tok_s', 0.0))}",)))
+        out.append(
+            GaugeReading(
+                "output_tok_s",
+                v,
+                "tok/s",
+                OK,
+                f"goodput {_num(g.get('goodput_tok_s', 0.0))} tok/s",
+                v,
+                (f"goodput {_num(g.get('goodput_tok_s', 0.0))}",),
+            )
+        )
     else:  # shed (turned away at admission) and failed (lost to a fault) are different stories
         lost = [(w, x) for w, x in (("shed", shed), ("failed", failed)) if x > 0.005]
-        out.append(GaugeReading("output_tok_s", v, "tok/s", WARN, " · ".join(f"{w} {_num(x)} req/s" for w, x in lost), v,
-                                (" · ".join(f"{w} {_num(x)}/s" for w, x in lost),
-                                 " ".join(f"{w[0]}{_num(x)}/s" for w, x in lost))))
+        out.append(
+            GaugeReading(
+                "output_tok_s",
+                v,
+                "tok/s",
+                WARN,
+                " · ".join(f"{w} {_num(x)} req/s" for w, x in lost),
+                v,
+                (
+                    " · ".join(f"{w} {_num(x)}/s" for w, x in lost),
+                    " ".join(f"{w[0]}{_num(x)}/s" for w, x in lost),
+                ),
+            )
+        )
     v = _num(g["tok_s_per_mw"])
-    out.append(GaugeReading("tok_s_per_mw", v, "tok/s/MW", OK, f"{g.get('tok_per_joule', 0.0):.2f} tokens per joule", v,
-                            (f"{g.get('tok_per_joule', 0.0):.2f} tok/J",)))
+    out.append(
+        GaugeReading(
+            "tok_s_per_mw",
+            v,
+            "tok/s/MW",
+            OK,
+            f"{g.get('tok_per_joule', 0.0):.2f} tokens per joule",
+            v,
+            (f"{g.get('tok_per_joule', 0.0):.2f} tok/J",),
+        )
+    )
     usd = g["usd_per_mtok"]
     if math.isfinite(usd):
-        out.append(GaugeReading("usd_per_mtok", f"{usd:.3f}", "$/Mtok", OK,
-                                f"of which energy ${g.get('usd_per_mtok_energy', 0.0):.3f}", f"${usd:.3f}",
-                                (f"energy ${g.get('usd_per_mtok_energy', 0.0):.3f}",)))
+        out.append(
+            GaugeReading(
+                "usd_per_mtok",
+                f"{usd:.3f}",
+                "$/Mtok",
+                OK,
+                f"of which energy ${g.get('usd_per_mtok_energy', 0.0):.3f}",
+                f"${usd:.3f}",
+                (f"energy ${g.get('usd_per_mtok_energy', 0.0):.3f}",),
+            )
+        )
     else:
         out.append(GaugeReading("usd_per_mtok", "—", "$/Mtok", BAD, "no output", "—"))
     for key, which in (("ttft_p95_s", "ttft"), ("tpot_p95_s", "tpot")):
@@ -371,19 +466,43 @@ def read_gauges(snap: Snapshot) -> list[GaugeReading]:
             x = f"{ratio:.1f}×" if ratio < 10 else f"{ratio:,.0f}×"
             notes = (f"{cls} at {x} its SLO", f"{cls} {x} SLO", f"{x} SLO")
         else:
-            notes = (f"worst class at {ratio:.0%} of its SLO", f"worst {ratio:.0%} of SLO", f"{ratio:.0%} of SLO")
+            notes = (
+                f"worst class at {ratio:.0%} of its SLO",
+                f"worst {ratio:.0%} of SLO",
+                f"{ratio:.0%} of SLO",
+            )
         out.append(GaugeReading(key, value, unit, st, notes[0], f"{value}{unit}", notes[1:]))
     att = g["slo_attainment"]
     st = BAD if att < 0.95 else (WARN if att < 0.99 else OK)
-    out.append(GaugeReading("slo_attainment", f"{att * 100:.1f}", "%", st, "of requests · goal ≥ 99%",
-                            f"{att * 100:.1f}%", ("goal ≥ 99%",)))
+    out.append(
+        GaugeReading(
+            "slo_attainment",
+            f"{att * 100:.1f}",
+            "%",
+            st,
+            "of requests · goal ≥ 99%",
+            f"{att * 100:.1f}%",
+            ("goal ≥ 99%",),
+        )
+    )
     fac, env = g["facility_power_kw"], g["envelope_kw"]
     share = fac / env if env > 0 else 0.0
     st = BAD if share > 1.0 else (WARN if share > 0.9 else OK)
     cap = " cap" if snap.site_cap_kw is not None else ""
-    out.append(GaugeReading("facility_power_kw", f"{fac / 1000:.1f}", "MW", st,
-                            f"of {env / 1000:.1f} MW{cap} ({share:.0%})", f"{fac / 1000:.1f}/{env / 1000:.0f}MW",
-                            (f"{share:.0%} of {env / 1000:.0f} MW{cap}", f"{share:.0%} of {cap.strip() or 'limit'}")))
+    out.append(
+        GaugeReading(
+            "facility_power_kw",
+            f"{fac / 1000:.1f}",
+            "MW",
+            st,
+            f"of {env / 1000:.1f} MW{cap} ({share:.0%})",
+            f"{fac / 1000:.1f}/{env / 1000:.0f}MW",
+            (
+                f"{share:.0%} of {env / 1000:.0f} MW{cap}",
+                f"{share:.0%} of {cap.strip() or 'limit'}",
+            ),
+        )
+    )
     return out
 
 
@@ -417,8 +536,6 @@ def _latency(s: float) -> tuple[str, str]:
     if s < 100:
         return f"{s:.1f}", "s"
     return f"{s:.0f}", "s"
-
-
 
 
 # ---- the alarm log -------------------------------------------------------------------------------
@@ -499,13 +616,19 @@ class AlarmBook:
         return sum(1 for e in self.entries if self.is_alarm(e) and e.event_id not in self.acked)
 
     def worst_active(self) -> str | None:
-        sev = {e.severity for e in self.entries if self.is_alarm(e) and e.event_id not in self.acked}
+        sev = {
+            e.severity for e in self.entries if self.is_alarm(e) and e.event_id not in self.acked
+        }
         return "critical" if "critical" in sev else ("warning" if sev else None)
 
     def matching(self, text: str) -> list[LogEntry]:
         """Entries whose severity, source or message contains ``text``, newest first."""
         q = text.strip().lower()
-        out = [e for e in self.entries if not q or q in e.severity or q in e.source.lower() or q in e.message.lower()]
+        out = [
+            e
+            for e in self.entries
+            if not q or q in e.severity or q in e.source.lower() or q in e.message.lower()
+        ]
         out.reverse()
         return out
 

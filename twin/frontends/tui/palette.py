@@ -32,16 +32,45 @@ def palette_entries(app: TwinApp) -> list[tuple[str, Callable[[], object], str]]
         else:
             out.append((f":{usage}", partial(app.open_command_line, verb + " "), help_))
     for policy in POLICIES:
-        out.append((f":route {policy}", partial(app.run_line, f"route {policy}"), f"Route requests by {policy}"))
+        out.append(
+            (
+                f":route {policy}",
+                partial(app.run_line, f"route {policy}"),
+                f"Route requests by {policy}",
+            )
+        )
     for s in SPEEDS:
-        out.append((f":speed {'max' if s is None else f'{s:g}'}", partial(app.run_line, f"speed {'max' if s is None else f'{s:g}'}"),
-                    f"Run the clock at {speed_label(s)}"))
-    out.append((":faults on", partial(app.run_line, "faults on"), "Random faults from published failure rates"))
+        out.append(
+            (
+                f":speed {'max' if s is None else f'{s:g}'}",
+                partial(app.run_line, f"speed {'max' if s is None else f'{s:g}'}"),
+                f"Run the clock at {speed_label(s)}",
+            )
+        )
+    out.append(
+        (
+            ":faults on",
+            partial(app.run_line, "faults on"),
+            "Random faults from published failure rates",
+        )
+    )
     out.append((":faults off", partial(app.run_line, "faults off"), "No random faults"))
     out.append((":ack all", partial(app.run_line, "ack all"), "Acknowledge every alarm"))
     for i, title in enumerate(app.view_titles):
-        out.append((f"view {i + 1}: {title}", partial(app.action_view, i), f"Show the {title.lower()} view (key {i + 1})"))
-    out.append(("floor heat mode", app.action_heat, "Cycle the floor's heat: state, utilisation, temperature (key h)"))
+        out.append(
+            (
+                f"view {i + 1}: {title}",
+                partial(app.action_view, i),
+                f"Show the {title.lower()} view (key {i + 1})",
+            )
+        )
+    out.append(
+        (
+            "floor heat mode",
+            app.action_heat,
+            "Cycle the floor's heat: state, utilisation, temperature (key h)",
+        )
+    )
     out.append(("help", app.action_help, "Every key and command (key ? or F1)"))
     return out
 

@@ -26,7 +26,9 @@ TIMELINE_SCENARIO = Path(__file__).resolve().parents[3] / "scenarios" / "cooling
 
 
 def _app(layout: str = "default", warm_up_s: float = 180.0) -> TwinApp:
-    return TwinApp(layout, seed=SEED, wall=ManualWall(), live=False, step_budget_s=None, warm_up_s=warm_up_s)
+    return TwinApp(
+        layout, seed=SEED, wall=ManualWall(), live=False, step_budget_s=None, warm_up_s=warm_up_s
+    )
 
 
 def _scenario_app(path: Path) -> TwinApp:
@@ -35,8 +37,14 @@ def _scenario_app(path: Path) -> TwinApp:
     return TwinApp(scenario=load_scenario(path), wall=ManualWall(), live=False, step_budget_s=None)
 
 
-async def _shoot(app: TwinApp, path: Path, keys: list[str], size: tuple[int, int], title: str,
-                 before: Callable[[TwinApp], Awaitable[None]] | None = None) -> None:
+async def _shoot(
+    app: TwinApp,
+    path: Path,
+    keys: list[str],
+    size: tuple[int, int],
+    title: str,
+    before: Callable[[TwinApp], Awaitable[None]] | None = None,
+) -> None:
     async with app.run_test(size=size) as pilot:
         await app.frame()
         if before is not None:
@@ -60,8 +68,13 @@ async def _fault(app: TwinApp) -> None:
 
 async def _incidents(app: TwinApp) -> None:
     """A busy few minutes: a demand surge, a PDU and a spine lost, a routing change, an acknowledgement."""
-    for line in ("surge 1.6 10m", "fail row-b-pdu-2", "fail spine-3", "degrade link-leaf-40-spine-1 50%",
-                 "route least-loaded"):
+    for line in (
+        "surge 1.6 10m",
+        "fail row-b-pdu-2",
+        "fail spine-3",
+        "degrade link-leaf-40-spine-1 50%",
+        "route least-loaded",
+    ):
         app.run_line(line)
         await app.frame()
         app.wall.advance(20.0)
@@ -93,30 +106,71 @@ async def main(out: Path, only: set[str] | None = None) -> None:
     views = [("floor", "1"), ("fabric", "2"), ("power", "3"), ("serving", "4"), ("events", "5")]
     for name, key in views:
         if wanted(name):
-            await _shoot(_app(), out / f"{name}.svg", [key], SIZE, f"twin — {name}", before=_incidents)
+            await _shoot(
+                _app(), out / f"{name}.svg", [key], SIZE, f"twin — {name}", before=_incidents
+            )
     if wanted("fault-in-progress"):
-        await _shoot(_app(), out / "fault-in-progress.svg", ["1", "h", "h", "down"], SIZE,
-                     "twin — a PDU and a cooling loop lost", before=_fault)
+        await _shoot(
+            _app(),
+            out / "fault-in-progress.svg",
+            ["1", "h", "h", "down"],
+            SIZE,
+            "twin — a PDU and a cooling loop lost",
+            before=_fault,
+        )
     if wanted("alarms-by-cause"):
-        await _shoot(_app(), out / "alarms-by-cause.svg", ["5", "right"], SIZE,
-                     "twin — alarms grouped by cause", before=_fault)
+        await _shoot(
+            _app(),
+            out / "alarms-by-cause.svg",
+            ["5", "right"],
+            SIZE,
+            "twin — alarms grouped by cause",
+            before=_fault,
+        )
     if wanted("floor-drill-down"):
-        await _shoot(_app(), out / "floor-drill-down.svg", ["1", *["down"] * 4, "enter", "o"], SIZE,
-                     "twin — a row's racks, sorted by power", before=_fault)
+        await _shoot(
+            _app(),
+            out / "floor-drill-down.svg",
+            ["1", *["down"] * 4, "enter", "o"],
+            SIZE,
+            "twin — a row's racks, sorted by power",
+            before=_fault,
+        )
     if wanted("hyperscale-floor"):
-        await _shoot(_app("hyperscale", warm_up_s=60.0), out / "hyperscale-floor.svg", ["1"], (160, 48),
-                     "twin hyperscale — 1,040 racks")
+        await _shoot(
+            _app("hyperscale", warm_up_s=60.0),
+            out / "hyperscale-floor.svg",
+            ["1"],
+            (160, 48),
+            "twin hyperscale — 1,040 racks",
+        )
     if wanted("scenario-timeline") and TIMELINE_SCENARIO.exists():
-        await _shoot(_scenario_app(TIMELINE_SCENARIO), out / "scenario-timeline.svg", ["6"], SIZE,
-                     f"twin {TIMELINE_SCENARIO.relative_to(TIMELINE_SCENARIO.parents[1])} — the timeline",
-                     before=_drill)
+        await _shoot(
+            _scenario_app(TIMELINE_SCENARIO),
+            out / "scenario-timeline.svg",
+            ["6"],
+            SIZE,
+            f"twin {TIMELINE_SCENARIO.relative_to(TIMELINE_SCENARIO.parents[1])} — the timeline",
+            before=_drill,
+        )
 
 
 def cli() -> None:
-    p = argparse.ArgumentParser(prog="python -m twin.frontends.tui.shots", description=__doc__.splitlines()[0])
-    p.add_argument("--out", type=Path, default=Path("screenshots"), help="directory to write (default: screenshots)")
-    p.add_argument("--only", action="append", metavar="NAME",
-                   help="just this picture (its file name without .svg); repeatable")
+    p = argparse.ArgumentParser(
+        prog="python -m twin.frontends.tui.shots", description=__doc__.splitlines()[0]
+    )
+    p.add_argument(
+        "--out",
+        type=Path,
+        default=Path("screenshots"),
+        help="directory to write (default: screenshots)",
+    )
+    p.add_argument(
+        "--only",
+        action="append",
+        metavar="NAME",
+        help="just this picture (its file name without .svg); repeatable",
+    )
     args = p.parse_args()
     asyncio.run(main(args.out, set(args.only) if args.only else None))
 

@@ -22,9 +22,15 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box", classes="dialog"):
-            yield Static(Content.assemble((self.question, "bold"), f"\n{self.detail}" if self.detail else ""))
-            yield Static(Content.assemble(("y", "bold reverse"), " yes    ", ("n", "bold reverse"), " / Esc no"),
-                         classes="dialog-keys")
+            yield Static(
+                Content.assemble((self.question, "bold"), f"\n{self.detail}" if self.detail else "")
+            )
+            yield Static(
+                Content.assemble(
+                    ("y", "bold reverse"), " yes    ", ("n", "bold reverse"), " / Esc no"
+                ),
+                classes="dialog-keys",
+            )
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(yes)

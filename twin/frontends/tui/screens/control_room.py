@@ -77,7 +77,8 @@ class ControlRoom(Screen):
         self.set_class(w < MIN_W or h < MIN_H, "-too-small")
         self.query_one("#too-small", Static).update(
             f"terminal too small\n\ntwin needs at least {MIN_W}×{MIN_H}; this one is {w}×{h}\n"
-            "make the window larger (or the font smaller)\n\nq quits")
+            "make the window larger (or the font smaller)\n\nq quits"
+        )
         self.set_class(w >= WIDE_W, "-wide")
         self.set_class(h >= TALL_H, "-tall")
 

@@ -13,8 +13,12 @@ from twin.core.commands import VERBS
 from twin.frontends.tui import glossary
 
 
-def help_content(view_title: str, view_keys: tuple[tuple[str, str], ...], app_keys: list[tuple[str, str]],
-                 readonly: bool) -> Content:
+def help_content(
+    view_title: str,
+    view_keys: tuple[tuple[str, str], ...],
+    app_keys: list[tuple[str, str]],
+    readonly: bool,
+) -> Content:
     key_w = max(len(k) for k, _ in [*view_keys, *app_keys]) + 2
     usage_w = max(len(u) for u, _ in VERBS.values()) + 2
     parts: list = [(f"Help — {view_title} view\n\n", "bold")]
@@ -45,7 +49,10 @@ def help_content(view_title: str, view_keys: tuple[tuple[str, str], ...], app_ke
         "--blind hides what comes next.",
     ]
     if readonly:
-        notes.insert(0, "This session is read-only: commands are refused; navigation, filters and acknowledgements work.")
+        notes.insert(
+            0,
+            "This session is read-only: commands are refused; navigation, filters and acknowledgements work.",
+        )
     for n in notes:
         parts.append(f"  {n}\n")
     parts.append(("\nEsc, q or ? closes this help.", "$text-muted"))

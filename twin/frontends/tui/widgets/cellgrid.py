@@ -42,8 +42,15 @@ class Arrangement:
         return self.label_w + self.cell_w * self.max_cells + self.summary_w
 
 
-def arrange(n_groups: int, max_cells: int, label_w: int, width: int, height: int,
-            cell_widths: tuple[int, ...] = (2, 1), summary_w: int = 0) -> Arrangement:
+def arrange(
+    n_groups: int,
+    max_cells: int,
+    label_w: int,
+    width: int,
+    height: int,
+    cell_widths: tuple[int, ...] = (2, 1),
+    summary_w: int = 0,
+) -> Arrangement:
     """The roomiest arrangement that shows every group without scrolling, if one exists.
 
     Preference: wide cells with summaries, then wide cells, then narrow cells (each with
@@ -54,7 +61,7 @@ def arrange(n_groups: int, max_cells: int, label_w: int, width: int, height: int
     height = max(height, 1)
     options = []
     for cw in cell_widths:
-        for sw in ((summary_w, 0) if summary_w else (0,)):
+        for sw in (summary_w, 0) if summary_w else (0,):
             options.append((cw, sw))
     for cw, sw in options:
         block = label_w + cw * max_cells + sw
@@ -113,8 +120,16 @@ class CellGrid(ScrollView, can_focus=True):
             g, item = self.selected
             self.post_message(self.Entered(self, g, item))
 
-    def __init__(self, *, group_select: bool = False, cell_widths: tuple[int, ...] = (2, 1),
-                 summary_w: int = 0, keep_below: int = 6, id: str | None = None, classes: str | None = None):
+    def __init__(
+        self,
+        *,
+        group_select: bool = False,
+        cell_widths: tuple[int, ...] = (2, 1),
+        summary_w: int = 0,
+        keep_below: int = 6,
+        id: str | None = None,
+        classes: str | None = None,
+    ):
         super().__init__(id=id, classes=classes)
         self.keep_below = keep_below  # with height auto: lines left for the panel below
         self.group_select = group_select
@@ -140,8 +155,14 @@ class CellGrid(ScrollView, can_focus=True):
         self.cursor = (g, min(i, len(self.members[g]) - 1) if self.members else i)
         self._relayout()
 
-    def set_cells(self, glyphs: list[str], palette, summaries: list[Text] | None = None,
-                  dim: list[bool] | None = None, wide_glyphs: list[str] | None = None) -> None:
+    def set_cells(
+        self,
+        glyphs: list[str],
+        palette,
+        summaries: list[Text] | None = None,
+        dim: list[bool] | None = None,
+        wide_glyphs: list[str] | None = None,
+    ) -> None:
         """Apply one frame's cells; only the lines on screen are redrawn.
 
         ``wide_glyphs`` (a few characters each, e.g. '42%') replace ``glyphs`` when the
@@ -167,8 +188,15 @@ class CellGrid(ScrollView, can_focus=True):
     def _arrange(self, width: int, height: int) -> Arrangement:
         label_w = max((len(s) for s in self.labels), default=0) + 1
         max_cells = max((len(m) for m in self.members), default=0)
-        return arrange(len(self.labels), max_cells, label_w, max(width, 20), max(height, 1), self.cell_widths,
-                       self.summary_w)
+        return arrange(
+            len(self.labels),
+            max_cells,
+            label_w,
+            max(width, 20),
+            max(height, 1),
+            self.cell_widths,
+            self.summary_w,
+        )
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         """With ``height: auto`` the grid is as tall as its groups need, leaving
@@ -218,7 +246,9 @@ class CellGrid(ScrollView, can_focus=True):
         if strip is None:
             strip = self._render_virtual_line(line)
             self._lines[line] = strip
-        return strip.crop(scroll_x, scroll_x + self.size.width).extend_cell_length(self.size.width, self.rich_style)
+        return strip.crop(scroll_x, scroll_x + self.size.width).extend_cell_length(
+            self.size.width, self.rich_style
+        )
 
     def _render_virtual_line(self, line: int) -> Strip:
         a = self._arr
@@ -231,7 +261,9 @@ class CellGrid(ScrollView, can_focus=True):
         summary_style = self.get_component_rich_style("cellgrid--summary")
         segs: list[Segment] = []
         cg, ci = self.cursor
-        glyphs = self.wide_glyphs if (self.wide_glyphs is not None and a.cell_w >= 4) else self.glyphs
+        glyphs = (
+            self.wide_glyphs if (self.wide_glyphs is not None and a.cell_w >= 4) else self.glyphs
+        )
         for col in range(a.columns):
             g = col * a.lines + line
             if g >= len(self.labels):
@@ -249,7 +281,11 @@ class CellGrid(ScrollView, can_focus=True):
             else:
                 lstyle = label_style
             segs.append(Segment(label, base + lstyle))
-            segs.extend(self._cells(g, ci if selected_group else None, glyphs, styles, cursor_style, base, a.cell_w))
+            segs.extend(
+                self._cells(
+                    g, ci if selected_group else None, glyphs, styles, cursor_style, base, a.cell_w
+                )
+            )
             if a.summary_w and g < len(self.summaries):
                 width = a.label_w + a.cell_w * a.max_cells
                 used = sum(seg.cell_length for seg in segs) - start
@@ -258,15 +294,25 @@ class CellGrid(ScrollView, can_focus=True):
                 text = self.summaries[g].copy()
                 text.truncate(a.summary_w - 1, overflow="ellipsis")
                 segs.append(Segment(" ", base))
-                segs.extend(Segment(s.text, base + summary_style + (s.style or Style()))
-                            for s in text.render(self.app.console))
+                segs.extend(
+                    Segment(s.text, base + summary_style + (s.style or Style()))
+                    for s in text.render(self.app.console)
+                )
             used = sum(seg.cell_length for seg in segs) - start
             if used < a.block_w:
                 segs.append(Segment(" " * (a.block_w - used), base))
         return Strip(segs).extend_cell_length(self.virtual_size.width, base)
 
-    def _cells(self, g: int, cursor: int | None, glyphs: list[str], styles: list[Style], cursor_style: Style,
-               base: Style, cell_w: int) -> list[Segment]:
+    def _cells(
+        self,
+        g: int,
+        cursor: int | None,
+        glyphs: list[str],
+        styles: list[Style],
+        cursor_style: Style,
+        base: Style,
+        cell_w: int,
+    ) -> list[Segment]:
         """One group's cells as segments, runs of one style merged."""
         segs: list[Segment] = []
         run_style, run = None, []
@@ -326,7 +372,9 @@ class CellGrid(ScrollView, can_focus=True):
 
     def action_edge(self, direction: int) -> None:
         g, _ = self.cursor
-        self._set_cursor(g, (-1 if self.group_select else 0) if direction < 0 else len(self.members[g]) - 1)
+        self._set_cursor(
+            g, (-1 if self.group_select else 0) if direction < 0 else len(self.members[g]) - 1
+        )
 
     def action_page(self, direction: int) -> None:
         g, i = self.cursor

@@ -55,7 +55,9 @@ class CommandBar(Input):
             self.text = text
 
     def __init__(self, complete: Callable[[str], list[str]], *, id: str | None = None):
-        super().__init__(id=id, suggester=_GrammarSuggester(self._complete_for_mode), select_on_focus=False)
+        super().__init__(
+            id=id, suggester=_GrammarSuggester(self._complete_for_mode), select_on_focus=False
+        )
         self._complete = complete
         self.mode = ":"
 
@@ -64,8 +66,11 @@ class CommandBar(Input):
 
     def open(self, mode: str, value: str = "") -> None:
         self.mode = mode
-        self.placeholder = ("command — Tab completes, Enter runs, Esc closes (e.g. fail pdu-3, route kv-aware, speed 60)"
-                            if mode == ":" else "filter — Enter keeps it, Esc clears it")
+        self.placeholder = (
+            "command — Tab completes, Enter runs, Esc closes (e.g. fail pdu-3, route kv-aware, speed 60)"
+            if mode == ":"
+            else "filter — Enter keeps it, Esc clears it"
+        )
         self.value = value
         self.cursor_position = len(value)
         self.parent.display = True
@@ -124,7 +129,13 @@ def fit_message(text: str, width: int) -> str:
 class MessageBar(Widget):
     """One line: the result of the last action, an error, or the keys of the current view."""
 
-    STYLE = {"ok": "$success", "error": "bold $error", "warn": "$warning", "info": "", "hint": "$text-muted"}
+    STYLE = {
+        "ok": "$success",
+        "error": "bold $error",
+        "warn": "$warning",
+        "info": "",
+        "hint": "$text-muted",
+    }
     GLYPH = {"ok": "✓ ", "error": "✗ ", "warn": "▲ ", "info": "", "hint": ""}
 
     def __init__(self, *, id: str | None = None):

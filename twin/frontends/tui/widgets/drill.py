@@ -26,7 +26,12 @@ from twin.frontends.tui import fmt
 from twin.frontends.tui.model import STATE_GLYPH, Topology, util_text
 
 #: The sorts `o` cycles through, in order (key, words for the header).
-SORTS = (("layout", "layout order"), ("power", "power ▼"), ("util", "utilisation ▼"), ("temp", "temperature ▼"))
+SORTS = (
+    ("layout", "layout order"),
+    ("power", "power ▼"),
+    ("util", "utilisation ▼"),
+    ("temp", "temperature ▼"),
+)
 
 
 @dataclass(frozen=True)
@@ -54,7 +59,16 @@ class Line:
 COLUMNS = {
     "row": ("rack", "GPU", "state", "power", "util", "hottest GPU", "clock", "serves"),
     "rack": ("node", "GPUs", "state", "power (share)", "util (rack)", "hottest (rack)", "role"),
-    "node": ("GPU", "model", "state", "power (share)", "util (rack)", "hottest (rack)", "clock", "role"),
+    "node": (
+        "GPU",
+        "model",
+        "state",
+        "power (share)",
+        "util (rack)",
+        "hottest (rack)",
+        "clock",
+        "role",
+    ),
 }
 
 
@@ -85,9 +99,23 @@ def level_lines(level: Level, snap: Snapshot, topo: Topology, catalog) -> list[L
             if topo.rack_prefill[i] > 0:
                 deps += " (prefill)"
             kw, u, t = float(racks.power_kw[i]), float(racks.utilisation[i]), float(racks.temp_c[i])
-            out.append(Line(rid, (rid, f"{n} {sku}", _state(code), fmt.kw(kw), util_text(u), f"{t:.0f} °C",
-                                  f"{float(racks.clock[i]):.0%}", deps),
-                            {"power": kw, "util": u, "temp": t}, Level("rack", rid)))
+            out.append(
+                Line(
+                    rid,
+                    (
+                        rid,
+                        f"{n} {sku}",
+                        _state(code),
+                        fmt.kw(kw),
+                        util_text(u),
+                        f"{t:.0f} °C",
+                        f"{float(racks.clock[i]):.0%}",
+                        deps,
+                    ),
+                    {"power": kw, "util": u, "temp": t},
+                    Level("rack", rid),
+                )
+            )
         return out
     i = topo.rack_index[level.rack]
     sku, n, per_node = rack_gpus(topo, snap, i, catalog)
@@ -101,22 +129,53 @@ def level_lines(level: Level, snap: Snapshot, topo: Topology, catalog) -> list[L
             return "spare"
         if first + count <= pf_gpus + 1e-9:
             return "prefill"
-        return "prefill + decode" if first < pf_gpus else ("decode" if pf_gpus > 0 or topo.rack_prefill[i] else "serving")
+        return (
+            "prefill + decode"
+            if first < pf_gpus
+            else ("decode" if pf_gpus > 0 or topo.rack_prefill[i] else "serving")
+        )
 
     if level.kind == "rack":
         out = []
         for k in range(nodes):
             g = min(per_node, n - k * per_node)
-            out.append(Line(f"{level.rack}/{k + 1}", (f"node {k + 1}", str(g), _state(code), fmt.kw(kw * g / n),
-                                                      util_text(u), f"≤{t:.0f} °C", role(k * per_node, g)),
-                            {"power": kw * g / n, "util": u, "temp": t}, Level("node", f"{level.rack}/{k + 1}")))
+            out.append(
+                Line(
+                    f"{level.rack}/{k + 1}",
+                    (
+                        f"node {k + 1}",
+                        str(g),
+                        _state(code),
+                        fmt.kw(kw * g / n),
+                        util_text(u),
+                        f"≤{t:.0f} °C",
+                        role(k * per_node, g),
+                    ),
+                    {"power": kw * g / n, "util": u, "temp": t},
+                    Level("node", f"{level.rack}/{k + 1}"),
+                )
+            )
         return out
     first = (level.node - 1) * per_node
     out = []
     for k in range(first, min(first + per_node, n)):
-        out.append(Line(f"{level.rack}/{level.node}/{k}", (f"gpu {k}", sku, _state(code), fmt.kw(kw / n), util_text(u),
-                                                          f"≤{t:.0f} °C", f"{float(racks.clock[i]):.0%}", role(k, 1)),
-                        {"power": kw / n, "util": u, "temp": t}, None))
+        out.append(
+            Line(
+                f"{level.rack}/{level.node}/{k}",
+                (
+                    f"gpu {k}",
+                    sku,
+                    _state(code),
+                    fmt.kw(kw / n),
+                    util_text(u),
+                    f"≤{t:.0f} °C",
+                    f"{float(racks.clock[i]):.0%}",
+                    role(k, 1),
+                ),
+                {"power": kw / n, "util": u, "temp": t},
+                None,
+            )
+        )
     return out
 
 

@@ -44,8 +44,13 @@ class LogRow:
 class EventLog(ScrollView, can_focus=True):
     """The log as a Line API list: only the lines on screen are drawn."""
 
-    COMPONENT_CLASSES = {"eventlog--cursor", "eventlog--warning", "eventlog--critical", "eventlog--acked",
-                         "eventlog--muted"}
+    COMPONENT_CLASSES = {
+        "eventlog--cursor",
+        "eventlog--warning",
+        "eventlog--critical",
+        "eventlog--acked",
+        "eventlog--muted",
+    }
 
     BINDINGS = [
         Binding("up,k", "move(-1)", show=False),
@@ -129,7 +134,9 @@ class EventLog(ScrollView, can_focus=True):
     def action_jump(self) -> None:
         row = self.selected_row
         if row is not None:
-            self.post_message(self.Jump(row.group.key if row.group is not None else row.entry.source))
+            self.post_message(
+                self.Jump(row.group.key if row.group is not None else row.entry.source)
+            )
 
     def on_click(self, event: Click) -> None:
         line = event.y + int(self.scroll_y)
@@ -145,9 +152,16 @@ class EventLog(ScrollView, can_focus=True):
         base = self.rich_style
         if line >= len(self.rows):
             if not self.rows and y == 0:
-                return Strip([Segment("no alarms match" if self.parent and getattr(self.parent, "grouped", False)
-                                      else "no events match", base + self.get_component_rich_style("eventlog--muted"))]
-                             ).extend_cell_length(width, base)
+                return Strip(
+                    [
+                        Segment(
+                            "no alarms match"
+                            if self.parent and getattr(self.parent, "grouped", False)
+                            else "no events match",
+                            base + self.get_component_rich_style("eventlog--muted"),
+                        )
+                    ]
+                ).extend_cell_length(width, base)
             return Strip.blank(width, base)
         row = self.rows[line]
         e = row.entry
@@ -161,7 +175,11 @@ class EventLog(ScrollView, can_focus=True):
             acked = e.event_id in self.acked
             severity = e.severity
         alarm = severity != "info" and e.event_id is not None
-        sev_style = (self.get_component_rich_style(f"eventlog--{severity}") if severity != "info" else Style())
+        sev_style = (
+            self.get_component_rich_style(f"eventlog--{severity}")
+            if severity != "info"
+            else Style()
+        )
         if acked and alarm:
             sev_style = self.get_component_rich_style("eventlog--acked")
         mark = "✓" if acked and alarm else ("!" if alarm else " ")
@@ -179,12 +197,24 @@ class EventLog(ScrollView, can_focus=True):
         if group is not None:
             n = len(group.alarms)
             racks = len(group.affected) if group.affected and group.key not in group.affected else 0
-            count = f"[{n} alarm{'s' if n != 1 else ''}" + (f" · {racks} rack{'s' if racks != 1 else ''}" if racks else "")
-            segs += [Segment(f"{count}] ", base + Style(bold=True)),
-                     Segment(e.message, base + (self.get_component_rich_style("eventlog--acked") if acked else Style()))]
+            count = f"[{n} alarm{'s' if n != 1 else ''}" + (
+                f" · {racks} rack{'s' if racks != 1 else ''}" if racks else ""
+            )
+            segs += [
+                Segment(f"{count}] ", base + Style(bold=True)),
+                Segment(
+                    e.message,
+                    base + (self.get_component_rich_style("eventlog--acked") if acked else Style()),
+                ),
+            ]
         else:
-            segs += [Segment(e.message, base + (self.get_component_rich_style("eventlog--acked") if acked else Style())),
-                     Segment(f"  {ident}", base + muted)]
+            segs += [
+                Segment(
+                    e.message,
+                    base + (self.get_component_rich_style("eventlog--acked") if acked else Style()),
+                ),
+                Segment(f"  {ident}", base + muted),
+            ]
         strip = Strip(segs).crop(0, width).extend_cell_length(width, base)
         if line == self.cursor:
             strip = strip.apply_style(self.get_component_rich_style("eventlog--cursor"))
@@ -212,12 +242,18 @@ class EventsView(View):
 
     def action_critical(self) -> None:
         on = self.toggle_critical()
-        self.app.room.say("critical alarms only (c shows every alarm)" if on else "every alarm", "info")  # type: ignore[attr-defined]
+        self.app.room.say(
+            "critical alarms only (c shows every alarm)" if on else "every alarm", "info"
+        )  # type: ignore[attr-defined]
 
     def action_grouped(self) -> None:
         on = self.toggle_grouped()
-        self.app.room.say("alarms grouped by cause (→ opens one, Enter goes to it)" if on  # type: ignore[attr-defined]
-                          else "the whole log: alarms, commands and notes, newest first", "info")
+        self.app.room.say(
+            "alarms grouped by cause (→ opens one, Enter goes to it)"
+            if on  # type: ignore[attr-defined]
+            else "the whole log: alarms, commands and notes, newest first",
+            "info",
+        )
 
     def __init__(self, ctx, *, id: str | None = None):
         super().__init__(ctx, id=id)
@@ -242,7 +278,13 @@ class EventsView(View):
     def show(self, snap: Snapshot) -> None:
         super().show(snap)
         book = self.ctx.alarms
-        key = (book.version, self.filter_text, self.grouped, self.critical_only, frozenset(self.opened))
+        key = (
+            book.version,
+            self.filter_text,
+            self.grouped,
+            self.critical_only,
+            frozenset(self.opened),
+        )
         if getattr(self, "_shown", None) == key:
             return
         self._shown = key
@@ -254,14 +296,23 @@ class EventsView(View):
             parts: list = [("alarms by cause ", "bold"), f"· {n} cause{'s' if n != 1 else ''} · "]
         else:
             parts = [("alarm log ", "bold"), f"· {len(rows)} entries · "]
-        parts.append((f"{active} unacknowledged", "bold $error") if active else ("no unacknowledged alarms", "$success"))
+        parts.append(
+            (f"{active} unacknowledged", "bold $error")
+            if active
+            else ("no unacknowledged alarms", "$success")
+        )
         if self.critical_only:
             parts.append((" · critical only", "bold reverse"))
         if self.filter_text:
             parts.append((f" · filter: {self.filter_text}", "bold"))
         if self.app.size.width >= 100:  # the hint line says the same at 80 columns
-            parts.append((f"   v {'full log' if self.grouped else 'by cause'} · c "
-                          f"{'all' if self.critical_only else 'critical only'} · Enter go to", "$text-muted"))
+            parts.append(
+                (
+                    f"   v {'full log' if self.grouped else 'by cause'} · c "
+                    f"{'all' if self.critical_only else 'critical only'} · Enter go to",
+                    "$text-muted",
+                )
+            )
         self.query_one("#events-legend", Static).update(Content.assemble(*parts))
         self._detail()
 
@@ -284,8 +335,11 @@ class EventsView(View):
             opened = key in self.opened
             rows.append(LogRow(g.root, g, 0, opened))
             if opened:
-                rows += [LogRow(m, None, 1) for m in reversed(g.members) if m is not g.root
-                         and (not self.critical_only or m.severity == "critical")]
+                rows += [
+                    LogRow(m, None, 1)
+                    for m in reversed(g.members)
+                    if m is not g.root and (not self.critical_only or m.severity == "critical")
+                ]
         return rows
 
     def on_event_log_moved(self, _message) -> None:
@@ -320,9 +374,11 @@ class EventsView(View):
         if g is not None:
             n, unacked = len(g.alarms), g.unacked(acked)
             kinds = " · ".join(f"{k} {what}" for what, k in g.kinds()[:5])
-            parts: list = [(f"{fmt.sim_clock(e.t_s, self.ctx.start_hour)} {g.severity} {g.key}", "bold"),
-                           (f" · {n} alarm{'s' if n != 1 else ''}, {unacked} not acknowledged", "$text-muted"),
-                           f"\n{e.message}"]
+            parts: list = [
+                (f"{fmt.sim_clock(e.t_s, self.ctx.start_hour)} {g.severity} {g.key}", "bold"),
+                (f" · {n} alarm{'s' if n != 1 else ''}, {unacked} not acknowledged", "$text-muted"),
+                f"\n{e.message}",
+            ]
             if g.affected:
                 topo = self.ctx.topology
                 parts.append(f"\nracks hit: {racks_text(topo, g.affected)}")
@@ -331,22 +387,40 @@ class EventsView(View):
                     for d in topo.rack_deployments[topo.rack_index[r]]:
                         served[d] = served.get(d, 0) + 1
                 if served:
-                    parts.append(" · serving " + ", ".join(f"{d} ({n} rack{'s' if n != 1 else ''})"
-                                                          for d, n in served.items()))
+                    parts.append(
+                        " · serving "
+                        + ", ".join(
+                            f"{d} ({n} rack{'s' if n != 1 else ''})" for d, n in served.items()
+                        )
+                    )
             if kinds:
                 parts.append(("\nthen: ", "$text-muted"))
                 parts.append(kinds)
-            parts.append((f"\nEnter goes to {g.key} · → lists its alarms · a acknowledges them all", "$text-muted"))
+            parts.append(
+                (
+                    f"\nEnter goes to {g.key} · → lists its alarms · a acknowledges them all",
+                    "$text-muted",
+                )
+            )
             box.update(Content.assemble(*parts))
             return
         state = ""
         if e.event_id is not None and e.severity != "info":
             state = " · acknowledged" if e.event_id in acked else " · not acknowledged (a)"
-        box.update(Content.assemble(
-            (f"#{e.event_id} " if e.event_id is not None else "", "$text-muted"),
-            (f"{fmt.sim_clock(e.t_s, self.ctx.start_hour)} {e.severity} {e.source}", "bold"),
-            (state, "$text-muted"), f"\n{e.message}",
-            (f"\nEnter goes to {e.source}" if self.ctx.topology.kind(e.source) != "component" else "", "$text-muted")))
+        box.update(
+            Content.assemble(
+                (f"#{e.event_id} " if e.event_id is not None else "", "$text-muted"),
+                (f"{fmt.sim_clock(e.t_s, self.ctx.start_hour)} {e.severity} {e.source}", "bold"),
+                (state, "$text-muted"),
+                f"\n{e.message}",
+                (
+                    f"\nEnter goes to {e.source}"
+                    if self.ctx.topology.kind(e.source) != "component"
+                    else "",
+                    "$text-muted",
+                ),
+            )
+        )
 
     def set_filter(self, text: str) -> None:
         self.filter_text = text

@@ -20,21 +20,33 @@ LINKS_SHOWN = 6
 
 def _link_faults(snap: Snapshot, state: dict[str, str]) -> list:
     """Links down or degraded in themselves (not merely cut off by a failed switch)."""
-    return [ln for ln in snap.links if ln.capacity_fraction < 1.0
-            and state.get(ln.a) != "failed" and state.get(ln.b) != "failed"]
+    return [
+        ln
+        for ln in snap.links
+        if ln.capacity_fraction < 1.0
+        and state.get(ln.a) != "failed"
+        and state.get(ln.b) != "failed"
+    ]
 
 
 class FabricView(View):
     TITLE = "Fabric"
-    KEYS = (
-        ("←↑↓→", "move over switches: spines first, then the leaves serving each row"),
-    )
+    KEYS = (("←↑↓→", "move over switches: spines first, then the leaves serving each row"),)
 
     def compose(self) -> ComposeResult:
-        yield Static(Content.assemble(("switches ", "$text-muted"), ("■", PALETTE_STYLE[P_OK]), " ok  ",
-                                      ("◆", PALETTE_STYLE[P_WARN]), " an uplink down or degraded  ",
-                                      ("✕", PALETTE_STYLE[P_BAD]), " failed"),
-                     id="fabric-legend", classes="legend")
+        yield Static(
+            Content.assemble(
+                ("switches ", "$text-muted"),
+                ("■", PALETTE_STYLE[P_OK]),
+                " ok  ",
+                ("◆", PALETTE_STYLE[P_WARN]),
+                " an uplink down or degraded  ",
+                ("✕", PALETTE_STYLE[P_BAD]),
+                " failed",
+            ),
+            id="fabric-legend",
+            classes="legend",
+        )
         with Container(classes="body"):
             yield CellGrid(summary_w=22, keep_below=10, id="fabric-grid")
             yield Static(id="fabric-detail", classes="detail")
@@ -43,9 +55,14 @@ class FabricView(View):
         super().__init__(ctx, id=id)
         topo = ctx.topology
         self.labels = ["spines", *topo.rows]
-        self.switch_ids = [*topo.spines, *dict.fromkeys(s for leaves in topo.row_leaves for s in leaves)]
+        self.switch_ids = [
+            *topo.spines,
+            *dict.fromkeys(s for leaves in topo.row_leaves for s in leaves),
+        ]
         index = {s: i for i, s in enumerate(self.switch_ids)}
-        self.members = [[index[s] for s in topo.spines]] + [[index[s] for s in leaves] for leaves in topo.row_leaves]
+        self.members = [[index[s] for s in topo.spines]] + [
+            [index[s] for s in leaves] for leaves in topo.row_leaves
+        ]
 
     def on_mount(self) -> None:
         self.grid.set_groups(self.labels, self.members)
@@ -73,7 +90,9 @@ class FabricView(View):
         super().show(snap)
         state = {s.id: s.state for s in snap.switches}
         hurt: dict[str, int] = {}
-        for ln in _link_faults(snap, state):  # links down because a switch failed belong to that switch
+        for ln in _link_faults(
+            snap, state
+        ):  # links down because a switch failed belong to that switch
             hurt[ln.a] = hurt.get(ln.a, 0) + 1
             hurt[ln.b] = hurt.get(ln.b, 0) + 1
         glyphs, pal = [], []
@@ -107,31 +126,50 @@ class FabricView(View):
         if sel:
             st = state.get(sel, "ok")
             tier = topo.kind(sel)
-            parts += [(f"{tier} {sel}", "bold"), " · ",
-                      ("✕ failed" if st == "failed" else "■ ok", PALETTE_STYLE[P_BAD if st == "failed" else P_OK])]
+            parts += [
+                (f"{tier} {sel}", "bold"),
+                " · ",
+                (
+                    "✕ failed" if st == "failed" else "■ ok",
+                    PALETTE_STYLE[P_BAD if st == "failed" else P_OK],
+                ),
+            ]
             if tier == "leaf":
                 racks = topo.leaf_racks.get(sel, ())
                 parts.append(f" · serves {', '.join(racks)}")
                 ups = topo.leaf_uplinks.get(sel, ())
                 if ups:
                     each = fmt.bits(ups[0]) if len(set(ups)) == 1 else "mixed"
-                    parts.append(f"\nuplinks {len(ups)} × {each} = {fmt.bits(sum(ups))} to the spines (layout)")
+                    parts.append(
+                        f"\nuplinks {len(ups)} × {each} = {fmt.bits(sum(ups))} to the spines (layout)"
+                    )
             else:
-                parts.append(f" · uplinks from every leaf ({len(self.switch_ids) - len(topo.spines)})")
+                parts.append(
+                    f" · uplinks from every leaf ({len(self.switch_ids) - len(topo.spines)})"
+                )
             mine = [ln for ln in _link_faults(snap, state) if sel in (ln.a, ln.b)]
             if mine:
                 parts.append(f" · {len(mine)} uplink{'s' if len(mine) != 1 else ''} hurt")
             parts.append("\n")
         own = _link_faults(snap, state)
         failed = sorted(s for s, st in state.items() if st == "failed")
-        cut = [ln for ln in snap.links if ln.capacity_fraction < 1.0 and (state.get(ln.a) == "failed" or state.get(ln.b) == "failed")]
-        busy = sorted((ln for ln in snap.links if ln.capacity_fraction >= 1.0), key=lambda ln: -ln.load)
+        cut = [
+            ln
+            for ln in snap.links
+            if ln.capacity_fraction < 1.0
+            and (state.get(ln.a) == "failed" or state.get(ln.b) == "failed")
+        ]
+        busy = sorted(
+            (ln for ln in snap.links if ln.capacity_fraction >= 1.0), key=lambda ln: -ln.load
+        )
         summary = []
         if own:
             summary.append(f"{len(own)} down or degraded")
         if cut:
-            summary.append(f"{len(cut)}{'+' if len(snap.links) >= 200 else ''} cut off by failed "
-                           f"{', '.join(failed[:4])}{' …' if len(failed) > 4 else ''}")
+            summary.append(
+                f"{len(cut)}{'+' if len(snap.links) >= 200 else ''} cut off by failed "
+                f"{', '.join(failed[:4])}{' …' if len(failed) > 4 else ''}"
+            )
         parts.append((f"uplinks: {' · '.join(summary) if summary else 'all up'}", "bold"))
         parts.append(("   (faults first, then the busiest)\n", "$text-muted"))
         for ln in (own + busy)[:LINKS_SHOWN]:
@@ -142,11 +180,18 @@ class FabricView(View):
                 parts.append((f"◆ {frac:>4.0%} cap ", PALETTE_STYLE[P_WARN]))
             else:
                 parts.append(("■ ok        ", PALETTE_STYLE[P_OK]))
-            parts.append(f"{ln.a}→{ln.b:<9} {fmt.bar(ln.load, 8)} {ln.load:>4.0%} of {fmt.bits(ln.gb_s)}\n")
+            parts.append(
+                f"{ln.a}→{ln.b:<9} {fmt.bar(ln.load, 8)} {ln.load:>4.0%} of {fmt.bits(ln.gb_s)}\n"
+            )
         nvl = [f for f in snap.active_faults if f[1] in ("degrade-rack", "straggler")]
         parts.append(("scale-up domains: ", "bold"))
         if nvl:
-            parts.append(", ".join(f"{c} ({'NVLink degraded' if k == 'degrade-rack' else 'straggler'})" for c, k, _ in nvl))
+            parts.append(
+                ", ".join(
+                    f"{c} ({'NVLink degraded' if k == 'degrade-rack' else 'straggler'})"
+                    for c, k, _ in nvl
+                )
+            )
         else:
             parts.append("every NVLink domain at full bandwidth")
         self.query_one("#fabric-detail", Static).update(Content.assemble(*parts))

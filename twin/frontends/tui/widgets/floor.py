@@ -78,8 +78,11 @@ class FloorView(View):
     def on_cell_grid_entered(self, message: CellGrid.Entered) -> None:
         message.stop()
         topo = self.ctx.topology
-        self.open_level(Level("row", topo.rows[message.group]) if message.item is None
-                        else Level("rack", topo.rack_ids[message.item]))
+        self.open_level(
+            Level("row", topo.rows[message.group])
+            if message.item is None
+            else Level("rack", topo.rack_ids[message.item])
+        )
 
     def open_level(self, level: Level) -> None:
         self.levels.append(level)
@@ -107,7 +110,9 @@ class FloorView(View):
         message.stop()
         self.sort = (self.sort + 1) % len(SORTS)
         self._build(keep=self._cursor_key())
-        self.app.room.say(f"sorted by {SORTS[self.sort][1]} — the order holds until o again", "info")  # type: ignore[attr-defined]
+        self.app.room.say(
+            f"sorted by {SORTS[self.sort][1]} — the order holds until o again", "info"
+        )  # type: ignore[attr-defined]
 
     def on_data_table_row_selected(self, message: DataTable.RowSelected) -> None:
         message.stop()
@@ -185,14 +190,25 @@ class FloorView(View):
     def _legend(self) -> None:
         if self.levels and self.snapshot is not None:
             level = self.levels[-1]
-            trail = " › ".join(f"node {lv.node}" if lv.kind == "node" else lv.id for lv in self.levels)
-            parts = [("floor › ", "$text-muted"), (trail, "bold"), "  ",
-                     (level_title(level, self.snapshot, self.ctx.topology, self.ctx.catalog), ""),
-                     ("\n", ""), (f"sorted by {SORTS[self.sort][1]}", "bold"),
-                     (" · o sorts, then holds · Enter opens · Esc back", "$text-muted")]
+            trail = " › ".join(
+                f"node {lv.node}" if lv.kind == "node" else lv.id for lv in self.levels
+            )
+            parts = [
+                ("floor › ", "$text-muted"),
+                (trail, "bold"),
+                "  ",
+                (level_title(level, self.snapshot, self.ctx.topology, self.ctx.catalog), ""),
+                ("\n", ""),
+                (f"sorted by {SORTS[self.sort][1]}", "bold"),
+                (" · o sorts, then holds · Enter opens · Esc back", "$text-muted"),
+            ]
             if level.kind != "row":
-                parts.append(("\nthe twin models racks: power is the rack's shared evenly, the rest the rack's own",
-                              "$text-muted"))
+                parts.append(
+                    (
+                        "\nthe twin models racks: power is the rack's shared evenly, the rest the rack's own",
+                        "$text-muted",
+                    )
+                )
             self.query_one("#floor-legend", Static).update(Content.assemble(*parts))
             return
         parts: list = [("heat ", "$text-muted"), (self.mode, "bold"), "  "]
@@ -200,8 +216,15 @@ class FloorView(View):
             for code, name in enumerate(RACK_STATE_NAMES):
                 parts += [(STATE_GLYPH[code], STATE_STYLE[name]), f" {name}  "]
         else:
-            lo, hi = ("0%", "100%") if self.mode == "utilisation" else (f"{self.ctx.ambient_c:.0f}°C", f"{self.ctx.throttle_c:.0f}°C")
-            parts += [f"{lo} {LEVEL_GLYPHS} {hi}  ", ("faults keep their glyph: ✕ ▼ ◆ ↻ □", "$text-muted")]
+            lo, hi = (
+                ("0%", "100%")
+                if self.mode == "utilisation"
+                else (f"{self.ctx.ambient_c:.0f}°C", f"{self.ctx.throttle_c:.0f}°C")
+            )
+            parts += [
+                f"{lo} {LEVEL_GLYPHS} {hi}  ",
+                ("faults keep their glyph: ✕ ▼ ◆ ↻ □", "$text-muted"),
+            ]
         if any(self.ctx.topology.rack_prefill):
             parts.append(("  pfN: N prefill racks", "$text-muted"))
         if self.filter_text:
@@ -256,7 +279,9 @@ class FloorView(View):
         topo = self.ctx.topology
         if not topo.rows:
             return None
-        if self.levels:  # in the drill-down: the rack under the cursor, or the rack being looked into
+        if (
+            self.levels
+        ):  # in the drill-down: the rack under the cursor, or the rack being looked into
             key = self._cursor_key() if self.levels[-1].kind == "row" else None
             return key or self.levels[-1].rack
         g, item = self.grid.selected
@@ -284,8 +309,14 @@ class FloorView(View):
                 f" · {r.racks} racks of {', '.join(cat.gpus[s].name if s in cat.gpus else s for s in skus)}\n",
                 f"power {fmt.kw(r.power_kw)} · util {util_text(r.util)} · hottest GPU {r.hottest_c:.0f} °C\n",
                 f"racks: {states}\n",
-                *([f"prefill pool: {r.prefill} of its racks prefill prompts for decode elsewhere "
-                   "(their util is prefill work)\n"] if r.prefill else []),
+                *(
+                    [
+                        f"prefill pool: {r.prefill} of its racks prefill prompts for decode elsewhere "
+                        "(their util is prefill work)\n"
+                    ]
+                    if r.prefill
+                    else []
+                ),
                 f"fed by {len(pdus)} PDUs on {', '.join(dict.fromkeys(topo.pdu_feed[p] for p in pdus))} · "
                 f"cooled by {', '.join(dict.fromkeys(topo.rack_loop[i] for i in topo.row_racks[g]))}",
             ]
@@ -293,13 +324,18 @@ class FloorView(View):
             racks = snap.racks
             sku = racks.gpu[item]
             gpu = cat.gpus.get(sku)
-            n_gpus = topo.rack_gpus[item] if sku == topo.rack_sku[item] or gpu is None else gpu.gpus_per_rack
+            n_gpus = (
+                topo.rack_gpus[item]
+                if sku == topo.rack_sku[item] or gpu is None
+                else gpu.gpus_per_rack
+            )
             code = int(racks.state[item])
             state = RACK_STATE_NAMES[code]
             feeds = " + ".join(f"{p} ({topo.pdu_feed[p]})" for p in topo.rack_pdus[item])
             deps = topo.rack_deployments[item]
             parts = [
-                (f"rack {topo.rack_ids[item]}", "bold"), f" · {gpu.name if gpu else sku} × {n_gpus} · ",
+                (f"rack {topo.rack_ids[item]}", "bold"),
+                f" · {gpu.name if gpu else sku} × {n_gpus} · ",
                 (f"{STATE_GLYPH[code]} {state}", STATE_STYLE[state]),
                 f"\npower {fmt.kw(float(racks.power_kw[item]))} · util {util_text(float(racks.utilisation[item]))} · "
                 f"GPU {float(racks.temp_c[item]):.0f} °C · clock {float(racks.clock[item]):.0%}\n",
@@ -308,7 +344,12 @@ class FloorView(View):
             ]
             pf = topo.rack_prefill[item]
             if pf > 0:
-                parts.append((f" · prefill pool{'' if pf >= 1 else f' ({pf:.0%} of its GPUs)'}: it prefills prompts "
-                              "for decode replicas elsewhere", "italic"))
+                parts.append(
+                    (
+                        f" · prefill pool{'' if pf >= 1 else f' ({pf:.0%} of its GPUs)'}: it prefills prompts "
+                        "for decode replicas elsewhere",
+                        "italic",
+                    )
+                )
         parts.append((f"\n{UTIL_MEANING}", "$text-muted"))
         self.query_one("#floor-detail", Static).update(Content.assemble(*parts))

@@ -72,7 +72,9 @@ class Gauge(Widget):
     def on_click(self) -> None:
         self.app.room.say(gauge_words(self.spec.key), "info")  # type: ignore[attr-defined]
 
-    def show(self, reading: GaugeReading, history: np.ndarray, span_s: float = 0.0, delta: str = "") -> None:
+    def show(
+        self, reading: GaugeReading, history: np.ndarray, span_s: float = 0.0, delta: str = ""
+    ) -> None:
         self.reading = reading
         self.history = history
         self.span_s = span_s
@@ -97,25 +99,60 @@ class Gauge(Widget):
         title = self.spec.title if big and len(self.spec.title) <= w else self.spec.short
         status = STATUS_STYLE[r.status]
         # the time axis of the sparkline: '‹5m' = it spans the last five minutes, newest on the right
-        axis = f"‹{format_duration(self.span_s).replace('m00s', 'm').replace('h00m', 'h')}" if self.span_s >= 1 else ""
-        head = title if len(title) + len(axis) + 1 > w - 1 else title + " " * (w - 1 - len(title) - len(axis)) + axis
+        axis = (
+            f"‹{format_duration(self.span_s).replace('m00s', 'm').replace('h00m', 'h')}"
+            if self.span_s >= 1
+            else ""
+        )
+        head = (
+            title
+            if len(title) + len(axis) + 1 > w - 1
+            else title + " " * (w - 1 - len(title) - len(axis)) + axis
+        )
         lines: list[Content] = [Content.styled(fmt.clip(head, w), "$text-muted")]
         if big:
             for k, row in enumerate(rows):
                 tail = f" {glyph}" if k == 0 and glyph else (f" {unit}" if k == 2 else "")
                 lines.append(Content.assemble((row, status or "bold"), (tail, status)))
             if self.delta:
-                since = next((t for t in (" since baseline", " since b") if len(t) + len(self.delta) + 2 <= w - 1), "")
-                lines.append(Content.assemble(("Δ ", "bold $accent"), (self.delta, "bold $accent"), (since, "$text-muted")))
+                since = next(
+                    (
+                        t
+                        for t in (" since baseline", " since b")
+                        if len(t) + len(self.delta) + 2 <= w - 1
+                    ),
+                    "",
+                )
+                lines.append(
+                    Content.assemble(
+                        ("Δ ", "bold $accent"), (self.delta, "bold $accent"), (since, "$text-muted")
+                    )
+                )
             else:
                 lines.append(Content.styled(r.note_for(w - 1), status or "$text-muted"))
         else:
-            value = r.compact if len(r.compact) + len(glyph) + 1 <= w - 1 else r.compact.replace(" ", "")
+            value = (
+                r.compact
+                if len(r.compact) + len(glyph) + 1 <= w - 1
+                else r.compact.replace(" ", "")
+            )
             tail = f" {glyph}" if glyph else ""
-            delta = f" Δ{self.delta}" if len(value) + len(tail) + len(self.delta) + 2 <= w - 1 else (
-                f" {self.delta}" if len(value) + len(tail) + len(self.delta) + 1 <= w - 1 else "")
-            lines.append(Content.assemble((fmt.clip(value, w - 1), status or "bold"), (tail, status),
-                                          (delta if self.delta else "", "bold $accent")))
+            delta = (
+                f" Δ{self.delta}"
+                if len(value) + len(tail) + len(self.delta) + 2 <= w - 1
+                else (
+                    f" {self.delta}"
+                    if len(value) + len(tail) + len(self.delta) + 1 <= w - 1
+                    else ""
+                )
+            )
+            lines.append(
+                Content.assemble(
+                    (fmt.clip(value, w - 1), status or "bold"),
+                    (tail, status),
+                    (delta if self.delta else "", "bold $accent"),
+                )
+            )
             if self.size.height >= 4:
                 lines.append(Content.styled(r.note_for(w - 1), status or "$text-muted"))
         spark_h = self.size.height - len(lines)
@@ -150,5 +187,9 @@ class GaugeStrip(Horizontal):
                 hist = hist[keep]
             if key == "slo_attainment":
                 hist = hist * 100
-            delta = gauge_delta(key, snap.gauges.get(key), self.baseline.get(key)) if self.baseline else ""
+            delta = (
+                gauge_delta(key, snap.gauges.get(key), self.baseline.get(key))
+                if self.baseline
+                else ""
+            )
             gauge.show(readings[key], hist, span, delta)

@@ -44,11 +44,24 @@ class HeaderBar(Static):
     def _parts(h: HeaderState, compact: bool, tight: bool = False) -> list:
         sep = (" │ " if not compact else "│", "$text-muted")
         clock = fmt.sim_clock(h.t_s, h.start_hour)
-        parts: list = [("" if tight else "twin ", "bold $accent"), (h.factory, "bold"), sep, (clock, "bold"), sep]
+        parts: list = [
+            ("" if tight else "twin ", "bold $accent"),
+            (h.factory, "bold"),
+            sep,
+            (clock, "bold"),
+            sep,
+        ]
         if h.scenario:
             stopped = h.scenario.endswith(("ended", "aborted"))
-            style = ("bold reverse $error" if h.scenario.endswith("aborted") else "bold reverse $success") if stopped \
+            style = (
+                (
+                    "bold reverse $error"
+                    if h.scenario.endswith("aborted")
+                    else "bold reverse $success"
+                )
+                if stopped
                 else "bold $accent"
+            )
             text = h.scenario if not compact else h.scenario.replace(" ended", " end")
             if tight:  # 'T+06:12/30m00s' → 'T+06:12'
                 head, _, tail = text.partition("/")
@@ -60,16 +73,33 @@ class HeaderBar(Static):
             parts.append(("▶ ", "$success"))
             parts.append((speed_label(h.speed), "bold"))
             if h.achieved is not None:
-                parts.append((f" ({'≈' if compact else 'keeping '}{fmt.si(h.achieved, 2)}×)", "$warning"))
-        parts += [sep] + ([] if compact else [("route ", "$text-muted")]) + [(h.routing, "bold"), sep]
+                parts.append(
+                    (f" ({'≈' if compact else 'keeping '}{fmt.si(h.achieved, 2)}×)", "$warning")
+                )
+        parts += (
+            [sep] + ([] if compact else [("route ", "$text-muted")]) + [(h.routing, "bold"), sep]
+        )
         if h.alarms:
             glyph = "✕" if h.worst == "critical" else "▲"
             style = "bold $error" if h.worst == "critical" else "bold $warning"
-            parts.append((f"{glyph}{h.alarms}" if tight else f"{glyph} {h.alarms} alarm{'s' if h.alarms != 1 else ''}", style))
+            parts.append(
+                (
+                    f"{glyph}{h.alarms}"
+                    if tight
+                    else f"{glyph} {h.alarms} alarm{'s' if h.alarms != 1 else ''}",
+                    style,
+                )
+            )
         else:
             parts.append(("✓ no alarms", "$success"))
         if h.faults:
-            parts += [sep, (f"{h.faults} fault{'s' if h.faults != 1 else ''}{'' if compact else ' open'}", "$warning")]
+            parts += [
+                sep,
+                (
+                    f"{h.faults} fault{'s' if h.faults != 1 else ''}{'' if compact else ' open'}",
+                    "$warning",
+                ),
+            ]
         if h.random_faults:
             parts += [sep, ("random faults" if compact else "random faults on", "$text-muted")]
         if h.readonly:
@@ -77,7 +107,10 @@ class HeaderBar(Static):
         if h.recording:
             parts += [sep, ("● rec" if compact else "● recording", "bold $error")]
         if h.baseline:
-            parts += [sep, (f"Δ {h.baseline}" if compact else f"Δ since {h.baseline}", "bold $accent")]
+            parts += [
+                sep,
+                (f"Δ {h.baseline}" if compact else f"Δ since {h.baseline}", "bold $accent"),
+            ]
         return parts
 
 

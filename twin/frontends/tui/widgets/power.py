@@ -27,9 +27,7 @@ from twin.frontends.tui.widgets.view import View, ViewContext
 
 class PowerView(View):
     TITLE = "Power"
-    KEYS = (
-        ("←↑↓→", "move over feeds, the PDUs of each row, and the cooling loops"),
-    )
+    KEYS = (("←↑↓→", "move over feeds, the PDUs of each row, and the cooling loops"),)
 
     def __init__(self, ctx: ViewContext, *, id: str | None = None):
         super().__init__(ctx, id=id)
@@ -39,8 +37,11 @@ class PowerView(View):
         self.ids = [*feeds, *dict.fromkeys(p for pdus in topo.row_pdus for p in pdus), *loops]
         index = {c: i for i, c in enumerate(self.ids)}
         self.labels = ["feeds", *topo.rows, "cooling"]
-        self.members = ([[index[f] for f in feeds]] + [[index[p] for p in pdus] for pdus in topo.row_pdus]
-                        + [[index[lp] for lp in loops]])
+        self.members = (
+            [[index[f] for f in feeds]]
+            + [[index[p] for p in pdus] for pdus in topo.row_pdus]
+            + [[index[lp] for lp in loops]]
+        )
 
     def compose(self) -> ComposeResult:
         yield Static(id="power-site", classes="legend")
@@ -79,7 +80,9 @@ class PowerView(View):
             g, p = load_cell(state, load, cap)
             glyphs.append(g)
             pal.append(p)
-            wide.append(f"{load / cap:.0%}" if state in ("ok", "high", "overloaded") and cap > 0 else g)
+            wide.append(
+                f"{load / cap:.0%}" if state in ("ok", "high", "overloaded") and cap > 0 else g
+            )
         summaries = []
         for members in self.members:
             load = sum(comp[self.ids[i]][1] for i in members)
@@ -104,12 +107,17 @@ class PowerView(View):
         fac, env, it = g["facility_power_kw"], g["envelope_kw"], g["it_power_kw"]
         share = fac / env if env else 0.0
         style = PALETTE_STYLE[P_BAD if share > 1 else P_WARN if share > 0.9 else P_OK]
-        cap = f"capped at {fmt.kw(snap.site_cap_kw)}" if snap.site_cap_kw is not None else "uncapped"
-        parts = [(f"facility {fmt.kw(fac)}", f"bold {style}"),
-                 f" of {fmt.kw(env)} ({share:.0%}) · headroom {fmt.kw(env - fac)} · IT {fmt.kw(it)} · "
-                 f"{cap}\n",
-                 ("cells: load of capacity · ", "$text-muted"), ("▲ > 80%", PALETTE_STYLE[P_WARN]),
-                 (" · ✕ failed · ⊘ tripped · ○ unpowered", "$text-muted")]
+        cap = (
+            f"capped at {fmt.kw(snap.site_cap_kw)}" if snap.site_cap_kw is not None else "uncapped"
+        )
+        parts = [
+            (f"facility {fmt.kw(fac)}", f"bold {style}"),
+            f" of {fmt.kw(env)} ({share:.0%}) · headroom {fmt.kw(env - fac)} · IT {fmt.kw(it)} · "
+            f"{cap}\n",
+            ("cells: load of capacity · ", "$text-muted"),
+            ("▲ > 80%", PALETTE_STYLE[P_WARN]),
+            (" · ✕ failed · ⊘ tripped · ○ unpowered", "$text-muted"),
+        ]
         self.query_one("#power-site", Static).update(Content.assemble(*parts))
 
     def _detail(self, snap: Snapshot) -> None:
@@ -121,8 +129,12 @@ class PowerView(View):
         state, load, cap, limit = comp[sel]
         kind = topo.kind(sel)
         glyph, pal = COMPONENT_STATE.get(state, ("?", P_WARN))
-        parts: list = [(f"{kind} {sel}", "bold"), " · ", (f"{glyph} {state}", PALETTE_STYLE[pal]),
-                       f" · {fmt.kw(load)} of {fmt.kw(cap)} ({load / cap if cap else 0:.0%}) · headroom {fmt.kw(cap - load)}"]
+        parts: list = [
+            (f"{kind} {sel}", "bold"),
+            " · ",
+            (f"{glyph} {state}", PALETTE_STYLE[pal]),
+            f" · {fmt.kw(load)} of {fmt.kw(cap)} ({load / cap if cap else 0:.0%}) · headroom {fmt.kw(cap - load)}",
+        ]
         if kind == "pdu":
             parts.append(f" · on {topo.pdu_feed[sel]}")
             parts.append(f" · cap {fmt.kw(limit)}" if limit is not None else " · no cap")
@@ -132,18 +144,29 @@ class PowerView(View):
             hurt = [p for p in pdus if comp[p][0] not in ("ok", "high")]
             parts.append(f" · {len(pdus)} PDUs" + (f", {len(hurt)} not ok" if hurt else ""))
             parts.append("\n")
-            busiest = sorted(pdus, key=lambda p: (comp[p][0] in ("ok", "high"), -comp[p][1] / max(comp[p][2], 1e-9)))
+            busiest = sorted(
+                pdus,
+                key=lambda p: (comp[p][0] in ("ok", "high"), -comp[p][1] / max(comp[p][2], 1e-9)),
+            )
             for p in busiest[:12]:
                 st, ld, cp, _ = comp[p]
                 g, pal = COMPONENT_STATE.get(st, ("?", P_WARN))
-                parts += [(g, PALETTE_STYLE[pal]), f" {p:<14} {fmt.bar(ld / cp if cp else 0, 10)} {ld / cp if cp else 0:>4.0%} "
-                          f"{fmt.kw(ld)}/{fmt.kw(cp)}\n"]
+                parts += [
+                    (g, PALETTE_STYLE[pal]),
+                    f" {p:<14} {fmt.bar(ld / cp if cp else 0, 10)} {ld / cp if cp else 0:>4.0%} "
+                    f"{fmt.kw(ld)}/{fmt.kw(cp)}\n",
+                ]
             racks = ()
         else:  # a cooling loop
             lp = next(lp for lp in snap.loops if lp.id == sel)
             parts.append(f" · {lp.racks} racks · hottest GPU {lp.hottest_c:.0f} °C")
-            rows = sorted({topo.rows[int(topo.rack_row[topo.rack_index[r]])] for r in topo.loop_racks.get(sel, ())},
-                          key=topo.rows.index)
+            rows = sorted(
+                {
+                    topo.rows[int(topo.rack_row[topo.rack_index[r]])]
+                    for r in topo.loop_racks.get(sel, ())
+                },
+                key=topo.rows.index,
+            )
             parts.append(f"\ncools rows {', '.join(rows)}")
             racks = ()
         if racks:
@@ -152,6 +175,8 @@ class PowerView(View):
             for r in racks[:24]:
                 i = idx[r]
                 name = RACK_STATE_NAMES[int(snap.racks.state[i])]
-                parts += [(STATE_GLYPH[int(snap.racks.state[i])], STATE_STYLE[name]),
-                          f" {r} {fmt.kw(float(snap.racks.power_kw[i]))}\n"]
+                parts += [
+                    (STATE_GLYPH[int(snap.racks.state[i])], STATE_STYLE[name]),
+                    f" {r} {fmt.kw(float(snap.racks.power_kw[i]))}\n",
+                ]
         self.query_one("#power-detail", Static).update(Content.assemble(*parts))

@@ -67,8 +67,20 @@ def observed_text(x: float | str | None, metric: str = "") -> str:
 
 def timeline_lines(st: ScriptState, blind: bool) -> tuple[list[Line], int]:
     """The timeline, oldest first, and the index of its "now" line."""
-    lines = [Line(((f"{fmt.rel_time(0.0)} ", "muted"), ("▶ ", "accent"),
-                   (f"start, after a {format_duration(st.warmup_s)} warm-up" if st.warmup_s else "start", "muted")))]
+    lines = [
+        Line(
+            (
+                (f"{fmt.rel_time(0.0)} ", "muted"),
+                ("▶ ", "accent"),
+                (
+                    f"start, after a {format_duration(st.warmup_s)} warm-up"
+                    if st.warmup_s
+                    else "start",
+                    "muted",
+                ),
+            )
+        )
+    ]
     hidden = st.applied_total - len(st.applied)
     if hidden:
         lines.append(Line(((f"        … {hidden:,} earlier entries not shown", "muted"),)))
@@ -78,31 +90,66 @@ def timeline_lines(st: ScriptState, blind: bool) -> tuple[list[Line], int]:
         else:
             glyph, cls = ("● ", "operator") if a.ok else ("✕ ", "bad")
         who = "" if a.source == "script" else "you: "
-        lines.append(Line(((f"{fmt.rel_time(a.t_s)} ", "muted"), (glyph, cls), (f"{who}{a.text}", "bold"),
-                           (f"  {a.result}", "muted" if a.ok else "bad"))))
+        lines.append(
+            Line(
+                (
+                    (f"{fmt.rel_time(a.t_s)} ", "muted"),
+                    (glyph, cls),
+                    (f"{who}{a.text}", "bold"),
+                    (f"  {a.result}", "muted" if a.ok else "bad"),
+                )
+            )
+        )
     now = len(lines)
     if st.status == "running":
         left = st.duration_s - st.t_s
-        lines.append(Line(((f"── now {fmt.rel_time(st.t_s)} · {format_duration(left)} to go ", "now"),), fill="now"))
+        lines.append(
+            Line(
+                ((f"── now {fmt.rel_time(st.t_s)} · {format_duration(left)} to go ", "now"),),
+                fill="now",
+            )
+        )
     elif st.status == "ended":
-        lines.append(Line(((f"── ended {fmt.rel_time(st.t_s)} · the script is over; resumed, the factory runs on ",
-                            "now"),), fill="now"))
+        lines.append(
+            Line(
+                (
+                    (
+                        f"── ended {fmt.rel_time(st.t_s)} · the script is over; resumed, the factory runs on ",
+                        "now",
+                    ),
+                ),
+                fill="now",
+            )
+        )
     else:
-        lines.append(Line(((f"── aborted {fmt.rel_time(st.t_s)}: {st.aborted} ", "bad"),), fill="bad"))
+        lines.append(
+            Line(((f"── aborted {fmt.rel_time(st.t_s)}: {st.aborted} ", "bad"),), fill="bad")
+        )
     if st.status != "running":
         return lines, now
     if blind:
-        lines.append(Line((("        what comes next is hidden in this session (--blind)", "muted"),)))
+        lines.append(
+            Line((("        what comes next is hidden in this session (--blind)", "muted"),))
+        )
         return lines, now
     if not st.upcoming:
         lines.append(Line((("        nothing more is scripted", "muted"),)))
     for u in st.upcoming:
         if u.t_s is not None:
-            when = [(f"{fmt.rel_time(u.t_s)} ", "muted"), ("▹ ", "accent"), (u.commands, ""),
-                    (f"  {u.trigger}in {format_duration(max(u.t_s - st.t_s, 0.0))}", "muted")]
+            when = [
+                (f"{fmt.rel_time(u.t_s)} ", "muted"),
+                ("▹ ", "accent"),
+                (u.commands, ""),
+                (f"  {u.trigger}in {format_duration(max(u.t_s - st.t_s, 0.0))}", "muted"),
+            ]
         else:
             now_value = f" · now {observed_text(u.observed)}" if u.observed is not None else ""
-            when = [("armed   ", "warn"), ("◇ ", "warn"), (u.commands, ""), (f"  {u.trigger}{now_value}", "muted")]
+            when = [
+                ("armed   ", "warn"),
+                ("◇ ", "warn"),
+                (u.commands, ""),
+                (f"  {u.trigger}{now_value}", "muted"),
+            ]
         lines.append(Line(tuple(when)))
     return lines, now
 
@@ -128,7 +175,12 @@ def verdict_lines(st: ScriptState) -> list[Line]:
     out = []
     for v in st.verdicts:
         word, cls = VERDICT_LOOK[v.status]
-        out.append(Line(((f"{word:<{STATUS_W}}", cls), (v.text, "")), ((verdict_detail(v), cls if v.status == "failed" else "muted"),)))
+        out.append(
+            Line(
+                ((f"{word:<{STATUS_W}}", cls), (v.text, "")),
+                ((verdict_detail(v), cls if v.status == "failed" else "muted"),),
+            )
+        )
     if not out:
         out.append(Line((("this scenario sets no expectations", "muted"),)))
     return out
@@ -137,8 +189,13 @@ def verdict_lines(st: ScriptState) -> list[Line]:
 def verdict_summary(st: ScriptState) -> list[tuple[str, str]]:
     c = st.counts
     parts: list[tuple[str, str]] = [("expectations ", "bold")]
-    for key, style in (("held", "$success"), ("holding", "$primary"), ("failed", "bold $error"), ("pending", "$text-muted"),
-                       ("not evaluated", "$text-muted")):
+    for key, style in (
+        ("held", "$success"),
+        ("holding", "$primary"),
+        ("failed", "bold $error"),
+        ("pending", "$text-muted"),
+        ("not evaluated", "$text-muted"),
+    ):
         if c[key]:
             parts.append((f"· {c[key]} {key} ", style))
     if not st.verdicts:
@@ -149,9 +206,18 @@ def verdict_summary(st: ScriptState) -> list[tuple[str, str]]:
 class LineList(ScrollView, can_focus=True):
     """A list of `Line`s drawn with the Line API; ``follow`` keeps one line in view."""
 
-    COMPONENT_CLASSES = {"linelist--muted", "linelist--accent", "linelist--script", "linelist--operator",
-                         "linelist--ok", "linelist--info", "linelist--warn", "linelist--bad", "linelist--now",
-                         "linelist--bold"}
+    COMPONENT_CLASSES = {
+        "linelist--muted",
+        "linelist--accent",
+        "linelist--script",
+        "linelist--operator",
+        "linelist--ok",
+        "linelist--info",
+        "linelist--warn",
+        "linelist--bad",
+        "linelist--now",
+        "linelist--bold",
+    }
 
     BINDINGS = [
         Binding("up", "scroll_by(-1)", show=False),
@@ -214,7 +280,9 @@ class LineList(ScrollView, can_focus=True):
             right, right_w, room = [], 0, width
         left = Strip([Segment(t, base + self._style(c)) for t, c in line.left])
         if line.fill and left.cell_length < room:
-            left = Strip([*left, Segment("─" * (room - left.cell_length), base + self._style(line.fill))])
+            left = Strip(
+                [*left, Segment("─" * (room - left.cell_length), base + self._style(line.fill))]
+            )
         if left.cell_length > room:
             left = left.crop(0, max(room - 1, 0)).extend_cell_length(room - 1, base)
             left = Strip([*left, Segment("…", base + self._style("muted"))])
@@ -258,18 +326,29 @@ class TimelineView(View):
         sc = self.ctx.scenario
         blind = self.ctx.blind
         frac = st.t_s / st.duration_s if st.duration_s > 0 else 1.0
-        word = {"running": ("playing", "bold $success"), "ended": ("■ ended", "bold reverse $success"),
-                "aborted": ("✕ aborted", "bold reverse $error")}[st.status]
+        word = {
+            "running": ("playing", "bold $success"),
+            "ended": ("■ ended", "bold reverse $success"),
+            "aborted": ("✕ aborted", "bold reverse $error"),
+        }[st.status]
         width = self.size.width
-        parts: list = [("scenario ", "$text-muted"), (st.name, "bold"), " ", word, " ",
-                       (f"{fmt.rel_time(st.t_s)} of {format_duration(st.duration_s)} ", "bold")]
+        parts: list = [
+            ("scenario ", "$text-muted"),
+            (st.name, "bold"),
+            " ",
+            word,
+            " ",
+            (f"{fmt.rel_time(st.t_s)} of {format_duration(st.duration_s)} ", "bold"),
+        ]
         if width >= 100:
             filled = fmt.bar(frac, 16).rstrip()
             parts += [(filled, "$accent"), ("░" * (16 - len(filled)), "$text-muted")]
             parts.append((f" {min(frac, 1.0):.0%}", "$text-muted"))
         if blind:
             parts.append(("  blind", "bold reverse"))
-        described = bool(sc is not None and sc.description and width >= 120 and not blind)  # it tells the plot
+        described = bool(
+            sc is not None and sc.description and width >= 120 and not blind
+        )  # it tells the plot
         if described:
             parts.append((f"\n{fmt.clip(sc.description, width - 2)}", "$text-muted"))
         self.query_one("#timeline-legend", Static).update(Content.assemble(*parts))
@@ -289,7 +368,9 @@ class TimelineView(View):
         self.query_one("#timeline-list", LineList).set_lines(lines, now)
         self.query_one("#expect-list", LineList).set_lines(verdicts)
 
-    def _share_height(self, n_timeline: int, n_verdicts: int, legend_h: int, alone: bool = False) -> None:
+    def _share_height(
+        self, n_timeline: int, n_verdicts: int, legend_h: int, alone: bool = False
+    ) -> None:
         """Stacked (narrow), each list gets what it needs if both fit; else the timeline
         gives up rows down to half the height. ``alone``: the timeline has the view to itself."""
         pane = self.query_one("#timeline-pane")
@@ -297,8 +378,13 @@ class TimelineView(View):
             height: str | int = "1fr"
         else:
             room = self.size.height - legend_h
-            need_t, need_e = n_timeline + 1, n_verdicts + 2  # titles, and the rule above the expectations
-            height = need_t if need_t + need_e <= room else min(need_t, max(room - need_e, room // 2, 4))
+            need_t, need_e = (
+                n_timeline + 1,
+                n_verdicts + 2,
+            )  # titles, and the rule above the expectations
+            height = (
+                need_t if need_t + need_e <= room else min(need_t, max(room - need_e, room // 2, 4))
+            )
         if getattr(self, "_pane_h", None) != height:
             self._pane_h = height
             pane.styles.height = height

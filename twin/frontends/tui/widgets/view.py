@@ -30,7 +30,9 @@ class ViewContext:
     scenario: Scenario | None = None  # the scenario playing, if any
     blind: bool = False  # hide what the scenario does next (trainees)
     script: ScriptState | None = None  # the scenario as of the last frame
-    history_from_s: float = 0.0  # sparklines start here (past the ramp from a cold start, in the warm-up)
+    history_from_s: float = (
+        0.0  # sparklines start here (past the ramp from a cold start, in the warm-up)
+    )
 
 
 class View(Vertical):
