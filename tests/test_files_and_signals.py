@@ -164,3 +164,38 @@ def test_the_launcher_the_signal_test_uses_runs_twin():
 
 def test_load_layout_still_reads_the_builtins():
     assert load_layout("default").racks
+
+
+# A launcher whose control room crashes two seconds after it opens (a bug in a frame).
+CRASH = (
+    "import sys; from twin.frontends.tui.app import TwinApp; from twin.cli import main\n"
+    "mount = TwinApp.on_mount\n"
+    "def on_mount(self):\n"
+    "    mount(self)\n"
+    "    self.set_timer(2.0, lambda: 1 / 0)\n"
+    "TwinApp.on_mount = on_mount\n"
+    "sys.exit(main())"
+)
+
+
+def test_a_crash_in_the_control_room_restores_the_terminal_and_exits_non_zero(tmp_path):
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(tmp_path)
+        os.environ["PYTHONPATH"] = str(ROOT)
+        os.execv(sys.executable, [sys.executable, "-c", CRASH, "default"])
+    status = None
+    try:
+        shown = _read_until(fd, b"\x1b[?1049h", 60)
+        assert b"\x1b[?1049h" in shown, shown[-500:]
+        rest = _read_until(fd, b"ZeroDivisionError", 60)
+        rest += _read_until(fd, b"\x00never", 3)  # the rest of what it prints
+        _, status = os.waitpid(pid, 0)
+    finally:
+        os.close(fd)
+        if status is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    assert b"\x1b[?1049l" in rest  # the terminal is back from the alternate screen
+    assert b"ZeroDivisionError" in rest  # the error is shown to the operator
+    assert os.waitstatus_to_exitcode(status) not in (0, None)
