@@ -11,12 +11,10 @@ their catalog factors.
 
 from __future__ import annotations
 
-from functools import cached_property
-
 import numpy as np
 
 from twin.core.catalog import GPU, LLM, Catalog, Efficiency, load_catalog
-from twin.core.serving.replica import MAX_BATCH, Parallelism, ServingError, StepCost, Workload
+from twin.core.serving.replica import MAX_BATCH, Parallelism, Replica, StepCost, Workload
 
 _SCALE_UP_LATENCY_US = 8.0  # the collective latency this step function was fitted with
 _H = Efficiency(
@@ -44,58 +42,17 @@ def legacy_efficiency(gpu: GPU, model_id: str, precision: str) -> Efficiency:
     return o or _LEGACY.get(gpu.id) or gpu.efficiency_for(model_id, precision)
 
 
-class LegacyReplica:
-    """The physics of one (GPU, model, precision, parallelism): memory, step time, power."""
+class LegacyReplica(Replica):
+    """The 2024-fitted rates and step function over the same memory sizing as ``Replica``
+    (kept for the factory engine until it moves onto ``StepModel``)."""
 
     def __init__(
         self, gpu: GPU, model: LLM, precision: str, par: Parallelism, catalog: Catalog | None = None
     ):
         catalog = catalog or load_catalog()
-        if precision not in gpu.peak_tflops:
-            raise ServingError(
-                f"{gpu.id} cannot run {precision} (it has no {precision} tensor cores); "
-                f"precisions: {', '.join(gpu.precisions)}"
-            )
-        k = catalog.constants
-        self.gpu, self.model, self.precision, self.par = gpu, model, precision, par
-        self.eff: Efficiency = legacy_efficiency(gpu, model.id, precision)
-        self.n = par.gpus
-        self.n_stage = par.tp
-        moe = model.is_moe
-
-        # --- bytes of weights -------------------------------------------------------
-        bpp = k["bytes_per_param"][precision]
-        expert_bpp = (
-            min(bpp, k["mxfp4_bytes_per_param"]) if model.native_precision == "fp4" else bpp
+        k = self._size(
+            gpu, model, precision, par, catalog, legacy_efficiency(gpu, model.id, precision)
         )
-        self.expert_bytes = model.expert_params_b * 1e9 * expert_bpp
-        self.dense_bytes = (model.params_b - model.expert_params_b) * 1e9 * bpp
-        self.weight_bytes = self.expert_bytes + self.dense_bytes
-        # non-expert weights: split over the stage's GPUs, or replicated with DP attention
-        dense_shard = 1 if (moe and par.dp_attention) else par.tp
-        self.weights_per_gpu = (
-            self.dense_bytes / (par.pp * dense_shard) + self.expert_bytes / self.n
-        )
-
-        # --- KV cache ---------------------------------------------------------------
-        kv_b = k["kv_bytes"][precision]
-        if model.attention == "mla":
-            self.kv_per_token_layer = (model.kv_lora_rank + model.qk_rope_dim) * kv_b
-            kv_shard = par.tp if par.dp_attention else 1  # the latent is shared by all heads
-            # absorbed MLA decode: QK over (latent + rope), AV over the latent, every head
-            self.attn_flops_per_ctx = (
-                2 * model.heads * ((model.kv_lora_rank + model.qk_rope_dim) + model.kv_lora_rank)
-            )
-            self.prefill_attn_flops_per_ctx = 2 * model.heads * (model.head_dim + model.v_head_dim)
-        else:
-            self.kv_per_token_layer = 2 * model.kv_heads * model.head_dim * kv_b
-            kv_shard = min(par.tp, model.kv_heads) if not par.dp_attention else par.tp
-            self.attn_flops_per_ctx = 2 * model.heads * (model.head_dim + model.v_head_dim)
-            self.prefill_attn_flops_per_ctx = self.attn_flops_per_ctx
-        self.kv_shard = kv_shard
-        self.full_layers = model.layers - model.sliding_layers
-        usable = gpu.hbm_gb * 1e9 * (1 - k["hbm_reserve_fraction"]) - self.weights_per_gpu
-        self.kv_bytes_free_per_gpu = max(0.0, usable)
 
         # --- rates ----------------------------------------------------------------------
         self.hbm_bytes_s = gpu.hbm_tb_s * 1e12
@@ -125,32 +82,6 @@ class LegacyReplica:
         self.inv_p2p_bw = 1 / out_bw if self.n > domain else 1 / up_bw
 
     # ----------------------------------------------------------------------------------
-    @property
-    def label(self) -> str:
-        return self.par.label(self.model.is_moe)
-
-    def kv_seq_bytes(self, ctx):
-        """KV bytes of one sequence with ``ctx`` tokens of context (whole replica)."""
-        ctx = np.asarray(ctx, dtype=float)
-        sliding = (
-            np.minimum(ctx, self.model.sliding_window) * self.model.sliding_layers
-            if self.model.sliding_layers
-            else 0.0
-        )
-        return self.kv_per_token_layer * (self.full_layers * ctx + sliding)
-
-    @cached_property
-    def kv_capacity_tokens(self) -> float:
-        """Tokens of context the replica can hold (the full-attention-layer count)."""
-        # each GPU holds 1/kv_shard of every token's KV (heads split, or whole requests
-        # spread over the stage with DP attention) for the 1/pp of the layers in its stage
-        per_token = self.kv_per_token_layer * self.model.layers
-        return self.kv_bytes_free_per_gpu * self.kv_shard * self.par.pp / per_token
-
-    @property
-    def fits(self) -> bool:
-        return self.kv_bytes_free_per_gpu > 0 and self.kv_capacity_tokens >= 1
-
     def max_batch(self, workload: Workload) -> int:
         """``B_max``: the requests whose KV fits at the workload's mean context."""
         seq = float(self.kv_seq_bytes(workload.mean_context)) / self.model.layers
@@ -234,30 +165,3 @@ class LegacyReplica:
         comp_busy = np.minimum(1.0, (t_lin_comp + t_att_comp) * busy)
         mem_busy = np.minimum(1.0, (t_lin_mem + t_att_mem) * busy)
         return StepCost(t, comp_busy, mem_busy)
-
-    def prefill_time_s(self, tokens, clock: float = 1.0):
-        """Time to prefill one prompt of ``tokens`` on an otherwise idle replica."""
-        tokens = np.asarray(tokens, dtype=float)
-        return self.step(0.0, 0.0, tokens, tokens / 2, clock).t_s
-
-    def power_w(self, compute_busy, memory_busy, clock: float = 1.0):
-        """Board power per GPU: ``P_idle + (P_max − P_idle)·u^γ`` with u from the step mix.
-
-        A clock below 1 (cap, throttle) lowers dynamic power roughly as clock^2.5.
-        """
-        u = np.minimum(
-            1.0, np.asarray(compute_busy) + self.power_mem_weight * np.asarray(memory_busy)
-        )
-        dyn = (self.gpu.tdp_w - self.gpu.idle_w) * np.power(u, self.power_gamma)
-        return self.gpu.idle_w + dyn * clock**self.clock_power_exp
-
-    def clock_for_power_cap(self, cap_w: float, compute_busy: float, memory_busy: float) -> float:
-        """The clock (0.2–1) at which this load draws at most ``cap_w`` per GPU."""
-        full = float(self.power_w(compute_busy, memory_busy, 1.0))
-        if cap_w >= full:
-            return 1.0
-        dyn_full = full - self.gpu.idle_w
-        if dyn_full <= 0:
-            return 1.0
-        ratio = max(0.0, cap_w - self.gpu.idle_w) / dyn_full
-        return max(0.2, ratio ** (1 / self.clock_power_exp))

@@ -125,51 +125,8 @@ class Replica:
         self, gpu: GPU, model: LLM, precision: str, par: Parallelism, catalog: Catalog | None = None
     ):
         catalog = catalog or load_catalog()
-        if precision not in gpu.peak_tflops:
-            raise ServingError(
-                f"{gpu.id} cannot run {precision} (it has no {precision} tensor cores); "
-                f"precisions: {', '.join(gpu.precisions)}"
-            )
-        k = catalog.constants
-        self.gpu, self.model, self.precision, self.par = gpu, model, precision, par
-        self.eff: Efficiency = gpu.efficiency_for(model.id, precision)
-        self.n = par.gpus
-        self.n_stage = par.tp
+        k = self._size(gpu, model, precision, par, catalog, gpu.efficiency_for(model.id, precision))
         moe = model.is_moe
-
-        # --- bytes of weights -------------------------------------------------------
-        bpp = k["bytes_per_param"][precision]
-        expert_bpp = (
-            min(bpp, k["mxfp4_bytes_per_param"]) if model.native_precision == "fp4" else bpp
-        )
-        self.expert_bytes = model.expert_params_b * 1e9 * expert_bpp
-        self.dense_bytes = (model.params_b - model.expert_params_b) * 1e9 * bpp
-        self.weight_bytes = self.expert_bytes + self.dense_bytes
-        # non-expert weights: split over the stage's GPUs, or replicated with DP attention
-        dense_shard = 1 if (moe and par.dp_attention) else par.tp
-        self.weights_per_gpu = (
-            self.dense_bytes / (par.pp * dense_shard) + self.expert_bytes / self.n
-        )
-
-        # --- KV cache ---------------------------------------------------------------
-        kv_b = k["kv_bytes"][precision]
-        if model.attention == "mla":
-            self.kv_per_token_layer = (model.kv_lora_rank + model.qk_rope_dim) * kv_b
-            kv_shard = par.tp if par.dp_attention else 1  # the latent is shared by all heads
-            # absorbed MLA decode: QK over (latent + rope), AV over the latent, every head
-            self.attn_flops_per_ctx = (
-                2 * model.heads * ((model.kv_lora_rank + model.qk_rope_dim) + model.kv_lora_rank)
-            )
-            self.prefill_attn_flops_per_ctx = 2 * model.heads * (model.head_dim + model.v_head_dim)
-        else:
-            self.kv_per_token_layer = 2 * model.kv_heads * model.head_dim * kv_b
-            kv_shard = min(par.tp, model.kv_heads) if not par.dp_attention else par.tp
-            self.attn_flops_per_ctx = 2 * model.heads * (model.head_dim + model.v_head_dim)
-            self.prefill_attn_flops_per_ctx = self.attn_flops_per_ctx
-        self.kv_shard = kv_shard
-        self.full_layers = model.layers - model.sliding_layers
-        usable = gpu.hbm_gb * 1e9 * (1 - k["hbm_reserve_fraction"]) - self.weights_per_gpu
-        self.kv_bytes_free_per_gpu = max(0.0, usable)
 
         # --- rates ----------------------------------------------------------------------
         self.hbm_bytes_s = gpu.hbm_tb_s * 1e12
@@ -219,6 +176,66 @@ class Replica:
             par.mtp, k["mtp_acceptance"], k["mtp_acceptance_decay"]
         )
         self.inv_p2p_bw = 1 / out_bw if self.n > domain else 1 / up_bw
+
+    def _size(
+        self,
+        gpu: GPU,
+        model: LLM,
+        precision: str,
+        par: Parallelism,
+        catalog: Catalog,
+        eff: Efficiency,
+    ) -> dict:
+        """What the GPUs hold: weights and the KV cache per token, sharded by ``par``.
+
+        Shared with the engine's legacy step function, whose rates differ but whose
+        memory is the same; returns the catalog constants for the rates that follow."""
+        if precision not in gpu.peak_tflops:
+            raise ServingError(
+                f"{gpu.id} cannot run {precision} (it has no {precision} tensor cores); "
+                f"precisions: {', '.join(gpu.precisions)}"
+            )
+        k = catalog.constants
+        self.gpu, self.model, self.precision, self.par = gpu, model, precision, par
+        self.eff: Efficiency = eff
+        self.n = par.gpus
+        self.n_stage = par.tp
+        moe = model.is_moe
+
+        # --- bytes of weights -------------------------------------------------------
+        bpp = k["bytes_per_param"][precision]
+        expert_bpp = (
+            min(bpp, k["mxfp4_bytes_per_param"]) if model.native_precision == "fp4" else bpp
+        )
+        self.expert_bytes = model.expert_params_b * 1e9 * expert_bpp
+        self.dense_bytes = (model.params_b - model.expert_params_b) * 1e9 * bpp
+        self.weight_bytes = self.expert_bytes + self.dense_bytes
+        # non-expert weights: split over the stage's GPUs, or replicated with DP attention
+        dense_shard = 1 if (moe and par.dp_attention) else par.tp
+        self.weights_per_gpu = (
+            self.dense_bytes / (par.pp * dense_shard) + self.expert_bytes / self.n
+        )
+
+        # --- KV cache ---------------------------------------------------------------
+        kv_b = k["kv_bytes"][precision]
+        if model.attention == "mla":
+            self.kv_per_token_layer = (model.kv_lora_rank + model.qk_rope_dim) * kv_b
+            kv_shard = par.tp if par.dp_attention else 1  # the latent is shared by all heads
+            # absorbed MLA decode: QK over (latent + rope), AV over the latent, every head
+            self.attn_flops_per_ctx = (
+                2 * model.heads * ((model.kv_lora_rank + model.qk_rope_dim) + model.kv_lora_rank)
+            )
+            self.prefill_attn_flops_per_ctx = 2 * model.heads * (model.head_dim + model.v_head_dim)
+        else:
+            self.kv_per_token_layer = 2 * model.kv_heads * model.head_dim * kv_b
+            kv_shard = min(par.tp, model.kv_heads) if not par.dp_attention else par.tp
+            self.attn_flops_per_ctx = 2 * model.heads * (model.head_dim + model.v_head_dim)
+            self.prefill_attn_flops_per_ctx = self.attn_flops_per_ctx
+        self.kv_shard = kv_shard
+        self.full_layers = model.layers - model.sliding_layers
+        usable = gpu.hbm_gb * 1e9 * (1 - k["hbm_reserve_fraction"]) - self.weights_per_gpu
+        self.kv_bytes_free_per_gpu = max(0.0, usable)
+        return k
 
     # ----------------------------------------------------------------------------------
     @property
