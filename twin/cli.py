@@ -28,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
         resume_cli,
         run_cli,
         summary,
+        sweep,
         tui_cli,
     )
 
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_cli.add_parser(sub)
     resume_cli.add_parser(sub)
     compare_cli.add_parser(sub)
+    sweep.add_parser(sub)
     return p
 
 
