@@ -189,3 +189,18 @@ def test_show_prints_the_best_points_and_the_pareto_front_and_writes_an_svg(grid
     assert "Pareto front: usd_per_mtok vs slo_attainment" in text
     svg = out / "front-usd_per_mtok-vs-slo_attainment.svg"
     assert svg.read_text().startswith("<svg")
+
+
+def test_show_ranks_and_draws_fronts_per_value_of_a_given_axis(grid, capsys):
+    _, out, _ = grid
+    meta = json.loads((out / "sweep.json").read_text())
+    (out / "sweep.json").write_text(json.dumps({**meta, "given": ["routing"]}))
+    try:
+        capsys.readouterr()
+        assert main(["sweep", "--show", str(out)]) == 0
+        text = capsys.readouterr().out
+    finally:
+        (out / "sweep.json").write_text(json.dumps(meta))
+    for policy in ("least-loaded", "round-robin"):
+        assert f"best grid points per KPI at routing={policy}" in text
+        assert (out / f"front-usd_per_mtok-vs-slo_attainment-routing={policy}.svg").exists()

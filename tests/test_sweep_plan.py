@@ -135,3 +135,17 @@ def test_scenario_overrides_size_deployments_and_their_prefill_share(tmp_path, c
         in err
     )
     assert f"{sc}:8: overrides.deployments: unknown deployment 'nope'" in err
+
+
+def test_the_readme_plan_example_is_a_valid_plan_and_its_key_table_is_the_format(tmp_path, capsys):
+    from twin.core.sweep import PLAN_KEYS
+
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text.split("## Capacity planning: `twin sweep`", 1)[1].split("\n## ", 1)[0]
+    block = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    path = tmp_path / "example.yaml"
+    path.write_text(block, encoding="utf-8")
+    assert main(["check", str(path)]) == 0, capsys.readouterr().err
+    assert "ok — sweep reasoning-rows" in capsys.readouterr().out
+    table = re.findall(r"^\| `(\w+)` \| ", section, re.M)
+    assert table == list(PLAN_KEYS)

@@ -90,6 +90,7 @@ PLAN_KEYS: dict[str, str] = {
     "axes": "the grid: each axis sets a scenario key (set:) or adds a command (do:, at:)",
     "keep": "the KPIs of the results table (default: the headline ones)",
     "fronts": "pairs of KPIs whose Pareto front `--show` draws",
+    "given": "axes that are conditions, not choices: `--show` ranks and draws fronts per value",
 }
 AXIS_KEYS = ("name", "set", "do", "at", "values")
 
@@ -131,7 +132,8 @@ class Plan:
     axes: tuple[Axis, ...]
     keep: tuple[str, ...]
     fronts: tuple[tuple[str, str], ...]
-    scenario: dict[str, Any] = field(repr=False)  # the base scenario, plain data
+    scenario: dict[str, Any] = field(repr=False)
+    given: tuple[str, ...] = ()  # the base scenario, plain data
 
     @property
     def points(self) -> int:
@@ -249,12 +251,13 @@ def plan_from_doc(doc: Any, file: str, catalog: Catalog | None = None) -> Plan:
     axes = _axes(r, top)
     keep = _keep(r, top)
     fronts = _fronts(r, top, keep)
+    given = _given(r, top, axes)
     if scenario is None:
         r.raise_if_any()
     scenario.pop("seed", None)
     plan = Plan(
         name, str(top.get("description") or ""), file, base, kind, seeds, axes, keep, fronts,
-        scenario,
+        scenario, given,
     )  # fmt: skip
     n = len(seeds) * plan.points
     if n > MAX_RUNS:
@@ -369,14 +372,23 @@ def _axes(r: Reader, top: YMap) -> tuple[Axis, ...]:
             if path is not None:
                 r.error(m.line_of("at"), f"{where}.at: only a command axis (do:) has a time")
         name = r.get(m, "name", _name, where, default=path or str(m.get("do", "")).split()[0])
-        values = r.sequence(m.get("values"), f"{where}.values", m.line)
-        if values is None:
+        raw = m.get("values")
+        if isinstance(raw, YMap):  # {label: value}: the table shows the labels
+            keys = list(raw)
+            vals = tuple(plain(raw[k]) for k in keys)
+            labels, lines = tuple(str(k) for k in keys), tuple(raw.line_of(k) for k in keys)
+        else:
+            values = r.sequence(raw, f"{where}.values (a list, or a mapping label: value)", m.line)
+            if values is None:
+                continue
+            vals, lines = tuple(plain(v) for v in values), tuple(values.lines)
+            labels = tuple(label(v) for v in vals)
+        if not vals:
+            r.error(
+                m.line_of("values") if "values" in m else m.line,
+                f"{where}.values: give at least one value",
+            )
             continue
-        if not values:
-            r.error(m.line_of("values"), f"{where}.values: give at least one value")
-            continue
-        vals, lines = tuple(plain(v) for v in values), tuple(values.lines)
-        labels = tuple(label(v) for v in vals)
         if len(set(labels)) != len(labels):
             r.error(m.line_of("values"), f"{where}.values: a value is listed twice")
         if any(a.name == name for a in out):
@@ -419,6 +431,23 @@ def _fronts(r: Reader, top: YMap, keep: tuple[str, ...]) -> tuple[tuple[str, str
             r.error(seq.line_of(i), f"{where}: {', '.join(missing)} not in 'keep'")
             continue
         out.append((str(pair[0]), str(pair[1])))
+    return tuple(out)
+
+
+def _given(r: Reader, top: YMap, axes: tuple[Axis, ...]) -> tuple[str, ...]:
+    if "given" not in top:
+        return ()
+    seq = r.sequence(top["given"], "sweep plan.given", top.line_of("given"))
+    names = [a.name for a in axes]
+    out = []
+    for i, g in enumerate(seq or []):
+        if str(g) not in names:
+            r.error(
+                seq.line_of(i),
+                f"given[{i + 1}]: no axis named {str(g)!r}; axes: {', '.join(names)}",
+            )
+        else:
+            out.append(str(g))
     return tuple(out)
 
 

@@ -86,6 +86,7 @@ class Folder:
                 "axes": [a.name for a in plan.axes],
                 "keep": list(plan.keep),
                 "fronts": [list(p) for p in plan.fronts],
+                "given": list(plan.given),
                 "runs": [
                     {"id": r.id, "index": r.index, "point": r.point, "seed": r.seed} for r in runs
                 ],

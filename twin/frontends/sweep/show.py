@@ -8,6 +8,7 @@ for a chart that says nothing more, and plotext cannot write PNG).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,6 @@ def show(folder: Path, console: Console | None = None) -> list[Path]:
     if not res.rows:
         con.print("no finished runs yet")
         return []
-    con.print(best_table(res, summary))
     failed = [r for r in res.rows if r["status"] == "error"]
     for r in failed[:5]:
         con.print(
@@ -44,16 +44,25 @@ def show(folder: Path, console: Console | None = None) -> list[Path]:
         )
     if len(failed) > 5:
         con.print(f"[red]… and {len(failed) - 5} more failed runs[/] (see results.parquet)")
+    given = [g for g in res.meta.get("given", ()) if g in res.axes]
+    choices = [a for a in res.axes if a not in given]
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for s in summary:
+        groups.setdefault(tuple(s[g] for g in given), []).append(s)
     written = []
-    for x, y in res.meta["fronts"]:
-        front = pareto(summary, x, y)
-        if not front:
-            continue
-        plot = front_plot(summary, front, x, y)
-        table = front_table(res.axes, front, x, y)
-        con.print(Text.from_ansi(plot))
-        con.print(table)
-        written.append(_save_svg(folder / f"front-{x}-vs-{y}.svg", plot, table))
+    for key, rows in groups.items():
+        where = ", ".join(f"{g}={v}" for g, v in zip(given, key, strict=True))
+        con.print(best_table(res.keep, choices, rows, where, 1 if given else 3))
+        for x, y in res.meta["fronts"]:
+            front = pareto(rows, x, y)
+            if not front:
+                continue
+            plot = front_plot(rows, front, x, y, where)
+            table = front_table(choices, front, x, y, where)
+            con.print(Text.from_ansi(plot))
+            con.print(table)
+            slug = re.sub(r"[^A-Za-z0-9_.=-]+", "_", f"-{where}") if where else ""
+            written.append(_save_svg(folder / f"front-{x}-vs-{y}{slug}.svg", plot, table))
     for p in written:
         con.print(f"plot: {p}")
     return written
@@ -64,33 +73,52 @@ def _point(axes: list[str], row: dict[str, Any]) -> str:
 
 
 def _mean_spread(kpi: str, s: dict[str, Any]) -> str:
+    """The mean over seeds, and their spread (standard deviation) relative to it."""
     mean, std = s.get(f"{kpi}_mean"), s.get(f"{kpi}_std")
     if mean is None:
         return "—"
-    if std and s.get("runs", 0) > 1:
-        return f"{format_metric(kpi, mean)} ± {format_metric(kpi, std)}"
-    return format_metric(kpi, mean)
+    rel = 100.0 * std / abs(mean) if std and mean else 0.0
+    return fmt(kpi, mean) + (f" ±{rel:.2g}%" if rel >= 0.005 and s.get("runs", 0) > 1 else "")
 
 
-def best_table(res: Results, summary: list[dict[str, Any]]) -> Table:
-    t = Table(title="best grid points per KPI (mean ± spread over seeds)", title_justify="left")
-    t.add_column("KPI", style="bold")
-    t.add_column("rank", justify="right")
-    for a in res.axes:
+def fmt(kpi: str, v: float) -> str:
+    if kpi.endswith("_per_mw") or kpi.startswith("requests"):
+        return f"{v:,.0f}"
+    return format_metric(kpi, v)
+
+
+def best_table(
+    keep: list[str], axes: list[str], summary: list[dict[str, Any]], where: str = "", n: int = 3
+) -> Table:
+    t = Table(
+        title=f"best grid points per KPI{f' at {where}' if where else ''} "
+        "(↑ higher is better, ↓ lower; mean over seeds ±std)",
+        title_justify="left",
+    )
+    t.add_column("KPI", style="bold", no_wrap=True)
+    if n > 1:
+        t.add_column("rank", justify="right")
+    for a in axes:
         t.add_column(a)
-    t.add_column("mean ± std", justify="right")
+    t.add_column("mean", justify="right", no_wrap=True)
     t.add_column("seeds", justify="right")
-    for k in res.keep:
-        for i, s in enumerate(best(summary, k)):
-            label = f"{k} ({'higher' if KPIS[k] == 'max' else 'lower'} is better)" if i == 0 else ""
-            t.add_row(label, str(i + 1), *(str(s[a]) for a in res.axes), _mean_spread(k, s),
+    for k in keep:
+        for i, s in enumerate(best(summary, k, n)):
+            label = f"{k} {'↑' if KPIS[k] == 'max' else '↓'}" if i == 0 else ""
+            rank = [str(i + 1)] if n > 1 else []
+            t.add_row(label, *rank, *(str(s[a]) for a in axes), _mean_spread(k, s),
                       str(s["runs"]))  # fmt: skip
-        t.add_section()
+        if n > 1:
+            t.add_section()
     return t
 
 
-def front_table(axes: list[str], front: list[dict[str, Any]], x: str, y: str) -> Table:
-    t = Table(title=f"Pareto front: {x} vs {y}", title_justify="left")
+def front_table(
+    axes: list[str], front: list[dict[str, Any]], x: str, y: str, where: str = ""
+) -> Table:
+    t = Table(
+        title=f"Pareto front: {x} vs {y}{f' at {where}' if where else ''}", title_justify="left"
+    )
     for a in axes:
         t.add_column(a)
     t.add_column(x, justify="right")
@@ -100,7 +128,9 @@ def front_table(axes: list[str], front: list[dict[str, Any]], x: str, y: str) ->
     return t
 
 
-def front_plot(summary: list[dict[str, Any]], front: list[dict[str, Any]], x: str, y: str) -> str:
+def front_plot(
+    summary: list[dict[str, Any]], front: list[dict[str, Any]], x: str, y: str, where: str = ""
+) -> str:
     """A scatter of every grid point's means with the front drawn over it (ANSI text)."""
     import plotext as plt
 
@@ -112,7 +142,7 @@ def front_plot(summary: list[dict[str, Any]], front: list[dict[str, Any]], x: st
                 marker="o", color="gray", label="grid points")  # fmt: skip
     plt.plot([s[f"{x}_mean"] for s in front], [s[f"{y}_mean"] for s in front],
              marker="*", color="green", label="Pareto front")  # fmt: skip
-    plt.title(f"{x} ({_better(x)}) vs {y} ({_better(y)})")
+    plt.title(f"{x} ({_better(x)}) vs {y} ({_better(y)}){f' at {where}' if where else ''}")
     plt.xlabel(x)
     plt.ylabel(y)
     out = plt.build()
