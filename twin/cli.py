@@ -31,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
         sweep,
         tui_cli,
     )
+    from twin.frontends.classroom import cli as classroom_cli
 
     p = _Parser(
         prog="twin",
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     resume_cli.add_parser(sub)
     compare_cli.add_parser(sub)
     sweep.add_parser(sub)
+    classroom_cli.add_parsers(sub)
     return p
 
 
