@@ -190,6 +190,9 @@ def run_scenario(args: argparse.Namespace, sdoc, out: Path | None, md: Path | No
     doc = scenario_report(outcome)
     if args.reference:
         doc["reference"] = True
+    elif sc.drill is not None and sc.drill.reference:  # what the debrief compares against
+        ref = Runner(sc, catalog, seed=args.seed, extra=reference_steps(sc, True)).run()
+        doc["drill"]["reference_score"] = ref.drill["score"]
     _write(out, to_json(doc))
     _write(md, markdown.render(doc))
     print_summary(
