@@ -90,6 +90,8 @@ LIMITS = [
     ("t_s > 10 during 0s..60s", "failed", 10.0, 0.0),
     ("t_s == 40 at 30s", "passed", 40.0, None),
     ("t_s != 40 at 30s", "failed", 40.0, 30.0),
+    ("t_s == 50 during 0s..60s", "failed", 10.0, 0.0),  # the furthest from 50
+    ("t_s != 40 during 0s..60s", "failed", 40.0, 30.0),
     ("t_s <= 40 during 0s..60s", "failed", 70.0, 60.0),  # the worst (latest) value
     ("t_s >= 40 during 0s..60s", "failed", 10.0, 0.0),  # the worst (earliest) value
     ("t_s >= 10 always", "passed", 10.0, None),
