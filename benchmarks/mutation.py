@@ -179,6 +179,29 @@ def baseline(repo: Path, tests: list[str]) -> float:
     return time.perf_counter() - t0
 
 
+def inert_spans(src: str) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Where a mutation changes nothing that runs: type annotations (never evaluated under
+    ``from __future__ import annotations``) and decorators (``frozen=True``: no test can
+    tell a frozen dataclass that nobody mutates from one that could be)."""
+    import ast
+
+    spans = []
+    for node in ast.walk(ast.parse(src)):
+        parts = []
+        if isinstance(node, ast.arg | ast.AnnAssign) and node.annotation is not None:
+            parts.append(node.annotation)
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            parts += node.decorator_list
+            if not isinstance(node, ast.ClassDef) and node.returns is not None:
+                parts.append(node.returns)
+        spans += [
+            ((p.lineno, p.col_offset), (p.end_lineno, p.end_col_offset))
+            for p in parts
+            if p.end_lineno is not None
+        ]
+    return spans
+
+
 def sample(db_path: Path, max_mutants: int, rng: random.Random) -> list:
     """Keep one wanted mutant per site, at most ``max_mutants`` sites; skip the rest."""
     from cosmic_ray.work_db import WorkDB, use_db
@@ -187,15 +210,13 @@ def sample(db_path: Path, max_mutants: int, rng: random.Random) -> list:
     with use_db(str(db_path), WorkDB.Mode.open) as db:
         items = list(db.pending_work_items)
         sites = defaultdict(list)
-        lines = (
-            (db_path.parent.parent / items[0].mutations[0].module_path).read_text().splitlines()
-            if items
-            else []
+        src = (
+            (db_path.parent.parent / items[0].mutations[0].module_path).read_text() if items else ""
         )
+        inert = inert_spans(src)
         for it in items:
             m = it.mutations[0]
-            # a decorator's arguments (``frozen=True``) change no behaviour a test sees
-            if wanted(m.operator_name) and not lines[m.start_pos[0] - 1].lstrip().startswith("@"):
+            if wanted(m.operator_name) and not any(a <= m.start_pos <= b for a, b in inert):
                 sites[(m.start_pos, m.end_pos)].append(it)
         keys = sorted(sites)
         rng.shuffle(keys)
