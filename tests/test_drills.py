@@ -310,3 +310,14 @@ def test_the_readme_drill_example_is_a_valid_drill():
     head = "name: example\nlayout: hopper-hall\nduration: 12m\n"
     sc = scenario_from_doc(load_text(head + block, "example.yaml"), "example.yaml")
     assert sc.drill.tasks[0].check is not None and sc.drill.reference[0].at_s == 60
+
+
+def test_a_drill_resumed_from_its_checkpoint_writes_the_same_report(tmp_path):
+    drill = ROOT / "scenarios" / "drills" / "3-straggler.yaml"
+    whole, part, ckpt = tmp_path / "whole.json", tmp_path / "part.json", tmp_path / "d.ckpt"
+    args = ["run", str(drill), "--quiet", "--report"]
+    assert main([*args, str(whole), "--checkpoint", f"4m={ckpt}"]) == 0
+    assert main(["resume", str(ckpt), "--quiet", "--report", str(part)]) == 0
+    doc = json.loads(whole.read_text())
+    assert doc["drill"]["reference_score"] > doc["score"]
+    assert part.read_text() == whole.read_text()
