@@ -245,3 +245,35 @@ async def test_a_console_that_stops_reading_is_dropped_and_others_keep_up(tmp_pa
         stuck.close()
     finally:
         await room.stop()
+
+
+@pytest.mark.parametrize("exam", [False, True])
+async def test_a_drill_over_the_class_hints_scores_and_debriefs(tmp_path, exam):
+    from pathlib import Path
+
+    target = Path(__file__).resolve().parents[1] / "scenarios" / "drills" / "1-agentic-surge.yaml"
+    room = build_room(target, exam=exam)
+    sock = tmp_path / "c.sock"
+    await room.start(sock)
+    try:
+        ada = await _attach(sock, "ada", "instructor")
+        bo = await _attach(sock, "bo", "trainee")
+        i = await bo.cmd("hint")
+        reply = await bo.until(lambda m: m.get("id") == i)
+        if exam:
+            assert reply["t"] == "error" and "no hints in an exam" in reply["message"]
+        else:
+            assert reply["t"] == "result" and reply["message"].startswith("hint (−")
+        i = await bo.cmd("debrief")
+        reply = await bo.until(lambda m: m.get("id") == i)
+        assert reply["t"] == "error" and "when the drill is over" in reply["message"]
+        i = await ada.cmd("debrief")
+        reply = await ada.until(lambda m: m.get("id") == i)
+        assert reply["t"] == "debrief" and "drill-1-agentic-surge" in reply["text"]
+        assert "score" in reply["text"].lower()
+        await bo.until(_frames)
+        drill = codec.decode(bo.tree["script"]).drill
+        assert drill is not None and "score" in drill  # the drill panel reaches the trainee
+    finally:
+        await room.stop()
+    assert b"route kv-aware" not in bo.received  # …but never the reference response
