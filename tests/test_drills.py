@@ -293,3 +293,13 @@ def test_scenario_report_of_a_plain_scenario_has_no_score():
         )
     ).run()
     assert "score" not in scenario_report(out) and out.drill is None
+
+
+def test_the_readme_drill_example_is_a_valid_drill():
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"## Drills.*?```yaml\n(.*?)```", text, re.S).group(1)
+    head = "name: example\nlayout: hopper-hall\nduration: 12m\n"
+    sc = scenario_from_doc(load_text(head + block, "example.yaml"), "example.yaml")
+    assert sc.drill.tasks[0].check is not None and sc.drill.reference[0].at_s == 60

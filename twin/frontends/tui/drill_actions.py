@@ -21,10 +21,19 @@ class DrillActions:
 
     @property
     def drill(self):
-        player = getattr(self, "player", None)
-        return player.drill if player is not None else None
+        """The local player's score keeper (None without a drill, or on a remote console)."""
+        return getattr(getattr(self, "player", None), "drill", None)
+
+    def drill_elsewhere(self, text: str) -> bool:
+        """A console whose drill runs elsewhere (a class's server) sends ``text`` there and
+        returns True; the local room has none."""
+        return False
 
     def _no_drill(self, what: str) -> str:
+        script = getattr(self.ctx, "script", None)
+        if script is not None and script.drill is not None and self.drill_elsewhere(what):
+            self._close_command_line()
+            return None
         msg = f"{what}: no drill is running (a drill is a scenario with objectives; try twin scenarios/drills/…)"
         self.room.say(msg, "error")
         return msg
@@ -67,7 +76,7 @@ class DrillActions:
     def open_debrief(self, path: str | None = None) -> str | None:
         """``:debrief [FILE]``: the debrief screen (and the file); at the end of a drill too."""
         if self.drill is None:
-            return self._no_drill("debrief")
+            return self._no_drill("debrief" + (f" {path}" if path else ""))
         if self.blind and not self.player.finished:
             msg = "debrief: it opens when the drill is over (this session is blind)"
             self.room.say(msg, "warn")
