@@ -277,3 +277,40 @@ async def test_a_drill_over_the_class_hints_scores_and_debriefs(tmp_path, exam):
     finally:
         await room.stop()
     assert b"route kv-aware" not in bo.received  # …but never the reference response
+
+
+async def test_per_trainee_copies_are_separate_and_the_exam_keeps_the_clock(tmp_path):
+    room = build_room(drill(tmp_path), tmp_path / "s.yaml", per_trainee=True)
+    sock = tmp_path / "c.sock"
+    await room.start(sock)
+    try:
+        ada = await _attach(sock, "ada", "instructor")
+        bo = await _attach(sock, "bo", "trainee")
+        dee = await _attach(sock, "dee", "trainee")
+        assert set(room.worlds) == {"instructor", "bo", "dee"}
+        i = await bo.cmd("drain row-a-01")
+        await bo.until(lambda m: _frames(m) and any(o["id"] == i for o in m["outcomes"]))
+        i = await bo.cmd("freeze")  # their own copy: allowed outside an exam
+        assert (await bo.until(lambda m: m.get("id") == i))["t"] == "result"
+        await dee.until(_frames)
+        await dee.until(_frames)
+        assert b"drain row-a-01" not in dee.received  # dee's copy never saw bo's drain
+        i = await ada.cmd("watch bo")
+        assert (await ada.until(lambda m: m.get("id") == i))["t"] == "result"
+        await ada.until(lambda m: m["t"] == "full")
+        assert any("drain row-a-01" in e.message for e in ada.snapshot().events)
+    finally:
+        await room.stop()
+    for name in ("bo", "dee", "instructor"):  # one journal per copy
+        assert (tmp_path / f"s-{name}.yaml").exists()
+    assert "drain row-a-01}  # bo" in (tmp_path / "s-bo.yaml").read_text()
+    exam = build_room(drill(tmp_path), per_trainee=True, exam=True)
+    await exam.start(tmp_path / "e.sock")
+    try:
+        bo = await _attach(tmp_path / "e.sock", "bo", "trainee")
+        for text in ("freeze", "rewind x", "hint"):
+            i = await bo.cmd(text)
+            err = await bo.until(lambda m, i=i: m.get("id") == i)
+            assert err["t"] == "error" and "exam" in err["message"], text
+    finally:
+        await exam.stop()

@@ -106,6 +106,7 @@ class Classroom:
         self._server: asyncio.AbstractServer | None = None
         self._ticker: asyncio.Task | None = None
         self._tasks: set = set()  # one per connected console
+        self._stopping: asyncio.Future | None = None
         self.frames = 0
 
     # ---- life ----------------------------------------------------------------------------------
@@ -128,8 +129,13 @@ class Classroom:
         self._ticker = asyncio.create_task(self._tick_loop())
 
     async def stop(self, reason: str = "the server stopped") -> None:
-        if self.stopped.is_set():
-            return
+        """Say goodbye to every console, close the journals, remove the socket (every caller
+        waits for the one stop under way)."""
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop(reason))
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self, reason: str) -> None:
         self.stopped.set()
         if self._ticker is not None:
             self._ticker.cancel()
