@@ -185,7 +185,8 @@ def _init(ray: Any, workers: int, address: str | None) -> None:
             if address:
                 ray.init(address=address, **kw)
             else:
-                ray.init(num_cpus=workers, include_dashboard=False, **kw)
+                # "local": a Ray of our own, even where `ray start` left a cluster running
+                ray.init(address="local", num_cpus=workers, include_dashboard=False, **kw)
     except Exception as e:  # noqa: BLE001 — a cluster that cannot be reached is bad input
         where = address or f"a local Ray instance of {workers} CPUs"
         raise TwinError(f"sweep: cannot start {where}: {' '.join(str(e).split())[:300]}") from None
