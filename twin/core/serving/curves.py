@@ -306,7 +306,8 @@ def candidate_parallelisms(
     (pipeline stages for dense models, wider expert groups for MoE); with ``mtp``, each
     also with draft tokens when the model has a multi-token-prediction head.
 
-    ``wide`` (``twin perf``'s search) adds EP48 and EP72 inside an NVL72 domain and 2–3
+    ``wide`` (``twin perf``'s search) adds EP48 and EP72 inside an NVL72 domain, expert
+    groups of two and four 8-GPU boards across the fabric, and 2–3
     MTP drafts; without it (the factory engine's placement, for now) the splits are powers
     of two with at most one draft.
     """
@@ -327,6 +328,10 @@ def candidate_parallelisms(
     depth = int(catalog.constants["mtp_max_drafts"]) if wide else 1
     fitting = [p for p in out if Replica(gpu, model, precision, p, catalog).fits]
     if fitting:
+        if wide and model.is_moe and domain < 16:
+            # wide expert parallelism across nodes: the dispatch and combine leave the
+            # NVLink board for the scale-out fabric (B200 multi-node DEP16/DEP32 recipes)
+            fitting += [Parallelism(k * domain, dp_attention=True) for k in (2, 4)]
         return _with_mtp(model, fitting, depth) if mtp else fitting
     # multi-domain replicas: the weights need more than one scale-up domain
     for k in (2, 4, 8):
