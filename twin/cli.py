@@ -30,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
         summary,
         tui_cli,
     )
+    from twin.frontends.classroom import cli as classroom_cli
 
     p = _Parser(
         prog="twin",
@@ -52,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_cli.add_parser(sub)
     resume_cli.add_parser(sub)
     compare_cli.add_parser(sub)
+    classroom_cli.add_parsers(sub)
     return p
 
 

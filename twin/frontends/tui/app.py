@@ -601,6 +601,8 @@ class TwinApp(RoomActions, App[None]):
         if not text:
             self._close_command_line()
             return
+        if self.extra_line(text):  # a class's own commands (twin attach)
+            return
         try:
             cmd = C.parse_command(text)
         except C.CommandError as e:
@@ -618,6 +620,11 @@ class TwinApp(RoomActions, App[None]):
                 self.room.say(f"{cmd.text}: cancelled", "info")
 
         self.push_screen(ConfirmScreen(*asked), answered)
+
+    def extra_line(self, text: str) -> bool:
+        """A command line this room handles itself before the control room's grammar (True if
+        it did); the local room has none."""
+        return False
 
     @on(CommandBar.Changed, "#command")
     def _changed(self, event: CommandBar.Changed) -> None:
