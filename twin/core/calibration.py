@@ -122,11 +122,18 @@ def predict(
     catalog = catalog or load_catalog()
     g = gpu or catalog.gpu(m.gpu)
     disagg = None if m.disagg is None else bool(m.disagg)
+    # InferenceX sends random-token prompts (benchmark_serving --dataset-name random
+    # --ignore-eos): speculative drafts are accepted less than on natural text
+    accept = (
+        float(catalog.constants["mtp_acceptance_random_prompts"])
+        if m.source_kind == "InferenceX"
+        else None
+    )
     cs = serving.curves(
         g,
         catalog.model(m.model),
         m.precision,
-        serving.Workload(m.isl, m.osl, m.osl_cv),
+        serving.Workload(m.isl, m.osl, m.osl_cv, accept),
         catalog=catalog,
         disagg=disagg,
         mtp=m.mtp,

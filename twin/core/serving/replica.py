@@ -84,12 +84,16 @@ class Parallelism:
 
 @dataclass(frozen=True)
 class Workload:
-    """Mean prompt (ISL) and output (OSL) lengths of the requests, in tokens, and the
-    spread of output lengths (coefficient of variation; 0 = every request the same)."""
+    """Mean prompt (ISL) and output (OSL) lengths of the requests, in tokens, the spread
+    of output lengths (coefficient of variation; 0 = every request the same) and, where
+    the prompts are not natural text, how often a speculative draft is accepted."""
 
     isl: int = 1024
     osl: int = 1024
     osl_cv: float = 0.0
+    #: how often these prompts' first MTP draft is accepted (None: the catalog's figure
+    #: for natural text; benchmark suites that send random tokens accept fewer drafts)
+    mtp_acceptance: float | None = None
 
     @property
     def mean_context(self) -> float:
