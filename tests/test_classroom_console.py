@@ -64,4 +64,8 @@ async def test_a_trainee_and_the_instructor_share_one_simulation(tmp_path):
             await _settle(ada, pilot)
             assert ada.clock.paused and "froze the clock" in screen_text(ada)
             await pilot.press("q")
+        for _ in range(50):  # both consoles said goodbye: the server lets their seats go
+            if not server.call(lambda: [c.name for c in room.clients]):
+                break
+            await asyncio.sleep(0.1)
         assert server.call(lambda: [c.name for c in room.clients]) == []

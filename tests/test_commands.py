@@ -11,10 +11,12 @@ from twin.core.commands import (
     Cap,
     Command,
     CommandError,
+    Debrief,
     Degrade,
     Drain,
     Fail,
     Faults,
+    Hint,
     Pause,
     Repair,
     Resume,
@@ -90,6 +92,9 @@ EVERY_FORM = [
     ("ack", Ack(), "ack all"),
     ("ack all", Ack(), "ack all"),
     ("ack e42", Ack("e42"), "ack e42"),
+    ("hint", Hint(), "hint"),
+    ("debrief", Debrief(), "debrief"),
+    ("debrief out/drill.md", Debrief("out/drill.md"), "debrief out/drill.md"),
 ]
 
 

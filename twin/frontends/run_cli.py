@@ -64,6 +64,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
+        "--reference",
+        action="store_true",
+        help="a drill: play its reference response (what an expert does) and score it",
+    )
+    p.add_argument(
         "--checkpoint",
         action="append",
         metavar="AT=FILE",
@@ -113,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
                 "run: a scenario sets its own duration, tick and faults; drop --for/--tick/--faults"
             )
         return run_scenario(args, sdoc, out, md)
+    if args.reference:
+        raise TwinError(f"run: --reference: {args.target} is not a drill (a scenario file)")
     duration = limits.option(
         args.duration or DEFAULT_DURATION, parse_duration_s, limits.DURATION, "run: --for"
     )
@@ -159,8 +166,10 @@ def run_scenario(args: argparse.Namespace, sdoc, out: Path | None, md: Path | No
     catalog = load_catalog(args.catalog)
     sc = scenario_from_doc(sdoc, args.target, catalog, base_dir=Path(args.target).parent)
     checkpoints = resume_cli.parse_checkpoints(args.checkpoint, sc.duration_s)
-    runner = Runner(sc, catalog, seed=args.seed)
-    hooks = resume_cli.scenario_hooks(checkpoints, resume_cli.run_context(args, "scenario"))
+    runner = Runner(sc, catalog, seed=args.seed, extra=reference_steps(sc, args.reference))
+    hooks = resume_cli.scenario_hooks(
+        checkpoints, resume_cli.run_context(args, "scenario", reference=bool(args.reference))
+    )
     show = not args.quiet and sys.stderr.isatty()
     if show:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -179,6 +188,8 @@ def run_scenario(args: argparse.Namespace, sdoc, out: Path | None, md: Path | No
     else:
         outcome = runner.run(at=hooks)
     doc = scenario_report(outcome)
+    if args.reference:
+        doc["reference"] = True
     _write(out, to_json(doc))
     _write(md, markdown.render(doc))
     print_summary(
@@ -186,10 +197,39 @@ def run_scenario(args: argparse.Namespace, sdoc, out: Path | None, md: Path | No
         f"{sc.name} · {sc.layout.name} · {format_duration(sc.duration_s)} simulated · seed {doc['seed']}",
     )
     print_verdicts(doc)
+    print_score(doc)
     for path in (out, md):
         if path is not None:
             print(f"report: {path}")
     return EXIT_OK if doc["status"] == "passed" else EXIT_FAILED
+
+
+def reference_steps(sc, wanted: bool) -> tuple:
+    """The drill's reference response as (time, command) pairs, when ``--reference`` asks."""
+    if not wanted:
+        return ()
+    if sc.drill is None or not sc.drill.reference:
+        raise TwinError(f"run: --reference: {sc.file} has no 'reference' response to play")
+    return tuple((s.at_s, s.command) for s in sc.drill.reference)
+
+
+def print_score(doc: dict) -> None:
+    """A drill's score and each critical task's outcome, after the verdicts."""
+    d = doc.get("drill")
+    if d is None:
+        return
+    from rich.console import Console
+
+    con = Console()
+    lost = " · ".join(f"{k} −{v:g}" for k, v in d["breakdown"].items() if v)
+    who = "the reference response" if doc.get("reference") else "this run"
+    con.print(f"[bold]score {d['score']:g} / 100[/] ({who}{'; lost: ' + lost if lost else ''})")
+    for t in d["tasks"]:
+        when = "" if t["done_at_s"] is None else f" at {format_duration(t['done_at_s'])}"
+        con.print(f"  {_OUTCOME.get(t['outcome'], '·')} {t['outcome']}{when}: {t['task']}")
+
+
+_OUTCOME = {"on time": "✔", "late": "◷", "missed": "✘", "not cued": "–"}
 
 
 def print_verdicts(doc: dict) -> None:

@@ -15,6 +15,7 @@ from twin.core.engine.snapshot import GAUGE_KEYS, RACK_STATE_NAMES
 from twin.core.errors import InputError, Problem, TwinError, UnknownName, clip
 from twin.core.layout import Layout, load_layout
 from twin.core.layout.schema import FORMAT as LAYOUT_FORMAT
+from twin.core.scenario.drill import parse_drill
 from twin.core.scenario.model import (
     _COND,
     _WINDOW,
@@ -225,6 +226,7 @@ def scenario_from_doc(
             r.error(line, err or f"abort_if: unexpected {rest!r} after the condition")
         else:
             aborts.append(cond)
+    drill = parse_drill(r, top, layout, catalog, duration)
     for e in events:
         if e.at_s is not None and e.at_s > duration:
             r.error(e.line, f"events: at {e.at_s:g}s is after the scenario ends ({duration:g}s)")
@@ -243,6 +245,7 @@ def scenario_from_doc(
         tuple(expect),
         tuple(aborts),
         recorded,
+        drill,
     )
 
 
