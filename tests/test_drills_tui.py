@@ -101,6 +101,10 @@ async def test_the_debrief_opens_at_the_end_and_is_the_file_it_writes(drill, tmp
         assert "# Debrief: pdu-drill" in shown and "✔ on time" in shown
         assert "● you: `repair row-a-pdu-1`" in shown and "KPI curves" in shown
         assert "`repair row-a-pdu-1`: you did it too" in shown
+        ref = app.reference_score()  # what the debrief adds once computed in the background
+        app.got_reference_score(app.screen, ref)
+        assert f"The reference response scores **{ref:g}**; this run " in app.screen.text
+        shown = app.screen.text
         out = tmp_path / "debrief.md"
         await pilot.press("escape")
         await run_line(app, pilot, f"debrief {out}")
@@ -126,3 +130,22 @@ async def test_hint_and_debrief_outside_a_drill_say_so(small):
         assert "no drill is running" in screen_text(app)
         await run_line(app, pilot, "debrief")
         assert "no drill is running" in screen_text(app)
+
+
+async def test_a_console_without_the_player_hands_hint_and_debrief_on(drill):
+    """A remote console (twin attach) has the drill's live data in its frames but no player:
+    `drill_elsewhere` gets the line; nothing crashes at the end of the scenario either."""
+    app, wall = make_app(drill)
+    sent: list[str] = []
+    app.drill_elsewhere = lambda text: sent.append(text) or True
+    async with app.run_test(size=SIZE) as pilot:
+        await tick(app, pilot, wall, 5)
+        real = app.player
+        app.player = type("T0", (), {"t0": real.t0})()  # what attach keeps: the scenario's t0
+        await run_line(app, pilot, "hint")
+        await run_line(app, pilot, "debrief out.md")
+        assert sent == ["hint", "debrief out.md"]
+        assert "no drill is running" not in screen_text(app)
+        app.drill_over()  # the end of the scenario on such a console: nothing to open
+        assert not isinstance(app.screen, DebriefScreen)
+        app.player = real

@@ -59,6 +59,17 @@ def _check_scenario(doc: YMap, file: str, catalog: Catalog) -> str:
         f"scenario {sc.name}: layout {sc.layout.name}, {format_duration(sc.duration_s)}"
         f"{f' after {format_duration(sc.warmup_s)} warm-up' if sc.warmup_s else ''}, seed {sc.seed}, "
         f"{len(sc.events)} events, {len(sc.expect)} expectations"
+        + (_drill_summary(sc.drill) if sc.drill is not None else "")
+    )
+
+
+def _drill_summary(d) -> str:
+    def n(k: int, what: str) -> str:
+        return f"{k} {what}{'s' if k != 1 else ''}"
+
+    return (
+        f"; a drill: {n(len(d.objectives), 'objective')}, {n(len(d.tasks), 'critical task')}, "
+        f"{n(len(d.reference), 'reference command')}, {n(len(d.hints), 'hint')}"
     )
 
 
@@ -86,7 +97,20 @@ def _must_build(
         raise InputError([Problem(file, line, f"would not run: {e}")]) from None
 
 
+def _is_plan(doc: Any) -> bool:
+    from twin.core.sweep import is_plan_doc
+
+    return is_plan_doc(doc)
+
+
+def _check_plan(doc: Any, file: str, catalog: Catalog) -> str:
+    from twin.core.sweep import plan_from_doc
+
+    return plan_from_doc(doc, file, catalog).summary_line()
+
+
 KINDS: list[FileKind] = [
+    FileKind("sweep plan", _is_plan, _check_plan),
     FileKind("scenario", _is_scenario, _check_scenario),
     FileKind("layout", lambda doc: True, _check_layout),
 ]
@@ -134,15 +158,15 @@ def _expand_dirs(targets: list[str]) -> list[str]:
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "check",
-        help="validate layout files (or built-in layout names) without running",
-        description="Validate layout files without running them. Every mistake is reported "
+        help="validate layouts, scenarios and sweep plans (or built-in layout names) without running",
+        description="Validate layouts, scenarios and sweep plans without running them. Every mistake is reported "
         "as FILE:LINE: message; the exit code is 2 if there is any.",
     )
     p.add_argument(
         "files",
         nargs="+",
         metavar="FILE",
-        help="a layout file, a directory of them, or a built-in layout name",
+        help="a layout, scenario or sweep plan file, a directory of them, or a built-in layout name",
     )
     p.set_defaults(handler=run)
     return p

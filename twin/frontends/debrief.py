@@ -16,13 +16,14 @@ from twin.core import commands as C
 from twin.core.units import format_duration
 
 SPARK = "▁▂▃▄▅▆▇█"
-CURVE_W = 60
+CURVE_W = 48
+LABEL_W = 32
 #: Lines of the timeline, at most (the newest are cut, with a count).
 TIMELINE_MAX = 80
 OUTCOME_MARK = {"on time": "✔", "late": "◷", "missed": "✘", "not cued": "–"}
 CURVE_LABELS = {
     "slo_attainment": "SLO attainment (site)",
-    "facility_power_kw": "facility power (kW)",
+    "facility_power_kw": "facility power",
     "output_tok_s": "output tokens/s",
 }
 
@@ -49,12 +50,17 @@ def t(s: float | None) -> str:
     return "T+" + format_duration(max(0.0, s))
 
 
+def _resample(values: list, width: int) -> list:
+    n = len(values)
+    return [values[min(n - 1, int(i * n / width))] for i in range(min(width, n))]
+
+
 def sparkline(values: list[float | None], width: int = CURVE_W) -> str:
-    """Values as block glyphs, resampled to ``width``; gaps (None) as spaces."""
+    """Values as block glyphs, resampled to ``width``; gaps (None) as spaces; a flat line
+    at its level (full when above zero)."""
     if not values:
         return ""
-    n = len(values)
-    cols = [values[min(n - 1, int(i * n / width))] for i in range(min(width, n))]
+    cols = _resample(values, width)
     nums = [v for v in cols if v is not None]
     if not nums:
         return " " * len(cols)
@@ -64,15 +70,20 @@ def sparkline(values: list[float | None], width: int = CURVE_W) -> str:
     for v in cols:
         if v is None:
             out.append(" ")
+        elif span <= 0:
+            out.append(SPARK[-1] if v > 0 else SPARK[0])
         else:
-            k = 0 if span <= 0 else int(round((v - lo) / span * (len(SPARK) - 1)))
-            out.append(SPARK[k])
+            out.append(SPARK[int(round((v - lo) / span * (len(SPARK) - 1)))])
     return "".join(out)
 
 
-def _num(v: float) -> str:
+def _num(v: float, key: str = "") -> str:
+    if key.endswith("_kw"):
+        return f"{v / 1e3:.3g} MW" if abs(v) >= 1e3 else f"{v:.3g} kW"
+    if abs(v) >= 1e6:
+        return f"{v / 1e6:.3g}M"
     if abs(v) >= 1e4:
-        return f"{v:,.0f}"
+        return f"{v / 1e3:.3g}k"
     return f"{v:.3g}"
 
 
@@ -145,19 +156,50 @@ def timeline(drill: dict, actions: list[Action], notes: list[Note], who: str = "
 
 
 def curves(drill: dict) -> list[str]:
+    """One sparkline per objective's metric and per site gauge; under an objective's, ✘
+    marks where its condition did not hold."""
     c = drill.get("curves") or {}
     ts = c.get("t_s") or []
     if not ts:
         return []
-    out = ["```", f"{'':34} {t(ts[0])} … {t(ts[-1])}"]
+    conds = _conditions(drill)
+    w = LABEL_W
+    out = ["```", f"{'':{w}} {t(ts[0])} … {t(ts[-1])}"]
     for key, values in c.items():
         if key == "t_s":
             continue
         nums = [v for v in values if v is not None]
-        rng = f"{_num(min(nums))} … {_num(max(nums))}" if nums else "no data"
-        out.append(f"{CURVE_LABELS.get(key, key)[:34]:34} {sparkline(values)}  {rng}")
+        rng = f"{_num(min(nums), key)} … {_num(max(nums), key)}" if nums else "no data"
+        out.append(f"{CURVE_LABELS.get(key, key)[:w]:{w}} {sparkline(values)}  {rng}")
+        cond = conds.get(key)
+        if cond is not None:
+            marks = [
+                " " if v is None else ("·" if _holds(cond, v) else "✘")
+                for v in _resample(values, CURVE_W)
+            ]
+            if "✘" in marks:
+                out.append(
+                    f"{'  ✘ outside ' + cond.op + ' ' + str(cond.text.split()[-1]):{w}} {''.join(marks)}"
+                )
     out.append("```")
     return out
+
+
+def _conditions(drill: dict) -> dict:
+    from twin.core.scenario.parse import parse_condition
+
+    out = {}
+    for o in drill.get("objectives", ()):
+        cond, _, err = parse_condition(o["hold"], "")
+        if cond is not None and not err:
+            out.setdefault(o["hold"].rsplit(" ", 2)[0], cond)
+    return out
+
+
+def _holds(cond, v: float) -> bool:
+    if isinstance(cond.value, str):  # a state curve holds 1 where the condition held
+        return v >= 0.5
+    return cond.holds(v)
 
 
 def _lost(v: float) -> str:
@@ -168,12 +210,9 @@ def score_lines(drill: dict, reference: bool = False) -> list[str]:
     """The score and its breakdown: objectives, tasks, penalties, hints."""
     b = drill["breakdown"]
     who = " (the reference response)" if reference else ""
+    lost = " · ".join(f"{k} {_lost(v)}" for k, v in b.items())
     lines = [
-        f"**Score {drill['score']:g} / 100**{who}",
-        "",
-        "| | lost |",
-        "|---|---:|",
-        *(f"| {k} | {_lost(v)} |" for k, v in b.items()),
+        f"**Score {drill['score']:g} / 100**{who} — points lost: {lost}",
         "",
         "| objective | window | time outside | points | lost |",
         "|---|---|---:|---:|---:|",
@@ -226,6 +265,12 @@ def render(
     lines += [f"{h2} KPI curves", "", *curves(drill), ""]
     if not reference:
         lines += [f"{h2} What the reference response did differently", ""]
+        ref = drill.get("reference_score")
+        if ref is not None:
+            lines += [
+                f"The reference response scores **{ref:g}**; this run {drill['score']:g}.",
+                "",
+            ]
         lines += reference_diff(drill.get("reference", []), actions)
         lines.append("")
     return "\n".join(lines)

@@ -161,12 +161,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_scenario(args: argparse.Namespace, sdoc, out: Path | None, md: Path | None) -> int:
-    from twin.core.scenario import Runner, scenario_from_doc, scenario_report
+    from twin.core.scenario import scenario_from_doc
 
     catalog = load_catalog(args.catalog)
     sc = scenario_from_doc(sdoc, args.target, catalog, base_dir=Path(args.target).parent)
     checkpoints = resume_cli.parse_checkpoints(args.checkpoint, sc.duration_s)
-    runner = Runner(sc, catalog, seed=args.seed, extra=reference_steps(sc, args.reference))
+    extra = reference_steps(sc, args.reference)
     hooks = resume_cli.scenario_hooks(
         checkpoints, resume_cli.run_context(args, "scenario", reference=bool(args.reference))
     )
@@ -182,14 +182,17 @@ def run_scenario(args: argparse.Namespace, sdoc, out: Path | None, md: Path | No
             transient=True,
         ) as bar:
             task = bar.add_task("run", total=sc.duration_s, clock="0s")
-            outcome = runner.run(
-                lambda t, total: bar.update(task, completed=t, clock=format_duration(t)), at=hooks
+            doc = play(
+                sc,
+                catalog,
+                args.seed,
+                lambda t, total: bar.update(task, completed=t, clock=format_duration(t)),
+                hooks,
+                extra,
             )
     else:
-        outcome = runner.run(at=hooks)
-    doc = scenario_report(outcome)
-    if args.reference:
-        doc["reference"] = True
+        doc = play(sc, catalog, args.seed, at=hooks, extra=extra)
+    mark_reference(doc, sc, catalog, args.seed, bool(args.reference))
     _write(out, to_json(doc))
     _write(md, markdown.render(doc))
     print_summary(
@@ -204,6 +207,15 @@ def run_scenario(args: argparse.Namespace, sdoc, out: Path | None, md: Path | No
     return EXIT_OK if doc["status"] == "passed" else EXIT_FAILED
 
 
+def play(sc, catalog, seed: int | None = None, on_step=None, at=(), extra=()) -> dict:
+    """Play a parsed scenario headless and return its report: the one runner that
+    ``twin run`` and every run of ``twin sweep`` share (``extra``: commands played
+    besides the scenario's, e.g. a drill's reference response)."""
+    from twin.core.scenario import Runner, scenario_report
+
+    return scenario_report(Runner(sc, catalog, seed=seed, extra=extra).run(on_step, at=at))
+
+
 def reference_steps(sc, wanted: bool) -> tuple:
     """The drill's reference response as (time, command) pairs, when ``--reference`` asks."""
     if not wanted:
@@ -211,6 +223,18 @@ def reference_steps(sc, wanted: bool) -> tuple:
     if sc.drill is None or not sc.drill.reference:
         raise TwinError(f"run: --reference: {sc.file} has no 'reference' response to play")
     return tuple((s.at_s, s.command) for s in sc.drill.reference)
+
+
+def mark_reference(doc: dict, sc, catalog, seed: int | None, reference: bool) -> None:
+    """A drill's report says whether it played the reference response; if not, what the
+    reference scores on the same seed (the debrief compares against it)."""
+    from twin.core.scenario import Runner
+
+    if reference:
+        doc["reference"] = True
+    elif sc.drill is not None and sc.drill.reference:
+        ref = Runner(sc, catalog, seed=seed, extra=reference_steps(sc, True)).run()
+        doc["drill"]["reference_score"] = ref.drill["score"]
 
 
 def print_score(doc: dict) -> None:

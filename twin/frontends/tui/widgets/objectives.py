@@ -57,6 +57,8 @@ def panel_lines(d: dict, width: int = 120) -> list[Content]:
     elif width >= 100:
         head.append((f"  · {hints}", "$text-muted"))
     lines = [Content.assemble(*head)]
+    if d["briefing"] and not d["tasks"] and not d["finished"]:
+        lines.append(Content.assemble(("  ▸ ", "$accent"), (d["briefing"], "$text-muted")))
     for o in d["objectives"]:
         glyph, word, style = OBJ_LOOK.get(o["state"], ("·", o["state"], ""))
         out = (
