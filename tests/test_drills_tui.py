@@ -148,4 +148,7 @@ async def test_a_console_without_the_player_hands_hint_and_debrief_on(drill):
         assert "no drill is running" not in screen_text(app)
         app.drill_over()  # the end of the scenario on such a console: nothing to open
         assert not isinstance(app.screen, DebriefScreen)
+        app.drill_elsewhere = lambda text: False  # a console that cannot hand them on
+        await run_line(app, pilot, "hint")
+        assert "the drill runs on the server" in screen_text(app)
         app.player = real

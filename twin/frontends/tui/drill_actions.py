@@ -31,10 +31,16 @@ class DrillActions:
 
     def _no_drill(self, what: str) -> str:
         script = getattr(self.ctx, "script", None)
-        if script is not None and script.drill is not None and self.drill_elsewhere(what):
+        elsewhere = script is not None and script.drill is not None
+        if elsewhere and self.drill_elsewhere(what):
             self._close_command_line()
             return None
-        msg = f"{what}: no drill is running (a drill is a scenario with objectives; try twin scenarios/drills/…)"
+        msg = (
+            f"{what}: the drill runs on the server; this console cannot ask it for that"
+            if elsewhere
+            else f"{what}: no drill is running (a drill is a scenario with objectives; "
+            "try twin scenarios/drills/…)"
+        )
         self.room.say(msg, "error")
         return msg
 
