@@ -88,8 +88,11 @@ class SessionLog:
         self.journal: Journal | None = self._open(record) if record is not None else None
         self.saved_operator = 0  # operator commands written by the last :save
 
+    #: The journal this session writes (a class's session writes commands with authors).
+    JOURNAL: type[Journal] = Journal
+
     def _open(self, path: str | Path) -> Journal:
-        return Journal(
+        return self.JOURNAL(
             path,
             self.layout_ref,
             self.seed,

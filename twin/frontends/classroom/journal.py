@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from pathlib import Path
 
 from twin.core import commands as C
 from twin.core.errors import TwinError
@@ -75,19 +74,7 @@ class ClassJournal(Journal):
 class ClassSession(SessionLog):
     """The `SessionLog` of one world of a class: commands with their authors."""
 
-    def _open(self, path: str | Path) -> Journal:
-        return ClassJournal(
-            path,
-            self.layout_ref,
-            self.seed,
-            self.tick_s,
-            warmup_s=self.warmup_s,
-            overrides=self.overrides,
-            scenario=self.scenario,
-            expect=self.expect,
-            abort_if=self.abort_if,
-            force=self.force,
-        )
+    JOURNAL = ClassJournal
 
     def record(
         self,
