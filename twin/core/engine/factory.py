@@ -201,7 +201,7 @@ class Factory(
             k.B2,
             k.steps * k.t_dec2 * np.minimum(k.B2, 1.0),
             k.pf_time,
-            self._pf_activity(k.pf_group),
+            k.pf_u,
             k.clock,
             k.up,
         )

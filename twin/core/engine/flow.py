@@ -231,9 +231,10 @@ class Flow:
         # prompt tokens the budget buys, in steps of the size the waiting prompts form
         q_n = qc.sum(axis=1)
         avail = tok.sum(axis=1) * np.minimum(1.0, room[A] / np.maximum(q_n, 1e-12))
-        pf_group = np.zeros(n_rep)
-        g = pf_group[A] = self._pf_group(avail, tok.sum(axis=1) / np.maximum(q_n, 1e-12), A)
-        t_allow = budget[A] / slow[A] * g / self._pf_step(g, cw[A], A)
+        g = self._pf_group(avail, tok.sum(axis=1) / np.maximum(q_n, 1e-12), A)
+        pos = self._pf_pos(g)
+        step_g = self._pf_step(g, cw[A], A, pos)
+        t_allow = budget[A] / slow[A] * g / step_g
         cum_n = np.cumsum(qc, axis=1)
         cum_t = np.cumsum(tok, axis=1)
         take = np.minimum(
@@ -242,7 +243,9 @@ class Flow:
         take = np.clip(take, 0.0, qc)
         pf_tokens, pf_time = np.zeros(n_rep), np.zeros(n_rep)
         pf_tokens[A] = (take * qk).sum(axis=1)
-        pf_time[A] = self._prefill_time(pf_tokens[A], g, cw[A], A) * slow[A]
+        pf_time[A] = pf_tokens[A] / g * step_g * slow[A]  # fluid: a share of a step
+        pf_u = np.zeros(n_rep)
+        pf_u[A] = self._pf_activity(A, pos)
         adm = np.zeros((n_rep, self.n_slot))
         ttft_ok = np.zeros_like(take, dtype=bool)
         has = take > 1e-12
@@ -272,7 +275,7 @@ class Flow:
         self.q_cnt[A] = qc - take
         self._compact_queues(A)
         k.A, k.take, k.cls0, k.has, k.ttft_ok = A, take, cls0, has, ttft_ok
-        k.pf_tokens, k.pf_time, k.pf_group, k.adm = pf_tokens, pf_time, pf_group, adm
+        k.pf_tokens, k.pf_time, k.pf_u, k.adm = pf_tokens, pf_time, pf_u, adm
 
     def _abandon(self, k: TickVars, t0: float) -> None:
         """Clients give up on requests queued longer than their class's timeout: the oldest

@@ -104,6 +104,9 @@ class Replicas:
         self.prof_pfu = np.stack([pr.pf_u for pr in profiles])  # (P, PF_POINTS)
         self.chunk = float(profiles[0].chunk)
         self.pf_grid = P.pf_grid(profiles[0].chunk)
+        self._pf_scale = (len(self.pf_grid) - 1) / np.log(self.chunk)
+        self._tpf_flat = self.prof_tpf.ravel()
+        self._pfu_flat = self.prof_pfu.ravel()
         self._has_disagg = bool((self.rep_role == P.ROLE_PREFILL).any())
         self._capex_cache = None
         # spans: (replica, rack, share of its GPUs) for power attribution and rack state
@@ -244,25 +247,30 @@ class Replicas:
         return t1 + (t2 - t1) * cw
 
     # prefill: steps of g prompt tokens each, priced from the profile's table
-    def _pf_step(self, g: np.ndarray, cw: np.ndarray, rows=slice(None)) -> np.ndarray:
-        """Time of one prefill step of ``g`` prompt tokens on each replica of ``rows``."""
+    def _pf_pos(self, g: np.ndarray):
+        """Where a step of ``g`` tokens falls on the shared prefill grid (log-spaced
+        points, linear in g between them)."""
         grid = self.pf_grid
         gc = np.clip(g, 1.0, self.chunk)
-        pos = np.log(gc) / np.log(self.chunk) * (len(grid) - 1)
-        i0 = np.minimum(pos.astype(np.int64), len(grid) - 2)
-        f = (gc - grid[i0]) / (grid[i0 + 1] - grid[i0])
-        pr = self.rep_prof[rows]
-        t1 = self.prof_tpf[pr, 0, i0] * (1 - f) + self.prof_tpf[pr, 0, i0 + 1] * f
-        t2 = self.prof_tpf[pr, 1, i0] * (1 - f) + self.prof_tpf[pr, 1, i0 + 1] * f
+        i0 = np.minimum((np.log(gc) * self._pf_scale).astype(np.int64), len(grid) - 2)
+        return i0, (gc - grid[i0]) / (grid[i0 + 1] - grid[i0])
+
+    def _pf_step(self, g: np.ndarray, cw: np.ndarray, rows=slice(None), pos=None) -> np.ndarray:
+        """Time of one prefill step of ``g`` prompt tokens on each replica of ``rows``."""
+        i0, f = self._pf_pos(g) if pos is None else pos
+        G = len(self.pf_grid)
+        base = self.rep_prof[rows] * (2 * G) + i0  # into prof_tpf (P, 2, G), flattened
+        tab = self._tpf_flat
+        t1 = tab[base] + (tab[base + 1] - tab[base]) * f
+        t2 = tab[base + G] + (tab[base + G + 1] - tab[base + G]) * f
         return t1 + (t2 - t1) * cw
 
-    def _pf_activity(self, g: np.ndarray) -> np.ndarray:
-        """Power activity (0–1) of a prefill step of ``g`` tokens on every replica."""
-        grid = self.pf_grid
-        pos = np.log(np.clip(g, 1.0, self.chunk)) / np.log(self.chunk) * (len(grid) - 1)
-        i0 = np.minimum(pos.astype(np.int64), len(grid) - 2)
-        f = np.clip(pos - i0, 0.0, 1.0)
-        return self.prof_pfu[self.rep_prof, i0] * (1 - f) + self.prof_pfu[self.rep_prof, i0 + 1] * f
+    def _pf_activity(self, rows, pos) -> np.ndarray:
+        """Power activity (0–1) of the prefill steps at ``pos`` (``_pf_pos``) on ``rows``."""
+        i0, f = pos
+        base = self.rep_prof[rows] * len(self.pf_grid) + i0
+        u = self._pfu_flat
+        return u[base] + (u[base + 1] - u[base]) * f
 
     def _pf_group(self, tokens: np.ndarray, prompt: np.ndarray, rows=slice(None)) -> np.ndarray:
         """Prompt tokens per prefill step, as twin perf's schedule groups them: a co-located
@@ -272,14 +280,6 @@ class Replicas:
         share = tokens * np.minimum(self._tau_last[rows], self.dt) / self.dt
         g = np.minimum(self.chunk, np.maximum(np.minimum(prompt, self.chunk), share))
         return np.where(self.rep_role[rows] == P.ROLE_PREFILL, self.chunk, g)
-
-    def _prefill_time(
-        self, tokens: np.ndarray, group: np.ndarray, cw: np.ndarray, rows=slice(None)
-    ) -> np.ndarray:
-        """Time to prefill ``tokens`` in steps of ``group`` tokens (fluid: a fraction of a
-        request costs that fraction of its step)."""
-        g = np.maximum(group, 1e-9)
-        return np.where(tokens > 0, tokens / g * self._pf_step(g, cw, rows), 0.0)
 
     def _prompt_time(self, prompt: np.ndarray, cw: np.ndarray, rows) -> np.ndarray:
         """Prefill of one prompt alone, in chunks (twin perf's TTFT)."""
