@@ -11,10 +11,12 @@ from twin.core.commands import (
     Cap,
     Command,
     CommandError,
+    Debrief,
     Degrade,
     Drain,
     Fail,
     Faults,
+    Hint,
     Pause,
     Repair,
     Resume,
@@ -90,6 +92,9 @@ EVERY_FORM = [
     ("ack", Ack(), "ack all"),
     ("ack all", Ack(), "ack all"),
     ("ack e42", Ack("e42"), "ack e42"),
+    ("hint", Hint(), "hint"),
+    ("debrief", Debrief(), "debrief"),
+    ("debrief out/drill.md", Debrief("out/drill.md"), "debrief out/drill.md"),
 ]
 
 
@@ -401,5 +406,13 @@ def test_completion_is_capped_at_fifty_sorted_candidates_and_accepts_generators(
 
 
 def test_every_completed_line_for_a_full_command_parses():
-    for line in complete("route ", IDS) + complete("faults ", IDS) + complete("cap rack-a01 ", IDS):
-        parse_command(line)
+    routes, faults = complete("route ", IDS), complete("faults ", IDS)
+    caps = complete("cap rack-a01 ", IDS)
+    assert routes == sorted(f"route {p}" for p in POLICIES)
+    assert faults == ["faults off", "faults on"] and caps == ["cap rack-a01 off"]
+    for line in routes + faults + caps:
+        assert parse_command(line).text == line
+    assert [parse_command(r).policy for r in routes] == sorted(POLICIES)
+    assert [parse_command(x).enabled for x in faults] == [False, True]
+    cap = parse_command(caps[0])
+    assert cap.target == "rack-a01" and cap.limit_kw is None and cap.fraction is None

@@ -450,8 +450,10 @@ def test_a_rack_that_was_degraded_then_failed_can_be_fully_repaired(small):
     run(f, 10)
     cmd(f, "repair row-a-01")
     s = run(f, 2)
-    still = rack_state(s, "row-a-01")
-    assert still == "ok" or "row-a-01" in [x[0] for x in s.active_faults], (still, s.active_faults)
+    assert "row-a-01" not in [x[0] for x in s.active_faults], s.active_faults
+    assert rack_state(s, "row-a-01") == "ok"  # neither down nor still degraded
+    i = rack_i(s, "row-a-01")
+    assert s.racks.replicas_up[i] == s.racks.replicas[i] > 0
 
 
 def test_losing_every_spine_cuts_disaggregated_serving_without_crashing(tmp_path):

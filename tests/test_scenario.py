@@ -292,7 +292,16 @@ def test_compare_runs_both_with_the_same_seed_and_reports_deltas(tmp_path, capsy
 def test_compare_two_files(tmp_path):
     a = scenario(tmp_path, "duration: 1m\n", "a.yaml")
     b = scenario(tmp_path, "duration: 1m\noverrides:\n  rates: {chat: 2x}\n", "b.yaml")
-    assert main(["compare", str(a), str(b), "--quiet"]) == 0
+    out = tmp_path / "cmp.json"
+    assert main(["compare", str(a), str(b), "--report", str(out), "--quiet"]) == 0
+    doc = json.loads(out.read_text())
+    sa, sb = doc["a"]["summary"], doc["b"]["summary"]
+    assert doc["a"]["seed"] == doc["b"]["seed"] == 3
+    # b doubles the chat demand: more requests, more tokens, more power, each in the delta
+    assert sb["requests"] > 1.1 * sa["requests"]
+    assert sb["output_tok_s"] > 1.05 * sa["output_tok_s"]
+    for k in ("output_tok_s", "facility_power_kw"):
+        assert doc["delta"][k] == pytest.approx(sb[k] - sa[k], rel=1e-4)
 
 
 @pytest.mark.parametrize(

@@ -1,6 +1,9 @@
 """`twin summary`: what a factory is and what it can serve, without running it."""
 
+import dataclasses
+
 from twin.cli import main
+from twin.core import serving
 from twin.core.catalog import load_catalog
 from twin.core.layout import load_layout
 from twin.frontends.summary import deployment_capacity
@@ -28,9 +31,29 @@ def test_every_default_deployment_has_a_capacity_at_its_slo():
     cat = load_catalog()
     caps = deployment_capacity(load_layout("default", cat), cat)
     assert caps and all(c["tok_s"] and c["tok_s"] > 0 for c in caps), [c["note"] for c in caps]
-    # faster per-user SLOs cost throughput: capacity per GPU falls as the SLO tightens
     for c in caps:
-        assert c["tok_s"] / c["gpus"] < 50_000
+        # never more than its GPUs give flat out, with no per-user pace to keep
+        best = 0.0
+        for sku, n in c["gpu_mix"]:
+            cs = serving.curves(
+                cat.gpu(sku),
+                cat.model(c["model"]),
+                c["precision"],
+                serving.Workload(c["isl"], c["osl"]),
+                catalog=cat,
+            )
+            best += n * max(max(x.tok_s_per_gpu) for x in cs)
+        assert c["tok_s"] <= best * (1 + 1e-9), c["id"]
+    # faster per-user SLOs cost throughput: capacity falls as the SLO tightens
+    layout = load_layout("default", cat)
+    tight = dataclasses.replace(
+        layout,
+        workloads=tuple(
+            dataclasses.replace(w, slo_tpot_s=0.7 * w.slo_tpot_s) for w in layout.workloads
+        ),
+    )
+    for c, t in zip(caps, deployment_capacity(tight, cat), strict=True):
+        assert t["tok_s"] < c["tok_s"], c["id"]
 
 
 def test_a_deployment_on_two_gpu_types_lists_both(capsys):

@@ -28,8 +28,10 @@ def build_parser() -> argparse.ArgumentParser:
         resume_cli,
         run_cli,
         summary,
+        sweep,
         tui_cli,
     )
+    from twin.frontends.classroom import cli as classroom_cli
 
     p = _Parser(
         prog="twin",
@@ -52,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_cli.add_parser(sub)
     resume_cli.add_parser(sub)
     compare_cli.add_parser(sub)
+    sweep.add_parser(sub)
+    classroom_cli.add_parsers(sub)
     return p
 
 

@@ -36,10 +36,12 @@ __all__ = [
     "Cap",
     "Command",
     "CommandError",
+    "Debrief",
     "Degrade",
     "Drain",
     "Fail",
     "Faults",
+    "Hint",
     "Pause",
     "Repair",
     "Resume",
@@ -175,6 +177,14 @@ _GRAMMAR = (
         (),
     ),
     ("ack", "ack [ID|all]", "Acknowledge one alarm, or all of them", "ack all", ("all",)),
+    ("hint", "hint", "In a drill: show the next hint (each one costs points)", "hint", ()),
+    (
+        "debrief",
+        "debrief [FILE]",
+        "In a drill: open the debrief; with FILE, also write it there as Markdown",
+        "debrief drill-debrief.md",
+        (),
+    ),
 )
 VERBS = MappingProxyType({verb: (usage, help_) for verb, usage, help_, _, _ in _GRAMMAR})
 """verb -> (usage, one-line help), in the order the help screen and palette show them."""
@@ -719,6 +729,29 @@ class Ack(SessionCommand):
         return cls(None if word is None or word.lower() == "all" else word)
 
 
+class Hint(SessionCommand):
+    """In a drill: show the next hint; each one taken costs the drill's ``hint_cost``."""
+
+    verb: ClassVar[str] = "hint"
+
+
+@dataclass(frozen=True)
+class Debrief(SessionCommand):
+    """In a drill: open the debrief; with a file, also write it there as Markdown."""
+
+    verb: ClassVar[str] = "debrief"
+    path: str | None = None
+
+    def _args(self) -> tuple[str, ...]:
+        return (self.path,) if self.path else ()
+
+    @classmethod
+    def _parse(cls, a: _Args) -> Debrief:
+        path = a.maybe()
+        a.end()
+        return cls(path)
+
+
 _ACTIONS: tuple[type[_Action], ...] = (
     Fail,
     Repair,
@@ -737,6 +770,8 @@ _ACTIONS: tuple[type[_Action], ...] = (
     Resume,
     Save,
     Ack,
+    Hint,
+    Debrief,
 )
 _PARSERS: dict[str, Callable[[_Args], _Action]] = {cls.verb: cls._parse for cls in _ACTIONS}
 _PARSERS["uncap"] = _parse_uncap

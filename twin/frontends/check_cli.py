@@ -86,7 +86,20 @@ def _must_build(
         raise InputError([Problem(file, line, f"would not run: {e}")]) from None
 
 
+def _is_plan(doc: Any) -> bool:
+    from twin.core.sweep import is_plan_doc
+
+    return is_plan_doc(doc)
+
+
+def _check_plan(doc: Any, file: str, catalog: Catalog) -> str:
+    from twin.core.sweep import plan_from_doc
+
+    return plan_from_doc(doc, file, catalog).summary_line()
+
+
 KINDS: list[FileKind] = [
+    FileKind("sweep plan", _is_plan, _check_plan),
     FileKind("scenario", _is_scenario, _check_scenario),
     FileKind("layout", lambda doc: True, _check_layout),
 ]
@@ -134,15 +147,15 @@ def _expand_dirs(targets: list[str]) -> list[str]:
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "check",
-        help="validate layout files (or built-in layout names) without running",
-        description="Validate layout files without running them. Every mistake is reported "
+        help="validate layouts, scenarios and sweep plans (or built-in layout names) without running",
+        description="Validate layouts, scenarios and sweep plans without running them. Every mistake is reported "
         "as FILE:LINE: message; the exit code is 2 if there is any.",
     )
     p.add_argument(
         "files",
         nargs="+",
         metavar="FILE",
-        help="a layout file, a directory of them, or a built-in layout name",
+        help="a layout, scenario or sweep plan file, a directory of them, or a built-in layout name",
     )
     p.set_defaults(handler=run)
     return p

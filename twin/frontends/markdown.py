@@ -73,6 +73,10 @@ def render(doc: dict[str, Any]) -> str:
             by = "" if e["by"] is None else f"{e['by']:.4g}"
             lines.append(f"| {mark} | `{e['expect']}` | {obs_s} | {when} | {by} |")
         lines.append("")
+    if doc.get("drill"):
+        from twin.frontends import debrief
+
+        lines += [debrief.from_report(doc), ""]
     if doc.get("commands"):
         lines += ["## Commands", "", "| | at | command | result |", "|---|---:|---|---|"]
         for c in doc["commands"]:

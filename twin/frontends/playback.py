@@ -60,6 +60,9 @@ class ScriptState:
     applied_total: int
     upcoming: tuple[Upcoming, ...]  # soonest first; conditions last
     verdicts: tuple[LiveVerdict, ...]
+    #: a drill's live state as plain JSON data (`DrillScore.live`): objectives, the tasks
+    #: cued so far, the score — never the reference or a cue to come, so it may go to trainees
+    drill: dict | None = None
 
     @property
     def counts(self) -> dict[str, int]:
@@ -162,6 +165,7 @@ class ScenarioPlayer(_CorePlayer):
             applied_total=len(self.applied),
             upcoming=tuple(self.upcoming()),
             verdicts=tuple(self.live_verdicts()),
+            drill=self.drill.live(self.factory.now - self.t0) if self.drill is not None else None,
         )
 
 

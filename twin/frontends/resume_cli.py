@@ -217,6 +217,8 @@ def _resume_scenario(args, data: bytes, ctx: dict, catalog, until, out, md) -> i
     runner = Runner(sc, catalog, seed=ctx["seed"])
     outcome = runner.resume(data, ctx["player"], ctx["recorder"])
     doc = scenario_report(outcome)
+    if ctx.get("reference"):
+        doc["reference"] = True
     run_cli._write(out, to_json(doc))
     run_cli._write(md, run_cli.markdown.render(doc))
     run_cli.print_summary(
@@ -225,6 +227,7 @@ def _resume_scenario(args, data: bytes, ctx: dict, catalog, until, out, md) -> i
         f" · resumed at {format_duration(ctx['at_s'])}",
     )
     run_cli.print_verdicts(doc)
+    run_cli.print_score(doc)
     for path in (out, md):
         if path is not None:
             print(f"report: {path}")

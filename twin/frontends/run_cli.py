@@ -64,6 +64,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument(
+        "--reference",
+        action="store_true",
+        help="a drill: play its reference response (what an expert does) and score it",
+    )
+    p.add_argument(
         "--checkpoint",
         action="append",
         metavar="AT=FILE",
@@ -113,6 +118,8 @@ def run(args: argparse.Namespace) -> int:
                 "run: a scenario sets its own duration, tick and faults; drop --for/--tick/--faults"
             )
         return run_scenario(args, sdoc, out, md)
+    if args.reference:
+        raise TwinError(f"run: --reference: {args.target} is not a drill (a scenario file)")
     duration = limits.option(
         args.duration or DEFAULT_DURATION, parse_duration_s, limits.DURATION, "run: --for"
     )
@@ -154,13 +161,15 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_scenario(args: argparse.Namespace, sdoc, out: Path | None, md: Path | None) -> int:
-    from twin.core.scenario import Runner, scenario_from_doc, scenario_report
+    from twin.core.scenario import scenario_from_doc
 
     catalog = load_catalog(args.catalog)
     sc = scenario_from_doc(sdoc, args.target, catalog, base_dir=Path(args.target).parent)
     checkpoints = resume_cli.parse_checkpoints(args.checkpoint, sc.duration_s)
-    runner = Runner(sc, catalog, seed=args.seed)
-    hooks = resume_cli.scenario_hooks(checkpoints, resume_cli.run_context(args, "scenario"))
+    extra = reference_steps(sc, args.reference)
+    hooks = resume_cli.scenario_hooks(
+        checkpoints, resume_cli.run_context(args, "scenario", reference=bool(args.reference))
+    )
     show = not args.quiet and sys.stderr.isatty()
     if show:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -173,12 +182,18 @@ def run_scenario(args: argparse.Namespace, sdoc, out: Path | None, md: Path | No
             transient=True,
         ) as bar:
             task = bar.add_task("run", total=sc.duration_s, clock="0s")
-            outcome = runner.run(
-                lambda t, total: bar.update(task, completed=t, clock=format_duration(t)), at=hooks
+            doc = play(
+                sc,
+                catalog,
+                args.seed,
+                lambda t, total: bar.update(task, completed=t, clock=format_duration(t)),
+                hooks,
+                extra,
             )
     else:
-        outcome = runner.run(at=hooks)
-    doc = scenario_report(outcome)
+        doc = play(sc, catalog, args.seed, at=hooks, extra=extra)
+    if args.reference:
+        doc["reference"] = True
     _write(out, to_json(doc))
     _write(md, markdown.render(doc))
     print_summary(
@@ -186,10 +201,48 @@ def run_scenario(args: argparse.Namespace, sdoc, out: Path | None, md: Path | No
         f"{sc.name} · {sc.layout.name} · {format_duration(sc.duration_s)} simulated · seed {doc['seed']}",
     )
     print_verdicts(doc)
+    print_score(doc)
     for path in (out, md):
         if path is not None:
             print(f"report: {path}")
     return EXIT_OK if doc["status"] == "passed" else EXIT_FAILED
+
+
+def play(sc, catalog, seed: int | None = None, on_step=None, at=(), extra=()) -> dict:
+    """Play a parsed scenario headless and return its report: the one runner that
+    ``twin run`` and every run of ``twin sweep`` share (``extra``: commands played
+    besides the scenario's, e.g. a drill's reference response)."""
+    from twin.core.scenario import Runner, scenario_report
+
+    return scenario_report(Runner(sc, catalog, seed=seed, extra=extra).run(on_step, at=at))
+
+
+def reference_steps(sc, wanted: bool) -> tuple:
+    """The drill's reference response as (time, command) pairs, when ``--reference`` asks."""
+    if not wanted:
+        return ()
+    if sc.drill is None or not sc.drill.reference:
+        raise TwinError(f"run: --reference: {sc.file} has no 'reference' response to play")
+    return tuple((s.at_s, s.command) for s in sc.drill.reference)
+
+
+def print_score(doc: dict) -> None:
+    """A drill's score and each critical task's outcome, after the verdicts."""
+    d = doc.get("drill")
+    if d is None:
+        return
+    from rich.console import Console
+
+    con = Console()
+    lost = " · ".join(f"{k} −{v:g}" for k, v in d["breakdown"].items() if v)
+    who = "the reference response" if doc.get("reference") else "this run"
+    con.print(f"[bold]score {d['score']:g} / 100[/] ({who}{'; lost: ' + lost if lost else ''})")
+    for t in d["tasks"]:
+        when = "" if t["done_at_s"] is None else f" at {format_duration(t['done_at_s'])}"
+        con.print(f"  {_OUTCOME.get(t['outcome'], '·')} {t['outcome']}{when}: {t['task']}")
+
+
+_OUTCOME = {"on time": "✔", "late": "◷", "missed": "✘", "not cued": "–"}
 
 
 def print_verdicts(doc: dict) -> None:

@@ -346,7 +346,7 @@ class Snapshots:
                     int(self.rep_gpus[idx[0]]) if len(idx) else 0,
                     int(self.rep_enabled[idx].sum()),
                     n_up,
-                    int((self.rep_role[idx] == P.ROLE_PREFILL).sum()),
+                    int(((self.rep_role[idx] == P.ROLE_PREFILL) & self.rep_enabled[idx]).sum()),
                     float(self.q_cnt[idx].sum()),
                     float(B[idx].sum()),
                     float(B[idx][self.rep_up[idx]].mean()) if n_up else 0.0,

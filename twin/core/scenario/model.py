@@ -12,6 +12,7 @@ from typing import Any
 from twin.core import commands as C
 from twin.core.engine import Factory
 from twin.core.layout import Layout
+from twin.core.scenario.drill import DRILL_KEYS, Drill
 from twin.core.vocab import CONDITION_KINDS
 
 SCENARIO_KEYS = (
@@ -28,6 +29,7 @@ SCENARIO_KEYS = (
     "expect",
     "abort_if",
     "recorded",
+    *DRILL_KEYS,
 )
 OPS: dict[str, Callable[[Any, Any], bool]] = {
     "<=": operator.le,
@@ -124,6 +126,7 @@ class Scenario:
     expect: tuple[Expectation, ...]
     abort_if: tuple[Condition, ...]
     recorded: bool = False  # a session recording: expectations past its end are not evaluated
+    drill: Drill | None = None  # objectives, critical tasks, reference, hints (a drill)
 
 
 # ---------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from twin.core.engine.snapshot import GAUGE_KEYS, RACK_STATE_NAMES
 from twin.core.errors import InputError, Problem, TwinError, UnknownName, clip
 from twin.core.layout import Layout, load_layout
 from twin.core.layout.schema import FORMAT as LAYOUT_FORMAT
+from twin.core.scenario.drill import parse_drill
 from twin.core.scenario.model import (
     _COND,
     _WINDOW,
@@ -225,6 +226,7 @@ def scenario_from_doc(
             r.error(line, err or f"abort_if: unexpected {rest!r} after the condition")
         else:
             aborts.append(cond)
+    drill = parse_drill(r, top, layout, catalog, duration)
     for e in events:
         if e.at_s is not None and e.at_s > duration:
             r.error(e.line, f"events: at {e.at_s:g}s is after the scenario ends ({duration:g}s)")
@@ -243,6 +245,7 @@ def scenario_from_doc(
         tuple(expect),
         tuple(aborts),
         recorded,
+        drill,
     )
 
 
@@ -280,8 +283,10 @@ def _layout(r: Reader, top: YMap, catalog: Catalog, base_dir: Path | None) -> La
 
 def _apply_overrides(r: Reader, om: YMap, layout: Layout, catalog: Catalog) -> Layout:
     """Routing policy, workload rates (a factor like ``2x`` or a rate like ``40/s``),
-    and the GPU SKU of rows."""
-    r.only(om, ("routing", "rates", "rows"), "overrides")
+    the GPU SKU of rows, and deployments' sizes and prefill share."""
+    r.only(om, ("routing", "rates", "rows", "deployments"), "overrides")
+    if "deployments" in om:
+        layout = _override_deployments(r, om, layout)
     if "routing" in om:
         if str(om["routing"]) in POLICY_ALIASES:
             om["routing"] = POLICY_ALIASES[str(om["routing"])]
@@ -350,6 +355,45 @@ def _apply_overrides(r: Reader, om: YMap, layout: Layout, catalog: Catalog) -> L
             new_rows.append(dataclasses.replace(row, gpu=skus.pop() if len(skus) == 1 else None))
         layout = dataclasses.replace(layout, racks=tuple(racks), rows=tuple(new_rows))
     return layout
+
+
+#: What ``overrides.deployments.ID`` may change (read as the layout reads them).
+DEPLOYMENT_OVERRIDES = ("replicas", "gpus_per_replica", "prefill_share")
+
+
+def _override_deployments(r: Reader, om: YMap, layout: Layout) -> Layout:
+    dm = r.mapping(om["deployments"], "overrides.deployments", om.line_of("deployments"))
+    deps = {d.id: d for d in layout.deployments}
+    for did, changes in (dm or {}).items():
+        where = f"overrides.deployments.{did}"
+        if did not in deps:
+            r.error(
+                dm.line_of(did),
+                f"overrides.deployments: unknown deployment {did!r}; deployments: {', '.join(deps)}",
+            )
+            continue
+        cm = r.mapping(changes, where, dm.line_of(did))
+        if cm is None:
+            continue
+        r.only(cm, DEPLOYMENT_OVERRIDES, where)
+        if "prefill_share" in cm and not deps[did].disaggregated:
+            r.error(
+                cm.line_of("prefill_share"), f"{where}.prefill_share: {did} is not disaggregated"
+            )
+            continue
+        new = {
+            k: r.get(cm, k, LAYOUT_FORMAT["deployment"][k], where, default=getattr(deps[did], k))
+            for k in DEPLOYMENT_OVERRIDES
+            if k in cm
+        }
+        d = deps[did] = dataclasses.replace(deps[did], **new)
+        gpus = sum(k.gpus for k in layout.racks if k.id in set(d.racks))
+        if d.replicas and d.gpus_per_replica and d.replicas * d.gpus_per_replica > gpus:
+            r.error(
+                cm.line,
+                f"{where}: {d.replicas} replicas × {d.gpus_per_replica} GPUs, but its racks have {gpus:,}",
+            )
+    return dataclasses.replace(layout, deployments=tuple(deps.values()))
 
 
 def _events(

@@ -16,6 +16,7 @@ from twin.core.errors import TwinError
 from twin.core.report import Recorder, report
 from twin.core.scenario.model import Condition, Event, Scenario
 from twin.core.scenario.parse import parse_condition
+from twin.core.scenario.score import DrillScore
 
 
 def observe(f: Factory, c: Condition) -> float | str:
@@ -82,6 +83,7 @@ class Outcome:
     applied: list[tuple[float, str, str]] = field(
         default_factory=list
     )  # (t_s, command, result or error)
+    drill: dict[str, Any] | None = None  # the drill's score and its parts (a drill)
 
     @property
     def passed(self) -> bool:
@@ -172,6 +174,7 @@ class ScenarioPlayer:
         self._timed = sorted([(e.at_s, i) for i, e in enumerate(sc.events) if e.at_s is not None])
         self._step_points: set[float] = set()
         self._last_cp = 0.0
+        self.drill = DrillScore(sc.drill, sc.duration_s, factory.dt) if sc.drill else None
 
     # ---- set-up ---------------------------------------------------------------------------
     def warm_up(
@@ -206,6 +209,8 @@ class ScenarioPlayer:
         )
         self._due(0.0)
         self._check(0.0)
+        if self.drill is not None:
+            self.drill.step(self, 0.0)
         self._last_cp = f.now
 
     @property
@@ -251,6 +256,8 @@ class ScenarioPlayer:
             t_rel = f.now - self.t0
             self._due(t_rel)
             self._check(t_rel)
+            if self.drill is not None:
+                self.drill.step(self, t_rel)
             if on_checkpoint is not None:
                 on_checkpoint(t_rel)
             if self.stop_here():
@@ -341,6 +348,8 @@ class ScenarioPlayer:
         """The verdicts `Runner` gives when its loop ends (at the end, or aborted)."""
         f = self.factory
         self.finished = True
+        if self.drill is not None:
+            self.drill.finish(self)
         summary = f.run_summary()
         for k, e in enumerate(self.sc.expect):
             v = self.verdicts[k]
@@ -395,6 +404,8 @@ class ScenarioPlayer:
             ]
             for v in self.verdicts
         ]
+        if self.drill is not None:
+            d["drill"] = self.drill.state()
         return d
 
     def load_state(self, d: dict[str, Any]) -> None:
@@ -406,6 +417,8 @@ class ScenarioPlayer:
         self.applied = [Applied(*a) for a in d["applied"]]
         for v, (status, observed, at_s, by) in zip(self.verdicts, d["verdicts"], strict=True):
             v.status, v.observed, v.at_s, v.by = status, observed, at_s, by
+        if self.drill is not None:
+            self.drill.load_state(d["drill"])
 
     # ---- headless (tests: the same timeline `Runner` plays) ------------------------------------
     def run(self, step_s: float | None = None) -> None:
@@ -487,7 +500,13 @@ class Runner:
         ):  # a checkpoint is written before this instant's stop checks
             p.advance_to(p.end_s, on_checkpoint=checkpoint)
         return Outcome(
-            sc, f, rec, p.verdicts, p.aborted, [(a.t_s, a.text, a.result) for a in p.applied]
+            sc,
+            f,
+            rec,
+            p.verdicts,
+            p.aborted,
+            [(a.t_s, a.text, a.result) for a in p.applied],
+            p.drill.report(p.t_rel(), p.applied) if p.drill is not None else None,
         )
 
 
@@ -525,6 +544,9 @@ def scenario_report(out: Outcome) -> dict[str, Any]:
         {"t_s": t, "do": c, "result": r, "ok": not r.startswith("error")} for t, c, r in out.applied
     ]
     doc["failed_commands"] = len(out.failed_commands)
+    if out.drill is not None:
+        doc["score"] = out.drill["score"]
+        doc["drill"] = out.drill
     return doc
 
 

@@ -41,6 +41,7 @@ from twin.frontends.recording import SessionLog, scenario_overrides
 from twin.frontends.tui import fmt
 from twin.frontends.tui.actions import RoomActions
 from twin.frontends.tui.clock import SimClock, speed_label, step_speed
+from twin.frontends.tui.drill_actions import DrillActions
 from twin.frontends.tui.driver import EngineDriver, Frame
 from twin.frontends.tui.model import AlarmBook, Topology
 from twin.frontends.tui.palette import TwinCommands
@@ -101,7 +102,7 @@ class _Rate:
         self.wall, self.sim = wall, sim
 
 
-class TwinApp(RoomActions, App[None]):
+class TwinApp(DrillActions, RoomActions, App[None]):
     """`twin [LAYOUT]`: the live control room."""
 
     CSS_PATH = "app.tcss"
@@ -423,6 +424,7 @@ class TwinApp(RoomActions, App[None]):
             self.room.say(text, "ok" if not c["failed"] else "warn")
         self._refresh_header()
         self._refresh_events()
+        self.drill_over()
 
     def _refresh_header(self) -> None:
         if self.snapshot is not None:
@@ -497,6 +499,10 @@ class TwinApp(RoomActions, App[None]):
             return self._ack(cmd.event)
         elif isinstance(cmd, C.Save):
             return self._save(cmd.path, cmd.force)
+        elif isinstance(cmd, C.Hint):
+            return self.take_hint()
+        elif isinstance(cmd, C.Debrief):
+            return self.open_debrief(cmd.path)
         self._close_command_line()
         self.request_frame()
         return None
@@ -601,6 +607,8 @@ class TwinApp(RoomActions, App[None]):
         if not text:
             self._close_command_line()
             return
+        if self.extra_line(text):  # a class's own commands (twin attach)
+            return
         try:
             cmd = C.parse_command(text)
         except C.CommandError as e:
@@ -618,6 +626,11 @@ class TwinApp(RoomActions, App[None]):
                 self.room.say(f"{cmd.text}: cancelled", "info")
 
         self.push_screen(ConfirmScreen(*asked), answered)
+
+    def extra_line(self, text: str) -> bool:
+        """A command line this room handles itself before the control room's grammar (True if
+        it did); the local room has none."""
+        return False
 
     @on(CommandBar.Changed, "#command")
     def _changed(self, event: CommandBar.Changed) -> None:

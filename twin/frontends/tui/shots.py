@@ -1,5 +1,5 @@
 """Regenerate ``screenshots/``: one SVG per view, a fault in progress, alarms by cause, a
-drill-down, a scenario's timeline.
+drill-down, a scenario's timeline, a drill under way and its debrief.
 
     python -m twin.frontends.tui.shots [--out screenshots] [--only scenario-timeline]
 
@@ -97,6 +97,29 @@ async def _drill(app: TwinApp) -> None:
     await app.frame()
 
 
+#: The drill the drill-panel and debrief pictures play (the hard one).
+DRILL = Path(__file__).resolve().parents[3] / "scenarios" / "drills" / "4-ab-breaker.yaml"
+
+
+async def _drill_midway(app: TwinApp) -> None:
+    """Two minutes into the drill: the busways' warning cued, the task open."""
+    app.run_line("speed 60")
+    app.wall.advance(2.0)
+    await app.frame()
+
+
+async def _drill_late(app: TwinApp) -> None:
+    """The operator caps the row only after busway A has failed (T+5m10s), then the drill
+    runs to its end and the debrief opens."""
+    app.run_line("speed 60")
+    app.wall.advance(310 / 60)
+    await app.frame()
+    app.run_line("cap row-h 900kW")
+    await app.frame()
+    app.wall.advance(7.0)
+    await app.frame()
+
+
 async def main(out: Path, only: set[str] | None = None) -> None:
     out.mkdir(parents=True, exist_ok=True)
 
@@ -152,6 +175,25 @@ async def main(out: Path, only: set[str] | None = None) -> None:
             SIZE,
             f"twin {TIMELINE_SCENARIO.relative_to(TIMELINE_SCENARIO.parents[1])} — the timeline",
             before=_drill,
+        )
+
+    if wanted("drill") and DRILL.exists():
+        await _shoot(
+            _scenario_app(DRILL),
+            out / "drill.svg",
+            ["3"],
+            SIZE,
+            "twin scenarios/drills/4-ab-breaker.yaml — a drill: objectives, clock, live score",
+            before=_drill_midway,
+        )
+    if wanted("debrief") and DRILL.exists():
+        await _shoot(
+            _scenario_app(DRILL),
+            out / "debrief.svg",
+            ["down"] * 6,
+            (120, 50),
+            "twin — the debrief at the end of a drill",
+            before=_drill_late,
         )
 
 

@@ -18,6 +18,7 @@ from twin.frontends.tui.widgets.fabric import FabricView
 from twin.frontends.tui.widgets.floor import FloorView
 from twin.frontends.tui.widgets.gauges import GaugeStrip
 from twin.frontends.tui.widgets.header import HeaderBar, HeaderState, TabBar
+from twin.frontends.tui.widgets.objectives import DrillPanel
 from twin.frontends.tui.widgets.power import PowerView
 from twin.frontends.tui.widgets.serving import ServingView
 from twin.frontends.tui.widgets.timeline import TimelineView
@@ -60,6 +61,7 @@ class ControlRoom(Screen):
         with ContentSwitcher(initial=self.view_ids[0], id="views"):
             for cls, vid in zip(self.view_classes, self.view_ids, strict=True):
                 yield cls(self.ctx, id=vid)
+        yield DrillPanel(id="drill")
         yield MessageBar(id="message")
         yield CommandLine(self._complete, id="command-line")
         yield Static(id="too-small")
@@ -67,6 +69,7 @@ class ControlRoom(Screen):
     def on_mount(self) -> None:
         self.query_one("#gauges", GaugeStrip).history_from_s = self.ctx.history_from_s
         self.query_one("#command-line", CommandLine).display = False
+        self.query_one("#drill", DrillPanel).display = False
         self._tabs()
         self.say_hint()
         self.view.primary.focus()
@@ -109,6 +112,8 @@ class ControlRoom(Screen):
         self.snapshot = snap
         self.query_one("#header", HeaderBar).show(header)
         self.query_one("#gauges", GaugeStrip).show(snap)
+        script = self.ctx.script
+        self.query_one("#drill", DrillPanel).show(script.drill if script is not None else None)
         self.view.show(snap)
 
     def show_header(self, header: HeaderState) -> None:

@@ -1,0 +1,247 @@
+"""A class over a real Unix socket: roles, blind consoles, rewinds, slow consoles, the journal."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+
+import numpy as np
+import pytest
+from classroom_helpers import Raw, build_room, drill
+
+from twin.core.engine.snapshot import RACK_DOWN
+from twin.frontends.classroom import codec, protocol
+
+
+def _frames(msg: dict) -> bool:
+    return msg["t"] in ("full", "update")
+
+
+async def _attach(path, name, role):
+    c = await Raw.connect(path, name, role)
+    welcome = await c.until(lambda m: m["t"] in ("welcome", "error"))
+    assert welcome["t"] == "welcome", welcome
+    await c.until(lambda m: m["t"] == "full")
+    return c
+
+
+async def test_roles_are_enforced_on_raw_messages(tmp_path):
+    rec = tmp_path / "session.yaml"
+    room = build_room(drill(tmp_path), rec)
+    sock = tmp_path / "c.sock"
+    await room.start(sock)
+    try:
+        bo = await _attach(sock, "bo", "trainee")
+        cy = await _attach(sock, "cy", "observer")
+        for text in (
+            "freeze",
+            "speed 60",
+            "rewind cp1",
+            "checkpoint x",
+            "inject fail row-b-pdu-1",
+            "end",
+        ):
+            i = await bo.cmd(text)
+            err = await bo.until(lambda m, i=i: m.get("id") == i and m["t"] in ("error", "result"))
+            assert err["t"] == "error" and "refused" in err["message"], (text, err)
+        i = await cy.cmd("drain row-a-01")
+        err = await cy.until(lambda m: m.get("id") == i and m["t"] == "error")
+        assert "observer watches only" in err["message"]
+        # malformed, unknown and ill-typed messages: an error each, and the console stays
+        await bo.send_bytes(b"{not json")
+        assert "malformed" in (await bo.until(lambda m: m["t"] == "error"))["message"]
+        await bo.send({"t": "teleport"})
+        assert "unknown message type" in (await bo.until(lambda m: m["t"] == "error"))["message"]
+        await bo.send({"t": "cmd", "id": "x", "text": "drain row-a-01"})
+        assert "whole number" in (await bo.until(lambda m: m["t"] == "error"))["message"]
+        # the trainee's own operator command is applied, in their name
+        i = await bo.cmd("drain row-a-02")
+        upd = await bo.until(lambda m: _frames(m) and any(o["id"] == i for o in m["outcomes"]))
+        (out,) = [o for o in upd["outcomes"] if o["id"] == i]
+        assert out["ok"] and out["by"] == "bo"
+        # an oversized message drops that console only
+        await bo.send_bytes(b"x" * (protocol.MAX_CLIENT_MESSAGE + 1))
+        err = await bo.until(lambda m: m["t"] == "error")
+        assert "bytes" in err["message"]
+        with pytest.raises((EOFError, ConnectionError, asyncio.IncompleteReadError)):
+            await bo.until(lambda m: False, timeout=5)
+        i = await cy.cmd("who")
+        who = await cy.until(lambda m: m.get("id") == i)
+        assert "cy (observer" in who["message"] and "bo (" not in who["message"]
+        # a bad hello is refused with a reason
+        bad = await Raw.connect(sock)
+        await bad.send({"t": "hello", "v": 99, "name": "dee"})
+        err = await bad.until(lambda m: m["t"] == "error")
+        assert "protocol version 99" in err["message"]
+    finally:
+        await room.stop()
+    text = rec.read_text()
+    assert "refused: bo (trainee): clock refused" in text
+    assert "refused: cy (observer)" in text
+    assert "malformed message" in text
+    assert "drain row-a-02}  # bo" in text
+
+
+async def test_trainees_never_receive_the_script_or_hidden_injects(tmp_path):
+    room = build_room(drill(tmp_path), fps=20.0)
+    sock = tmp_path / "c.sock"
+    await room.start(sock)
+    try:
+        ada = await _attach(sock, "ada", "instructor")
+        bo = await _attach(sock, "bo", "trainee")
+        cy = await _attach(sock, "cy", "observer")
+        i = await ada.cmd("inject hidden fail row-b-pdu-1 for 5m")
+        await ada.until(lambda m: _frames(m) and any(o["id"] == i for o in m["outcomes"]))
+        await ada.cmd("speed max")
+        await ada.cmd("run")
+        # run past the scripted failure at 20 s
+        while True:
+            await bo.until(_frames)
+            snap = bo.snapshot()
+            if snap.t_s > room.worlds["class"].t0 + 40:
+                break
+        await ada.cmd("freeze")
+        await asyncio.sleep(0.5)
+        for c in (ada, bo, cy):
+            await c.until(_frames)
+    finally:
+        await room.stop()
+    secret = [
+        b"fail row-a-pdu-1",
+        b"fail row-b-pdu-1",
+        b"rack row-a-01 state == down",
+        b"slo_attainment >= 0.5",
+    ]
+    for raw in (bo.received, cy.received):
+        for s in secret:
+            assert s not in raw, s
+    for s in secret:  # the instructor gets all of it (so the test can fail)
+        assert s in ada.received, s
+    # …but the trainee sees the symptoms: the racks of the failed PDUs are dark
+    st = snap.racks.state
+    assert st[snap.racks.ids.index("row-a-01")] == RACK_DOWN
+    assert any("racks lost power" in e.message for e in snap.events)
+    assert b"class-drill" in bo.received  # the scenario's name and clock are not secret
+
+
+async def test_a_rewind_continues_exactly_from_the_checkpoint(tmp_path):
+    from twin.core import commands as C
+
+    def gauges(w):
+        s = w.factory.snapshot()
+        return {k: v for k, v in s.gauges.items()}, np.array(s.racks.power_kw)
+
+    target = drill(tmp_path)
+    rec = tmp_path / "session.yaml"
+    room = build_room(target, rec)
+    sock = tmp_path / "c.sock"
+    await room.start(sock)
+    try:
+        w = room.worlds["class"]
+        ada = await _attach(sock, "ada", "instructor")
+        t0 = w.factory.now
+        i = await ada.cmd("checkpoint before")
+        await ada.until(lambda m: m.get("id") == i)
+        # a branch that is abandoned: a drain, ten simulated seconds
+        w.driver.submit_as(C.parse_command("drain row-d-01"), "ada")
+        await room._run(w.driver.step, t0 + 10)
+        i = await ada.cmd("rewind before")
+        assert (await ada.until(lambda m: m.get("id") == i))["t"] == "result"
+        full = await ada.until(lambda m: m["t"] == "full")
+        assert codec.decode(full["frame"]["snapshot"]).t_s == pytest.approx(t0)
+        await room._run(w.driver.step, t0 + 10)
+        after = gauges(w)
+    finally:
+        await room.stop()
+    # the same ten seconds on a class that never took the branch
+    other = build_room(target)
+    await other.start(tmp_path / "d.sock")
+    try:
+        w2 = other.worlds["class"]
+        await other._run(w2.driver.step, t0 + 10)
+        straight = gauges(w2)
+    finally:
+        await other.stop()
+    assert after[0] == straight[0]
+    assert np.array_equal(after[1], straight[1])
+    text = rec.read_text()
+    assert "(abandoned) - {at: 0.0, do: drain row-d-01}  # ada" in text
+    assert "rewind to before (T+0s) by ada" in text
+
+
+def test_the_session_file_replays_the_branch_kept(tmp_path):
+    """A rewound session's file gives `twin run` the report of the branch kept."""
+    import argparse
+
+    from twin.cli import main
+    from twin.core import commands as C
+    from twin.frontends.classroom.setup import world_builder
+
+    target = drill(tmp_path)
+
+    def session(path, branch: bool):
+        args = argparse.Namespace(
+            target=str(target),
+            catalog=[],
+            seed=None,
+            record=str(path),
+            force=False,
+            per_trainee=False,
+            speed=1.0,
+            frozen=True,
+        )
+        new_world, _ = world_builder(args)
+        w = new_world("class")
+        t0 = w.factory.now
+        w.driver.step(t0 + 15)
+        if branch:
+            w.checkpoint("a")
+            w.driver.submit_as(C.parse_command("drain row-d-01"), "ada")
+            w.driver.step(t0 + 40)
+            w.rewind("a", "ada")
+        w.driver.submit_as(C.parse_command("route round-robin"), "bo")
+        w.driver.step(t0 + 60)
+        w.close()
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    session(tmp_path / "a" / "s.yaml", True)
+    session(tmp_path / "b" / "s.yaml", False)
+    reports = []
+    for d in ("a", "b"):
+        out = tmp_path / d / "r.json"
+        assert main(["run", str(tmp_path / d / "s.yaml"), "--report", str(out), "--quiet"]) in (
+            0,
+            1,
+        )
+        reports.append(json.loads(out.read_text()))
+    for r in reports:
+        r.pop("file", None)
+    assert reports[0] == reports[1]
+    assert "round-robin" in (tmp_path / "a" / "s.yaml").read_text()
+
+
+async def test_a_console_that_stops_reading_is_dropped_and_others_keep_up(tmp_path):
+    room = build_room(drill(tmp_path), fps=50.0, frozen=False, speed=None)
+    sock = tmp_path / "c.sock"
+    await room.start(sock)
+    try:
+        stuck = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # never reads
+        stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.connect(str(sock))
+        stuck.sendall(protocol.pack({"t": "hello", "v": protocol.VERSION, "name": "stuck"}))
+        ada = await _attach(sock, "ada", "instructor")
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 20
+        frames = 0
+        while loop.time() < end and any(c.name == "stuck" for c in room.clients):
+            await ada.until(_frames)
+            frames += 1
+        assert not any(c.name == "stuck" for c in room.clients), "the stuck console was not dropped"
+        assert frames > 20
+        for _ in range(5):  # and the others still get every frame
+            await ada.until(_frames, timeout=2)
+        stuck.close()
+    finally:
+        await room.stop()

@@ -1,0 +1,115 @@
+"""A class's session file: a replayable scenario whose every line names its author.
+
+It is the control room's recording (`twin.core.journal.Journal`: written ahead, one
+fsynced line per command) with three additions: each command line ends with a comment
+naming who gave it (``# bo``, ``# ada (hidden)``, ``# script``); session events (the
+clock frozen, a checkpoint, a refused message) are comment lines; and a rewind keeps the
+abandoned branch in the file as comments, so ``twin run FILE`` replays the branch kept.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from twin.core import commands as C
+from twin.core.errors import TwinError
+from twin.core.journal import Journal
+from twin.frontends.recording import SessionLog
+
+
+class ClassJournal(Journal):
+    """A `Journal` that can comment, and turn a branch into comments (rewind)."""
+
+    def __init__(self, *args, **kwargs):
+        self.doc: list[list] = []  # [text, is_command]; the file is these, in order
+        super().__init__(*args, **kwargs)
+
+    def _write(self, text: str, command: bool = False) -> None:
+        self.doc.append([text, command])
+        super()._write(text)
+
+    def record_by(self, t_s: float, cmd: C.Command, author: str) -> None:
+        if self.closed:
+            return
+        self.entries.append((t_s, cmd.text))
+        self._write(self.line(t_s, cmd).rstrip("\n") + f"  # {author}\n", command=True)
+
+    def comment(self, text: str) -> None:
+        if not self.closed:
+            self._write("  # " + " ".join(text.splitlines()) + "\n")
+
+    def branch(self, keep: int, why: str) -> None:
+        """Keep the first ``keep`` commands; the rest become comments (the file is rewritten
+        whole, atomically, then appended to again)."""
+        if self.closed:
+            return
+        seen = 0
+        for item in self.doc:
+            if item[1]:
+                seen += 1
+                if seen > keep:
+                    item[0] = "  # (abandoned) " + item[0].lstrip()
+                    item[1] = False
+        self.doc.append(
+            [f"  # ---- {why}: the commands above after it are abandoned ----\n", False]
+        )
+        self.entries = self.entries[:keep]
+        self._fh.close()
+        fd, tmp = tempfile.mkstemp(
+            dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp"
+        )
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write("".join(text for text, _ in self.doc))
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, self.path)
+            self._fh = self.path.open("a", encoding="utf-8")
+        except OSError as e:
+            raise TwinError(f"record: cannot write {self.path}: {e.strerror or e}") from None
+
+
+class ClassSession(SessionLog):
+    """The `SessionLog` of one world of a class: commands with their authors."""
+
+    def _open(self, path: str | Path) -> Journal:
+        return ClassJournal(
+            path,
+            self.layout_ref,
+            self.seed,
+            self.tick_s,
+            warmup_s=self.warmup_s,
+            overrides=self.overrides,
+            scenario=self.scenario,
+            expect=self.expect,
+            abort_if=self.abort_if,
+            force=self.force,
+        )
+
+    def record(
+        self,
+        t_abs: float,
+        cmd: C.Command,
+        source: str = "operator",
+        author: str = "operator",
+        hidden: bool = False,
+    ) -> None:
+        t = self.offset(t_abs)
+        self.entries.append((t, cmd.text, source))
+        if isinstance(self.journal, ClassJournal):
+            self.journal.record_by(
+                t, cmd, author + (" (hidden)" if hidden and source != "script" else "")
+            )
+
+    def comment(self, text: str) -> None:
+        if isinstance(self.journal, ClassJournal):
+            with contextlib.suppress(TwinError):
+                self.journal.comment(text)
+
+    def branch(self, keep: int, why: str) -> None:
+        self.entries = self.entries[:keep]
+        if isinstance(self.journal, ClassJournal):
+            self.journal.branch(keep, why)

@@ -1,0 +1,231 @@
+"""One copy of the simulation a class runs: factory, scenario, clock, journal, checkpoints.
+
+A class has one `World` (everyone on the same factory) or, with ``--per-trainee``, one per
+trainee on the same seed. The world knows who did what: every command it applies is
+journaled with its author, and every event it adds to the log is remembered as the
+author's, or as hidden from trainees (a scripted event, an instructor's hidden inject) —
+trainees see the symptoms, never the cause. A checkpoint is the engine's exact one plus
+that bookkeeping, so a rewind continues exactly from it; the journal keeps the abandoned
+branch as comments, so the file replays (``twin run``) the branch that was kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+
+from twin.core import commands as C
+from twin.core.engine import Factory
+from twin.core.errors import TwinError
+from twin.core.scenario import ScenarioPlayer as CorePlayer
+from twin.core.units import format_duration
+from twin.frontends.classroom.journal import ClassSession
+from twin.frontends.playback import ScenarioPlayer
+from twin.frontends.tui.clock import SimClock
+from twin.frontends.tui.driver import EngineDriver, Frame
+
+#: Automatic checkpoints kept (the oldest go first); named ones are kept until the end.
+AUTO_KEPT = 12
+
+
+@dataclass
+class Checkpoint:
+    name: str
+    t_s: float  # simulated time (absolute)
+    data: bytes
+    entries: int  # journal entries before it
+    hidden: frozenset[int]
+    authors: dict[int, str]
+    hidden_applied: frozenset[tuple[float, str]]
+    auto: bool = False
+
+
+@dataclass
+class Note:
+    """A session event every console is told of (the clock frozen, a rewind …)."""
+
+    t_s: float
+    text: str
+    by: str
+    severity: str = "info"
+    instructor_only: bool = False
+
+
+class ClassDriver(EngineDriver):
+    """The engine driver, plus who submitted each command and what trainees may not see."""
+
+    def __init__(self, factory: Factory, player: ScenarioPlayer | None, session: ClassSession):
+        super().__init__(factory, player, on_applied=self._journal)
+        self.session = session
+        self._meta: dict[int, tuple[str, bool, int | None]] = {}  # token: author, hidden, msg id
+        self._author = "script"
+        self._hidden = False
+        self.hidden: set[int] = set()  # event ids trainees never see
+        self.authors: dict[int, str] = {}  # event id: who caused it
+        self.hidden_applied: set[tuple[float, str]] = (
+            set()
+        )  # (scenario time, text) of hidden injects
+        self.outcome_meta: dict[int, tuple[str, bool, int | None]] = {}
+
+    def submit_as(
+        self, cmd: C.Command, author: str, hidden: bool = False, msg_id: int | None = None
+    ) -> int:
+        token = self.submit(cmd)
+        self._meta[token] = (author, hidden, msg_id)
+        return token
+
+    def _apply(self, token: int, cmd: C.Command, source: str):
+        f = self.factory
+        before = f.events[-1].id if f.events else 0
+        if source == "script":
+            self._author, self._hidden = "script", True
+        else:
+            self._author, self._hidden, _ = self._meta.get(token, ("operator", False, None))
+            self.outcome_meta[token] = self._meta.pop(token, ("operator", False, None))
+        out = super()._apply(token, cmd, source)
+        for e in f.events_after(before):  # the command's own line; its effects are symptoms
+            if e.source == "operator":
+                self.authors[e.id] = self._author
+                if self._hidden:
+                    self.hidden.add(e.id)
+        if self._hidden and source != "script" and self.player is not None:
+            self.hidden_applied.add((out.t_s - self.player.t0, cmd.text))
+        return out
+
+    def _journal(self, t_abs: float, cmd: C.Command, source: str) -> None:
+        self.session.record(t_abs, cmd, source, self._author, self._hidden)
+
+
+@dataclass
+class World:
+    """One simulation: what ``twin serve`` steps, checkpoints and rewinds."""
+
+    name: str
+    factory: Factory
+    player: ScenarioPlayer | None
+    session: ClassSession
+    clock: SimClock
+    driver: ClassDriver = field(init=False)
+    checkpoints: dict[str, Checkpoint] = field(default_factory=dict)
+    last_frame: Frame | None = None
+    notes: list[Note] = field(default_factory=list)  # since the last frame
+    last_auto_s: float = 0.0
+    ended: bool = False
+
+    def __post_init__(self) -> None:
+        self.driver = ClassDriver(self.factory, self.player, self.session)
+        if self.player is not None:
+            self.driver.start()
+        self.last_auto_s = self.factory.now
+
+    @property
+    def t0(self) -> float:
+        return self.player.t0 if self.player is not None else 0.0
+
+    def step(self, budget_s: float | None) -> Frame:
+        target = self.clock.target()
+        frame = self.driver.step(target, budget_s)
+        t = frame.snapshot.t_s
+        if self.clock.flat_out or not frame.reached:
+            self.clock.sync(t)
+        if frame.halted:  # the scenario ended or aborted: freeze on that instant
+            self.clock.pause()
+            self.clock.sync(t)
+        self.last_frame = frame
+        return frame
+
+    def note(self, text: str, by: str, severity: str = "info", instructor_only: bool = False):
+        t = self.factory.now
+        self.notes.append(Note(t, text, by, severity, instructor_only))
+        self.session.comment(f"{self.rel(t)} {by}: {text}")
+
+    def rel(self, t_abs: float) -> str:
+        t = t_abs - self.t0
+        return ("T+" if self.player is not None else "") + format_duration(max(t, 0.0))
+
+    # ---- checkpoints ---------------------------------------------------------------------
+    def checkpoint(self, name: str | None, auto: bool = False) -> Checkpoint:
+        d = self.driver
+        with d.lock:
+            n = len(self.checkpoints) + 1
+            while name is None or (name in self.checkpoints and auto):
+                name = f"cp{n}"
+                n += 1
+            context = {"player": core_state(self.player)} if self.player is not None else {}
+            cp = Checkpoint(
+                name,
+                self.factory.now,
+                self.factory.checkpoint(context),
+                len(self.session.entries),
+                frozenset(d.hidden),
+                dict(d.authors),
+                frozenset(d.hidden_applied),
+                auto,
+            )
+        self.checkpoints[name] = cp
+        autos = [c for c in self.checkpoints.values() if c.auto]
+        for old in autos[:-AUTO_KEPT]:
+            del self.checkpoints[old.name]
+        if auto:
+            self.last_auto_s = cp.t_s
+        return cp
+
+    def rewind(self, name: str, by: str) -> Checkpoint:
+        cp = self.checkpoints.get(name)
+        if cp is None:
+            have = ", ".join(self.checkpoints) or "none yet (:checkpoint takes one)"
+            raise TwinError(f"rewind: no checkpoint {name!r}; checkpoints: {have}")
+        d = self.driver
+        with d.lock:
+            ctx = self.factory.restore(cp.data)
+            if self.player is not None:
+                self.player.load_state(ctx["player"])
+            d._pending.clear()
+            d._script_outcomes.clear()
+            d.hidden = set(cp.hidden)
+            d.authors = dict(cp.authors)
+            d.hidden_applied = set(cp.hidden_applied)
+            self.session.branch(cp.entries, f"rewind to {cp.name} ({self.rel(cp.t_s)}) by {by}")
+        self.clock.pause()
+        self.clock.sync(cp.t_s)
+        self.last_auto_s = cp.t_s
+        return cp
+
+    def checkpoint_list(self) -> str:
+        if not self.checkpoints:
+            return "no checkpoints yet (:checkpoint [NAME] takes one)"
+        return " · ".join(f"{c.name} {self.rel(c.t_s)}" for c in self.checkpoints.values())
+
+    def close(self) -> None:
+        with self.driver.lock:
+            self.session.close(self.factory.now)
+
+
+def make_world(
+    name: str,
+    factory: Factory,
+    player: ScenarioPlayer | None,
+    session: ClassSession,
+    speed: float | None,
+    paused: bool,
+) -> World:
+    clock = SimClock(factory.now, speed=speed, paused=paused, wall=time.monotonic)
+    return World(name, factory, player, session, clock)
+
+
+def core_state(player: ScenarioPlayer) -> dict:
+    """The player's exact state (the core's `state`; the front end's is a view of it)."""
+    return CorePlayer.state(player)
+
+
+def blind_script(st, hidden_applied: set[tuple[float, str]]):
+    """A scenario's state as a trainee may see it: what they did, nothing of the script."""
+    if st is None:
+        return None
+    applied = tuple(
+        a for a in st.applied if a.source == "operator" and (a.t_s, a.text) not in hidden_applied
+    )
+    return dataclasses.replace(
+        st, applied=applied, applied_total=len(applied), upcoming=(), verdicts=()
+    )
