@@ -168,8 +168,11 @@ def test_a_late_action_loses_half_the_task_and_a_penalised_one_its_points(sc, id
     assert d["breakdown"]["penalties"] == 15
 
 
-def test_an_action_that_breaks_a_holding_objective_costs_points(sc):
-    # the node is out of service at 40s (on time); draining its whole rack then overloads the pod
+def test_an_action_that_breaks_a_holding_objective_costs_points():
+    # the node is out of service at 40s (on time); draining its whole rack then overloads the
+    # pod: the queue, hence the TTFT tail, runs away (the prefill budget keeps decode's pace)
+    doc = load_text(SMALL.replace("hold: tpot_p99_s <= 30ms", "hold: ttft_p95_s <= 2s"), "s.yaml")
+    sc = scenario_from_doc(doc, "s.yaml")
     out = play(sc, (40.0, "fail pod-02-n3"), (100.0, "drain pod-01"))
     worse = [p for p in out.drill["penalties"] if p["do"] == "drain pod-01"]
     assert worse and worse[0]["points"] == 5 and "tail latency broke" in worse[0]["why"]
