@@ -90,6 +90,8 @@ LIMITS = [
     ("t_s > 10 during 0s..60s", "failed", 10.0, 0.0),
     ("t_s == 40 at 30s", "passed", 40.0, None),
     ("t_s != 40 at 30s", "failed", 40.0, 30.0),
+    ("t_s == 50 during 0s..60s", "failed", 10.0, 0.0),  # the furthest from 50
+    ("t_s != 40 during 0s..60s", "failed", 40.0, 30.0),
     ("t_s <= 40 during 0s..60s", "failed", 70.0, 60.0),  # the worst (latest) value
     ("t_s >= 40 during 0s..60s", "failed", 10.0, 0.0),  # the worst (earliest) value
     ("t_s >= 10 always", "passed", 10.0, None),
@@ -109,6 +111,111 @@ def test_every_operator_is_exact_on_its_limit_and_a_failure_reports_the_worst_va
     assert by["t_s <= 40 during 0s..60s"] == pytest.approx(30.0)
     assert by["t_s >= 40 during 0s..60s"] == pytest.approx(30.0)
     assert by["t_s < 70 during 0s..60s"] == 0.0  # failed exactly on the limit
+
+
+def test_structured_expectations_are_judged_in_their_own_window(tmp_path):
+    out = _scenario(
+        tmp_path,
+        """\
+        warmup: 10s
+        duration: 60s
+        expect:
+          - {metric: t_s, op: ">=", value: 40, always: true}
+          - {metric: t_s, op: "<=", value: 40, during: "0s..30s"}
+          - {metric: t_s, op: "<", value: 40, during: "0s..30s"}
+          - {metric: t_s, op: "==", value: 70, overall: true}
+        """,
+    )
+    got = [(v.text, v.status, v.observed) for v in out.verdicts]
+    assert got == [
+        ("t_s >= 40 always", "failed", 10.0),  # at the start; at the end it would hold
+        ("t_s <= 40 during 0s..30s", "passed", 40.0),
+        ("t_s < 40 during 0s..30s", "failed", 40.0),
+        ("t_s == 70 overall", "passed", 70.0),
+    ]
+
+
+def test_a_nan_reading_or_a_word_compared_with_a_number_never_satisfies_an_expectation():
+    """No value (a deployment that served nothing) is no evidence that a limit held."""
+    from twin.core.scenario.model import OPS, Condition
+
+    for op in OPS:
+        c = Condition(f"x {op} 1", "x", op, 1.0)
+        assert not c.holds(float("nan")), op
+        assert not Condition(f"state {op} 1", "state", op, 1.0).holds("down") or op == "!="
+    assert Condition("state == ok", "state", "==", "ok").holds("ok")
+
+
+def test_critical_events_counts_only_critical_events(tmp_path):
+    out = _scenario(
+        tmp_path,
+        """\
+        warmup: 10s
+        duration: 20s
+        events:
+          - {at: 5s, do: "degrade row-a-01 50%"}
+          - {at: 10s, do: fail row-a-02}
+        expect:
+          - critical_events == 0 at 9s
+          - critical_events == 1 at 12s
+        """,
+    )
+    assert [v.status for v in out.verdicts] == ["passed", "passed"], out.verdicts
+
+
+@pytest.mark.parametrize(("once", "fired"), [("", 1), ("once: false", 2)])
+def test_a_when_event_fires_once_unless_told_to_fire_each_time_it_holds_again(
+    tmp_path, once, fired
+):
+    out = _scenario(
+        tmp_path,
+        f"""\
+        warmup: 10s
+        duration: 10s
+        events:
+          - {{at: 2s, do: fail row-a-01}}
+          - {{at: 4s, do: repair row-a-01}}
+          - {{at: 6s, do: fail row-a-01}}
+          - when: rack row-a-01 state == down
+            {once}
+            do: surge 1.1 1s
+        """,
+    )
+    assert [t for t, c, _ in out.applied if c.startswith("surge")] == [2.0, 6.0][:fired]
+
+
+def test_scripted_and_what_if_commands_apply_at_their_time_not_before(tmp_path):
+    from twin.core.commands import parse_command
+
+    write_layout(tmp_path, SMALL, "small.yaml")
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        textwrap.dedent(
+            """\
+            name: t
+            layout: small.yaml
+            warmup: 10s
+            duration: 30s
+            events:
+              - {at: 1s, do: fail row-a-01}
+            expect:
+              - rack row-a-01 state == ok at 0.5s
+              - rack row-a-01 state == down at 1s
+              - rack row-a-03 state == ok at 9.5s
+              - rack row-a-03 state == down at 10s
+              - rack row-a-04 state == ok at 19.5s
+              - rack row-a-04 state == down at 20s
+            """
+        )
+    )
+    extra = ((20.0, parse_command("fail row-a-04")), (10.0, parse_command("fail row-a-03")))
+    out = Runner(load_scenario(path), extra=extra).run()
+    assert [v.status for v in out.verdicts] == ["passed"] * 6, out.verdicts
+    assert [(t, c) for t, c, _ in out.applied] == [
+        (1.0, "fail row-a-01"),
+        (10.0, "fail row-a-03"),
+        (20.0, "fail row-a-04"),
+    ]
 
 
 def test_a_failed_minimum_reports_the_lowest_throughput_in_its_window_and_when(tmp_path):

@@ -107,7 +107,11 @@ def worse(cond: Condition, a: Any, b: Any) -> bool:
         return a > b
     if cond.op in (">=", ">"):
         return a < b
-    return not cond.holds(a)
+    if cond.holds(a):
+        return False
+    if cond.op == "==" and not isinstance(cond.value, str):
+        return cond.holds(b) or abs(a - cond.value) > abs(b - cond.value)
+    return cond.holds(b)  # "!=": every miss is the same value; keep the first
 
 
 def margin(cond: Condition, obs: Any) -> float | None:
