@@ -484,9 +484,10 @@ def test_scaling_a_disaggregated_deployment_keeps_both_prefill_and_decode(small)
     s = run(f, 60)
     d = dep(s, "split-70b")
     assert (d.replicas, d.replicas_up, d.prefill_replicas) == (2, 2, 1)  # one of each
-    # the decode replica serves the class, its prompts prefilled by the other
+    # the decode replica serves the class, its prompts prefilled by the other: at its pace
+    # (one TP8 prefill replica is short of the class's 32k prompt tokens/s, so TTFT grows)
     assert d.output_tok_s > 0.5 * cls(s, "long").rate_rps * 400
-    assert cls(s, "long").slo_attainment > 0.5
+    assert cls(s, "long").tpot_p95_s <= cls(s, "long").slo_tpot_s
 
 
 # ---------------------------------------------------------------------------------------
