@@ -59,7 +59,13 @@ def ray_startup() -> float:
     import ray
 
     t0 = time.perf_counter()
-    ray.init(num_cpus=1, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    ray.init(
+        address="local",
+        num_cpus=1,
+        include_dashboard=False,
+        logging_level="ERROR",
+        log_to_driver=False,
+    )
     ray.shutdown()
     return time.perf_counter() - t0
 

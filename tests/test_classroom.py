@@ -245,3 +245,72 @@ async def test_a_console_that_stops_reading_is_dropped_and_others_keep_up(tmp_pa
         stuck.close()
     finally:
         await room.stop()
+
+
+@pytest.mark.parametrize("exam", [False, True])
+async def test_a_drill_over_the_class_hints_scores_and_debriefs(tmp_path, exam):
+    from pathlib import Path
+
+    target = Path(__file__).resolve().parents[1] / "scenarios" / "drills" / "1-agentic-surge.yaml"
+    room = build_room(target, exam=exam)
+    sock = tmp_path / "c.sock"
+    await room.start(sock)
+    try:
+        ada = await _attach(sock, "ada", "instructor")
+        bo = await _attach(sock, "bo", "trainee")
+        i = await bo.cmd("hint")
+        reply = await bo.until(lambda m: m.get("id") == i)
+        if exam:
+            assert reply["t"] == "error" and "no hints in an exam" in reply["message"]
+        else:
+            assert reply["t"] == "result" and reply["message"].startswith("hint (−")
+        i = await bo.cmd("debrief")
+        reply = await bo.until(lambda m: m.get("id") == i)
+        assert reply["t"] == "error" and "when the drill is over" in reply["message"]
+        i = await ada.cmd("debrief")
+        reply = await ada.until(lambda m: m.get("id") == i)
+        assert reply["t"] == "debrief" and "drill-1-agentic-surge" in reply["text"]
+        assert "score" in reply["text"].lower()
+        await bo.until(_frames)
+        drill = codec.decode(bo.tree["script"]).drill
+        assert drill is not None and "score" in drill  # the drill panel reaches the trainee
+    finally:
+        await room.stop()
+    assert b"route kv-aware" not in bo.received  # …but never the reference response
+
+
+async def test_per_trainee_copies_are_separate_and_the_exam_keeps_the_clock(tmp_path):
+    room = build_room(drill(tmp_path), tmp_path / "s.yaml", per_trainee=True)
+    sock = tmp_path / "c.sock"
+    await room.start(sock)
+    try:
+        ada = await _attach(sock, "ada", "instructor")
+        bo = await _attach(sock, "bo", "trainee")
+        dee = await _attach(sock, "dee", "trainee")
+        assert set(room.worlds) == {"instructor", "bo", "dee"}
+        i = await bo.cmd("drain row-a-01")
+        await bo.until(lambda m: _frames(m) and any(o["id"] == i for o in m["outcomes"]))
+        i = await bo.cmd("freeze")  # their own copy: allowed outside an exam
+        assert (await bo.until(lambda m: m.get("id") == i))["t"] == "result"
+        await dee.until(_frames)
+        await dee.until(_frames)
+        assert b"drain row-a-01" not in dee.received  # dee's copy never saw bo's drain
+        i = await ada.cmd("watch bo")
+        assert (await ada.until(lambda m: m.get("id") == i))["t"] == "result"
+        await ada.until(lambda m: m["t"] == "full")
+        assert any("drain row-a-01" in e.message for e in ada.snapshot().events)
+    finally:
+        await room.stop()
+    for name in ("bo", "dee", "instructor"):  # one journal per copy
+        assert (tmp_path / f"s-{name}.yaml").exists()
+    assert "drain row-a-01}  # bo" in (tmp_path / "s-bo.yaml").read_text()
+    exam = build_room(drill(tmp_path), per_trainee=True, exam=True)
+    await exam.start(tmp_path / "e.sock")
+    try:
+        bo = await _attach(tmp_path / "e.sock", "bo", "trainee")
+        for text in ("freeze", "rewind x", "hint"):
+            i = await bo.cmd(text)
+            err = await bo.until(lambda m, i=i: m.get("id") == i)
+            assert err["t"] == "error" and "exam" in err["message"], text
+    finally:
+        await exam.stop()

@@ -278,6 +278,13 @@ def test_the_markdown_of_a_plain_run_says_what_the_reference_did(tmp_path):
     assert "What the reference response did differently" in text
     assert "the reference did `fail pod-02-n3` at T+3m00s; you did not" in text
     assert "✘ missed" in text
+    assert "The reference response scores **96.4**; this run 27." in text
+
+
+def test_twin_check_says_what_a_drill_holds(capsys):
+    assert main(["check", str(DRILLS[-1])]) == 0
+    out = capsys.readouterr().out
+    assert "a drill: 2 objectives, 2 critical tasks, 1 reference command, 3 hints" in out
 
 
 def test_reference_on_something_without_one_is_a_one_line_error(tmp_path, capsys):
@@ -306,3 +313,14 @@ def test_the_readme_drill_example_is_a_valid_drill():
     head = "name: example\nlayout: hopper-hall\nduration: 12m\n"
     sc = scenario_from_doc(load_text(head + block, "example.yaml"), "example.yaml")
     assert sc.drill.tasks[0].check is not None and sc.drill.reference[0].at_s == 60
+
+
+def test_a_drill_resumed_from_its_checkpoint_writes_the_same_report(tmp_path):
+    drill = ROOT / "scenarios" / "drills" / "3-straggler.yaml"
+    whole, part, ckpt = tmp_path / "whole.json", tmp_path / "part.json", tmp_path / "d.ckpt"
+    args = ["run", str(drill), "--quiet", "--report"]
+    assert main([*args, str(whole), "--checkpoint", f"4m={ckpt}"]) == 0
+    assert main(["resume", str(ckpt), "--quiet", "--report", str(part)]) == 0
+    doc = json.loads(whole.read_text())
+    assert doc["drill"]["reference_score"] > doc["score"]
+    assert part.read_text() == whole.read_text()

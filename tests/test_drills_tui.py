@@ -101,6 +101,10 @@ async def test_the_debrief_opens_at_the_end_and_is_the_file_it_writes(drill, tmp
         assert "# Debrief: pdu-drill" in shown and "✔ on time" in shown
         assert "● you: `repair row-a-pdu-1`" in shown and "KPI curves" in shown
         assert "`repair row-a-pdu-1`: you did it too" in shown
+        ref = app.reference_score()  # what the debrief adds once computed in the background
+        app.got_reference_score(app.screen, ref)
+        assert f"The reference response scores **{ref:g}**; this run " in app.screen.text
+        shown = app.screen.text
         out = tmp_path / "debrief.md"
         await pilot.press("escape")
         await run_line(app, pilot, f"debrief {out}")
@@ -144,4 +148,7 @@ async def test_a_console_without_the_player_hands_hint_and_debrief_on(drill):
         assert "no drill is running" not in screen_text(app)
         app.drill_over()  # the end of the scenario on such a console: nothing to open
         assert not isinstance(app.screen, DebriefScreen)
+        app.drill_elsewhere = lambda text: False  # a console that cannot hand them on
+        await run_line(app, pilot, "hint")
+        assert "the drill runs on the server" in screen_text(app)
         app.player = real

@@ -149,3 +149,41 @@ def test_the_readme_plan_example_is_a_valid_plan_and_its_key_table_is_the_format
     assert "ok — sweep reasoning-rows" in capsys.readouterr().out
     table = re.findall(r"^\| `(\w+)` \| ", section, re.M)
     assert table == list(PLAN_KEYS)
+
+
+HOSTILE = [".nan", ".inf", "-1", "0", "1e999", "9" * 400, "''", "[]", "{}", "null", "true",
+           "&a [*a]", "*nope", "? [a, b]", "x" * 300, "1e-9s", "[1, 1]", "{a: 1}", "[[]]",
+           "-9223372036854775809", "{}x", "/dev/zero", "../../etc", "é\u202e"]  # fmt: skip
+
+
+def _mutate(text: str, index: int, value: str) -> str:
+    lines = text.splitlines()
+    keyed = [i for i, ln in enumerate(lines) if re.match(r"^\s*(- )?[a-z_]+: \S", ln)]
+    i = keyed[index % len(keyed)]
+    lines[i] = re.match(r"^(\s*(?:- )?[a-z_]+: )", lines[i]).group(1) + value
+    return "\n".join(lines) + "\n"
+
+
+def test_a_mutated_plan_is_checked_cleanly(tmp_path_factory):
+    """Every key of a plan given hostile values: exit 0 or 2, never a traceback, and each
+    refusal names the plan's FILE:LINE."""
+    import contextlib
+    import io
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    @settings(max_examples=60, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+    @given(index=st.integers(0, 40), value=st.sampled_from(HOSTILE))
+    def check(index, value):
+        path = tmp_path_factory.mktemp("fuzz") / "plan.yaml"
+        path.write_text(_mutate(PLAN, index, value), encoding="utf-8")
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            code = main(["check", str(path)])
+        assert code in (0, 2) and "Traceback" not in err.getvalue(), err.getvalue()
+        for line in err.getvalue().strip().splitlines():
+            assert re.match(rf"^(twin: )?{re.escape(str(path))}:\d+: ", line), line
+
+    check()

@@ -59,6 +59,17 @@ def _check_scenario(doc: YMap, file: str, catalog: Catalog) -> str:
         f"scenario {sc.name}: layout {sc.layout.name}, {format_duration(sc.duration_s)}"
         f"{f' after {format_duration(sc.warmup_s)} warm-up' if sc.warmup_s else ''}, seed {sc.seed}, "
         f"{len(sc.events)} events, {len(sc.expect)} expectations"
+        + (_drill_summary(sc.drill) if sc.drill is not None else "")
+    )
+
+
+def _drill_summary(d) -> str:
+    def n(k: int, what: str) -> str:
+        return f"{k} {what}{'s' if k != 1 else ''}"
+
+    return (
+        f"; a drill: {n(len(d.objectives), 'objective')}, {n(len(d.tasks), 'critical task')}, "
+        f"{n(len(d.reference), 'reference command')}, {n(len(d.hints), 'hint')}"
     )
 
 

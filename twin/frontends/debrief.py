@@ -16,7 +16,7 @@ from twin.core import commands as C
 from twin.core.units import format_duration
 
 SPARK = "▁▂▃▄▅▆▇█"
-CURVE_W = 56
+CURVE_W = 48
 LABEL_W = 32
 #: Lines of the timeline, at most (the newest are cut, with a count).
 TIMELINE_MAX = 80
@@ -265,6 +265,12 @@ def render(
     lines += [f"{h2} KPI curves", "", *curves(drill), ""]
     if not reference:
         lines += [f"{h2} What the reference response did differently", ""]
+        ref = drill.get("reference_score")
+        if ref is not None:
+            lines += [
+                f"The reference response scores **{ref:g}**; this run {drill['score']:g}.",
+                "",
+            ]
         lines += reference_diff(drill.get("reference", []), actions)
         lines.append("")
     return "\n".join(lines)

@@ -217,8 +217,7 @@ def _resume_scenario(args, data: bytes, ctx: dict, catalog, until, out, md) -> i
     runner = Runner(sc, catalog, seed=ctx["seed"])
     outcome = runner.resume(data, ctx["player"], ctx["recorder"])
     doc = scenario_report(outcome)
-    if ctx.get("reference"):
-        doc["reference"] = True
+    run_cli.mark_reference(doc, sc, catalog, ctx["seed"], bool(ctx.get("reference")))
     run_cli._write(out, to_json(doc))
     run_cli._write(md, run_cli.markdown.render(doc))
     run_cli.print_summary(

@@ -192,8 +192,7 @@ def run_scenario(args: argparse.Namespace, sdoc, out: Path | None, md: Path | No
             )
     else:
         doc = play(sc, catalog, args.seed, at=hooks, extra=extra)
-    if args.reference:
-        doc["reference"] = True
+    mark_reference(doc, sc, catalog, args.seed, bool(args.reference))
     _write(out, to_json(doc))
     _write(md, markdown.render(doc))
     print_summary(
@@ -224,6 +223,18 @@ def reference_steps(sc, wanted: bool) -> tuple:
     if sc.drill is None or not sc.drill.reference:
         raise TwinError(f"run: --reference: {sc.file} has no 'reference' response to play")
     return tuple((s.at_s, s.command) for s in sc.drill.reference)
+
+
+def mark_reference(doc: dict, sc, catalog, seed: int | None, reference: bool) -> None:
+    """A drill's report says whether it played the reference response; if not, what the
+    reference scores on the same seed (the debrief compares against it)."""
+    from twin.core.scenario import Runner
+
+    if reference:
+        doc["reference"] = True
+    elif sc.drill is not None and sc.drill.reference:
+        ref = Runner(sc, catalog, seed=seed, extra=reference_steps(sc, True)).run()
+        doc["drill"]["reference_score"] = ref.drill["score"]
 
 
 def print_score(doc: dict) -> None:

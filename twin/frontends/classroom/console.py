@@ -36,7 +36,10 @@ class ScenarioInfo:
 
 @dataclass(frozen=True)
 class _T0:
+    """What the room asks of a player: when the scenario started. The drill is the server's."""
+
     t0: float
+    drill: None = None
 
 
 class RemoteApp(TwinApp):
@@ -76,6 +79,7 @@ class RemoteApp(TwinApp):
         self.ctx.history_from_s = w.get("history_from_s", 0.0)
         self.ctx.start_hour = w.get("start_hour", self.ctx.start_hour)
         self.title = f"twin · class · {self.name_} ({self.role})"
+        self._debrief_path: str | None = None
 
     # ---- what a role may see ----------------------------------------------------------------
     def may(self, kind: str) -> bool:
@@ -100,18 +104,10 @@ class RemoteApp(TwinApp):
             self.call_after_refresh(self._greet)
 
     # ---- commands go up ----------------------------------------------------------------------
-    def extra_line(self, text: str) -> bool:
-        """A class command typed at the ':' line goes to the server as typed."""
-        if not is_class_line(text):
-            return False
-        self.driver.send_text(text.strip().removeprefix(":"))
-        self.room.say(f"{text.strip().removeprefix(':')} …", "info")
-        self._close_command_line()
-        self.request_frame()
-        return True
-
     def _session(self, cmd: C.SessionCommand) -> str | None:
-        if isinstance(cmd, C.Speed | C.Pause | C.Resume | C.Save):
+        if isinstance(cmd, C.Debrief):
+            self._debrief_path = cmd.path
+        if isinstance(cmd, C.Speed | C.Pause | C.Resume | C.Save | C.Hint | C.Debrief):
             if isinstance(cmd, C.Save) and self.role != "instructor":
                 return self._refuse(cmd.text)
             self.driver.send_text(cmd.text)
@@ -133,7 +129,10 @@ class RemoteApp(TwinApp):
                 self.clock.resume()
         message.prevent_default()  # Textual would run TwinApp's handler again after this one
         TwinApp.on_frame_ready(self, message)
-        for s in d.take_said():
+        said, debriefs = d.take_said()
+        for text in debriefs:
+            self._show_debrief(text)
+        for s in said:
             if s.by:
                 text = f"{s.by}: {s.text}"
                 self.alarms.note(s.t_s if s.t_s is not None else self._now(), "info", s.by, s.text)
@@ -144,6 +143,42 @@ class RemoteApp(TwinApp):
             self.exit(
                 return_code=0 if "ended" in d.closed else 1, message=f"twin attach: {d.closed}"
             )
+
+    def extra_line(self, text: str) -> bool:
+        """A class command typed at the ':' line goes to the server as typed."""
+        if not is_class_line(text):
+            return False
+        words = text.strip().removeprefix(":").split()
+        if words[0].lower() == "debrief":
+            self._debrief_path = words[1] if len(words) > 1 else None
+        self.driver.send_text(" ".join(words))
+        self.room.say(f"{' '.join(words)} …", "info")
+        self._close_command_line()
+        self.request_frame()
+        return True
+
+    def _quit_reasons(self) -> list[str]:
+        return []  # leaving a class loses nothing: the server goes on, and the seat waits
+
+    def drill_over(self) -> None:
+        """The drill has ended: the server has its debrief."""
+        st = self.ctx.script
+        if st is not None and getattr(st, "drill", None) is not None:
+            self.driver.send_text("debrief")
+
+    def _show_debrief(self, text: str) -> None:
+        from twin.frontends.tui.screens.debrief import DebriefScreen
+
+        path, self._debrief_path = self._debrief_path, None
+        if path is not None:
+            self._write_debrief(Path(path), text)
+        if not isinstance(self.screen, DebriefScreen):
+            self.push_screen(DebriefScreen(text, lambda: self._export_default_named(text)))
+
+    def _export_default_named(self, text: str) -> str:
+        name = self.scenario.name if self.scenario is not None else "class"
+        path = Path(f"{name}-debrief.md")
+        return self._write_debrief(path, text) or f"debrief written to {path}"
 
     def _outcome(self, outcome) -> None:
         by = outcome.author if isinstance(outcome, RemoteOutcome) else ""

@@ -67,6 +67,7 @@ class RemoteDriver:
         self._shown = 0
         self._outcomes: list[Outcome] = []
         self.said: list[Said] = []
+        self.debriefs: list[str] = []  # Markdown the server sent (:debrief, the end of a drill)
         self.clock: dict = {}
         self.closed: str | None = None
         self.frames = 0
@@ -168,6 +169,10 @@ class RemoteDriver:
                 self._cond.notify_all()
             if msg.get("fatal"):
                 self._lost(msg.get("message", "refused"))
+        elif t == "debrief":
+            with self._cond:
+                self.debriefs.append(str(msg.get("text", "")))
+                self._cond.notify_all()
         elif t == "bye":
             self._lost(msg.get("reason", "the class ended"))
 
@@ -196,10 +201,11 @@ class RemoteDriver:
             raise TwinError(f"attach: {self.closed}")
         return Frame(frame.snapshot, outs, 0.0, True, frame.script, frame.halted)
 
-    def take_said(self) -> list[Said]:
+    def take_said(self) -> tuple[list[Said], list[str]]:
         with self._cond:
             out, self.said = self.said, []
-        return out
+            debriefs, self.debriefs = self.debriefs, []
+        return out, debriefs
 
 
 def policy_of(welcome: dict) -> Policy:

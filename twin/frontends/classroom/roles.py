@@ -19,6 +19,7 @@ CLASS_VERBS = {
     "checkpoints": "list the checkpoints",
     "rewind": "rewind NAME: back to a checkpoint (the journal keeps the abandoned branch)",
     "hint": "a hint: what the drill expects next",
+    "debrief": "the drill's debrief (trainees: when it is over)",
     "watch": "watch NAME: follow that trainee's copy (--per-trainee)",
     "autofreeze": "autofreeze on|off: freeze the clock when a critical alarm is raised",
     "end": "end the session for everyone (the journal is closed)",

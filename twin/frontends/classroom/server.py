@@ -105,6 +105,8 @@ class Classroom:
         self._alarm_seen: dict[str, int] = {}
         self._server: asyncio.AbstractServer | None = None
         self._ticker: asyncio.Task | None = None
+        self._tasks: set = set()  # one per connected console
+        self._stopping: asyncio.Future | None = None
         self.frames = 0
 
     # ---- life ----------------------------------------------------------------------------------
@@ -127,8 +129,13 @@ class Classroom:
         self._ticker = asyncio.create_task(self._tick_loop())
 
     async def stop(self, reason: str = "the server stopped") -> None:
-        if self.stopped.is_set():
-            return
+        """Say goodbye to every console, close the journals, remove the socket (every caller
+        waits for the one stop under way)."""
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop(reason))
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self, reason: str) -> None:
         self.stopped.set()
         if self._ticker is not None:
             self._ticker.cancel()
@@ -141,6 +148,10 @@ class Classroom:
                 c.writer.close()
         if self._server is not None:
             self._server.close()
+        if self._tasks:  # let each console's task see its connection closed
+            _, late = await asyncio.wait(list(self._tasks), timeout=2)
+            for t in late:
+                t.cancel()
         for w in self.worlds.values():
             await self._run(w.close)
         with contextlib.suppress(OSError):
@@ -266,6 +277,8 @@ class Classroom:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         client: Client | None = None
         sender: asyncio.Task | None = None
+        me = asyncio.current_task()
+        self._tasks.add(me)
         try:
             body = await asyncio.wait_for(
                 protocol.read_body(reader, protocol.MAX_CLIENT_MESSAGE), 10
@@ -300,6 +313,7 @@ class Classroom:
                 sender.cancel()
             with contextlib.suppress(Exception):
                 writer.close()
+            self._tasks.discard(me)
 
     async def _sender(self, c: Client) -> None:
         try:
@@ -484,6 +498,8 @@ class Classroom:
         if verb == "hint":
             self._allow(c, "hint")
             return self._result(c, msg_id, self._hint(c, w))
+        if verb == "debrief":
+            return self._debrief(c, w, msg_id)
         if verb in ("checkpoint", "checkpoints"):
             self._allow(c, "checkpoint")
             if verb == "checkpoints":
@@ -560,12 +576,44 @@ class Classroom:
     def _hint(self, c: Client, w: World) -> str:
         p = w.player
         if p is None:
-            return "no drill is playing: there is nothing to hint at"
+            return "hint: no drill is playing"
+        drill = getattr(p, "drill", None)
+        if drill is not None:  # a drill's own hints, for its points
+            with w.driver.lock:
+                text = drill.take_hint(p.t_rel())
+                cost = drill.drill.hint_cost
+                left = len(drill.drill.hints) - len(drill.hints)
+            if text is None:
+                return "hint: no hints left" if not p.finished else "hint: the drill is over"
+            w.note(f"took a hint (−{cost:g})", c.name, instructor_only=True)
+            return f"hint (−{cost:g}, {left} left): {text}"
         w.note("took a hint", c.name, instructor_only=True)
         for v in p.live_verdicts():
             if v.status in ("pending", "holding"):
                 return f"hint: the drill expects {v.text}"
         return "hint: every expectation is settled"
+
+    def _debrief(self, c: Client, w: World, msg_id) -> None:
+        """The drill's debrief as Markdown (the console shows it); a trainee's at the end only."""
+        p = w.player
+        if p is None or getattr(p, "drill", None) is None:
+            raise TwinError("debrief: no drill is running (a drill is a scenario with objectives)")
+        if c.role != "instructor" and not p.finished:
+            raise TwinError("debrief: it opens when the drill is over")
+        from twin.frontends import debrief
+
+        with w.driver.lock:
+            rep = p.drill.report(p.t_rel(), p.applied)
+            events = list(p.factory.events)
+        actions = [debrief.Action(a["t_s"], a["do"], a["source"], a["ok"]) for a in rep["actions"]]
+        notes = [
+            debrief.Note(e.t_s - p.t0, e.severity, e.source, e.message)
+            for e in events
+            if e.t_s >= p.t0
+            and (c.role == "instructor" or (e.id not in w.driver.hidden and e.source != "scenario"))
+        ]
+        text = debrief.render(p.sc.name, rep, actions, notes)
+        c.send(protocol.pack_tree("debrief", id=msg_id, text=text))
 
 
 class _Refused(TwinError):

@@ -176,12 +176,17 @@ def execute(
 
 
 def _init(ray: Any, workers: int, address: str | None) -> None:
+    import warnings
+
     kw: dict[str, Any] = {"logging_level": "ERROR", "log_to_driver": False}
     try:
-        if address:
-            ray.init(address=address, **kw)
-        else:
-            ray.init(num_cpus=workers, include_dashboard=False, **kw)
+        with warnings.catch_warnings():  # Ray warns, then raises: the error says it once
+            warnings.simplefilter("ignore")
+            if address:
+                ray.init(address=address, **kw)
+            else:
+                # "local": a Ray of our own, even where `ray start` left a cluster running
+                ray.init(address="local", num_cpus=workers, include_dashboard=False, **kw)
     except Exception as e:  # noqa: BLE001 — a cluster that cannot be reached is bad input
         where = address or f"a local Ray instance of {workers} CPUs"
         raise TwinError(f"sweep: cannot start {where}: {' '.join(str(e).split())[:300]}") from None

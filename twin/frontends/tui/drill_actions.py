@@ -31,10 +31,16 @@ class DrillActions:
 
     def _no_drill(self, what: str) -> str:
         script = getattr(self.ctx, "script", None)
-        if script is not None and script.drill is not None and self.drill_elsewhere(what):
+        elsewhere = script is not None and script.drill is not None
+        if elsewhere and self.drill_elsewhere(what):
             self._close_command_line()
             return None
-        msg = f"{what}: no drill is running (a drill is a scenario with objectives; try twin scenarios/drills/…)"
+        msg = (
+            f"{what}: the drill runs on the server; this console cannot ask it for that"
+            if elsewhere
+            else f"{what}: no drill is running (a drill is a scenario with objectives; "
+            "try twin scenarios/drills/…)"
+        )
         self.room.say(msg, "error")
         return msg
 
@@ -65,6 +71,8 @@ class DrillActions:
         with self.driver.lock:
             rep = self.drill.report(p.t_rel(), p.applied)
             events = list(p.factory.events)
+        if getattr(self, "_reference_done", None) is not None:
+            rep["reference_score"] = self._reference_done
         actions = [debrief.Action(a["t_s"], a["do"], a["source"], a["ok"]) for a in rep["actions"]]
         notes = [
             debrief.Note(e.t_s - p.t0, e.severity, e.source, e.message)
@@ -90,8 +98,28 @@ class DrillActions:
                 return err
         self._close_command_line()
         if not isinstance(self.screen, DebriefScreen):
-            self.push_screen(DebriefScreen(text, lambda: self._export_default(text)))
+            screen = DebriefScreen(text, lambda: self._export_default(screen.text))
+            self.push_screen(screen)
+            if self.drill.drill.reference and getattr(self, "live", True):
+                self.run_worker(lambda: self._reference_score(screen), thread=True, group="drill")
         return None
+
+    def reference_score(self) -> float:
+        """The reference response's score on this drill and seed (headless, a few seconds)."""
+        from twin.core.scenario import Runner
+
+        p = self.player
+        steps = tuple((s.at_s, s.command) for s in p.sc.drill.reference)
+        return Runner(p.sc, self.catalog, seed=p.factory.seed, extra=steps).run().drill["score"]
+
+    def _reference_score(self, screen: DebriefScreen) -> None:  # in a worker thread
+        score = self.reference_score()
+        self.call_from_thread(self.got_reference_score, screen, score)
+
+    def got_reference_score(self, screen: DebriefScreen, score: float) -> None:
+        """From now on the debrief (on screen and in files) says what the reference scores."""
+        self._reference_done = score
+        screen.show_text(self.debrief_text())
 
     def _export_default(self, text: str) -> str:
         name = re.sub(r"[^A-Za-z0-9_.-]+", "-", self.player.sc.name)

@@ -43,6 +43,10 @@ class DebriefScreen(Screen[None]):
     def on_mount(self) -> None:
         self.query_one("#debrief-box", VerticalScroll).focus()
 
+    def show_text(self, text: str) -> None:
+        self.text = text
+        self.query_one("#debrief-text", Markdown).update(text)
+
     def action_close(self) -> None:
         self.dismiss(None)
 
