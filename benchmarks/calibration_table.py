@@ -8,6 +8,7 @@ from statistics import median
 
 from twin.core.calibration import measurements, predict, predicted_value
 from twin.core.catalog import load_catalog
+from twin.core.serving import ServingError
 
 REGIMES = ("max throughput", "< 40", "40–90", "> 90")
 
@@ -15,7 +16,11 @@ REGIMES = ("max throughput", "< 40", "40–90", "> 90")
 def rows():
     cat = load_catalog()
     for m in measurements():
-        p = predict(m, cat)
+        try:
+            p = predict(m, cat)
+        except ServingError:  # the interactivity is beyond the model's reach
+            yield m, None, 0.0
+            continue
         yield m, p, predicted_value(m, p)
 
 
@@ -28,7 +33,7 @@ def main() -> None:
         err = v / m.value - 1
         print(
             f"| {m.label} ({m.source_kind}) | {m.role} | {counts} | {m.value:,.0f} | {v:,.0f} | {err:+.1%} | "
-            f"{p.gpus} × {p.parallelism}, batch {p.batch} |"
+            + (f"{p.gpus} × {p.parallelism}, batch {p.batch} |" if p else "out of reach |")
         )
         if m.role != "retired":
             errs.setdefault((m.role, m.regime), []).append(abs(err))

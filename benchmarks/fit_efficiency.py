@@ -1,31 +1,22 @@
 """Fit the serving model's efficiency factors to the public measurements.
 
-    python benchmarks/fit_efficiency.py            # fit every GPU family
-    python benchmarks/fit_efficiency.py b200       # one GPU (and the GPUs that lean on it)
+    python benchmarks/fit_efficiency.py            # fit every software stack
+    python benchmarks/fit_efficiency.py blackwell  # one stack
     python benchmarks/fit_efficiency.py --write    # and update the catalog in place
 
 Only ``role: fit`` points are used; ``role: holdout`` points are never seen here (the
-tests check them at a looser tolerance). Each GPU gets one set of factors shared by every
-model and precision it serves — no per-point or per-model knobs. Factors and their
-physical meaning (bounds in ``BOUNDS``):
+tests check them at a looser tolerance). The factors describe a *software stack on an
+architecture*, not a SKU: GPUs that run the same stack share one set, fitted jointly over
+all their points (``STACKS``: B200, GB200 and GB300 are one Blackwell CUDA stack; H100 and
+H200 one Hopper stack), so a rack-scale SKU cannot buy a fit with a per-step overhead its
+board sibling does not pay — what differs between them is silicon, in the catalog.
+A stack with few points of its own is pulled towards a related stack's factors
+(``PULL``: MI355X towards MI300X). No per-point, per-model or per-precision knobs.
 
-* ``mem``: achieved fraction of HBM bandwidth when streaming weights and KV (0.5–0.92);
-* ``comp``: achieved fraction of dense tensor peak in GEMMs (0.2–0.8);
-* ``attn``: attention kernels' fraction of bf16 peak (0.1–0.8);
-* ``net``: achieved fraction of link bandwidth in collectives (0.3–0.9);
-* ``layer_overhead_us``: µs per kernel outside the rooflines — launch, tail and the gap to
-  the next kernel, what CUDA/HIP graphs leave (1–10 µs; × kernels per layer);
-* ``step_overhead_ms``: per-step scheduling and sampling on the host (0–5 ms);
-* ``seq_overhead_us``: per-sequence bookkeeping per step (0–60 µs);
-* ``fp4``: fp4 kernels' efficiency (GEMM rate and weight streaming) relative to fp8's on
-  this vendor's software (0.4–1.6: below 1 where fp4 is new, above where it is the tuned path);
-* ``moe``: MoE grouped GEMMs' weight-streaming rate relative to a dense GEMM's (0.3–1).
-
-GPUs with few points of their own are fitted with a strong pull towards their
-architecture sibling's factors (``FAMILY``: GB200/GB300 towards B200, MI355X towards
-MI300X); GPUs with none inherit them outright (H100 from H200's Hopper fit) and say so in
-``fitted_to``. The loss is the root-mean-square log error plus a steep penalty beyond
-15 % on any point, plus a small pull towards typical values (``PRIOR``).
+Each factor has a physical meaning and bounds (``twin.core.calibration.FACTORS``); a
+fitted value at a bound is printed as a warning. The loss is the root-mean-square log
+error plus a penalty beyond 15 % on any point, plus a small pull towards typical values.
+Factors no point of a stack pins stay at their typical value (``HELD``).
 """
 
 from __future__ import annotations
@@ -34,108 +25,127 @@ import dataclasses
 import math
 import sys
 
-from twin.core.calibration import measurements, predict, predicted_value
+from twin.core.calibration import FACTORS, at_bound, measurements, predict, predicted_value
 from twin.core.catalog import Efficiency, load_catalog
 from twin.core.serving import ServingError
 
-BOUNDS = {
-    "mem": (0.50, 0.92),
-    "comp": (0.20, 0.80),
-    "attn": (0.10, 0.80),
-    "net": (0.30, 0.90),
-    "layer_overhead_us": (1.0, 10.0),
-    "step_overhead_ms": (0.0, 5.0),
-    "seq_overhead_us": (0.0, 60.0),
-    "fp4": (0.40, 1.6),
-    "moe": (0.30, 1.0),
-}
-PRIOR = {
-    "mem": 0.78,
-    "comp": 0.45,
-    "attn": 0.45,
-    "net": 0.6,
-    "layer_overhead_us": 1.5,
-    "step_overhead_ms": 0.5,
-    "seq_overhead_us": 10.0,
-    "fp4": 0.9,
-    "moe": 0.8,
-}
+BOUNDS = {f.name: (f.low, f.high) for f in FACTORS}
+PRIOR = {f.name: f.typical for f in FACTORS}
 PRIOR_WEIGHT = 0.05
-SIBLING_WEIGHT = 0.6
+PULL_WEIGHT = 0.6
 TOLERANCE = 0.15
 
-#: fit order: a parent is fitted before the GPUs that lean on it
-FAMILY = {"b200": None, "gb300": "b200", "mi300x": None, "mi355x": "mi300x", "h200": None}
-#: GPUs that take another's factors: none of today's software measured on their own
-#: (H100), or the same rack-scale software stack fitted jointly (GB200 with GB300; their
-#: silicon differs in the catalog, not in the factors)
-INHERIT = {
-    "h100": ("h200", "same Hopper die and software stack as H200"),
-    "gb200": ("gb300", "same NVL72 software stack, fitted jointly with GB300's points"),
+#: GPUs running one software stack: one set of factors, fitted over all their points
+STACKS = {
+    "blackwell": ("b200", "gb200", "gb300"),
+    "hopper": ("h200", "h100"),
+    "cdna3": ("mi300x",),
+    "cdna4": ("mi355x",),
 }
-#: factors no point of a family pins stay at their typical value (``PRIOR``): Hopper's
-#: points are a compute-bound offline run and a fabric-bound two-node MoE — none is
-#: bound by HBM bandwidth
-HELD = {"h200": {"mem"}}
-#: points of another GPU a fit also uses (same software, so the factors must serve both)
-SHARED = {"h200": ["h100"], "gb300": ["gb200"]}
+#: a stack with few points leans on a related one (fitted first)
+PULL = {"cdna4": "cdna3"}
+#: factors a stack's points cannot pin, held at their typical value: Hopper's points are a
+#: compute-bound offline run and fabric-bound two-node MoE runs, none bound by HBM
+#: bandwidth; its only DeepSeek points are fp8, so the block-scaled path is the reference
+#: (DeepGEMM was written for Hopper) and cannot be told apart from the other factors
+HELD = {"hopper": {"mem", "block_fp8"}, "cdna3": {"block_fp8"}}
+#: the catalog's GPUs whose factors a stack's fit writes
+WHY = {
+    "blackwell": "one Blackwell CUDA stack (B200, GB200, GB300), fitted jointly",
+    "hopper": "one Hopper CUDA stack (H100, H200), fitted jointly",
+    "cdna3": "ROCm on CDNA3",
+    "cdna4": "ROCm on CDNA4, pulled towards the MI300X fit",
+}
 
 
-def loss(gpu, points, cat, eff: Efficiency, prior: dict, weight: float) -> float:
-    g = dataclasses.replace(gpu, efficiency=eff, efficiency_overrides={})
+def _errors(points, cat, eff: Efficiency) -> list[float]:
     errs = []
     for m in points:
+        g = dataclasses.replace(cat.gpu(m.gpu), efficiency=eff, efficiency_overrides={})
         try:
-            gg = (
-                g
-                if m.gpu == gpu.id
-                else dataclasses.replace(cat.gpu(m.gpu), efficiency=eff, efficiency_overrides={})
-            )
-            errs.append(math.log(predicted_value(m, predict(m, cat, gg)) / m.value))
+            errs.append(math.log(predicted_value(m, predict(m, cat, g)) / m.value))
         except ServingError:  # the point is out of reach: a large but finite miss
             errs.append(-2.5)
+    return errs
+
+
+def loss(points, cat, eff: Efficiency, prior: dict, weight: float) -> float:
+    errs = _errors(points, cat, eff)
     rms = math.sqrt(sum(e * e for e in errs) / len(errs))
-    worst = max(abs(e) for e in errs)
+    # a mean (not worst-case) penalty past the tolerance: no single outlier steers the fit
+    excess = sum(max(0.0, abs(e) - math.log1p(TOLERANCE)) for e in errs) / len(errs)
     pull = sum(((getattr(eff, n) - prior[n]) / (BOUNDS[n][1] - BOUNDS[n][0])) ** 2 for n in BOUNDS)
-    return rms + 4 * max(0.0, worst - math.log1p(TOLERANCE)) + weight * pull
+    return rms + excess + weight * pull
 
 
-def fit(
-    gpu,
-    points,
-    cat,
-    start: Efficiency,
-    prior: dict,
-    weight: float,
-    names: list[str],
-    rounds: int = 60,
-):
-    """Coordinate descent inside the bounds, halving the step when nothing improves."""
-    best, best_l = start, loss(gpu, points, cat, start, prior, weight)
-    step = {n: (BOUNDS[n][1] - BOUNDS[n][0]) / 8 for n in names}
-    for _ in range(rounds):
-        improved = False
-        for n in names:
-            for sgn in (-1, 1):
-                v = min(BOUNDS[n][1], max(BOUNDS[n][0], getattr(best, n) + sgn * step[n]))
-                e = dataclasses.replace(best, **{n: v})
-                lv = loss(gpu, points, cat, e, prior, weight)
-                if lv < best_l - 1e-6:
-                    best, best_l, improved = e, lv, True
-                    break
-        if not improved:
-            step = {n: s / 2 for n, s in step.items()}
-            if max(s / (BOUNDS[n][1] - BOUNDS[n][0]) for n, s in step.items()) < 2e-3:
-                break
-    return best, best_l
+def fit(points, cat, start: Efficiency, prior: dict, weight: float, names, evals: int = 320):
+    """Nelder–Mead over the factors scaled to [0, 1] inside their bounds (clipped): the
+    loss is a frontier, a maximum over splits, so it has kinks a gradient would trip on."""
+
+    def to_eff(x):
+        vals = {
+            n: BOUNDS[n][0] + min(1.0, max(0.0, v)) * (BOUNDS[n][1] - BOUNDS[n][0])
+            for n, v in zip(names, x, strict=True)
+        }
+        return dataclasses.replace(start, **vals)
+
+    def f(x):
+        return loss(points, cat, to_eff(x), prior, weight)
+
+    x0 = [(getattr(start, n) - BOUNDS[n][0]) / (BOUNDS[n][1] - BOUNDS[n][0]) for n in names]
+    simplex = [x0] + [
+        [v + (0.15 if j == i else 0.0) * (1 if v < 0.5 else -1) for j, v in enumerate(x0)]
+        for i in range(len(names))
+    ]
+    scored = sorted(((f(x), x) for x in simplex), key=lambda t: t[0])
+    used = len(scored)
+    while used < evals:
+        scored.sort(key=lambda t: t[0])
+        (fb, _), (fw, xw) = scored[0], scored[-1]
+        fsw = scored[-2][0]
+        c = [sum(x[i] for _, x in scored[:-1]) / (len(scored) - 1) for i in range(len(names))]
+        xr = [c[i] + (c[i] - xw[i]) for i in range(len(names))]
+        fr = f(xr)
+        used += 1
+        if fr < fb:
+            xe = [c[i] + 2 * (c[i] - xw[i]) for i in range(len(names))]
+            fe = f(xe)
+            used += 1
+            scored[-1] = (fe, xe) if fe < fr else (fr, xr)
+        elif fr < fsw:
+            scored[-1] = (fr, xr)
+        else:
+            xc = [c[i] + 0.5 * (xw[i] - c[i]) for i in range(len(names))]
+            fc = f(xc)
+            used += 1
+            if fc < fw:
+                scored[-1] = (fc, xc)
+            else:  # shrink towards the best
+                xb = scored[0][1]
+                scored = [scored[0]] + [
+                    (f(y), y)
+                    for y in (
+                        [xb[i] + 0.5 * (x[i] - xb[i]) for i in range(len(names))]
+                        for _, x in scored[1:]
+                    )
+                ]
+                used += len(scored) - 1
+        print(
+            f"    {used} evaluations: loss {min(s for s, _ in scored):.4f}",
+            file=sys.stderr,
+            flush=True,
+        )
+    best = min(scored, key=lambda t: t[0])
+    return to_eff(best[1]), best[0]
 
 
 def _flow(e: Efficiency, fitted: list[str]) -> str:
-    names = ", ".join(f'"{x}"' if " " in x or ":" in x else x for x in fitted)
+    names = ", ".join(f'"{x}"' if " " in x or ":" in x or "," in x else x for x in fitted)
     return (
         f"{{mem: {e.mem:.3f}, comp: {e.comp:.3f}, attn: {e.attn:.3f}, net: {e.net:.3f}, "
         f"layer_overhead_us: {e.layer_overhead_us:.2f}, step_overhead_ms: {e.step_overhead_ms:.2f}, "
-        f"seq_overhead_us: {e.seq_overhead_us:.1f}, fp4: {e.fp4:.3f}, moe: {e.moe:.3f}, fitted_to: [{names}]}}"
+        f"seq_overhead_us: {e.seq_overhead_us:.1f}, fp4: {e.fp4:.3f}, moe: {e.moe:.3f}, "
+        f"block_fp8: {e.block_fp8:.3f}, fitted_to: [{names}]}}"
     )
 
 
@@ -170,50 +180,50 @@ def main(argv):
     argv = [a for a in argv if a != "--write"]
     cat = load_catalog()
     pts = [m for m in measurements() if m.role == "fit"]
-    order = [g for g in FAMILY if not argv or g in argv or FAMILY[g] in argv]
+    order = [s for s in STACKS if not argv or s in argv]
     fitted: dict[str, Efficiency] = {}
-    fitted_names: dict[str, list[str]] = {}
     lines: dict[str, str] = {}
-    for gid in order:
-        gpu = cat.gpu(gid)
-        mine = [m for m in pts if m.gpu == gid or m.gpu in SHARED.get(gid, [])]
-        parent = FAMILY[gid]
-        start = (
-            (fitted.get(parent) or cat.gpu(parent).efficiency) if parent else Efficiency(**PRIOR)
+    for stack in order:
+        gpus = STACKS[stack]
+        mine = [m for m in pts if m.gpu in gpus]
+        parent = PULL.get(stack)
+        current = cat.gpu(gpus[0]).efficiency
+        if parent:
+            ref = fitted.get(parent) or cat.gpu(STACKS[parent][0]).efficiency
+            prior = {n: getattr(ref, n) for n in BOUNDS}
+            prior["fp4"] = PRIOR["fp4"]  # the parent has no fp4 to lean on
+            weight = PULL_WEIGHT
+        else:
+            prior, weight = PRIOR, PRIOR_WEIGHT * max(1.0, 8 / len(mine)) ** 2
+        held = HELD.get(stack, set())
+        start = dataclasses.replace(
+            current, fitted_to=(), **{n: PRIOR[n] for n in held if n in BOUNDS}
         )
-        start = dataclasses.replace(start, fitted_to=())
-        parent_names = fitted_names.get(parent, list(BOUNDS)) if parent else []
-        prior = (
-            {n: getattr(start, n) if n in parent_names else PRIOR[n] for n in BOUNDS}
-            if parent
-            else PRIOR
-        )
-        # few points pin few factors: the fewer, the harder the pull towards typical values
-        weight = SIBLING_WEIGHT if parent else PRIOR_WEIGHT * max(1.0, 8 / len(mine)) ** 2
+        models = {cat.model(m.model) for m in mine}
         names = [
             n
             for n in BOUNDS
-            if (n != "fp4" or any(m.precision == "fp4" for m in mine))
-            and (n != "moe" or any(cat.model(m.model).is_moe for m in mine))
-            and n not in HELD.get(gid, ())
+            if n not in held
+            and (n != "fp4" or any(m.precision == "fp4" for m in mine))
+            and (n != "moe" or any(x.is_moe for x in models))
+            and (
+                n != "block_fp8"
+                or any(m.precision == "fp8" and cat.model(m.model).fp8_block_size for m in mine)
+            )
         ]
-        e, lv = fit(gpu, mine, cat, start, prior, weight, names)
-        fitted_names[gid] = names
-        fitted[gid] = e
-        ids = [m.id for m in mine]
-        if parent:
-            ids = [f"pulled towards {parent}: same architecture and software stack"] + ids
-        lines[gid] = _flow(e, ids)
-        print(f"{gid}: loss {lv:.3f} over {len(mine)} points")
-        print("    efficiency: " + lines[gid])
-        for m in mine:
-            gg = dataclasses.replace(cat.gpu(m.gpu), efficiency=e, efficiency_overrides={})
-            v = predicted_value(m, predict(m, cat, gg))
-            print(f"      {m.id:44} {m.value:9.0f} {v:9.0f} {v / m.value - 1:+7.1%}")
-    for child, (parent, why) in INHERIT.items():
-        if parent in fitted:
-            src = [m.id for m in pts if m.gpu == parent or m.gpu in SHARED.get(parent, [])]
-            lines[child] = _flow(fitted[parent], [f"inherited from {parent}: {why}"] + src)
+        print(f"{stack}: fitting {', '.join(names)} over {len(mine)} points", flush=True)
+        e, lv = fit(mine, cat, start, prior, weight, names)
+        fitted[stack] = e
+        ids = [f"{WHY[stack]}"] + [m.id for m in mine]
+        for g in gpus:
+            lines[g] = _flow(e, ids)
+        print(f"{stack}: loss {lv:.3f}")
+        print("    efficiency: " + lines[gpus[0]])
+        bound = [n for n in at_bound(e) if n in names]
+        if bound:
+            print(f"    WARNING: at a bound: {', '.join(bound)} (physics missing there)")
+        for m, err in zip(mine, _errors(mine, cat, e), strict=True):
+            print(f"      {m.id:52} {m.value:9.0f} {math.exp(err) - 1:+7.1%}")
     if write:
         write_catalog(lines)
 

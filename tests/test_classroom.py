@@ -314,3 +314,28 @@ async def test_per_trainee_copies_are_separate_and_the_exam_keeps_the_clock(tmp_
             assert err["t"] == "error" and "exam" in err["message"], text
     finally:
         await exam.stop()
+
+
+async def test_auto_freeze_on_a_critical_alarm_and_checkpoints_every_interval(tmp_path):
+    room = build_room(drill(tmp_path), frozen=True, speed=None)
+    room.auto_freeze, room.checkpoint_every_s = True, 5.0
+    sock = tmp_path / "c.sock"
+    await room.start(sock)
+    try:
+        ada = await _attach(sock, "ada", "instructor")
+        bo = await _attach(sock, "bo", "trainee")
+        await ada.cmd("run")
+        # the script fails a PDU at 20 s: a critical alarm, and the class freezes on it
+        msg = await bo.until(
+            lambda m: _frames(m) and any("auto-freeze" in n["text"] for n in m["notes"]), 60
+        )
+        assert msg["clock"]["paused"]
+        w = room.worlds["class"]
+        t = w.factory.now
+        await asyncio.sleep(0.5)
+        assert w.factory.now == t  # frozen
+        i = await ada.cmd("checkpoints")
+        listed = (await ada.until(lambda m: m.get("id") == i))["message"]
+        assert "cp1 T+5s" in listed and "cp4 T+20s" in listed
+    finally:
+        await room.stop()

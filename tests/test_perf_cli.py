@@ -239,3 +239,23 @@ def test_a_spread_of_output_lengths_costs_kv_room_and_throughput(capsys):
     spread = json.loads(capsys.readouterr().out)
     assert spread["tok_s_per_gpu"] < alike["tok_s_per_gpu"]
     _fails(capsys, [*argv, "--osl-spread", "-1"], "--osl-spread")
+
+
+def test_random_prompts_accept_fewer_mtp_drafts_so_interactive_points_yield_less(capsys):
+    """Benchmark suites (InferenceX) send random tokens: the model's own continuation of
+    noise is harder to draft, so at high interactivity the same GPUs serve fewer users."""
+    args = ["perf", "--gpu", "b200", "--model", "deepseek-r1", "--tps-user", "120", "--json"]
+    assert main(args) == 0
+    natural = json.loads(capsys.readouterr().out)
+    assert main([*args, "--prompts", "random"]) == 0
+    random = json.loads(capsys.readouterr().out)
+    assert "MTP" in natural["parallelism"]
+    assert random["tok_s_per_gpu"] < 0.9 * natural["tok_s_per_gpu"]
+    assert main(args[:-1] + ["--prompts", "random"]) == 0
+    assert "random prompts" in capsys.readouterr().out
+    # a model with no draft head does not care what the prompts are
+    llama = ["perf", "--gpu", "b200", "--model", "llama-3.3-70b", "--tps-user", "60", "--json"]
+    assert main(llama) == 0
+    a = json.loads(capsys.readouterr().out)["tok_s_per_gpu"]
+    assert main([*llama, "--prompts", "random"]) == 0
+    assert json.loads(capsys.readouterr().out)["tok_s_per_gpu"] == a

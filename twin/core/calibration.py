@@ -17,6 +17,57 @@ MEASUREMENTS_FILE = Path(__file__).parent / "catalog" / "measurements.yaml"
 
 
 @dataclass(frozen=True)
+class Factor:
+    """One fitted efficiency factor: what it means physically and where it may lie.
+
+    A fitted value at (within 2 % of the range of) a bound is a warning sign: the
+    physics misses something and the factor absorbs it. ``at_bound`` names those."""
+
+    name: str
+    low: float
+    high: float
+    typical: float  # the pull of the fit where few points pin the factor
+    meaning: str
+
+
+FACTORS = (
+    Factor("mem", 0.50, 0.92, 0.78, "achieved fraction of HBM bandwidth streaming weights and KV"),
+    Factor("comp", 0.20, 0.80, 0.45, "achieved fraction of dense tensor peak in GEMMs"),
+    Factor("attn", 0.05, 0.80, 0.40, "attention kernels' fraction of their tensor peak"),
+    Factor("net", 0.30, 0.90, 0.60, "achieved fraction of link bandwidth in collectives"),
+    Factor(
+        "layer_overhead_us",
+        1.0,
+        10.0,
+        2.5,
+        "µs per kernel outside the rooflines (launch, tail, gap to the next kernel)",
+    ),
+    Factor("step_overhead_ms", 0.0, 4.0, 1.0, "host scheduling and sampling per step"),
+    Factor("seq_overhead_us", 0.0, 40.0, 10.0, "host bookkeeping per sequence per step"),
+    Factor("fp4", 0.40, 1.60, 1.0, "speed of the fp4 kernel path relative to per-tensor fp8"),
+    Factor("moe", 0.30, 1.00, 0.80, "MoE grouped GEMMs' weight streaming relative to dense GEMMs'"),
+    Factor(
+        "block_fp8",
+        0.20,
+        1.00,
+        1.0,
+        "speed of the block-scaled fp8 path (DeepSeek's weights) relative to per-tensor fp8",
+    ),
+)
+FACTOR = {f.name: f for f in FACTORS}
+
+
+def at_bound(eff, margin: float = 0.02) -> list[str]:
+    """The factors of ``eff`` that sit at a bound (a sign of missing physics)."""
+    out = []
+    for f in FACTORS:
+        v, span = getattr(eff, f.name), f.high - f.low
+        if (v - f.low) <= margin * span or (f.high - v) <= margin * span:
+            out.append(f.name)
+    return out
+
+
+@dataclass(frozen=True)
 class Measurement:
     id: str
     gpu: str
@@ -32,6 +83,7 @@ class Measurement:
     mtp: bool = True  # speculative decoding allowed (MLPerf v5.1 closed: no)
     disagg: bool | None = None  # None: co-located or disaggregated, whichever is best
     ttft_max_s: float | None = None  # the scenario's TTFT limit
+    osl_cv: float = 0.0  # spread of the output lengths (coefficient of variation)
 
     @property
     def source_kind(self) -> str:
@@ -70,11 +122,18 @@ def predict(
     catalog = catalog or load_catalog()
     g = gpu or catalog.gpu(m.gpu)
     disagg = None if m.disagg is None else bool(m.disagg)
+    # InferenceX sends random-token prompts (benchmark_serving --dataset-name random
+    # --ignore-eos): speculative drafts are accepted less than on natural text
+    accept = (
+        float(catalog.constants["mtp_acceptance_random_prompts"])
+        if m.source_kind == "InferenceX"
+        else None
+    )
     cs = serving.curves(
         g,
         catalog.model(m.model),
         m.precision,
-        serving.Workload(m.isl, m.osl),
+        serving.Workload(m.isl, m.osl, m.osl_cv, accept),
         catalog=catalog,
         disagg=disagg,
         mtp=m.mtp,

@@ -45,6 +45,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="spread of output lengths as a coefficient of variation (0 = all alike; 1 ≈ exponential)",
     )
     p.add_argument(
+        "--prompts",
+        choices=("natural", "random"),
+        default="natural",
+        help="natural text (default) or random tokens as benchmark suites send them (InferenceX): "
+        "speculative MTP drafts are accepted less on random prompts",
+    )
+    p.add_argument(
         "--tps-user",
         type=_positive,
         metavar="X",
@@ -138,6 +145,16 @@ def parse_parallelism(text: str) -> serving.Parallelism:
     )
 
 
+def workload_of(args: argparse.Namespace, cat) -> serving.Workload:
+    """The request shape the options describe (random prompts accept fewer MTP drafts)."""
+    accept = (
+        float(cat.constants["mtp_acceptance_random_prompts"])
+        if getattr(args, "prompts", "natural") == "random"
+        else None
+    )
+    return serving.Workload(args.isl, args.osl, args.osl_spread, accept)
+
+
 def run(args: argparse.Namespace) -> int:
     cat = load_catalog(args.catalog)
     gpu, model = cat.gpu(args.gpu), cat.model(args.model)
@@ -151,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         raise TwinError(f"perf: {model.id} has no multi-token-prediction head; drop +MTP")
     if par and par.mtp and args.no_mtp:
         raise TwinError("perf: --parallelism asks for +MTP and --no-mtp forbids it; drop one")
-    workload = serving.Workload(args.isl, args.osl, args.osl_spread)
+    workload = workload_of(args, cat)
     # a given split is co-located unless --disagg asks for a prefill pool
     disagg = True if args.disagg else (False if par else None)
     cs = serving.curves(
@@ -175,22 +192,23 @@ def run(args: argparse.Namespace) -> int:
         json.dump(point.as_dict(), sys.stdout, indent=2)
         print()
     else:
-        _print_point(point, gpu, model, args.tps_user)
+        _print_point(point, gpu, model, args.tps_user, workload)
     return 0
 
 
 def _title(gpu, model, precision, w) -> str:
     spread = f" (spread {w.osl_cv:g})" if w.osl_cv else ""
-    return f"{model.name} · {precision} · on {gpu.name} · {w.isl} in / {w.osl} out{spread}"
+    prompts = " · random prompts" if w.mtp_acceptance is not None else ""
+    return f"{model.name} · {precision} · on {gpu.name} · {w.isl} in / {w.osl} out{spread}{prompts}"
 
 
-def _print_point(p: serving.OperatingPoint, gpu, model, tps_user) -> None:
+def _print_point(p: serving.OperatingPoint, gpu, model, tps_user, w: serving.Workload) -> None:
     from rich.console import Console
     from rich.table import Table
 
     what = f"at {tps_user:g} tok/s per user" if tps_user else "at maximum throughput"
     t = Table(
-        title=f"{_title(gpu, model, p.precision, serving.Workload(p.isl, p.osl))}\n{what}",
+        title=f"{_title(gpu, model, p.precision, w)}\n{what}",
         show_header=False,
         title_justify="left",
     )

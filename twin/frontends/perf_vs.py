@@ -54,7 +54,9 @@ def run_vs(args: argparse.Namespace, cat, gpu, model) -> int:
     vs = cat.gpu(args.vs)
     pa = args.precision or serving.best_precision(gpu, model)
     pb = args.vs_precision or serving.best_precision(vs, model)
-    w = serving.Workload(args.isl, args.osl, args.osl_spread)
+    from twin.frontends.perf_cli import workload_of
+
+    w = workload_of(args, cat)
     if args.curve:
         levels = [float(x) for x in np.arange(5, 400, 5)]
     elif args.tps_user:
@@ -104,7 +106,9 @@ def run_vs(args: argparse.Namespace, cat, gpu, model) -> int:
     from rich.table import Table
 
     t = Table(
-        title=f"{model.name} · {w.isl} in / {w.osl} out · {gpu.id} {pa} vs {vs.id} {pb}\n"
+        title=f"{model.name} · {w.isl} in / {w.osl} out"
+        + (" · random prompts" if w.mtp_acceptance is not None else "")
+        + f" · {gpu.id} {pa} vs {vs.id} {pb}\n"
         f"ratios {gpu.id} ÷ {vs.id} (cost: {vs.id} ÷ {gpu.id}, × lower)",
         title_justify="left",
         box=None,

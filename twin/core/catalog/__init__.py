@@ -53,6 +53,10 @@ class Efficiency:
     fp4: float = 1.0
     #: MoE grouped GEMMs' bandwidth relative to dense GEMMs' (many small expert matrices)
     moe: float = 1.0
+    #: speed of the block-scaled fp8 path (weights with one scale per 128x128 block, as
+    #: DeepSeek ships them) relative to per-tensor fp8: GEMM rate, weight streaming and the
+    #: per-layer fixed time (its extra activation-quantisation kernels) all scale with it
+    block_fp8: float = 1.0
 
 
 # Used only for a GPU whose catalog entry has no fitted factors (a user's own SKU):
@@ -129,6 +133,9 @@ class LLM:
     sliding_layers: int = 0
     native_precision: str = ""
     mtp_drafts: int = 0
+    #: fp8 weights scaled per block of this many rows and columns (DeepSeek: 128); 0 =
+    #: per-tensor scales. Runs at the GPU's ``block_fp8`` efficiency in fp8.
+    fp8_block_size: int = 0
     source: str = ""
 
     @property
@@ -193,11 +200,13 @@ _EFF_KEYS = [
     "layer_overhead_us",
     "fp4",
     "moe",
+    "block_fp8",
     "fitted_to",
 ]
 
 _MODEL_INTS = [
     "mtp_drafts",
+    "fp8_block_size",
     "layers",
     "hidden",
     "heads",
@@ -256,6 +265,7 @@ def _read_efficiency(r: Reader, m: Any, where: str) -> Efficiency | None:
         layer_overhead_us=r.get(m, "layer_overhead_us", non_negative, where, default=0.0) or 0.0,
         fp4=r.get(m, "fp4", positive, where, default=1.0) or 1.0,
         moe=r.get(m, "moe", _fraction, where, default=1.0) or 1.0,
+        block_fp8=r.get(m, "block_fp8", _fraction, where, default=1.0) or 1.0,
         fitted_to=tuple(str(x) for x in fitted) if isinstance(fitted, list) else (str(fitted),),
     )
 

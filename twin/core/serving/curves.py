@@ -10,7 +10,13 @@ from dataclasses import dataclass
 import numpy as np
 
 from twin.core.catalog import GPU, LLM, Catalog, load_catalog
-from twin.core.serving.replica import Parallelism, Replica, ServingError, Workload
+from twin.core.serving.replica import (
+    Parallelism,
+    Replica,
+    ServingError,
+    Workload,
+    mtp_tokens_per_step,
+)
 
 _BATCH_POINTS = 64
 
@@ -163,6 +169,15 @@ class Round:
     power_w: np.ndarray
 
 
+def tokens_per_step(replica: Replica, workload: Workload, catalog: Catalog) -> float:
+    """Output tokens a request gains per decode step: the replica's drafts, accepted as
+    often as the workload's prompts allow."""
+    if workload.mtp_acceptance is None or not replica.par.mtp:
+        return replica.tokens_per_step
+    decay = float(catalog.constants["mtp_acceptance_decay"])
+    return mtp_tokens_per_step(replica.par.mtp, workload.mtp_acceptance, decay)
+
+
 def schedule(
     replica: Replica, batch, workload: Workload, catalog: Catalog | None = None, clock: float = 1.0
 ) -> Round:
@@ -170,12 +185,13 @@ def schedule(
     B = np.asarray(batch, dtype=float)
     chunk = prefill_chunk_tokens(catalog)
     dec = replica.step(B, workload.mean_context, clock=clock)
-    arrivals = B * replica.tokens_per_step / workload.osl  # requests per decode step
+    gain = tokens_per_step(replica, workload, catalog)
+    arrivals = B * gain / workload.osl  # requests per decode step
     per_step = np.minimum(np.maximum(arrivals, 1.0) * workload.isl, max(chunk, 1))
     per_step = np.minimum(per_step, max(workload.isl, chunk)) if workload.isl > chunk else per_step
     pf = replica.step(0.0, 0.0, per_step, workload.isl / 2, clock)
     pf_steps = arrivals * workload.isl / per_step  # prefill steps per decode step
-    tpot = (dec.t_s + pf_steps * pf.t_s) / replica.tokens_per_step
+    tpot = (dec.t_s + pf_steps * pf.t_s) / gain
     first = min(workload.isl, chunk)
     one = replica.step(0.0, 0.0, first, workload.isl / 2, clock).t_s
     ttft = math.ceil(workload.isl / chunk) * one + dec.t_s / 2
@@ -239,7 +255,7 @@ def disagg_curve(
     w = workload
     B = _batch_grid(decode, w) if batch is None else np.asarray(batch, dtype=float)
     dec = decode.step(B, w.mean_context)
-    tpot = dec.t_s / decode.tokens_per_step
+    tpot = dec.t_s / tokens_per_step(decode, w, catalog)
     util = float(k["disagg_prefill_utilisation"])
     rate = B / (tpot * w.osl)  # requests per second per decode replica
     per_gpu = prefill_rate_per_gpu(prefill, w, catalog)
@@ -306,7 +322,8 @@ def candidate_parallelisms(
     (pipeline stages for dense models, wider expert groups for MoE); with ``mtp``, each
     also with draft tokens when the model has a multi-token-prediction head.
 
-    ``wide`` (``twin perf``'s search) adds EP48 and EP72 inside an NVL72 domain and 2–3
+    ``wide`` (``twin perf``'s search) adds EP48 and EP72 inside an NVL72 domain, expert
+    groups of two and four 8-GPU boards across the fabric, and 2–3
     MTP drafts; without it (the factory engine's placement, for now) the splits are powers
     of two with at most one draft.
     """
@@ -327,6 +344,10 @@ def candidate_parallelisms(
     depth = int(catalog.constants["mtp_max_drafts"]) if wide else 1
     fitting = [p for p in out if Replica(gpu, model, precision, p, catalog).fits]
     if fitting:
+        if wide and model.is_moe and domain < 16:
+            # wide expert parallelism across nodes: the dispatch and combine leave the
+            # NVLink board for the scale-out fabric (B200 multi-node DEP16/DEP32 recipes)
+            fitting += [Parallelism(k * domain, dp_attention=True) for k in (2, 4)]
         return _with_mtp(model, fitting, depth) if mtp else fitting
     # multi-domain replicas: the weights need more than one scale-up domain
     for k in (2, 4, 8):

@@ -84,12 +84,16 @@ class Parallelism:
 
 @dataclass(frozen=True)
 class Workload:
-    """Mean prompt (ISL) and output (OSL) lengths of the requests, in tokens, and the
-    spread of output lengths (coefficient of variation; 0 = every request the same)."""
+    """Mean prompt (ISL) and output (OSL) lengths of the requests, in tokens, the spread
+    of output lengths (coefficient of variation; 0 = every request the same) and, where
+    the prompts are not natural text, how often a speculative draft is accepted."""
 
     isl: int = 1024
     osl: int = 1024
     osl_cv: float = 0.0
+    #: how often these prompts' first MTP draft is accepted (None: the catalog's figure
+    #: for natural text; benchmark suites that send random tokens accept fewer drafts)
+    mtp_acceptance: float | None = None
 
     @property
     def mean_context(self) -> float:
@@ -118,6 +122,15 @@ def mtp_tokens_per_step(drafts: int, acceptance: float, decay: float) -> float:
     return total
 
 
+def path_speed(eff: Efficiency, model: LLM, precision: str) -> float:
+    """Speed of a precision's kernel path relative to per-tensor fp8 on the same stack."""
+    if precision == "fp4":
+        return eff.fp4
+    if precision == "fp8" and model.fp8_block_size:
+        return eff.block_fp8
+    return 1.0
+
+
 class Replica:
     """The physics of one (GPU, model, precision, parallelism): memory, step time, power."""
 
@@ -130,10 +143,12 @@ class Replica:
 
         # --- rates ----------------------------------------------------------------------
         self.hbm_bytes_s = gpu.hbm_tb_s * 1e12
-        # the vendor's fp4 kernels, relative to its fp8 ones, in GEMM rate and weight streaming
-        soft = self.eff.fp4 if precision == "fp4" else 1.0
-        self.flops_s = gpu.peak_tflops[precision] * 1e12 * soft
-        self.mem_eff = min(max(self.eff.mem, 0.95), self.eff.mem * soft)  # never past 95 % of HBM
+        # the precision's software path relative to per-tensor fp8 on this vendor's stack:
+        # fp4 kernels (``fp4``) and block-scaled fp8 kernels (``block_fp8``, DeepSeek's
+        # format) differ in GEMM rate, weight streaming and the fixed time of their kernels
+        self.path_speed = path_speed(self.eff, model, precision)
+        self.flops_s = gpu.peak_tflops[precision] * 1e12 * self.path_speed
+        self.mem_eff = min(max(self.eff.mem, 0.95), self.eff.mem * self.path_speed)  # ≤ 95 % of HBM
         # attention math runs in FP8 over an FP8 KV cache where the GPU has it (FP8 FMHA and
         # FP8 MLA kernels of TensorRT-LLM/FlashInfer), else BF16
         low = "fp8" if precision in ("fp8", "fp4") and "fp8" in gpu.peak_tflops else "bf16"
@@ -344,7 +359,9 @@ class Replica:
                 per_layer = 2 * ar
         # fixed per-layer cost: kernel launches and the gaps between them; latency-bound
         # kernels and their tails run at the SM clock, so a capped GPU pays more of it
-        per_layer = per_layer + self.kernels_per_layer * e.layer_overhead_us * 1e-6 / clock
+        per_layer = per_layer + self.kernels_per_layer * e.layer_overhead_us * 1e-6 / (
+            clock * self.path_speed
+        )
         t_stage = t_lin + t_att + layers_s * per_layer
         if par.mtp:  # each draft runs the MTP module: about one more layer of this stage
             t_stage = t_stage * (1 + par.mtp / layers_s)

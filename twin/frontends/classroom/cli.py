@@ -159,7 +159,7 @@ async def _serve(room, sock: Path, args, users, host_key, ssh_addr) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, lambda: asyncio.ensure_future(room.stop()))
-    where = f" · ssh -t {{user}}@{ssh_addr[0]} -p {ssh.port}" if ssh is not None else ""
+    where = f" · ssh -t USER@{ssh_addr[0]} -p {ssh.port}" if ssh is not None else ""
     print(
         f"twin serve: {room.welcome['title']} on {sock}{where}\n"
         f"  attach: twin attach {sock} --name NAME · stop: Ctrl-C",

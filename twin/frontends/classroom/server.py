@@ -178,13 +178,7 @@ class Classroom:
 
     async def tick(self) -> None:
         for w in list(self.worlds.values()):
-            frame = await self._run(w.step, STEP_BUDGET_S)
-            every = self.checkpoint_every_s
-            if every and w.factory.now - w.last_auto_s >= every - 1e-9:
-                cp = await self._run(w.checkpoint, None, True)
-                w.note(
-                    f"checkpoint {cp.name} at {w.rel(cp.t_s)} (every {every / 60:g} min)", "server"
-                )
+            frame = await self._run(w.step, STEP_BUDGET_S, self.checkpoint_every_s)
             if self.auto_freeze:
                 self._check_alarms(w, frame)
             self.broadcast(w, frame)

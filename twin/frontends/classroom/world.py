@@ -123,9 +123,24 @@ class World:
     def t0(self) -> float:
         return self.player.t0 if self.player is not None else 0.0
 
-    def step(self, budget_s: float | None) -> Frame:
+    def step(self, budget_s: float | None, every_s: float | None = None) -> Frame:
+        """One frame towards the clock's target; with ``every_s``, a checkpoint each time the
+        simulation passes a multiple of it (the frame stops there, so it is exact)."""
         target = self.clock.target()
+        boundary = None
+        if every_s:
+            boundary = self.last_auto_s + every_s
+            if target is not None and target < boundary - 1e-9:
+                boundary = None
+            else:
+                target = boundary
         frame = self.driver.step(target, budget_s)
+        if boundary is not None and self.factory.now >= boundary - 1e-9:
+            cp = self.checkpoint(None, auto=True)
+            self.note(
+                f"checkpoint {cp.name} at {self.rel(cp.t_s)} (every {format_duration(every_s)})",
+                "server",
+            )
         t = frame.snapshot.t_s
         if self.clock.flat_out or not frame.reached:
             self.clock.sync(t)
