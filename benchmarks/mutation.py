@@ -42,18 +42,29 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: Behavioural tests that exercise each package, fast enough to run once per mutant.
 #: (test_tui_snapshots is never here: a snapshot is re-recorded, not a kill.)
-_ENGINE = ["tests/test_user_bugs.py", "tests/test_engine.py", "tests/test_engine_physics.py"]
+_ENGINE = [
+    "tests/test_user_bugs_engine.py",
+    "tests/test_user_bugs.py",
+    "tests/test_engine.py",
+    "tests/test_engine_physics.py",
+]
 SUBSETS = {
     "twin/core/engine": _ENGINE,
     "twin/core/engine/faults.py": [*_ENGINE, "tests/test_engine_faults.py"],
     "twin/core/engine/health.py": [*_ENGINE, "tests/test_engine_faults.py"],
     "twin/core/engine/actions.py": [*_ENGINE, "tests/test_engine_commands.py"],
-    "twin/core/engine/checkpoint.py": ["tests/test_engine_checkpoint.py"],
+    "twin/core/engine/checkpoint.py": [
+        "tests/test_user_bugs_engine.py",
+        "tests/test_engine_checkpoint.py",
+    ],
+    # the engine's step function (until the engine adopts the serving model's)
+    "twin/core/serving/legacy.py": _ENGINE,
     "twin/core/scenario": [
         "tests/test_user_bugs.py",
         "tests/test_scenario.py",
     ],
     "twin/core/serving": [
+        "tests/test_user_bugs_serving.py",
         "tests/test_user_bugs.py",
         "tests/test_serving.py",
         "tests/test_serving_fidelity.py",

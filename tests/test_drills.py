@@ -324,3 +324,12 @@ def test_a_drill_resumed_from_its_checkpoint_writes_the_same_report(tmp_path):
     doc = json.loads(whole.read_text())
     assert doc["drill"]["reference_score"] > doc["score"]
     assert part.read_text() == whole.read_text()
+
+
+def test_a_curves_range_shows_zero_not_float_dust():
+    """A running mean that returns to zero ends as 1e-16; the debrief says 0."""
+    from twin.frontends.debrief import curves
+
+    lines = curves({"curves": {"t_s": [0.0, 60.0, 120.0], "slo_attainment": [0.99, 0.5, 1.39e-16]}})
+    row = next(line for line in lines if "SLO" in line or "slo_attainment" in line)
+    assert row.endswith("0 … 0.99") and "e-" not in row

@@ -122,3 +122,23 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, needle):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert needle in err and err.count("\n") == 1 and "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", ["run", "perf", "check", "resume", "compare", "sweep", "serve"])
+def test_a_subcommands_help_names_the_subcommand(capsys, command):
+    """`twin run --help` starts `usage: twin run …`, not the top-level usage glued to it."""
+    assert main([command, "--help"]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first.startswith(f"usage: twin {command} ")
+
+
+def test_the_markdown_report_counts_every_lost_request(report):
+    """Requests abandoned by clients that waited too long are lost work too: the
+    Markdown says how many, beside shed and failed."""
+    from twin.frontends.markdown import render
+
+    _, doc = report
+    doc = json.loads(json.dumps(doc))
+    doc["summary"]["requests_abandoned"] = 1234.0
+    row = next(line for line in render(doc).splitlines() if line.startswith("| requests"))
+    assert "abandoned" in row and "/ 1,234)" in row

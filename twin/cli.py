@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="extra catalog directory with GPU/model YAML files (also $TWIN_CATALOG)",
     )
     tui_cli.add_options(p)
-    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", parser_class=_Parser, prog="twin")
     summary.add_parser(sub)
     perf_cli.add_parser(sub)
     check_cli.add_parser(sub)

@@ -54,8 +54,16 @@ _EXAMPLES = {
 }
 
 
+_COMPOUND = re.compile(r"^\s*((?:[0-9]+(?:\.[0-9]+)?(?:ms|[smhdw])){2,})\s*$")
+_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|[smhdw])")
+
+
 def parse_duration_s(text: object) -> float:
-    """'30s' → 30.0, '5m' → 300.0, '2h', '1d'; a bare number is seconds."""
+    """'30s' → 30.0, '5m' → 300.0, '2h', '1d'; a bare number is seconds. Compound
+    durations as twin prints them ('1m30s', '2h05m', '1d6h') are their parts' sum."""
+    m = _COMPOUND.match(str(text)[:200]) if isinstance(text, str) else None
+    if m:
+        return sum(float(v) * _DURATION_S[u] for v, u in _PART.findall(m[1]))
     value, unit = _split(text, "duration")
     try:
         scale = _DURATION_S[unit.lower()] if unit != "M" else None

@@ -55,7 +55,9 @@ def render(doc: dict[str, Any]) -> str:
     lines += ["## Key figures", "", "| figure | value |", "|---|---:|"]
     lines += [f"| {label} | {fmt(s.get(k), spec, sc)} |" for k, label, spec, sc in KPI_ROWS]
     lines += [
-        f"| requests (shed / failed) | {s.get('requests', 0):,.0f} ({s.get('requests_shed', 0):,.0f} / {s.get('requests_failed', 0):,.0f}) |",
+        "| requests (shed / failed / abandoned) | "
+        f"{s.get('requests', 0):,.0f} ({s.get('requests_shed', 0):,.0f} / "
+        f"{s.get('requests_failed', 0):,.0f} / {s.get('requests_abandoned', 0):,.0f}) |",
         "",
     ]
     if doc.get("expectations"):
