@@ -98,7 +98,7 @@ SMALL: dict[str, Any] = {
         {
             "id": "agent",
             "deployment": "chat-70b",
-            "rate": "6/s",
+            "rate": "5/s",
             "isl": "2k",
             "osl": 200,
             "slo": {"ttft": "2s", "tpot": "50ms"},

@@ -175,7 +175,7 @@ def test_output_tokens_equal_requests_times_mean_osl_in_steady_state(small):
     assert recent_mean(s, "output_tok_s", 240, f.dt) == pytest.approx(offered, rel=0.05)
     # every class's arrivals are what the layout says (agentic: sessions × steps)
     assert cls(s, "chat").rate_rps == pytest.approx(60.0)
-    assert cls(s, "agent").rate_rps == pytest.approx(6.0 * 6)
+    assert cls(s, "agent").rate_rps == pytest.approx(5.0 * 6)
     assert cls(s, "long").rate_rps == pytest.approx(8.0)
 
 

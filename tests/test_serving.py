@@ -78,14 +78,10 @@ def test_an_operating_point_reports_consistent_economics(catalog):
     assert p.tok_s_per_user >= 42 * 0.999
 
 
-def test_the_factory_engine_still_steps_with_the_2024_fitted_model(catalog):
-    """Until the engine adopts StepModel, serving.Replica is the step function its tables
-    and scenarios were built on; both agree on memory (same KV and weight arithmetic)."""
-    gpu, m, par = catalog.gpu("h100"), catalog.model("llama-3.3-70b"), Parallelism(8)
-    old, new = serving.Replica(gpu, m, "fp8", par, catalog), Replica(gpu, m, "fp8", par, catalog)
-    assert serving.Replica is serving.LegacyReplica
-    assert old.max_batch(Workload()) == new.max_batch(Workload())
-    assert old.eff.mem == pytest.approx(0.778)
+def test_the_factory_engine_steps_with_the_serving_models_step_function(catalog):
+    """One set of physics: the engine's ``serving.Replica`` is the step function of
+    ``twin perf`` and the calibration (issue 8)."""
+    assert serving.Replica is Replica
 
 
 def test_deepseek_r1_in_fp8_spans_two_h100_nodes_but_one_b200_node(catalog):

@@ -82,6 +82,13 @@ WARMUP = Range(0, MAX_WARMUP_S, "s", says="from 0s to 7 days")
 SEED = Range(0, MAX_SEED, "", "a whole number, 0 or more")
 FACTOR = Range(0, MAX_FACTOR, "", "a multiplier of the planned load", open_lo=True)
 SPEED = Range(0, MAX_SPEED, "", "times real time", open_lo=True)
+# economics parts a layout may override (twin.core.economics; defaults in the catalog)
+COST_OF_CAPITAL = Range(0, 1, "", "a yearly rate: 0.08 is 8 %")
+SYSTEM_CAPEX_MULTIPLIER = Range(1, 5, "", "the server's price over its GPUs' price")
+NETWORK_CAPEX_FRACTION = Range(0, 2, "", "the fabric's capex as a share of the servers'")
+FACILITY_USD_PER_MW = Range(0, 1e9, "$/MW", "building, power and cooling per MW of IT")
+FACILITY_YEARS = Range(1, 100, "years")
+OPEX_FRACTION_PER_YEAR = Range(0, 1, "", "of the servers' capex per year")
 TOKENS = Range(0, MAX_TOKENS, "tokens", "the longest context offered is about 10M tokens")
 
 

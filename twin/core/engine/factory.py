@@ -198,7 +198,12 @@ class Factory(
         # with less than one request on average (a fluid fraction), the replica runs
         # decode steps only that share of the tick
         self._power_and_heat(
-            k.B2, k.steps * k.t_dec2 * np.minimum(k.B2, 1.0), k.pf_time, k.clock, k.up
+            k.B2,
+            k.steps * k.t_dec2 * np.minimum(k.B2, 1.0),
+            k.pf_time,
+            k.pf_u,
+            k.clock,
+            k.up,
         )
         self._update_gauges(k.out_rc.sum(), k.pf_tokens.sum(), k.B2, k.up, k.qlen)
 

@@ -15,9 +15,8 @@ from twin.core.engine.metrics import HIST_BUCKETS, N_COUNTS, bucket
 from twin.core.engine.replicas import QUEUE_SLOTS
 from twin.core.engine.routing import POLICIES, View
 
-#: A replica spends at most this share of a tick prefilling, so decode never starves
-#: (the scheduler's chunked-prefill budget); overload then shows as queueing (TTFT).
-PREFILL_TIME_SHARE = 0.6
+#: A co-located replica's prefill budget per tick (``plan.PREFILL_TIME_SHARE``).
+PREFILL_TIME_SHARE = P.PREFILL_TIME_SHARE
 #: KV-aware routing finds a session's cached prefix on its previous replica this often
 #: (the rest: evicted during a tool pause, or the replica was busy).
 KV_HIT_RATE = 0.9
@@ -225,25 +224,33 @@ class Flow:
         room = np.where(
             role == P.ROLE_PREFILL, self._prefill_room(k), np.maximum(0.0, self.rep_bmax - B)
         )
-        t_allow = self._tokens_for_time(budget / slow, cw)
         # only where a queue exists
         A = np.flatnonzero(self.q_cnt[:, 0] > 1e-12)
         qc, qt, qk, cls0 = self.q_cnt[A], self.q_t[A], self.q_tok[A], self.q_cls[A]
         tok = qc * qk
+        # prompt tokens the budget buys, in steps of the size the waiting prompts form
+        q_n = qc.sum(axis=1)
+        avail = tok.sum(axis=1) * np.minimum(1.0, room[A] / np.maximum(q_n, 1e-12))
+        g = self._pf_group(avail, tok.sum(axis=1) / np.maximum(q_n, 1e-12), A)
+        pos = self._pf_pos(g)
+        step_g = self._pf_step(g, cw[A], A, pos)
+        t_allow = budget[A] / slow[A] * g / step_g
         cum_n = np.cumsum(qc, axis=1)
         cum_t = np.cumsum(tok, axis=1)
         take = np.minimum(
-            room[A, None] - (cum_n - qc), (t_allow[A, None] - (cum_t - tok)) / np.maximum(qk, 1.0)
+            room[A, None] - (cum_n - qc), (t_allow[:, None] - (cum_t - tok)) / np.maximum(qk, 1.0)
         )
         take = np.clip(take, 0.0, qc)
-        pf_tokens = np.zeros(n_rep)
+        pf_tokens, pf_time = np.zeros(n_rep), np.zeros(n_rep)
         pf_tokens[A] = (take * qk).sum(axis=1)
-        pf_time = self._prefill_time(pf_tokens, cw) * slow
+        pf_time[A] = pf_tokens[A] / g * step_g * slow[A]  # fluid: a share of a step
+        pf_u = np.zeros(n_rep)
+        pf_u[A] = self._pf_activity(A, pos)
         adm = np.zeros((n_rep, self.n_slot))
         ttft_ok = np.zeros_like(take, dtype=bool)
         has = take > 1e-12
         if has.any():
-            own = self._prefill_time(qk[:, 0], cw[A], A) * slow[A]  # one head-of-queue prompt
+            own = self._prompt_time(qk[:, 0], cw[A], A) * slow[A]  # one head-of-queue prompt
             ttft = (t0 - qt) + (t_dec[A] / 2 + 0.5 * pf_time[A] + 0.5 * own)[:, None]
             if self._has_disagg and len(self.link_ids):  # KV of prefill replicas crosses the fabric
                 ttft = ttft + self._kv_transfer_s(k.tok_req, A, cls0)
@@ -268,7 +275,7 @@ class Flow:
         self.q_cnt[A] = qc - take
         self._compact_queues(A)
         k.A, k.take, k.cls0, k.has, k.ttft_ok = A, take, cls0, has, ttft_ok
-        k.pf_tokens, k.pf_time, k.adm = pf_tokens, pf_time, adm
+        k.pf_tokens, k.pf_time, k.pf_u, k.adm = pf_tokens, pf_time, pf_u, adm
 
     def _abandon(self, k: TickVars, t0: float) -> None:
         """Clients give up on requests queued longer than their class's timeout: the oldest
@@ -363,6 +370,9 @@ class Flow:
         left = np.where(role == P.ROLE_PREFILL, 0.0, np.maximum(0.0, dt - k.pf_time))
         left = np.where(up, left, 0.0)
         steps = np.where(B2 > 0, left / t_dec2, 0.0)
+        # a co-located replica gets a chance to prefill once per decode step: the next tick
+        # groups its waiting prompts by this spacing (an idle one prefills each on arrival)
+        self._tau_last = np.where(steps > 0, dt / np.maximum(steps, 1e-12), 0.0)
         per_req = steps * self.rep_tps  # output tokens each running request gains
         tpot = np.where(per_req > 0, dt / np.maximum(per_req, 1e-12), np.inf)
         # a request generates at most its OSL: one that finishes inside the tick stops
@@ -372,6 +382,7 @@ class Flow:
         done = self.run * (gen / self.rep_slot_osl)
         self.run -= done
         self.rep_out_s = out_rc.sum(axis=1) / dt
+        self.rep_user_s = per_req / dt
         tp_ok = np.isfinite(tpot)
         if tp_ok.any() and out_rc.sum() > 0:
             rows = np.flatnonzero(tp_ok)

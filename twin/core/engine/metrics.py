@@ -10,6 +10,7 @@ import math
 
 import numpy as np
 
+from twin.core.economics import cost_parts
 from twin.core.engine import plan as P
 
 #: Latency percentiles and SLO attainment cover this much recent simulated time.
@@ -142,9 +143,8 @@ class Metrics:
         it_kw = float(self.rack_power_kw.sum())
         fac_kw = it_kw * self.pue
         out_s = out_tokens / dt
-        capital_s = self._capex_rate()
+        capital_s, opex_s = self._cost_rates()
         energy_s = fac_kw * site.usd_per_kwh / 3600.0
-        opex_s = float(self.rack_gpus.sum()) * site.opex_usd_per_gpu_hr / 3600.0
         cost_s = capital_s + energy_s + opex_s
         w = self.w_counts.sum
         admitted, met, shed, failed, out_c = w[0], w[1], w[2], w[3], w[4]
@@ -194,18 +194,35 @@ class Metrics:
         self.run_counts += self.w_counts.ring[(self.w_counts.head - 1) % len(self.w_counts.ring)]
         self.history.push({"t_s": self.now, **g})
 
-    def _capex_rate(self) -> float:
-        """Capital amortisation in $/s for every GPU on the floor (idle or not)."""
+    def _cost_rates(self) -> tuple[float, float]:
+        """$/s of capital (servers, fabric and facility, paid off with interest) and of
+        opex for every GPU on the floor, idle or not — the parts of ``economics.cost_parts``,
+        the model ``twin perf`` prices with; the layout's ``economics`` overrides any part.
+        Energy is not here: the engine meters it (facility power × $/kWh)."""
         if self._capex_cache is not None:
             return self._capex_cache
         site = self.layout.site
-        per = {}
-        total = 0.0
+        base = {
+            "usd_per_kwh": site.usd_per_kwh,
+            "amortisation_years": site.amortisation_years,
+            **dict(site.cost_overrides),
+        }
+        per: dict[str, tuple[float, float]] = {}
+        capital = opex = 0.0
         for s, n in zip(self.rack_sku, self.rack_gpus, strict=True):
             if s not in per:
-                per[s] = site.capex_usd_per_gpu.get(s, self.catalog.gpu(s).capex_usd_per_gpu)
-            total += per[s] * n
-        self._capex_cache = total / (site.amortisation_years * 365.25 * 86400)
+                o = dict(base)
+                if s in site.capex_usd_per_gpu:
+                    o["capex_usd_per_gpu"] = site.capex_usd_per_gpu[s]
+                c = cost_parts(self.catalog.gpu(s), o, self.catalog)
+                fixed_opex = site.opex_usd_per_gpu_hr
+                per[s] = (
+                    c.system + c.network + c.facility,
+                    c.opex if fixed_opex is None else fixed_opex,
+                )
+            capital += per[s][0] * n
+            opex += per[s][1] * n
+        self._capex_cache = (capital / 3600.0, opex / 3600.0)
         return self._capex_cache
 
     def reset_run_totals(self) -> None:

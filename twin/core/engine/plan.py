@@ -1,9 +1,11 @@
 """The static plan of a factory: replicas placed on racks, and step-time tables.
 
 The serving model is called here, once per (deployment, GPU SKU), never per tick: each
-``Profile`` holds the decode step time over a grid of batch sizes (at full clock and at
-half clock, for caps and throttling), the prefill cost per step and per token, and the
-power activity of each — the engine interpolates these with numpy for every replica.
+``Profile`` holds the decode step time over a grid of batch sizes and the time of one
+prefill step over a grid of prompt tokens per step (each at full clock and at half clock,
+for caps and throttling), and the power activity of each — all from the step function of
+``twin perf`` (``serving.Replica.step``). The engine interpolates these with numpy for every
+replica, so the same batch on the same split takes the same step time in both levels.
 """
 
 from __future__ import annotations
@@ -23,6 +25,17 @@ from twin.core.layout import Deployment, Layout, WorkloadClass
 NORM_GRID = np.concatenate([[0.0], np.geomspace(1e-3, 1.0, 48)])
 #: Clock used for the second table; the engine interpolates in 1/clock between them.
 LOW_CLOCK = 0.5
+#: A co-located replica spends at most this share of a tick prefilling, so decode never
+#: starves (the scheduler's chunked-prefill budget); overload then shows as queueing (TTFT).
+PREFILL_TIME_SHARE = 0.6
+#: Points of the prefill table: prompt tokens per prefill step, log-spaced from 1 to the
+#: chunk (a step never holds more than a chunk).
+PF_POINTS = 33
+
+
+def pf_grid(chunk: int) -> np.ndarray:
+    """Prompt tokens per prefill step at which every profile tabulates a step's time."""
+    return np.geomspace(1.0, float(chunk), PF_POINTS)
 
 
 @dataclass(frozen=True)
@@ -60,6 +73,7 @@ class Profile:
     deployment: int
     sku: str
     replica: serving.Replica
+    workload: serving.Workload  # the deployment's mean prompt and output lengths
     gpus: int
     bmax: float
     context: float
@@ -67,16 +81,16 @@ class Profile:
     t_dec: np.ndarray  # (2, G): clock 1 and LOW_CLOCK
     dec_comp: np.ndarray  # (G,) compute busy fraction of a decode step
     dec_mem: np.ndarray
-    pf_fixed_s: np.ndarray  # (2,) a prefill step's cost regardless of tokens (weights)
-    pf_token_s: np.ndarray  # (2,) marginal cost per prompt token
-    pf_comp: float
-    pf_mem: float
+    t_pf: np.ndarray  # (2, PF_POINTS): one prefill step of pf_grid(chunk) tokens, 2 clocks
+    pf_u: np.ndarray  # (PF_POINTS,) power activity of that step at full clock
     chunk: int
     tokens_per_step: float
     kv_bytes_per_token: float
     tok_per_joule: float  # at max throughput: for power-aware ordering
     b_slo: float  # the batch at which the pace meets the tightest per-token SLO: 100 % load
-    q_cap: float  # queued requests it prefills within half the tightest TTFT SLO
+    q_cap: float  # queued requests it prefills within half the tightest TTFT SLO (co-located)
+    prompt_s: float  # prefill of one mean prompt, in full chunks
+    slo_ttft_s: float  # the tightest TTFT SLO of its classes
     cap_tok_s: float  # output tokens/s at the SLO-knee batch: 100 % utilisation
 
 
@@ -94,8 +108,12 @@ def build_profile(
     rates: list[float],
     catalog: Catalog,
     rack_gpus: int,
-    prefill_share: float = 0.6,
+    prefill_share: float = PREFILL_TIME_SHARE,
+    prefill_only: bool = False,
 ) -> Profile:
+    """Tabulate one deployment's replica on one SKU. ``prefill_only``: the prefill replica
+    of a disaggregated deployment; unless the layout sizes replicas, the split that
+    prefills the most tokens per GPU (twin perf's prefill pool, ``best_prefill_replica``)."""
     gpu, model = catalog.gpu(sku), catalog.model(d.model)
     mine = [(s, r) for s, r in zip(shapes, rates, strict=True) if s.deployment == dep_i]
     total = sum(r for _, r in mine) or 1.0
@@ -103,20 +121,26 @@ def build_profile(
     osl = sum(s.osl * r for s, r in mine) / total if mine else 1024.0
     tpot = min((s.slo_tpot_s for s, _ in mine), default=0.05)
     w = serving.Workload(max(1, round(isl)), max(1, round(osl)))
-    par = choose_parallelism(gpu, model, d.precision, w, gpus, 1.0 / tpot, catalog, rack_gpus)
+    pre = (
+        serving.best_prefill_replica(gpu, model, d.precision, w, catalog)
+        if prefill_only and not gpus
+        else None
+    )
+    if pre is not None and pre.n <= rack_gpus:
+        par = pre.par
+    else:
+        par = choose_parallelism(gpu, model, d.precision, w, gpus, 1.0 / tpot, catalog, rack_gpus)
     rep = serving.Replica(gpu, model, d.precision, par, catalog)
     bmax = float(max(1, rep.max_batch(w)))
     grid = NORM_GRID * bmax
     ctx = w.mean_context
     t1, t2 = rep.step(grid, ctx), rep.step(grid, ctx, clock=LOW_CLOCK)
     chunk = serving.prefill_chunk_tokens(catalog)
-    one1, full1 = rep.step(0.0, 0.0, 1.0, isl / 2), rep.step(0.0, 0.0, float(chunk), isl / 2)
-    one2, full2 = (
-        rep.step(0.0, 0.0, 1.0, isl / 2, LOW_CLOCK),
-        rep.step(0.0, 0.0, float(chunk), isl / 2, LOW_CLOCK),
-    )
-    per1 = (float(full1.t_s) - float(one1.t_s)) / (chunk - 1)
-    per2 = (float(full2.t_s) - float(one2.t_s)) / (chunk - 1)
+    # a prefill step of g prompt tokens (mean causal context half a prompt), as twin perf's
+    # schedule runs it: for MoE each step reads every expert its tokens touch
+    g = pf_grid(chunk)
+    pf1, pf2 = rep.step(0.0, 0.0, g, isl / 2), rep.step(0.0, 0.0, g, isl / 2, LOW_CLOCK)
+    wmem = float(catalog.constants["power_mem_weight"])
     cv = serving.curve(rep, w, catalog)
     best = serving.max_throughput([cv])
     # 100 % load: the largest batch whose pace meets the SLO while prefill stays within
@@ -134,6 +158,7 @@ def build_profile(
         deployment=dep_i,
         sku=sku,
         replica=rep,
+        workload=w,
         gpus=par.gpus,
         bmax=bmax,
         context=ctx,
@@ -141,16 +166,16 @@ def build_profile(
         t_dec=np.stack([t1.t_s, t2.t_s]),
         dec_comp=np.asarray(t1.compute_busy),
         dec_mem=np.asarray(t1.memory_busy),
-        pf_fixed_s=np.array([float(one1.t_s), float(one2.t_s)]),
-        pf_token_s=np.array([per1, per2]),
-        pf_comp=float(full1.compute_busy),
-        pf_mem=float(full1.memory_busy),
+        t_pf=np.stack([pf1.t_s, pf2.t_s]),
+        pf_u=np.minimum(1.0, pf1.compute_busy + wmem * pf1.memory_busy),
         chunk=chunk,
         tokens_per_step=rep.tokens_per_step,
         kv_bytes_per_token=float(rep.kv_seq_bytes(1)),
         tok_per_joule=best.tok_s_per_gpu / max(best.power_w_per_gpu, 1.0),
         b_slo=b_slo,
         q_cap=q_cap,
+        prompt_s=prompt_s,
+        slo_ttft_s=ttft,
         cap_tok_s=cap_tok_s,
     )
 
@@ -220,47 +245,99 @@ def place(
     profiles: list[Profile] = []
     placements: list[Placement] = []
     for di, d in enumerate(layout.deployments):
-        by_sku: dict[str, int] = {}
-        racks = [rack_index[r] for r in d.racks]
-        mine: list[Placement] = []
-        i = 0
-        while i < len(racks) and (d.replicas is None or len(mine) < d.replicas):
-            ri = racks[i]
-            sku = rack_sku[ri]
-            if sku not in by_sku:
-                rack_gpus = counts[ri]
+        by_sku: dict[tuple[str, bool], int] = {}
+
+        def profile(ri: int, pre: bool = False, di=di, d=d, by_sku=by_sku) -> int:
+            key = (rack_sku[ri], pre)
+            if key not in by_sku:
                 profiles.append(
-                    build_profile(di, d, sku, d.gpus_per_replica, shapes, rates, catalog, rack_gpus)
+                    build_profile(
+                        di,
+                        d,
+                        rack_sku[ri],
+                        d.gpus_per_replica,
+                        shapes,
+                        rates,
+                        catalog,
+                        counts[ri],
+                        prefill_only=pre,
+                    )
                 )
-                by_sku[sku] = len(profiles) - 1
-            pi = by_sku[sku]
-            g = profiles[pi].gpus
-            rack_gpus = counts[ri]
-            if g <= rack_gpus:
-                for k in range(rack_gpus // g):
-                    if d.replicas is not None and len(mine) >= d.replicas:
-                        break
-                    mine.append(Placement(di, pi, (ri,), k * g, ROLE_AGG))
-                i += 1
-            else:
-                span = math.ceil(g / rack_gpus)
-                group = racks[i : i + span]
-                if len(group) == span and all(rack_sku[x] == sku for x in group):
-                    mine.append(Placement(di, pi, tuple(group), 0, ROLE_AGG))
-                i += span
+                by_sku[key] = len(profiles) - 1
+            return by_sku[key]
+
+        racks = [rack_index[r] for r in d.racks]
+        mine = (
+            _place_disagg(d, racks, counts, rack_sku, profiles, profile) if d.disaggregated else []
+        )
+        if not mine:
+            mine = _place_role(d, racks, counts, rack_sku, profiles, profile, {}, ROLE_AGG)
         if not mine:
             raise TwinError(f"deployment {d.id}: no replica fits on its racks")
-        if d.disaggregated and len(mine) >= 2:
-            n_pf = min(len(mine) - 1, max(1, round(len(mine) * d.prefill_share)))
-            mine = [
-                Placement(
-                    p.deployment,
-                    p.profile,
-                    p.racks,
-                    p.first_gpu,
-                    ROLE_PREFILL if k < n_pf else ROLE_DECODE,
-                )
-                for k, p in enumerate(mine)
-            ]
         placements.extend(mine)
     return profiles, placements
+
+
+def _place_role(d, racks, counts, rack_sku, profiles, profile, used, role, limit=None):
+    """Replicas of one role on the racks, in order, from each rack's first free GPU
+    (``used``: GPUs already taken per rack); a replica wider than a rack spans whole free
+    racks of one SKU. ``limit``: at most this many (default: the deployment's count)."""
+    mine: list[Placement] = []
+    cap = d.replicas if limit is None else limit
+    i = 0
+    while i < len(racks) and (cap is None or len(mine) < cap):
+        ri = racks[i]
+        pi = profile(ri, role == ROLE_PREFILL)
+        dep, g, rack_gpus, first = (
+            profiles[pi].deployment,
+            profiles[pi].gpus,
+            counts[ri],
+            used.get(ri, 0),
+        )
+        if g <= rack_gpus:
+            for k in range((rack_gpus - first) // g):
+                if cap is not None and len(mine) >= cap:
+                    break
+                mine.append(Placement(dep, pi, (ri,), first + k * g, role))
+                used[ri] = first + (k + 1) * g
+            i += 1
+        else:
+            span = math.ceil(g / rack_gpus)
+            group = racks[i : i + span]
+            if (
+                len(group) == span
+                and all(rack_sku[x] == rack_sku[ri] for x in group)
+                and not any(used.get(x, 0) for x in group)
+            ):
+                mine.append(Placement(dep, pi, tuple(group), 0, role))
+                for x in group:
+                    used[x] = counts[x]
+            i += span
+    return mine
+
+
+def _place_disagg(d, racks, counts, rack_sku, profiles, profile) -> list[Placement]:
+    """A disaggregated deployment: prefill replicas (the split that prefills the most
+    tokens per GPU, as twin perf's prefill pool) on the first ``prefill_share`` of its
+    GPUs, decode replicas on the rest. Empty when it cannot have one of each (it then
+    serves co-located)."""
+    target = max(1.0, d.prefill_share * sum(counts[r] for r in racks))
+    used: dict[int, int] = {}
+    pre: list[Placement] = []
+    n_gpus = 0
+    for ri in racks:
+        pi = profile(ri, True)
+        g = profiles[pi].gpus
+        while used.get(ri, 0) + g <= counts[ri] and n_gpus < target:
+            pre.append(Placement(profiles[pi].deployment, pi, (ri,), used.get(ri, 0), ROLE_PREFILL))
+            used[ri] = used.get(ri, 0) + g
+            n_gpus += g
+        if n_gpus >= target:
+            break
+    if not pre:
+        return []
+    limit = None if d.replicas is None else d.replicas - len(pre)
+    if limit is not None and limit < 1:
+        return []
+    dec = _place_role(d, racks, counts, rack_sku, profiles, profile, used, ROLE_DECODE, limit)
+    return pre + dec if dec else []

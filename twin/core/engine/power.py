@@ -93,14 +93,14 @@ class Power:
         self.feed_load = np.zeros(len(self.feed_ids))
         self.loop_load = np.zeros(len(self.loop_ids))
 
-    def _power_and_heat(self, B, dec_time, pf_time, clock, up) -> None:
+    def _power_and_heat(self, B, dec_time, pf_time, pf_u, clock, up) -> None:
         k, dt = self.k, self.dt
         gamma, cexp = float(k["power_gamma"]), float(k["clock_power_exponent"])
         last = self._last_grid
         i0, f = (last[1], last[2]) if last is not None and last[0] is B else self._grid_pos(B)
         pr = self.rep_prof
         ud = self.prof_ud[pr, i0] * (1 - f) + self.prof_ud[pr, i0 + 1] * f
-        u = np.minimum(dec_time / dt, 1.0) * ud + np.minimum(pf_time / dt, 1.0) * self.rep_pf_u
+        u = np.minimum(dec_time / dt, 1.0) * ud + np.minimum(pf_time / dt, 1.0) * pf_u
         u = np.where(up, np.minimum(u, 1.0), 0.0)
         sku_idle, sku_tdp = self.sku_idle_w, self.sku_tdp_w
         idle_r, tdp_r = sku_idle[self.rep_rack], sku_tdp[self.rep_rack]

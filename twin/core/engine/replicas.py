@@ -29,7 +29,9 @@ class Replicas:
         "rep_up",
         "scale_to",
         "_t_dec_last",
+        "_tau_last",
         "rep_out_s",
+        "rep_user_s",
         "rep_util",
     )
 
@@ -80,7 +82,14 @@ class Replicas:
         self.rep_gpus = np.array([profiles[p.profile].gpus for p in places], dtype=float)
         self.rep_bmax = np.array([profiles[p.profile].bmax for p in places])
         self.rep_bslo = np.array([profiles[p.profile].b_slo for p in places])
-        self.rep_qcap = np.array([profiles[p.profile].q_cap for p in places])
+        # queued requests a replica prefills in time: within half its TTFT SLO, and at least
+        # what one tick's prefill budget takes (what arrives in a tick is prefilled in it,
+        # so a sub-second SLO must not shed what the replica keeps up with); a prefill-only
+        # replica prefills the whole tick, a co-located one its budget's share of it
+        share = np.where(self.rep_role == P.ROLE_PREFILL, 1.0, P.PREFILL_TIME_SHARE)
+        ttft = np.array([profiles[p.profile].slo_ttft_s for p in places])
+        prompt_s = np.array([profiles[p.profile].prompt_s for p in places])
+        self.rep_qcap = np.maximum(1.0, share * np.maximum(0.5 * ttft, self.dt) / prompt_s)
         self.rep_cap_tok_s = np.array([profiles[p.profile].cap_tok_s for p in places])
         self.rep_tps = np.array([profiles[p.profile].tokens_per_step for p in places])
         self.rep_eff = np.array([profiles[p.profile].tok_per_joule for p in places])
@@ -91,19 +100,13 @@ class Replicas:
         self.prof_ud = np.stack(
             [np.minimum(1.0, pr.dec_comp + wmem * pr.dec_mem) for pr in profiles]
         )  # (P, G) decode activity
-        self.rep_pf_fixed = np.stack([profiles[p.profile].pf_fixed_s for p in places])  # (R, 2)
-        self.rep_pf_per = np.stack([profiles[p.profile].pf_token_s for p in places])
-        self.rep_pf_u = np.array(
-            [
-                min(
-                    1.0,
-                    profiles[p.profile].pf_comp
-                    + float(self.k["power_mem_weight"]) * profiles[p.profile].pf_mem,
-                )
-                for p in places
-            ]
-        )
+        self.prof_tpf = np.stack([pr.t_pf for pr in profiles])  # (P, 2, PF_POINTS)
+        self.prof_pfu = np.stack([pr.pf_u for pr in profiles])  # (P, PF_POINTS)
         self.chunk = float(profiles[0].chunk)
+        self.pf_grid = P.pf_grid(profiles[0].chunk)
+        self._pf_scale = (len(self.pf_grid) - 1) / np.log(self.chunk)
+        self._tpf_flat = self.prof_tpf.ravel()
+        self._pfu_flat = self.prof_pfu.ravel()
         self._has_disagg = bool((self.rep_role == P.ROLE_PREFILL).any())
         self._capex_cache = None
         # spans: (replica, rack, share of its GPUs) for power attribution and rack state
@@ -174,8 +177,10 @@ class Replicas:
                 (self.q_cnt[i], self.q_t[i], self.q_tok[i], self.q_cls[i], self.run[i]) = old[key]
         self.rep_up = np.zeros(n, bool)
         self._t_dec_last = None
+        self._tau_last = np.zeros(n)  # time between a replica's chances to prefill, last tick
         self._last_grid = None
         self.rep_out_s = np.zeros(n)
+        self.rep_user_s = np.zeros(n)  # output tokens/s each running request gets (pace)
         self.rep_util = np.zeros(n)
 
     def _replica_state(self) -> dict:
@@ -241,20 +246,46 @@ class Replicas:
         t2 = self.prof_tdec[pr, 1, i0] * (1 - f) + self.prof_tdec[pr, 1, i0 + 1] * f
         return t1 + (t2 - t1) * cw
 
-    def _prefill_time(self, tokens: np.ndarray, cw: np.ndarray, rows=slice(None)) -> np.ndarray:
-        fixed = (
-            self.rep_pf_fixed[rows, 0]
-            + (self.rep_pf_fixed[rows, 1] - self.rep_pf_fixed[rows, 0]) * cw
-        )
-        per = self.rep_pf_per[rows, 0] + (self.rep_pf_per[rows, 1] - self.rep_pf_per[rows, 0]) * cw
-        return (
-            np.where(tokens > 0, np.maximum(1.0, tokens / self.chunk), 0.0) * fixed + tokens * per
-        )
+    # prefill: steps of g prompt tokens each, priced from the profile's table
+    def _pf_pos(self, g: np.ndarray):
+        """Where a step of ``g`` tokens falls on the shared prefill grid (log-spaced
+        points, linear in g between them)."""
+        grid = self.pf_grid
+        gc = np.clip(g, 1.0, self.chunk)
+        i0 = np.minimum((np.log(gc) * self._pf_scale).astype(np.int64), len(grid) - 2)
+        return i0, (gc - grid[i0]) / (grid[i0 + 1] - grid[i0])
 
-    def _tokens_for_time(self, budget: np.ndarray, cw: np.ndarray) -> np.ndarray:
-        fixed = self.rep_pf_fixed[:, 0] + (self.rep_pf_fixed[:, 1] - self.rep_pf_fixed[:, 0]) * cw
-        per = self.rep_pf_per[:, 0] + (self.rep_pf_per[:, 1] - self.rep_pf_per[:, 0]) * cw
-        return np.maximum(0.0, budget - fixed) / (per + fixed / self.chunk)
+    def _pf_step(self, g: np.ndarray, cw: np.ndarray, rows=slice(None), pos=None) -> np.ndarray:
+        """Time of one prefill step of ``g`` prompt tokens on each replica of ``rows``."""
+        i0, f = self._pf_pos(g) if pos is None else pos
+        G = len(self.pf_grid)
+        base = self.rep_prof[rows] * (2 * G) + i0  # into prof_tpf (P, 2, G), flattened
+        tab = self._tpf_flat
+        t1 = tab[base] + (tab[base + 1] - tab[base]) * f
+        t2 = tab[base + G] + (tab[base + G + 1] - tab[base + G]) * f
+        return t1 + (t2 - t1) * cw
+
+    def _pf_activity(self, rows, pos) -> np.ndarray:
+        """Power activity (0–1) of the prefill steps at ``pos`` (``_pf_pos``) on ``rows``."""
+        i0, f = pos
+        base = self.rep_prof[rows] * len(self.pf_grid) + i0
+        u = self._pfu_flat
+        return u[base] + (u[base + 1] - u[base]) * f
+
+    def _pf_group(self, tokens: np.ndarray, prompt: np.ndarray, rows=slice(None)) -> np.ndarray:
+        """Prompt tokens per prefill step, as twin perf's schedule groups them: a co-located
+        replica prefills, once per decode step, the prompts waiting then (``tokens`` spread
+        over last tick's decode steps: ``_tau_last`` apart), at least one whole prompt and
+        at most a chunk; a prefill-only replica runs full chunks (perf's prefill pool)."""
+        share = tokens * np.minimum(self._tau_last[rows], self.dt) / self.dt
+        g = np.minimum(self.chunk, np.maximum(np.minimum(prompt, self.chunk), share))
+        return np.where(self.rep_role[rows] == P.ROLE_PREFILL, self.chunk, g)
+
+    def _prompt_time(self, prompt: np.ndarray, cw: np.ndarray, rows) -> np.ndarray:
+        """Prefill of one prompt alone, in chunks (twin perf's TTFT)."""
+        return np.ceil(np.maximum(prompt, 1.0) / self.chunk) * self._pf_step(
+            np.minimum(prompt, self.chunk), cw, rows
+        )
 
     def _compact_queues(self, A: np.ndarray) -> None:
         """Drop emptied cohorts from the head of each FIFO (admission empties a prefix)."""

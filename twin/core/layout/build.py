@@ -15,7 +15,6 @@ from twin.core.layout.drafts import _PduDraft, _RackDraft, _RowDraft
 from twin.core.layout.model import (
     DEFAULT_AMBIENT_C,
     DEFAULT_AMORTISATION_YEARS,
-    DEFAULT_OPEX_USD_PER_GPU_HR,
     DEFAULT_RACKS_PER_LEAF,
     DEFAULT_ROUTING,
     DEFAULT_SEED,
@@ -46,6 +45,7 @@ from twin.core.layout.schema import (
     _POWER_KEYS,
     _SITE_KEYS,
     _TOP_KEYS,
+    COST_PART_KEYS,
     FORMAT,
     _ident,
 )
@@ -294,9 +294,14 @@ class _Builder(RowsMixin, ServingMixin):
                 "opex_usd_per_gpu_hr",
                 FORMAT["economics"]["opex_usd_per_gpu_hr"],
                 "economics",
-                default=DEFAULT_OPEX_USD_PER_GPU_HR,
+                default=None,
             ),
             "capex_usd_per_gpu": MappingProxyType(capex),
+            "cost_overrides": tuple(
+                (key, r.get(e, key, FORMAT["economics"][key], "economics"))
+                for key in COST_PART_KEYS
+                if key in e
+            ),
         }
         if m is None:  # missing or not a mapping: already reported
             return Site(name, 0.0, 1.0, ambient_c=DEFAULT_AMBIENT_C, **economics)

@@ -46,10 +46,12 @@ class Site:
     pue: float
     usd_per_kwh: float
     amortisation_years: float
-    opex_usd_per_gpu_hr: float
+    opex_usd_per_gpu_hr: float | None  # None: the catalog's share of the servers' capex
     ambient_c: float
     capex_usd_per_gpu: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
     """Per-SKU overrides of the catalog's capital cost (``economics.capex_usd_per_gpu``)."""
+    cost_overrides: tuple[tuple[str, float], ...] = ()
+    """Other parts of ``twin.core.economics.cost_parts`` the layout sets (name, value)."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.capex_usd_per_gpu, MappingProxyType):

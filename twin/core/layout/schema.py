@@ -13,7 +13,6 @@ from twin.core.errors import clip
 from twin.core.layout.model import (
     DEFAULT_AMBIENT_C,
     DEFAULT_AMORTISATION_YEARS,
-    DEFAULT_OPEX_USD_PER_GPU_HR,
     DEFAULT_PREFILL_SHARE,
     DEFAULT_RACKS_PER_LEAF,
     DEFAULT_ROUTING,
@@ -231,9 +230,25 @@ FORMAT: dict[str, dict[str, Key]] = {
             positive, Range(0.1, 50, "years"), default=f"{DEFAULT_AMORTISATION_YEARS:g}"
         ),
         "opex_usd_per_gpu_hr": Key(
-            non_negative, Range(0, 1000, "$/GPU-h"), default=f"{DEFAULT_OPEX_USD_PER_GPU_HR:g}"
+            non_negative,
+            Range(0, 1000, "$/GPU-h"),
+            default="opex_fraction_per_year of the servers' capex",
         ),
         "capex_usd_per_gpu": Key(non_negative, Range(0, 1e7, "$")),
+        "cost_of_capital": Key(non_negative, limits.COST_OF_CAPITAL, default="catalog (0.08)"),
+        "system_capex_multiplier": Key(
+            positive, limits.SYSTEM_CAPEX_MULTIPLIER, default="catalog (1.15)"
+        ),
+        "network_capex_fraction": Key(
+            non_negative, limits.NETWORK_CAPEX_FRACTION, default="catalog (0.10)"
+        ),
+        "facility_usd_per_mw": Key(
+            non_negative, limits.FACILITY_USD_PER_MW, default="catalog ($10M)"
+        ),
+        "facility_years": Key(positive, limits.FACILITY_YEARS, default="catalog (20)"),
+        "opex_fraction_per_year": Key(
+            non_negative, limits.OPEX_FRACTION_PER_YEAR, default="catalog (0.03)"
+        ),
     },
     "power": {"feeds": Key(_any), "pdus": Key(_any)},
     "feed": {"id": Key(_ident), "capacity": Key(_power_kw, _POWER)},
@@ -328,6 +343,15 @@ DIURNAL_FACTOR = Range(0, 100, "", "a multiple of the class's rate")
 _TOP_KEYS = list(FORMAT["layout"])
 _SITE_KEYS = list(FORMAT["site"])
 _ECONOMICS_KEYS = list(FORMAT["economics"])
+#: economics keys that are parts of ``twin.core.economics.cost_parts`` beyond the Site's own
+COST_PART_KEYS = (
+    "cost_of_capital",
+    "system_capex_multiplier",
+    "network_capex_fraction",
+    "facility_usd_per_mw",
+    "facility_years",
+    "opex_fraction_per_year",
+)
 _POWER_KEYS = list(FORMAT["power"])
 _FEED_KEYS = list(FORMAT["feed"])
 _PDU_KEYS = list(FORMAT["pdu"])

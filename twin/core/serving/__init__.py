@@ -3,7 +3,7 @@
 ``replica`` (exported as ``StepModel``) holds the physics of one step (rooflines ÷ fitted efficiencies, plus the
 fixed per-layer costs that rule high interactivity); ``curves`` the throughput–
 interactivity curve of a co-located or disaggregated replica and the frontier over every
-split. The factory engine precomputes step-time tables from ``Replica.step``.
+split. The factory engine precomputes step-time tables from ``Replica.step`` (the same class).
 """
 
 from twin.core.serving.curves import (
@@ -29,10 +29,10 @@ from twin.core.serving.curves import (
     tok_s_per_mw,
     usd_per_mtok,
 )
-from twin.core.serving.legacy import LegacyReplica
 from twin.core.serving.replica import (
     MAX_BATCH,
     Parallelism,
+    Replica,
     ServingError,
     StepCost,
     Workload,
@@ -40,14 +40,12 @@ from twin.core.serving.replica import (
 )
 from twin.core.serving.replica import Replica as StepModel
 
-#: The factory engine's replica: still the 2024-fitted step function (``legacy``) until
-#: the engine adopts ``StepModel``, the physics ``twin perf`` and the calibration use.
-Replica = LegacyReplica
+#: ``Replica`` and ``StepModel`` are one class: the factory engine tabulates the same step
+#: function ``twin perf`` and the calibration use (one set of physics in both levels).
 
 __all__ = [
     "MAX_BATCH",
     "Curve",
-    "LegacyReplica",
     "OperatingPoint",
     "Parallelism",
     "Replica",
