@@ -57,7 +57,6 @@ WORSE_WINDOW_S = 180.0
 #: ... and stays broken this long (a blip is not blamed).
 WORSE_HOLD_S = 30.0
 _AFTER = re.compile(r"^after\s+(?P<id>[A-Za-z0-9_.-]+)\s*(?:\+\s*(?P<d>\S+))?$")
-_DURING = re.compile(r"^during\s+(?P<a>\S+?)\s*\.\.\s*(?P<b>\S+)$")
 
 
 @dataclass(frozen=True)
@@ -152,6 +151,20 @@ def pattern_matches(pattern: str, command: str) -> bool:
         if i >= len(cw) or (p != "*" and p.lower() != cw[i].lower()):
             return False
     return len(pw) == len(cw)
+
+
+DURING = re.compile(r"^during\s+(?P<a>\S+?)\s*\.\.\s*(?P<b>\S+)$")
+
+
+def during_window(m: re.Match, duration_s: float) -> tuple[float, float] | str:
+    """The bounds in seconds of a matched ``during A..B`` (expectations and drill
+    objectives), or what is wrong with them."""
+    a, b = parse_duration_s(m["a"]), parse_duration_s(m["b"])
+    if not a < b:
+        return f"window {m['a']}..{m['b']} is empty"
+    if b > duration_s:
+        return f"window ends after the scenario ({_dur(duration_s)})"
+    return a, b
 
 
 def _dur(s: float) -> str:
@@ -366,14 +379,10 @@ def _window(w: str, duration_s: float, ids: set[str]) -> tuple[float, float, str
             if not 0 <= a < duration_s:
                 return f"{w!r} opens after the scenario ends ({_dur(duration_s)})"
             return a, duration_s, None
-        m = _DURING.match(w)
+        m = DURING.match(w)
         if m:
-            a, b = parse_duration_s(m["a"]), parse_duration_s(m["b"])
-            if not a < b:
-                return f"window {m['a']}..{m['b']} is empty"
-            if b > duration_s:
-                return f"window ends after the scenario ({_dur(duration_s)})"
-            return a, b, None
+            bounds = during_window(m, duration_s)
+            return bounds if isinstance(bounds, str) else (*bounds, None)
         m = _AFTER.match(w)
         if m:
             if m["id"] not in ids:

@@ -12,7 +12,7 @@ from typing import Any
 from twin.core import commands as C
 from twin.core.engine import Factory
 from twin.core.layout import Layout
-from twin.core.scenario.drill import DRILL_KEYS, Drill
+from twin.core.scenario.drill import DRILL_KEYS, DURING, Drill
 from twin.core.vocab import CONDITION_KINDS
 
 SCENARIO_KEYS = (
@@ -56,7 +56,7 @@ _COND = re.compile(
     + r")\s+(?P<id>\S+)\s+)?(?P<metric>[a-z_0-9]+)\s*"
     r"(?P<op><=|>=|==|!=|<|>)\s*(?P<value>\S+)\s*(?P<rest>.*)$"
 )
-_WINDOW = re.compile(r"^during\s+(?P<a>\S+?)\s*\.\.\s*(?P<b>\S+)$")
+_WINDOW = DURING  # one pattern for expectations and drill objectives
 
 
 # ---------------------------------------------------------------------------------------

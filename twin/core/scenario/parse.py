@@ -15,7 +15,7 @@ from twin.core.engine.snapshot import GAUGE_KEYS, RACK_STATE_NAMES
 from twin.core.errors import InputError, Problem, TwinError, UnknownName, clip
 from twin.core.layout import Layout, load_layout
 from twin.core.layout.schema import FORMAT as LAYOUT_FORMAT
-from twin.core.scenario.drill import parse_drill
+from twin.core.scenario.drill import during_window, parse_drill
 from twin.core.scenario.model import (
     _COND,
     _WINDOW,
@@ -499,12 +499,10 @@ def _window(
             return Expectation(ln, text, cond, "at", at_s=t)
         m = _WINDOW.match(rest)
         if m:
-            a, b = parse_duration_s(m["a"]), parse_duration_s(m["b"])
-            if not a < b:
-                return f"{where}: window {m['a']}..{m['b']} is empty"
-            if b > duration:
-                return f"{where}: window ends after the scenario ({duration:g}s)"
-            return Expectation(ln, text, cond, "during", start_s=a, end_s=b)
+            bounds = during_window(m, duration)
+            if isinstance(bounds, str):
+                return f"{where}: {bounds}"
+            return Expectation(ln, text, cond, "during", start_s=bounds[0], end_s=bounds[1])
     except ValueError as e:
         return f"{where}: {e}"
     return f"{where}: {rest!r} — say 'at 10m', 'during 10m..20m', 'always', 'at end' or 'overall'"
