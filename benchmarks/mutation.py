@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Behavioural tests that exercise each package, fast enough to run once per mutant.
 #: (test_tui_snapshots is never here: a snapshot is re-recorded, not a kill.)
 _ENGINE = [
+    "tests/test_mutants_engine.py",
     "tests/test_user_bugs_engine.py",
     "tests/test_user_bugs.py",
     "tests/test_engine.py",
@@ -63,6 +64,7 @@ SUBSETS = {
         "tests/test_drills.py",
     ],
     "twin/core/serving": [
+        "tests/test_mutants_serving.py",
         "tests/test_user_bugs_serving.py",
         "tests/test_user_bugs.py",
         "tests/test_serving.py",

@@ -13,6 +13,7 @@ import pytest
 from engine_helpers import ROW_A, cls, cmd, dep, pair, pdu, rack_i, run, small_layout
 
 from twin.core.engine import Factory
+from twin.core.engine.routing import POLICIES, View
 
 
 # ---- breakers: an I²t element, per second of load, whatever the tick -------------------
@@ -163,3 +164,45 @@ def test_a_prefill_leaf_cut_off_from_every_spine_fails_its_requests_instead_of_s
     assert s.gauges["failed_rps"] == pytest.approx(cls(s, "long").rate_rps, rel=0.2)
     assert b.gauges["failed_rps"] == 0.0
     assert dep(s, "chat-70b").output_tok_s == pytest.approx(dep(b, "chat-70b").output_tok_s)
+
+
+# ---- power-aware routing: efficient replicas first, then everyone to a common level ------
+def _loads_after(policy: str, load, capacity, efficiency, clock, n: float) -> np.ndarray:
+    v = View(np.array(load), np.array(capacity), np.array(efficiency), np.array(clock))
+    share = POLICIES[policy](v, n) * n
+    assert share.sum() == pytest.approx(n) and (share >= 0).all()
+    return v.load + share / v.capacity
+
+
+@pytest.mark.parametrize("n", [30.0, 22.6])
+def test_power_aware_routing_fills_efficient_replicas_to_its_target_then_levels_everyone(n):
+    """Two efficient replicas already half full, two less efficient ones empty (all hold
+    10): the efficient ones fill to 80 % first, the others to 80 %, and what is left (8
+    requests, or 0.6) raises all four to one common load."""
+    after = _loads_after(
+        "power-aware", [0.5, 0.5, 0.0, 0.0], [10.0] * 4, [2, 2, 1, 1], [1.0] * 4, n
+    )
+    assert after == pytest.approx(np.full(4, 0.8 + (n - 22.0) / 40.0), rel=1e-9)
+
+
+def test_power_aware_routing_fills_full_clock_replicas_before_capped_ones():
+    after = _loads_after("power-aware", [0.0] * 3, [10.0] * 3, [1, 1, 1], [1.0, 0.7, 1.0], 12.0)
+    assert after == pytest.approx([0.8, 0.0, 0.4])  # one by one to 80 %; the capped one waits
+    after = _loads_after("power-aware", [0.0] * 3, [10.0] * 3, [1, 1, 1], [1.0, 0.7, 1.0], 20.0)
+    assert after == pytest.approx([0.8, 0.4, 0.8])
+
+
+# ---- slo-aware routing keeps its promise when clocks are lowered ------------------------
+def test_slo_aware_routing_under_a_power_cap_admits_only_what_slowed_replicas_serve_in_time(
+    tmp_path,
+):
+    """A 150 kW site cap lowers every clock: slo-aware sheds what the slowed replicas
+    cannot prefill within the TTFT SLO, so the requests it admits still meet it."""
+    f = Factory(small_layout(tmp_path, routing="slo-aware"))
+    run(f, 30)
+    cmd(f, "cap 150kW")
+    run(f, 90)
+    s = f.run_summary()
+    admitted = s["requests"] - s["requests_shed"]
+    assert s["requests_shed"] > 0.1 * s["requests"]  # it had to shed
+    assert s["slo_attainment"] * s["requests"] >= 0.95 * admitted  # and what it kept met the SLO
