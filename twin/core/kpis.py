@@ -451,7 +451,14 @@ _BUILTIN = (
         aggregate=LIVE,
         series=True,
     ),
-    Metric("requests", "requests", "requests", better="higher", formula=_count("requests"), aggregate=TOTAL),
+    Metric(
+        "requests",
+        "requests",
+        "requests",
+        better="higher",
+        formula=_count("requests"),
+        aggregate=TOTAL,
+    ),
     Metric(
         "requests_shed",
         "requests shed",
