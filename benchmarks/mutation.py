@@ -59,6 +59,7 @@ SUBSETS = {
         "tests/test_engine_checkpoint.py",
     ],
     "twin/core/scenario": [
+        "tests/test_mutants_scenario.py",
         "tests/test_user_bugs.py",
         "tests/test_scenario.py",
         "tests/test_drills.py",
