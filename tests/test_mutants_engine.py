@@ -206,3 +206,12 @@ def test_slo_aware_routing_under_a_power_cap_admits_only_what_slowed_replicas_se
     admitted = s["requests"] - s["requests_shed"]
     assert s["requests_shed"] > 0.1 * s["requests"]  # it had to shed
     assert s["slo_attainment"] * s["requests"] >= 0.95 * admitted  # and what it kept met the SLO
+
+
+def test_a_failed_spine_carries_no_kv_traffic_and_the_other_spine_carries_all_of_it(small):
+    base, hit = pair(small, "fail spine-1", warm=30, after=20)
+    s, b = hit.snapshot(), base.snapshot()
+    cut = [ln for ln in s.links if ln.b == "spine-1"]
+    assert len(cut) == 6 and all(ln.load == 0.0 and ln.capacity_fraction == 0.0 for ln in cut)
+    busiest = max(ln.load for ln in b.links)
+    assert max(ln.load for ln in s.links) == pytest.approx(2 * busiest, rel=1e-6)
