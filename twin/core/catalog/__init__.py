@@ -51,6 +51,9 @@ class Efficiency:
     #: fp4 kernels' efficiency relative to the fp8 ones (the vendor's fp4 software maturity:
     #: below 1 where fp4 is new, above 1 where fp4 kernels are the tuned path)
     fp4: float = 1.0
+    #: the fp4 grouped-GEMM (MoE expert) path relative to fp8 where it differs from the dense
+    #: fp4 path (ROCm's fused-MoE MXFP4 kernels vs its dense MXFP4 GEMMs); None: as ``fp4``
+    fp4_moe: float | None = None
     #: MoE grouped GEMMs' bandwidth relative to dense GEMMs' (many small expert matrices)
     moe: float = 1.0
     #: speed of the block-scaled fp8 path (weights with one scale per 128x128 block, as
@@ -199,6 +202,7 @@ _EFF_KEYS = [
     "seq_overhead_us",
     "layer_overhead_us",
     "fp4",
+    "fp4_moe",
     "moe",
     "block_fp8",
     "fitted_to",
@@ -264,6 +268,7 @@ def _read_efficiency(r: Reader, m: Any, where: str) -> Efficiency | None:
         attn=r.get(m, "attn", _fraction, where, default=0.0) or 0.0,
         layer_overhead_us=r.get(m, "layer_overhead_us", non_negative, where, default=0.0) or 0.0,
         fp4=r.get(m, "fp4", positive, where, default=1.0) or 1.0,
+        fp4_moe=r.get(m, "fp4_moe", positive, where, default=None),
         moe=r.get(m, "moe", _fraction, where, default=1.0) or 1.0,
         block_fp8=r.get(m, "block_fp8", _fraction, where, default=1.0) or 1.0,
         fitted_to=tuple(str(x) for x in fitted) if isinstance(fitted, list) else (str(fitted),),
