@@ -345,6 +345,37 @@ async def test_swap_asks_which_gpu_and_starts_the_swap():
         assert any("swap to h200 started" in e.message for e in app.alarms.entries)
 
 
+async def test_a_swap_that_would_trip_its_pdus_says_so_before_it_starts():
+    """gb300 racks draw more than row-a's PDUs are rated for: the key's dialog asks again with
+    the engine's warning, and the typed line's confirmation carries it too (issue 9)."""
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await pilot.press("right", "s")
+        await pilot.pause()
+        from textual.widgets import OptionList
+
+        options = app.screen.query_one(OptionList)
+        ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        options.highlighted = ids.index("gb300")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        text = screen_text(app)
+        assert "over its 210 kW rating" in text and "breaker will trip" in text
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert not any("swap to gb300 started" in e.message for e in app.alarms.entries)
+        await pilot.press("colon")
+        app.room.command_bar.value = "swap row-b gb300"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "row-b-pdu-1 would carry 528 kW at peak" in screen_text(app)
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert any("swap to gb300 started" in e.message for e in app.alarms.entries)
+
+
 async def test_alarms_are_acknowledged_from_the_events_view():
     app, _ = make_app()
     async with app.run_test(size=SIZE) as pilot:
