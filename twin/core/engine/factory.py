@@ -31,12 +31,13 @@ from twin.core import commands as C
 from twin.core.catalog import Catalog, load_catalog
 from twin.core.engine import plan as P
 from twin.core.engine import snapshot as S
-from twin.core.engine.actions import HANDLERS
+from twin.core.engine.actions import HANDLERS, preview_swap
 from twin.core.engine.checkpoint import Checkpointing
 from twin.core.engine.fabric import Fabric
 from twin.core.engine.faults import Faults
 from twin.core.engine.flow import Flow, TickVars
 from twin.core.engine.health import Health
+from twin.core.engine.lengths import Lengths
 from twin.core.engine.metrics import Metrics
 from twin.core.engine.power import Power
 from twin.core.engine.replicas import Replicas
@@ -59,7 +60,17 @@ def default_tick(layout: Layout) -> float:
 
 
 class Factory(
-    Topology, Health, Faults, Replicas, Flow, Fabric, Power, Metrics, Snapshots, Checkpointing
+    Topology,
+    Health,
+    Faults,
+    Replicas,
+    Lengths,
+    Flow,
+    Fabric,
+    Power,
+    Metrics,
+    Snapshots,
+    Checkpointing,
 ):
     """A running simulation of one layout. Deterministic for a seed and a command log."""
 
@@ -108,6 +119,7 @@ class Factory(
         self.scale_to: dict[int, int] = {}  # deployment index -> replicas serving (scale)
         self._grid_index = np.arange(len(P.NORM_GRID), dtype=float)
         self._rack_figures()
+        self._init_lengths()  # per-class length bins, before the replicas use them
         self._build_replicas()
         self._init_fabric()
         self._init_power()
@@ -156,6 +168,11 @@ class Factory(
         msg = handler(self, cmd)
         self._event("info", "operator", f"{cmd.text}: {msg}")
         return msg
+
+    def swap_warning(self, target: str, gpu: str) -> str:
+        """What ``swap TARGET GPU`` would warn of if applied now (its racks' PDUs over their
+        rating at the new GPUs' peak power), for a front end to ask before; '' if nothing."""
+        return preview_swap(self, target, gpu)
 
     def note(self, severity: str, source: str, message: str) -> None:
         """Add an event from outside the engine (a scenario, a front end)."""
