@@ -225,7 +225,8 @@ class Classroom:
 
     @staticmethod
     def _outcome(w: World, o) -> dict:
-        by, hidden, msg_id = w.driver.outcome_meta.pop(o.token, ("operator", False, None))
+        by, inject, msg_id = w.driver.outcome_meta.pop(o.token, ("operator", None, None))
+        hidden = inject == "hidden"
         if o.source == "script":
             by, hidden, msg_id = "script", True, None
         return {
@@ -246,11 +247,7 @@ class Classroom:
         for e in frame.snapshot.events:
             if blind and (e.id in d.hidden or e.source == "scenario"):
                 continue
-            author = d.authors.get(e.id)
-            if e.source == "operator" and author is not None:
-                hidden = " (hidden)" if e.id in d.hidden and author != "script" else ""
-                e = dataclasses.replace(e, source=author + hidden)
-            events.append(e)
+            events.append(d.shown(e, blind))
         snap = dataclasses.replace(frame.snapshot, events=tuple(events))
         script = blind_script(frame.script, d.hidden_applied) if blind else frame.script
         tree = {
@@ -534,7 +531,7 @@ class Classroom:
             if not isinstance(cmd, C.Command):
                 raise TwinError("inject [hidden] COMMAND, e.g. inject hidden fail pdu-3")
             for x in self._worlds_for(c, w):
-                x.driver.submit_as(cmd, c.name, hidden=hidden, msg_id=msg_id)
+                x.driver.submit_as(cmd, c.name, "hidden" if hidden else "shown", msg_id)
             self.kick.set()
             return None
         if verb == "watch":
@@ -577,8 +574,10 @@ class Classroom:
                 text = drill.take_hint(p.t_rel())
                 cost = drill.drill.hint_cost
                 left = len(drill.drill.hints) - len(drill.hints)
+                if text is not None:  # journaled: it costs points, so a replay takes it too
+                    w.session.hint(w.factory.now, c.name)
             if text is None:
-                return "hint: no hints left" if not p.finished else "hint: the drill is over"
+                return "hint: no hints left" if not drill.finished else "hint: the drill is over"
             w.note(f"took a hint (−{cost:g})", c.name, instructor_only=True)
             return f"hint (−{cost:g}, {left} left): {text}"
         w.note("took a hint", c.name, instructor_only=True)
@@ -600,12 +599,14 @@ class Classroom:
             rep = p.drill.report(p.t_rel(), p.applied)
             events = list(p.factory.events)
         actions = [debrief.Action(a["t_s"], a["do"], a["source"], a["ok"]) for a in rep["actions"]]
-        notes = [
-            debrief.Note(e.t_s - p.t0, e.severity, e.source, e.message)
+        blind = c.role != "instructor"
+        shown = [
+            w.driver.shown(e, blind)
             for e in events
             if e.t_s >= p.t0
-            and (c.role == "instructor" or (e.id not in w.driver.hidden and e.source != "scenario"))
+            and (not blind or (e.id not in w.driver.hidden and e.source != "scenario"))
         ]
+        notes = [debrief.Note(e.t_s - p.t0, e.severity, e.source, e.message) for e in shown]
         text = debrief.render(p.sc.name, rep, actions, notes)
         c.send(protocol.pack_tree("debrief", id=msg_id, text=text))
 
