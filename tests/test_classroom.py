@@ -105,6 +105,8 @@ async def test_trainees_never_receive_the_script_or_hidden_injects(tmp_path):
         await asyncio.sleep(0.5)
         for c in (ada, bo, cy):
             await c.until(_frames)
+        t_end = room.worlds["class"].t0 + 40
+        await ada.until(lambda m: _frames(m) and ada.snapshot().t_s > t_end)  # ada reads on
     finally:
         await room.stop()
     secret = [
@@ -125,9 +127,8 @@ async def test_trainees_never_receive_the_script_or_hidden_injects(tmp_path):
     # the failures name no one to a trainee (not "operator"), their cause to the instructor
     lost = [e.message for e in snap.events if "pdu failed" in e.message]
     assert len(lost) == 2 and all(m.startswith("pdu failed, ") for m in lost), lost
-    told = {e.source: e.message for e in ada.snapshot().events if "pdu failed" in e.message}
-    assert told["row-a-pdu-1"].startswith("pdu failed (script), ")
-    assert told["row-b-pdu-1"].startswith("pdu failed (instructor ada), ")
+    assert b"pdu failed (script), " in ada.received
+    assert b"pdu failed (instructor ada), " in ada.received
     assert b"(operator)" not in bo.received
     assert b"class-drill" in bo.received  # the scenario's name and clock are not secret
 
