@@ -86,7 +86,7 @@ _GRAMMAR = (
     (
         "degrade",
         "degrade TARGET FRACTION",
-        "Leave a link or NVLink domain with FRACTION of its capacity (0.5 or 50%)",
+        "Leave a link, NVLink domain or cooling loop with FRACTION of its capacity (0.5 or 50%)",
         "degrade link-leaf-3-spine-1 50%",
         ("target",),
     ),
@@ -398,7 +398,8 @@ class Undrain(_OnTarget):
 
 @dataclass(frozen=True)
 class Degrade(_OnTarget):
-    """Leave a link or NVLink domain with ``remaining`` of its capacity (0 would be a failure)."""
+    """Leave a link, NVLink domain or cooling loop with ``remaining`` of its capacity (0
+    would be a failure)."""
 
     verb: ClassVar[str] = "degrade"
     remaining: float
