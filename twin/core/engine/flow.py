@@ -254,13 +254,17 @@ class Flow:
             ttft = (t0 - qt) + (t_dec[A] / 2 + 0.5 * pf_time[A] + 0.5 * own)[:, None]
             if self._has_disagg and len(self.link_ids):  # KV of prefill replicas crosses the fabric
                 ttft = ttft + self._kv_transfer_s(k.tok_req, A, cls0)
-            ttft_ok = ttft <= self.cls_slo_ttft[cls0]
+            # lengths.py: each request's own prompt moves its TTFT off the cohort's
+            shift = self._ttft_shift(k.tok_req, cw, slow)
+            t_h, c_h = ttft[has], cls0[has]
+            ttft_ok = np.zeros(ttft.shape)
+            ttft_ok[has] = self._ttft_ok_share(t_h, c_h, shift)
             hist = np.bincount(
-                cls0[has] * HIST_BUCKETS + bucket(ttft[has]),
+                c_h * HIST_BUCKETS + bucket(t_h),
                 weights=take[has],
                 minlength=self.n_cls * HIST_BUCKETS,
             )
-            self.w_ttft.push(hist.reshape(self.n_cls, HIST_BUCKETS))
+            self.w_ttft.push(self._spread_ttft(hist.reshape(self.n_cls, HIST_BUCKETS), shift))
             if self.n_slot == 1:
                 adm[A, 0] = take.sum(axis=1)
             else:
@@ -373,6 +377,7 @@ class Flow:
         # a co-located replica gets a chance to prefill once per decode step: the next tick
         # groups its waiting prompts by this spacing (an idle one prefills each on arrival)
         self._tau_last = np.where(steps > 0, dt / np.maximum(steps, 1e-12), 0.0)
+        k.steps = steps
         per_req = steps * self.rep_tps  # output tokens each running request gains
         tpot = np.where(per_req > 0, dt / np.maximum(per_req, 1e-12), np.inf)
         # a request generates at most its OSL: one that finishes inside the tick stops
@@ -391,7 +396,8 @@ class Flow:
             hist = np.bincount(
                 idx, weights=out_rc[rows].ravel(), minlength=self.n_cls * HIST_BUCKETS
             )
-            self.w_tpot.push(hist.reshape(self.n_cls, HIST_BUCKETS))
+            hist = hist.reshape(self.n_cls, HIST_BUCKETS)
+            self.w_tpot.push(self._spread_tpot(hist, out_rc, B2, k))  # lengths.py
         else:
             self.w_tpot.push(np.zeros((self.n_cls, HIST_BUCKETS)))
         # SLO: an admitted request meets it if its TTFT did and its replica's pace does

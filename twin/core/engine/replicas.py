@@ -182,6 +182,7 @@ class Replicas:
         self.rep_out_s = np.zeros(n)
         self.rep_user_s = np.zeros(n)  # output tokens/s each running request gets (pace)
         self.rep_util = np.zeros(n)
+        self._len_reps()  # lengths.py: each class's prefill replica
 
     def _replica_state(self) -> dict:
         return {
