@@ -12,7 +12,20 @@ import dataclasses
 
 import numpy as np
 import pytest
-from engine_helpers import ROW_A, cls, cmd, dep, pair, pdu, rack_i, rack_state, run, small_layout
+from engine_helpers import (
+    ROW_A,
+    cls,
+    cmd,
+    dep,
+    pair,
+    pdu,
+    rack_i,
+    rack_state,
+    run,
+    small_doc,
+    small_layout,
+    write_layout,
+)
 from test_user_bugs_engine import _rewrite
 
 from twin.core.engine import Factory
@@ -276,3 +289,10 @@ def test_planned_demand_runs_under_full_utilisation_and_triple_demand_over_it(sm
     base, hit = pair(small, "surge 3", warm=60, after=60)
     assert 0.5 < base.snapshot().gauges["utilisation"] < 1.0
     assert hit.snapshot().gauges["utilisation"] > 1.0
+
+
+def test_a_layout_without_a_tick_steps_one_second_at_a_time(tmp_path):
+    doc_tick = {k: v for k, v in small_doc().items() if k != "tick"}
+    f = Factory(write_layout(tmp_path, doc_tick))
+    s = run(f, 5)
+    assert list(s.history["t_s"]) == [1.0, 2.0, 3.0, 4.0, 5.0]
