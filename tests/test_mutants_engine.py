@@ -296,3 +296,16 @@ def test_a_layout_without_a_tick_steps_one_second_at_a_time(tmp_path):
     f = Factory(write_layout(tmp_path, doc_tick))
     s = run(f, 5)
     assert list(s.history["t_s"]) == [1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_repairing_a_straggling_node_gives_its_rack_back_its_full_speed(small):
+    base, hit = pair(small, "straggle row-a-02-n1 3", after=30)
+    i = ROW_A.index("row-a-02")
+    assert hit.snapshot().racks.utilisation[i] < 0.9 * base.snapshot().racks.utilisation[i]
+    cmd(hit, "repair row-a-02-n1")
+    base.advance_to(150)
+    hit.advance_to(150)
+    assert hit.snapshot().racks.utilisation[i] == pytest.approx(
+        base.snapshot().racks.utilisation[i], rel=0.02
+    )
+    assert hit.snapshot().active_faults == ()
