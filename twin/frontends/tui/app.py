@@ -494,7 +494,12 @@ class TwinApp(SessionCommands, DrillActions, RoomActions, App[None]):
             ("ctrl+q", "quit"),
             ("Esc", "close the command line, a filter, a dialog or this help"),
         ]
-        self.push_screen(HelpScreen(help_content(view.TITLE, view.KEYS, keys, self.readonly)))
+        content = help_content(view.TITLE, view.KEYS, keys, self.readonly, self.help_commands())
+        self.push_screen(HelpScreen(content))
+
+    def help_commands(self) -> list[tuple[str, str]] | None:
+        """The ``:`` commands help lists (None: all of the control room's)."""
+        return None
 
 
 _KEY_NAMES = {
