@@ -69,6 +69,7 @@ from twin.core.scenario import (
     scenario_from_doc,
     scenario_report,
 )
+from twin.core.scenario.drill import DRILL_KEYS
 from twin.core.sweep import Plan, Run, is_plan_doc, kpis_by_direction, load_plan, plan_from_doc
 from twin.core.yamlsrc import Reader, YMap, load_file, load_text
 
@@ -76,6 +77,7 @@ __all__ = [
     "Applied",
     "Catalog",
     "CheckpointError",
+    "DRILL_KEYS",
     "Command",
     "EngineError",
     "Factory",

@@ -50,8 +50,7 @@ def scenario_part(path: str | Path, key: str) -> Any:
 def drill_sections(path: str | Path) -> dict[str, Any] | None:
     """A drill's sections (objectives, tasks, reference, hints …) as plain data, with its
     length, to copy into its recordings; None for a scenario that is not a drill."""
-    from twin.core.scenario.drill import DRILL_KEYS
-    from twin.core.yamlsrc import load_file
+    from twin.core.api import DRILL_KEYS, load_file
 
     doc = load_file(Path(path))
     if not isinstance(doc, dict) or not any(k in doc for k in DRILL_KEYS):
