@@ -17,7 +17,7 @@ from twin.core.engine import plan as P
 from twin.core.engine.routing import POLICIES
 from twin.core.engine.schedule import due_tick
 from twin.core.engine.topology import RACK_SETS, EngineError
-from twin.core.errors import UnknownName
+from twin.core.errors import TwinError, UnknownName
 from twin.core.layout import rack_peak_kw
 from twin.core.units import format_duration
 
@@ -52,9 +52,16 @@ def degrade(f, cmd: C.Degrade) -> str:
     elif kind in RACK_SETS:
         f.rack_nvlink[f._racks_of(cmd.target)] = cmd.remaining
         fk = "degrade-rack"
+    elif kind in ("loop", "cooling"):  # a CDU pump or heat exchanger working in part
+        f.loop_frac[f.loop_index[cmd.target]] = cmd.remaining
+        f._add_fault(cmd.target, "degrade-loop")
+        kw = f.loop_cap[f.loop_index[cmd.target]] * cmd.remaining
+        f._event("warning", cmd.target, f"degraded to {cmd.remaining:.0%} of its cooling")
+        return f"{cmd.target} removes at most {kw:,.0f} kW ({cmd.remaining:.0%}) until repaired"
     else:
         raise EngineError(
-            f"degrade: {cmd.target} is a {kind}; degrade a link or a rack's NVLink domain"
+            f"degrade: {cmd.target} is a {kind}; degrade a link, a rack's NVLink domain "
+            "or a cooling loop"
         )
     f._add_fault(cmd.target, fk)
     f._event("warning", cmd.target, f"degraded to {cmd.remaining:.0%} of its bandwidth")
@@ -164,6 +171,18 @@ def swap(f, cmd: C.Swap) -> str:
     return f"{len(racks)} racks → {gpu.id}{skipped}, back in {format_duration(downtime)}" + (
         f"; {warn}" if warn else ""
     )
+
+
+def preview_swap(f, target: str, gpu_id: str) -> str:
+    """What ``swap TARGET GPU`` would warn of, before it is applied ('' when all is well or
+    the swap would be refused anyway — the command then says why)."""
+    try:
+        gpu = f.catalog.gpu(gpu_id)
+        racks = f._targets("swap", target, RACK_SETS)
+    except TwinError:
+        return ""
+    racks = np.array([r for r in racks if f.rack_sku[r] != gpu.id], dtype=int)
+    return swap_warning(f, racks, gpu) if len(racks) else ""
 
 
 def swap_warning(f, racks: np.ndarray, gpu) -> str:

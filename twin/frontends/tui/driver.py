@@ -101,6 +101,11 @@ class EngineDriver:
             self.on_applied(f.now, cmd, source)  # journaled before anything else happens
         return Outcome(token, cmd, True, msg, f.now, source)
 
+    def operator_source(self, token: int) -> str:
+        """Whose a submitted command is, for the drill's score: the operator's (a class's
+        server says ``inject`` for an instructor's inject)."""
+        return "operator"
+
     def _script_event(self, t_rel: float, event) -> None:
         """Say in the event log that the script acts (the engine logs its commands as any other)."""
         what = "; ".join(c.text for c in event.commands)
@@ -122,6 +127,11 @@ class EngineDriver:
     @property
     def now(self) -> float:
         return self.factory.now
+
+    def swap_warning(self, target: str, gpu: str) -> str:
+        """What swapping ``target`` to ``gpu`` would overload, asked before the swap ('' if nothing)."""
+        with self.lock:
+            return self.factory.swap_warning(target, gpu)
 
     def submit(self, command: Command) -> int:
         """Queue a command for the next step; returns a token to find its `Outcome` by."""
@@ -156,7 +166,8 @@ class EngineDriver:
                 out = self._apply(token, cmd, "operator")
                 outcomes.append(out)
                 if self.player is not None:
-                    self.player.note_operator(out.t_s, cmd, out.ok, out.message)
+                    src = self.operator_source(token)
+                    self.player.note_operator(out.t_s, cmd, out.ok, out.message, src)
             reached, halted = True, False
             chunk = CHUNK_TICKS * f.dt
             if until_s is None:  # flat out: at least one chunk, then as many as the budget allows
