@@ -46,6 +46,7 @@ class Console:
         self.frames = 0
         self.seen: dict[int, float] = {}  # instructor's command id: when this console had it
         self.bytes = 0
+        self.decode_snapshot, self.decode_script = codec.Decoder(), codec.Decoder()  # as attach
 
     async def run(self, path: Path, ready: asyncio.Event, counter: list[int]) -> None:
         reader, writer = await asyncio.open_unix_connection(str(path), limit=2**28)
@@ -69,8 +70,8 @@ class Console:
                 if msg["t"] == "full"
                 else codec.patch(self.tree, {**msg["frame"], "@u": 1})
             )
-            codec.decode(self.tree["snapshot"])  # what the console shows
-            codec.decode(self.tree["script"])
+            self.decode_snapshot(self.tree["snapshot"])  # what the console shows
+            self.decode_script(self.tree["script"])
             now = time.perf_counter()
             for o in msg["outcomes"]:
                 if o["by"] == "ada" and o["id"] is not None:
