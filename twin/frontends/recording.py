@@ -18,10 +18,9 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from twin.core import commands as C
+from twin.core.api import Journal, Layout, builtin_layouts, save_session
+from twin.core.api import commands as C
 from twin.core.errors import TwinError
-from twin.core.journal import Journal, save_session
-from twin.core.layout import Layout, builtin_layouts
 from twin.frontends.playback import exact_offset
 
 
@@ -41,7 +40,7 @@ def scenario_overrides(path: str | Path) -> dict[str, Any] | None:
 
 def scenario_part(path: str | Path, key: str) -> Any:
     """One section of a scenario file (``overrides``, ``expect``, ``abort_if``) as plain data."""
-    from twin.core.yamlsrc import load_file
+    from twin.core.api import load_file
 
     doc = load_file(Path(path))
     part = doc.get(key) if isinstance(doc, dict) else None
@@ -51,8 +50,7 @@ def scenario_part(path: str | Path, key: str) -> Any:
 def drill_sections(path: str | Path) -> dict[str, Any] | None:
     """A drill's sections (objectives, tasks, reference, hints …) as plain data, with its
     length, to copy into its recordings; None for a scenario that is not a drill."""
-    from twin.core.scenario.drill import DRILL_KEYS
-    from twin.core.yamlsrc import load_file
+    from twin.core.api import DRILL_KEYS, load_file
 
     doc = load_file(Path(path))
     if not isinstance(doc, dict) or not any(k in doc for k in DRILL_KEYS):

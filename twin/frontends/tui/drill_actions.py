@@ -108,7 +108,7 @@ class DrillActions:
 
     def reference_score(self) -> float:
         """The reference response's score on this drill and seed (headless, a few seconds)."""
-        from twin.core.scenario import Runner
+        from twin.core.api import Runner
 
         p = self.player
         steps = tuple((s.at_s, s.command) for s in p.sc.drill.reference)

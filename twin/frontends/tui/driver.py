@@ -21,8 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from twin.core.commands import Command
-from twin.core.engine import Factory, Snapshot
+from twin.core.api import Command, Factory, Snapshot
 from twin.core.errors import TwinError
 from twin.frontends.playback import ScenarioPlayer, ScriptState
 

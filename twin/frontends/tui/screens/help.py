@@ -9,7 +9,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from twin.core.commands import VERBS
+from twin.core.api import VERBS
 from twin.frontends.tui import glossary
 
 
