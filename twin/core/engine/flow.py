@@ -14,12 +14,10 @@ from twin.core.engine import plan as P
 from twin.core.engine.metrics import HIST_BUCKETS, N_COUNTS, bucket
 from twin.core.engine.replicas import QUEUE_SLOTS
 from twin.core.engine.routing import POLICIES, View
+from twin.core.engine.sessions import KV_ROUTE_HIT
 
 #: A co-located replica's prefill budget per tick (``plan.PREFILL_TIME_SHARE``).
 PREFILL_TIME_SHARE = P.PREFILL_TIME_SHARE
-#: KV-aware routing finds a session's cached prefix on its previous replica this often
-#: (the rest: evicted during a tool pause, or the replica was busy).
-KV_HIT_RATE = 0.9
 #: A client gives up on a request that has waited this many times its class's TTFT SLO
 #: for a first token (at least CLIENT_TIMEOUT_MIN_S): tens of seconds for chat, a few
 #: minutes for slower classes. Serving stacks and clients both time out; without it a
@@ -141,12 +139,13 @@ class Flow:
         tok_req = np.zeros(self.n_cls)
         shed_c = np.zeros(self.n_cls)
         arrivals, accepting, clock, slow = k.arrivals, k.accepting, k.clock, k.slow
+        survive = self._prefix_survival(B, k.up, self._cls_tick_rate)  # sessions.py
         for c, sh in enumerate(self.shapes):
             idx = self.dep_reps[sh.deployment]
             idx = idx[accepting[idx] & (self.rep_role[idx] != P.ROLE_DECODE)]
             n_up = len(idx)
-            hit = (
-                (KV_HIT_RATE * (n_up / max(1, len(self.dep_reps[sh.deployment]))))
+            hit = survive[c] * (
+                (KV_ROUTE_HIT * (n_up / max(1, len(self.dep_reps[sh.deployment]))))
                 if self.policy == "kv-aware"
                 else 1.0 / max(n_up, 1)
             )

@@ -183,6 +183,7 @@ class Replicas:
         self.rep_user_s = np.zeros(n)  # output tokens/s each running request gets (pace)
         self.rep_util = np.zeros(n)
         self._len_reps()  # lengths.py: each class's prefill replica
+        self._session_tables()  # sessions.py: KV each replica holds
 
     def _replica_state(self) -> dict:
         return {
