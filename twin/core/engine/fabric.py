@@ -32,7 +32,7 @@ class Fabric:
 
     def _fabric_load(self, gb_s: float) -> None:
         """KV transfers spread over every healthy leaf-spine link (ECMP)."""
-        if not len(self.link_ids):
+        if not len(self.link_ids) or (gb_s == 0.0 and not self.link_load.any()):
             return
         healthy = (
             self.link_frac * ~self.switch_failed[self.link_b] * ~self.switch_failed[self.link_a]
@@ -40,28 +40,18 @@ class Fabric:
         capacity = float((self.link_gbs * healthy).sum())
         self.link_load = np.where(healthy > 0, gb_s / max(capacity, 1e-9), 0.0)
 
-    def _kv_transfer_s(self, tok_req: np.ndarray, rows: np.ndarray, cls: np.ndarray) -> np.ndarray:
-        """KV cache transfer time of each queued cohort (``rows`` × slots, class ``cls``)
-        admitted by a prefill replica of a disaggregated deployment.
+    def _kv_links(self, tok_req: np.ndarray):
+        """What the KV cache of a cohort admitted by a prefill replica of a disaggregated
+        deployment takes to cross the fabric (``kernel.serve_queues`` adds it to TTFT):
+        per replica the bandwidth (bytes/s; 0 for a leaf cut off, -1 for a replica whose
+        KV does not cross), per class the bytes, and the fixed latency.
 
         Prefill and decode replicas sit behind different leaves: the KV crosses the spines,
         limited by the healthy uplink bandwidth of the prefill replica's own leaf, less what
-        other transfers use. 0 for aggregated replicas; infinite for a leaf cut off."""
-        nbytes = tok_req * self.cls_kv_bytes_per_token
-        util = float(
-            np.clip(
-                np.median(self.link_load[self.link_load > 0])
-                if (self.link_load > 0).any()
-                else 0.0,
-                0,
-                0.95,
-            )
-        )
+        other transfers use."""
+        busy = self.link_load[self.link_load > 0]
+        util = float(np.clip(np.median(busy) if len(busy) else 0.0, 0, 0.95))
         lat = float(self.k["scale_out_latency_us"]) * 1e-6
-        bw = (
-            self._leaf_bw()[self.rack_leaf[self.rep_rack[rows]]] * 1e9 * (1 - util)
-        )  # bytes/s per row
-        prefill = self.rep_role[rows] == P.ROLE_PREFILL
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = lat + nbytes[cls] / bw[:, None]
-        return np.where(prefill[:, None], np.where(bw[:, None] > 0, t, np.inf), 0.0)
+        bw = self._leaf_bw()[self.rack_leaf[self.rep_rack]] * 1e9 * (1 - util)
+        bw = np.where(self.rep_role == P.ROLE_PREFILL, bw, -1.0)
+        return bw, tok_req * self.cls_kv_bytes_per_token, lat

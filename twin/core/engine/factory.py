@@ -191,21 +191,11 @@ class Factory(
         self._clocks(k)  # caps, throttling, stragglers
         self._arrivals(k)  # Poisson (and bursts) per class
         self._route(k)  # split over each deployment's replicas
-        self._enqueue(k)  # one cohort per replica and class
-        self._admit(k)  # FIFO admission within KV room and the prefill budget; TTFT
-        self._handoff(k)  # to decode (disaggregated: across the fabric)
-        self._decode(k)  # decode steps, completions, TPOT, SLO counts
-        # with less than one request on average (a fluid fraction), the replica runs
-        # decode steps only that share of the tick
-        self._power_and_heat(
-            k.B2,
-            k.steps * k.t_dec2 * np.minimum(k.B2, 1.0),
-            k.pf_time,
-            k.pf_u,
-            k.clock,
-            k.up,
-        )
-        self._update_gauges(k.out_rc.sum(), k.pf_tokens.sum(), k.B2, k.up, k.qlen)
+        self._admit(k)  # enqueue, client timeouts, FIFO admission in KV room and budget; TTFT
+        self._handoff(k)  # disaggregated: to decode replicas across the fabric
+        self._decode(k)  # decode steps, completions, TPOT, SLO counts, power activity
+        self._power_and_heat(k.dyn_full, k.clock)
+        self._update_gauges(k.out_tokens, float(k.pf_tokens.sum()), k.up)
 
 
 #: What each kind of pending record does when it is due: (factory, target, *args).

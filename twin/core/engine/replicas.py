@@ -108,6 +108,11 @@ class Replicas:
         self._tpf_flat = self.prof_tpf.ravel()
         self._pfu_flat = self.prof_pfu.ravel()
         self._has_disagg = bool((self.rep_role == P.ROLE_PREFILL).any())
+        self._no_kv = np.full(n, -1.0)  # no replica's KV crosses the fabric
+        self._no_kv_bytes = np.zeros(self.n_cls)
+        # each replica's GPU power: idle, and what full activity adds at full clock
+        self.rep_idle_w = self.sku_idle_w[self.rep_rack]
+        self.rep_dyn_w = self.sku_tdp_w[self.rep_rack] - self.rep_idle_w
         self._capex_cache = None
         # spans: (replica, rack, share of its GPUs) for power attribution and rack state
         span_rep, span_rack, span_share = [], [], []
@@ -178,7 +183,6 @@ class Replicas:
         self.rep_up = np.zeros(n, bool)
         self._t_dec_last = None
         self._tau_last = np.zeros(n)  # time between a replica's chances to prefill, last tick
-        self._last_grid = None
         self.rep_out_s = np.zeros(n)
         self.rep_user_s = np.zeros(n)  # output tokens/s each running request gets (pace)
         self.rep_util = np.zeros(n)
@@ -231,76 +235,3 @@ class Replicas:
         return np.bincount(classes.ravel(), weights=values.ravel(), minlength=self.n_cls)[
             : self.n_cls
         ]
-
-    def _grid_pos(self, B: np.ndarray):
-        """Where each replica's batch falls on the shared normalised grid."""
-        pos = np.interp(np.minimum(B / self.rep_bmax, 1.0), P.NORM_GRID, self._grid_index)
-        i0 = np.minimum(pos.astype(np.int64), len(P.NORM_GRID) - 2)
-        return i0, pos - i0
-
-    def _decode_time(self, B: np.ndarray, cw: np.ndarray) -> np.ndarray:
-        i0, f = self._grid_pos(B)
-        self._last_grid = (B, i0, f)
-        pr = self.rep_prof
-        t1 = self.prof_tdec[pr, 0, i0] * (1 - f) + self.prof_tdec[pr, 0, i0 + 1] * f
-        t2 = self.prof_tdec[pr, 1, i0] * (1 - f) + self.prof_tdec[pr, 1, i0 + 1] * f
-        return t1 + (t2 - t1) * cw
-
-    # prefill: steps of g prompt tokens each, priced from the profile's table
-    def _pf_pos(self, g: np.ndarray):
-        """Where a step of ``g`` tokens falls on the shared prefill grid (log-spaced
-        points, linear in g between them)."""
-        grid = self.pf_grid
-        gc = np.clip(g, 1.0, self.chunk)
-        i0 = np.minimum((np.log(gc) * self._pf_scale).astype(np.int64), len(grid) - 2)
-        return i0, (gc - grid[i0]) / (grid[i0 + 1] - grid[i0])
-
-    def _pf_step(self, g: np.ndarray, cw: np.ndarray, rows=slice(None), pos=None) -> np.ndarray:
-        """Time of one prefill step of ``g`` prompt tokens on each replica of ``rows``."""
-        i0, f = self._pf_pos(g) if pos is None else pos
-        G = len(self.pf_grid)
-        base = self.rep_prof[rows] * (2 * G) + i0  # into prof_tpf (P, 2, G), flattened
-        tab = self._tpf_flat
-        t1 = tab[base] + (tab[base + 1] - tab[base]) * f
-        t2 = tab[base + G] + (tab[base + G + 1] - tab[base + G]) * f
-        return t1 + (t2 - t1) * cw
-
-    def _pf_activity(self, rows, pos) -> np.ndarray:
-        """Power activity (0–1) of the prefill steps at ``pos`` (``_pf_pos``) on ``rows``."""
-        i0, f = pos
-        base = self.rep_prof[rows] * len(self.pf_grid) + i0
-        u = self._pfu_flat
-        return u[base] + (u[base + 1] - u[base]) * f
-
-    def _pf_group(self, tokens: np.ndarray, prompt: np.ndarray, rows=slice(None)) -> np.ndarray:
-        """Prompt tokens per prefill step, as twin perf's schedule groups them: a co-located
-        replica prefills, once per decode step, the prompts waiting then (``tokens`` spread
-        over last tick's decode steps: ``_tau_last`` apart), at least one whole prompt and
-        at most a chunk; a prefill-only replica runs full chunks (perf's prefill pool)."""
-        share = tokens * np.minimum(self._tau_last[rows], self.dt) / self.dt
-        g = np.minimum(self.chunk, np.maximum(np.minimum(prompt, self.chunk), share))
-        return np.where(self.rep_role[rows] == P.ROLE_PREFILL, self.chunk, g)
-
-    def _prompt_time(self, prompt: np.ndarray, cw: np.ndarray, rows) -> np.ndarray:
-        """Prefill of one prompt alone, in chunks (twin perf's TTFT)."""
-        return np.ceil(np.maximum(prompt, 1.0) / self.chunk) * self._pf_step(
-            np.minimum(prompt, self.chunk), cw, rows
-        )
-
-    def _compact_queues(self, A: np.ndarray) -> None:
-        """Drop emptied cohorts from the head of each FIFO (admission empties a prefix)."""
-        qa = self.q_cnt[A]
-        qa[qa <= 1e-9] = 0.0
-        self.q_cnt[A] = qa
-        empty = qa <= 0.0
-        shift = np.argmin(empty, axis=1)  # leading empty slots; 0 when the whole row is empty
-        rows = A[shift > 0]
-        shift = shift[shift > 0]
-        if not len(rows):
-            return
-        cols = np.arange(QUEUE_SLOTS)[None, :] + shift[:, None]
-        valid = cols < QUEUE_SLOTS
-        cols = np.minimum(cols, QUEUE_SLOTS - 1)
-        for arr, fill in ((self.q_cnt, 0.0), (self.q_t, 0.0), (self.q_tok, 1.0), (self.q_cls, 0)):
-            moved = np.take_along_axis(arr[rows], cols, axis=1)
-            arr[rows] = np.where(valid, moved, fill)
