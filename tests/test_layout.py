@@ -586,6 +586,27 @@ def test_a_replica_too_small_for_the_weights_is_reported(tmp_path):
     )
 
 
+def test_a_model_with_native_4bit_experts_fits_where_its_served_bytes_fit(tmp_path):
+    """gpt-oss ships its experts in MXFP4: served at fp8 they stay 4-bit (as the serving
+    model loads them), so one 80 GB H100 holds the replica (~63 GB, not 117 GB)."""
+    text = variant(
+        "model: llama-3.3-70b, precision: fp8, gpus_per_replica: 8",
+        "model: gpt-oss-120b, precision: fp8, gpus_per_replica: 1",
+    )
+    layout = load_layout(write(tmp_path, text), CATALOG)
+    assert layout.deployments[0].gpus_per_replica == 1
+    from twin.core.serving import Parallelism, Replica
+
+    r = Replica(CATALOG.gpu("h100"), CATALOG.model("gpt-oss-120b"), "fp8", Parallelism(1), CATALOG)
+    assert r.fits and r.weight_bytes < 80e9
+    # a model whose weights are fp8 throughout is still refused on one GPU
+    big = variant(
+        "model: llama-3.3-70b, precision: fp8, gpus_per_replica: 8",
+        "model: deepseek-r1, precision: fp8, gpus_per_replica: 1",
+    )
+    assert_reported(tmp_path, big, "gpus_per_replica: 1", "deepseek-r1 in fp8 has 671 GB")
+
+
 def test_a_workload_class_on_an_unknown_deployment_is_reported(tmp_path):
     text = variant("deployment: llama,", "deployment: lama,")
     assert_reported(

@@ -79,7 +79,7 @@ def test_another_seed_gives_another_run(report, tmp_path):
 def test_the_summary_table_is_printed(capsys):
     assert main(["run", "blackwell-ultra", "--for", "1m", "--quiet"]) == 0
     out = capsys.readouterr().out
-    assert "output tokens/s" in out and "SLO attainment" in out and "facility power" in out
+    assert "output throughput" in out and "SLO attainment" in out and "facility power" in out
 
 
 def test_random_faults_show_up_in_a_long_run(tmp_path):

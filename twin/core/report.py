@@ -14,35 +14,12 @@ from collections.abc import Callable
 from typing import Any
 
 import twin
+from twin.core import kpis
 from twin.core.engine import Factory
 
-#: The run aggregates every report has (issue 3), in display order.
-SUMMARY_KEYS = (
-    "output_tok_s",
-    "tok_s_per_mw",
-    "tok_per_joule",
-    "usd_per_mtok",
-    "ttft_p95_s",
-    "tpot_p95_s",
-    "slo_attainment",
-    "it_power_kw",
-    "facility_power_kw",
-)
-#: Gauges sampled over time into ``series`` (with ``t_s``).
-SERIES_KEYS = (
-    *SUMMARY_KEYS,
-    "total_tok_s",
-    "goodput_tok_s",
-    "usd_per_mtok_capital",
-    "usd_per_mtok_energy",
-    "ttft_p99_s",
-    "tpot_p99_s",
-    "queue_depth",
-    "utilisation",
-    "envelope_kw",
-    "shed_rps",
-    "failed_rps",
-)
+#: The headline run aggregates every report has (issue 3), in display order — the
+#: built-in ones; the registry (``twin.core.kpis``) is where they are defined.
+SUMMARY_KEYS = tuple(m.name for m in kpis.headline())
 MAX_SERIES_POINTS = 1000
 _SIG_DIGITS = 6
 
@@ -54,7 +31,9 @@ class Recorder:
         self.factory = factory
         dt = factory.dt
         self.every_s = max(dt, math.ceil(duration_s / max_points / dt) * dt)
-        self.series: dict[str, list[float]] = {k: [] for k in ("t_s", *SERIES_KEYS)}
+        #: the gauges sampled over time (the registry's ``series`` metrics), and ``t_s``
+        self.series_keys = tuple(k for k in kpis.series_keys() if k in factory.gauges)
+        self.series: dict[str, list[float]] = {k: [] for k in ("t_s", *self.series_keys)}
         self.events: list[dict[str, Any]] = []
         self._last_event = 0
         self.start_s = factory.now
@@ -72,12 +51,13 @@ class Recorder:
     def load_state(self, d: dict[str, Any]) -> None:
         self.every_s, self.start_s, self._last_event = d["every_s"], d["start_s"], d["last_event"]
         self.series = {k: list(v) for k, v in d["series"].items()}
+        self.series_keys = tuple(k for k in self.series if k != "t_s")
         self.events = [dict(e) for e in d["events"]]
 
     def sample(self) -> None:
         f = self.factory
         self.series["t_s"].append(f.now)
-        for k in SERIES_KEYS:
+        for k in self.series_keys:
             self.series[k].append(f.gauges[k])
         self.collect_events()
 

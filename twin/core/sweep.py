@@ -30,7 +30,7 @@ from typing import Any
 
 import yaml
 
-from twin.core import limits
+from twin.core import kpis, limits
 from twin.core.catalog import Catalog, load_catalog
 from twin.core.errors import InputError, TwinError
 from twin.core.layout import resolve_layout_path
@@ -38,31 +38,14 @@ from twin.core.scenario import is_scenario_doc, scenario_from_doc
 from twin.core.units import parse_duration_s
 from twin.core.yamlsrc import Reader, YMap, integer, load_file, load_text
 
-#: KPIs a plan may keep (the report's ``summary``), and which way is better.
-KPIS: dict[str, str] = {
-    "output_tok_s": "max",
-    "total_tok_s": "max",
-    "tok_s_per_mw": "max",
-    "tok_per_joule": "max",
-    "usd_per_mtok": "min",
-    "usd_per_mtok_capital": "min",
-    "usd_per_mtok_energy": "min",
-    "ttft_p50_s": "min",
-    "ttft_p95_s": "min",
-    "ttft_p99_s": "min",
-    "tpot_p50_s": "min",
-    "tpot_p95_s": "min",
-    "tpot_p99_s": "min",
-    "slo_attainment": "max",
-    "requests": "max",
-    "requests_shed": "min",
-    "requests_failed": "min",
-    "requests_abandoned": "min",
-    "it_power_kw": "min",
-    "facility_power_kw": "min",
-    "energy_mwh": "min",
-    "cost_usd": "min",
-}
+
+#: KPIs a plan may keep (the report's ``summary``), and which way is better — the
+#: built-in ones; ``kpis_by_direction()`` reads the registry as it is now.
+def kpis_by_direction() -> dict[str, str]:
+    return {m.name: "max" if m.better == "higher" else "min" for m in kpis.metrics() if m.run}
+
+
+KPIS = kpis_by_direction()
 DEFAULT_KEEP = (
     "output_tok_s",
     "tok_s_per_mw",
@@ -402,12 +385,13 @@ def _keep(r: Reader, top: YMap) -> tuple[str, ...]:
         return DEFAULT_KEEP
     seq = r.sequence(top["keep"], "sweep plan.keep", top.line_of("keep"))
     out: list[str] = []
+    known = kpis_by_direction()
     for i, k in enumerate(seq or []):
-        if str(k) not in KPIS:
+        if str(k) not in known:
             import difflib
 
-            close = difflib.get_close_matches(str(k), KPIS, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else f"; KPIs: {', '.join(KPIS)}"
+            close = difflib.get_close_matches(str(k), known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f"; KPIs: {', '.join(known)}"
             r.error(seq.line_of(i), f"keep[{i + 1}]: unknown KPI {str(k)!r}{hint}")
         elif str(k) not in out:
             out.append(str(k))

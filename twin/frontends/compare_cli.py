@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 
 from twin.core import commands as C
-from twin.core import limits
+from twin.core import kpis, limits
 from twin.core.catalog import load_catalog
 from twin.core.errors import TwinError
 from twin.core.layout import load_layout
@@ -16,18 +16,10 @@ from twin.core.scenario import Runner, scenario_for_layout, scenario_from_doc, s
 from twin.core.units import format_duration, parse_duration_s
 from twin.frontends.run_cli import DEFAULT_DURATION, scenario_doc
 
-ROWS = (
-    ("output_tok_s", "output tokens/s", "{:,.0f}", 1.0, "higher"),
-    ("tok_s_per_mw", "tokens/s per facility MW", "{:,.0f}", 1.0, "higher"),
-    ("tok_per_joule", "tokens per joule", "{:.3f}", 1.0, "higher"),
-    ("usd_per_mtok", "$ per million output tokens", "{:.3f}", 1.0, "lower"),
-    ("ttft_p95_s", "TTFT p95 (s)", "{:.3f}", 1.0, "lower"),
-    ("tpot_p95_s", "TPOT p95 (ms)", "{:.1f}", 1e3, "lower"),
-    ("slo_attainment", "SLO attainment (%)", "{:.2f}", 100.0, "higher"),
-    ("it_power_kw", "IT power (MW)", "{:.2f}", 1e-3, "lower"),
-    ("facility_power_kw", "facility power (MW)", "{:.2f}", 1e-3, "lower"),
-    ("cost_usd", "cost of the run ($)", "{:,.0f}", 1.0, "lower"),
-)
+
+def rows() -> tuple[kpis.Metric, ...]:
+    """The side-by-side table's rows: the registry's headline metrics and the run's cost."""
+    return (*kpis.headline(), kpis.get("cost_usd"))
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -201,7 +193,8 @@ def print_table(doc: dict, args) -> None:
     )
     for c in ("", "A", "B", "Δ", "Δ%"):
         t.add_column(c, justify="left" if not c else "right")
-    for k, label, spec, scale, better in ROWS:
+    for m in rows():
+        k, label, spec, scale, better = m.name, m.heading, m.fmt, m.scale, m.better
         va, vb = a["summary"].get(k), b["summary"].get(k)
         if va is None or vb is None:
             continue

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from twin.core import commands as C
+from twin.core import kpis
 from twin.core.units import format_duration
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -21,11 +22,6 @@ LABEL_W = 32
 #: Lines of the timeline, at most (the newest are cut, with a count).
 TIMELINE_MAX = 80
 OUTCOME_MARK = {"on time": "✔", "late": "◷", "missed": "✘", "not cued": "–"}
-CURVE_LABELS = {
-    "slo_attainment": "SLO attainment (site)",
-    "facility_power_kw": "facility power",
-    "output_tok_s": "output tokens/s",
-}
 
 
 @dataclass(frozen=True)
@@ -172,7 +168,8 @@ def curves(drill: dict) -> list[str]:
             continue
         nums = [v for v in values if v is not None]
         rng = f"{_num(min(nums), key)} … {_num(max(nums), key)}" if nums else "no data"
-        out.append(f"{CURVE_LABELS.get(key, key)[:w]:{w}} {sparkline(values)}  {rng}")
+        m = kpis.get(key)  # a site metric has its label; a component's curve keeps its text
+        out.append(f"{(m.label if m else key)[:w]:{w}} {sparkline(values)}  {rng}")
         cond = conds.get(key)
         if cond is not None:
             marks = [

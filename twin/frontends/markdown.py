@@ -4,25 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from twin.core import kpis
 from twin.core.units import format_duration, format_metric
 
-KPI_ROWS = (
-    ("output_tok_s", "output tokens/s", "{:,.0f}", 1.0),
-    ("tok_s_per_mw", "tokens/s per facility MW", "{:,.0f}", 1.0),
-    ("tok_per_joule", "tokens per joule", "{:.3f}", 1.0),
-    ("usd_per_mtok", "$ per million output tokens", "{:.3f}", 1.0),
-    ("usd_per_mtok_capital", "… of which capital and opex", "{:.3f}", 1.0),
-    ("usd_per_mtok_energy", "… of which energy", "{:.3f}", 1.0),
-    ("ttft_p95_s", "TTFT p95 (s)", "{:.3f}", 1.0),
-    ("tpot_p95_s", "TPOT p95 (ms)", "{:.1f}", 1e3),
-    ("slo_attainment", "SLO attainment (%)", "{:.2f}", 100.0),
-    ("it_power_kw", "IT power (MW)", "{:.2f}", 1e-3),
-    ("facility_power_kw", "facility power (MW)", "{:.2f}", 1e-3),
-)
 
-
-def fmt(v: Any, spec: str, scale: float) -> str:
-    return "—" if v is None else spec.format(v * scale)
+def key_figures():
+    """The Markdown's key figures: the registry's headline metrics and their breakdowns."""
+    return tuple(m for m in kpis.metrics() if m.headline or m.detail)
 
 
 def render(doc: dict[str, Any]) -> str:
@@ -53,7 +41,7 @@ def render(doc: dict[str, Any]) -> str:
     if doc.get("aborted"):
         lines += [f"Aborted: {doc['aborted']}", ""]
     lines += ["## Key figures", "", "| figure | value |", "|---|---:|"]
-    lines += [f"| {label} | {fmt(s.get(k), spec, sc)} |" for k, label, spec, sc in KPI_ROWS]
+    lines += [f"| {m.heading} | {m.figure(s.get(m.name))} |" for m in key_figures()]
     lines += [
         "| requests (shed / failed / abandoned) | "
         f"{s.get('requests', 0):,.0f} ({s.get('requests_shed', 0):,.0f} / "

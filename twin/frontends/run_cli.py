@@ -6,31 +6,18 @@ import argparse
 import sys
 from pathlib import Path
 
-from twin.core import limits
+from twin.core import kpis, limits
 from twin.core.catalog import load_catalog
 from twin.core.engine import Factory
 from twin.core.errors import TwinError
 from twin.core.layout import load_layout
-from twin.core.report import SUMMARY_KEYS, Recorder, report, to_json
+from twin.core.report import Recorder, report, to_json
 from twin.core.units import format_duration, format_metric, parse_duration_s
 from twin.frontends import markdown, resume_cli
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
 DEFAULT_DURATION = "1h"
-
-#: How each summary figure is shown: label, unit, scale, format.
-DISPLAY = {
-    "output_tok_s": ("output tokens/s", "", 1.0, "{:,.0f}"),
-    "tok_s_per_mw": ("tokens/s per facility MW", "", 1.0, "{:,.0f}"),
-    "tok_per_joule": ("tokens per joule", "tok/J", 1.0, "{:.3f}"),
-    "usd_per_mtok": ("cost per million output tokens", "$", 1.0, "{:.3f}"),
-    "ttft_p95_s": ("time to first token p95", "s", 1.0, "{:.3f}"),
-    "tpot_p95_s": ("time per output token p95", "ms", 1e3, "{:.1f}"),
-    "slo_attainment": ("SLO attainment", "%", 100.0, "{:.2f}"),
-    "it_power_kw": ("IT power", "MW", 1e-3, "{:,.2f}"),
-    "facility_power_kw": ("facility power", "MW", 1e-3, "{:,.2f}"),
-}
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -335,10 +322,8 @@ def print_summary(doc: dict, title: str) -> None:
     t.add_column(style="bold")
     t.add_column(justify="right")
     t.add_column(style="dim")
-    for k in SUMMARY_KEYS:
-        label, unit, scale, fmt = DISPLAY[k]
-        v = s.get(k)
-        t.add_row(label, "—" if v is None or v != v else fmt.format(v * scale), unit)
+    for m in kpis.headline():
+        t.add_row(m.label, m.figure(s.get(m.name)), m.unit)
     gone = s.get("requests_abandoned", 0.0)
     t.add_row(
         "requests served / shed / failed / abandoned",

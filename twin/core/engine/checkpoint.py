@@ -26,6 +26,7 @@ from dataclasses import fields
 import numpy as np
 
 import twin
+from twin.core import kpis
 from twin.core.engine import snapshot as S
 from twin.core.engine.health import Fault
 from twin.core.engine.metrics import History, Window
@@ -74,7 +75,7 @@ def _encode(name: str, value, arrays: dict) -> object:
         return {"t": "window", "head": value.head}
     if isinstance(value, History):
         arrays[name] = value.data
-        return {"t": "history", "count": value.count}
+        return {"t": "history", "count": value.count, "keys": list(value.keys)}
     if isinstance(value, Schedule):
         return {"t": "schedule", "v": value.to_data()}
     if isinstance(value, np.random.Generator):
@@ -202,9 +203,7 @@ def _decode(name: str, spec: dict, arrays: dict):
         h = History.__new__(History)
         h.data = arrays[name].copy()
         h.n, h.count = h.data.shape[1], int(spec["count"])
-        from twin.core.engine.snapshot import GAUGE_KEYS
-
-        h.keys = ("t_s", *GAUGE_KEYS)
+        h.keys = tuple(spec.get("keys") or ("t_s", *kpis.gauge_keys()))
         return h
     if t == "schedule":
         return Schedule.from_data(spec["v"])

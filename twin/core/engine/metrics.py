@@ -6,10 +6,9 @@ the same whether a tick completed ten requests or ten million.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
+from twin.core import kpis
 from twin.core.economics import cost_parts
 from twin.core.engine import plan as P
 
@@ -114,14 +113,13 @@ class Metrics:
     )
 
     def _init_metrics(self) -> None:
-        from twin.core.engine.snapshot import GAUGE_KEYS  # snapshot.py builds from these metrics
-
         wn = max(1, int(round(WINDOW_S / self.dt)))
         self.w_ttft = Window(wn, (self.n_cls, HIST_BUCKETS))
         self.w_tpot = Window(wn, (self.n_cls, HIST_BUCKETS))
         self.w_counts = Window(wn, (N_COUNTS, self.n_cls))
-        self.history = History(("t_s", *GAUGE_KEYS), HISTORY_TICKS)
-        self.gauges: dict[str, float] = dict.fromkeys(GAUGE_KEYS, 0.0)
+        gauge_keys = kpis.gauge_keys()  # the registry's, as it is when the factory is built
+        self.history = History(("t_s", *gauge_keys), HISTORY_TICKS)
+        self.gauges: dict[str, float] = dict.fromkeys(gauge_keys, 0.0)
         self.totals = {
             "output_tokens": 0.0,
             "energy_kwh": 0.0,
@@ -147,39 +145,38 @@ class Metrics:
         energy_s = fac_kw * site.usd_per_kwh / 3600.0
         cost_s = capital_s + energy_s + opex_s
         w = self.w_counts.sum
-        admitted, met, shed, failed, out_c = w[0], w[1], w[2], w[3], w[4]
-        denom = admitted.sum() + shed.sum() + failed.sum() + w[6].sum()
-        ttft_all = self.w_ttft.sum.sum(axis=0)
-        tpot_all = self.w_tpot.sum.sum(axis=0)
-        att = float(met.sum() / denom) if denom > 0 else 1.0
+        admitted, met, failed, out_c = w[0], w[1], w[3], w[4]
         good = float(np.sum(np.where(admitted > 0, out_c * met / np.maximum(admitted, 1e-9), 0.0)))
         out_window = float(out_c.sum())
-        g = self.gauges
-        g["output_tok_s"] = out_s
-        g["total_tok_s"] = (out_tokens + pf_tokens) / dt
-        g["goodput_tok_s"] = out_s * (good / out_window) if out_window > 0 else 0.0
-        g["tok_per_joule"] = out_s / (fac_kw * 1000.0) if fac_kw > 0 else 0.0
-        g["tok_s_per_mw"] = out_s / (fac_kw / 1000.0) if fac_kw > 0 else 0.0
-        g["usd_per_mtok"] = cost_s / out_s * 1e6 if out_s > 0 else math.inf
-        g["usd_per_mtok_capital"] = (capital_s + opex_s) / out_s * 1e6 if out_s > 0 else math.inf
-        g["usd_per_mtok_energy"] = energy_s / out_s * 1e6 if out_s > 0 else math.inf
-        for name, hist in (("ttft", ttft_all), ("tpot", tpot_all)):
-            for q, v in zip((50, 95, 99), percentiles(hist, (0.5, 0.95, 0.99)), strict=True):
-                g[f"{name}_p{q}_s"] = v
-        g["slo_attainment"] = att
-        g["queue_depth"] = float(self.q_cnt.sum())
         serving = up & (self.rep_role != P.ROLE_PREFILL)
         cap = float(self.rep_cap_tok_s[serving].sum())
-        g["utilisation"] = float(self.rep_out_s[serving].sum() / cap) if cap > 0 else 0.0
-        g["it_power_kw"] = it_kw
-        g["facility_power_kw"] = fac_kw
-        g["envelope_kw"] = (
-            site.envelope_kw
-            if self.site_cap_kw is None
-            else min(site.envelope_kw, self.site_cap_kw)
+        rates = {
+            "output_tok_s": out_s,
+            "prefill_tok_s": pf_tokens / dt,
+            "it_kw": it_kw,
+            "facility_kw": fac_kw,
+            "capital_usd_s": capital_s + opex_s,
+            "energy_usd_s": energy_s,
+            "goodput_tok_s": out_s * (good / out_window) if out_window > 0 else 0.0,
+            "queue_depth": float(self.q_cnt.sum()),
+            "utilisation": float(self.rep_out_s[serving].sum() / cap) if cap > 0 else 0.0,
+            "envelope_kw": (
+                site.envelope_kw
+                if self.site_cap_kw is None
+                else min(site.envelope_kw, self.site_cap_kw)
+            ),
+            "shed_rps": float(self._cls_shed_rate.sum()),
+            "failed_rps": float(failed.sum() / WINDOW_S),
+        }
+        q = kpis.Quantities(
+            rates,
+            _counts(w),
+            {"ttft": self.w_ttft.sum.sum(axis=0), "tpot": self.w_tpot.sum.sum(axis=0)},
+            dt,
+            percentiles,
         )
-        g["shed_rps"] = float(self._cls_shed_rate.sum())
-        g["failed_rps"] = float(failed.sum() / WINDOW_S)
+        g = self.gauges
+        g.update(kpis.compute(q, live=True))
         t = self.totals
         t["output_tokens"] += out_tokens
         t["prefill_tokens"] += pf_tokens
@@ -234,39 +231,30 @@ class Metrics:
         self.run_counts[:] = 0.0
 
     def run_summary(self) -> dict[str, float]:
-        """Aggregates over everything simulated so far (not averages of windowed gauges)."""
+        """Aggregates over everything simulated so far (not averages of windowed gauges):
+        the registry's formulas over the whole run's totals."""
         t = self.totals
         secs = max(t["seconds"], 1e-9)
-        out_s = t["output_tokens"] / secs
-        fac_kw = t["energy_kwh"] * 3600.0 / secs
-        c = self.run_counts
-        denom = c[0].sum() + c[2].sum() + c[3].sum() + c[6].sum()
-        ttft = percentiles(self.run_ttft.sum(axis=0), (0.5, 0.95, 0.99))
-        tpot = percentiles(self.run_tpot.sum(axis=0), (0.5, 0.95, 0.99))
-        mtok = t["output_tokens"] / 1e6
-        return {
-            "output_tok_s": out_s,
-            "total_tok_s": (t["output_tokens"] + t["prefill_tokens"]) / secs,
-            "tok_s_per_mw": out_s / (fac_kw / 1000.0) if fac_kw > 0 else 0.0,
-            "tok_per_joule": t["output_tokens"] / (t["energy_kwh"] * 3.6e6)
-            if t["energy_kwh"] > 0
-            else 0.0,
-            "usd_per_mtok": t["cost_usd"] / mtok if mtok > 0 else math.inf,
-            "usd_per_mtok_capital": t["capital_usd"] / mtok if mtok > 0 else math.inf,
-            "usd_per_mtok_energy": t["energy_usd"] / mtok if mtok > 0 else math.inf,
-            "ttft_p50_s": ttft[0],
-            "ttft_p95_s": ttft[1],
-            "ttft_p99_s": ttft[2],
-            "tpot_p50_s": tpot[0],
-            "tpot_p95_s": tpot[1],
-            "tpot_p99_s": tpot[2],
-            "slo_attainment": float(c[1].sum() / denom) if denom > 0 else 1.0,
-            "requests": float(c[5].sum()),
-            "requests_shed": float(c[2].sum()),
-            "requests_failed": float(c[3].sum()),
-            "requests_abandoned": float(c[6].sum()),
-            "it_power_kw": t["it_kwh"] * 3600.0 / secs,
-            "facility_power_kw": fac_kw,
-            "energy_mwh": t["energy_kwh"] / 1000.0,
-            "cost_usd": t["cost_usd"],
+        rates = {
+            "output_tok_s": t["output_tokens"] / secs,
+            "prefill_tok_s": t["prefill_tokens"] / secs,
+            "it_kw": t["it_kwh"] * 3600.0 / secs,
+            "facility_kw": t["energy_kwh"] * 3600.0 / secs,
+            "capital_usd_s": t["capital_usd"] / secs,
+            "energy_usd_s": t["energy_usd"] / secs,
         }
+        hists = {"ttft": self.run_ttft.sum(axis=0), "tpot": self.run_tpot.sum(axis=0)}
+        q = kpis.Quantities(rates, _counts(self.run_counts), hists, secs, percentiles)
+        return kpis.compute(q, live=False)
+
+
+def _counts(c: np.ndarray) -> dict[str, float]:
+    """Request counts by outcome from a (N_COUNTS, classes) array (see ``N_COUNTS``)."""
+    return {
+        "admitted": c[0].sum(),
+        "met": c[1].sum(),
+        "shed": c[2].sum(),
+        "failed": c[3].sum(),
+        "requests": c[5].sum(),
+        "abandoned": c[6].sum(),
+    }

@@ -12,34 +12,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from twin.core import kpis
 from twin.core.engine import plan as P
 from twin.core.engine.metrics import HIST_BUCKETS, percentile
 
-#: Gauge keys, in display order; the same names as the JSON report's `summary`.
-GAUGE_KEYS = (
-    "output_tok_s",
-    "total_tok_s",
-    "goodput_tok_s",
-    "tok_per_joule",
-    "tok_s_per_mw",
-    "usd_per_mtok",
-    "usd_per_mtok_capital",
-    "usd_per_mtok_energy",
-    "ttft_p50_s",
-    "ttft_p95_s",
-    "ttft_p99_s",
-    "tpot_p50_s",
-    "tpot_p95_s",
-    "tpot_p99_s",
-    "slo_attainment",
-    "queue_depth",
-    "utilisation",
-    "it_power_kw",
-    "facility_power_kw",
-    "envelope_kw",
-    "shed_rps",
-    "failed_rps",
-)
+#: The gauge keys of the built-in metrics, in display order; the same names as the JSON
+#: report's ``summary`` (the registry, ``twin.core.kpis``, is where they are defined).
+GAUGE_KEYS = kpis.gauge_keys()
 
 # Rack states, in order of precedence when several apply.
 RACK_OK, RACK_DRAINED, RACK_THROTTLED, RACK_DEGRADED, RACK_SWAPPING, RACK_DOWN = range(6)

@@ -26,6 +26,7 @@ from twin.core.layout.schema import (
     _hour,
     _ident,
 )
+from twin.core.serving.replica import weight_bytes
 from twin.core.yamlsrc import (
     YList,
     YMap,
@@ -140,7 +141,8 @@ class ServingMixin:
                 f"{where}.replicas: a disaggregated deployment needs at least 2 (prefill and decode)",
             )
         if gpr is not None and skus:
-            weights_gb = model.params_b * PRECISION_BYTES[precision]
+            # the bytes the serving model loads (native 4-bit experts stay 4-bit)
+            weights_gb = sum(weight_bytes(model, precision, self.catalog.constants)) / 1e9
             smallest = min(skus, key=lambda s: self.catalog.gpus[s].hbm_gb)
             hbm_gb = self.catalog.gpus[smallest].hbm_gb * gpr
             if weights_gb > hbm_gb:

@@ -39,8 +39,6 @@ OPS: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq,
     "!=": operator.ne,
 }
-#: Metrics a condition may use besides the gauges: run aggregates and counts.
-EXTRA_METRICS = ("active_faults", "critical_events", "t_s")
 #: Fields of components that conditions can read, by kind.
 COMPONENT_FIELDS = {
     "rack": ("temp_c", "power_kw", "utilisation", "clock", "state"),

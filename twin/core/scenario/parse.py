@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from twin.core import commands as C
-from twin.core import limits
+from twin.core import kpis, limits
 from twin.core.catalog import Catalog, load_catalog
-from twin.core.engine.snapshot import GAUGE_KEYS, RACK_STATE_NAMES
+from twin.core.engine.snapshot import RACK_STATE_NAMES
 from twin.core.errors import InputError, Problem, TwinError, UnknownName, clip
 from twin.core.layout import Layout, load_layout
 from twin.core.layout.schema import FORMAT as LAYOUT_FORMAT
@@ -20,7 +20,6 @@ from twin.core.scenario.model import (
     _COND,
     _WINDOW,
     COMPONENT_FIELDS,
-    EXTRA_METRICS,
     SCENARIO_KEYS,
     Condition,
     Event,
@@ -79,7 +78,7 @@ def parse_condition(text: str, where: str) -> tuple[Condition | None, str, str |
         )
     kind, target, metric, op, raw = m["kind"], m["id"], m["metric"], m["op"], m["value"]
     if kind is None:
-        known = (*GAUGE_KEYS, *EXTRA_METRICS)
+        known = kpis.condition_keys()
         if metric not in known:
             import difflib
 

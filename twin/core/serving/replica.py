@@ -122,6 +122,20 @@ def mtp_tokens_per_step(drafts: int, acceptance: float, decay: float) -> float:
     return total
 
 
+def weight_bytes(model: LLM, precision: str, constants) -> tuple[float, float]:
+    """Bytes of a model's (non-expert, expert) weights served in ``precision``.
+
+    A model whose experts ship natively in 4 bits (gpt-oss: MXFP4) keeps them in 4 bits
+    whatever the precision of the rest (the serving stacks load them as they are); the
+    layout check sizes a replica with this same function."""
+    bpp = constants["bytes_per_param"][precision]
+    expert_bpp = (
+        min(bpp, constants["mxfp4_bytes_per_param"]) if model.native_precision == "fp4" else bpp
+    )
+    expert = model.expert_params_b * 1e9 * expert_bpp
+    return (model.params_b - model.expert_params_b) * 1e9 * bpp, expert
+
+
 def path_speed(eff: Efficiency, model: LLM, precision: str) -> float:
     """Speed of a precision's kernel path relative to per-tensor fp8 on the same stack."""
     if precision == "fp4":
@@ -218,12 +232,7 @@ class Replica:
         moe = model.is_moe
 
         # --- bytes of weights -------------------------------------------------------
-        bpp = k["bytes_per_param"][precision]
-        expert_bpp = (
-            min(bpp, k["mxfp4_bytes_per_param"]) if model.native_precision == "fp4" else bpp
-        )
-        self.expert_bytes = model.expert_params_b * 1e9 * expert_bpp
-        self.dense_bytes = (model.params_b - model.expert_params_b) * 1e9 * bpp
+        self.dense_bytes, self.expert_bytes = weight_bytes(model, precision, k)
         self.weight_bytes = self.expert_bytes + self.dense_bytes
         # non-expert weights: split over the stage's GPUs, or replicated with DP attention
         dense_shard = 1 if (moe and par.dp_attention) else par.tp

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from twin.core.errors import TwinError
-from twin.core.sweep import KPIS
+from twin.core.sweep import kpis_by_direction
 
 
 class Results:
@@ -136,13 +136,13 @@ def _num(v: Any) -> float | None:
 
 def better(kpi: str, a: float, b: float) -> bool:
     """``a`` is strictly better than ``b`` for ``kpi``."""
-    return a > b if KPIS[kpi] == "max" else a < b
+    return a > b if kpis_by_direction()[kpi] == "max" else a < b
 
 
 def best(summary: list[dict[str, Any]], kpi: str, n: int = 3) -> list[dict[str, Any]]:
     """The ``n`` grid points with the best mean of ``kpi``."""
     have = [s for s in summary if s.get(f"{kpi}_mean") is not None]
-    sign = -1.0 if KPIS[kpi] == "max" else 1.0
+    sign = -1.0 if kpis_by_direction()[kpi] == "max" else 1.0
     return sorted(have, key=lambda s: sign * s[f"{kpi}_mean"])[:n]
 
 

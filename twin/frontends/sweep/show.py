@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from twin.core.sweep import KPIS
+from twin.core.sweep import kpis_by_direction
 from twin.core.units import format_metric
 from twin.frontends.sweep.results import Results, best, pareto
 
@@ -104,7 +104,7 @@ def best_table(
     t.add_column("seeds", justify="right")
     for k in keep:
         for i, s in enumerate(best(summary, k, n)):
-            label = f"{k} {'↑' if KPIS[k] == 'max' else '↓'}" if i == 0 else ""
+            label = f"{k} {'↑' if kpis_by_direction()[k] == 'max' else '↓'}" if i == 0 else ""
             rank = [str(i + 1)] if n > 1 else []
             t.add_row(label, *rank, *(str(s[a]) for a in axes), _mean_spread(k, s),
                       str(s["runs"]))  # fmt: skip
@@ -151,7 +151,7 @@ def front_plot(
 
 
 def _better(kpi: str) -> str:
-    return "higher is better" if KPIS[kpi] == "max" else "lower is better"
+    return "higher is better" if kpis_by_direction()[kpi] == "max" else "lower is better"
 
 
 def _save_svg(path: Path, plot: str, table: Table) -> Path:

@@ -6,45 +6,13 @@ gauge says its entry on the message line.
 
 from __future__ import annotations
 
-#: The gauge strip, by gauge key: (label, plain words with the unit).
-GAUGES = {
-    "output_tok_s": (
-        "out tok/s",
-        "output tokens generated per second, whole factory (input tokens not counted); "
-        "the note: goodput (tokens of requests that met their SLO), or requests shed (turned away "
-        "at admission) and failed (lost to a fault) per second",
-    ),
-    "tok_s_per_mw": (
-        "tok/s/MW",
-        "output tokens per second per megawatt of facility power (IT × PUE); "
-        "the note: tokens per joule",
-    ),
-    "usd_per_mtok": (
-        "$/Mtok",
-        "dollars per million output tokens: capital (GPUs over their life) + opex + energy; "
-        "the note: the energy part",
-    ),
-    "ttft_p95_s": (
-        "TTFT p95",
-        "time to first token, 95th percentile over the last 60 s, ms or s; the note: the "
-        "worst request class as a share of its own TTFT SLO (100% = at its limit)",
-    ),
-    "tpot_p95_s": (
-        "TPOT p95",
-        "time per output token after the first, 95th percentile over the last 60 s, ms; "
-        "the note: the worst class as a share of its TPOT SLO",
-    ),
-    "slo_attainment": (
-        "SLO met",
-        "share of requests over the last 60 s that met both their TTFT and TPOT SLOs, "
-        "shed and failed requests counted as missed; goal ≥ 99%",
-    ),
-    "facility_power_kw": (
-        "facility",
-        "facility power in MW (IT power × PUE) against the site's utility envelope "
-        "(or the :cap), and the share of it used",
-    ),
-}
+from twin.core import kpis
+
+
+def gauges() -> dict[str, tuple[str, str]]:
+    """The gauge strip, by gauge key: (label, plain words with the unit) — the registry's."""
+    return {m.name: (m.gauge.short, m.gauge.help) for m in kpis.gauges()}
+
 
 GAUGE_NOTES = (
     ("‹5m", "on a gauge's title: its sparkline spans the last 5 minutes, newest on the right"),
@@ -125,5 +93,5 @@ VIEWS = {
 
 
 def gauge_words(key: str) -> str:
-    label, words = GAUGES[key]
+    label, words = gauges()[key]
     return f"{label}: {words}"

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from twin.core import kpis
 from twin.core.engine.snapshot import (
     RACK_DEGRADED,
     RACK_DOWN,
@@ -349,15 +350,9 @@ class GaugeSpec:
     short: str  # the title in a narrow gauge
 
 
-GAUGES = (
-    GaugeSpec("output_tok_s", "output tokens/s", "out tok/s"),
-    GaugeSpec("tok_s_per_mw", "tokens/s per MW", "tok/s/MW"),
-    GaugeSpec("usd_per_mtok", "cost $/Mtok", "$/Mtok"),
-    GaugeSpec("ttft_p95_s", "TTFT p95", "TTFT p95"),
-    GaugeSpec("tpot_p95_s", "TPOT p95", "TPOT p95"),
-    GaugeSpec("slo_attainment", "SLO attainment", "SLO met"),
-    GaugeSpec("facility_power_kw", "facility power", "facility"),
-)
+def gauge_specs() -> tuple[GaugeSpec, ...]:
+    """The gauge strip, in order: the registry's metrics that have a gauge."""
+    return tuple(GaugeSpec(m.name, m.gauge.title, m.gauge.short) for m in kpis.gauges())
 
 
 @dataclass(frozen=True)
@@ -393,117 +388,129 @@ def _worst_slo(snap: Snapshot, which: str) -> tuple[float, str, float]:
 
 
 def read_gauges(snap: Snapshot) -> list[GaugeReading]:
-    """Every gauge's number, unit and whether it is in bounds (colour *and* glyph on screen)."""
-    g = snap.gauges
+    """Every gauge's number, unit and whether it is in bounds (colour *and* glyph on screen).
+
+    A gauge with a reader below gets its bounds and notes from it; any other registered
+    gauge shows its number in the registry's unit, without bounds."""
+    specs = gauge_specs()
     if len(snap.history.get("t_s", ())) == 0:  # before the first tick there is nothing to read
-        return [GaugeReading(spec.key, "—", "", OK, "starting", "—") for spec in GAUGES]
-    out = []
+        return [GaugeReading(spec.key, "—", "", OK, "starting", "—") for spec in specs]
+    return [_READERS.get(spec.key, _plain)(snap, spec.key) for spec in specs]
+
+
+def _plain(snap: Snapshot, key: str) -> GaugeReading:
+    m = kpis.get(key)
+    v = m.figure(snap.gauges.get(key, math.nan))
+    return GaugeReading(key, v, m.unit, OK, m.label, f"{v}{m.unit}")
+
+
+def _read_output(snap: Snapshot, key: str) -> GaugeReading:
+    g = snap.gauges
     shed, failed = g.get("shed_rps", 0.0), g.get("failed_rps", 0.0)
-    st = WARN if shed + failed > 0.01 else OK
-    v = _num(g["output_tok_s"])
-    if st == OK:
-        out.append(
-            GaugeReading(
-                "output_tok_s",
-                v,
-                "tok/s",
-                OK,
-                f"goodput {_num(g.get('goodput_tok_s', 0.0))} tok/s",
-                v,
-                (f"goodput {_num(g.get('goodput_tok_s', 0.0))}",),
-            )
-        )
-    else:  # shed (turned away at admission) and failed (lost to a fault) are different stories
-        lost = [(w, x) for w, x in (("shed", shed), ("failed", failed)) if x > 0.005]
-        out.append(
-            GaugeReading(
-                "output_tok_s",
-                v,
-                "tok/s",
-                WARN,
-                " · ".join(f"{w} {_num(x)} req/s" for w, x in lost),
-                v,
-                (
-                    " · ".join(f"{w} {_num(x)}/s" for w, x in lost),
-                    " ".join(f"{w[0]}{_num(x)}/s" for w, x in lost),
-                ),
-            )
-        )
-    v = _num(g["tok_s_per_mw"])
-    out.append(
-        GaugeReading(
-            "tok_s_per_mw",
-            v,
-            "tok/s/MW",
-            OK,
-            f"{g.get('tok_per_joule', 0.0):.2f} tokens per joule",
-            v,
-            (f"{g.get('tok_per_joule', 0.0):.2f} tok/J",),
-        )
+    v = _num(g[key])
+    if shed + failed <= 0.01:
+        good = _num(g.get("goodput_tok_s", 0.0))
+        return GaugeReading(key, v, "tok/s", OK, f"goodput {good} tok/s", v, (f"goodput {good}",))
+    # shed (turned away at admission) and failed (lost to a fault) are different stories
+    lost = [(w, x) for w, x in (("shed", shed), ("failed", failed)) if x > 0.005]
+    return GaugeReading(
+        key,
+        v,
+        "tok/s",
+        WARN,
+        " · ".join(f"{w} {_num(x)} req/s" for w, x in lost),
+        v,
+        (
+            " · ".join(f"{w} {_num(x)}/s" for w, x in lost),
+            " ".join(f"{w[0]}{_num(x)}/s" for w, x in lost),
+        ),
     )
-    usd = g["usd_per_mtok"]
-    if math.isfinite(usd):
-        out.append(
-            GaugeReading(
-                "usd_per_mtok",
-                f"{usd:.3f}",
-                "$/Mtok",
-                OK,
-                f"of which energy ${g.get('usd_per_mtok_energy', 0.0):.3f}",
-                f"${usd:.3f}",
-                (f"energy ${g.get('usd_per_mtok_energy', 0.0):.3f}",),
-            )
-        )
+
+
+def _read_per_mw(snap: Snapshot, key: str) -> GaugeReading:
+    v, tpj = _num(snap.gauges[key]), snap.gauges.get("tok_per_joule", 0.0)
+    return GaugeReading(
+        key, v, "tok/s/MW", OK, f"{tpj:.2f} tokens per joule", v, (f"{tpj:.2f} tok/J",)
+    )
+
+
+def _read_cost(snap: Snapshot, key: str) -> GaugeReading:
+    usd = snap.gauges[key]
+    if not math.isfinite(usd):
+        return GaugeReading(key, "—", "$/Mtok", BAD, "no output", "—")
+    energy = snap.gauges.get("usd_per_mtok_energy", 0.0)
+    return GaugeReading(
+        key,
+        f"{usd:.3f}",
+        "$/Mtok",
+        OK,
+        f"of which energy ${energy:.3f}",
+        f"${usd:.3f}",
+        (f"energy ${energy:.3f}",),
+    )
+
+
+def _read_latency(snap: Snapshot, key: str) -> GaugeReading:
+    ratio, cls, _slo = _worst_slo(snap, key.split("_")[0])
+    st = BAD if ratio > 1.0 else (WARN if ratio > 0.8 else OK)
+    value, unit = _latency(snap.gauges[key])
+    if not cls:
+        notes: tuple[str, ...] = ("no traffic",)
+    elif st != OK:
+        x = f"{ratio:.1f}×" if ratio < 10 else f"{ratio:,.0f}×"
+        notes = (f"{cls} at {x} its SLO", f"{cls} {x} SLO", f"{x} SLO")
     else:
-        out.append(GaugeReading("usd_per_mtok", "—", "$/Mtok", BAD, "no output", "—"))
-    for key, which in (("ttft_p95_s", "ttft"), ("tpot_p95_s", "tpot")):
-        ratio, cls, _slo = _worst_slo(snap, which)
-        st = BAD if ratio > 1.0 else (WARN if ratio > 0.8 else OK)
-        value, unit = _latency(g[key])
-        if not cls:
-            notes: tuple[str, ...] = ("no traffic",)
-        elif st != OK:
-            x = f"{ratio:.1f}×" if ratio < 10 else f"{ratio:,.0f}×"
-            notes = (f"{cls} at {x} its SLO", f"{cls} {x} SLO", f"{x} SLO")
-        else:
-            notes = (
-                f"worst class at {ratio:.0%} of its SLO",
-                f"worst {ratio:.0%} of SLO",
-                f"{ratio:.0%} of SLO",
-            )
-        out.append(GaugeReading(key, value, unit, st, notes[0], f"{value}{unit}", notes[1:]))
-    att = g["slo_attainment"]
-    st = BAD if att < 0.95 else (WARN if att < 0.99 else OK)
-    out.append(
-        GaugeReading(
-            "slo_attainment",
-            f"{att * 100:.1f}",
-            "%",
-            st,
-            "of requests · goal ≥ 99%",
-            f"{att * 100:.1f}%",
-            ("goal ≥ 99%",),
+        notes = (
+            f"worst class at {ratio:.0%} of its SLO",
+            f"worst {ratio:.0%} of SLO",
+            f"{ratio:.0%} of SLO",
         )
+    return GaugeReading(key, value, unit, st, notes[0], f"{value}{unit}", notes[1:])
+
+
+def _read_attainment(snap: Snapshot, key: str) -> GaugeReading:
+    att = snap.gauges[key]
+    st = BAD if att < 0.95 else (WARN if att < 0.99 else OK)
+    return GaugeReading(
+        key,
+        f"{att * 100:.1f}",
+        "%",
+        st,
+        "of requests · goal ≥ 99%",
+        f"{att * 100:.1f}%",
+        ("goal ≥ 99%",),
     )
-    fac, env = g["facility_power_kw"], g["envelope_kw"]
+
+
+def _read_facility(snap: Snapshot, key: str) -> GaugeReading:
+    fac, env = snap.gauges[key], snap.gauges["envelope_kw"]
     share = fac / env if env > 0 else 0.0
     st = BAD if share > 1.0 else (WARN if share > 0.9 else OK)
     cap = " cap" if snap.site_cap_kw is not None else ""
-    out.append(
-        GaugeReading(
-            "facility_power_kw",
-            f"{fac / 1000:.1f}",
-            "MW",
-            st,
-            f"of {env / 1000:.1f} MW{cap} ({share:.0%})",
-            f"{fac / 1000:.1f}/{env / 1000:.0f}MW",
-            (
-                f"{share:.0%} of {env / 1000:.0f} MW{cap}",
-                f"{share:.0%} of {cap.strip() or 'limit'}",
-            ),
-        )
+    return GaugeReading(
+        key,
+        f"{fac / 1000:.1f}",
+        "MW",
+        st,
+        f"of {env / 1000:.1f} MW{cap} ({share:.0%})",
+        f"{fac / 1000:.1f}/{env / 1000:.0f}MW",
+        (
+            f"{share:.0%} of {env / 1000:.0f} MW{cap}",
+            f"{share:.0%} of {cap.strip() or 'limit'}",
+        ),
     )
-    return out
+
+
+#: How the built-in gauges read: bounds (colour and glyph) and the note under the number.
+_READERS = {
+    "output_tok_s": _read_output,
+    "tok_s_per_mw": _read_per_mw,
+    "usd_per_mtok": _read_cost,
+    "ttft_p95_s": _read_latency,
+    "tpot_p95_s": _read_latency,
+    "slo_attainment": _read_attainment,
+    "facility_power_kw": _read_facility,
+}
 
 
 def gauge_delta(key: str, now: float, base: float) -> str:

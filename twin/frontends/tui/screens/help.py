@@ -65,7 +65,7 @@ def _numbers(view_title: str) -> list:
     for name, words in glossary.VIEWS.get(view_title, ()):
         parts += [(f"  {name}", "bold"), f" — {words}\n"]
     parts.append(("\nThe gauges (top)\n", "bold $accent"))
-    for label, words in glossary.GAUGES.values():
+    for label, words in glossary.gauges().values():
         parts += [(f"  {label}", "bold"), f" — {words}\n"]
     for label, words in glossary.GAUGE_NOTES:
         parts += [(f"  {label}", "bold"), f" — {words}\n"]

@@ -16,13 +16,13 @@ from twin.frontends.tui import fmt
 from twin.frontends.tui.glossary import gauge_words
 from twin.frontends.tui.model import (
     BAD,
-    GAUGES,
     OK,
     STATUS_GLYPH,
     WARN,
     GaugeReading,
     GaugeSpec,
     gauge_delta,
+    gauge_specs,
     read_gauges,
 )
 
@@ -163,10 +163,10 @@ class Gauge(Widget):
 
 
 class GaugeStrip(Horizontal):
-    """Seven gauges side by side; `show` applies one snapshot to all of them."""
+    """The registry's gauges side by side; `show` applies one snapshot to all of them."""
 
     def compose(self) -> ComposeResult:
-        for spec in GAUGES:
+        for spec in gauge_specs():
             yield Gauge(spec)
 
     history_from_s = 0.0  # the ramp from a cold start (early in the warm-up) is not drawn
@@ -185,7 +185,7 @@ class GaugeStrip(Horizontal):
             hist = snap.history.get(key, np.zeros(0))
             if len(hist) == len(t):
                 hist = hist[keep]
-            if key == "slo_attainment":
+            if key == "slo_attainment":  # drawn in percent, like its number
                 hist = hist * 100
             delta = (
                 gauge_delta(key, snap.gauges.get(key), self.baseline.get(key))
