@@ -173,6 +173,7 @@ class Checkpointing:
         self.start_hour = float(meta["start_hour"])
         self._snap_cache = self._bw_state = self._capex_cache = None
         self._rack_down()
+        self._start_clock()  # SimPy's clock from the restored tick
         return meta["context"]
 
     def _check_shapes(self, values: dict) -> None:

@@ -13,13 +13,10 @@ import numpy as np
 from twin.core.engine import kernel as K
 from twin.core.engine import plan as P
 from twin.core.engine.metrics import HIST_BUCKETS, N_COUNTS
-from twin.core.engine.routing import POLICIES, View
+from twin.core.engine.routing import POLICIES, route_all
 
 #: A co-located replica's prefill budget per tick (``plan.PREFILL_TIME_SHARE``).
 PREFILL_TIME_SHARE = P.PREFILL_TIME_SHARE
-#: KV-aware routing finds a session's cached prefix on its previous replica this often
-#: (the rest: evicted during a tool pause, or the replica was busy).
-KV_HIT_RATE = 0.9
 #: A client gives up on a request that has waited this many times its class's TTFT SLO
 #: for a first token (at least CLIENT_TIMEOUT_MIN_S): tens of seconds for chat, a few
 #: minutes for slower classes. Serving stacks and clients both time out; without it a
@@ -130,50 +127,21 @@ class Flow:
         self._cls_tick_rate = lam
 
     def _route(self, k: TickVars) -> None:
-        """Split each class's arrivals over its deployment's accepting replicas."""
+        """Split each class's arrivals over its deployment's accepting replicas
+        (``routing.route_all``, one compiled call)."""
         n_rep = len(self.rep_dep)
-        B = self.run.sum(axis=1)
-        qsum = self.q_cnt.sum(axis=1)
-        # load: running over the SLO-knee batch, plus queued work over what the replica
-        # prefills within half the TTFT SLO (a long queue is what breaks TTFT)
-        load = B / self.rep_bslo + qsum / self.rep_qcap
-        add = np.zeros((n_rep, self.n_slot))
-        tok_req = np.zeros(self.n_cls)
-        shed_c = np.zeros(self.n_cls)
-        arrivals, accepting, clock, slow = k.arrivals, k.accepting, k.clock, k.slow
-        for c, sh in enumerate(self.shapes):
-            idx = self.dep_reps[sh.deployment]
-            idx = idx[accepting[idx] & (self.rep_role[idx] != P.ROLE_DECODE)]
-            n_up = len(idx)
-            hit = (
-                (KV_HIT_RATE * (n_up / max(1, len(self.dep_reps[sh.deployment]))))
-                if self.policy == "kv-aware"
-                else 1.0 / max(n_up, 1)
-            )
-            tok_req[c] = max(
-                1.0, sh.prompt_tokens - hit * sh.reusable_tokens * sh.followup_fraction
-            )
-            if arrivals[c] <= 0:
-                continue
-            if n_up == 0:
-                k.counts[3, c] += arrivals[c]
-                continue
-            view = View(
-                load[idx], self.rep_qcap[idx], self.rep_eff[idx], clock[idx]
-            )  # arrivals join the queue
-            share = POLICIES[self.policy](view, arrivals[c]) * arrivals[c]
-            if self.policy == "slo-aware":
-                # admit only what the replica can prefill within the TTFT SLO: q_cap is
-                # what it drains in half of it (capacity, not recent admissions, so
-                # shedding never feeds on itself)
-                room_q = np.maximum(0.0, self.rep_qcap[idx] * clock[idx] / slow[idx] - qsum[idx])
-                kept = np.minimum(share, room_q)
-                shed_c[c] = float((share - kept).sum())
-                share = kept
-            add[idx, self.cls_slot[c]] = share
-        k.counts[2] = shed_c
-        self._cls_shed_rate = shed_c / self.dt
-        k.B, k.add, k.tok_req = B, add, tok_req
+        k.B, k.add, k.tok_req = (
+            np.empty(n_rep),
+            np.empty((n_rep, self.n_slot)),
+            np.empty(self.n_cls),
+        )
+        route_all(
+            POLICIES[self.policy], k.arrivals, self.cls_dep, self.cls_slot, self.cls_prompt,
+            self.cls_reusable, self.cls_followup, self.dep_ptr, self.dep_idx, self.run,
+            self.q_cnt, self.rep_bslo, self.rep_qcap, self.rep_eff, k.clock, k.slow,
+            k.accepting, self.rep_role, k.counts, k.add, k.tok_req, k.B,
+        )  # fmt: skip
+        self._cls_shed_rate = k.counts[2] / self.dt
 
     def _admit(self, k: TickVars) -> None:
         """New cohorts join each replica's FIFO, clients give up on the ones waiting past
@@ -207,68 +175,27 @@ class Flow:
         self.w_ttft.push(ttft_hist)
 
     def _prefill_room(self, k: TickVars) -> np.ndarray:
-        """Requests each prefill replica may take this tick: a disaggregated deployment's
-        decode replicas admit handoffs only while they have KV room, so a full decode
-        pool backs up prefill (its queue, hence TTFT, grows; then clients give up)."""
-        room = self.rep_bmax.copy()
+        """Requests each prefill replica may take this tick (``kernel.prefill_room``)."""
         if not self._has_disagg:
-            return room
-        role, up = self.rep_role, k.up
-        for idx in self.dep_reps:
-            pre = idx[role[idx] == P.ROLE_PREFILL]
-            if not len(pre):
-                continue
-            dec = idx[(role[idx] == P.ROLE_DECODE) & up[idx]]
-            free = float(np.maximum(0.0, self.rep_bmax[dec] - k.B[dec]).sum())
-            n_pf = max(1, int(k.accepting[pre].sum()))
-            room[pre] = np.minimum(self.rep_bmax[pre], free / n_pf)
+            return self.rep_bmax
+        room = np.empty(len(self.rep_dep))
+        K.prefill_room(
+            self.dep_ptr, self.dep_idx, self.rep_role, k.up, k.accepting, self.rep_bmax, k.B, room
+        )
         return room
 
     def _handoff(self, k: TickVars) -> None:
-        """Admitted requests start decoding: in place, or (disaggregated) on the deployment's
-        decode replicas after their KV crosses the fabric."""
-        role, adm, up = self.rep_role, k.adm, k.up
-        xfer_gb_s = 0.0  # co-located replicas' admissions join their batch in ``_decode``
-        if self._has_disagg:
-            for d, idx in enumerate(self.dep_reps):
-                pre = idx[role[idx] == P.ROLE_PREFILL]
-                if not len(pre):
-                    continue
-                handoff = adm[pre].sum(axis=0)  # per slot of this deployment
-                slot_cls = self.dep_slot_cls[d]
-                dec = idx[(role[idx] == P.ROLE_DECODE) & up[idx]]
-                if not len(dec) or handoff.sum() <= 0:
-                    k.counts[3] += self._per_class(
-                        handoff[None, :], np.maximum(slot_cls, 0)[None, :]
-                    )
-                    continue
-                tok_slot = np.where(slot_cls >= 0, k.tok_req[np.maximum(slot_cls, 0)], 0.0)
-                kv_gb = (
-                    float((handoff * tok_slot).sum())
-                    * self.profiles[self.rep_prof[pre[0]]].kv_bytes_per_token
-                    / 1e9
-                )
-                xfer_gb_s += kv_gb / self.dt
-                B, total = k.B, handoff.sum()
-                share = (
-                    POLICIES["least-loaded"](
-                        View(
-                            B[dec] / self.rep_bslo[dec],
-                            self.rep_bslo[dec],
-                            self.rep_eff[dec],
-                            k.clock[dec],
-                        ),
-                        total,
-                    )
-                    * total
-                )
-                # never past a decode replica's KV room: the excess goes where room is left
-                room = np.maximum(0.0, self.rep_bmax[dec] - self.run[dec].sum(axis=1))
-                give = np.minimum(share, room)
-                rest, spare = total - give.sum(), room - give
-                if rest > 1e-9 and spare.sum() > 0:
-                    give += spare * min(1.0, rest / spare.sum())
-                self.run[dec] += (give / total)[:, None] * handoff[None, :]
+        """Disaggregated deployments: admitted requests start decoding on the deployment's
+        decode replicas after their KV crosses the fabric (``kernel.handoff``); co-located
+        replicas' admissions join their batch in ``_decode``."""
+        if not self._has_disagg:
+            self._fabric_load(0.0)
+            return
+        xfer_gb_s = K.handoff(
+            self.dt, self.dep_ptr, self.dep_idx, self.dep_slot_cls, self.dep_kv_bpt,
+            self.rep_role, k.up, k.adm, k.tok_req, k.B, self.rep_bslo, self.rep_bmax,
+            self.run, k.counts,
+        )  # fmt: skip
         self._fabric_load(xfer_gb_s)
 
     def _decode(self, k: TickVars) -> None:

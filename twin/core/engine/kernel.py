@@ -28,12 +28,13 @@ import numpy as np
 from numba import njit
 
 from twin.core.engine.metrics import _LOG_STEP, HIST_BUCKETS, HIST_MIN_S
+from twin.core.engine.routing import waterfill
 
 ROLE_AGG, ROLE_PREFILL, ROLE_DECODE = 0, 1, 2
 _HIST_MAX_S = HIST_MIN_S * math.exp(HIST_BUCKETS * _LOG_STEP)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def bucket1(v: float) -> int:
     """``metrics.bucket`` for one latency (NaN and infinity go to the last bucket)."""
     if v != v or v > _HIST_MAX_S:
@@ -43,7 +44,7 @@ def bucket1(v: float) -> int:
     return min(int(math.log(v / HIST_MIN_S) / _LOG_STEP), HIST_BUCKETS - 1)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def grid_pos(x: float, grid: np.ndarray):
     """Where ``x`` falls on an increasing grid: (index of the point below, fraction)."""
     n = len(grid)
@@ -56,7 +57,7 @@ def grid_pos(x: float, grid: np.ndarray):
     return j, (x - grid[j]) / (grid[j + 1] - grid[j])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def decode_step(tdec, p, i0, f, cw):
     """Decode step time of profile ``p`` at grid position (i0, f) and clock weight ``cw``."""
     t1 = tdec[p, 0, i0] * (1 - f) + tdec[p, 0, i0 + 1] * f
@@ -64,7 +65,7 @@ def decode_step(tdec, p, i0, f, cw):
     return t1 + (t2 - t1) * cw
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def decode_times(B, bmax, norm_grid, prof, tdec, cw, slow, out):
     """Each replica's decode step time at batch ``B`` (its slowdown included)."""
     for r in range(len(B)):
@@ -72,7 +73,7 @@ def decode_times(B, bmax, norm_grid, prof, tdec, cw, slow, out):
         out[r] = decode_step(tdec, prof[r], i0, f, cw[r]) * slow[r]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def pf_pos(g, chunk, pf_scale, pf_grid):
     """Where a prefill step of ``g`` tokens falls on the log-spaced prefill grid."""
     n = len(pf_grid)
@@ -81,7 +82,7 @@ def pf_pos(g, chunk, pf_scale, pf_grid):
     return i0, (gc - pf_grid[i0]) / (pf_grid[i0 + 1] - pf_grid[i0])
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def pf_step(tpf, p, i0, f, cw, n):
     """One prefill step's time (table ``tpf`` flattened from (P, 2, n))."""
     base = p * 2 * n + i0
@@ -90,7 +91,7 @@ def pf_step(tpf, p, i0, f, cw, n):
     return t1 + (t2 - t1) * cw
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def compact(r, q_cnt, q_t, q_tok, q_cls):
     """Drop emptied cohorts from the head of replica ``r``'s FIFO."""
     Q = q_cnt.shape[1]
@@ -118,7 +119,7 @@ def compact(r, q_cnt, q_t, q_tok, q_cls):
             q_cnt[r, j], q_t[r, j], q_tok[r, j], q_cls[r, j] = 0.0, 0.0, 1.0, 0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def enqueue(r, t0, add, slot_cls, tok_req, q_cnt, q_t, q_tok, q_cls):
     """One cohort per class with arrivals joins replica ``r``'s FIFO; a full queue merges
     its newest cohorts into the last slot."""
@@ -150,7 +151,7 @@ def enqueue(r, t0, add, slot_cls, tok_req, q_cnt, q_t, q_tok, q_cls):
             qlen += 1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", inline="always")
 def abandon(r, t0, timeout, q_cnt, q_t, q_tok, q_cls, abandoned) -> None:
     """Clients give up on the cohorts at the head of the FIFO that waited past their
     class's timeout (counted per class in ``abandoned``)."""
@@ -165,7 +166,7 @@ def abandon(r, t0, timeout, q_cnt, q_t, q_tok, q_cls, abandoned) -> None:
         compact(r, q_cnt, q_t, q_tok, q_cls)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def serve_queues(
     t0,
     dt,
@@ -292,7 +293,7 @@ def serve_queues(
     return admitted
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def decode_rows(
     dt,
     run,
@@ -405,3 +406,75 @@ def decode_rows(
             if ok_take[r, c] > 0 and pace[r] <= cls_slo_tpot[c]:
                 counts[1, c] += ok_take[r, c]
     return out_total
+
+
+@njit(cache=True, error_model="numpy")
+def prefill_room(dep_ptr, dep_idx, role, up, accepting, bmax, B, room):
+    """Requests each prefill replica may take this tick (``room``; ``bmax`` elsewhere): a
+    disaggregated deployment's decode replicas admit handoffs only while they have KV
+    room, so a full decode pool backs up prefill (its queue, hence TTFT, grows; then
+    clients give up)."""
+    room[:] = bmax
+    for d in range(len(dep_ptr) - 1):
+        free = 0.0
+        n_pf = 0
+        has_pf = False
+        for i in range(dep_ptr[d], dep_ptr[d + 1]):
+            r = dep_idx[i]
+            if role[r] == ROLE_PREFILL:
+                has_pf = True
+                n_pf += accepting[r]
+            elif role[r] == ROLE_DECODE and up[r]:
+                free += max(0.0, bmax[r] - B[r])
+        if not has_pf:
+            continue
+        per = free / max(1, n_pf)
+        for i in range(dep_ptr[d], dep_ptr[d + 1]):
+            r = dep_idx[i]
+            if role[r] == ROLE_PREFILL:
+                room[r] = min(bmax[r], per)
+
+
+@njit(cache=True, error_model="numpy")
+def handoff(
+    dt, dep_ptr, dep_idx, dep_slot_cls, dep_kv_bpt, role, up, adm, tok_req, B, bslo, bmax, run,
+    counts,
+):  # fmt: skip
+    """Disaggregated deployments: what their prefill replicas admitted moves to their
+    decode replicas (least-loaded, never past a decode replica's KV room); with no decode
+    replica up, those requests fail. Returns the KV traffic (GB/s) across the fabric."""
+    n_slot = run.shape[1]
+    xfer_gb_s = 0.0
+    for d in range(len(dep_ptr) - 1):
+        members = dep_idx[dep_ptr[d] : dep_ptr[d + 1]]
+        pre = members[role[members] == ROLE_PREFILL]
+        if not len(pre):
+            continue
+        moved = np.zeros(n_slot)  # per slot of this deployment
+        for r in pre:
+            for s in range(n_slot):
+                moved[s] += adm[r, s]
+        total = moved.sum()
+        dec = members[(role[members] == ROLE_DECODE) & up[members]]
+        if not len(dec) or total <= 0:
+            for s in range(n_slot):
+                counts[3, max(dep_slot_cls[d, s], 0)] += moved[s]
+            continue
+        kv = 0.0
+        for s in range(n_slot):
+            if dep_slot_cls[d, s] >= 0:
+                kv += moved[s] * tok_req[dep_slot_cls[d, s]]
+        xfer_gb_s += kv * dep_kv_bpt[d] / 1e9 / dt
+        share = waterfill(B[dec] / bslo[dec], bslo[dec], total) * total
+        # never past a decode replica's KV room: the excess goes where room is left
+        room = np.empty(len(dec))
+        for i in range(len(dec)):
+            room[i] = max(0.0, bmax[dec[i]] - run[dec[i]].sum())
+        give = np.minimum(share, room)
+        rest, spare = total - give.sum(), room - give
+        if rest > 1e-9 and spare.sum() > 0:
+            give += spare * min(1.0, rest / spare.sum())
+        for i in range(len(dec)):
+            for s in range(n_slot):
+                run[dec[i], s] += (give[i] / total) * moved[s]
+    return xfer_gb_s

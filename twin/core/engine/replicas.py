@@ -138,6 +138,25 @@ class Replicas:
             self.span_rack, weights=self.span_share, minlength=len(self.rack_ids)
         )
         self.dep_reps = [np.flatnonzero(self.rep_dep == d) for d in range(len(self.dep_ids))]
+        # the same as flat arrays for the kernels: deployment d's replicas are
+        # dep_idx[dep_ptr[d]:dep_ptr[d + 1]]
+        self.dep_idx = np.concatenate([*self.dep_reps, np.zeros(0, dtype=np.int64)])
+        self.dep_ptr = np.cumsum([0] + [len(x) for x in self.dep_reps]).astype(np.int64)
+        self.cls_prompt = np.array([float(sh.prompt_tokens) for sh in self.shapes])
+        self.cls_reusable = np.array([float(sh.reusable_tokens) for sh in self.shapes])
+        self.cls_followup = np.array([float(sh.followup_fraction) for sh in self.shapes])
+        # KV bytes per prompt token of each deployment's prefill replicas (0: none)
+        self.dep_kv_bpt = np.array(
+            [
+                profiles[
+                    self.rep_prof[idx[self.rep_role[idx] == P.ROLE_PREFILL][0]]
+                ].kv_bytes_per_token
+                if (self.rep_role[idx] == P.ROLE_PREFILL).any()
+                else 0.0
+                for idx in self.dep_reps
+            ],
+            dtype=float,
+        )
         # KV bytes per prompt token of each class served disaggregated (0: aggregated)
         self.cls_kv_bytes_per_token = np.zeros(self.n_cls)
         for c, sh in enumerate(self.shapes):
