@@ -187,12 +187,10 @@ class Power:
         """Rack, PDU and feed loads for GPU activity at these clocks (sets the loads)."""
         n_r = len(self.rack_ids)
         dyn_w = dyn_full * (1.0 if (np.asarray(clock) >= 1.0).all() else clock_power(clock, self.k))
-        w = self.span_share * self.rep_gpus[self.span_rep] / 1000.0
+        w = self._span_kw  # kW per W of each span's GPUs
         dyn_rack = np.bincount(self.span_rack, weights=dyn_w[self.span_rep] * w, minlength=n_r)
-        gpu_kw = (
-            np.bincount(self.span_rack, weights=idle_r[self.span_rep] * w, minlength=n_r) + dyn_rack
-        )
-        gpu_kw += np.maximum(0.0, self.rack_gpus - self.gpus_in_reps) * self.sku_idle_w / 1000.0
+        gpu_kw = self._rack_idle_kw + dyn_rack  # idle GPUs of replicas, then the others
+        gpu_kw += self._rack_spare_kw
         rack_kw = gpu_kw + self.rack_host_kw * (
             idle_f + (1 - idle_f) * np.minimum(1.0, self.rack_util)
         )

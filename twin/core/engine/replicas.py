@@ -180,6 +180,16 @@ class Replicas:
             weights=self.rep_gpus[self.span_rep] * self.span_share,
             minlength=len(self.rack_ids),
         )
+        # the power tree's fixed parts, per rack: idle kW of the GPUs in replicas and of
+        # those in none, and each span's kW per W of its GPUs' draw
+        n_r = len(self.rack_ids)
+        self._span_kw = self.span_share * self.rep_gpus[self.span_rep] / 1000.0
+        self._rack_idle_kw = np.bincount(
+            self.span_rack, weights=self.rep_idle_w[self.span_rep] * self._span_kw, minlength=n_r
+        )
+        self._rack_spare_kw = (
+            np.maximum(0.0, self.rack_gpus - self.gpus_in_reps) * self.sku_idle_w / 1000.0
+        )
         # queue and running state, carried over for replicas that still exist
         old = keep or {}
         self.q_cnt = np.zeros((n, QUEUE_SLOTS))
