@@ -13,7 +13,7 @@ import numpy as np
 from twin.core.engine import kernel as K
 from twin.core.engine import plan as P
 from twin.core.engine.metrics import HIST_BUCKETS, N_COUNTS
-from twin.core.engine.routing import POLICIES, route_all
+from twin.core.engine.routing import POLICY_CODES, route_all
 
 #: A co-located replica's prefill budget per tick (``plan.PREFILL_TIME_SHARE``).
 PREFILL_TIME_SHARE = P.PREFILL_TIME_SHARE
@@ -136,7 +136,7 @@ class Flow:
             np.empty(self.n_cls),
         )
         route_all(
-            POLICIES[self.policy], k.arrivals, self.cls_dep, self.cls_slot, self.cls_prompt,
+            POLICY_CODES[self.policy], k.arrivals, self.cls_dep, self.cls_slot, self.cls_prompt,
             self.cls_reusable, self.cls_followup, self.dep_ptr, self.dep_idx, self.run,
             self.q_cnt, self.rep_bslo, self.rep_qcap, self.rep_eff, k.clock, k.slow,
             k.accepting, self.rep_role, k.counts, k.add, k.tok_req, k.B,

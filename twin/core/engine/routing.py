@@ -11,6 +11,9 @@ costs the same for ten requests or ten million, and the whole tick's routing is 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 from numba import njit
 
@@ -21,7 +24,7 @@ POWER_AWARE_TARGET_LOAD = 0.8
 KV_HIT_RATE = 0.9
 
 #: Policy name → code (``split`` dispatches on it).
-POLICIES: dict[str, int] = {
+POLICY_CODES: dict[str, int] = {
     "round-robin": 0,
     "least-loaded": 1,
     "kv-aware": 2,  # balances like least-loaded; its gain is cache hits (prefill tokens)
@@ -29,6 +32,16 @@ POLICIES: dict[str, int] = {
     "slo-aware": 4,  # balances like least-loaded; sheds what would miss the TTFT SLO
 }
 ROUND_ROBIN, LEAST_LOADED, KV_AWARE, POWER_AWARE, SLO_AWARE = range(5)
+
+
+@dataclass
+class View:
+    """What a policy may look at, for the eligible replicas of one deployment."""
+
+    load: np.ndarray  # (queue + running) / KV capacity
+    capacity: np.ndarray  # requests the replica holds at full KV (B_max)
+    efficiency: np.ndarray  # tokens per joule of the replica's GPU profile
+    clock: np.ndarray  # 1 = full clocks; lower is capped or throttled
 
 
 @njit(cache=True, error_model="numpy")
@@ -159,3 +172,18 @@ def route_all(
             share = kept
         for i in range(n_up):
             add[idx[i], cls_slot[c]] = share[i]
+
+
+def _policy(code: int) -> Callable[[View, float], np.ndarray]:
+    def shares(v: View, n: float) -> np.ndarray:
+        arrays = (np.asarray(x, dtype=float) for x in (v.load, v.capacity, v.efficiency, v.clock))
+        return split(code, *arrays, float(n))
+
+    return shares
+
+
+#: Policy name → the share each replica of a ``View`` receives of ``n`` arrivals (the
+#: compiled ``split``, callable from Python; the tick calls ``route_all``).
+POLICIES: dict[str, Callable[[View, float], np.ndarray]] = {
+    name: _policy(code) for name, code in POLICY_CODES.items()
+}
