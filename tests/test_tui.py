@@ -781,18 +781,18 @@ async def test_question_mark_explains_every_number_of_the_view_and_the_gauges(ke
         assert f"Numbers in the {title.lower()} view" in text
         for w in words:
             assert w in text, w
-        for label, meaning in glossary.GAUGES.values():  # every gauge, with its unit
+        for label, meaning in glossary.gauges().values():  # every gauge, with its unit
             assert f"{label} — {meaning}" in text
         assert "‹5m" in text and "since the marked moment" in text
 
 
 def test_every_view_has_its_numbers_explained():
     from twin.frontends.tui import glossary
-    from twin.frontends.tui.model import GAUGES
+    from twin.frontends.tui.model import gauge_specs
     from twin.frontends.tui.screens.control_room import TIMELINE_CLASS, VIEW_CLASSES
 
     assert {c.TITLE for c in (*VIEW_CLASSES, TIMELINE_CLASS)} <= set(glossary.VIEWS)
-    assert {g.key for g in GAUGES} == set(glossary.GAUGES)
+    assert {g.key for g in gauge_specs()} == set(glossary.gauges())
 
 
 async def test_a_click_on_a_gauge_says_what_it_is():

@@ -43,6 +43,7 @@ from twin.core.engine.fabric import Fabric
 from twin.core.engine.faults import Faults
 from twin.core.engine.flow import Flow, TickVars
 from twin.core.engine.health import Health
+from twin.core.engine.lengths import Lengths
 from twin.core.engine.metrics import Metrics
 from twin.core.engine.power import Power
 from twin.core.engine.replicas import Replicas
@@ -65,7 +66,17 @@ def default_tick(layout: Layout) -> float:
 
 
 class Factory(
-    Topology, Health, Faults, Replicas, Flow, Fabric, Power, Metrics, Snapshots, Checkpointing
+    Topology,
+    Health,
+    Faults,
+    Replicas,
+    Lengths,
+    Flow,
+    Fabric,
+    Power,
+    Metrics,
+    Snapshots,
+    Checkpointing,
 ):
     """A running simulation of one layout. Deterministic for a seed and a command log."""
 
@@ -114,6 +125,7 @@ class Factory(
         self.scale_to: dict[int, int] = {}  # deployment index -> replicas serving (scale)
         self._grid_index = np.arange(len(P.NORM_GRID), dtype=float)
         self._rack_figures()
+        self._init_lengths()  # per-class length bins, before the replicas use them
         self._build_replicas()
         self._init_fabric()
         self._init_power()

@@ -159,6 +159,8 @@ class Flow:
             kv_bw, kv_bytes, kv_lat = self._kv_links(k.tok_req)
         else:
             kv_bw, kv_bytes, kv_lat = self._no_kv, self._no_kv_bytes, 0.0
+        # lengths.py: each request's own prompt moves its TTFT off the cohort's
+        shift = self._ttft_shift(k.tok_req, k.cw, k.slow)
         ttft_hist = np.zeros((self.n_cls, HIST_BUCKETS))
         k.adm = np.empty((n_rep, self.n_slot))
         k.ok_take = np.empty((n_rep, self.n_cls))
@@ -169,10 +171,10 @@ class Flow:
             self.rep_role, k.accepting, k.B, self.rep_bmax, room_pf, k.cw, k.slow,
             self._t_dec_last, self._tau_last, self.rep_prof, self.chunk, self._pf_scale,
             self.pf_grid, self._tpf_flat, self._pfu_flat, kv_bw, kv_bytes, kv_lat,
-            self.cls_slo_ttft, self.cls_slot, k.counts[6], ttft_hist, k.adm, k.ok_take,
-            k.pf_tokens, k.pf_time, k.pf_u,
+            self.cls_slo_ttft, shift, self._len_cumw, self.cls_slot, k.counts[6], ttft_hist,
+            k.adm, k.ok_take, k.pf_tokens, k.pf_time, k.pf_u,
         )  # fmt: skip
-        self.w_ttft.push(ttft_hist)
+        self.w_ttft.push(self._spread_ttft(ttft_hist, shift))  # lengths.py
 
     def _prefill_room(self, k: TickVars) -> np.ndarray:
         """Requests each prefill replica may take this tick (``kernel.prefill_room``)."""
@@ -206,13 +208,16 @@ class Flow:
         self.rep_out_s, self.rep_user_s = np.empty(n_rep), np.empty(n_rep)
         k.dyn_full, self.rep_util = np.empty(n_rep), np.empty(n_rep)
         tpot_hist = np.zeros((self.n_cls, HIST_BUCKETS))
+        out_rc, B2 = np.empty((n_rep, self.n_slot)), np.empty(n_rep)
+        k.grid_i0, k.steps = np.empty(n_rep, dtype=np.int64), np.empty(n_rep)
         k.out_tokens = K.decode_rows(
             self.dt, self.run, k.adm, self.rep_role, k.up, k.pf_time, k.pf_u, k.cw, k.slow,
             self.rep_bmax, P.NORM_GRID, self.rep_prof, self.prof_tdec, self.prof_ud,
             self.rep_tps, self.rep_slot_osl, self._slot_cls0, self.rep_dep, len(self.dep_ids),
             k.ok_take, self.cls_slo_tpot, float(self.k["power_gamma"]), self.rep_dyn_w,
             self.rep_cap_tok_s, self._t_dec_last, self._tau_last, self.rep_out_s,
-            self.rep_user_s, tpot_hist, k.counts, k.dyn_full, self.rep_util,
+            self.rep_user_s, tpot_hist, k.counts, k.dyn_full, self.rep_util, out_rc, k.grid_i0,
+            k.steps, B2,
         )  # fmt: skip
-        self.w_tpot.push(tpot_hist)
+        self.w_tpot.push(self._spread_tpot(tpot_hist, out_rc, B2, k))  # lengths.py
         self.w_counts.push(k.counts)

@@ -92,6 +92,20 @@ def pf_step(tpf, p, i0, f, cw, n):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
+def prompt_time(tpf, p, prompt, cw, chunk, pf_scale, pf_grid):
+    """Prefill of one prompt alone, in chunks (twin perf's TTFT), on profile ``p``."""
+    i0, f = pf_pos(min(prompt, chunk), chunk, pf_scale, pf_grid)
+    return math.ceil(max(prompt, 1.0) / chunk) * pf_step(tpf, p, i0, f, cw, len(pf_grid))
+
+
+@njit(cache=True, error_model="numpy")
+def prompt_times(prompts, cw, rows, prof, tpf, chunk, pf_scale, pf_grid, out):
+    """``prompt_time`` of each prompt on replica ``rows[i]`` at clock weight ``cw[i]``."""
+    for i in range(len(prompts)):
+        out[i] = prompt_time(tpf, prof[rows[i]], prompts[i], cw[i], chunk, pf_scale, pf_grid)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
 def compact(r, q_cnt, q_t, q_tok, q_cls):
     """Drop emptied cohorts from the head of replica ``r``'s FIFO."""
     Q = q_cnt.shape[1]
@@ -198,6 +212,8 @@ def serve_queues(
     kv_bytes,
     kv_lat,
     cls_slo_ttft,
+    len_shift,
+    len_cumw,
     cls_slot,
     abandoned,
     ttft_hist,
@@ -209,7 +225,9 @@ def serve_queues(
 ) -> bool:
     """Enqueue, abandonment and FIFO admission on every replica; returns whether any
     cohort was admitted. ``kv_bw`` > 0 (bytes/s) on a prefill replica whose KV crosses
-    the fabric, 0 when its leaf is cut off, < 0 where no transfer applies."""
+    the fabric, 0 when its leaf is cut off, < 0 where no transfer applies. ``len_shift``
+    (class × prompt bin, increasing) is how much later than the cohort's TTFT a request
+    of each bin gets its first token, ``len_cumw`` the bins' cumulative weights (from 0)."""
     Q = q_cnt.shape[1]
     n_pf = len(pf_grid)
     admitted = False
@@ -268,9 +286,7 @@ def serve_queues(
         pf_u[r] = pfu[pb] + (pfu[pb + 1] - pfu[pb]) * f
         if takes[0] > 1e-12:
             # TTFT: its wait, half a decode step, half this tick's prefill and its own prompt
-            prompt = q_tok[r, 0]
-            j0, f0 = pf_pos(min(prompt, chunk), chunk, pf_scale, pf_grid)
-            own = math.ceil(max(prompt, 1.0) / chunk) * pf_step(tpf, prof[r], j0, f0, cw[r], n_pf)
+            own = prompt_time(tpf, prof[r], q_tok[r, 0], cw[r], chunk, pf_scale, pf_grid)
             base = t_dec[r] / 2 + 0.5 * pf_time[r] + 0.5 * own * slow[r]
             for j in range(Q):
                 take = takes[j]
@@ -285,8 +301,13 @@ def serve_queues(
                     ttft += kv_lat + kv_bytes[c] / kv_bw[r]
                 ttft_hist[c, bucket1(ttft)] += take
                 adm[r, cls_slot[c]] += take
-                if ttft <= cls_slo_ttft[c]:
-                    ok_take[r, c] += take
+                # the share of the cohort whose own TTFT met the SLO: its prompt bins
+                # (lengths.py) shift it, in prompt order, so the ones that met it lead
+                slack = cls_slo_ttft[c] - ttft
+                met = 0
+                while met < len_shift.shape[1] and len_shift[c, met] <= slack:
+                    met += 1
+                ok_take[r, c] += take * len_cumw[c, met]
         for j in range(Q):
             q_cnt[r, j] -= takes[j]
         compact(r, q_cnt, q_t, q_tok, q_cls)
@@ -327,11 +348,16 @@ def decode_rows(
     counts,
     dyn_full,
     util,
+    out_rc,
+    grid_i0,
+    steps_out,
+    B_out,
 ) -> float:
     """Decode steps in the time the tick leaves; completions, TPOT and SLO counts, and
     each replica's power activity. Admitted requests of co-located replicas join their
     batch first (disaggregated handoffs were added by the caller). Returns the tick's
-    output tokens."""
+    output tokens; ``out_rc`` gets them per replica and slot, ``B_out`` each batch,
+    ``grid_i0`` where it falls on the batch grid and ``steps_out`` the decode steps run."""
     n_rep, n_slot = run.shape
     tpot = np.empty(n_rep)
     out_total = 0.0
@@ -344,11 +370,13 @@ def decode_rows(
             B += run[r, s]
             counts[0, slot_cls0[r, s]] += adm[r, s]
         i0, f = grid_pos(min(B / bmax[r], 1.0), norm_grid)
+        B_out[r], grid_i0[r] = B, i0
         t_dec[r] = decode_step(tdec, prof[r], i0, f, cw[r]) * slow[r]
         left = 0.0 if role[r] == ROLE_PREFILL else max(0.0, dt - pf_time[r])
         if not up[r]:
             left = 0.0
         steps = left / t_dec[r] if B > 0 else 0.0
+        steps_out[r] = steps
         # a co-located replica gets a chance to prefill once per decode step: the next tick
         # groups its waiting prompts by this spacing (an idle one prefills each on arrival)
         tau_last[r] = dt / max(steps, 1e-12) if steps > 0 else 0.0
@@ -361,6 +389,7 @@ def decode_rows(
             # there, so output = completions × OSL whatever the tick (token conservation)
             gen = min(per_req, slot_osl[r, s])
             o = run[r, s] * gen
+            out_rc[r, s] = o
             run[r, s] -= run[r, s] * (gen / slot_osl[r, s])
             out_r += o
             counts[4, slot_cls0[r, s]] += o

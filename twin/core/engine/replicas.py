@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from twin.core.engine import kernel as K
 from twin.core.engine import plan as P
 from twin.core.engine.power import liquid_cooled, min_clock
 from twin.core.layout import rack_peak_kw
@@ -215,6 +216,11 @@ class Replicas:
         self.rep_out_s = np.zeros(n)
         self.rep_user_s = np.zeros(n)  # output tokens/s each running request gets (pace)
         self.rep_util = np.zeros(n)
+        self._len_reps()  # lengths.py: each class's prefill replica
+        # the prompt bins' cumulative weights, from 0 (``kernel.serve_queues``' SLO shares)
+        self._len_cumw = np.concatenate(
+            [np.zeros((self.n_cls, 1)), np.cumsum(self.len_w, axis=1)], axis=1
+        )
 
     def _replica_state(self) -> dict:
         return {
@@ -264,3 +270,13 @@ class Replicas:
         return np.bincount(classes.ravel(), weights=values.ravel(), minlength=self.n_cls)[
             : self.n_cls
         ]
+
+    def _prompt_time(self, prompt: np.ndarray, cw: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Prefill of one prompt alone, in chunks (twin perf's TTFT), on replicas ``rows``."""
+        prompt = np.asarray(prompt, dtype=float)
+        out = np.empty(len(prompt))
+        K.prompt_times(
+            prompt, np.asarray(cw, dtype=float), np.asarray(rows, dtype=np.int64), self.rep_prof,
+            self._tpf_flat, self.chunk, self._pf_scale, self.pf_grid, out,
+        )  # fmt: skip
+        return out

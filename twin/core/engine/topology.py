@@ -77,7 +77,13 @@ class Topology:
         self.cls_slo_ttft = np.array([s.slo_ttft_s for s in self.shapes])
         self.cls_slo_tpot = np.array([s.slo_tpot_s for s in self.shapes])
         self.cls_burst = np.array([w.burstiness for w in L.workloads], dtype=float)
-        self.cls_timeout = client_timeout_s(self.cls_slo_ttft)  # a client gives up after this wait
+        # a client gives up after this wait: the class's `timeout`, else the engine's rule
+        self.cls_timeout = np.array(
+            [
+                w.timeout_s if w.timeout_s is not None else float(client_timeout_s(w.slo_ttft_s))
+                for w in L.workloads
+            ]
+        )
         # Each replica serves one deployment, so its running requests are kept per *slot*:
         # the deployment's own classes (1-2, not every class of the factory).
         n_dep = len(L.deployments)

@@ -186,6 +186,7 @@ class WorkloadClass:
     agentic class), multiplied by the diurnal factor at the time of day. ``diurnal`` is
     (hour, factor) points interpolated linearly and wrapping at 24 h; () means flat.
     ``burstiness`` is the coefficient of variation of inter-arrival times: 1 is Poisson.
+    ``timeout_s`` is how long a client waits for a first token before giving up.
     """
 
     id: str
@@ -198,6 +199,7 @@ class WorkloadClass:
     slo_ttft_s: float
     slo_tpot_s: float
     agentic: Agentic | None = None
+    timeout_s: float | None = None  # a client gives up after this wait (None: the engine's rule)
 
 
 @dataclass(frozen=True)

@@ -323,6 +323,11 @@ FORMAT: dict[str, dict[str, Key]] = {
         "osl": Key(_any),
         "slo": Key(_any),
         "agentic": Key(_any),
+        "timeout": Key(
+            _positive_duration_s,
+            Range(1, 86400, "s", "a client's patience, at least the TTFT SLO"),
+            default="20 × the TTFT SLO, at least 30 s",
+        ),
     },
     "length": {
         "mean": Key(_positive_tokens, limits.TOKENS),

@@ -211,11 +211,22 @@ class ServingMixin:
                         )
                         or 0,
                     )
+            timeout = r.get(m, "timeout", FORMAT["workload"]["timeout"], where, default=None)
+            if timeout is not None and ttft is not None and timeout < ttft:
+                self.error(
+                    m.line_of("timeout"),
+                    f"{where}.timeout: {timeout:g} s is shorter than the TTFT SLO ({ttft:g} s); "
+                    "a client gives up no earlier than the SLO it was promised",
+                )
             if wid is not None and not self.register(wid, "workload class", m.line_of("id")):
                 continue
             if len(r.problems) > start or wid is None:
                 continue
-            out.append(WorkloadClass(wid, dep, rate, diurnal, burst, isl, osl, ttft, tpot, agentic))
+            out.append(
+                WorkloadClass(
+                    wid, dep, rate, diurnal, burst, isl, osl, ttft, tpot, agentic, timeout
+                )
+            )
         return out
 
     def diurnal(self, m: YMap, where: str) -> tuple[tuple[float, float], ...]:

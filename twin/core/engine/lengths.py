@@ -1,0 +1,214 @@
+"""Length distributions: what a class's spread of prompt and output lengths does to latency.
+
+The engine's flow is a fluid of cohorts at each class's *mean* lengths: requests in flight,
+KV occupancy, batch sizes and throughput follow the means (Little's law holds for any
+length distribution with that mean). What the spread changes is who waits how long, so it
+acts on the latency histograms, not on the flow:
+
+- **Quantile bins.** Each class's prompt (``isl``) and output (``osl``) distribution is
+  stood for by ``len(BIN_EDGES) - 1`` weighted bins: the bin's length is the distribution's
+  mean over that slice of probability (lognormal with its ``sigma``, uniform, or fixed,
+  clamped to ``min``/``max``), scaled so the bins' weighted mean is the declared mean. The
+  bins are deterministic (no sampling), the slices put p50, p95 and p99 each inside a bin.
+- **TTFT follows a request's own prompt.** In a tick's prefill work a request finishes,
+  on average, half of the others' prefill plus *all of its own* after it is admitted: the
+  engine's cohort TTFT holds half the mean prompt's prefill time, so a request of prompt
+  bin j is ``0.5 · (own_j − own_mean)`` later (earlier for a short one), ``own`` being one
+  prompt's prefill alone, in chunks, on the class's prefill replica at its clock. An agentic
+  step's prompt is its context plus the spread of its new input.
+- **TPOT varies with the batch a request saw.** A replica's batch fluctuates around its
+  fluid mean B̄ (Poisson arrivals into B_max slots: variance B̄·(1 − B̄/B_max)), correlated
+  over a mean request's decode time. A request that decodes x times the mean output length
+  sees the batch averaged over its life, with variance shrunk by
+  ``g(x) = 2(x − 1 + e^−x)/x²``; its TPOT is the replica's pace times
+  ``1 + ε·z·√(var·g(x))/B̄`` (ε = d ln t_step / d ln B from the profile's table, z over
+  fixed normal quantile nodes). Short requests scatter, long ones average out; a saturated
+  replica (B̄ = B_max) or a weight-bound one (ε ≈ 0) has no spread. The TPOT histogram is
+  token-weighted, so each output bin counts by its tokens.
+- **SLO attainment** counts, of each admitted cohort, the share of its prompt bins whose
+  own TTFT met the class's SLO.
+
+Cost: the spread is applied to the per-class histograms a tick pushes (nonzero buckets ×
+a fixed kernel of ≤ 42 entries), and to the admitted cohorts' SLO test (× 6 bins) — never
+per request, never per replica × bin in the histograms. No state: everything is rebuilt
+from the layout and the tick's arrays, so checkpoints are unchanged.
+"""
+
+from __future__ import annotations
+
+from statistics import NormalDist
+
+import numpy as np
+
+from twin.core.engine import plan as P
+from twin.core.engine.metrics import _MIDS, HIST_BUCKETS, bucket
+from twin.core.layout import LengthDist
+
+#: Probability slices that stand for a length distribution (p50, p95 and p99 each fall
+#: inside one, so the three percentiles come from different bins).
+BIN_EDGES = (0.0, 0.3, 0.7, 0.9, 0.97, 0.995, 1.0)
+#: Normal quantile slices for the batch a request saw (symmetric; tails resolved).
+Z_EDGES = (0.0, 0.01, 0.05, 0.3, 0.7, 0.95, 0.99, 1.0)
+#: Points of the fine quantile grid the bins average over.
+FINE = 4000
+#: A request's TPOT is at least this share of its replica's pace (a batch never empties
+#: around one request for its whole life).
+TPOT_FLOOR = 0.3
+
+_U = (np.arange(FINE) + 0.5) / FINE
+_Z = np.array([NormalDist().inv_cdf(float(u)) for u in _U])
+
+
+def _slices(values: np.ndarray, edges) -> tuple[np.ndarray, np.ndarray]:
+    """Mean of ``values`` (on the fine quantile grid) over each probability slice."""
+    cut = np.round(np.asarray(edges) * FINE).astype(int)
+    w = np.diff(np.asarray(edges, dtype=float))
+    x = np.array([values[a:b].mean() for a, b in zip(cut[:-1], cut[1:], strict=True)])
+    return x, w
+
+
+def length_bins(d: LengthDist) -> tuple[np.ndarray, np.ndarray]:
+    """(lengths, weights) of the quantile bins of one length distribution; the weighted
+    mean is ``d.mean`` and every length lies within ``min``..``max``."""
+    if d.kind == "lognormal" and d.sigma > 0:
+        fine = np.exp(d.sigma * _Z - d.sigma**2 / 2)  # mean 1
+    elif d.kind == "uniform" and d.max > d.min:
+        fine = (d.min + (d.max - d.min) * _U) / max((d.min + d.max) / 2, 1e-9)
+    else:
+        return np.full(len(BIN_EDGES) - 1, d.mean), np.diff(np.asarray(BIN_EDGES))
+    lo, hi = max(1.0, float(d.min)), float(d.max) if d.max else np.inf
+    scale = d.mean
+    for _ in range(30):  # the clamp moves the mean: rescale until it is the declared one
+        x = np.clip(fine * scale, lo, hi)
+        m = x.mean()
+        if abs(m - d.mean) <= 1e-9 * d.mean:
+            break
+        scale *= d.mean / m
+    return _slices(np.clip(fine * scale, lo, hi), BIN_EDGES)
+
+
+def _shrink(x: np.ndarray) -> np.ndarray:
+    """Variance of a batch averaged over x correlation times, as a share of its variance."""
+    x = np.maximum(x, 1e-6)
+    return np.where(x < 1e-3, 1.0 - x / 3, 2.0 * (x - 1.0 + np.exp(-x)) / x**2)
+
+
+class Lengths:
+    """Per-class length bins and the spread they put on TTFT, TPOT and SLO counts."""
+
+    def _init_lengths(self) -> None:
+        """Static per-class bins (from the layout); called once the replicas exist."""
+        W = self.layout.workloads
+        isl = [length_bins(w.isl) for w in W]
+        osl = [length_bins(w.osl) for w in W]
+        self.len_w = np.array([w for _, w in isl])  # (C, J) bin weights (same for both)
+        self.len_isl_d = np.array([x - w.isl.mean for (x, _), w in zip(isl, W, strict=True)])
+        x_out = np.array([x / w.osl.mean for (x, _), w in zip(osl, W, strict=True)])
+        self.len_z, zw = _slices(_Z, Z_EDGES)
+        # TPOT kernel: output bin j (token-weighted) × normal node z
+        self.len_tpot_w = (self.len_w * x_out)[:, :, None] * zw[None, None, :]  # (C, J, Z)
+        self.len_g = _shrink(x_out)  # (C, J) batch variance a request's life averages to
+        self.len_osl = np.array([x for x, _ in osl])  # (C, J) output tokens
+        # second moment of prompt lengths over the squared mean (1 + CV²)
+        self.len_m2 = np.array([(w * x**2).sum() / (w * x).sum() ** 2 for x, w in isl])
+        self.len_has_isl = np.abs(self.len_isl_d).max(axis=1) > 0
+
+    def _len_reps(self) -> None:
+        """Per-replica tables the spread needs (rebuilt with the replicas, after a swap): the
+        replica that stands for each class's prefill, each profile's step-time elasticity
+        over the batch grid, and a one-hot (replica slot → class) for class totals."""
+        rep = np.zeros(self.n_cls, dtype=int)
+        for c, sh in enumerate(self.shapes):
+            idx = self.dep_reps[sh.deployment]
+            pf = idx[self.rep_role[idx] != P.ROLE_DECODE]
+            rep[c] = pf[0] if len(pf) else (idx[0] if len(idx) else 0)
+        self.len_rep = rep
+        t = self.prof_tdec[:, 0, :]  # (P, G) at full clock
+        g = np.maximum(P.NORM_GRID, 1e-12)
+        seg = np.diff(t, axis=1) / np.diff(g)[None, :]  # dt/d(B/B_max) on each segment
+        mid = (g[1:] + g[:-1]) / 2
+        self.len_eps2 = (seg * mid / np.maximum((t[:, 1:] + t[:, :-1]) / 2, 1e-12)) ** 2
+        self.len_eps_row = self.rep_prof * self.len_eps2.shape[1]  # into len_eps2, flattened
+        self.len_m2_slot = np.where(self.rep_slot_cls >= 0, self.len_m2[self._slot_cls0], 0.0)
+        slot = self.rep_slot_cls.ravel()
+        self.len_onehot = (slot[:, None] == np.arange(self.n_cls)[None, :]).astype(float)
+        self._len_shift_key = None
+
+    def _ttft_shift(self, tok_req: np.ndarray, cw: np.ndarray, slow: np.ndarray) -> np.ndarray:
+        """(C, J) seconds a request of each prompt bin is later than the cohort's TTFT
+        (recomputed only when a class's mean prompt or its prefill replica's pace moved)."""
+        if not self.len_has_isl.any() or not len(self.rep_dep):
+            return np.zeros_like(self.len_isl_d)
+        r = self.len_rep
+        key = np.concatenate([tok_req, cw[r], slow[r]])
+        if self._len_shift_key is not None and np.array_equal(key, self._len_shift_key):
+            return self._len_shift
+        J = self.len_isl_d.shape[1]
+        prompts = np.maximum(1.0, tok_req[:, None] + self.len_isl_d)
+        rows = np.repeat(r, J + 1)
+        allp = np.concatenate([prompts, tok_req[:, None]], axis=1).ravel()
+        own = (self._prompt_time(allp, cw[rows], rows) * slow[rows]).reshape(self.n_cls, J + 1)
+        self._len_shift_key, self._len_shift = key, 0.5 * (own[:, :J] - own[:, J:])
+        return self._len_shift
+
+    def _spread_ttft(self, hist: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        """A (C, HIST_BUCKETS) TTFT histogram of mean-prompt requests, spread over the bins."""
+        if not shift.any():
+            return hist
+        c, b = np.nonzero(hist)
+        vals = _MIDS[b][:, None] + shift[c]  # (N, J)
+        out = np.bincount(
+            (c[:, None] * HIST_BUCKETS + bucket(np.maximum(vals, 1e-3))).ravel(),
+            weights=(hist[c, b][:, None] * self.len_w[c]).ravel(),
+            minlength=self.n_cls * HIST_BUCKETS,
+        )
+        return out.reshape(self.n_cls, HIST_BUCKETS)
+
+    def _ttft_ok_share(self, ttft: np.ndarray, cls: np.ndarray, shift: np.ndarray) -> np.ndarray:
+        """Share of each admitted cohort's requests (over its prompt bins) whose own TTFT
+        met its class's SLO."""
+        slack = self.cls_slo_ttft[cls] - ttft
+        if not shift.any():
+            return (slack >= 0).astype(float)
+        # bins are in prompt order, so the bins that met it are a prefix: one sorted search
+        # over every class's shifts at once (class c's keys offset by c·span)
+        J = shift.shape[1]
+        span = 4.0 * (np.abs(shift).max() + 1.0)
+        keys = (shift + span * np.arange(self.n_cls)[:, None]).ravel()
+        cumw = np.concatenate([np.zeros((self.n_cls, 1)), np.cumsum(self.len_w, axis=1)], axis=1)
+        np.clip(slack, -span / 2, span / 2, out=slack)
+        pos = np.searchsorted(keys, slack + span * cls, "right") - cls * J
+        return cumw.ravel()[cls * (J + 1) + pos]
+
+    def _spread_tpot(self, hist: np.ndarray, out_rc: np.ndarray, B: np.ndarray, k):
+        """A (C, HIST_BUCKETS) token-weighted TPOT histogram at each replica's pace, spread
+        over output bins × the batch and the prefills each request saw.
+
+        Per replica, a request's relative TPOT variance is ``batch·g(x) + prefill/osl``:
+        ``batch = ε²(1 − B̄/B_max)/B̄``; ``prefill = ρ·m2·p̄²/(tps·TPOT²)`` for ρ prompts
+        admitted per decode step, each stalling the batch p̄ seconds on average (second
+        moment m2·p̄², m2 = 1 + CV² of the prompts). Both are averaged per class over its
+        replicas by output tokens."""
+        tok = out_rc.ravel() @ self.len_onehot
+        if not tok.any():
+            return hist
+        i0 = k.grid_i0  # where this tick's batches fall on the batch grid (kernel.decode_rows)
+        frac = np.minimum(B / self.rep_bmax, 1.0)
+        batch = self.len_eps2.ravel()[self.len_eps_row + i0] * (1.0 - frac) / np.maximum(B, 1e-12)
+        n_adm = k.adm.sum(axis=1)
+        m2 = (k.adm * self.len_m2_slot).sum(axis=1)  # times n_adm
+        # ρ·p̄²/(tps·TPOT²) with ρ = n/steps, p̄ = pf_time/n, TPOT = dt/(steps·tps)
+        pf = m2 * k.pf_time**2 * k.steps * self.rep_tps / np.maximum(n_adm * self.dt, 1e-12) ** 2
+        v = np.concatenate([out_rc * batch[:, None], out_rc * pf[:, None]])  # (2R, K)
+        vb, vp = v.reshape(2, -1) @ self.len_onehot / np.maximum(tok, 1e-12)
+        sd = np.sqrt(vb[:, None] * self.len_g + vp[:, None] / self.len_osl)  # (C, J)
+        factor = np.maximum(TPOT_FLOOR, 1.0 + sd[:, :, None] * self.len_z[None, None, :])
+        c, b = np.nonzero(hist)
+        K = factor.shape[1] * factor.shape[2]
+        vals = _MIDS[b][:, None] * factor[c].reshape(len(c), K)
+        out = np.bincount(
+            (c[:, None] * HIST_BUCKETS + bucket(vals)).ravel(),
+            weights=(hist[c, b][:, None] * self.len_tpot_w[c].reshape(len(c), K)).ravel(),
+            minlength=self.n_cls * HIST_BUCKETS,
+        )
+        return out.reshape(self.n_cls, HIST_BUCKETS)
