@@ -17,7 +17,7 @@ from twin.core.scenario import parse_condition
 from twin.core.sweep import kpis_by_direction
 from twin.frontends import markdown
 from twin.frontends.tui.glossary import gauge_words
-from twin.frontends.tui.model import gauge_specs, read_gauges
+from twin.frontends.tui.readings import gauge_specs, read_gauges
 
 
 def test_every_metric_a_condition_accepts_has_a_label_and_a_unit():

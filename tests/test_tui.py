@@ -17,6 +17,7 @@ from twin.core.engine.snapshot import RACK_DOWN, RACK_DRAINED, RACK_OK
 from twin.frontends.tui.app import TwinApp
 from twin.frontends.tui.clock import ManualWall
 from twin.frontends.tui.screens.confirm import ConfirmScreen
+from twin.frontends.tui.screens.control_room import ControlRoom
 from twin.frontends.tui.screens.help import HelpScreen
 from twin.frontends.tui.widgets.cellgrid import CellGrid
 
@@ -345,6 +346,37 @@ async def test_swap_asks_which_gpu_and_starts_the_swap():
         assert any("swap to h200 started" in e.message for e in app.alarms.entries)
 
 
+async def test_a_swap_that_would_trip_its_pdus_says_so_before_it_starts():
+    """gb300 racks draw more than row-a's PDUs are rated for: the key's dialog asks again with
+    the engine's warning, and the typed line's confirmation carries it too (issue 9)."""
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await pilot.press("right", "s")
+        await pilot.pause()
+        from textual.widgets import OptionList
+
+        options = app.screen.query_one(OptionList)
+        ids = [options.get_option_at_index(i).id for i in range(options.option_count)]
+        options.highlighted = ids.index("gb300")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        text = screen_text(app)
+        assert "over its 210 kW rating" in text and "breaker will trip" in text
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert not any("swap to gb300 started" in e.message for e in app.alarms.entries)
+        await pilot.press("colon")
+        app.room.command_bar.value = "swap row-b gb300"
+        await pilot.press("enter")
+        await pilot.pause()
+        assert "row-b-pdu-1 would carry 528 kW at peak" in screen_text(app)
+        await pilot.press("y")
+        await settle(app, pilot)
+        assert any("swap to gb300 started" in e.message for e in app.alarms.entries)
+
+
 async def test_alarms_are_acknowledged_from_the_events_view():
     app, _ = make_app()
     async with app.run_test(size=SIZE) as pilot:
@@ -456,7 +488,7 @@ async def test_help_lists_every_binding_of_the_view_and_every_command():
         assert "Help — Floor view" in text
         for usage, _ in VERBS.values():
             assert usage in text, usage
-        for b in app.BINDINGS:
+        for b in app.key_bindings():
             assert b.description in text, b.description
         await pilot.press("escape")
         await pilot.press("5", "f1")
@@ -560,7 +592,7 @@ async def test_a_ttft_of_1566_s_fits_its_gauge_and_says_of_what(size):
 
 
 def test_gauge_notes_never_cut_into_another_meaning():
-    from twin.frontends.tui.model import GaugeReading
+    from twin.frontends.tui.readings import GaugeReading
 
     r = GaugeReading(
         "ttft_p95_s",
@@ -788,7 +820,7 @@ async def test_question_mark_explains_every_number_of_the_view_and_the_gauges(ke
 
 def test_every_view_has_its_numbers_explained():
     from twin.frontends.tui import glossary
-    from twin.frontends.tui.model import gauge_specs
+    from twin.frontends.tui.readings import gauge_specs
     from twin.frontends.tui.screens.control_room import TIMELINE_CLASS, VIEW_CLASSES
 
     assert {c.TITLE for c in (*VIEW_CLASSES, TIMELINE_CLASS)} <= set(glossary.VIEWS)
@@ -862,7 +894,7 @@ def test_the_readme_key_table_lists_every_key_of_the_room():
     }
     for key in keys:
         assert f"`{key}`" in table or f"`{key} " in table or f" {key}`" in table, key
-    bound = {b.key.split(",")[0] for b in TwinApp.BINDINGS} - {
+    bound = {b.key.split(",")[0] for b in (*ControlRoom.BINDINGS, *TwinApp.BINDINGS)} - {
         "2",
         "3",
         "4",

@@ -18,15 +18,13 @@ from twin.frontends.tui import fmt
 from twin.frontends.tui.clock import ManualWall, SimClock, speed_label, step_speed
 from twin.frontends.tui.driver import EngineDriver
 from twin.frontends.tui.model import (
-    BAD,
-    OK,
     AlarmBook,
     Topology,
     filter_mask,
     rack_cells,
-    read_gauges,
     row_summaries,
 )
+from twin.frontends.tui.readings import BAD, OK, read_gauges
 from twin.frontends.tui.widgets.cellgrid import arrange
 
 

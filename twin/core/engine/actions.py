@@ -17,7 +17,7 @@ from twin.core.engine import plan as P
 from twin.core.engine.routing import POLICIES
 from twin.core.engine.schedule import due_tick
 from twin.core.engine.topology import RACK_SETS, EngineError
-from twin.core.errors import UnknownName
+from twin.core.errors import TwinError, UnknownName
 from twin.core.layout import rack_peak_kw
 from twin.core.units import format_duration
 
@@ -164,6 +164,18 @@ def swap(f, cmd: C.Swap) -> str:
     return f"{len(racks)} racks → {gpu.id}{skipped}, back in {format_duration(downtime)}" + (
         f"; {warn}" if warn else ""
     )
+
+
+def preview_swap(f, target: str, gpu_id: str) -> str:
+    """What ``swap TARGET GPU`` would warn of, before it is applied ('' when all is well or
+    the swap would be refused anyway — the command then says why)."""
+    try:
+        gpu = f.catalog.gpu(gpu_id)
+        racks = f._targets("swap", target, RACK_SETS)
+    except TwinError:
+        return ""
+    racks = np.array([r for r in racks if f.rack_sku[r] != gpu.id], dtype=int)
+    return swap_warning(f, racks, gpu) if len(racks) else ""
 
 
 def swap_warning(f, racks: np.ndarray, gpu) -> str:

@@ -37,7 +37,7 @@ from twin.core import commands as C
 from twin.core.catalog import Catalog, load_catalog
 from twin.core.engine import plan as P
 from twin.core.engine import snapshot as S
-from twin.core.engine.actions import HANDLERS
+from twin.core.engine.actions import HANDLERS, preview_swap
 from twin.core.engine.checkpoint import Checkpointing
 from twin.core.engine.fabric import Fabric
 from twin.core.engine.faults import Faults
@@ -182,6 +182,11 @@ class Factory(
         msg = handler(self, cmd)
         self._event("info", "operator", f"{cmd.text}: {msg}")
         return msg
+
+    def swap_warning(self, target: str, gpu: str) -> str:
+        """What ``swap TARGET GPU`` would warn of if applied now (its racks' PDUs over their
+        rating at the new GPUs' peak power), for a front end to ask before; '' if nothing."""
+        return preview_swap(self, target, gpu)
 
     def note(self, severity: str, source: str, message: str) -> None:
         """Add an event from outside the engine (a scenario, a front end)."""

@@ -45,9 +45,12 @@ class RoomActions:
         racks = f"{n} rack{'s' if n != 1 else ''}"
         if isinstance(cmd, C.Swap):
             downtime = format_duration(float(self.catalog.constants.get("swap_downtime_s", 3600)))
+            warn = self._swap_warning(cmd)
             return (
                 f"Swap {kind} {target} to {cmd.gpu}?",
-                f"{racks} go down for {downtime} while their servers are replaced.\n:{cmd.text}",
+                f"{racks} go down for {downtime} while their servers are replaced."
+                + (f"\n⚠ {warn}" if warn else "")
+                + f"\n:{cmd.text}",
             )
         if kind not in CONFIRM_KINDS or not isinstance(cmd, C.Fail | C.Drain | C.Undrain):
             return None
@@ -187,12 +190,31 @@ class RoomActions:
         n = self.ctx.topology.racks_behind(target)
 
         def chosen(gpu: str | None) -> None:
-            if gpu:
-                self.run_command(C.Swap(target, gpu))
-            else:
+            if not gpu:
                 self.room.say(f"swap {target}: cancelled", "info")
+                return
+            cmd = C.Swap(target, gpu)
+            if not self._swap_warning(cmd):
+                self.run_command(cmd)
+                return
+            # the new racks would overload their power: say so and ask again
+            self.push_screen(
+                ConfirmScreen(*self._question(cmd)),
+                lambda yes: (
+                    self.run_command(cmd)
+                    if yes
+                    else self.room.say(f"{cmd.text}: cancelled", "info")
+                ),
+            )
 
         self.push_screen(ChooseGpuScreen(target, n, gpus, current, downtime), chosen)
+
+    def _swap_warning(self, cmd: C.Swap) -> str:
+        """The engine's warning for this swap (PDUs or racks over their rating), without the
+        'warning: ' it starts with; '' when all is well or the driver cannot say (remote)."""
+        ask = getattr(self.driver, "swap_warning", None)
+        warn = ask(cmd.target, cmd.gpu) if ask is not None else ""
+        return warn.removeprefix("warning: ")
 
     def action_heat(self) -> None:
         if self.room.current != 0:

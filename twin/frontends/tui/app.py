@@ -32,7 +32,6 @@ from textual.message import Message
 from twin.core import commands as C
 from twin.core.catalog import Catalog, load_catalog
 from twin.core.engine import Factory
-from twin.core.errors import TwinError
 from twin.core.layout import Layout, load_layout
 from twin.core.scenario import Scenario
 from twin.core.units import format_duration
@@ -40,16 +39,16 @@ from twin.frontends.playback import ScenarioPlayer, ScriptState
 from twin.frontends.recording import SessionLog, scenario_overrides
 from twin.frontends.tui import fmt
 from twin.frontends.tui.actions import RoomActions
-from twin.frontends.tui.clock import SimClock, speed_label, step_speed
+from twin.frontends.tui.clock import SimClock, step_speed
 from twin.frontends.tui.drill_actions import DrillActions
 from twin.frontends.tui.driver import EngineDriver, Frame
 from twin.frontends.tui.model import AlarmBook, Topology
 from twin.frontends.tui.palette import TwinCommands
 from twin.frontends.tui.screens.confirm import ConfirmScreen
-from twin.frontends.tui.screens.control_room import ControlRoom
+from twin.frontends.tui.screens.control_room import ROOM_ACTIONS, ControlRoom
 from twin.frontends.tui.screens.help import HelpScreen, help_content
+from twin.frontends.tui.session_commands import SessionCommands
 from twin.frontends.tui.widgets.command_bar import CommandBar
-from twin.frontends.tui.widgets.events import EventsView
 from twin.frontends.tui.widgets.header import HeaderState
 from twin.frontends.tui.widgets.view import ViewContext
 
@@ -57,28 +56,6 @@ from twin.frontends.tui.widgets.view import ViewContext
 FPS = 5.0
 #: Wall seconds a step may spend catching up before the frame is shown anyway.
 STEP_BUDGET_S = 0.15
-#: Actions that belong to the control room (off while a dialog or help is open).
-_ROOM_ACTIONS = frozenset(
-    {
-        "view",
-        "command_line",
-        "filter",
-        "toggle_pause",
-        "faster",
-        "slower",
-        "fail",
-        "repair",
-        "drain",
-        "swap",
-        "heat",
-        "ack",
-        "ack_all",
-        "help",
-        "back",
-        "baseline",
-        "clear_baseline",
-    }
-)
 
 
 class FrameReady(Message):
@@ -102,7 +79,7 @@ class _Rate:
         self.wall, self.sim = wall, sim
 
 
-class TwinApp(DrillActions, RoomActions, App[None]):
+class TwinApp(SessionCommands, DrillActions, RoomActions, App[None]):
     """`twin [LAYOUT]`: the live control room."""
 
     CSS_PATH = "app.tcss"
@@ -110,40 +87,8 @@ class TwinApp(DrillActions, RoomActions, App[None]):
     COMMANDS = App.COMMANDS | {TwinCommands}
     ENABLE_COMMAND_PALETTE = True
 
-    BINDINGS = [
-        Binding("1", "view(0)", "floor"),
-        Binding("2", "view(1)", "fabric"),
-        Binding("3", "view(2)", "power & cooling"),
-        Binding("4", "view(3)", "serving"),
-        Binding("5", "view(4)", "events"),
-        Binding("6", "view(5)", "scenario timeline (twin SCENARIO.yaml)"),
-        Binding("colon", "command_line", "command line (:fail pdu-3, :route kv-aware …)"),
-        Binding("slash", "filter", "filter (floor and events)"),
-        Binding("space,p", "toggle_pause", "pause / resume the clock"),
-        Binding("plus,equals_sign", "faster", "faster (1× 10× 60× 600× max)"),
-        Binding("minus", "slower", "slower"),
-        Binding("f", "fail", "fail the selection"),
-        Binding("r", "repair", "repair the selection"),
-        Binding("d", "drain", "drain / undrain the selection"),
-        Binding("s", "swap", "swap the selection's GPUs (asks which)"),
-        Binding("h", "heat", "floor heat: state / utilisation / temperature"),
-        Binding(
-            "b",
-            "baseline",
-            "mark a baseline: every gauge shows its change since (b again moves it)",
-        ),
-        Binding("B", "clear_baseline", "clear the baseline"),
-        Binding("a", "ack", "acknowledge the selected alarm (events)"),
-        Binding("A", "ack_all", "acknowledge every alarm"),
-        Binding("question_mark,f1", "help", "help for this view"),
-        Binding(
-            "escape",
-            "back",
-            "back: out of a drill-down, or to the alarms after Enter on one",
-            show=False,
-        ),
-        Binding("q", "quit", "quit"),
-    ]
+    #: The app's own keys; the control room's are the room's (`ControlRoom.BINDINGS`).
+    BINDINGS = [Binding("q", "quit", "quit")]
 
     def __init__(
         self,
@@ -308,10 +253,12 @@ class TwinApp(DrillActions, RoomActions, App[None]):
         )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in _ROOM_ACTIONS and not isinstance(self.screen, ControlRoom):
-            return False
         # while the command line is open, keys are typed, never run
-        return not (action in _ROOM_ACTIONS and self.room.command_bar.parent.display)
+        return not (action in ROOM_ACTIONS and self.room.command_bar.parent.display)
+
+    def key_bindings(self) -> list[Binding]:
+        """Every key of the control room and the app, in help order."""
+        return [*ControlRoom.BINDINGS, *self.BINDINGS]  # type: ignore[list-item]
 
     # ---- frames -------------------------------------------------------------------------------
     def request_frame(self) -> None:
@@ -430,109 +377,6 @@ class TwinApp(DrillActions, RoomActions, App[None]):
         if self.snapshot is not None:
             self.room.show_header(self.header_state())
 
-    # ---- commands -----------------------------------------------------------------------------
-    def run_line(self, text: str) -> str | None:
-        """Run one command line; returns an error to show inline, or None if it was accepted."""
-        try:
-            cmd = C.parse_command(text)
-        except C.CommandError as e:
-            self.room.say(str(e), "error")
-            return str(e)
-        return self.run_command(cmd)
-
-    def run_command(self, cmd: C.Command | C.SessionCommand, from_line: bool = False) -> str | None:
-        if isinstance(cmd, C.SessionCommand):
-            return self._session(cmd)
-        if self.readonly:
-            return self._refuse(cmd.text)
-        token = self.driver.submit(cmd)
-        if from_line:
-            self._line_token = token
-        self.room.say(f"{cmd.text} …", "info")
-        self.request_frame()
-        return None
-
-    def _refuse(self, what: str) -> str:
-        msg = f"read-only session: '{what}' refused (navigation, filters and acknowledgements still work)"
-        self.room.say(msg, "error")
-        self.alarms.note(self._now(), "info", "operator", f"refused (read-only): {what}")
-        return msg
-
-    def _now(self) -> float:
-        return self.snapshot.t_s if self.snapshot is not None else self.driver.now
-
-    def _outcome(self, outcome) -> None:
-        if outcome.source == "script":
-            at = fmt.rel_time(outcome.t_s - self.player.t0) if self.player else ""
-            if outcome.ok:
-                self.room.say(f"▸ {at} scenario: {outcome.command.text}: {outcome.message}", "info")
-            else:
-                self.room.say(f"▸ {at} scenario: {outcome.message}", "error")
-                self.alarms.note(outcome.t_s, "info", "scenario", f"refused: {outcome.message}")
-            return
-        if outcome.ok:
-            self.room.say(f"{outcome.command.text}: {outcome.message}", "ok")
-        else:
-            self.room.say(outcome.message, "error")
-            self.alarms.note(outcome.t_s, "info", "operator", f"refused: {outcome.message}")
-        if outcome.token == self._line_token:
-            self._line_token = None
-            if outcome.ok:
-                self._close_command_line()
-
-    def _session(self, cmd: C.SessionCommand) -> str | None:
-        if (
-            isinstance(cmd, C.Speed | C.Pause | C.Resume | C.Save) and self.readonly
-        ):  # read-only writes nothing
-            return self._refuse(cmd.text)
-        if isinstance(cmd, C.Speed):
-            old = speed_label(self.clock.speed)
-            self.clock.set_speed(cmd.factor)
-            self._note(f"speed {old} → {speed_label(cmd.factor)}")
-        elif isinstance(cmd, C.Pause):
-            self.clock.pause()
-            self._note("clock paused")
-        elif isinstance(cmd, C.Resume):
-            self.clock.resume()
-            self._note(f"clock resumed at {speed_label(self.clock.speed)}")
-        elif isinstance(cmd, C.Ack):
-            return self._ack(cmd.event)
-        elif isinstance(cmd, C.Save):
-            return self._save(cmd.path, cmd.force)
-        elif isinstance(cmd, C.Hint):
-            return self.take_hint()
-        elif isinstance(cmd, C.Debrief):
-            return self.open_debrief(cmd.path)
-        self._close_command_line()
-        self.request_frame()
-        return None
-
-    def _save(self, path: str, force: bool = False) -> str | None:
-        """The session's commands so far as a scenario file that replays them (same seed, same times)."""
-        rec = self.session.recording
-        if rec is not None and Path(path).resolve() == rec.resolve():
-            msg = f"save: {path} is the file this session is recording to (--record); it is kept up to date already"
-            self.room.say(msg, "error")
-            return msg
-        try:
-            with self.driver.lock:  # the commands and the time they end at, as one
-                written = self.session.save(path, self.driver.now, force)
-        except TwinError as e:
-            self.room.say(str(e), "error")
-            return str(e)
-        n = len(self.session.entries)
-        self._note(
-            f"saved {n} command{'s' if n != 1 else ''} to {written} (replay: twin run {written})"
-        )
-        self._close_command_line()
-        return None
-
-    @property
-    def unsaved(self) -> int:
-        """Operator commands in no file yet (quitting asks first when there are any; none
-        while recording, where each is written as it is applied)."""
-        return self.session.unsaved
-
     def close_recording(self, timeout: float = -1) -> None:
         """End the --record file with the session's end time (on quit; idempotent).
 
@@ -549,52 +393,7 @@ class TwinApp(DrillActions, RoomActions, App[None]):
     def on_unmount(self) -> None:
         self.close_recording()
 
-    def _note(self, text: str) -> None:
-        self.alarms.note(self._now(), "info", "session", text)
-        self.room.say(text, "ok")
-        self._refresh_header()
-        self._refresh_events()
-
-    def _ack(self, event: str | None) -> str | None:
-        if event is None:
-            n = self.alarms.ack(None)
-            self.room.say(f"{n} alarm{'s' if n != 1 else ''} acknowledged", "ok")
-        else:
-            try:
-                n = self.alarms.ack(int(event.lstrip("#")))
-            except (KeyError, ValueError):
-                msg = f"ack: no alarm #{event} in the log (alarms are the warnings and criticals of the events view)"
-                self.room.say(msg, "error")
-                return msg
-            self.room.say(
-                f"alarm #{event} acknowledged" if n else f"alarm #{event} was already acknowledged",
-                "ok",
-            )
-        self._close_command_line()
-        self._refresh_header()
-        self._refresh_events()
-        return None
-
-    def _refresh_events(self) -> None:
-        events = self.room.query_one(EventsView)
-        if events.display:
-            events.refresh_log()
-
     # ---- the command line ---------------------------------------------------------------------
-    def open_command_line(self, text: str = "") -> None:
-        if self.screen is not self.room:
-            self.pop_screen()
-        self.room.command_bar.open(":", text)
-        self.room.say("Tab completes · → takes the suggestion · Enter runs · Esc closes", "hint")
-
-    def _close_command_line(self) -> None:
-        bar = self.room.command_bar
-        if bar.parent.display:
-            bar.parent.display = False
-            bar.mode = ":"  # so clearing the text below is not read as a new filter
-            bar.value = ""
-            self.room.set_focus(self.room.view.primary)
-
     @on(CommandBar.Submitted, "#command")
     def _submitted(self, event: CommandBar.Submitted) -> None:
         bar = self.room.command_bar
@@ -692,8 +491,7 @@ class TwinApp(DrillActions, RoomActions, App[None]):
     def action_help(self) -> None:
         view = self.room.view
         keys = []
-        for b in self.BINDINGS:
-            assert isinstance(b, Binding)
+        for b in self.key_bindings():
             keys.append((_key_label(b.key), b.description))
         keys += [
             ("ctrl+p", "command palette: every command, fuzzy search"),

@@ -123,6 +123,11 @@ class EngineDriver:
     def now(self) -> float:
         return self.factory.now
 
+    def swap_warning(self, target: str, gpu: str) -> str:
+        """What swapping ``target`` to ``gpu`` would overload, asked before the swap ('' if nothing)."""
+        with self.lock:
+            return self.factory.swap_warning(target, gpu)
+
     def submit(self, command: Command) -> int:
         """Queue a command for the next step; returns a token to find its `Outcome` by."""
         token = next(self._tokens)

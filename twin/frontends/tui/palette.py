@@ -7,9 +7,9 @@ speed, pause/resume, acknowledge all) and the app's own actions (views, heat, he
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
@@ -17,14 +17,24 @@ from textual.content import Content
 from twin.core.commands import POLICIES, VERBS
 from twin.frontends.tui.clock import SPEEDS, speed_label
 
-if TYPE_CHECKING:
-    from twin.frontends.tui.app import TwinApp
+
+class Console(Protocol):
+    """What the palette needs of the app it drives (the control room's app; a class console)."""
+
+    view_titles: Sequence[str]
+
+    def run_line(self, text: str) -> str | None: ...
+    def open_command_line(self, text: str = "") -> None: ...
+    def action_view(self, index: int) -> None: ...
+    def action_heat(self) -> None: ...
+    def action_help(self) -> None: ...
+
 
 #: Verbs whose line is complete without arguments.
 _BARE = {"pause", "resume"}
 
 
-def palette_entries(app: TwinApp) -> list[tuple[str, Callable[[], object], str]]:
+def palette_entries(app: Console) -> list[tuple[str, Callable[[], object], str]]:
     out: list[tuple[str, Callable[[], object], str]] = []
     for verb, (usage, help_) in VERBS.items():
         if verb in _BARE:

@@ -8,6 +8,7 @@ below 80×24 it says so instead of drawing a broken screen.
 from __future__ import annotations
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Static
 
@@ -45,6 +46,42 @@ VIEW_HINTS = {
 
 
 class ControlRoom(Screen):
+    #: The control room's keys: its actions are the app's (``app.``), live only while
+    #: this screen is on top (a dialog or help has its own keys).
+    BINDINGS = [
+        Binding("1", "app.view(0)", "floor"),
+        Binding("2", "app.view(1)", "fabric"),
+        Binding("3", "app.view(2)", "power & cooling"),
+        Binding("4", "app.view(3)", "serving"),
+        Binding("5", "app.view(4)", "events"),
+        Binding("6", "app.view(5)", "scenario timeline (twin SCENARIO.yaml)"),
+        Binding("colon", "app.command_line", "command line (:fail pdu-3, :route kv-aware …)"),
+        Binding("slash", "app.filter", "filter (floor and events)"),
+        Binding("space,p", "app.toggle_pause", "pause / resume the clock"),
+        Binding("plus,equals_sign", "app.faster", "faster (1× 10× 60× 600× max)"),
+        Binding("minus", "app.slower", "slower"),
+        Binding("f", "app.fail", "fail the selection"),
+        Binding("r", "app.repair", "repair the selection"),
+        Binding("d", "app.drain", "drain / undrain the selection"),
+        Binding("s", "app.swap", "swap the selection's GPUs (asks which)"),
+        Binding("h", "app.heat", "floor heat: state / utilisation / temperature"),
+        Binding(
+            "b",
+            "app.baseline",
+            "mark a baseline: every gauge shows its change since (b again moves it)",
+        ),
+        Binding("B", "app.clear_baseline", "clear the baseline"),
+        Binding("a", "app.ack", "acknowledge the selected alarm (events)"),
+        Binding("A", "app.ack_all", "acknowledge every alarm"),
+        Binding("question_mark,f1", "app.help", "help for this view"),
+        Binding(
+            "escape",
+            "app.back",
+            "back: out of a drill-down, or to the alarms after Enter on one",
+            show=False,
+        ),
+    ]
+
     def __init__(self, ctx: ViewContext, complete, timeline: bool = False):
         super().__init__(id="control-room")
         self.ctx = ctx
@@ -137,3 +174,10 @@ class ControlRoom(Screen):
 
     def say_hint(self) -> None:
         self.message.say(VIEW_HINTS[self.view_ids[self.current]], "hint")
+
+
+#: The app's actions the room's keys run (off while the command line is open: keys are typed).
+ROOM_ACTIONS = frozenset(
+    b.action.removeprefix("app.").split("(")[0]
+    for b in ControlRoom.BINDINGS  # type: ignore[union-attr]
+)

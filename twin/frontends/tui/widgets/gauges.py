@@ -14,7 +14,7 @@ from twin.core.engine import Snapshot
 from twin.core.units import format_duration
 from twin.frontends.tui import fmt
 from twin.frontends.tui.glossary import gauge_words
-from twin.frontends.tui.model import (
+from twin.frontends.tui.readings import (
     BAD,
     OK,
     STATUS_GLYPH,
