@@ -46,15 +46,19 @@ def bucket1(v: float) -> int:
 
 @njit(cache=True, error_model="numpy", inline="always")
 def grid_pos(x: float, grid: np.ndarray):
-    """Where ``x`` falls on an increasing grid: (index of the point below, fraction)."""
+    """Where ``x`` falls on an increasing grid: (index of the point below, fraction),
+    computed as ``np.interp(x, grid, arange)`` does (its slope times the offset, plus the
+    index), so the fraction is the same to the last bit as the numpy engine's."""
     n = len(grid)
     if x <= grid[0]:
         return 0, 0.0
     if x >= grid[n - 1]:
         return n - 2, 1.0
     j = np.searchsorted(grid, x, side="right") - 1
-    j = min(j, n - 2)
-    return j, (x - grid[j]) / (grid[j + 1] - grid[j])
+    slope = 1.0 / (grid[j + 1] - grid[j])
+    pos = float(j) if x == grid[j] else slope * (x - grid[j]) + j
+    i0 = min(int(pos), n - 2)
+    return i0, pos - i0
 
 
 @njit(cache=True, error_model="numpy", inline="always")
