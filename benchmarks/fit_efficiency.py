@@ -3,6 +3,7 @@
     python benchmarks/fit_efficiency.py            # fit every software stack
     python benchmarks/fit_efficiency.py blackwell  # one stack
     python benchmarks/fit_efficiency.py --write    # and update the catalog in place
+    python benchmarks/fit_efficiency.py --evals 150 cdna4  # a shorter search
 
 Only ``role: fit`` points are used; ``role: holdout`` points are never seen here (the
 tests check them at a looser tolerance). The factors describe a *software stack on an
@@ -144,7 +145,8 @@ def _flow(e: Efficiency, fitted: list[str]) -> str:
     return (
         f"{{mem: {e.mem:.3f}, comp: {e.comp:.3f}, attn: {e.attn:.3f}, net: {e.net:.3f}, "
         f"layer_overhead_us: {e.layer_overhead_us:.2f}, step_overhead_ms: {e.step_overhead_ms:.2f}, "
-        f"seq_overhead_us: {e.seq_overhead_us:.1f}, fp4: {e.fp4:.3f}, moe: {e.moe:.3f}, "
+        f"seq_overhead_us: {e.seq_overhead_us:.1f}, fp4: {e.fp4:.3f}, fp4_moe: {e.fp4_moe:.3f}, "
+        f"moe: {e.moe:.3f}, "
         f"block_fp8: {e.block_fp8:.3f}, fitted_to: [{names}]}}"
     )
 
@@ -177,6 +179,11 @@ def write_catalog(lines_by_gpu: dict[str, str]) -> None:
 
 def main(argv):
     write = "--write" in argv
+    evals = 320
+    if "--evals" in argv:  # a shorter search (a refit from factors already near the optimum)
+        i = argv.index("--evals")
+        evals = int(argv[i + 1])
+        argv = argv[:i] + argv[i + 2 :]
     argv = [a for a in argv if a != "--write"]
     cat = load_catalog()
     pts = [m for m in measurements() if m.role == "fit"]
@@ -188,10 +195,13 @@ def main(argv):
         mine = [m for m in pts if m.gpu in gpus]
         parent = PULL.get(stack)
         current = cat.gpu(gpus[0]).efficiency
+        if current.fp4_moe is None:  # not yet told apart: the MoE path starts at the dense one
+            current = dataclasses.replace(current, fp4_moe=current.fp4)
         if parent:
             ref = fitted.get(parent) or cat.gpu(STACKS[parent][0]).efficiency
             prior = {n: getattr(ref, n) for n in BOUNDS}
             prior["fp4"] = PRIOR["fp4"]  # the parent has no fp4 to lean on
+            prior["fp4_moe"] = PRIOR["fp4_moe"]
             weight = PULL_WEIGHT
         else:
             prior, weight = PRIOR, PRIOR_WEIGHT * max(1.0, 8 / len(mine)) ** 2
@@ -200,11 +210,16 @@ def main(argv):
             current, fitted_to=(), **{n: PRIOR[n] for n in held if n in BOUNDS}
         )
         models = {cat.model(m.model) for m in mine}
+
+        def moe(m):
+            return cat.model(m.model).is_moe
+
         names = [
             n
             for n in BOUNDS
             if n not in held
-            and (n != "fp4" or any(m.precision == "fp4" for m in mine))
+            and (n != "fp4" or any(m.precision == "fp4" and not moe(m) for m in mine))
+            and (n != "fp4_moe" or any(m.precision == "fp4" and moe(m) for m in mine))
             and (n != "moe" or any(x.is_moe for x in models))
             and (
                 n != "block_fp8"
@@ -212,7 +227,7 @@ def main(argv):
             )
         ]
         print(f"{stack}: fitting {', '.join(names)} over {len(mine)} points", flush=True)
-        e, lv = fit(mine, cat, start, prior, weight, names)
+        e, lv = fit(mine, cat, start, prior, weight, names, evals)
         fitted[stack] = e
         ids = [f"{WHY[stack]}"] + [m.id for m in mine]
         for g in gpus:

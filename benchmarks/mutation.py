@@ -177,7 +177,11 @@ def scratch_copy() -> Path:
 
 
 def pytest_cmd(tests: list[str]) -> str:
-    return f"{sys.executable} -m pytest -x -q -p no:cacheprovider -p no:randomly " + " ".join(tests)
+    # one process (-n 0): a mutant's run is short, and xdist's workers would each import
+    # the package again
+    return f"{sys.executable} -m pytest -x -q -n 0 -p no:cacheprovider -p no:randomly " + " ".join(
+        tests
+    )
 
 
 def env_for(repo: Path) -> dict[str, str]:

@@ -80,7 +80,7 @@ async def test_roles_are_enforced_on_raw_messages(tmp_path):
     assert "refused: bo (trainee): clock refused" in text
     assert "refused: cy (observer)" in text
     assert "malformed message" in text
-    assert "drain row-a-02}  # bo" in text
+    assert "drain row-a-02, by: bo}" in text
 
 
 async def test_trainees_never_receive_the_script_or_hidden_injects(tmp_path):
@@ -105,6 +105,8 @@ async def test_trainees_never_receive_the_script_or_hidden_injects(tmp_path):
         await asyncio.sleep(0.5)
         for c in (ada, bo, cy):
             await c.until(_frames)
+        t_end = room.worlds["class"].t0 + 40
+        await ada.until(lambda m: _frames(m) and ada.snapshot().t_s > t_end)  # ada reads on
     finally:
         await room.stop()
     secret = [
@@ -122,6 +124,12 @@ async def test_trainees_never_receive_the_script_or_hidden_injects(tmp_path):
     st = snap.racks.state
     assert st[snap.racks.ids.index("row-a-01")] == RACK_DOWN
     assert any("racks lost power" in e.message for e in snap.events)
+    # the failures name no one to a trainee (not "operator"), their cause to the instructor
+    lost = [e.message for e in snap.events if "pdu failed" in e.message]
+    assert len(lost) == 2 and all(m.startswith("pdu failed, ") for m in lost), lost
+    assert b"pdu failed (script), " in ada.received
+    assert b"pdu failed (instructor ada), " in ada.received
+    assert b"(operator)" not in bo.received
     assert b"class-drill" in bo.received  # the scenario's name and clock are not secret
 
 
@@ -166,7 +174,7 @@ async def test_a_rewind_continues_exactly_from_the_checkpoint(tmp_path):
     assert after[0] == straight[0]
     assert np.array_equal(after[1], straight[1])
     text = rec.read_text()
-    assert "(abandoned) - {at: 0.0, do: drain row-d-01}  # ada" in text
+    assert "(abandoned) - {at: 0.0, do: drain row-d-01, by: ada}" in text
     assert "rewind to before (T+0s) by ada" in text
 
 
@@ -303,7 +311,7 @@ async def test_per_trainee_copies_are_separate_and_the_exam_keeps_the_clock(tmp_
         await room.stop()
     for name in ("bo", "dee", "instructor"):  # one journal per copy
         assert (tmp_path / f"s-{name}.yaml").exists()
-    assert "drain row-a-01}  # bo" in (tmp_path / "s-bo.yaml").read_text()
+    assert "drain row-a-01, by: bo}" in (tmp_path / "s-bo.yaml").read_text()
     exam = build_room(drill(tmp_path), per_trainee=True, exam=True)
     await exam.start(tmp_path / "e.sock")
     try:

@@ -69,3 +69,51 @@ async def test_a_trainee_and_the_instructor_share_one_simulation(tmp_path):
                 break
             await asyncio.sleep(0.1)
         assert server.call(lambda: [c.name for c in room.clients]) == []
+
+
+async def _help(app, pilot) -> str:
+    await pilot.press("question_mark")
+    await pilot.pause()
+    text = str(app.screen.query_one("#help-text").render())
+    await pilot.press("escape")
+    await pilot.pause()
+    return text
+
+
+async def test_help_and_tab_offer_each_role_its_own_commands(tmp_path):
+    room = build_room(drill(tmp_path))
+    with ServerThread(room, tmp_path / "c.sock") as server:
+        bo = RemoteApp(RemoteDriver(server.path, "bo", "trainee"), live=False)
+        async with bo.run_test(size=SIZE) as pilot:
+            await _settle(bo, pilot)
+            text = await _help(bo, pilot)
+            assert "drain TARGET" in text and "hint" in text and "who" in text
+            for theirs in (
+                "inject [hidden]",
+                "rewind NAME",
+                "freeze",
+                "speed N",
+                "the session for",
+            ):
+                assert theirs not in text, theirs
+            await pilot.press("colon", *"fr", "tab")  # freeze is the instructor's
+            assert bo.room.command_bar.value == "fr"
+            bo.room.command_bar.value = ""
+            await pilot.press(*"dr", "tab")
+            assert bo.room.command_bar.value == "drain "
+            await pilot.press("escape", "q")
+        ada = RemoteApp(RemoteDriver(server.path, "ada", "instructor"), live=False)
+        async with ada.run_test(size=SIZE) as pilot:
+            await _settle(ada, pilot)
+            text = await _help(ada, pilot)
+            for ours in ("inject [hidden] COMMAND", "rewind NAME", "checkpoint [NAME]", "freeze"):
+                assert ours in text, ours
+            assert "the session for everyone" in text and "speed N|max" in text
+            await pilot.press("colon", *"inj", "tab")
+            assert ada.room.command_bar.value == "inject "
+            await pilot.press(*"hid", "tab")
+            assert ada.room.command_bar.value == "inject hidden "
+            await pilot.press(*"fail row-a-pdu-", "tab")
+            await pilot.pause()
+            assert "row-a-pdu-1" in screen_text(ada) and "row-a-pdu-4" in screen_text(ada)
+            await pilot.press("escape", "q")

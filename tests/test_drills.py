@@ -249,8 +249,8 @@ def test_each_drill_rewards_the_reference_and_not_doing_nothing(path):
     assert nothing.drill["score"] <= 50, nothing.drill["breakdown"]
 
 
-def test_there_are_four_drills_of_graded_difficulty():
-    assert len(DRILLS) >= 4
+def test_there_are_five_drills_of_graded_difficulty():
+    assert len(DRILLS) >= 5
     texts = [p.read_text() for p in DRILLS]
     for level in ("(easy)", "(medium)", "(hard)"):
         assert any(level in t for t in texts), level
@@ -286,7 +286,7 @@ def test_the_markdown_of_a_plain_run_says_what_the_reference_did(tmp_path):
 
 
 def test_twin_check_says_what_a_drill_holds(capsys):
-    assert main(["check", str(DRILLS[-1])]) == 0
+    assert main(["check", str(ROOT / "scenarios" / "drills" / "4-ab-breaker.yaml")]) == 0
     out = capsys.readouterr().out
     assert "a drill: 2 objectives, 2 critical tasks, 1 reference command, 3 hints" in out
 
@@ -337,3 +337,37 @@ def test_a_curves_range_shows_zero_not_float_dust():
     lines = curves({"curves": {"t_s": [0.0, 60.0, 120.0], "slo_attainment": [0.99, 0.5, 1.39e-16]}})
     row = next(line for line in lines if "SLO" in line or "slo_attainment" in line)
     assert row.endswith("0 … 0.99") and "e-" not in row
+
+
+def test_a_degraded_cooling_loop_removes_only_its_share_of_the_heat():
+    """`degrade loop-2 25%`: the loop removes a quarter of its capacity, its racks warm
+    while they make more heat than that, a cap that fits them under it keeps them cool,
+    and a repair gives the loop its whole capacity back."""
+    from twin.core import commands as C
+    from twin.core.engine import Factory
+    from twin.core.layout import load_layout
+
+    default = load_layout("default")
+
+    def loop2(f):
+        return next(x for x in f.snapshot().loops if x.id == "loop-2")
+
+    runs = {}
+    for caps in ((), ("cap nvl-01 550kW", "cap nvl-02 550kW", "cap nvl-03 550kW")):
+        f = Factory(default, seed=7, faults=False)
+        f.advance_to(60)
+        full = loop2(f).capacity_kw
+        assert "1,750 kW (25%)" in f.apply(C.parse_command("degrade loop-2 25%"))
+        for text in caps:
+            f.apply(C.parse_command(text))
+        f.advance_to(360)
+        lp = loop2(f)
+        assert lp.capacity_kw == pytest.approx(0.25 * full)
+        runs[bool(caps)] = (lp.state, lp.hottest_c)
+        if caps:
+            f.apply(C.parse_command("repair loop-2"))
+            assert loop2(f).capacity_kw == full and "loop-2" not in f.faults
+    assert runs[False][0] == "overloaded" and runs[False][1] > 70  # ~6 K a minute
+    assert runs[True][0] == "ok" and runs[True][1] < 40
+    with pytest.raises(Exception, match="degrade a link, a rack's NVLink domain or a cooling"):
+        Factory(default, seed=7, faults=False).apply(C.parse_command("degrade row-a-pdu-1 50%"))

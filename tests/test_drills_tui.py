@@ -152,3 +152,35 @@ async def test_a_console_without_the_player_hands_hint_and_debrief_on(drill):
         await run_line(app, pilot, "hint")
         assert "the drill runs on the server" in screen_text(app)
         app.player = real
+
+
+@pytest.mark.parametrize("at_end", [False, True])
+async def test_a_saved_drill_replays_with_twin_run_to_the_same_score(drill, tmp_path, at_end):
+    """`:save` mid-drill or after it: the file carries the drill, the hint and the
+    operator's command as the operator's, and `twin run` scores it as the session did."""
+    from twin.cli import main
+
+    app, wall = make_app(drill)
+    out = tmp_path / "saved.yaml"
+    async with app.run_test(size=SIZE) as pilot:
+        await tick(app, pilot, wall, 33)
+        await run_line(app, pilot, "hint")
+        await tick(app, pilot, wall, 2)
+        await run_line(app, pilot, "repair row-a-pdu-1")
+        await tick(app, pilot, wall, 100 if at_end else 20)
+        if at_end:
+            await settle(app, pilot)
+            await pilot.press("escape")  # the debrief screen
+        await run_line(app, pilot, f"save {out}")
+        live = app.drill.report(app.player.t_rel(), app.player.applied)
+    text = out.read_text()
+    assert "hint: true, by: operator}" in text and "repair row-a-pdu-1, by: operator}" in text
+    assert "critical_tasks:" in text
+    report = tmp_path / "r.json"
+    assert main(["run", str(out), "--report", str(report), "--quiet"]) in (0, 1)
+    replay = json.loads(report.read_text())["drill"]
+    assert replay["score"] == live["score"] < 100
+    assert replay["hints_taken"] == 1 and replay["finished"] == live["finished"] == at_end
+    assert [t["outcome"] for t in replay["tasks"]] == [t["outcome"] for t in live["tasks"]]
+    assert replay["tasks"][0]["outcome"] == "on time"
+    assert replay["breakdown"] == pytest.approx(live["breakdown"])

@@ -8,11 +8,15 @@ are part of the engine's fast subset in ``benchmarks/mutation.py``.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
-from engine_helpers import ROW_A, cls, cmd, dep, pair, pdu, rack_i, run, small_layout
+from engine_helpers import ROW_A, cls, cmd, dep, pair, pdu, rack_i, rack_state, run, small_layout
+from test_user_bugs_engine import _rewrite
 
 from twin.core.engine import Factory
+from twin.core.engine.checkpoint import CheckpointError
 from twin.core.engine.routing import POLICIES, View
 
 
@@ -206,3 +210,69 @@ def test_slo_aware_routing_under_a_power_cap_admits_only_what_slowed_replicas_se
     admitted = s["requests"] - s["requests_shed"]
     assert s["requests_shed"] > 0.1 * s["requests"]  # it had to shed
     assert s["slo_attainment"] * s["requests"] >= 0.95 * admitted  # and what it kept met the SLO
+
+
+def test_a_failed_spine_carries_no_kv_traffic_and_the_other_spine_carries_all_of_it(small):
+    base, hit = pair(small, "fail spine-1", warm=30, after=20)
+    s, b = hit.snapshot(), base.snapshot()
+    cut = [ln for ln in s.links if ln.b == "spine-1"]
+    assert len(cut) == 6 and all(ln.load == 0.0 and ln.capacity_fraction == 0.0 for ln in cut)
+    busiest = max(ln.load for ln in b.links)
+    assert max(ln.load for ln in s.links) == pytest.approx(2 * busiest, rel=1e-6)
+
+
+# ---- checkpoints, random faults, power feeds, the site's own words ----------------------
+def test_a_file_that_is_not_a_twin_checkpoint_is_refused(small):
+    f = Factory(small)
+    run(f, 5)
+    data = f.checkpoint()
+    for other in ("a-checkpoint", "zz-checkpoint"):
+
+        def alien(meta, arrays, other=other):
+            meta["format"] = other
+
+        with pytest.raises(CheckpointError, match="description is incomplete"):
+            Factory(small).restore(_rewrite(data, alien))
+
+
+def test_random_gpu_faults_arrive_at_the_catalogs_rate(small, catalog):
+    """One GPU fault per 20 s across the factory's 192 GPUs: ~30 in ten minutes."""
+    year_s = 365.25 * 86400
+    k = {**catalog.constants, "failures_per_gpu_year": year_s / (20 * 192)}
+    f = Factory(small, dataclasses.replace(catalog, constants=k), faults=True)
+    s = run(f, 600)
+    gpu = [e for e in s.events if e.message.startswith("gpu failed (random)")]
+    assert 15 <= len(gpu) <= 50, len(gpu)
+
+
+def test_a_single_fed_pdu_failure_takes_down_exactly_the_racks_it_feeds(small):
+    f = Factory(small)
+    run(f, 10)
+    cmd(f, "fail row-a-pdu-2")
+    s = run(f, 5)
+    assert [rack_state(s, r) for r in ROW_A] == ["ok", "ok", "down", "down"]
+    assert [rack_state(s, r) for r in ("row-b-01", "row-b-02")] == ["ok", "ok"]
+
+
+def test_a_site_cap_below_the_boards_floor_names_the_limit_in_megawatts(small):
+    f = Factory(small)
+    run(f, 30)
+    cmd(f, "cap 60kW")
+    s = run(f, 30)
+    assert any(
+        e.message.startswith("the 0.1 MW limit is below what the GPUs draw") for e in s.events
+    )
+
+
+def test_a_healthy_fabric_lists_only_its_busiest_links(small):
+    s = run(Factory(small), 30)
+    assert len(s.links) == 8 < 12  # the busiest eight of twelve, none down or degraded
+    assert all(ln.capacity_fraction == 1.0 for ln in s.links)
+
+
+def test_planned_demand_runs_under_full_utilisation_and_triple_demand_over_it(small):
+    """Replicas sized 'auto' for the layout's demand run below the knee where the pace
+    meets the TPOT SLO (100 %); three times the demand drives them past it."""
+    base, hit = pair(small, "surge 3", warm=60, after=60)
+    assert 0.5 < base.snapshot().gauges["utilisation"] < 1.0
+    assert hit.snapshot().gauges["utilisation"] > 1.0

@@ -186,15 +186,17 @@ KNOWN_MISSES = {
     "inferencex26-b200-llama3.3-70b-fp8-1k1k-108",  # -22 %
     # H100 two-node DeepSeek-R1 at its floor: measured collapses faster
     "inferencex26-h100-dsr1-fp8-1k1k-100",  # +123 % (holdout)
-    # MI355X: DeepSeek-R1 at high interactivity too slow, Llama fp4 too fast (its dense
-    # fp4 path is slower than its fp8 one, its MoE fp4 path far faster: one fp4 factor)
-    "inferencex26-x19-mi355x-dsr1-fp4",  # -75 % (holdout)
-    "inferencex26-mi355x-dsr1-fp4-1k1k-116",  # -73 %
-    "inferencex26-mi355x-dsr1-fp8-1k1k-116",  # -51 % (holdout)
-    "inferencex26-mi355x-dsr1-fp8-1k1k-166",  # -53 %
-    "inferencex26-x36-mi355x-llama3.3-70b-fp8",  # +66 % (holdout)
-    "inferencex26-mi355x-llama3.3-70b-fp4-1k1k-55",  # +79 %
-    "inferencex26-mi355x-llama3.3-70b-fp4-1k1k-76",  # +69 % (holdout)
+    # MI355X: one fp4 factor per GEMM kind (dense 0.66, MoE 1.26) now tells Llama's fp4 from
+    # DeepSeek's; what is left: DeepSeek fp4 at 66 too fast while fp8 above 100 tok/s/user
+    # is too slow, and Llama fp8 too fast (its DeepSeek kernels are tuned far beyond its
+    # dense path; its factors lean on MI300X's 2025 ones)
+    "inferencex26-x17-mi355x-dsr1-fp4",  # +52 %
+    "inferencex26-mi355x-dsr1-fp8-1k1k-116",  # -48 % (holdout)
+    "inferencex26-mi355x-dsr1-fp8-1k1k-166",  # -37 %
+    "inferencex26-x36-mi355x-llama3.3-70b-fp8",  # +47 % (holdout)
+    "inferencex26-mi355x-llama3.3-70b-fp4-1k1k-55",  # +26 %
+    "inferencex26-mi355x-llama3.3-70b-fp8-1k1k-76",  # +29 %
+    "inferencex26-mi355x-llama3.3-70b-fp8-1k1k-96",  # +42 % (holdout)
 }
 TOLERANCE = {"fit": 0.20, "holdout": 0.35}
 
@@ -263,7 +265,11 @@ def test_a_model_too_big_for_eight_domains_is_refused(catalog):
 #: fitted factors that sit at a bound of their physical range — each a sign that the
 #: physics misses something the factor absorbs (the README's limits say what). Exact: a
 #: refit that moves one off (or onto) a bound must update this list and the README.
-AT_BOUND = {"b200": {"net", "moe"}, "mi300x": {"mem", "attn"}, "mi355x": {"block_fp8"}}
+AT_BOUND = {
+    "b200": {"net", "moe"},
+    "mi300x": {"mem", "attn"},
+    "mi355x": {"attn", "net", "block_fp8"},
+}
 #: factors a stack's points cannot pin, held at their typical value (fit_efficiency.HELD)
 HELD = {"h200": {"mem", "block_fp8"}, "mi300x": {"block_fp8"}}
 
@@ -272,6 +278,8 @@ def test_every_fitted_factor_lies_inside_its_physical_bounds(catalog):
     for g in catalog.gpus.values():
         for f in FACTORS:
             v = getattr(g.efficiency, f.name)
+            if v is None:  # an optional factor (fp4_moe) the stack does not set
+                continue
             assert f.low <= v <= f.high, f"{g.id}.{f.name} = {v} outside [{f.low}, {f.high}]"
 
 

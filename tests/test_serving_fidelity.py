@@ -64,6 +64,29 @@ def test_blackwell_ultra_beats_blackwell_where_its_silicon_differs(catalog):
     assert gb300.tok_s_per_gpu > 1.05 * gb200.tok_s_per_gpu
 
 
+def test_mi355x_fp4_pays_on_moe_experts_not_on_dense_gemms(catalog):
+    """InferenceX on MI355X: DeepSeek-R1 fp4 runs ~2.3x its fp8 at 66 tok/s/user, Llama
+    fp4 no faster than fp8 at 76: ROCm's fp4 MoE kernels and its dense fp4 GEMMs matured
+    apart, so the stack has one fp4 speed per GEMM kind."""
+    eff = catalog.gpu("mi355x").efficiency
+    assert eff.fp4 < 1.0 < eff.fp4_moe
+    w = Workload(1024, 1024, mtp_acceptance=catalog.constants["mtp_acceptance_random_prompts"])
+
+    def gain(model, u):
+        fp4 = _at(catalog, "mi355x", "fp4", u, model, w).tok_s_per_gpu
+        return fp4 / _at(catalog, "mi355x", "fp8", u, model, w).tok_s_per_gpu
+
+    assert gain("deepseek-r1", 66) > 1.5 and gain("llama-3.3-70b", 76) < 1.2
+
+
+def test_a_stack_without_a_separate_moe_fp4_factor_uses_its_fp4_one(catalog):
+    """Blackwell's fp4 paths were not told apart: its MoE experts run at ``fp4``."""
+    gpu = catalog.gpu("b200")
+    assert gpu.efficiency.fp4_moe is None
+    r = Replica(gpu, catalog.model("deepseek-r1"), "fp4", Parallelism(8), catalog)
+    assert r.path_speed == gpu.efficiency.fp4
+
+
 def test_mtp_drafts_are_accepted_less_the_deeper_they_go(catalog):
     k = catalog.constants
     one = serving.mtp_tokens_per_step(1, k["mtp_acceptance"], k["mtp_acceptance_decay"])

@@ -44,7 +44,14 @@ FACTORS = (
     ),
     Factor("step_overhead_ms", 0.0, 4.0, 1.0, "host scheduling and sampling per step"),
     Factor("seq_overhead_us", 0.0, 40.0, 10.0, "host bookkeeping per sequence per step"),
-    Factor("fp4", 0.40, 1.60, 1.0, "speed of the fp4 kernel path relative to per-tensor fp8"),
+    Factor("fp4", 0.40, 1.60, 1.0, "speed of the dense fp4 GEMM path relative to per-tensor fp8"),
+    Factor(
+        "fp4_moe",
+        0.40,
+        1.60,
+        1.0,
+        "speed of the fp4 grouped-GEMM (MoE expert) path relative to per-tensor fp8",
+    ),
     Factor("moe", 0.30, 1.00, 0.80, "MoE grouped GEMMs' weight streaming relative to dense GEMMs'"),
     Factor(
         "block_fp8",
@@ -62,6 +69,8 @@ def at_bound(eff, margin: float = 0.02) -> list[str]:
     out = []
     for f in FACTORS:
         v, span = getattr(eff, f.name), f.high - f.low
+        if v is None:  # an optional factor the stack does not set
+            continue
         if (v - f.low) <= margin * span or (f.high - v) <= margin * span:
             out.append(f.name)
     return out

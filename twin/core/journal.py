@@ -63,6 +63,7 @@ class Journal:
         scenario: str | None = None,
         expect: list | None = None,
         abort_if: list | None = None,
+        drill: dict | None = None,
         *,
         force: bool = False,
         label: str = "record",
@@ -81,7 +82,7 @@ class Journal:
         self.closed = False
         self.layout, self.seed, self.tick_s = layout, seed, tick_s
         self.warmup_s, self.overrides, self.scenario = warmup_s, overrides, scenario
-        self.expect, self.abort_if = expect, abort_if
+        self.expect, self.abort_if, self.drill = expect, abort_if, drill
         self.name = name or self.path.stem
         check_writable(self.path, force, label)
         self._tmp: Path | None = None
@@ -119,13 +120,15 @@ class Journal:
             head["tick"] = f"{self.tick_s!r}s"  # exact: a rounded tick would move every step
         if self.warmup_s:
             head["warmup"] = float(self.warmup_s)
+        if self.expect or self.drill:
+            # the session may end before a window: that one is not evaluated
+            head["recorded"] = True
         if self.expect:
-            head["recorded"] = (
-                True  # the session may end before a window: that one is not evaluated
-            )
             head["expect"] = self.expect
         if self.abort_if:
             head["abort_if"] = self.abort_if
+        if self.drill:  # so `twin run` scores the recording as the live session was scored
+            head.update(self.drill)
         return (
             f"# A twin session recording: replay with `twin run {self.path.name}`.\n"
             + (
@@ -138,20 +141,38 @@ class Journal:
         )
 
     @staticmethod
-    def line(t_s: float, cmd: C.Command) -> str:
+    def line(
+        t_s: float, cmd: C.Command | None, by: str | None = None, inject: str | None = None
+    ) -> str:
+        """One event: ``{at, do}``, with its author (``by``) and, for an instructor's inject,
+        ``inject: true | hidden``; without a command, a drill hint taken (``hint: true``)."""
+        ev: dict = {"at": float(t_s)}
+        if cmd is None:
+            ev["hint"] = True
+        else:
+            ev["do"] = cmd.text
+        if by is not None:
+            ev["by"] = by
+        if inject is not None:
+            ev["inject"] = True if inject == "shown" else inject
         return (
             "  - "
-            + yaml.safe_dump(
-                {"at": float(t_s), "do": cmd.text}, default_flow_style=True, width=1000
-            ).strip()
+            + yaml.safe_dump(ev, default_flow_style=True, width=1000, sort_keys=False).strip()
             + "\n"
         )
 
-    def record(self, t_s: float, cmd: C.Command) -> None:
+    def record(
+        self,
+        t_s: float,
+        cmd: C.Command | None,
+        by: str | None = None,
+        inject: str | None = None,
+    ) -> None:
+        """A command (or, ``cmd`` None, a hint) at scenario time ``t_s``, by ``by``."""
         if self.closed:
             return
-        self.entries.append((t_s, cmd.text))
-        self._write(self.line(t_s, cmd))
+        self.entries.append((t_s, cmd.text if cmd is not None else "hint"))
+        self._write(self.line(t_s, cmd, by, inject))
 
     def close(self, end_s: float) -> None:
         """Write the session's length; the recording is complete."""
@@ -183,7 +204,7 @@ def save_session(
     path: str | Path,
     layout: str,
     seed: int,
-    entries: list[tuple[float, str]],
+    entries: list[tuple],
     end_s: float,
     tick_s: float | None = None,
     force: bool = False,
@@ -191,9 +212,10 @@ def save_session(
 ) -> Path:
     """``:save FILE``: the session so far as a complete scenario file, written whole or not
     at all (``header``: the warm-up, overrides, expectations and scenario name a `Journal`
-    takes). An existing file is refused unless ``force`` (``:save! FILE``)."""
+    takes). ``entries``: (time, command or None for a hint[, by[, inject]]). An existing
+    file is refused unless ``force`` (``:save! FILE``)."""
     j = Journal(path, layout, seed, tick_s, **header, force=force, label="save", atomic=True)
-    for t, text in entries:
-        j.record(t, C.parse_command(text))
+    for t, text, *who in entries:
+        j.record(t, None if text is None else C.parse_command(text), *who)
     j.close(end_s)
     return j.path

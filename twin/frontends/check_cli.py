@@ -17,10 +17,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from twin.core.catalog import Catalog, load_catalog
+from twin.core.api import (
+    SCENARIO_KEYS,
+    Catalog,
+    YMap,
+    layout_from_doc,
+    load_catalog,
+    load_file,
+    resolve_layout_path,
+    summary_line,
+)
 from twin.core.errors import InputError, Problem, TwinError
-from twin.core.layout import SCENARIO_KEYS, layout_from_doc, resolve_layout_path, summary_line
-from twin.core.yamlsrc import YMap, load_file
 
 
 @dataclass(frozen=True)
@@ -37,13 +44,13 @@ class FileKind:
 
 def _is_scenario(doc: Any) -> bool:
     """As ``twin run`` tells them apart, so check and run never disagree on what a file is."""
-    from twin.core.scenario import is_scenario_doc
+    from twin.core.api import is_scenario_doc
 
     return isinstance(doc, dict) and (any(k in doc for k in SCENARIO_KEYS) or is_scenario_doc(doc))
 
 
 def _check_scenario(doc: YMap, file: str, catalog: Catalog) -> str:
-    from twin.core.scenario import scenario_from_doc
+    from twin.core.api import scenario_from_doc
     from twin.core.units import format_duration
 
     sc = scenario_from_doc(doc, file, catalog, base_dir=Path(file).parent)
@@ -89,7 +96,7 @@ def _must_build(
     tick_s: float | None = None,
 ) -> None:
     """What passes ``check`` must run: build the factory (plan every deployment) as ``run`` would."""
-    from twin.core.engine import Factory
+    from twin.core.api import Factory
 
     try:
         Factory(layout, catalog, seed=seed, tick_s=tick_s)
@@ -98,13 +105,13 @@ def _must_build(
 
 
 def _is_plan(doc: Any) -> bool:
-    from twin.core.sweep import is_plan_doc
+    from twin.core.api import is_plan_doc
 
     return is_plan_doc(doc)
 
 
 def _check_plan(doc: Any, file: str, catalog: Catalog) -> str:
-    from twin.core.sweep import plan_from_doc
+    from twin.core.api import plan_from_doc
 
     return plan_from_doc(doc, file, catalog).summary_line()
 

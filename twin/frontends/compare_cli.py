@@ -6,13 +6,19 @@ import argparse
 import math
 from pathlib import Path
 
-from twin.core import commands as C
-from twin.core import kpis, limits
-from twin.core.catalog import load_catalog
+from twin.core.api import (
+    Runner,
+    kpis,
+    limits,
+    load_catalog,
+    load_layout,
+    scenario_for_layout,
+    scenario_from_doc,
+    scenario_report,
+    to_json,
+)
+from twin.core.api import commands as C
 from twin.core.errors import TwinError
-from twin.core.layout import load_layout
-from twin.core.report import to_json
-from twin.core.scenario import Runner, scenario_for_layout, scenario_from_doc, scenario_report
 from twin.core.units import format_duration, parse_duration_s
 from twin.frontends.run_cli import DEFAULT_DURATION, scenario_doc
 
@@ -128,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
 def still_under_way(factory, extra, catalog, duration_s: float) -> list[str]:
     """The --with changes not finished when the window ends (a swap's downtime, say): the
     comparison then measures the change's cost, not its result, and should say so."""
-    from twin.core.engine.snapshot import RACK_SWAPPING
+    from twin.core.api import RACK_SWAPPING
 
     snap = factory.snapshot()
     swapping = int((snap.racks.state == RACK_SWAPPING).sum())

@@ -12,8 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from twin.core import commands as C
-from twin.core import kpis
+from twin.core.api import commands as C
+from twin.core.api import kpis
 from twin.core.units import format_duration
 
 SPARK = "▁▂▃▄▅▆▇█"
@@ -185,7 +185,7 @@ def curves(drill: dict) -> list[str]:
 
 
 def _conditions(drill: dict) -> dict:
-    from twin.core.scenario.parse import parse_condition
+    from twin.core.api import parse_condition
 
     out = {}
     for o in drill.get("objectives", ()):

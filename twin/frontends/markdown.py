@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from twin.core import kpis
+from twin.core.api import kpis
 from twin.core.units import format_duration, format_metric
 
 

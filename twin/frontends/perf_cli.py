@@ -7,8 +7,7 @@ import json
 import re
 import sys
 
-from twin.core import limits, serving
-from twin.core.catalog import PRECISIONS, load_catalog
+from twin.core.api import PRECISIONS, limits, load_catalog, serving
 from twin.core.errors import TwinError
 
 _PAR = re.compile(r"^(TP|DP)(\d+)(?:[x·*]?PP(\d+))?(\+MTP(\d)?)?$", re.IGNORECASE)

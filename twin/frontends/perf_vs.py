@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from twin.core import serving
+from twin.core.api import serving
 from twin.core.errors import TwinError
 
 #: interactivities of the short table (tok/s per user)

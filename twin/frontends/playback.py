@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from twin.core.scenario import Applied, margin
-from twin.core.scenario import ScenarioPlayer as _CorePlayer
+from twin.core.api import Applied, margin
+from twin.core.api import ScenarioPlayer as _CorePlayer
 
 #: Entries of the "what has happened" list a state carries (the newest).
 HISTORY_KEPT = 500

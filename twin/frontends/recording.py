@@ -18,10 +18,9 @@ import contextlib
 from pathlib import Path
 from typing import Any
 
-from twin.core import commands as C
+from twin.core.api import Journal, Layout, builtin_layouts, save_session
+from twin.core.api import commands as C
 from twin.core.errors import TwinError
-from twin.core.journal import Journal, save_session
-from twin.core.layout import Layout, builtin_layouts
 from twin.frontends.playback import exact_offset
 
 
@@ -41,11 +40,25 @@ def scenario_overrides(path: str | Path) -> dict[str, Any] | None:
 
 def scenario_part(path: str | Path, key: str) -> Any:
     """One section of a scenario file (``overrides``, ``expect``, ``abort_if``) as plain data."""
-    from twin.core.yamlsrc import load_file
+    from twin.core.api import load_file
 
     doc = load_file(Path(path))
     part = doc.get(key) if isinstance(doc, dict) else None
     return _plain(part) if part else None
+
+
+def drill_sections(path: str | Path) -> dict[str, Any] | None:
+    """A drill's sections (objectives, tasks, reference, hints …) as plain data, with its
+    length, to copy into its recordings; None for a scenario that is not a drill."""
+    from twin.core.api import DRILL_KEYS, load_file
+
+    doc = load_file(Path(path))
+    if not isinstance(doc, dict) or not any(k in doc for k in DRILL_KEYS):
+        return None
+    out = {k: _plain(doc[k]) for k in DRILL_KEYS if k in doc}
+    if "drill_duration" not in out and "duration" in doc:
+        out["drill_duration"] = _plain(doc["duration"])
+    return out
 
 
 def _plain(x: Any) -> Any:
@@ -82,9 +95,10 @@ class SessionLog:
         # a recorded drill keeps its expectations, so `twin run` grades the recording
         self.expect = scenario_part(scenario_file, "expect") if scenario_file else None
         self.abort_if = scenario_part(scenario_file, "abort_if") if scenario_file else None
-        self.entries: list[
-            tuple[float, str, str]
-        ] = []  # (time as written, command, "script" | "operator")
+        self.drill = drill_sections(scenario_file) if scenario_file else None
+        # (time as written, command or "hint", "script" | "operator" | "hint")
+        self.entries: list[tuple[float, str, str]] = []
+        self.authors: list[tuple[str | None, str | None]] = []  # each entry's (by, inject)
         self.journal: Journal | None = self._open(record) if record is not None else None
         self.saved_operator = 0  # operator commands written by the last :save
 
@@ -102,6 +116,7 @@ class SessionLog:
             scenario=self.scenario,
             expect=self.expect,
             abort_if=self.abort_if,
+            drill=self.drill,
             force=self.force,
         )
 
@@ -114,10 +129,20 @@ class SessionLog:
 
     def record(self, t_abs: float, cmd: C.Command, source: str = "operator") -> None:
         """Called the moment a command is applied (from the engine's thread): journal it now."""
+        self._add(t_abs, cmd, source, "operator" if source == "operator" else None)
+
+    def hint(self, t_abs: float, by: str = "operator") -> None:
+        """A drill hint taken (it costs points, so a replay takes it too)."""
+        self._add(t_abs, None, "hint", by)
+
+    def _add(
+        self, t_abs: float, cmd: C.Command | None, source: str, by: str | None, inject=None
+    ) -> None:
         t = self.offset(t_abs)
-        self.entries.append((t, cmd.text, source))
+        self.entries.append((t, cmd.text if cmd is not None else "hint", source))
+        self.authors.append((by, inject))
         if self.journal is not None:
-            self.journal.record(t, cmd)
+            self.journal.record(t, cmd, by, inject)
 
     @property
     def operator_commands(self) -> int:
@@ -136,7 +161,10 @@ class SessionLog:
             path,
             self.layout_ref,
             self.seed,
-            [(t, text) for t, text, _ in list(self.entries)],
+            [
+                (t, None if src == "hint" else text, *who)
+                for (t, text, src), who in zip(list(self.entries), list(self.authors), strict=True)
+            ],
             self.offset(t_abs),
             self.tick_s,
             force=force,
@@ -145,6 +173,7 @@ class SessionLog:
             scenario=self.scenario,
             expect=self.expect,
             abort_if=self.abort_if,
+            drill=self.drill,
         )
         self.saved_operator = self.operator_commands
         return out

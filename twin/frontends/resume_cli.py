@@ -16,12 +16,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from twin.core.catalog import load_catalog
-from twin.core.engine import Factory
-from twin.core.engine.checkpoint import peek
+from twin.core.api import Factory, Recorder, load_catalog, load_layout, peek, report, to_json
 from twin.core.errors import TwinError
-from twin.core.layout import load_layout
-from twin.core.report import Recorder, report, to_json
 from twin.core.units import format_duration, parse_duration_s
 
 
@@ -203,8 +199,7 @@ def resume(args: argparse.Namespace) -> int:
 
 
 def _resume_scenario(args, data: bytes, ctx: dict, catalog, until, out, md) -> int:
-    from twin.core.scenario import Runner, scenario_from_doc, scenario_report
-    from twin.core.yamlsrc import load_file
+    from twin.core.api import Runner, load_file, scenario_from_doc, scenario_report
     from twin.frontends import run_cli
 
     sc = scenario_from_doc(

@@ -6,12 +6,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from twin.core import kpis, limits
-from twin.core.catalog import load_catalog
-from twin.core.engine import Factory
+from twin.core.api import (
+    Factory,
+    Recorder,
+    kpis,
+    limits,
+    load_catalog,
+    load_layout,
+    report,
+    to_json,
+)
 from twin.core.errors import TwinError
-from twin.core.layout import load_layout
-from twin.core.report import Recorder, report, to_json
 from twin.core.units import format_duration, format_metric, parse_duration_s
 from twin.frontends import markdown, resume_cli
 
@@ -83,8 +88,7 @@ def _write(path: Path | None, text: str) -> None:
 
 def scenario_doc(target: str):
     """The parsed document when ``target`` is a scenario file, else None."""
-    from twin.core.scenario import is_scenario_doc
-    from twin.core.yamlsrc import load_file
+    from twin.core.api import is_scenario_doc, load_file
 
     p = Path(target)
     if not p.is_file():
@@ -148,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def run_scenario(args: argparse.Namespace, sdoc, out: Path | None, md: Path | None) -> int:
-    from twin.core.scenario import scenario_from_doc
+    from twin.core.api import scenario_from_doc
 
     catalog = load_catalog(args.catalog)
     sc = scenario_from_doc(sdoc, args.target, catalog, base_dir=Path(args.target).parent)
@@ -198,7 +202,7 @@ def play(sc, catalog, seed: int | None = None, on_step=None, at=(), extra=()) ->
     """Play a parsed scenario headless and return its report: the one runner that
     ``twin run`` and every run of ``twin sweep`` share (``extra``: commands played
     besides the scenario's, e.g. a drill's reference response)."""
-    from twin.core.scenario import Runner, scenario_report
+    from twin.core.api import Runner, scenario_report
 
     return scenario_report(Runner(sc, catalog, seed=seed, extra=extra).run(on_step, at=at))
 
@@ -215,7 +219,7 @@ def reference_steps(sc, wanted: bool) -> tuple:
 def mark_reference(doc: dict, sc, catalog, seed: int | None, reference: bool) -> None:
     """A drill's report says whether it played the reference response; if not, what the
     reference scores on the same seed (the debrief compares against it)."""
-    from twin.core.scenario import Runner
+    from twin.core.api import Runner
 
     if reference:
         doc["reference"] = True

@@ -9,10 +9,8 @@ from __future__ import annotations
 import argparse
 from collections import Counter, defaultdict
 
-from twin.core import serving
-from twin.core.catalog import load_catalog
+from twin.core.api import load_catalog, load_layout, rack_peak_kw, serving
 from twin.core.errors import TwinError
-from twin.core.layout import load_layout, rack_peak_kw
 
 
 def deployment_capacity(layout, catalog) -> list[dict]:

@@ -108,9 +108,8 @@ def split_target(
 def run(args: argparse.Namespace, target: str | None) -> int:
     from pathlib import Path
 
-    from twin.core.catalog import load_catalog
+    from twin.core.api import load_catalog, load_layout
     from twin.core.errors import TwinError
-    from twin.core.layout import load_layout
     from twin.frontends.run_cli import scenario_doc
 
     catalog = load_catalog(getattr(args, "catalog", ()) or ())
@@ -119,7 +118,7 @@ def run(args: argparse.Namespace, target: str | None) -> int:
     sdoc = scenario_doc(target) if target else None  # a bad file: FILE:LINE: message, exit 2
     force = getattr(args, "force", False)
     if record is not None:
-        from twin.core.journal import check_writable
+        from twin.core.api import check_writable
 
         out = Path(record)
         if args.readonly:
@@ -254,16 +253,12 @@ def _warmed_up(sdoc, target: str, catalog, seed: int | None):
     import sys
     from pathlib import Path
 
-    from twin.core.engine import Factory
-    from twin.core.scenario import scenario_from_doc
+    from twin.core.api import open_scenario, scenario_from_doc
     from twin.core.units import format_duration
     from twin.frontends.playback import ScenarioPlayer
 
     sc = scenario_from_doc(sdoc, target, catalog, base_dir=Path(target).parent)
-    factory = Factory(
-        sc.layout, catalog, seed=sc.seed if seed is None else seed, faults=False, tick_s=sc.tick_s
-    )
-    player = ScenarioPlayer(sc, factory)
+    player = open_scenario(sc, catalog, seed, ScenarioPlayer).player
     if sc.warmup_s > 0 and sys.stderr.isatty():
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 

@@ -29,6 +29,9 @@ class Efficiency:
     #: fp4 kernels' efficiency relative to the fp8 ones (the vendor's fp4 software maturity:
     #: below 1 where fp4 is new, above 1 where fp4 kernels are the tuned path)
     fp4: float = 1.0
+    #: the fp4 grouped-GEMM (MoE expert) path relative to fp8 where it differs from the dense
+    #: fp4 path (ROCm's fused-MoE MXFP4 kernels vs its dense MXFP4 GEMMs); None: as ``fp4``
+    fp4_moe: float | None = None
     #: MoE grouped GEMMs' bandwidth relative to dense GEMMs' (many small expert matrices)
     moe: float = 1.0
     #: speed of the block-scaled fp8 path (weights with one scale per 128x128 block, as

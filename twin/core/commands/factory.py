@@ -97,7 +97,8 @@ class Undrain(_OnTarget):
 
 @dataclass(frozen=True)
 class Degrade(_OnTarget):
-    """Leave a link or NVLink domain with ``remaining`` of its capacity (0 would be a failure)."""
+    """Leave a link, NVLink domain or cooling loop with ``remaining`` of its capacity (0
+    would be a failure)."""
 
     verb: ClassVar[str] = "degrade"
     remaining: float

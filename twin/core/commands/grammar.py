@@ -44,7 +44,7 @@ _GRAMMAR = (
     (
         "degrade",
         "degrade TARGET FRACTION",
-        "Leave a link or NVLink domain with FRACTION of its capacity (0.5 or 50%)",
+        "Leave a link, NVLink domain or cooling loop with FRACTION of its capacity (0.5 or 50%)",
         "degrade link-leaf-3-spine-1 50%",
         ("target",),
     ),

@@ -52,9 +52,16 @@ def degrade(f, cmd: C.Degrade) -> str:
     elif kind in RACK_SETS:
         f.rack_nvlink[f._racks_of(cmd.target)] = cmd.remaining
         fk = "degrade-rack"
+    elif kind in ("loop", "cooling"):  # a CDU pump or heat exchanger working in part
+        f.loop_frac[f.loop_index[cmd.target]] = cmd.remaining
+        f._add_fault(cmd.target, "degrade-loop")
+        kw = f.loop_cap[f.loop_index[cmd.target]] * cmd.remaining
+        f._event("warning", cmd.target, f"degraded to {cmd.remaining:.0%} of its cooling")
+        return f"{cmd.target} removes at most {kw:,.0f} kW ({cmd.remaining:.0%}) until repaired"
     else:
         raise EngineError(
-            f"degrade: {cmd.target} is a {kind}; degrade a link or a rack's NVLink domain"
+            f"degrade: {cmd.target} is a {kind}; degrade a link, a rack's NVLink domain "
+            "or a cooling loop"
         )
     f._add_fault(cmd.target, fk)
     f._event("warning", cmd.target, f"degraded to {cmd.remaining:.0%} of its bandwidth")

@@ -141,6 +141,7 @@ FAULT_KINDS: dict[str, FaultKind] = {
     # set by their own commands (degrade, straggle) or by the power model (a breaker trip)
     "degrade-link": FaultKind("warning", None, _link_clear),
     "degrade-rack": FaultKind("warning", None, _clear_nvlink),
+    "degrade-loop": FaultKind("warning", None, _flag("loop_frac", "loop_index", 1.0)),
     "straggler": FaultKind("warning", None, _clear_straggler),
     "tripped": FaultKind("critical", None, _flag("pdu_tripped", "pdu_index", False)),
 }

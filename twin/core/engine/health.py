@@ -33,6 +33,7 @@ class Health:
         "pdu_cap_kw",
         "feed_failed",
         "loop_failed",
+        "loop_frac",
         "switch_failed",
         "link_frac",
         "node_faults",
@@ -54,6 +55,7 @@ class Health:
         self.pdu_cap_kw = np.full(len(self.pdu_ids), np.inf)
         self.feed_failed = np.zeros(len(self.feed_ids), bool)
         self.loop_failed = np.zeros(len(self.loop_ids), bool)
+        self.loop_frac = np.ones(len(self.loop_ids))  # remaining heat-removal fraction
         self.switch_failed = np.zeros(len(self.switch_ids), bool)
         self.link_frac = np.ones(len(self.link_ids))
         self.node_faults: dict[tuple[int, int], int] = {}  # (rack, node) -> faulty count

@@ -120,7 +120,7 @@ class Power:
         self._breakers()
         # heat: each loop removes up to its capacity; the rest warms its racks' coolant
         self.loop_load = np.bincount(self.rack_loop, weights=rack_kw, minlength=len(self.loop_ids))
-        cap = np.where(self.loop_failed, 0.0, self.loop_cap)
+        cap = np.where(self.loop_failed, 0.0, self.loop_cap * self.loop_frac)
         removed = np.where(
             self.loop_load > 0, np.minimum(1.0, cap / np.maximum(self.loop_load, 1e-9)), 1.0
         )

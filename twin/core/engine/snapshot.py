@@ -243,16 +243,17 @@ class Snapshots:
         loops = []
         for i, lp in enumerate(self.loop_ids):
             m = self.rack_loop == i
+            cap = self.loop_cap[i] * self.loop_frac[i]
             st = (
                 "failed"
                 if self.loop_failed[i]
-                else ("overloaded" if self.loop_load[i] > self.loop_cap[i] else "ok")
+                else ("overloaded" if self.loop_load[i] > cap else "ok")
             )
             loops.append(
                 Loop(
                     lp,
                     float(self.loop_load[i]),
-                    float(self.loop_cap[i]),
+                    float(cap),
                     st,
                     int(m.sum()),
                     float(self.gpu_temp_c[m].max()) if m.any() else 0.0,

@@ -26,6 +26,8 @@ grades a run against them)::
     penalties:                        # actions that make things worse, and their cost
       - {do: "repair *", points: 20, why: the crew repairs; you keep the floor running}
     worse_penalty: 5                  # an action that breaks a holding objective (see score)
+    drill_duration: 10m               # a recording's: the drill's own length (the session
+                                      #   may have stopped before it, or run on after it)
 
 Every mistake is reported as ``FILE:LINE: message`` with the scenario's other mistakes.
 """
@@ -49,6 +51,7 @@ DRILL_KEYS = (
     "hint_cost",
     "penalties",
     "worse_penalty",
+    "drill_duration",
 )
 DEFAULT_HINT_COST = 5.0
 DEFAULT_WORSE_PENALTY = 5.0
@@ -131,6 +134,7 @@ class Drill:
     hint_cost: float
     penalties: tuple[Penalty, ...]
     worse_penalty: float
+    duration_s: float  # the drill's length: its windows and deadlines end there
 
     @property
     def weight(self) -> float:
@@ -183,6 +187,8 @@ def parse_drill(r: Reader, top: YMap, layout, catalog, duration_s: float) -> Dri
         return None
     from twin.core.scenario.parse import _commands
 
+    duration_s = r.get(top, "drill_duration", _span, "scenario", default=duration_s) or duration_s
+
     tasks = _tasks(r, top, duration_s)
     ids = {t.id for t in tasks}
     objectives = _objectives(r, top, duration_s, ids)
@@ -221,6 +227,7 @@ def parse_drill(r: Reader, top: YMap, layout, catalog, duration_s: float) -> Dri
         r.get(top, "hint_cost", non_negative, "scenario", default=DEFAULT_HINT_COST),
         tuple(penalties),
         r.get(top, "worse_penalty", non_negative, "scenario", default=DEFAULT_WORSE_PENALTY),
+        duration_s,
     )
     if not drill.objectives and not drill.tasks:
         r.error(top.line, "drill: give 'objectives' or 'critical_tasks' to score against")

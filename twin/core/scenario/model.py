@@ -96,6 +96,18 @@ class Event:
     until_s: float | None = None
     when: Condition | None = None
     once: bool = True
+    #: A recording's: who gave the command (absent or ``script``: the scenario's own), …
+    by: str | None = None
+    #: … an instructor's inject (``shown`` or ``hidden``: part of the exercise, not an answer),
+    inject: str | None = None
+    #: … or a drill hint taken (no command).
+    hint: bool = False
+
+    @property
+    def submitted(self) -> bool:
+        """Given live by a person (an operator's command, an inject, a hint): replayed after
+        the checkpoint at its time, in the order given, as the live session applied it."""
+        return self.hint or self.by not in (None, "script")
 
 
 @dataclass(frozen=True)

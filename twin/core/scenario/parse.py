@@ -408,10 +408,16 @@ def _events(
         if em is None:
             continue
         where = f"events[{i + 1}]"
-        r.only(em, ("at", "every", "from", "until", "when", "once", "do"), where)
+        r.only(em, EVENT_KEYS, where)
         triggers = [k for k in ("at", "every", "when") if k in em]
         if len(triggers) != 1:
             r.error(em.line, f"{where}: give exactly one of 'at', 'every' or 'when'")
+            continue
+        by, inject, hint = _author(r, em, where)
+        if hint:
+            at = r.get(em, "at", _duration, where, default=None)
+            if at is not None:
+                out.append(Event(ln, (), at, by=by, hint=True))
             continue
         if "do" not in em:
             r.error(em.line, f"{where}: missing 'do' (a command, or a list of them)")
@@ -433,8 +439,38 @@ def _events(
                     err or f"{where}.when: unexpected {rest!r} after the condition",
                 )
                 continue
-        out.append(Event(ln, cmds, at, every, start, until, when, once))
+        ev = Event(ln, cmds, at, every, start, until, when, once, by, inject)
+        if ev.submitted and at is None:
+            r.error(em.line, f"{where}: a command given live ('by: {by}') is given 'at' a time")
+            continue
+        out.append(ev)
     return out
+
+
+#: An event's keys; ``by``, ``inject`` and ``hint`` are a recording's (who did what).
+EVENT_KEYS = ("at", "every", "from", "until", "when", "once", "do", "by", "inject", "hint")
+_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")
+
+
+def _author(r: Reader, em: YMap, where: str) -> tuple[str | None, str | None, bool]:
+    """A recorded event's author, inject kind and hint flag (``FILE:LINE`` errors)."""
+    by = em.get("by")
+    if by is not None and not _NAME.match(str(by)):
+        r.error(em.line_of("by"), f"{where}.by: {by!r} is not a name (letters, digits, . _ -)")
+        by = None
+    inject = em.get("inject")
+    if inject is not None:
+        inject = {True: "shown", "hidden": "hidden"}.get(inject)
+        if inject is None:
+            r.error(em.line_of("inject"), f"{where}.inject: say 'true' or 'hidden'")
+    hint = r.get(em, "hint", boolean, where, default=False)
+    if hint and "do" in em:
+        r.error(em.line, f"{where}: a hint taken carries no 'do'")
+        return None, None, False
+    if hint and "at" not in em:
+        r.error(em.line, f"{where}: a hint taken is given 'at' a time")
+        return None, None, False
+    return (None if by is None else str(by)), inject, bool(hint)
 
 
 def _expectations(

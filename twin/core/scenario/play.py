@@ -128,7 +128,7 @@ class Applied:
     text: str
     result: str  # what the engine said, or ``error: …``
     ok: bool
-    source: str  # "script" | "operator" | "what-if"
+    source: str  # "script" | "operator" | "inject" | "what-if"
     line: int | None = None  # the scenario line of a scripted event
 
 
@@ -175,10 +175,14 @@ class ScenarioPlayer:
         self._fired = [False] * n_ev
         self._armed = [True] * n_ev
         self._next_every = [e.start_s if e.every_s else math.inf for e in sc.events]
-        self._timed = sorted([(e.at_s, i) for i, e in enumerate(sc.events) if e.at_s is not None])
+        self._timed = sorted(
+            [(e.at_s, i) for i, e in enumerate(sc.events) if e.at_s is not None and not e.submitted]
+        )
+        # a recording's commands given live and hints, applied after their instant's checkpoint
+        self._ops = sorted([(e.at_s, i) for i, e in enumerate(sc.events) if e.submitted])
         self._step_points: set[float] = set()
         self._last_cp = 0.0
-        self.drill = DrillScore(sc.drill, sc.duration_s, factory.dt) if sc.drill else None
+        self.drill = DrillScore(sc.drill, sc.drill.duration_s, factory.dt) if sc.drill else None
 
     # ---- set-up ---------------------------------------------------------------------------
     def warm_up(
@@ -210,16 +214,22 @@ class ScenarioPlayer:
             {self.t0 + e.at_s for e in sc.expect if e.mode == "at"}
             | {self.t0 + t for t, _ in self._timed}
             | {self.t0 + t for t, _ in self._extra}
+            | {self.t0 + t for t, i in self._ops if not sc.events[i].hint}
         )
         self._due(0.0)
         self._check(0.0)
         if self.drill is not None:
             self.drill.step(self, 0.0)
         self._last_cp = f.now
+        self._operator_due(0.0)
 
     @property
     def running(self) -> bool:
         return self.started and not self.finished
+
+    @property
+    def drill_duration_s(self) -> float:
+        return self.sc.drill.duration_s if self.sc.drill is not None else self.sc.duration_s
 
     @property
     def end_s(self) -> float:
@@ -264,7 +274,9 @@ class ScenarioPlayer:
                 self.drill.step(self, t_rel)
             if on_checkpoint is not None:
                 on_checkpoint(t_rel)
-            if self.stop_here():
+            stopped = self.stop_here()
+            self._operator_due(t_rel)
+            if stopped:
                 return True
 
     def stop_here(self) -> bool:
@@ -285,16 +297,35 @@ class ScenarioPlayer:
     def _fire(self, e: Event, t_rel: float) -> None:
         if self.on_event is not None:
             self.on_event(t_rel, e)
-        self._apply(e.commands, t_rel, e.line)
+        self._apply(e.commands, t_rel, e.line, "inject" if e.inject else "script")
 
-    def _apply(self, cmds, t_rel: float, line: int | None) -> None:
+    def _apply(self, cmds, t_rel: float, line: int | None, source: str = "script") -> None:
         for cmd in cmds:
             ok, msg = self.apply_fn(cmd)
-            self.applied.append(Applied(t_rel, cmd.text, msg, ok, "script", line))
+            self.applied.append(Applied(t_rel, cmd.text, msg, ok, source, line))
 
-    def note_operator(self, t_abs: float, cmd: C.Command, ok: bool, msg: str) -> None:
-        """An operator's command, for the timeline (it does not change the script)."""
-        self.applied.append(Applied(t_abs - self.t0, cmd.text, msg, ok, "operator"))
+    def note_operator(
+        self, t_abs: float, cmd: C.Command, ok: bool, msg: str, source: str = "operator"
+    ) -> None:
+        """An operator's command (``source``: or an instructor's ``inject``), for the
+        timeline and the drill's score (it does not change the script)."""
+        self.applied.append(Applied(t_abs - self.t0, cmd.text, msg, ok, source))
+
+    def _operator_due(self, t_rel: float) -> None:
+        """A recording's commands given live (an operator's, an instructor's inject) and
+        hints due by now, as the live session gave them: after the checkpoint of their
+        instant, in order (a hint at the recorded time)."""
+        while self._ops and self._ops[0][0] <= t_rel + 1e-9:
+            at, i = self._ops.pop(0)
+            e = self.sc.events[i]
+            if e.hint:
+                if self.drill is not None:
+                    self.drill.take_hint(at)
+                continue
+            source = "inject" if e.inject else "operator"
+            for cmd in e.commands:
+                ok, msg = self.apply_fn(cmd)
+                self.applied.append(Applied(t_rel, cmd.text, msg, ok, source, e.line))
 
     def _due(self, t_rel: float) -> None:
         sc, f = self.sc, self.factory
@@ -352,8 +383,9 @@ class ScenarioPlayer:
         """The verdicts `Runner` gives when its loop ends (at the end, or aborted)."""
         f = self.factory
         self.finished = True
-        if self.drill is not None:
-            self.drill.finish(self)
+        cut_short = self.sc.recorded and self.sc.duration_s < self.drill_duration_s - 1e-9
+        if self.drill is not None and (self.aborted or not cut_short):
+            self.drill.finish(self)  # a session stopped early leaves its tasks as they were
         summary = f.run_summary()
         for k, e in enumerate(self.sc.expect):
             v = self.verdicts[k]
@@ -396,6 +428,7 @@ class ScenarioPlayer:
         d = {k: getattr(self, k) for k in self._STATE}
         d["_worst"] = [float(x) if isinstance(x, np.floating) else x for x in self._worst]
         d["timed"] = [list(x) for x in self._timed]
+        d["ops"] = [list(x) for x in self._ops]
         d["extra"] = [[t, c.text] for t, c in self._extra]
         d["step_points"] = sorted(self._step_points)
         d["applied"] = [[a.t_s, a.text, a.result, a.ok, a.source, a.line] for a in self.applied]
@@ -416,6 +449,7 @@ class ScenarioPlayer:
         for k in self._STATE:
             setattr(self, k, d[k])
         self._timed = [(t, int(i)) for t, i in d["timed"]]
+        self._ops = [(t, int(i)) for t, i in d.get("ops", ())]
         self._extra = [(t, C.parse_command(text)) for t, text in d["extra"]]
         self._step_points = set(d["step_points"])
         self.applied = [Applied(*a) for a in d["applied"]]

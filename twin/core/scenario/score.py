@@ -37,6 +37,8 @@ CURVE_GAUGES = ("slo_attainment", "facility_power_kw", "output_tok_s")
 #: Points of each curve over a drill.
 CURVE_POINTS = 120
 LATE_SHARE = 0.5
+#: Commands that are the exercise's, not the trainee's: the script's and an instructor's injects.
+SCRIPTED = ("script", "inject")
 _EPS = 1e-6
 
 
@@ -88,6 +90,8 @@ class DrillScore:
     def step(self, player, t: float) -> None:
         """At a checkpoint of scenario time ``t``: actions, cues, objectives, curves."""
         f = player.factory
+        if self.finished:  # the drill's time is up (a session may run on after it)
+            return
         if f.history.count == 0:
             self.last_t = t
             return
@@ -109,6 +113,8 @@ class DrillScore:
         if not self.curve_t or t >= self.curve_t[-1] + self.every_s - _EPS:
             self._sample(f, t)
         self.last_t = t
+        if t >= self.duration_s - _EPS:
+            self.finished = True
 
     def finish(self, player) -> None:
         self.finished = True
@@ -124,7 +130,7 @@ class DrillScore:
     # ---- inside -------------------------------------------------------------------------------
     def _actions(self, applied) -> None:
         for a in applied[self.seen :]:
-            if a.source == "script":
+            if a.source in SCRIPTED:
                 for r in self.recent:
                     r[3] = True
                 continue

@@ -139,7 +139,8 @@ def weight_bytes(model: LLM, precision: str, constants) -> tuple[float, float]:
 def path_speed(eff: Efficiency, model: LLM, precision: str) -> float:
     """Speed of a precision's kernel path relative to per-tensor fp8 on the same stack."""
     if precision == "fp4":
-        return eff.fp4
+        # a stack whose fp4 MoE kernels matured apart from its dense fp4 GEMMs says so
+        return eff.fp4_moe if (model.is_moe and eff.fp4_moe is not None) else eff.fp4
     if precision == "fp8" and model.fp8_block_size:
         return eff.block_fp8
     return 1.0

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from twin.core import commands as C
+from twin.frontends.classroom import roles
 from twin.frontends.classroom.remote import RemoteDriver, RemoteOutcome, is_class_line, policy_of
 from twin.frontends.tui import app as tui_app
 from twin.frontends.tui.app import FrameReady, TwinApp
@@ -91,6 +92,14 @@ class RemoteApp(TwinApp):
         if action in _OPERATOR_ACTIONS and not self.may("operator"):
             return False
         return super().check_action(action, parameters)
+
+    def complete(self, text: str) -> list[str]:
+        """Tab: the commands this role may give — the class's own (``freeze``, ``inject
+        [hidden] …``, ``rewind`` …) for the instructor, operator commands for a trainee."""
+        return roles.complete(text, self.policy, self.role, super().complete)
+
+    def help_commands(self) -> list[tuple[str, str]]:
+        return roles.commands_for(self.policy, self.role)
 
     def _greet(self) -> None:
         who = f"attached to the class as {self.name_} ({self.role})"

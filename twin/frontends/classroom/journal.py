@@ -1,10 +1,11 @@
 """A class's session file: a replayable scenario whose every line names its author.
 
 It is the control room's recording (`twin.core.journal.Journal`: written ahead, one
-fsynced line per command) with three additions: each command line ends with a comment
-naming who gave it (``# bo``, ``# ada (hidden)``, ``# script``); session events (the
-clock frozen, a checkpoint, a refused message) are comment lines; and a rewind keeps the
-abandoned branch in the file as comments, so ``twin run FILE`` replays the branch kept.
+fsynced line per command, each naming its author: ``by: bo``, ``by: script``, an
+instructor's ``by: ada, inject: hidden``, a hint ``{hint: true, by: bo}``) with two
+additions: session events (the clock frozen, a checkpoint, a refused message) are comment
+lines; and a rewind keeps the abandoned branch in the file as comments, so ``twin run
+FILE`` replays the branch kept, to the live session's score.
 """
 
 from __future__ import annotations
@@ -30,11 +31,11 @@ class ClassJournal(Journal):
         self.doc.append([text, command])
         super()._write(text)
 
-    def record_by(self, t_s: float, cmd: C.Command, author: str) -> None:
+    def record(self, t_s, cmd, by=None, inject=None) -> None:
         if self.closed:
             return
-        self.entries.append((t_s, cmd.text))
-        self._write(self.line(t_s, cmd).rstrip("\n") + f"  # {author}\n", command=True)
+        self.entries.append((t_s, cmd.text if cmd is not None else "hint"))
+        self._write(self.line(t_s, cmd, by, inject), command=True)
 
     def comment(self, text: str) -> None:
         if not self.closed:
@@ -82,14 +83,13 @@ class ClassSession(SessionLog):
         cmd: C.Command,
         source: str = "operator",
         author: str = "operator",
-        hidden: bool = False,
+        inject: str | None = None,
     ) -> None:
-        t = self.offset(t_abs)
-        self.entries.append((t, cmd.text, source))
-        if isinstance(self.journal, ClassJournal):
-            self.journal.record_by(
-                t, cmd, author + (" (hidden)" if hidden and source != "script" else "")
-            )
+        """A command applied: the script's (``by: script``), a person's (``by: NAME``), or
+        an instructor's inject (``inject: true | hidden``: part of the exercise)."""
+        if source == "script":
+            author, inject = "script", None
+        self._add(t_abs, cmd, source if inject is None else "inject", author, inject)
 
     def comment(self, text: str) -> None:
         if isinstance(self.journal, ClassJournal):
@@ -98,5 +98,6 @@ class ClassSession(SessionLog):
 
     def branch(self, keep: int, why: str) -> None:
         self.entries = self.entries[:keep]
+        self.authors = self.authors[:keep]
         if isinstance(self.journal, ClassJournal):
             self.journal.branch(keep, why)

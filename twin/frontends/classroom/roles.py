@@ -27,6 +27,22 @@ CLASS_VERBS = {
 }
 #: Clock words of the control room, handled by the server's clock in a class.
 CLOCK_VERBS = ("pause", "resume", "speed", "freeze", "run")
+#: What `Policy.refusal` calls each command that is not an operator command (None: anyone).
+VERB_KINDS: dict[str, str | None] = {
+    **dict.fromkeys(CLOCK_VERBS, "clock"),
+    "inject": "inject",
+    "checkpoint": "checkpoint",
+    "checkpoints": "checkpoint",
+    "rewind": "rewind",
+    "hint": "hint",
+    "debrief": None,
+    "watch": "watch",
+    "autofreeze": "autofreeze",
+    "end": "end",
+    "who": None,
+    "save": "save",
+    "ack": None,
+}
 
 
 @dataclass(frozen=True)
@@ -53,3 +69,61 @@ class Policy:
                 return "the clock and checkpoints are the instructor's (everyone shares this simulation)"
             return None
         return f"'{kind}' is the instructor's"
+
+    def allows(self, role: str, verb: str) -> bool:
+        """May ``role`` give command ``verb`` (an operator command, a class or clock word)?"""
+        kind = VERB_KINDS.get(verb.lower(), "operator")
+        return kind is None or self.refusal(role, kind) is None
+
+
+def commands_for(policy: Policy, role: str) -> list[tuple[str, str]]:
+    """(usage, what it does) of every ``:`` command ``role`` may give in this class: the
+    control room's, then the class's own (help lists them; completion offers them)."""
+    from twin.core.commands import VERBS
+
+    out = [(usage, what) for verb, (usage, what) in VERBS.items() if policy.allows(role, verb)]
+    for verb, text in CLASS_VERBS.items():
+        if policy.allows(role, verb) and verb not in VERBS:
+            usage, sep, what = text.partition(": ")
+            out.append((usage, what) if sep and usage.startswith(verb) else (verb, text))
+    return out
+
+
+def complete(text: str, policy: Policy, role: str, base) -> list[str]:
+    """Completions of a ``:`` line in a class: the verbs ``role`` may give (the control
+    room's and the class's own), an inject's command, and ``base(text)`` (the control
+    room's completion) for the arguments of an operator command."""
+    from twin.core.commands import VERBS
+
+    body = text.lstrip().removeprefix(":")
+    words = body.split()
+    if len(words) == 0 or (len(words) == 1 and not body[-1:].isspace()):
+        partial = words[0] if words else ""
+        head = text[: len(text) - len(partial)]
+        verbs = [*VERBS, *CLASS_VERBS]
+        return sorted(
+            {head + v for v in verbs if v.startswith(partial.lower()) and policy.allows(role, v)}
+        )
+    verb = words[0].lower()
+    if not policy.allows(role, verb):
+        return []
+    if verb == "inject":  # inject [hidden] COMMAND: an engine command
+        lead, rest = _after(text, len(text) - len(body) + len(words[0]))
+        if rest.lower().startswith("hidden "):
+            more, rest = _after(rest, len("hidden"))
+            lead += more
+        out = {lead + c for c in base(rest) if c.split()[0] not in VERB_KINDS}
+        if " " not in rest and "hidden".startswith(rest.lower()) and not lead.endswith("hidden "):
+            out.add(lead + "hidden")
+        return sorted(out)
+    if verb == "autofreeze" and len(words) <= 2:
+        partial = words[1] if len(words) == 2 else ""
+        head = text[: len(text) - len(partial)]
+        return [head + w for w in ("off", "on") if w.startswith(partial.lower())]
+    return [] if verb in CLASS_VERBS else base(text)
+
+
+def _after(text: str, i: int) -> tuple[str, str]:
+    """``text`` split after its first ``i`` characters and the blanks that follow them."""
+    rest = text[i:].lstrip()
+    return text[: len(text) - len(rest)], rest

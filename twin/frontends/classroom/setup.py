@@ -80,7 +80,9 @@ def world_builder(args: argparse.Namespace):
             force=args.force,
         )
         if session.journal is not None:
-            session.comment(f"world {name} of a class (twin serve); authors after each '#'")
+            session.comment(
+                f"world {name} of a class (twin serve); each command names its author (by:)"
+            )
         return make_world(name, factory, player, session, args.speed, args.frozen)
 
     welcome = {

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from twin.core import commands as C
 from twin.core.engine import Factory
@@ -27,6 +28,8 @@ from twin.frontends.tui.driver import EngineDriver, Frame
 
 #: Automatic checkpoints kept (the oldest go first); named ones are kept until the end.
 AUTO_KEPT = 12
+#: How the engine names a commanded fault's cause; a class names the person instead.
+OPERATOR = " (operator)"
 
 
 @dataclass
@@ -39,6 +42,7 @@ class Checkpoint:
     authors: dict[int, str]
     hidden_applied: frozenset[tuple[float, str]]
     auto: bool = False
+    causes: dict[int, tuple[str, str | None]] = field(default_factory=dict)
 
 
 @dataclass
@@ -58,43 +62,85 @@ class ClassDriver(EngineDriver):
     def __init__(self, factory: Factory, player: ScenarioPlayer | None, session: ClassSession):
         super().__init__(factory, player, on_applied=self._journal)
         self.session = session
-        self._meta: dict[int, tuple[str, bool, int | None]] = {}  # token: author, hidden, msg id
+        self._meta: dict[int, Meta] = {}  # token: author, inject, msg id
         self._author = "script"
-        self._hidden = False
+        self._inject: str | None = None
         self.hidden: set[int] = set()  # event ids trainees never see
         self.authors: dict[int, str] = {}  # event id: who caused it
-        self.hidden_applied: set[tuple[float, str]] = (
-            set()
-        )  # (scenario time, text) of hidden injects
-        self.outcome_meta: dict[int, tuple[str, bool, int | None]] = {}
+        # (scenario time, text) of hidden injects
+        self.hidden_applied: set[tuple[float, str]] = set()
+        self.outcome_meta: dict[int, Meta] = {}
+        # event id: who a symptom names in place of the engine's "(operator)", as
+        # (to the instructor, to trainees: None names no one)
+        self.causes: dict[int, tuple[str, str | None]] = {}
 
     def submit_as(
-        self, cmd: C.Command, author: str, hidden: bool = False, msg_id: int | None = None
+        self, cmd: C.Command, author: str, inject: str | None = None, msg_id: int | None = None
     ) -> int:
+        """Queue ``cmd`` as ``author``'s; ``inject`` (``shown`` or ``hidden``): an
+        instructor's inject, part of the exercise (never scored as the trainee's)."""
         token = self.submit(cmd)
-        self._meta[token] = (author, hidden, msg_id)
+        self._meta[token] = Meta(author, inject, msg_id)
         return token
+
+    def operator_source(self, token: int) -> str:
+        meta = self.outcome_meta.get(token)
+        return "inject" if meta is not None and meta.inject else "operator"
 
     def _apply(self, token: int, cmd: C.Command, source: str):
         f = self.factory
         before = f.events[-1].id if f.events else 0
         if source == "script":
-            self._author, self._hidden = "script", True
+            self._author, self._inject = "script", None
         else:
-            self._author, self._hidden, _ = self._meta.get(token, ("operator", False, None))
-            self.outcome_meta[token] = self._meta.pop(token, ("operator", False, None))
+            meta = self._meta.pop(token, Meta("operator", None, None))
+            self._author, self._inject = meta.author, meta.inject
+            self.outcome_meta[token] = meta
+        hidden = source == "script" or self._inject == "hidden"
         out = super()._apply(token, cmd, source)
         for e in f.events_after(before):  # the command's own line; its effects are symptoms
             if e.source == "operator":
                 self.authors[e.id] = self._author
-                if self._hidden:
+                if hidden:
                     self.hidden.add(e.id)
-        if self._hidden and source != "script" and self.player is not None:
+            elif OPERATOR in e.message:
+                self.causes[e.id] = self._cause()
+        if self._inject == "hidden" and self.player is not None:
             self.hidden_applied.add((out.t_s - self.player.t0, cmd.text))
         return out
 
+    def _cause(self) -> tuple[str, str | None]:
+        if self._author == "script":
+            return "script", None
+        if self._inject is not None:
+            return f"instructor {self._author}", (
+                None if self._inject == "hidden" else f"instructor {self._author}"
+            )
+        return self._author, self._author
+
+    def shown(self, e, blind: bool):
+        """Event ``e`` as a console sees it: a command's line names its author (hidden
+        injects marked so), a symptom names who caused it — never "operator", and to a
+        trainee no one for the script's or a hidden inject's."""
+        author = self.authors.get(e.id)
+        if e.source == "operator" and author is not None:
+            hidden = " (hidden)" if e.id in self.hidden and author != "script" else ""
+            return dataclasses.replace(e, source=author + hidden)
+        cause = self.causes.get(e.id)
+        if cause is not None:
+            who = cause[1] if blind else cause[0]
+            text = e.message.replace(OPERATOR, f" ({who})" if who else "", 1)
+            return dataclasses.replace(e, message=text)
+        return e
+
     def _journal(self, t_abs: float, cmd: C.Command, source: str) -> None:
-        self.session.record(t_abs, cmd, source, self._author, self._hidden)
+        self.session.record(t_abs, cmd, source, self._author, self._inject)
+
+
+class Meta(NamedTuple):
+    author: str
+    inject: str | None  # None, "shown" or "hidden"
+    msg_id: int | None
 
 
 @dataclass
@@ -177,6 +223,7 @@ class World:
                 dict(d.authors),
                 frozenset(d.hidden_applied),
                 auto,
+                dict(d.causes),
             )
         self.checkpoints[name] = cp
         autos = [c for c in self.checkpoints.values() if c.auto]
@@ -201,6 +248,7 @@ class World:
             d.hidden = set(cp.hidden)
             d.authors = dict(cp.authors)
             d.hidden_applied = set(cp.hidden_applied)
+            d.causes = dict(cp.causes)
             self.session.branch(cp.entries, f"rewind to {cp.name} ({self.rel(cp.t_s)}) by {by}")
         self.clock.pause()
         self.clock.sync(cp.t_s)
@@ -239,7 +287,9 @@ def blind_script(st, hidden_applied: set[tuple[float, str]]):
     if st is None:
         return None
     applied = tuple(
-        a for a in st.applied if a.source == "operator" and (a.t_s, a.text) not in hidden_applied
+        a
+        for a in st.applied
+        if a.source in ("operator", "inject") and (a.t_s, a.text) not in hidden_applied
     )
     return dataclasses.replace(
         st, applied=applied, applied_total=len(applied), upcoming=(), verdicts=()

@@ -73,8 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def sweep(args: argparse.Namespace, workers: int) -> int:
-    from twin.core.catalog import load_catalog
-    from twin.core.sweep import load_plan
+    from twin.core.api import load_catalog, load_plan
     from twin.frontends.sweep.execute import Folder, execute
     from twin.frontends.sweep.results import Results
 

@@ -21,8 +21,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from twin.core.api import Plan, Run
 from twin.core.errors import TwinError
-from twin.core.sweep import Plan, Run
 
 #: Tasks in flight per CPU: enough to keep workers busy, few enough to stop quickly.
 IN_FLIGHT_PER_CPU = 2
@@ -31,10 +31,7 @@ IN_FLIGHT_PER_CPU = 2
 def run_one(text: str, where: str, catalog_dirs: tuple[str, ...] = ()) -> dict[str, Any]:
     """One run, as ``twin run WHERE`` would play it: its summary, verdict and the SHA-256
     of its JSON report — or the error that stopped it."""
-    from twin.core.catalog import load_catalog
-    from twin.core.report import to_json
-    from twin.core.scenario import scenario_from_doc
-    from twin.core.yamlsrc import load_text
+    from twin.core.api import load_catalog, load_text, scenario_from_doc, to_json
     from twin.frontends import run_cli
 
     t0 = time.perf_counter()

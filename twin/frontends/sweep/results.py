@@ -15,8 +15,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from twin.core.api import kpis_by_direction
 from twin.core.errors import TwinError
-from twin.core.sweep import kpis_by_direction
 
 
 class Results:

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from twin.core.sweep import kpis_by_direction
+from twin.core.api import kpis_by_direction
 from twin.core.units import format_metric
 from twin.frontends.sweep.results import Results, best, pareto
 

@@ -8,8 +8,8 @@ baseline, and `Enter` on an alarm taking the operator to its component.
 
 from __future__ import annotations
 
-from twin.core import commands as C
-from twin.core.engine.snapshot import RACK_DRAINED
+from twin.core.api import RACK_DRAINED
+from twin.core.api import commands as C
 from twin.core.units import format_duration
 from twin.frontends.tui import fmt
 from twin.frontends.tui.model import CONFIRM_KINDS

@@ -29,11 +29,16 @@ from textual.app import App
 from textual.binding import Binding
 from textual.message import Message
 
-from twin.core import commands as C
-from twin.core.catalog import Catalog, load_catalog
-from twin.core.engine import Factory
-from twin.core.layout import Layout, load_layout
-from twin.core.scenario import Scenario
+from twin.core.api import (
+    Catalog,
+    Factory,
+    Layout,
+    Scenario,
+    load_catalog,
+    load_layout,
+    open_scenario,
+)
+from twin.core.api import commands as C
 from twin.core.units import format_duration
 from twin.frontends.playback import ScenarioPlayer, ScriptState
 from twin.frontends.recording import SessionLog, scenario_overrides
@@ -124,16 +129,7 @@ class TwinApp(SessionCommands, DrillActions, RoomActions, App[None]):
             if isinstance(scenario, ScenarioPlayer):
                 player = scenario
             else:
-                player = ScenarioPlayer(
-                    scenario,
-                    Factory(
-                        scenario.layout,
-                        self.catalog,
-                        seed=seed if seed is not None else scenario.seed,
-                        faults=False,
-                        tick_s=scenario.tick_s,
-                    ),
-                )
+                player = open_scenario(scenario, self.catalog, seed, ScenarioPlayer).player
             self.layout = player.sc.layout
             factory = player.factory
             player.warm_up()
@@ -498,7 +494,12 @@ class TwinApp(SessionCommands, DrillActions, RoomActions, App[None]):
             ("ctrl+q", "quit"),
             ("Esc", "close the command line, a filter, a dialog or this help"),
         ]
-        self.push_screen(HelpScreen(help_content(view.TITLE, view.KEYS, keys, self.readonly)))
+        content = help_content(view.TITLE, view.KEYS, keys, self.readonly, self.help_commands())
+        self.push_screen(HelpScreen(content))
+
+    def help_commands(self) -> list[tuple[str, str]] | None:
+        """The ``:`` commands help lists (None: all of the control room's)."""
+        return None
 
 
 _KEY_NAMES = {

@@ -55,8 +55,10 @@ class DrillActions:
             text = self.drill.take_hint(t)
             cost = self.drill.drill.hint_cost
             left = len(self.drill.drill.hints) - len(self.drill.hints)
+            if text is not None:  # journaled: it costs points, so a replay takes it too
+                self.session.hint(self.player.factory.now)
         if text is None:
-            msg = "hint: no hints left" if not self.player.finished else "hint: the drill is over"
+            msg = "hint: no hints left" if not self.drill.finished else "hint: the drill is over"
             self.room.say(msg, "warn")
             return msg
         self.alarms.note(self._now(), "info", "drill", f"hint (−{cost:g}): {text}")
@@ -106,7 +108,7 @@ class DrillActions:
 
     def reference_score(self) -> float:
         """The reference response's score on this drill and seed (headless, a few seconds)."""
-        from twin.core.scenario import Runner
+        from twin.core.api import Runner
 
         p = self.player
         steps = tuple((s.at_s, s.command) for s in p.sc.drill.reference)

@@ -21,8 +21,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from twin.core.commands import Command
-from twin.core.engine import Factory, Snapshot
+from twin.core.api import Command, Factory, Snapshot
 from twin.core.errors import TwinError
 from twin.frontends.playback import ScenarioPlayer, ScriptState
 
@@ -101,6 +100,11 @@ class EngineDriver:
             self.on_applied(f.now, cmd, source)  # journaled before anything else happens
         return Outcome(token, cmd, True, msg, f.now, source)
 
+    def operator_source(self, token: int) -> str:
+        """Whose a submitted command is, for the drill's score: the operator's (a class's
+        server says ``inject`` for an instructor's inject)."""
+        return "operator"
+
     def _script_event(self, t_rel: float, event) -> None:
         """Say in the event log that the script acts (the engine logs its commands as any other)."""
         what = "; ".join(c.text for c in event.commands)
@@ -161,7 +165,8 @@ class EngineDriver:
                 out = self._apply(token, cmd, "operator")
                 outcomes.append(out)
                 if self.player is not None:
-                    self.player.note_operator(out.t_s, cmd, out.ok, out.message)
+                    src = self.operator_source(token)
+                    self.player.note_operator(out.t_s, cmd, out.ok, out.message, src)
             reached, halted = True, False
             chunk = CHUNK_TICKS * f.dt
             if until_s is None:  # flat out: at least one chunk, then as many as the budget allows

@@ -6,7 +6,7 @@ gauge says its entry on the message line.
 
 from __future__ import annotations
 
-from twin.core import kpis
+from twin.core.api import kpis
 
 
 def gauges() -> dict[str, tuple[str, str]]:

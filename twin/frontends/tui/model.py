@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from twin.core.engine.snapshot import (
+from twin.core.api import (
     RACK_DEGRADED,
     RACK_DOWN,
     RACK_DRAINED,
@@ -24,9 +24,9 @@ from twin.core.engine.snapshot import (
     RACK_STATE_NAMES,
     RACK_SWAPPING,
     RACK_THROTTLED,
+    Layout,
     Snapshot,
 )
-from twin.core.layout import Layout
 
 # ---- the palette every grid shares (indices into CellGrid's component classes) -----------
 P_OK, P_INFO, P_WARN, P_BAD, P_BUSY, P_DIM = range(6)

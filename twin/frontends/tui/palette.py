@@ -14,7 +14,7 @@ from typing import Protocol
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 
-from twin.core.commands import POLICIES, VERBS
+from twin.core.api import POLICIES, VERBS
 from twin.frontends.tui.clock import SPEEDS, speed_label
 
 

@@ -10,8 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from twin.core import kpis
-from twin.core.engine.snapshot import Snapshot
+from twin.core.api import Snapshot, kpis
 from twin.frontends.tui.fmt import si
 
 # ------------------------------------------------------------------------------------

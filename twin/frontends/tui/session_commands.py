@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from twin.core import commands as C
+from twin.core.api import commands as C
 from twin.core.errors import TwinError
 from twin.frontends.tui import fmt
 from twin.frontends.tui.clock import speed_label

@@ -32,7 +32,7 @@ def _app(layout: str = "default", warm_up_s: float = 180.0) -> TwinApp:
 
 
 def _scenario_app(path: Path) -> TwinApp:
-    from twin.core.scenario import load_scenario
+    from twin.core.api import load_scenario
 
     return TwinApp(scenario=load_scenario(path), wall=ManualWall(), live=False, step_budget_s=None)
 

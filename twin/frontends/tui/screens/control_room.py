@@ -12,7 +12,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Static
 
-from twin.core.engine import Snapshot
+from twin.core.api import Snapshot
 from twin.frontends.tui.widgets.command_bar import CommandBar, CommandLine, MessageBar
 from twin.frontends.tui.widgets.events import EventsView
 from twin.frontends.tui.widgets.fabric import FabricView

@@ -9,7 +9,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from twin.core.commands import VERBS
+from twin.core.api import VERBS
 from twin.frontends.tui import glossary
 
 
@@ -18,9 +18,13 @@ def help_content(
     view_keys: tuple[tuple[str, str], ...],
     app_keys: list[tuple[str, str]],
     readonly: bool,
+    commands: list[tuple[str, str]] | None = None,
 ) -> Content:
+    """``commands``: (usage, what) of the ``:`` commands this console may give (default:
+    every command of the control room)."""
+    commands = list(VERBS.values()) if commands is None else commands
     key_w = max(len(k) for k, _ in [*view_keys, *app_keys]) + 2
-    usage_w = max(len(u) for u, _ in VERBS.values()) + 2
+    usage_w = max(len(u) for u, _ in commands) + 2
     parts: list = [(f"Help — {view_title} view\n\n", "bold")]
     parts += _numbers(view_title)
     if view_keys:
@@ -32,7 +36,7 @@ def help_content(
     for key, what in app_keys:
         parts += [(f"  {key:<{key_w}}", "bold"), f"{what}\n"]
     parts.append(("\nCommands (type : then a command; Tab completes)\n", "bold $accent"))
-    for usage, what in VERBS.values():
+    for usage, what in commands:
         parts += [(f"  {usage:<{usage_w}}", "bold"), f"{what}\n"]
     parts.append(("\nNotes\n", "bold $accent"))
     notes = [

@@ -21,7 +21,7 @@ from textual.binding import Binding
 from textual.message import Message
 from textual.widgets import DataTable
 
-from twin.core.engine.snapshot import RACK_STATE_NAMES, Snapshot
+from twin.core.api import RACK_STATE_NAMES, Snapshot
 from twin.frontends.tui import fmt
 from twin.frontends.tui.model import STATE_GLYPH, Topology, util_text
 

@@ -17,7 +17,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Static
 
-from twin.core.engine.snapshot import Snapshot
+from twin.core.api import Snapshot
 from twin.frontends.tui import fmt
 from twin.frontends.tui.alarms import AlarmGroup, group_alarms, racks_text
 from twin.frontends.tui.model import SEVERITY_GLYPH, LogEntry

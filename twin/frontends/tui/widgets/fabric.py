@@ -9,7 +9,7 @@ from textual.containers import Container
 from textual.content import Content
 from textual.widgets import Static
 
-from twin.core.engine.snapshot import Snapshot
+from twin.core.api import Snapshot
 from twin.frontends.tui import fmt
 from twin.frontends.tui.model import P_BAD, P_OK, P_WARN, PALETTE_STYLE
 from twin.frontends.tui.widgets.cellgrid import CellGrid

@@ -10,7 +10,7 @@ from textual.content import Content
 from textual.renderables.digits import DIGITS, DIGITS3X3
 from textual.widget import Widget
 
-from twin.core.engine import Snapshot
+from twin.core.api import Snapshot
 from twin.core.units import format_duration
 from twin.frontends.tui import fmt
 from twin.frontends.tui.glossary import gauge_words

@@ -9,7 +9,7 @@ from textual.containers import Container
 from textual.content import Content
 from textual.widgets import Static
 
-from twin.core.engine.snapshot import RACK_STATE_NAMES, Snapshot
+from twin.core.api import RACK_STATE_NAMES, Snapshot
 from twin.frontends.tui import fmt
 from twin.frontends.tui.model import (
     COMPONENT_STATE,

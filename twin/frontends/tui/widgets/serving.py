@@ -12,8 +12,7 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
-from twin.core.commands import POLICIES
-from twin.core.engine.snapshot import Snapshot
+from twin.core.api import POLICIES, Snapshot
 from twin.frontends.tui import fmt
 from twin.frontends.tui.model import prefill_racks, span_text, util_text
 from twin.frontends.tui.widgets.view import View

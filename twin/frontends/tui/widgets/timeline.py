@@ -24,7 +24,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Static
 
-from twin.core.engine.snapshot import Snapshot
+from twin.core.api import Snapshot
 from twin.core.units import format_duration
 from twin.frontends.playback import LiveVerdict, ScriptState
 from twin.frontends.tui import fmt

@@ -8,12 +8,11 @@ from typing import TYPE_CHECKING, ClassVar
 from textual.containers import Vertical
 from textual.widget import Widget
 
-from twin.core.catalog import Catalog
-from twin.core.engine import Snapshot
+from twin.core.api import Catalog, Snapshot
 from twin.frontends.tui.model import AlarmBook, Topology
 
 if TYPE_CHECKING:
-    from twin.core.scenario import Scenario
+    from twin.core.api import Scenario
     from twin.frontends.playback import ScriptState
 
 
