@@ -13,7 +13,7 @@ import numpy as np
 from twin.core.engine import kernel as K
 from twin.core.engine import plan as P
 from twin.core.engine.metrics import HIST_BUCKETS, N_COUNTS
-from twin.core.engine.routing import POLICY_CODES, route_all
+from twin.core.engine.routing import POLICIES, POLICY_CODES, View, route_all
 
 #: A co-located replica's prefill budget per tick (``plan.PREFILL_TIME_SHARE``).
 PREFILL_TIME_SHARE = P.PREFILL_TIME_SHARE
@@ -135,12 +135,22 @@ class Flow:
             np.empty((n_rep, self.n_slot)),
             np.empty(self.n_cls),
         )
+        load = np.empty(n_rep)
+        code = POLICY_CODES.get(self.policy, -1)
         route_all(
-            POLICY_CODES[self.policy], k.arrivals, self.cls_dep, self.cls_slot, self.cls_prompt,
+            code, k.arrivals, self.cls_dep, self.cls_slot, self.cls_prompt,
             self.cls_reusable, self.cls_followup, self.dep_ptr, self.dep_idx, self.run,
             self.q_cnt, self.rep_bslo, self.rep_qcap, self.rep_eff, k.clock, k.slow,
-            k.accepting, self.rep_role, k.counts, k.add, k.tok_req, k.B,
+            k.accepting, self.rep_role, k.counts, k.add, k.tok_req, k.B, load,
         )  # fmt: skip
+        if code < 0:  # a policy written in Python (``routing.POLICIES``), class by class
+            for c, d in enumerate(self.cls_dep):
+                idx = self.dep_reps[d]
+                idx = idx[k.accepting[idx] & (self.rep_role[idx] != P.ROLE_DECODE)]
+                n = k.arrivals[c]
+                if n > 0 and len(idx):
+                    view = View(load[idx], self.rep_qcap[idx], self.rep_eff[idx], k.clock[idx])
+                    k.add[idx, self.cls_slot[c]] = POLICIES[self.policy](view, n) * n
         self._cls_shed_rate = k.counts[2] / self.dt
 
     def _admit(self, k: TickVars) -> None:

@@ -64,7 +64,7 @@ def waterfill(load, width, n):
 
 
 @njit(cache=True, error_model="numpy")
-def round_robin(load):
+def even(load):
     return np.full(len(load), 1.0 / len(load))
 
 
@@ -87,14 +87,14 @@ def power_aware(load, capacity, efficiency, clock, n):
     if rest > 1e-9:
         share += rest * waterfill(load + share / np.maximum(capacity, 1e-9), capacity, rest)
     total = share.sum()
-    return share / total if total > 0 else round_robin(load)
+    return share / total if total > 0 else even(load)
 
 
 @njit(cache=True, error_model="numpy")
 def split(policy, load, capacity, efficiency, clock, n):
     """The share (summing to 1) of ``n`` arrivals each eligible replica receives."""
     if policy == ROUND_ROBIN:
-        return round_robin(load)
+        return even(load)
     if policy == POWER_AWARE:
         return power_aware(load, capacity, efficiency, clock, n)
     return waterfill(load, capacity, n)
@@ -124,13 +124,13 @@ def route_all(
     add,
     tok_req,
     B,
+    load,
 ):
     """Split each class's arrivals over its deployment's accepting replicas (prefill or
     co-located): ``add`` (replica × slot) gets the shares, ``tok_req`` each class's prompt
     tokens to prefill (less the cached prefix KV-aware routing finds), ``B`` each replica's
     running batch; ``counts`` row 2 the shed requests, row 3 those with no replica up."""
     n_rep, n_slot = run.shape
-    load = np.empty(n_rep)
     qsum = np.empty(n_rep)
     for r in range(n_rep):
         b = 0.0
@@ -161,6 +161,8 @@ def route_all(
         if n_up == 0:
             counts[3, c] += n
             continue
+        if policy < 0:  # a policy in Python: the caller splits (``load`` is left for it)
+            continue
         share = split(policy, load[idx], qcap[idx], eff[idx], clock[idx], n) * n
         if policy == SLO_AWARE:
             # admit only what the replica can prefill within the TTFT SLO: q_cap is what it
@@ -182,8 +184,16 @@ def _policy(code: int) -> Callable[[View, float], np.ndarray]:
     return shares
 
 
-#: Policy name → the share each replica of a ``View`` receives of ``n`` arrivals (the
-#: compiled ``split``, callable from Python; the tick calls ``route_all``).
+round_robin = _policy(ROUND_ROBIN)
+
+
+#: Policy name → the share each replica of a ``View`` receives of ``n`` arrivals. The
+#: built-in ones are the compiled ``split`` (the tick runs them inside ``route_all``); a
+#: policy added here as a plain Python function is called per class by the tick instead.
 POLICIES: dict[str, Callable[[View, float], np.ndarray]] = {
-    name: _policy(code) for name, code in POLICY_CODES.items()
+    "round-robin": round_robin,
+    "least-loaded": _policy(LEAST_LOADED),
+    "kv-aware": _policy(KV_AWARE),
+    "power-aware": _policy(POWER_AWARE),
+    "slo-aware": _policy(SLO_AWARE),
 }
