@@ -347,3 +347,28 @@ async def test_auto_freeze_on_a_critical_alarm_and_checkpoints_every_interval(tm
         assert "cp1 T+5s" in listed and "cp4 T+20s" in listed
     finally:
         await room.stop()
+
+
+def test_a_consoles_decoder_reuses_what_an_update_left_alone():
+    """`codec.Decoder` decodes a patched tree to what `decode` gives, and a part the
+    update did not touch is the very object decoded last time (not decoded again)."""
+    from twin.core.engine import Factory
+    from twin.core.layout import load_layout
+
+    f = Factory(load_layout("default"), seed=7, faults=False)
+    f.advance_to(30)
+    old = codec.encode(f.snapshot())
+    dec = codec.Decoder()
+    first = dec(old)
+    f.advance_to(31)
+    new = codec.encode(f.snapshot())
+    d = codec.diff(new, old)
+    tree = codec.patch(old, {**d, "@u": 1})
+    second = dec(tree)
+    assert codec.dumps(codec.encode(second)) == codec.dumps(codec.encode(codec.decode(tree)))
+    same = [k for k in old if k in tree and tree[k] is old[k] and isinstance(old[k], dict)]
+    assert same, "the update touched every part"
+    for k in same:
+        assert getattr(second, k) is getattr(first, k), k
+    changed = [k for k in d if not k.startswith("@")]
+    assert any(getattr(second, k) is not getattr(first, k) for k in changed)

@@ -48,6 +48,7 @@ from twin.core.engine.metrics import Metrics
 from twin.core.engine.power import Power
 from twin.core.engine.replicas import Replicas
 from twin.core.engine.schedule import Schedule
+from twin.core.engine.sessions import Sessions
 from twin.core.engine.snapshot import Snapshots
 from twin.core.engine.topology import EngineError, Topology
 from twin.core.layout import Layout
@@ -71,6 +72,7 @@ class Factory(
     Faults,
     Replicas,
     Lengths,
+    Sessions,
     Flow,
     Fabric,
     Power,
@@ -126,6 +128,7 @@ class Factory(
         self._grid_index = np.arange(len(P.NORM_GRID), dtype=float)
         self._rack_figures()
         self._init_lengths()  # per-class length bins, before the replicas use them
+        self._init_sessions()  # agentic sessions' tool pauses
         self._build_replicas()
         self._init_fabric()
         self._init_power()

@@ -137,8 +137,10 @@ class Flow:
         )
         load = np.empty(n_rep)
         code = POLICY_CODES.get(self.policy, -1)
+        # sessions.py: the chance a session's cached prefix outlived its tool pause
+        survive = self._prefix_survival(self.run.sum(axis=1), k.up, self._cls_tick_rate)
         route_all(
-            code, k.arrivals, self.cls_dep, self.cls_slot, self.cls_prompt,
+            code, survive, k.arrivals, self.cls_dep, self.cls_slot, self.cls_prompt,
             self.cls_reusable, self.cls_followup, self.dep_ptr, self.dep_idx, self.run,
             self.q_cnt, self.rep_bslo, self.rep_qcap, self.rep_eff, k.clock, k.slow,
             k.accepting, self.rep_role, k.counts, k.add, k.tok_req, k.B, load,

@@ -221,6 +221,7 @@ class Replicas:
         self._len_cumw = np.concatenate(
             [np.zeros((self.n_cls, 1)), np.cumsum(self.len_w, axis=1)], axis=1
         )
+        self._session_tables()  # sessions.py: KV each replica holds
 
     def _replica_state(self) -> dict:
         return {

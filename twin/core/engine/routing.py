@@ -17,11 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
+from twin.core.engine.sessions import KV_ROUTE_HIT
+
 #: power-aware fills the most efficient replicas up to this load before the next ones.
 POWER_AWARE_TARGET_LOAD = 0.8
-#: KV-aware routing finds a session's cached prefix on its previous replica this often
-#: (the rest: evicted during a tool pause, or the replica was busy).
-KV_HIT_RATE = 0.9
 
 #: Policy name → code (``split`` dispatches on it).
 POLICY_CODES: dict[str, int] = {
@@ -103,6 +102,7 @@ def split(policy, load, capacity, efficiency, clock, n):
 @njit(cache=True, error_model="numpy")
 def route_all(
     policy,
+    survive,
     arrivals,
     cls_dep,
     cls_slot,
@@ -149,10 +149,12 @@ def route_all(
         members = dep_idx[dep_ptr[d] : dep_ptr[d + 1]]
         idx = members[accepting[members] & (role[members] != 2)]  # not decode-only
         n_up = len(idx)
+        # the share of the reusable prefix found cached (``sessions.py``: it survived the
+        # session's tool pause with chance ``survive``)
         if policy == KV_AWARE:
-            hit = KV_HIT_RATE * (n_up / max(1, len(members)))
+            hit = survive[c] * (KV_ROUTE_HIT * (n_up / max(1, len(members))))
         else:
-            hit = 1.0 / max(n_up, 1)
+            hit = survive[c] * (1.0 / max(n_up, 1))
         tok_req[c] = max(1.0, cls_prompt[c] - hit * cls_reusable[c] * cls_followup[c])
         counts[2, c] = 0.0
         n = arrivals[c]

@@ -30,6 +30,24 @@ class CodecError(ValueError):
 
 
 # ---- values ⇄ trees ---------------------------------------------------------------------------
+#: Per data class: its tag and field names (``dataclasses.fields`` is slow, and a frame
+#: holds thousands of these).
+_SHAPES: dict[type, tuple[str, tuple[str, ...]]] = {}
+
+
+def _shape(cls: type) -> tuple[str, tuple[str, ...]] | None:
+    shape = _SHAPES.get(cls)
+    if shape is None:
+        if not dataclasses.is_dataclass(cls):
+            return None
+        shape = (
+            f"{cls.__module__}:{cls.__qualname__}",
+            tuple(f.name for f in dataclasses.fields(cls)),
+        )
+        _SHAPES[cls] = shape
+    return shape
+
+
 def encode(x: Any) -> Any:
     if x is None or isinstance(x, bool | int | float | str):
         return x
@@ -37,11 +55,11 @@ def encode(x: Any) -> Any:
         return x.item()
     if isinstance(x, np.ndarray):
         return x
-    if dataclasses.is_dataclass(x) and not isinstance(x, type):
-        cls = type(x)
-        out: dict[str, Any] = {"@c": f"{cls.__module__}:{cls.__qualname__}"}
-        for f in dataclasses.fields(x):
-            out[f.name] = encode(getattr(x, f.name))
+    shape = _shape(type(x))
+    if shape is not None:
+        out: dict[str, Any] = {"@c": shape[0]}
+        for name in shape[1]:
+            out[name] = encode(getattr(x, name))
         return out
     if isinstance(x, tuple):
         return {"@t": [encode(v) for v in x]}
@@ -58,13 +76,14 @@ def encode(x: Any) -> Any:
     raise TypeError(f"cannot send a {type(x).__name__}")
 
 
-_CLASSES: dict[str, type] = {}
+#: Per class tag: the class and each field's (name, default, default factory).
+_CLASSES: dict[str, tuple[type, tuple[tuple[str, Any, Any], ...]]] = {}
 
 
-def _class(name: str) -> type:
-    cls = _CLASSES.get(name)
-    if cls is not None:
-        return cls
+def _class(name: str) -> tuple[type, tuple[tuple[str, Any, Any], ...]]:
+    known = _CLASSES.get(name)
+    if known is not None:
+        return known
     mod, _, qual = name.partition(":")
     if not (mod == "twin" or mod.startswith("twin.")) or not qual:
         raise CodecError(f"not a twin class: {name!r}")
@@ -76,36 +95,65 @@ def _class(name: str) -> type:
         raise CodecError(f"unknown class {name!r}") from None
     if not (isinstance(obj, type) and dataclasses.is_dataclass(obj)):
         raise CodecError(f"not a data class: {name!r}")
-    _CLASSES[name] = obj
-    return obj
+    fields = tuple((f.name, f.default, f.default_factory) for f in dataclasses.fields(obj))
+    _CLASSES[name] = obj, fields
+    return _CLASSES[name]
 
 
-def decode(t: Any) -> Any:
+def decode(t: Any, sub: Any = None) -> Any:
+    """The value a tree stands for (``sub`` decodes the children: `Decoder` remembers)."""
+    sub = sub or decode
     if isinstance(t, list):
-        return [decode(v) for v in t]
+        return [sub(v) for v in t]
     if not isinstance(t, dict):
         return t
     if "@c" in t:
-        cls = _class(t["@c"])
+        cls, fields = _class(t["@c"])
         obj = cls.__new__(cls)
-        for f in dataclasses.fields(cls):
-            if f.name in t:
-                value = decode(t[f.name])
-            elif f.default is not dataclasses.MISSING:
-                value = f.default
-            elif f.default_factory is not dataclasses.MISSING:
-                value = f.default_factory()
+        for name, default, factory in fields:
+            if name in t:
+                value = sub(t[name])
+            elif default is not dataclasses.MISSING:
+                value = default
+            elif factory is not dataclasses.MISSING:
+                value = factory()
             else:
-                raise CodecError(f"{t['@c']}: no {f.name}")
-            object.__setattr__(obj, f.name, value)
+                raise CodecError(f"{t['@c']}: no {name}")
+            object.__setattr__(obj, name, value)
         return obj
     if "@t" in t:
-        return tuple(decode(v) for v in t["@t"])
+        return tuple(sub(v) for v in t["@t"])
     if "@p" in t:
-        return types.MappingProxyType({k: decode(v) for k, v in t["@p"].items()})
+        return types.MappingProxyType({k: sub(v) for k, v in t["@p"].items()})
     if "@m" in t:
-        return {_hashable(decode(k)): decode(v) for k, v in t["@m"]}
-    return {k: decode(v) for k, v in t.items()}
+        return {_hashable(sub(k)): sub(v) for k, v in t["@m"]}
+    return {k: sub(v) for k, v in t.items()}
+
+
+class Decoder:
+    """`decode` for a console that patches one tree frame after frame: a part of the tree
+    `patch` left alone (the very same object as last time) is not decoded again — most
+    of a frame (the layout's lists, unchanged PDUs and switches) costs nothing. The
+    values are shared between frames, so they are read, never changed."""
+
+    def __init__(self) -> None:
+        self._memo: dict[int, tuple[Any, Any]] = {}
+        self._next: dict[int, tuple[Any, Any]] = {}
+
+    def __call__(self, tree: Any) -> Any:
+        self._next = {}
+        out = self._sub(tree)
+        self._memo = self._next
+        return out
+
+    def _sub(self, t: Any) -> Any:
+        if not isinstance(t, dict | list):
+            return t
+        hit = self._memo.get(id(t))
+        if hit is None or hit[0] is not t:
+            hit = (t, decode(t, self._sub))
+        self._next[id(t)] = hit
+        return hit[1]
 
 
 def _hashable(k: Any) -> Any:

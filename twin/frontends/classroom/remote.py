@@ -62,6 +62,7 @@ class RemoteDriver:
         self._send_lock = threading.Lock()
         self._cond = threading.Condition()
         self._tree = None
+        self._decode_snapshot, self._decode_script = codec.Decoder(), codec.Decoder()
         self._frame: Frame | None = None
         self._seq = 0
         self._shown = 0
@@ -147,8 +148,8 @@ class RemoteDriver:
             tree = (
                 msg["frame"] if t == "full" else codec.patch(self._tree, {**msg["frame"], "@u": 1})
             )
-            snap = codec.decode(tree["snapshot"])
-            script = codec.decode(tree["script"])
+            snap = self._decode_snapshot(tree["snapshot"])
+            script = self._decode_script(tree["script"])
             outs = [self._outcome(o) for o in msg.get("outcomes", ())]
             notes = [
                 Said(n["text"], "warn" if n["severity"] != "info" else "info", n["by"], n["t_s"])

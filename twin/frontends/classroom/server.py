@@ -96,6 +96,7 @@ class Classroom(ClassCommands):
         self.clients: list[Client] = []
         self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="engine")
         self.prev: dict[tuple[str, str], object] = {}  # (world, kind): last tree sent
+        self.prev_base: dict[str, dict | None] = {}  # world: last snapshot tree sans events
         self.kick = asyncio.Event()
         self.stopped = asyncio.Event()
         self.ended_by: str | None = None
@@ -163,13 +164,13 @@ class Classroom(ClassCommands):
         period = 1.0 / self.fps
         while not self.stopped.is_set():
             started = time.monotonic()
+            self.kick.clear()  # a command that arrives during this frame starts the next at once
             try:
                 await self.tick()
             except Exception as e:  # a bug must not take the class down silently
                 self.log(f"internal error in a frame ({type(e).__name__}: {e})")
             rest = period - (time.monotonic() - started)
-            self.kick.clear()
-            if rest > 0:
+            if rest > 0 and not self.kick.is_set():
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.kick.wait(), rest)
 
@@ -193,31 +194,39 @@ class Classroom(ClassCommands):
                 x.note(f"auto-freeze: {new[0].source}: {new[0].message}", "server", "warning")
 
     def broadcast(self, w: World, frame) -> None:
+        """Encode the frame once — the snapshot without its events is the same for every
+        viewer, so it is encoded and diffed once — then each kind of viewer's events,
+        script and extras, and the same bytes go to every console of that kind."""
         notes = w.notes
         w.notes = []
         outcomes = [self._outcome(w, o) for o in frame.outcomes]
+        kinds = {c.kind for c in self.clients if c.world == w.name}
+        base = base_diff = None
+        if kinds:
+            base = codec.encode(dataclasses.replace(frame.snapshot, events=()))
+            old = self.prev_base.get(w.name)
+            base_diff = None if old is None else codec.diff(base, old)
+        self.prev_base[w.name] = base
         for kind in ("all", "blind"):
             clients = [c for c in self.clients if c.world == w.name and c.kind == kind]
             key = (w.name, kind)
             if not clients:
                 self.prev.pop(key, None)
                 continue
-            tree, extra = self._view(w, frame, notes, kind, outcomes)
+            tree, extra = self._view(w, frame, notes, kind, outcomes, base)
             prev = self.prev.get(key)
             self.prev[key] = tree
             full = update = None
             for c in clients:
-                if c.need_full or prev is None:
+                if c.need_full or prev is None or base_diff is None:
                     if full is None:
                         full = protocol.pack_tree("full", frame=tree, **extra)
                     c.need_full = False
                     c.send(full)
                 else:
                     if update is None:
-                        d = codec.diff(tree, prev)
-                        update = protocol.pack_tree(
-                            "update", frame={} if d is codec.SAME else d, **extra
-                        )
+                        d = _frame_diff(tree, prev, base_diff)
+                        update = protocol.pack_tree("update", frame=d, **extra)
                     c.send(update)
 
     @staticmethod
@@ -237,7 +246,11 @@ class Classroom(ClassCommands):
             "hidden": hidden,
         }
 
-    def _view(self, w: World, frame, notes, kind: str, all_outcomes) -> tuple[dict, dict]:
+    def _view(
+        self, w: World, frame, notes, kind: str, all_outcomes, base: dict
+    ) -> tuple[dict, dict]:
+        """The frame as ``kind`` sees it: ``base`` (the snapshot's tree without its events)
+        with the events this kind may see, the script as it may see it, the extras."""
         d = w.driver
         blind = kind == "blind"
         events = []
@@ -245,10 +258,9 @@ class Classroom(ClassCommands):
             if blind and (e.id in d.hidden or e.source == "scenario"):
                 continue
             events.append(d.shown(e, blind))
-        snap = dataclasses.replace(frame.snapshot, events=tuple(events))
         script = blind_script(frame.script, d.hidden_applied) if blind else frame.script
         tree = {
-            "snapshot": codec.encode(snap),
+            "snapshot": {**base, "events": codec.encode(tuple(events))},
             "script": codec.encode(script),
             "halted": frame.halted,
         }
@@ -426,6 +438,21 @@ class Classroom(ClassCommands):
             self._error(c, str(e), msg_id)
         except TwinError as e:
             self._error(c, str(e).splitlines()[0], msg_id, journal=False)
+
+
+def _frame_diff(tree: dict, prev: dict, base_diff) -> dict:
+    """`codec.diff` of two views of consecutive frames, given the diff of their shared
+    snapshot part (``base_diff``): only the events, script and flags are compared here."""
+    snap = {} if base_diff is codec.SAME else {k: v for k, v in base_diff.items() if k != "@u"}
+    events = codec.diff(tree["snapshot"]["events"], prev["snapshot"]["events"])
+    if events is not codec.SAME:
+        snap["events"] = events
+    out = {"snapshot": {**snap, "@u": 1}} if snap else {}
+    for k in ("script", "halted"):
+        d = codec.diff(tree[k], prev[k])
+        if d is not codec.SAME:
+            out[k] = d
+    return out
 
 
 def _alive(path: Path) -> bool:

@@ -173,6 +173,8 @@ class World:
         """One frame towards the clock's target; with ``every_s``, a checkpoint each time the
         simulation passes a multiple of it (the frame stops there, so it is exact)."""
         target = self.clock.target()
+        if self.driver.has_pending:  # a command: show its effect now, catch the clock up after
+            target = self.factory.now
         boundary = None
         if every_s:
             boundary = self.last_auto_s + every_s
