@@ -12,7 +12,20 @@ import dataclasses
 
 import numpy as np
 import pytest
-from engine_helpers import ROW_A, cls, cmd, dep, pair, pdu, rack_i, rack_state, run, small_layout
+from engine_helpers import (
+    ROW_A,
+    cls,
+    cmd,
+    dep,
+    pair,
+    pdu,
+    rack_i,
+    rack_state,
+    run,
+    small_doc,
+    small_layout,
+    write_layout,
+)
 from test_user_bugs_engine import _rewrite
 
 from twin.core.engine import Factory
@@ -278,3 +291,23 @@ def test_planned_demand_runs_under_full_utilisation_and_triple_demand_over_it(sm
     base, hit = pair(small, "surge 4", warm=60, after=60)
     assert 0.5 < base.snapshot().gauges["utilisation"] < 1.0
     assert hit.snapshot().gauges["utilisation"] > 1.0
+
+
+def test_a_layout_without_a_tick_steps_one_second_at_a_time(tmp_path):
+    doc_tick = {k: v for k, v in small_doc().items() if k != "tick"}
+    f = Factory(write_layout(tmp_path, doc_tick))
+    s = run(f, 5)
+    assert list(s.history["t_s"]) == [1.0, 2.0, 3.0, 4.0, 5.0]
+
+
+def test_repairing_a_straggling_node_gives_its_rack_back_its_full_speed(small):
+    base, hit = pair(small, "straggle row-a-02-n1 3", after=30)
+    i = ROW_A.index("row-a-02")
+    assert hit.snapshot().racks.utilisation[i] < 0.9 * base.snapshot().racks.utilisation[i]
+    cmd(hit, "repair row-a-02-n1")
+    base.advance_to(150)
+    hit.advance_to(150)
+    assert hit.snapshot().racks.utilisation[i] == pytest.approx(
+        base.snapshot().racks.utilisation[i], rel=0.02
+    )
+    assert hit.snapshot().active_faults == ()
