@@ -171,8 +171,9 @@ class Checkpointing:
             setattr(self, name, value)
         self.seed = int(meta["seed"])
         self.start_hour = float(meta["start_hour"])
-        self._snap_cache = self._bw_state = self._capex_cache = self._last_grid = None
+        self._snap_cache = self._bw_state = self._capex_cache = None
         self._rack_down()
+        self._start_clock()  # SimPy's clock from the restored tick
         return meta["context"]
 
     def _check_shapes(self, values: dict) -> None:

@@ -13,8 +13,9 @@ class Fabric:
 
     def _init_fabric(self) -> None:
         self.link_load = np.zeros(len(self.link_ids))
-        self._bw_state = None  # the fabric state the two caches below were computed for
-        self._leaf_bw_cache = np.zeros(len(self.switch_ids))
+        self._bw_state = None  # the fabric state the cache below was computed for
+        # per leaf healthy uplink GB/s, per link its healthy share, total healthy GB/s
+        self._leaf_bw_cache = (np.zeros(len(self.switch_ids)), np.zeros(len(self.link_ids)), 0.0)
 
     def _leaf_bw(self) -> np.ndarray:
         """Healthy uplink bandwidth (GB/s) of each switch as a leaf, cached per fabric state."""
@@ -26,42 +27,32 @@ class Fabric:
             bw = np.bincount(
                 self.link_a, weights=self.link_gbs * healthy, minlength=len(self.switch_ids)
             )
-            self._leaf_bw_cache = np.where(self.switch_failed, 0.0, bw)
+            capacity = float((self.link_gbs * healthy).sum())
+            self._leaf_bw_cache = (np.where(self.switch_failed, 0.0, bw), healthy, capacity)
             self._bw_state = state
-        return self._leaf_bw_cache
+        return self._leaf_bw_cache[0]
 
     def _fabric_load(self, gb_s: float) -> None:
         """KV transfers spread over every healthy leaf-spine link (ECMP)."""
-        if not len(self.link_ids):
+        if not len(self.link_ids) or (gb_s == 0.0 and not self.link_load.any()):
             return
-        healthy = (
-            self.link_frac * ~self.switch_failed[self.link_b] * ~self.switch_failed[self.link_a]
-        )
-        capacity = float((self.link_gbs * healthy).sum())
+        self._leaf_bw()  # refreshes the healthy links and their capacity for this fabric state
+        _, healthy, capacity = self._leaf_bw_cache
         self.link_load = np.where(healthy > 0, gb_s / max(capacity, 1e-9), 0.0)
 
-    def _kv_transfer_s(self, tok_req: np.ndarray, rows: np.ndarray, cls: np.ndarray) -> np.ndarray:
-        """KV cache transfer time of each queued cohort (``rows`` × slots, class ``cls``)
-        admitted by a prefill replica of a disaggregated deployment.
+    def _kv_links(self, tok_req: np.ndarray):
+        """What the KV cache of a cohort admitted by a prefill replica of a disaggregated
+        deployment takes to cross the fabric (``kernel.serve_queues`` adds it to TTFT):
+        per replica the bandwidth (bytes/s; 0 for a leaf cut off, -1 for a replica whose
+        KV does not cross), per class the bytes, and the fixed latency.
 
         Prefill and decode replicas sit behind different leaves: the KV crosses the spines,
         limited by the healthy uplink bandwidth of the prefill replica's own leaf, less what
-        other transfers use. 0 for aggregated replicas; infinite for a leaf cut off."""
-        nbytes = tok_req * self.cls_kv_bytes_per_token
-        util = float(
-            np.clip(
-                np.median(self.link_load[self.link_load > 0])
-                if (self.link_load > 0).any()
-                else 0.0,
-                0,
-                0.95,
-            )
-        )
+        other transfers use."""
+        # the median load of the busy links: ``_fabric_load`` spreads the traffic evenly,
+        # so every busy link carries the same load, its maximum
+        util = float(np.clip(self.link_load.max(initial=0.0), 0, 0.95))
         lat = float(self.k["scale_out_latency_us"]) * 1e-6
-        bw = (
-            self._leaf_bw()[self.rack_leaf[self.rep_rack[rows]]] * 1e9 * (1 - util)
-        )  # bytes/s per row
-        prefill = self.rep_role[rows] == P.ROLE_PREFILL
-        with np.errstate(divide="ignore", invalid="ignore"):
-            t = lat + nbytes[cls] / bw[:, None]
-        return np.where(prefill[:, None], np.where(bw[:, None] > 0, t, np.inf), 0.0)
+        bw = self._leaf_bw()[self.rack_leaf[self.rep_rack]] * 1e9 * (1 - util)
+        bw = np.where(self.rep_role == P.ROLE_PREFILL, bw, -1.0)
+        return bw, tok_req * self.cls_kv_bytes_per_token, lat

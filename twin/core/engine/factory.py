@@ -16,16 +16,22 @@ the whole state.
 
 The state lives in the concern modules this class combines, each declaring the fields
 it owns in a ``STATE_*`` tuple (checkpointed); everything else is built from the layout.
-Why a plain tick loop and not SimPy processes: the only process was the ticker, and the
-discrete happenings are records, so a loop over integer ticks is all the clock there is
-— and an integer clock plus records is what makes a checkpoint exact.
+
+SimPy drives time: one process on a ``simpy.Environment`` whose clock counts ticks
+(integers) runs a tick every step. The discrete happenings are records in ``schedule``
+(not SimPy processes), run by the tick they are due in, so the Environment holds nothing
+but the ticker and is rebuilt from ``tick_n`` on restore — an integer clock plus records
+is what makes a checkpoint exact. Measured: SimPy costs ~1 µs per tick advancing in large
+steps and ~3.5 µs when the TUI advances tick by tick, under 1 % of a tick of ``default``.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 
 import numpy as np
+import simpy
 
 from twin.core import commands as C
 from twin.core.catalog import Catalog, load_catalog
@@ -135,6 +141,7 @@ class Factory(
         )
         if faults:
             self._set_faults(True)
+        self._start_clock()
 
     # =====================================================================================
     # the doors
@@ -150,11 +157,18 @@ class Factory(
         command applied at ``t_s`` takes effect from the next tick on."""
         if t_s <= self._now:
             return
-        while (self.tick_n + 1) * self.dt <= t_s + 1e-9 * self.dt:
-            self.tick_n += 1
-            self._now = self.tick_n * self.dt
-            self._run_due()
-            self._tick()
+        tol = t_s + 1e-9 * self.dt
+        last = max(self.tick_n, math.floor(t_s / self.dt))
+        while (last + 1) * self.dt <= tol:
+            last += 1
+        while last > self.tick_n and last * self.dt > tol:
+            last -= 1
+        if last > self.tick_n:
+            try:
+                self.env.run(until=last + 0.5)  # ticks at integer times: up to ``last``
+            except BaseException:
+                self._start_clock()  # a tick that raised ended the ticker: start a new one
+                raise
         self._now = float(t_s)
 
     def apply(self, cmd: C.Command) -> str:
@@ -187,6 +201,20 @@ class Factory(
 
     # =====================================================================================
     # the clock
+    def _start_clock(self) -> None:
+        """A fresh Environment at the current tick, with the ticker as its one process."""
+        self.env = simpy.Environment(initial_time=self.tick_n)
+        self.env.process(self._ticker())
+
+    def _ticker(self):
+        """Each tick: the pending records due, then the flow (``_tick``)."""
+        while True:
+            yield self.env.timeout(1)
+            self.tick_n += 1
+            self._now = self.tick_n * self.dt
+            self._run_due()
+            self._tick()
+
     def _event(self, severity: str, source: str, message: str) -> None:
         self._event_id += 1
         self.events.append(S.Event(self._event_id, round(self.now, 3), severity, source, message))
@@ -211,21 +239,11 @@ class Factory(
         self._clocks(k)  # caps, throttling, stragglers
         self._arrivals(k)  # Poisson (and bursts) per class
         self._route(k)  # split over each deployment's replicas
-        self._enqueue(k)  # one cohort per replica and class
-        self._admit(k)  # FIFO admission within KV room and the prefill budget; TTFT
-        self._handoff(k)  # to decode (disaggregated: across the fabric)
-        self._decode(k)  # decode steps, completions, TPOT, SLO counts
-        # with less than one request on average (a fluid fraction), the replica runs
-        # decode steps only that share of the tick
-        self._power_and_heat(
-            k.B2,
-            k.steps * k.t_dec2 * np.minimum(k.B2, 1.0),
-            k.pf_time,
-            k.pf_u,
-            k.clock,
-            k.up,
-        )
-        self._update_gauges(k.out_rc.sum(), k.pf_tokens.sum(), k.B2, k.up, k.qlen)
+        self._admit(k)  # enqueue, client timeouts, FIFO admission in KV room and budget; TTFT
+        self._handoff(k)  # disaggregated: to decode replicas across the fabric
+        self._decode(k)  # decode steps, completions, TPOT, SLO counts, power activity
+        self._power_and_heat(k.dyn_full, k.clock)
+        self._update_gauges(k.out_tokens, float(k.pf_tokens.sum()), k.up)
 
 
 #: What each kind of pending record does when it is due: (factory, target, *args).

@@ -192,7 +192,7 @@ class Lengths:
         tok = out_rc.ravel() @ self.len_onehot
         if not tok.any():
             return hist
-        i0 = self._last_grid[1]  # where _decode_time put this tick's batches
+        i0 = k.grid_i0  # where this tick's batches fall on the batch grid (kernel.decode_rows)
         frac = np.minimum(B / self.rep_bmax, 1.0)
         batch = self.len_eps2.ravel()[self.len_eps_row + i0] * (1.0 - frac) / np.maximum(B, 1e-12)
         n_adm = k.adm.sum(axis=1)

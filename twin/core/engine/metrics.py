@@ -135,7 +135,7 @@ class Metrics:
         self.run_tpot = np.zeros((self.n_cls, HIST_BUCKETS))
         self.run_counts = np.zeros((N_COUNTS, self.n_cls))
 
-    def _update_gauges(self, out_tokens, pf_tokens, B, up, qlen) -> None:
+    def _update_gauges(self, out_tokens, pf_tokens, up) -> None:
         dt = self.dt
         site = self.layout.site
         it_kw = float(self.rack_power_kw.sum())

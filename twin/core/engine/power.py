@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from twin.core.engine import plan as P
-
 #: The site power controller lowers clocks when facility power exceeds the limit and
 #: raises them by this factor per tick when there is headroom again.
 CLOCK_RECOVERY = 1.05
@@ -93,31 +91,16 @@ class Power:
         self.feed_load = np.zeros(len(self.feed_ids))
         self.loop_load = np.zeros(len(self.loop_ids))
 
-    def _power_and_heat(self, B, dec_time, pf_time, pf_u, clock, up) -> None:
+    def _power_and_heat(self, dyn_full, clock) -> None:
+        """Rack, PDU and feed power from each replica's GPU power at full clock
+        (``dyn_full``, W per GPU above idle; ``kernel.decode_rows``), caps, breakers, heat."""
         k, dt = self.k, self.dt
-        gamma, cexp = float(k["power_gamma"]), float(k["clock_power_exponent"])
-        last = self._last_grid
-        i0, f = (last[1], last[2]) if last is not None and last[0] is B else self._grid_pos(B)
-        pr = self.rep_prof
-        ud = self.prof_ud[pr, i0] * (1 - f) + self.prof_ud[pr, i0 + 1] * f
-        u = np.minimum(dec_time / dt, 1.0) * ud + np.minimum(pf_time / dt, 1.0) * pf_u
-        u = np.where(up, np.minimum(u, 1.0), 0.0)
-        sku_idle, sku_tdp = self.sku_idle_w, self.sku_tdp_w
-        idle_r, tdp_r = sku_idle[self.rep_rack], sku_tdp[self.rep_rack]
-        dyn_full = (tdp_r - idle_r) * (
-            u if gamma == 1.0 else np.power(u, gamma)
-        )  # W per GPU at full clock
+        cexp = float(k["clock_power_exponent"])
+        sku_tdp = self.sku_tdp_w
+        idle_r = self.rep_idle_w
         n_r = len(self.rack_ids)
-        # utilisation: output tokens/s over the replica's capacity at its SLO pace
-        # (prefill replicas: prefill time over the tick)
-        rep_util = np.where(
-            self.rep_role == P.ROLE_PREFILL,
-            np.minimum(pf_time / dt, 1.0),
-            self.rep_out_s / self.rep_cap_tok_s,
-        )
-        self.rep_util = rep_util
         util = np.bincount(
-            self.span_rack, weights=rep_util[self.span_rep] * self.span_share, minlength=n_r
+            self.span_rack, weights=self.rep_util[self.span_rep] * self.span_share, minlength=n_r
         )
         nrep = self.reps_per_rack
         self.rack_util = np.where(nrep > 0, util / np.maximum(nrep, 1e-9), 0.0)
@@ -204,12 +187,10 @@ class Power:
         """Rack, PDU and feed loads for GPU activity at these clocks (sets the loads)."""
         n_r = len(self.rack_ids)
         dyn_w = dyn_full * (1.0 if (np.asarray(clock) >= 1.0).all() else clock_power(clock, self.k))
-        w = self.span_share * self.rep_gpus[self.span_rep] / 1000.0
+        w = self._span_kw  # kW per W of each span's GPUs
         dyn_rack = np.bincount(self.span_rack, weights=dyn_w[self.span_rep] * w, minlength=n_r)
-        gpu_kw = (
-            np.bincount(self.span_rack, weights=idle_r[self.span_rep] * w, minlength=n_r) + dyn_rack
-        )
-        gpu_kw += np.maximum(0.0, self.rack_gpus - self.gpus_in_reps) * self.sku_idle_w / 1000.0
+        gpu_kw = self._rack_idle_kw + dyn_rack  # idle GPUs of replicas, then the others
+        gpu_kw += self._rack_spare_kw
         rack_kw = gpu_kw + self.rack_host_kw * (
             idle_f + (1 - idle_f) * np.minimum(1.0, self.rack_util)
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from twin.core.engine import kernel as K
 from twin.core.engine import plan as P
 from twin.core.engine.power import liquid_cooled, min_clock
 from twin.core.layout import rack_peak_kw
@@ -108,6 +109,11 @@ class Replicas:
         self._tpf_flat = self.prof_tpf.ravel()
         self._pfu_flat = self.prof_pfu.ravel()
         self._has_disagg = bool((self.rep_role == P.ROLE_PREFILL).any())
+        self._no_kv = np.full(n, -1.0)  # no replica's KV crosses the fabric
+        self._no_kv_bytes = np.zeros(self.n_cls)
+        # each replica's GPU power: idle, and what full activity adds at full clock
+        self.rep_idle_w = self.sku_idle_w[self.rep_rack]
+        self.rep_dyn_w = self.sku_tdp_w[self.rep_rack] - self.rep_idle_w
         self._capex_cache = None
         # spans: (replica, rack, share of its GPUs) for power attribution and rack state
         span_rep, span_rack, span_share = [], [], []
@@ -133,6 +139,25 @@ class Replicas:
             self.span_rack, weights=self.span_share, minlength=len(self.rack_ids)
         )
         self.dep_reps = [np.flatnonzero(self.rep_dep == d) for d in range(len(self.dep_ids))]
+        # the same as flat arrays for the kernels: deployment d's replicas are
+        # dep_idx[dep_ptr[d]:dep_ptr[d + 1]]
+        self.dep_idx = np.concatenate([*self.dep_reps, np.zeros(0, dtype=np.int64)])
+        self.dep_ptr = np.cumsum([0] + [len(x) for x in self.dep_reps]).astype(np.int64)
+        self.cls_prompt = np.array([float(sh.prompt_tokens) for sh in self.shapes])
+        self.cls_reusable = np.array([float(sh.reusable_tokens) for sh in self.shapes])
+        self.cls_followup = np.array([float(sh.followup_fraction) for sh in self.shapes])
+        # KV bytes per prompt token of each deployment's prefill replicas (0: none)
+        self.dep_kv_bpt = np.array(
+            [
+                profiles[
+                    self.rep_prof[idx[self.rep_role[idx] == P.ROLE_PREFILL][0]]
+                ].kv_bytes_per_token
+                if (self.rep_role[idx] == P.ROLE_PREFILL).any()
+                else 0.0
+                for idx in self.dep_reps
+            ],
+            dtype=float,
+        )
         # KV bytes per prompt token of each class served disaggregated (0: aggregated)
         self.cls_kv_bytes_per_token = np.zeros(self.n_cls)
         for c, sh in enumerate(self.shapes):
@@ -156,6 +181,16 @@ class Replicas:
             weights=self.rep_gpus[self.span_rep] * self.span_share,
             minlength=len(self.rack_ids),
         )
+        # the power tree's fixed parts, per rack: idle kW of the GPUs in replicas and of
+        # those in none, and each span's kW per W of its GPUs' draw
+        n_r = len(self.rack_ids)
+        self._span_kw = self.span_share * self.rep_gpus[self.span_rep] / 1000.0
+        self._rack_idle_kw = np.bincount(
+            self.span_rack, weights=self.rep_idle_w[self.span_rep] * self._span_kw, minlength=n_r
+        )
+        self._rack_spare_kw = (
+            np.maximum(0.0, self.rack_gpus - self.gpus_in_reps) * self.sku_idle_w / 1000.0
+        )
         # queue and running state, carried over for replicas that still exist
         old = keep or {}
         self.q_cnt = np.zeros((n, QUEUE_SLOTS))
@@ -178,11 +213,14 @@ class Replicas:
         self.rep_up = np.zeros(n, bool)
         self._t_dec_last = None
         self._tau_last = np.zeros(n)  # time between a replica's chances to prefill, last tick
-        self._last_grid = None
         self.rep_out_s = np.zeros(n)
         self.rep_user_s = np.zeros(n)  # output tokens/s each running request gets (pace)
         self.rep_util = np.zeros(n)
         self._len_reps()  # lengths.py: each class's prefill replica
+        # the prompt bins' cumulative weights, from 0 (``kernel.serve_queues``' SLO shares)
+        self._len_cumw = np.concatenate(
+            [np.zeros((self.n_cls, 1)), np.cumsum(self.len_w, axis=1)], axis=1
+        )
         self._session_tables()  # sessions.py: KV each replica holds
 
     def _replica_state(self) -> dict:
@@ -234,75 +272,12 @@ class Replicas:
             : self.n_cls
         ]
 
-    def _grid_pos(self, B: np.ndarray):
-        """Where each replica's batch falls on the shared normalised grid."""
-        pos = np.interp(np.minimum(B / self.rep_bmax, 1.0), P.NORM_GRID, self._grid_index)
-        i0 = np.minimum(pos.astype(np.int64), len(P.NORM_GRID) - 2)
-        return i0, pos - i0
-
-    def _decode_time(self, B: np.ndarray, cw: np.ndarray) -> np.ndarray:
-        i0, f = self._grid_pos(B)
-        self._last_grid = (B, i0, f)
-        pr = self.rep_prof
-        t1 = self.prof_tdec[pr, 0, i0] * (1 - f) + self.prof_tdec[pr, 0, i0 + 1] * f
-        t2 = self.prof_tdec[pr, 1, i0] * (1 - f) + self.prof_tdec[pr, 1, i0 + 1] * f
-        return t1 + (t2 - t1) * cw
-
-    # prefill: steps of g prompt tokens each, priced from the profile's table
-    def _pf_pos(self, g: np.ndarray):
-        """Where a step of ``g`` tokens falls on the shared prefill grid (log-spaced
-        points, linear in g between them)."""
-        grid = self.pf_grid
-        gc = np.clip(g, 1.0, self.chunk)
-        i0 = np.minimum((np.log(gc) * self._pf_scale).astype(np.int64), len(grid) - 2)
-        return i0, (gc - grid[i0]) / (grid[i0 + 1] - grid[i0])
-
-    def _pf_step(self, g: np.ndarray, cw: np.ndarray, rows=slice(None), pos=None) -> np.ndarray:
-        """Time of one prefill step of ``g`` prompt tokens on each replica of ``rows``."""
-        i0, f = self._pf_pos(g) if pos is None else pos
-        G = len(self.pf_grid)
-        base = self.rep_prof[rows] * (2 * G) + i0  # into prof_tpf (P, 2, G), flattened
-        tab = self._tpf_flat
-        t1 = tab[base] + (tab[base + 1] - tab[base]) * f
-        t2 = tab[base + G] + (tab[base + G + 1] - tab[base + G]) * f
-        return t1 + (t2 - t1) * cw
-
-    def _pf_activity(self, rows, pos) -> np.ndarray:
-        """Power activity (0–1) of the prefill steps at ``pos`` (``_pf_pos``) on ``rows``."""
-        i0, f = pos
-        base = self.rep_prof[rows] * len(self.pf_grid) + i0
-        u = self._pfu_flat
-        return u[base] + (u[base + 1] - u[base]) * f
-
-    def _pf_group(self, tokens: np.ndarray, prompt: np.ndarray, rows=slice(None)) -> np.ndarray:
-        """Prompt tokens per prefill step, as twin perf's schedule groups them: a co-located
-        replica prefills, once per decode step, the prompts waiting then (``tokens`` spread
-        over last tick's decode steps: ``_tau_last`` apart), at least one whole prompt and
-        at most a chunk; a prefill-only replica runs full chunks (perf's prefill pool)."""
-        share = tokens * np.minimum(self._tau_last[rows], self.dt) / self.dt
-        g = np.minimum(self.chunk, np.maximum(np.minimum(prompt, self.chunk), share))
-        return np.where(self.rep_role[rows] == P.ROLE_PREFILL, self.chunk, g)
-
-    def _prompt_time(self, prompt: np.ndarray, cw: np.ndarray, rows) -> np.ndarray:
-        """Prefill of one prompt alone, in chunks (twin perf's TTFT)."""
-        return np.ceil(np.maximum(prompt, 1.0) / self.chunk) * self._pf_step(
-            np.minimum(prompt, self.chunk), cw, rows
-        )
-
-    def _compact_queues(self, A: np.ndarray) -> None:
-        """Drop emptied cohorts from the head of each FIFO (admission empties a prefix)."""
-        qa = self.q_cnt[A]
-        qa[qa <= 1e-9] = 0.0
-        self.q_cnt[A] = qa
-        empty = qa <= 0.0
-        shift = np.argmin(empty, axis=1)  # leading empty slots; 0 when the whole row is empty
-        rows = A[shift > 0]
-        shift = shift[shift > 0]
-        if not len(rows):
-            return
-        cols = np.arange(QUEUE_SLOTS)[None, :] + shift[:, None]
-        valid = cols < QUEUE_SLOTS
-        cols = np.minimum(cols, QUEUE_SLOTS - 1)
-        for arr, fill in ((self.q_cnt, 0.0), (self.q_t, 0.0), (self.q_tok, 1.0), (self.q_cls, 0)):
-            moved = np.take_along_axis(arr[rows], cols, axis=1)
-            arr[rows] = np.where(valid, moved, fill)
+    def _prompt_time(self, prompt: np.ndarray, cw: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Prefill of one prompt alone, in chunks (twin perf's TTFT), on replicas ``rows``."""
+        prompt = np.asarray(prompt, dtype=float)
+        out = np.empty(len(prompt))
+        K.prompt_times(
+            prompt, np.asarray(cw, dtype=float), np.asarray(rows, dtype=np.int64), self.rep_prof,
+            self._tpf_flat, self.chunk, self._pf_scale, self.pf_grid, out,
+        )  # fmt: skip
+        return out

@@ -1,8 +1,12 @@
 """Routing policies: how a tick's arrivals of one class split over a deployment's replicas.
 
-Each policy is a function of the replicas' current state (arrays) that returns the
-share of the arrivals each one receives; they are vectorised, so routing costs the same
-for ten requests or ten million. Add a policy by adding a function to ``POLICIES``.
+Each policy is a function of the eligible replicas' current state — load (running over
+the SLO-knee batch plus queued over what it prefills in time), capacity (requests that
+raise its load by 1), efficiency (tokens per joule) and clock — that returns the share of
+the arrivals each one receives. They are compiled (numba, like ``kernel.py``), so routing
+costs the same for ten requests or ten million, and the whole tick's routing is one call
+(``route_all``). Add a policy: a function here, a code in ``POLICIES``, a branch in
+``split``.
 """
 
 from __future__ import annotations
@@ -11,9 +15,22 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
+from numba import njit
+
+from twin.core.engine.sessions import KV_ROUTE_HIT
 
 #: power-aware fills the most efficient replicas up to this load before the next ones.
 POWER_AWARE_TARGET_LOAD = 0.8
+
+#: Policy name → code (``split`` dispatches on it).
+POLICY_CODES: dict[str, int] = {
+    "round-robin": 0,
+    "least-loaded": 1,
+    "kv-aware": 2,  # balances like least-loaded; its gain is cache hits (prefill tokens)
+    "power-aware": 3,
+    "slo-aware": 4,  # balances like least-loaded; sheds what would miss the TTFT SLO
+}
+ROUND_ROBIN, LEAST_LOADED, KV_AWARE, POWER_AWARE, SLO_AWARE = range(5)
 
 
 @dataclass
@@ -26,55 +43,159 @@ class View:
     clock: np.ndarray  # 1 = full clocks; lower is capped or throttled
 
 
-def waterfill(load: np.ndarray, width: np.ndarray, n: float) -> np.ndarray:
+@njit(cache=True, error_model="numpy")
+def waterfill(load, width, n):
     """Split ``n`` so the least-loaded replicas rise to a common level (join-shortest-queue
     in the fluid limit). ``width`` is how many requests raise a replica's load by 1."""
+    share = np.zeros(len(load))
     if n <= 0 or len(load) == 0:
-        return np.zeros_like(load)
-    order = np.argsort(load, kind="stable")
+        return share
+    order = np.argsort(load, kind="mergesort")
     lo, wi = load[order], width[order]
     cw = np.cumsum(wi)
     # filling up to lo[k] needs sum_{i<k} (lo[k] - lo[i]) * w_i
     need = lo * cw - np.cumsum(lo * wi)
-    k = int(np.searchsorted(need, n, side="right")) - 1
-    k = max(k, 0)
+    k = max(np.searchsorted(need, n, side="right") - 1, 0)
     level = lo[k] + (n - need[k]) / cw[k]
-    share = np.zeros_like(load)
-    share[order] = np.maximum(0.0, level - lo) * wi
+    for i in range(len(order)):
+        share[order[i]] = max(0.0, level - lo[i]) * wi[i]
     return share / share.sum()
 
 
-def round_robin(v: View, n: float) -> np.ndarray:
-    return np.full(len(v.load), 1.0 / len(v.load))
+@njit(cache=True, error_model="numpy")
+def even(load):
+    return np.full(len(load), 1.0 / len(load))
 
 
-def least_loaded(v: View, n: float) -> np.ndarray:
-    return waterfill(v.load, v.capacity, n)
-
-
-def power_aware(v: View, n: float) -> np.ndarray:
+@njit(cache=True, error_model="numpy")
+def power_aware(load, capacity, efficiency, clock, n):
     """Most tokens per joule first, full-clock replicas before capped ones, each up to
     a target load; the rest water-filled over everyone."""
-    score = v.efficiency * np.where(v.clock < 0.999, 0.5, 1.0)
+    score = efficiency * np.where(clock < 0.999, 0.5, 1.0)
     # one GPU profile at full clocks (the common case): every replica ranks the same
-    order = (
-        np.arange(len(score)) if score.min() == score.max() else np.argsort(-score, kind="stable")
-    )
-    room = np.maximum(0.0, POWER_AWARE_TARGET_LOAD - v.load[order]) * v.capacity[order]
+    if score.min() == score.max():
+        order = np.arange(len(score))
+    else:
+        order = np.argsort(-score, kind="mergesort")
+    room = np.maximum(0.0, POWER_AWARE_TARGET_LOAD - load[order]) * capacity[order]
     cum = np.cumsum(room)
-    take = np.clip(n - (cum - room), 0.0, room)
-    share = np.zeros_like(v.load)
+    take = np.minimum(np.maximum(n - (cum - room), 0.0), room)
+    share = np.zeros(len(load))
     share[order] = take
     rest = n - take.sum()
     if rest > 1e-9:
-        share += rest * waterfill(v.load + share / np.maximum(v.capacity, 1e-9), v.capacity, rest)
-    return share / share.sum() if share.sum() > 0 else round_robin(v, n)
+        share += rest * waterfill(load + share / np.maximum(capacity, 1e-9), capacity, rest)
+    total = share.sum()
+    return share / total if total > 0 else even(load)
 
 
+@njit(cache=True, error_model="numpy")
+def split(policy, load, capacity, efficiency, clock, n):
+    """The share (summing to 1) of ``n`` arrivals each eligible replica receives."""
+    if policy == ROUND_ROBIN:
+        return even(load)
+    if policy == POWER_AWARE:
+        return power_aware(load, capacity, efficiency, clock, n)
+    return waterfill(load, capacity, n)
+
+
+@njit(cache=True, error_model="numpy")
+def route_all(
+    policy,
+    survive,
+    arrivals,
+    cls_dep,
+    cls_slot,
+    cls_prompt,
+    cls_reusable,
+    cls_followup,
+    dep_ptr,
+    dep_idx,
+    run,
+    q_cnt,
+    bslo,
+    qcap,
+    eff,
+    clock,
+    slow,
+    accepting,
+    role,
+    counts,
+    add,
+    tok_req,
+    B,
+    load,
+):
+    """Split each class's arrivals over its deployment's accepting replicas (prefill or
+    co-located): ``add`` (replica × slot) gets the shares, ``tok_req`` each class's prompt
+    tokens to prefill (less the cached prefix KV-aware routing finds), ``B`` each replica's
+    running batch; ``counts`` row 2 the shed requests, row 3 those with no replica up."""
+    n_rep, n_slot = run.shape
+    qsum = np.empty(n_rep)
+    for r in range(n_rep):
+        b = 0.0
+        for s in range(n_slot):
+            b += run[r, s]
+            add[r, s] = 0.0
+        q = 0.0
+        for j in range(q_cnt.shape[1]):
+            q += q_cnt[r, j]
+        B[r], qsum[r] = b, q
+        # load: running over the SLO-knee batch, plus queued work over what the replica
+        # prefills within half the TTFT SLO (a long queue is what breaks TTFT)
+        load[r] = b / bslo[r] + q / qcap[r]
+    for c in range(len(arrivals)):
+        d = cls_dep[c]
+        members = dep_idx[dep_ptr[d] : dep_ptr[d + 1]]
+        idx = members[accepting[members] & (role[members] != 2)]  # not decode-only
+        n_up = len(idx)
+        # the share of the reusable prefix found cached (``sessions.py``: it survived the
+        # session's tool pause with chance ``survive``)
+        if policy == KV_AWARE:
+            hit = survive[c] * (KV_ROUTE_HIT * (n_up / max(1, len(members))))
+        else:
+            hit = survive[c] * (1.0 / max(n_up, 1))
+        tok_req[c] = max(1.0, cls_prompt[c] - hit * cls_reusable[c] * cls_followup[c])
+        counts[2, c] = 0.0
+        n = arrivals[c]
+        if n <= 0:
+            continue
+        if n_up == 0:
+            counts[3, c] += n
+            continue
+        if policy < 0:  # a policy in Python: the caller splits (``load`` is left for it)
+            continue
+        share = split(policy, load[idx], qcap[idx], eff[idx], clock[idx], n) * n
+        if policy == SLO_AWARE:
+            # admit only what the replica can prefill within the TTFT SLO: q_cap is what it
+            # drains in half of it (capacity, not recent admissions, so shedding never
+            # feeds on itself)
+            room_q = np.maximum(0.0, qcap[idx] * clock[idx] / slow[idx] - qsum[idx])
+            kept = np.minimum(share, room_q)
+            counts[2, c] = (share - kept).sum()
+            share = kept
+        for i in range(n_up):
+            add[idx[i], cls_slot[c]] = share[i]
+
+
+def _policy(code: int) -> Callable[[View, float], np.ndarray]:
+    def shares(v: View, n: float) -> np.ndarray:
+        arrays = (np.asarray(x, dtype=float) for x in (v.load, v.capacity, v.efficiency, v.clock))
+        return split(code, *arrays, float(n))
+
+    return shares
+
+
+round_robin = _policy(ROUND_ROBIN)
+
+
+#: Policy name → the share each replica of a ``View`` receives of ``n`` arrivals. The
+#: built-in ones are the compiled ``split`` (the tick runs them inside ``route_all``); a
+#: policy added here as a plain Python function is called per class by the tick instead.
 POLICIES: dict[str, Callable[[View, float], np.ndarray]] = {
     "round-robin": round_robin,
-    "least-loaded": least_loaded,
-    "kv-aware": least_loaded,  # balances like least-loaded; its gain is cache hits (engine)
-    "power-aware": power_aware,
-    "slo-aware": least_loaded,  # balances like least-loaded; the engine sheds what would miss
+    "least-loaded": _policy(LEAST_LOADED),
+    "kv-aware": _policy(KV_AWARE),
+    "power-aware": _policy(POWER_AWARE),
+    "slo-aware": _policy(SLO_AWARE),
 }

@@ -1,0 +1,513 @@
+"""The compiled part of a tick: every replica's queue, admission, decode and power activity.
+
+Per replica (a row), in one pass each, compiled with numba (``cache=True``: the machine
+code is kept in ``__pycache__``, so only the first run on a machine pays the compile):
+
+- ``serve_queues``: new cohorts join the FIFO, clients give up on cohorts waiting past
+  their class's timeout, FIFO admission within KV room and the prefill time budget,
+  TTFT of each admitted cohort into the histogram, emptied cohorts leave the head;
+- ``decode_rows``: decode steps in the time the tick leaves, completions (never past a
+  request's OSL), TPOT into the histogram, SLO counts, and each replica's power
+  activity and utilisation.
+
+Why loops and not numpy: a tick over ~2,000 replicas was ~900 Python/numpy calls of
+fixed overhead (each a few µs) around little arithmetic per row; one compiled call per
+stage costs a few µs plus the arithmetic. The loops are the only implementation of this
+physics: ``NUMBA_DISABLE_JIT=1`` runs the very same code as plain Python (slowly), which
+is what a debugger or coverage sees.
+
+The caller (``flow.py``) owns the state arrays; every array passed is float64, int64 or
+bool and C-contiguous, so each function compiles once.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from twin.core.engine.metrics import _LOG_STEP, HIST_BUCKETS, HIST_MIN_S
+from twin.core.engine.routing import waterfill
+
+ROLE_AGG, ROLE_PREFILL, ROLE_DECODE = 0, 1, 2
+_HIST_MAX_S = HIST_MIN_S * math.exp(HIST_BUCKETS * _LOG_STEP)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def bucket1(v: float) -> int:
+    """``metrics.bucket`` for one latency (NaN and infinity go to the last bucket)."""
+    if v != v or v > _HIST_MAX_S:
+        v = _HIST_MAX_S
+    elif v < HIST_MIN_S:
+        v = HIST_MIN_S
+    return min(int(math.log(v / HIST_MIN_S) / _LOG_STEP), HIST_BUCKETS - 1)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def grid_pos(x: float, grid: np.ndarray):
+    """Where ``x`` falls on an increasing grid: (index of the point below, fraction),
+    computed as ``np.interp(x, grid, arange)`` does (its slope times the offset, plus the
+    index), so the fraction is the same to the last bit as the numpy engine's."""
+    n = len(grid)
+    if x <= grid[0]:
+        return 0, 0.0
+    if x >= grid[n - 1]:
+        return n - 2, 1.0
+    j = np.searchsorted(grid, x, side="right") - 1
+    slope = 1.0 / (grid[j + 1] - grid[j])
+    pos = float(j) if x == grid[j] else slope * (x - grid[j]) + j
+    i0 = min(int(pos), n - 2)
+    return i0, pos - i0
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def decode_step(tdec, p, i0, f, cw):
+    """Decode step time of profile ``p`` at grid position (i0, f) and clock weight ``cw``."""
+    t1 = tdec[p, 0, i0] * (1 - f) + tdec[p, 0, i0 + 1] * f
+    t2 = tdec[p, 1, i0] * (1 - f) + tdec[p, 1, i0 + 1] * f
+    return t1 + (t2 - t1) * cw
+
+
+@njit(cache=True, error_model="numpy")
+def decode_times(B, bmax, norm_grid, prof, tdec, cw, slow, out):
+    """Each replica's decode step time at batch ``B`` (its slowdown included)."""
+    for r in range(len(B)):
+        i0, f = grid_pos(min(B[r] / bmax[r], 1.0), norm_grid)
+        out[r] = decode_step(tdec, prof[r], i0, f, cw[r]) * slow[r]
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def pf_pos(g, chunk, pf_scale, pf_grid):
+    """Where a prefill step of ``g`` tokens falls on the log-spaced prefill grid."""
+    n = len(pf_grid)
+    gc = min(max(g, 1.0), chunk)
+    i0 = min(int(math.log(gc) * pf_scale), n - 2)
+    return i0, (gc - pf_grid[i0]) / (pf_grid[i0 + 1] - pf_grid[i0])
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def pf_step(tpf, p, i0, f, cw, n):
+    """One prefill step's time (table ``tpf`` flattened from (P, 2, n))."""
+    base = p * 2 * n + i0
+    t1 = tpf[base] + (tpf[base + 1] - tpf[base]) * f
+    t2 = tpf[base + n] + (tpf[base + n + 1] - tpf[base + n]) * f
+    return t1 + (t2 - t1) * cw
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def prompt_time(tpf, p, prompt, cw, chunk, pf_scale, pf_grid):
+    """Prefill of one prompt alone, in chunks (twin perf's TTFT), on profile ``p``."""
+    i0, f = pf_pos(min(prompt, chunk), chunk, pf_scale, pf_grid)
+    return math.ceil(max(prompt, 1.0) / chunk) * pf_step(tpf, p, i0, f, cw, len(pf_grid))
+
+
+@njit(cache=True, error_model="numpy")
+def prompt_times(prompts, cw, rows, prof, tpf, chunk, pf_scale, pf_grid, out):
+    """``prompt_time`` of each prompt on replica ``rows[i]`` at clock weight ``cw[i]``."""
+    for i in range(len(prompts)):
+        out[i] = prompt_time(tpf, prof[rows[i]], prompts[i], cw[i], chunk, pf_scale, pf_grid)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def compact(r, q_cnt, q_t, q_tok, q_cls):
+    """Drop emptied cohorts from the head of replica ``r``'s FIFO."""
+    Q = q_cnt.shape[1]
+    shift = 0
+    lead = True
+    for j in range(Q):
+        if q_cnt[r, j] <= 1e-9:
+            q_cnt[r, j] = 0.0
+        if lead and q_cnt[r, j] <= 0.0:
+            shift += 1
+        else:
+            lead = False
+    if shift == 0 or shift == Q:
+        return
+    for j in range(Q):
+        s = j + shift
+        if s < Q:
+            q_cnt[r, j], q_t[r, j], q_tok[r, j], q_cls[r, j] = (
+                q_cnt[r, s],
+                q_t[r, s],
+                q_tok[r, s],
+                q_cls[r, s],
+            )
+        else:
+            q_cnt[r, j], q_t[r, j], q_tok[r, j], q_cls[r, j] = 0.0, 0.0, 1.0, 0
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def enqueue(r, t0, add, slot_cls, tok_req, q_cnt, q_t, q_tok, q_cls):
+    """One cohort per class with arrivals joins replica ``r``'s FIFO; a full queue merges
+    its newest cohorts into the last slot."""
+    Q = q_cnt.shape[1]
+    qlen = 0
+    for j in range(Q):
+        if q_cnt[r, j] > 1e-12:
+            qlen += 1
+    was_full = qlen >= Q
+    for s in range(add.shape[1]):
+        n = add[r, s]
+        if n <= 0:
+            continue
+        c = slot_cls[r, s]
+        if qlen >= Q and not was_full:
+            # Kept as the numpy engine did it (results must not change with the kernel):
+            # a queue that fills up within this tick drops the cohorts that do not fit
+            # rather than merging them. Known flaw: those requests are not counted.
+            continue
+        if qlen >= Q:
+            p = Q - 1
+            old = q_cnt[r, p]
+            tot = old + n
+            q_t[r, p] = (q_t[r, p] * old + t0 * n) / tot
+            q_tok[r, p] = (q_tok[r, p] * old + tok_req[c] * n) / tot
+            q_cnt[r, p] = tot
+        else:
+            q_t[r, qlen], q_tok[r, qlen], q_cls[r, qlen], q_cnt[r, qlen] = t0, tok_req[c], c, n
+            qlen += 1
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def abandon(r, t0, timeout, q_cnt, q_t, q_tok, q_cls, abandoned) -> None:
+    """Clients give up on the cohorts at the head of the FIFO that waited past their
+    class's timeout (counted per class in ``abandoned``)."""
+    gone = False
+    for j in range(q_cnt.shape[1]):
+        if not (q_cnt[r, j] > 1e-12 and (t0 - q_t[r, j]) > timeout[q_cls[r, j]]):
+            break
+        abandoned[q_cls[r, j]] += q_cnt[r, j]
+        q_cnt[r, j] = 0.0
+        gone = True
+    if gone:
+        compact(r, q_cnt, q_t, q_tok, q_cls)
+
+
+@njit(cache=True, error_model="numpy")
+def serve_queues(
+    t0,
+    dt,
+    pf_share,
+    add,
+    slot_cls,
+    tok_req,
+    q_cnt,
+    q_t,
+    q_tok,
+    q_cls,
+    timeout,
+    role,
+    accepting,
+    B,
+    bmax,
+    room_pf,
+    cw,
+    slow,
+    t_dec,
+    tau_last,
+    prof,
+    chunk,
+    pf_scale,
+    pf_grid,
+    tpf,
+    pfu,
+    kv_bw,
+    kv_bytes,
+    kv_lat,
+    cls_slo_ttft,
+    len_shift,
+    len_cumw,
+    cls_slot,
+    abandoned,
+    ttft_hist,
+    adm,
+    ok_take,
+    pf_tokens,
+    pf_time,
+    pf_u,
+) -> bool:
+    """Enqueue, abandonment and FIFO admission on every replica; returns whether any
+    cohort was admitted. ``kv_bw`` > 0 (bytes/s) on a prefill replica whose KV crosses
+    the fabric, 0 when its leaf is cut off, < 0 where no transfer applies. ``len_shift``
+    (class × prompt bin, increasing) is how much later than the cohort's TTFT a request
+    of each bin gets its first token, ``len_cumw`` the bins' cumulative weights (from 0)."""
+    Q = q_cnt.shape[1]
+    n_pf = len(pf_grid)
+    admitted = False
+    takes = np.zeros(Q)
+    for r in range(len(role)):
+        for c in range(ok_take.shape[1]):
+            ok_take[r, c] = 0.0
+        enqueue(r, t0, add, slot_cls, tok_req, q_cnt, q_t, q_tok, q_cls)
+        abandon(r, t0, timeout, q_cnt, q_t, q_tok, q_cls, abandoned)
+        pf_tokens[r] = pf_time[r] = pf_u[r] = 0.0
+        for s in range(adm.shape[1]):
+            adm[r, s] = 0.0
+        if not q_cnt[r, 0] > 1e-12:
+            continue
+        if not accepting[r]:
+            budget = 0.0
+        elif role[r] == ROLE_PREFILL:
+            budget = dt
+        elif role[r] == ROLE_DECODE:
+            budget = 0.0
+        else:
+            budget = dt * pf_share
+        room = room_pf[r] if role[r] == ROLE_PREFILL else max(0.0, bmax[r] - B[r])
+        q_n = 0.0
+        toks = 0.0
+        for j in range(Q):
+            q_n += q_cnt[r, j]
+            toks += q_cnt[r, j] * q_tok[r, j]
+        q_n1 = max(q_n, 1e-12)
+        avail = toks * min(1.0, room / q_n1)
+        # prompt tokens per prefill step, as twin perf's schedule groups them: a
+        # co-located replica prefills, once per decode step, the prompts waiting then (at
+        # least one whole prompt, at most a chunk); a prefill-only replica full chunks
+        if role[r] == ROLE_PREFILL:
+            g = chunk
+        else:
+            spread = avail * min(tau_last[r], dt) / dt
+            g = min(chunk, max(min(toks / q_n1, chunk), spread))
+        i0, f = pf_pos(g, chunk, pf_scale, pf_grid)
+        step_g = pf_step(tpf, prof[r], i0, f, cw[r], n_pf)
+        t_allow = budget / slow[r] * g / step_g
+        cum_n = 0.0
+        cum_t = 0.0
+        tok_r = 0.0
+        for j in range(Q):
+            qc, qk = q_cnt[r, j], q_tok[r, j]
+            take = min(room - cum_n, (t_allow - cum_t) / max(qk, 1.0))
+            take = min(max(take, 0.0), qc)
+            cum_n += qc
+            cum_t += qc * qk
+            takes[j] = take
+            tok_r += take * qk
+        pf_tokens[r] = tok_r
+        pf_time[r] = tok_r / g * step_g * slow[r]  # fluid: a share of a step
+        pb = prof[r] * n_pf + i0
+        pf_u[r] = pfu[pb] + (pfu[pb + 1] - pfu[pb]) * f
+        if takes[0] > 1e-12:
+            # TTFT: its wait, half a decode step, half this tick's prefill and its own prompt
+            own = prompt_time(tpf, prof[r], q_tok[r, 0], cw[r], chunk, pf_scale, pf_grid)
+            base = t_dec[r] / 2 + 0.5 * pf_time[r] + 0.5 * own * slow[r]
+            for j in range(Q):
+                take = takes[j]
+                if take <= 1e-12:
+                    continue
+                admitted = True
+                c = q_cls[r, j]
+                ttft = (t0 - q_t[r, j]) + base
+                if kv_bw[r] == 0.0:  # the prefill replica's leaf is cut off
+                    ttft = math.inf
+                elif kv_bw[r] > 0.0:  # its KV crosses the fabric to a decode replica
+                    ttft += kv_lat + kv_bytes[c] / kv_bw[r]
+                ttft_hist[c, bucket1(ttft)] += take
+                adm[r, cls_slot[c]] += take
+                # the share of the cohort whose own TTFT met the SLO: its prompt bins
+                # (lengths.py) shift it, in prompt order, so the ones that met it lead
+                slack = cls_slo_ttft[c] - ttft
+                met = 0
+                while met < len_shift.shape[1] and len_shift[c, met] <= slack:
+                    met += 1
+                ok_take[r, c] += take * len_cumw[c, met]
+        for j in range(Q):
+            q_cnt[r, j] -= takes[j]
+        compact(r, q_cnt, q_t, q_tok, q_cls)
+    return admitted
+
+
+@njit(cache=True, error_model="numpy")
+def decode_rows(
+    dt,
+    run,
+    adm,
+    role,
+    up,
+    pf_time,
+    pf_u,
+    cw,
+    slow,
+    bmax,
+    norm_grid,
+    prof,
+    tdec,
+    prof_ud,
+    tps,
+    slot_osl,
+    slot_cls0,
+    dep,
+    n_dep,
+    ok_take,
+    cls_slo_tpot,
+    gamma,
+    dyn_w,
+    cap_tok_s,
+    t_dec,
+    tau_last,
+    out_s,
+    user_s,
+    tpot_hist,
+    counts,
+    dyn_full,
+    util,
+    out_rc,
+    grid_i0,
+    steps_out,
+    B_out,
+) -> float:
+    """Decode steps in the time the tick leaves; completions, TPOT and SLO counts, and
+    each replica's power activity. Admitted requests of co-located replicas join their
+    batch first (disaggregated handoffs were added by the caller). Returns the tick's
+    output tokens; ``out_rc`` gets them per replica and slot, ``B_out`` each batch,
+    ``grid_i0`` where it falls on the batch grid and ``steps_out`` the decode steps run."""
+    n_rep, n_slot = run.shape
+    tpot = np.empty(n_rep)
+    out_total = 0.0
+    for r in range(n_rep):
+        if role[r] == ROLE_AGG:
+            for s in range(n_slot):
+                run[r, s] += adm[r, s]
+        B = 0.0
+        for s in range(n_slot):
+            B += run[r, s]
+            counts[0, slot_cls0[r, s]] += adm[r, s]
+        i0, f = grid_pos(min(B / bmax[r], 1.0), norm_grid)
+        B_out[r], grid_i0[r] = B, i0
+        t_dec[r] = decode_step(tdec, prof[r], i0, f, cw[r]) * slow[r]
+        left = 0.0 if role[r] == ROLE_PREFILL else max(0.0, dt - pf_time[r])
+        if not up[r]:
+            left = 0.0
+        steps = left / t_dec[r] if B > 0 else 0.0
+        steps_out[r] = steps
+        # a co-located replica gets a chance to prefill once per decode step: the next tick
+        # groups its waiting prompts by this spacing (an idle one prefills each on arrival)
+        tau_last[r] = dt / max(steps, 1e-12) if steps > 0 else 0.0
+        per_req = steps * tps[r]  # output tokens each running request gains
+        tpot[r] = dt / max(per_req, 1e-12) if per_req > 0 else math.inf
+        b = bucket1(tpot[r])
+        out_r = 0.0
+        for s in range(n_slot):
+            # a request generates at most its OSL: one that finishes inside the tick stops
+            # there, so output = completions × OSL whatever the tick (token conservation)
+            gen = min(per_req, slot_osl[r, s])
+            o = run[r, s] * gen
+            out_rc[r, s] = o
+            run[r, s] -= run[r, s] * (gen / slot_osl[r, s])
+            out_r += o
+            counts[4, slot_cls0[r, s]] += o
+            if per_req > 0:
+                tpot_hist[slot_cls0[r, s], b] += o
+        out_total += out_r
+        out_s[r] = out_r / dt
+        user_s[r] = per_req / dt
+        # power: decode activity over the steps run (a fluid fraction of a request runs
+        # steps only that share of the tick) plus prefill activity
+        ud = prof_ud[prof[r], i0] * (1 - f) + prof_ud[prof[r], i0 + 1] * f
+        dec_time = steps * t_dec[r] * min(B, 1.0)
+        u = min(dec_time / dt, 1.0) * ud + min(pf_time[r] / dt, 1.0) * pf_u[r]
+        u = min(u, 1.0) if up[r] else 0.0
+        dyn_full[r] = dyn_w[r] * (u if gamma == 1.0 else u**gamma)  # W per GPU, full clock
+        # utilisation: output over capacity at the SLO pace (prefill: its busy time)
+        if role[r] == ROLE_PREFILL:
+            util[r] = min(pf_time[r] / dt, 1.0)
+        else:
+            util[r] = out_s[r] / cap_tok_s[r]
+    # SLO: an admitted request meets it if its TTFT did and its pace does; a
+    # disaggregated deployment's pace is its decode replicas' median
+    pace = tpot.copy()
+    for d in range(n_dep):
+        n_dec = 0
+        for r in range(n_rep):
+            if dep[r] == d and role[r] == ROLE_DECODE:
+                n_dec += 1
+        if n_dec == 0:
+            continue
+        fin = np.empty(n_dec)
+        m = 0
+        for r in range(n_rep):
+            if dep[r] == d and role[r] == ROLE_DECODE and math.isfinite(tpot[r]):
+                fin[m] = tpot[r]
+                m += 1
+        med = np.median(fin[:m]) if m > 0 else math.inf
+        for r in range(n_rep):
+            if dep[r] == d and role[r] != ROLE_DECODE:
+                pace[r] = med
+    for r in range(n_rep):
+        for c in range(ok_take.shape[1]):
+            if ok_take[r, c] > 0 and pace[r] <= cls_slo_tpot[c]:
+                counts[1, c] += ok_take[r, c]
+    return out_total
+
+
+@njit(cache=True, error_model="numpy")
+def prefill_room(dep_ptr, dep_idx, role, up, accepting, bmax, B, room):
+    """Requests each prefill replica may take this tick (``room``; ``bmax`` elsewhere): a
+    disaggregated deployment's decode replicas admit handoffs only while they have KV
+    room, so a full decode pool backs up prefill (its queue, hence TTFT, grows; then
+    clients give up)."""
+    room[:] = bmax
+    for d in range(len(dep_ptr) - 1):
+        free = 0.0
+        n_pf = 0
+        has_pf = False
+        for i in range(dep_ptr[d], dep_ptr[d + 1]):
+            r = dep_idx[i]
+            if role[r] == ROLE_PREFILL:
+                has_pf = True
+                n_pf += accepting[r]
+            elif role[r] == ROLE_DECODE and up[r]:
+                free += max(0.0, bmax[r] - B[r])
+        if not has_pf:
+            continue
+        per = free / max(1, n_pf)
+        for i in range(dep_ptr[d], dep_ptr[d + 1]):
+            r = dep_idx[i]
+            if role[r] == ROLE_PREFILL:
+                room[r] = min(bmax[r], per)
+
+
+@njit(cache=True, error_model="numpy")
+def handoff(
+    dt, dep_ptr, dep_idx, dep_slot_cls, dep_kv_bpt, role, up, adm, tok_req, B, bslo, bmax, run,
+    counts,
+):  # fmt: skip
+    """Disaggregated deployments: what their prefill replicas admitted moves to their
+    decode replicas (least-loaded, never past a decode replica's KV room); with no decode
+    replica up, those requests fail. Returns the KV traffic (GB/s) across the fabric."""
+    n_slot = run.shape[1]
+    xfer_gb_s = 0.0
+    for d in range(len(dep_ptr) - 1):
+        members = dep_idx[dep_ptr[d] : dep_ptr[d + 1]]
+        pre = members[role[members] == ROLE_PREFILL]
+        if not len(pre):
+            continue
+        moved = np.zeros(n_slot)  # per slot of this deployment
+        for r in pre:
+            for s in range(n_slot):
+                moved[s] += adm[r, s]
+        total = moved.sum()
+        dec = members[(role[members] == ROLE_DECODE) & up[members]]
+        if not len(dec) or total <= 0:
+            for s in range(n_slot):
+                counts[3, max(dep_slot_cls[d, s], 0)] += moved[s]
+            continue
+        kv = 0.0
+        for s in range(n_slot):
+            if dep_slot_cls[d, s] >= 0:
+                kv += moved[s] * tok_req[dep_slot_cls[d, s]]
+        xfer_gb_s += kv * dep_kv_bpt[d] / 1e9 / dt
+        share = waterfill(B[dec] / bslo[dec], bslo[dec], total) * total
+        # never past a decode replica's KV room: the excess goes where room is left
+        room = np.empty(len(dec))
+        for i in range(len(dec)):
+            room[i] = max(0.0, bmax[dec[i]] - run[dec[i]].sum())
+        give = np.minimum(share, room)
+        rest, spare = total - give.sum(), room - give
+        if rest > 1e-9 and spare.sum() > 0:
+            give += spare * min(1.0, rest / spare.sum())
+        for i in range(len(dec)):
+            for s in range(n_slot):
+                run[dec[i], s] += (give[i] / total) * moved[s]
+    return xfer_gb_s
