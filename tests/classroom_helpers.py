@@ -160,3 +160,17 @@ class ServerThread:
         asyncio.run_coroutine_threadsafe(self.room.stop(), self.loop).result(30)
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(10)
+
+
+def is_frame(msg: dict) -> bool:
+    """A message that carries the factory's state: the full one on attach, or an update."""
+    return msg["t"] in ("full", "update")
+
+
+async def attach(path, name: str, role: str) -> Raw:
+    """A raw console attached as NAME with ROLE, past its welcome and first full frame."""
+    c = await Raw.connect(path, name, role)
+    welcome = await c.until(lambda m: m["t"] in ("welcome", "error"))
+    assert welcome["t"] == "welcome", welcome
+    await c.until(lambda m: m["t"] == "full")
+    return c

@@ -8,22 +8,10 @@ import socket
 
 import numpy as np
 import pytest
-from classroom_helpers import Raw, build_room, drill
+from classroom_helpers import Raw, attach, build_room, drill, is_frame
 
 from twin.core.engine.snapshot import RACK_DOWN
 from twin.frontends.classroom import codec, protocol
-
-
-def _frames(msg: dict) -> bool:
-    return msg["t"] in ("full", "update")
-
-
-async def _attach(path, name, role):
-    c = await Raw.connect(path, name, role)
-    welcome = await c.until(lambda m: m["t"] in ("welcome", "error"))
-    assert welcome["t"] == "welcome", welcome
-    await c.until(lambda m: m["t"] == "full")
-    return c
 
 
 async def test_roles_are_enforced_on_raw_messages(tmp_path):
@@ -32,8 +20,8 @@ async def test_roles_are_enforced_on_raw_messages(tmp_path):
     sock = tmp_path / "c.sock"
     await room.start(sock)
     try:
-        bo = await _attach(sock, "bo", "trainee")
-        cy = await _attach(sock, "cy", "observer")
+        bo = await attach(sock, "bo", "trainee")
+        cy = await attach(sock, "cy", "observer")
         for text in (
             "freeze",
             "speed 60",
@@ -57,7 +45,7 @@ async def test_roles_are_enforced_on_raw_messages(tmp_path):
         assert "whole number" in (await bo.until(lambda m: m["t"] == "error"))["message"]
         # the trainee's own operator command is applied, in their name
         i = await bo.cmd("drain row-a-02")
-        upd = await bo.until(lambda m: _frames(m) and any(o["id"] == i for o in m["outcomes"]))
+        upd = await bo.until(lambda m: is_frame(m) and any(o["id"] == i for o in m["outcomes"]))
         (out,) = [o for o in upd["outcomes"] if o["id"] == i]
         assert out["ok"] and out["by"] == "bo"
         # an oversized message drops that console only
@@ -88,25 +76,25 @@ async def test_trainees_never_receive_the_script_or_hidden_injects(tmp_path):
     sock = tmp_path / "c.sock"
     await room.start(sock)
     try:
-        ada = await _attach(sock, "ada", "instructor")
-        bo = await _attach(sock, "bo", "trainee")
-        cy = await _attach(sock, "cy", "observer")
+        ada = await attach(sock, "ada", "instructor")
+        bo = await attach(sock, "bo", "trainee")
+        cy = await attach(sock, "cy", "observer")
         i = await ada.cmd("inject hidden fail row-b-pdu-1 for 5m")
-        await ada.until(lambda m: _frames(m) and any(o["id"] == i for o in m["outcomes"]))
+        await ada.until(lambda m: is_frame(m) and any(o["id"] == i for o in m["outcomes"]))
         await ada.cmd("speed max")
         await ada.cmd("run")
         # run past the scripted failure at 20 s
         while True:
-            await bo.until(_frames)
+            await bo.until(is_frame)
             snap = bo.snapshot()
             if snap.t_s > room.worlds["class"].t0 + 40:
                 break
         await ada.cmd("freeze")
         await asyncio.sleep(0.5)
         for c in (ada, bo, cy):
-            await c.until(_frames)
+            await c.until(is_frame)
         t_end = room.worlds["class"].t0 + 40
-        await ada.until(lambda m: _frames(m) and ada.snapshot().t_s > t_end)  # ada reads on
+        await ada.until(lambda m: is_frame(m) and ada.snapshot().t_s > t_end)  # ada reads on
     finally:
         await room.stop()
     secret = [
@@ -147,7 +135,7 @@ async def test_a_rewind_continues_exactly_from_the_checkpoint(tmp_path):
     await room.start(sock)
     try:
         w = room.worlds["class"]
-        ada = await _attach(sock, "ada", "instructor")
+        ada = await attach(sock, "ada", "instructor")
         t0 = w.factory.now
         i = await ada.cmd("checkpoint before")
         await ada.until(lambda m: m.get("id") == i)
@@ -239,17 +227,17 @@ async def test_a_console_that_stops_reading_is_dropped_and_others_keep_up(tmp_pa
         stuck.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         stuck.connect(str(sock))
         stuck.sendall(protocol.pack({"t": "hello", "v": protocol.VERSION, "name": "stuck"}))
-        ada = await _attach(sock, "ada", "instructor")
+        ada = await attach(sock, "ada", "instructor")
         loop = asyncio.get_running_loop()
         end = loop.time() + 20
         frames = 0
         while loop.time() < end and any(c.name == "stuck" for c in room.clients):
-            await ada.until(_frames)
+            await ada.until(is_frame)
             frames += 1
         assert not any(c.name == "stuck" for c in room.clients), "the stuck console was not dropped"
         assert frames > 20
         for _ in range(5):  # and the others still get every frame
-            await ada.until(_frames, timeout=2)
+            await ada.until(is_frame, timeout=2)
         stuck.close()
     finally:
         await room.stop()
@@ -264,8 +252,8 @@ async def test_a_drill_over_the_class_hints_scores_and_debriefs(tmp_path, exam):
     sock = tmp_path / "c.sock"
     await room.start(sock)
     try:
-        ada = await _attach(sock, "ada", "instructor")
-        bo = await _attach(sock, "bo", "trainee")
+        ada = await attach(sock, "ada", "instructor")
+        bo = await attach(sock, "bo", "trainee")
         i = await bo.cmd("hint")
         reply = await bo.until(lambda m: m.get("id") == i)
         if exam:
@@ -279,7 +267,7 @@ async def test_a_drill_over_the_class_hints_scores_and_debriefs(tmp_path, exam):
         reply = await ada.until(lambda m: m.get("id") == i)
         assert reply["t"] == "debrief" and "drill-1-agentic-surge" in reply["text"]
         assert "score" in reply["text"].lower()
-        await bo.until(_frames)
+        await bo.until(is_frame)
         drill = codec.decode(bo.tree["script"]).drill
         assert drill is not None and "score" in drill  # the drill panel reaches the trainee
     finally:
@@ -292,16 +280,16 @@ async def test_per_trainee_copies_are_separate_and_the_exam_keeps_the_clock(tmp_
     sock = tmp_path / "c.sock"
     await room.start(sock)
     try:
-        ada = await _attach(sock, "ada", "instructor")
-        bo = await _attach(sock, "bo", "trainee")
-        dee = await _attach(sock, "dee", "trainee")
+        ada = await attach(sock, "ada", "instructor")
+        bo = await attach(sock, "bo", "trainee")
+        dee = await attach(sock, "dee", "trainee")
         assert set(room.worlds) == {"instructor", "bo", "dee"}
         i = await bo.cmd("drain row-a-01")
-        await bo.until(lambda m: _frames(m) and any(o["id"] == i for o in m["outcomes"]))
+        await bo.until(lambda m: is_frame(m) and any(o["id"] == i for o in m["outcomes"]))
         i = await bo.cmd("freeze")  # their own copy: allowed outside an exam
         assert (await bo.until(lambda m: m.get("id") == i))["t"] == "result"
-        await dee.until(_frames)
-        await dee.until(_frames)
+        await dee.until(is_frame)
+        await dee.until(is_frame)
         assert b"drain row-a-01" not in dee.received  # dee's copy never saw bo's drain
         i = await ada.cmd("watch bo")
         assert (await ada.until(lambda m: m.get("id") == i))["t"] == "result"
@@ -315,7 +303,7 @@ async def test_per_trainee_copies_are_separate_and_the_exam_keeps_the_clock(tmp_
     exam = build_room(drill(tmp_path), per_trainee=True, exam=True)
     await exam.start(tmp_path / "e.sock")
     try:
-        bo = await _attach(tmp_path / "e.sock", "bo", "trainee")
+        bo = await attach(tmp_path / "e.sock", "bo", "trainee")
         for text in ("freeze", "rewind x", "hint"):
             i = await bo.cmd(text)
             err = await bo.until(lambda m, i=i: m.get("id") == i)
@@ -330,12 +318,12 @@ async def test_auto_freeze_on_a_critical_alarm_and_checkpoints_every_interval(tm
     sock = tmp_path / "c.sock"
     await room.start(sock)
     try:
-        ada = await _attach(sock, "ada", "instructor")
-        bo = await _attach(sock, "bo", "trainee")
+        ada = await attach(sock, "ada", "instructor")
+        bo = await attach(sock, "bo", "trainee")
         await ada.cmd("run")
         # the script fails a PDU at 20 s: a critical alarm, and the class freezes on it
         msg = await bo.until(
-            lambda m: _frames(m) and any("auto-freeze" in n["text"] for n in m["notes"]), 60
+            lambda m: is_frame(m) and any("auto-freeze" in n["text"] for n in m["notes"]), 60
         )
         assert msg["clock"]["paused"]
         w = room.worlds["class"]

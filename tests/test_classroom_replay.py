@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from classroom_helpers import Raw, build_room
+from classroom_helpers import Raw, attach, build_room, is_frame
 
 from twin.cli import main
 from twin.frontends.classroom import codec
@@ -51,18 +51,6 @@ hint_cost: 7
 """
 
 
-async def _attach(path, name, role):
-    c = await Raw.connect(path, name, role)
-    welcome = await c.until(lambda m: m["t"] in ("welcome", "error"))
-    assert welcome["t"] == "welcome", welcome
-    await c.until(lambda m: m["t"] == "full")
-    return c
-
-
-def _frame(m) -> bool:
-    return m["t"] in ("full", "update")
-
-
 async def _reply(c: Raw, text: str) -> dict:
     i = await c.cmd(text)
     return await c.until(lambda m: m.get("id") == i and m["t"] in ("result", "error"))
@@ -70,7 +58,7 @@ async def _reply(c: Raw, text: str) -> dict:
 
 async def _applied(c: Raw, text: str) -> dict:
     i = await c.cmd(text)
-    m = await c.until(lambda m: _frame(m) and any(o["id"] == i for o in m["outcomes"]))
+    m = await c.until(lambda m: is_frame(m) and any(o["id"] == i for o in m["outcomes"]))
     return next(o for o in m["outcomes"] if o["id"] == i)
 
 
@@ -84,10 +72,10 @@ async def test_a_live_drill_replays_with_twin_run_to_the_same_score(tmp_path):
     sock = tmp_path / "c.sock"
     await room.start(sock)
     try:
-        ada = await _attach(sock, "ada", "instructor")
-        bo = await _attach(sock, "bo", "trainee")
+        ada = await attach(sock, "ada", "instructor")
+        bo = await attach(sock, "bo", "trainee")
         assert (await _reply(ada, "run"))["t"] == "result"
-        await ada.until(lambda m: _frame(m) and ada.snapshot().t_s >= 30 + 25)
+        await ada.until(lambda m: is_frame(m) and ada.snapshot().t_s >= 30 + 25)
         assert (await _reply(ada, "freeze"))["t"] == "result"
         hint = await _reply(bo, "hint")
         assert hint["message"].startswith("hint (−7, 1 left)"), hint
@@ -98,11 +86,11 @@ async def test_a_live_drill_replays_with_twin_run_to_the_same_score(tmp_path):
         out = await _applied(ada, "inject hidden fail row-b-pdu-2 for 1m")
         assert out["ok"] and out["hidden"]
         assert (await _reply(ada, "run"))["t"] == "result"
-        await ada.until(lambda m: _frame(m) and m["frame"].get("halted"), timeout=120)
+        await ada.until(lambda m: is_frame(m) and m["frame"].get("halted"), timeout=120)
         w = room.worlds["class"]
         with w.driver.lock:
             live = w.player.drill.report(w.player.t_rel(), w.player.applied)
-        await ada.until(_frame)
+        await ada.until(is_frame)
         shown = codec.decode(ada.tree["script"]).drill
     finally:
         await room.stop()

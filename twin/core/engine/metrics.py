@@ -37,12 +37,7 @@ def bucket(values: np.ndarray) -> np.ndarray:
 
 def percentile(hist: np.ndarray, q: float) -> float:
     """The q-quantile (0..1) of a histogram's counts; NaN when it is empty."""
-    total = hist.sum()
-    if total <= 0:
-        return float("nan")
-    cum = np.cumsum(hist)
-    i = int(np.searchsorted(cum, q * total))
-    return float(_MIDS[min(i, HIST_BUCKETS - 1)])
+    return percentiles(hist, (q,))[0]
 
 
 def percentiles(hist: np.ndarray, qs: tuple[float, ...]) -> list[float]:
