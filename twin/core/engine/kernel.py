@@ -139,24 +139,20 @@ def compact(r, q_cnt, q_t, q_tok, q_cls):
 
 @njit(cache=True, error_model="numpy", inline="always")
 def enqueue(r, t0, add, slot_cls, tok_req, q_cnt, q_t, q_tok, q_cls):
-    """One cohort per class with arrivals joins replica ``r``'s FIFO; a full queue merges
-    its newest cohorts into the last slot."""
+    """One cohort per class with arrivals joins replica ``r``'s FIFO; a full queue (full
+    before this tick or filled by its first cohorts) merges the newest cohorts into the
+    last slot, so no request is lost (the numpy engine dropped the cohorts that did not
+    fit when a queue filled within a tick: ~1 % of arrivals under overload, uncounted)."""
     Q = q_cnt.shape[1]
     qlen = 0
     for j in range(Q):
         if q_cnt[r, j] > 1e-12:
             qlen += 1
-    was_full = qlen >= Q
     for s in range(add.shape[1]):
         n = add[r, s]
         if n <= 0:
             continue
         c = slot_cls[r, s]
-        if qlen >= Q and not was_full:
-            # Kept as the numpy engine did it (results must not change with the kernel):
-            # a queue that fills up within this tick drops the cohorts that do not fit
-            # rather than merging them. Known flaw: those requests are not counted.
-            continue
         if qlen >= Q:
             p = Q - 1
             old = q_cnt[r, p]
