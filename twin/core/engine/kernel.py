@@ -25,8 +25,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
+from twin.core.engine.jit import njit
 from twin.core.engine.metrics import _LOG_STEP, HIST_BUCKETS, HIST_MIN_S
 from twin.core.engine.routing import waterfill
 

@@ -15,8 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
+from twin.core.engine.jit import njit
 from twin.core.engine.sessions import KV_ROUTE_HIT
 
 #: power-aware fills the most efficient replicas up to this load before the next ones.
