@@ -160,7 +160,7 @@ def run(args: argparse.Namespace) -> int:
     if args.vs:
         from twin.frontends.perf_vs import run_vs
 
-        return run_vs(args, cat, gpu, model)
+        return run_vs(args, cat, gpu, model, workload_of(args, cat))
     precision = args.precision or serving.default_precision(gpu, model)
     par = parse_parallelism(args.parallelism) if args.parallelism else None
     if par and par.mtp and not model.mtp_drafts:
