@@ -23,8 +23,10 @@ acts on the latency histograms, not on the flow:
   ``g(x) = 2(x − 1 + e^−x)/x²``; its TPOT is the replica's pace times
   ``1 + ε·z·√(var·g(x))/B̄`` (ε = d ln t_step / d ln B from the profile's table, z over
   fixed normal quantile nodes). Short requests scatter, long ones average out; a saturated
-  replica (B̄ = B_max) or a weight-bound one (ε ≈ 0) has no spread. The TPOT histogram is
-  token-weighted, so each output bin counts by its tokens.
+  replica (B̄ = B_max) or a weight-bound one (ε ≈ 0) has no spread. The TPOT histogram
+  counts requests (a request's mean TPOT once, the MLPerf and vLLM convention), so a
+  short request counts as much as a long one and a long-output class does not drown
+  the others in the site's percentiles.
 - **SLO attainment** counts, of each admitted cohort, the share of its prompt bins whose
   own TTFT met the class's SLO.
 
@@ -106,8 +108,11 @@ class Lengths:
         self.len_isl_d = np.array([x - w.isl.mean for (x, _), w in zip(isl, W, strict=True)])
         x_out = np.array([x / w.osl.mean for (x, _), w in zip(osl, W, strict=True)])
         self.len_z, zw = _slices(_Z, Z_EDGES)
-        # TPOT kernel: output bin j (token-weighted) × normal node z
-        self.len_tpot_w = (self.len_w * x_out)[:, :, None] * zw[None, None, :]  # (C, J, Z)
+        # TPOT kernel: output bin j × normal node z, each request counted once (the
+        # kernel's histogram counts tokens: a class's tokens over its mean output length
+        # are its requests' worth)
+        per_req = self.len_w / np.array([w.osl.mean for w in W])[:, None]
+        self.len_tpot_w = per_req[:, :, None] * zw[None, None, :]  # (C, J, Z)
         self.len_g = _shrink(x_out)  # (C, J) batch variance a request's life averages to
         self.len_osl = np.array([x for x, _ in osl])  # (C, J) output tokens
         # second moment of prompt lengths over the squared mean (1 + CV²)
@@ -180,8 +185,9 @@ class Lengths:
         return cumw.ravel()[cls * (J + 1) + pos]
 
     def _spread_tpot(self, hist: np.ndarray, out_rc: np.ndarray, B: np.ndarray, k):
-        """A (C, HIST_BUCKETS) token-weighted TPOT histogram at each replica's pace, spread
-        over output bins × the batch and the prefills each request saw.
+        """A (C, HIST_BUCKETS) TPOT histogram at each replica's pace (counting output
+        tokens), spread over output bins × the batch and the prefills each request saw,
+        counted per request (each request's mean TPOT once, as MLPerf and vLLM count it).
 
         Per replica, a request's relative TPOT variance is ``batch·g(x) + prefill/osl``:
         ``batch = ε²(1 − B̄/B_max)/B̄``; ``prefill = ρ·m2·p̄²/(tps·TPOT²)`` for ρ prompts
