@@ -180,7 +180,7 @@ KNOWN_MISSES = {
     "inferencex26-b200-dsr1-fp8-8k1k-136",  # -20 %
     "inferencex26-b200-llama3.3-70b-fp8-1k1k-108",  # -20 %
     # H100 two-node DeepSeek-R1 at its floor: measured collapses faster
-    "inferencex26-h100-dsr1-fp8-1k1k-100",  # +119 % (holdout)
+    "inferencex26-h100-dsr1-fp8-1k1k-100",  # +117 % (holdout)
     # MI355X: DeepSeek-R1 above 100 tok/s/user too slow, Llama fp8 too fast (its DeepSeek
     # kernels are tuned far beyond its dense path; its factors lean on MI300X's 2025 ones)
     "inferencex26-mi355x-dsr1-fp4-1k1k-116",  # -38 %
