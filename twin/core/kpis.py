@@ -290,8 +290,9 @@ _LATENCY = {
     "tpot": (
         "time per output token",
         "TPOT",
-        "time per output token after the first, 95th percentile over the last 60 s, ms; "
-        "the note: the worst class as a share of its TPOT SLO",
+        "time per output token after the first, 95th percentile over the last 60 s of "
+        "requests (each request's mean TPOT counted once), ms; the note: the worst class "
+        "as a share of its TPOT SLO",
     ),
 }
 
