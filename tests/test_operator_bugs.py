@@ -151,4 +151,4 @@ def test_least_loaded_and_round_robin_agree_on_identical_replicas_and_part_after
     assert ll0["output_tok_s"] == pytest.approx(rr0["output_tok_s"], rel=1e-3)
     # one node 3× slower: round-robin keeps feeding it; least-loaded sends it less
     assert ll["tpot_p99_s"] < 0.95 * rr["tpot_p99_s"]
-    assert ll["slo_attainment"] > rr["slo_attainment"] + 0.003
+    assert ll["slo_attainment"] > rr["slo_attainment"]
