@@ -6,6 +6,8 @@ the same whether a tick completed ten requests or ten million.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from twin.core import kpis
@@ -138,7 +140,9 @@ class Metrics:
         gauge_keys = kpis.gauge_keys()  # the registry's, as it is when the factory is built
         self._live_formulas = [(m.name, m.formula) for m in kpis.metrics() if m.formula and m.live]
         self.history = History(("t_s", *gauge_keys), HISTORY_TICKS)
-        self.gauges: dict[str, float] = dict.fromkeys(gauge_keys, 0.0)
+        # no value before the first tick (not 0: an SLO at 0 % would read as an outage,
+        # and a scenario's "when slo_attainment < 0.9" would fire at once)
+        self.gauges: dict[str, float] = dict.fromkeys(gauge_keys, math.nan)
         self.totals = {
             "output_tokens": 0.0,
             "energy_kwh": 0.0,
