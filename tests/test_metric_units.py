@@ -8,6 +8,7 @@ import pytest
 from twin.core import kpis
 from twin.core.scenario import parse_condition
 from twin.core.units import format_metric
+from twin.frontends.debrief import _num as debrief_number
 
 
 @pytest.fixture
@@ -39,6 +40,7 @@ def test_a_metric_named_without_a_unit_suffix_reads_and_shows_in_its_registry_un
     assert format_metric("hall_draw", 31200.0) == "31.2 MW"
     assert format_metric("first_wait", 0.0168) == "16.8 ms"
     assert format_metric("met_share", 0.991) == "99.1 %"
+    assert debrief_number(31200.0, "hall_draw") == "31.2 MW"  # a debrief curve's range
 
 
 def test_a_unit_the_metric_does_not_have_is_refused_in_a_line():
