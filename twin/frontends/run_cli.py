@@ -274,7 +274,7 @@ def print_verdicts(doc: dict) -> None:
             e["expect"],
             format_metric(e.get("metric", ""), obs),
             "" if e["at_s"] is None else format_duration(e["at_s"]),
-            "" if e["by"] is None else f"{e['by']:.4g}",
+            "" if e["by"] is None else format_metric(e.get("metric", ""), e["by"]),
         )
     con.print(t)
     for c in doc.get("commands", ()):
