@@ -263,7 +263,11 @@ def print_verdicts(doc: dict) -> None:
         return
     t = Table(title="expectations", title_justify="left")
     for c in ("", "expectation", "observed", "when", "by"):
-        t.add_column(c, justify="right" if c in ("observed", "when", "by") else "left")
+        t.add_column(
+            c,
+            justify="right" if c in ("observed", "when", "by") else "left",
+            no_wrap=c in ("", "expectation"),  # the condition reads whole; figures may wrap
+        )
     for e in doc["expectations"]:
         mark = {"passed": "[green]✔ held[/]", "failed": "[bold red]✘ FAILED[/]"}.get(
             e["status"], "– not evaluated"
