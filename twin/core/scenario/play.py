@@ -74,7 +74,9 @@ def worse(cond: Condition, a: Any, b: Any) -> bool:
 
 
 def margin(cond: Condition, obs: Any) -> float | None:
-    if isinstance(obs, str) or isinstance(cond.value, str):
+    """By how much ``obs`` missed the condition's value; None when there is no number to
+    compare (a state, or no value: a class none of whose requests completed has no TTFT)."""
+    if isinstance(obs, str) or isinstance(cond.value, str) or not math.isfinite(obs):
         return None
     return float(abs(obs - cond.value))
 
@@ -508,7 +510,9 @@ class Runner:
 
 
 def fmt_value(x: Any) -> str:
-    return x if isinstance(x, str) else f"{x:.6g}"
+    if isinstance(x, str):
+        return x
+    return f"{x:.6g}" if math.isfinite(x) else "—"
 
 
 def scenario_report(out: Outcome) -> dict[str, Any]:

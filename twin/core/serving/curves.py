@@ -501,6 +501,15 @@ def max_throughput(cs: list[Curve], ttft_max: float | None = None) -> OperatingP
     return best[1].point(best[2])
 
 
+def _largest_batch_at(c: Curve, j: int, tok_s_per_user: float, guess: float) -> float:
+    """The largest batch between grid point ``j − 1`` and the interpolated ``guess`` that
+    still gives each user ``tok_s_per_user`` (where the step time bends, the guess can be a
+    hair too large): one vectorised evaluation of 33 batches between them."""
+    tries = np.linspace(float(c.batch[j - 1]), guess, 33)
+    ok = resample(c, tries).tok_s_per_user >= tok_s_per_user
+    return float(tries[ok].max()) if ok.any() else float(c.batch[j - 1])
+
+
 def at_interactivity(
     cs: list[Curve], tok_s_per_user: float, ttft_max: float | None = None
 ) -> OperatingPoint:
@@ -526,8 +535,9 @@ def at_interactivity(
             est, batch = float(c.tok_s_per_gpu[j]), None  # even the largest batch is fast enough
         else:
             j = int(np.searchsorted(-ups, -tok_s_per_user))  # ups is decreasing
+            # a step's time is close to linear in the batch: interpolate the batch in it
             batch = float(
-                np.interp(tok_s_per_user, ups[j - 1 : j + 1][::-1], c.batch[j - 1 : j + 1][::-1])
+                np.interp(1.0 / tok_s_per_user, c.step_s[j - 1 : j + 1], c.batch[j - 1 : j + 1])
             )
             est = float(
                 np.interp(
@@ -538,6 +548,8 @@ def at_interactivity(
     cands.sort(key=lambda x: -x[0])
     best: OperatingPoint | None = None
     for _, c, j, batch in cands[:3]:  # re-evaluate the few best exactly
+        if batch is not None:
+            batch = _largest_batch_at(c, j, tok_s_per_user, batch)
         one = c if batch is None else resample(c, batch)
         p = one.point(j if batch is None else 0)
         if ttft_max is not None and p.ttft_p99_s > ttft_max:
