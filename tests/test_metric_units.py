@@ -8,6 +8,7 @@ import pytest
 from twin.core import kpis
 from twin.core.scenario import parse_condition
 from twin.core.units import format_metric
+from twin.frontends.debrief import _num as debrief_number
 
 
 @pytest.fixture
@@ -39,6 +40,7 @@ def test_a_metric_named_without_a_unit_suffix_reads_and_shows_in_its_registry_un
     assert format_metric("hall_draw", 31200.0) == "31.2 MW"
     assert format_metric("first_wait", 0.0168) == "16.8 ms"
     assert format_metric("met_share", 0.991) == "99.1 %"
+    assert debrief_number(31200.0, "hall_draw") == "31.2 MW"  # a debrief curve's range
 
 
 def test_a_unit_the_metric_does_not_have_is_refused_in_a_line():
@@ -63,3 +65,25 @@ def test_the_built_in_metrics_and_component_fields_show_as_before():
     assert _value("rack row-a-01 temp_c > 35") == 35.0
     assert _value("pdu row-a-pdu-1 load_kw > 1.2MW") == 1200.0
     assert _value("t_s > 2m") == 120.0
+
+
+def test_a_failed_expectation_says_by_how_much_in_its_metrics_unit(tmp_path, capsys):
+    """'by' was a bare number (0.2553 for a TTFT 255 ms over); now '255 ms', as observed."""
+    from engine_helpers import SMALL, write_layout
+
+    from twin.cli import main
+
+    write_layout(tmp_path, SMALL, "small.yaml")
+    path = tmp_path / "s.yaml"
+    path.write_text(
+        "name: t\nlayout: small.yaml\nseed: 3\nwarmup: 30s\nduration: 1m\n"
+        "expect:\n  - ttft_p95_s < 10ms at 30s\n  - facility_power_kw < 1kW at 30s\n"
+    )
+    md = tmp_path / "r.md"
+    assert main(["run", str(path), "--markdown", str(md), "--quiet"]) == 1
+    printed = capsys.readouterr().out
+    for text in (printed, md.read_text()):
+        ttft = next(x for x in text.splitlines() if "ttft_p95_s < 10ms" in x)
+        power = next(x for x in text.splitlines() if "facility_power_kw < 1kW" in x)
+        assert ttft.count(" ms") == 2, ttft  # observed and by, both in ms
+        assert power.count(" kW") == 2, power

@@ -263,7 +263,11 @@ def print_verdicts(doc: dict) -> None:
         return
     t = Table(title="expectations", title_justify="left")
     for c in ("", "expectation", "observed", "when", "by"):
-        t.add_column(c, justify="right" if c in ("observed", "when", "by") else "left")
+        t.add_column(
+            c,
+            justify="right" if c in ("observed", "when", "by") else "left",
+            no_wrap=c in ("", "expectation"),  # the condition reads whole; figures may wrap
+        )
     for e in doc["expectations"]:
         mark = {"passed": "[green]✔ held[/]", "failed": "[bold red]✘ FAILED[/]"}.get(
             e["status"], "– not evaluated"
@@ -274,7 +278,7 @@ def print_verdicts(doc: dict) -> None:
             e["expect"],
             format_metric(e.get("metric", ""), obs),
             "" if e["at_s"] is None else format_duration(e["at_s"]),
-            "" if e["by"] is None else f"{e['by']:.4g}",
+            "" if e["by"] is None else format_metric(e.get("metric", ""), e["by"]),
         )
     con.print(t)
     for c in doc.get("commands", ()):
