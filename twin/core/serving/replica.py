@@ -25,8 +25,10 @@ The module is pure numpy: the factory engine precomputes step-time tables from i
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
+from statistics import NormalDist
 
 import numpy as np
 
@@ -37,6 +39,8 @@ from twin.core.errors import TwinError
 #: running batch; beyond this the curve is flat anyway: compute-bound). With data-parallel
 #: attention every GPU of a stage runs its own scheduler, so the cap is per GPU there.
 MAX_BATCH = 4096
+#: The standard normal's 99th percentile (a lognormal prompt length's p99).
+_Z99 = NormalDist().inv_cdf(0.99)
 
 
 class ServingError(TwinError):
@@ -94,6 +98,17 @@ class Workload:
     #: how often these prompts' first MTP draft is accepted (None: the catalog's figure
     #: for natural text; benchmark suites that send random tokens accept fewer drafts)
     mtp_acceptance: float | None = None
+    #: spread of prompt lengths (coefficient of variation of a lognormal of mean ``isl``;
+    #: 0 = every prompt the same): it sets the TTFT tail (``prompt_p99``)
+    isl_cv: float = 0.0
+
+    @property
+    def prompt_p99(self) -> float:
+        """The 99th-percentile prompt: a lognormal of mean ``isl`` and CV ``isl_cv``."""
+        if self.isl_cv <= 0:
+            return float(self.isl)
+        s2 = math.log1p(self.isl_cv**2)
+        return float(math.exp(math.log(self.isl) - s2 / 2 + _Z99 * math.sqrt(s2)))
 
     @property
     def mean_context(self) -> float:
