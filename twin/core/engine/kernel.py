@@ -232,6 +232,7 @@ def serve_queues(
     n_pf = len(pf_grid)
     admitted = False
     takes = np.zeros(Q)
+    ahead = np.zeros(Q)
     for r in range(len(role)):
         for c in range(ok_take.shape[1]):
             ok_take[r, c] = 0.0
@@ -276,6 +277,9 @@ def serve_queues(
             qc, qk = q_cnt[r, j], q_tok[r, j]
             take = min(room - cum_n, (t_allow - cum_t) / max(qk, 1.0))
             take = min(max(take, 0.0), qc)
+            # how far into the tick cohort j's turn comes: the share of the tick's
+            # prefill budget (or of its free slots) the cohorts ahead of it use up
+            ahead[j] = max(cum_t / max(t_allow, 1e-12), cum_n / max(room, 1e-12))
             cum_n += qc
             cum_t += qc * qk
             takes[j] = take
@@ -294,7 +298,14 @@ def serve_queues(
                     continue
                 admitted = True
                 c = q_cls[r, j]
-                ttft = (t0 - q_t[r, j]) + base
+                # a cohort that arrived this tick waits as the tick's own arrivals do (in
+                # ``base``); one carried over arrived at the end of its tick (the FIFO
+                # carries the latest arrivals) and waits whole ticks since, then its turn
+                # within this one: a short backlog drains in a fraction of a tick, not one
+                waited = t0 - q_t[r, j]
+                if waited > 0.0:
+                    waited = max(0.0, waited - dt) + dt * min(1.0, ahead[j])
+                ttft = waited + base
                 if kv_bw[r] == 0.0:  # the prefill replica's leaf is cut off
                     ttft = math.inf
                 elif kv_bw[r] > 0.0:  # its KV crosses the fabric to a decode replica
