@@ -421,12 +421,21 @@ def run_group(mods: list[str], args, kernel: bool) -> list[dict]:
         mapfile = repo / ".mutation" / "map.json"
         mapfile.parent.mkdir()
         rows: list[dict] = []
-        if not args.list:
+        if args.map and not kernel:
+            m = json.loads(args.map.read_text())
+            stale = [f for f, src in m["sources"].items() if (repo / f).read_text() != src]
+            if stale:
+                raise SystemExit(f"mutation: --map {args.map} is of another tree ({stale[0]})")
+            shutil.copyfile(args.map, mapfile)
+            print(f"{group}: map of {len(m['tests'])} candidate tests from {args.map}")
+        elif not args.list:
             wall, failed = build(repo, group, tests, env_for(repo, jit), mapfile, args.deselect)
             n = len(json.loads(mapfile.read_text())["tests"])
             print(f"{group}: map of {n} candidate tests in {wall:.0f}s", flush=True)
             for f in failed:
                 print(f"   fails unmutated, left out: {f}", flush=True)
+            if args.keep_map:
+                shutil.copyfile(mapfile, args.keep_map)
         env = env_for(repo, jit, mapfile)
         for mod in mods:
             t0 = time.perf_counter()
@@ -470,6 +479,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--deselect", nargs="*", default=DESELECT, help="candidate tests left out (node ids)"
     )
+    ap.add_argument(
+        "--map", type=Path, help="reuse the map of a run on this same tree (its map.json)"
+    )
+    ap.add_argument("--keep-map", type=Path, help="save the map here (for --map)")
     ap.add_argument("--report", type=Path, help="print the report of a --json file, run nothing")
     args = ap.parse_args(argv)
     if args.report:

@@ -12,8 +12,10 @@ Three things make the map err on the side of running more tests, never fewer:
   and a line it runs selects every test that uses that fixture;
 - a mutated line inside a multi-line statement selects the tests of the whole statement
   (of its header, for ``if``/``for``/``def``/``class``);
-- a line run only at import time (a constant, a default argument, a class body) can reach
-  any test, so it selects every candidate test of the group.
+- a line run only at import time (a constant, a default argument, a class body) selects
+  the tests that run any line, in any measured module, naming what it defines (and what
+  is defined at import time from that, transitively); every candidate test when it
+  defines no name.
 
 Used three ways: as a pytest plugin (``-p benchmarks.mutation_map``, active when
 ``TWIN_MUTATION_MAP`` names the JSON file to write), by ``mutation.py`` to build the map,
@@ -158,7 +160,8 @@ def build(
         by_line = data.contexts_by_lineno(f)
         lines[rel] = {n: sorted(c or IMPORT for c in cs) for n, cs in by_line.items()}
     failed = [n for n, t in meta["tests"].items() if not t["ok"]]
-    out.write_text(json.dumps({"lines": lines, **meta, "candidates": tests}))
+    sources = {rel: (repo / rel).read_text() for rel in lines}
+    out.write_text(json.dumps({"lines": lines, **meta, "candidates": tests, "sources": sources}))
     return wall, failed
 
 
@@ -192,28 +195,78 @@ def statement_lines(src: str, line: int) -> set[int]:
     return set(range(best.lineno, end + 1)) | {line}
 
 
+def _defined_names(src: str, lines: set[int]) -> set[str]:
+    """Names bound by the module-level statements (or class bodies) on ``lines``, and
+    the functions whose defaults or decorators are on them."""
+    out: set[str] = set()
+    tree = ast.parse(src)
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.stmt):
+            continue
+        span = set(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            header = set(range(node.lineno, node.body[0].lineno))
+            if header & lines:
+                out.add(node.name)
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign) and span & lines:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            for t in targets:
+                out |= {n.id for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return out
+
+
+def _users(m: dict, names: set[str]) -> set[str]:
+    """Contexts of every measured line, in any module, that mentions one of ``names``
+    (a constant or default is read where its name is used), following names defined at
+    import time from them (``B = A * 2``) until nothing new appears."""
+    import re
+
+    seen: set[str] = set()
+    ctxs: set[str] = set()
+    todo = set(names)
+    sources = m.get("sources", {})
+    while todo:
+        seen |= todo
+        pat = re.compile(r"\b(" + "|".join(map(re.escape, sorted(todo))) + r")\b")
+        todo = set()
+        for mod, src in sources.items():
+            lines = src.splitlines()
+            per_line = m["lines"].get(mod, {})
+            hit = {n for n, text in enumerate(lines, 1) if pat.search(text)}
+            for n in hit:
+                cs = per_line.get(str(n), [])
+                ctxs.update(c for c in cs if c != IMPORT)
+            imp = {n for n in hit if IMPORT in per_line.get(str(n), [])}
+            todo |= _defined_names(src, imp) - seen
+    return ctxs
+
+
 def select(m: dict, module: str, original: str, mutated: str) -> tuple[list[str], str]:
     """The candidate tests that run a mutated line, fastest first, and why."""
     per_line = m["lines"].get(module, {})
     ctxs: set[str] = set()
-    for ln in changed_lines(original, mutated):
+    changed = changed_lines(original, mutated)
+    for ln in changed:
         for s in statement_lines(original, ln):
             ctxs.update(per_line.get(str(s), []))
     tests = m["tests"]
+    why = "{} test(s) run the line"
     if IMPORT in ctxs:
-        chosen = set(tests)
-        why = "import-time line: every candidate test"
-    else:
-        chosen = {c for c in ctxs if c in tests}
-        for c in ctxs:
-            if c.startswith("fixture|"):
-                _, base, name = c.split("|", 2)
-                chosen |= {
-                    n for n, t in tests.items() if n.startswith(base) and name in t["fixtures"]
-                }
-        why = f"{len(chosen)} test(s) run the line"
+        ctxs.discard(IMPORT)
+        names = _defined_names(original, changed)
+        if names and m.get("sources"):
+            ctxs |= _users(m, names)
+            why = "import-time line: {} test(s) run a line naming " + ", ".join(sorted(names))
+        else:
+            ctxs |= set(tests)
+            why = "import-time line: every candidate test ({})"
+    chosen = {c for c in ctxs if c in tests}
+    for c in ctxs:
+        if c.startswith("fixture|"):
+            _, base, name = c.split("|", 2)
+            chosen |= {n for n, t in tests.items() if n.startswith(base) and name in t["fixtures"]}
     chosen = {n for n in chosen if tests[n]["ok"]}
-    return sorted(chosen, key=lambda n: (tests[n]["s"], n)), why
+    return sorted(chosen, key=lambda n: (tests[n]["s"], n)), why.format(len(chosen))
 
 
 def run(module: str) -> int:
