@@ -265,7 +265,8 @@ def select(m: dict, module: str, original: str, mutated: str) -> tuple[list[str]
         if c.startswith("fixture|"):
             _, base, name = c.split("|", 2)
             chosen |= {n for n, t in tests.items() if n.startswith(base) and name in t["fixtures"]}
-    chosen = {n for n in chosen if tests[n]["ok"]}
+    # a test deselected in the map run is collected but never runs (no duration)
+    chosen = {n for n in chosen if tests[n]["ok"] and tests[n]["s"] > 0}
     return sorted(chosen, key=lambda n: (tests[n]["s"], n)), why.format(len(chosen))
 
 
