@@ -1,21 +1,23 @@
-"""Engine speed and memory for every shipped layout.
+"""Engine speed and memory for every shipped layout, against an earlier engine.
 
-    python benchmarks/bench_engine.py [--sim-s 600]
+    python benchmarks/bench_engine.py [--sim-s 600] [--before DIR]
 
 Each layout runs in its own process (so peak memory is its own) for a stretch of
-simulated time after a warm-up, and prints simulated seconds per wall second and the
-peak resident memory. Goals (issue 3): default ≥ 1,000× real time; hyperscale ≥ 100×
-real time and < 2 GB, on this 2-core machine. Also the size and time of one exact
-checkpoint (``Factory.checkpoint()``; goal on default: < 5 MB and < 50 ms).
+simulated time after a warm-up, and prints simulated seconds per CPU second (the machine
+is shared; wall-clock speed, in brackets, drops when other work runs) and the peak
+resident memory. Goals (issue 3): default ≥ 1,000× real time; hyperscale ≥ 100× real
+time and < 2 GB, on this 2-core machine. Also the size and time of one exact checkpoint
+(``Factory.checkpoint()``; goal on default: < 5 MB and < 50 ms).
 
-Issue 9's goals per CPU second: default ≥ 6,500× and hyperscale ≥ 1,700× real time. The
-"before" column is this script's figures for the engine before its compiled kernel
-(numpy only), measured on this machine at the start of the speed session; the ratio
-is after/before. The kernel (``engine/kernel.py``, numba) is compiled on first use and
+``--before DIR``: a checkout of an earlier engine (e.g. ``git archive bb9a3a7 | tar -x
+-C DIR``, the compiled engine at the start of session 5); each layout then runs in both,
+one after the other, so both see the same machine load, and the table shows the ratio.
+Issue 9's goals per CPU second: default ≥ 6,500× and hyperscale ≥ 1,700× real time,
+ten times the numpy engine (``NUMPY``: this script's figures for it on this machine,
+idle, before the compiled kernels). The kernels (numba) are compiled on first use and
 cached in ``__pycache__``: "first tick" is the CPU time a new process spends importing
-the engine (numba with it), building ``default`` and running its first tick, cold (empty
-numba cache, so it compiles) and warm (cache filled) — what ``twin run`` and each test
-worker pay once.
+the engine, building ``default`` and running its first tick, cold (empty numba cache,
+so it compiles) and warm (cache filled) — what ``twin run`` and each test worker pay once.
 """
 
 from __future__ import annotations
@@ -32,12 +34,12 @@ import time
 GOALS = {"default": 6500.0, "hyperscale": 1700.0}
 #: × real time per CPU second before the compiled kernel (numpy engine, 600 s runs,
 #: this script, 2026-12-01 20:42 UTC, machine idle).
-BEFORE = {"default": 416.0, "hopper-hall": 652.0, "blackwell-ultra": 577.0, "hyperscale": 145.0}
+NUMPY = {"default": 416.0, "hopper-hall": 652.0, "blackwell-ultra": 577.0, "hyperscale": 145.0}
 
 
 def child(name: str, sim_s: float) -> None:
     c0 = time.process_time()
-    from twin.core.engine import Factory  # imports numba
+    from twin.core.engine import Factory  # numba comes with the first tick
     from twin.core.layout import load_layout
 
     t0 = time.perf_counter()
@@ -73,13 +75,17 @@ def child(name: str, sim_s: float) -> None:
     )
 
 
-def run_child(name: str, sim_s: float, env: dict | None = None) -> dict:
+def run_child(name: str, sim_s: float, env: dict | None = None, path: str | None = None) -> dict:
+    env = dict(env or os.environ)
+    if path:
+        env["PYTHONPATH"] = path
     out = subprocess.run(
-        [sys.executable, __file__, "--child", name, "--sim-s", str(sim_s)],
+        [sys.executable, os.path.abspath(__file__), "--child", name, "--sim-s", str(sim_s)],
         capture_output=True,
         text=True,
         check=True,
         env=env,
+        cwd=path or None,
     ).stdout
     return json.loads(out.strip().splitlines()[-1])
 
@@ -94,23 +100,34 @@ def first_tick_cold() -> float:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sim-s", type=float, default=600.0)
+    ap.add_argument("--before", metavar="DIR", help="a checkout of an earlier engine")
+    ap.add_argument("--repeat", type=int, default=2, help="runs per layout; the fastest counts")
     ap.add_argument("--child")
     args = ap.parse_args()
     if args.child:
         child(args.child, args.sim_s)
         return
-    print("speed = simulated seconds per second of this process's CPU time (the machine is shared;")
-    print("wall-clock speed, in brackets, drops when other work runs)")
+    print("speed = simulated seconds per second of this process's CPU time (wall in brackets)")
     cold = first_tick_cold()
+    for path in ([args.before] if args.before else []) + [None]:
+        run_child("default", 1.0, path=path)  # fill each engine's numba cache first
+
+    def best(name: str, path: str | None) -> dict:
+        runs = [run_child(name, args.sim_s, path=path) for _ in range(max(1, args.repeat))]
+        return max(runs, key=lambda r: r["cpu_speed"])
+
     print(
-        f"{'layout':16} {'racks':>6} {'replicas':>9} {'tick':>5} {'CPU ms/tick':>12} "
-        f"{'× real time':>12} {'(wall)':>8} {'before':>7} {'ratio':>6} {'peak MB':>8} "
+        f"{'layout':16} {'replicas':>8} {'CPU ms/tick':>11} {'× real time':>12} {'(wall)':>8} "
+        f"{'before':>7} {'ratio':>6} {'numpy':>6} {'ratio':>6} {'peak MB':>8} {'before':>7} "
         f"{'checkpoint':>15} {'goal':>13}"
     )
-    warm = None
+    warm = warm_before = None
     for name in ("default", "hopper-hall", "blackwell-ultra", "hyperscale"):
-        r = run_child(name, args.sim_s)
+        b = best(name, args.before) if args.before else None
+        r = best(name, None)
         warm = r["first_tick_s"] if warm is None else warm
+        if b is not None and warm_before is None:
+            warm_before = b["first_tick_s"]
         goal = GOALS.get(name)
         verdict = (
             ""
@@ -119,16 +136,17 @@ def main() -> None:
         )
         if name == "hyperscale":
             verdict += ", <2 GB " + ("ok" if r["peak_mb"] < 2048 else "MISSED")
-        before = BEFORE[name]
+        bs = f"{b['cpu_speed']:6,.0f}× {r['cpu_speed'] / b['cpu_speed']:5.2f}×" if b else " " * 14
+        bm = f"{b['peak_mb']:7,.0f}" if b else " " * 7
         print(
-            f"{name:16} {r['racks']:6,} {r['replicas']:9,} {r['dt']:4.1f}s {r['tick_ms']:12.2f} "
-            f"{r['cpu_speed']:11,.0f}× ({r['speed']:,.0f}×) {before:6,.0f}× "
-            f"{r['cpu_speed'] / before:5.1f}× {r['peak_mb']:8,.0f} {r['ck_mb']:6.1f} MB "
-            f"{r['ck_ms']:4.0f} ms {verdict:>13}"
+            f"{name:16} {r['replicas']:8,} {r['tick_ms']:11.3f} {r['cpu_speed']:11,.0f}× "
+            f"({r['speed']:,.0f}×) {bs} {NUMPY[name]:5,.0f}× {r['cpu_speed'] / NUMPY[name]:5.1f}× "
+            f"{r['peak_mb']:8,.0f} {bm} {r['ck_mb']:6.1f} MB {r['ck_ms']:4.0f} ms {verdict:>13}"
         )
     print(
         f"import + build + first tick of default in a new process, CPU: cold {cold:.1f} s "
         f"(compiles, empty numba cache), warm {warm:.2f} s (cached)"
+        + (f", before: warm {warm_before:.2f} s" if warm_before is not None else "")
     )
 
 

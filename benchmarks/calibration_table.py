@@ -39,9 +39,10 @@ def main() -> None:
             errs.setdefault((m.role, m.regime), []).append(abs(err))
     print()
     print(
-        "| regime | fit points | median \\|error\\| | worst | holdout points | median \\|error\\| | worst |"
+        "| regime | fit points | median \\|error\\| | worst | holdout points | median \\|error\\| | worst "
+        "| beyond 20 % |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in (*REGIMES, "all"):
         cells = []
         for role in ("fit", "holdout"):
@@ -52,6 +53,8 @@ def main() -> None:
                 for x in xs
             ]
             cells += [f"{len(e)}", f"{median(e):.0%}" if e else "–", f"{max(e):.0%}" if e else "–"]
+        every = [x for (_, re), xs in errs.items() if r == "all" or re == r for x in xs]
+        cells.append(f"{sum(x > 0.2 for x in every)} of {len(every)}")
         print(f"| {r} | " + " | ".join(cells) + " |")
 
 

@@ -51,3 +51,32 @@ def test_a_scenario_file_opens_with_its_player_seed_and_events(tmp_path):
     state = racks.state[racks.ids.index("row-a-01")]
     assert api.RACK_STATE_NAMES[state] == "down"
     assert [(a.t_s, a.text, a.ok) for a in s.player.applied] == [(30.0, "fail row-a-01", True)]
+
+
+def test_a_scenario_session_checkpoints_and_copies_with_its_players_state(tmp_path):
+    _, drill = _files(tmp_path)
+    a = api.open_target(drill)
+    a.player.warm_up()
+    a.player.start()
+    a.advance_to(a.player.t0 + 40.0)  # the scripted fail at 30s has fired
+    data = a.checkpoint({"note": "after the fail"})
+    b = a.copy(data)
+    assert b is not a and b.factory is not a.factory and type(b.player) is type(a.player)
+    assert [x.text for x in b.player.applied] == ["fail row-a-01"]  # the player's state came too
+    c = api.open_target(drill)
+    assert c.restore(data) == {"note": "after the fail"}
+    for s in (a, b, c):
+        s.advance_to(a.player.t0 + 90.0)
+    assert dict(a.snapshot().gauges) == dict(b.snapshot().gauges) == dict(c.snapshot().gauges)
+    assert [v.status for v in b.player.verdicts] == [v.status for v in a.player.verdicts]
+    assert [v.status for v in a.player.verdicts] == ["passed"]
+
+
+def test_a_layout_checkpoint_does_not_restore_into_a_scenario_session(tmp_path):
+    import pytest
+
+    layout, drill = _files(tmp_path)
+    data = api.open_target(layout, seed=5).checkpoint()
+    s = api.open_target(drill)
+    with pytest.raises(api.CheckpointError, match="no scenario state"):
+        s.restore(data)

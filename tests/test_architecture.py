@@ -101,3 +101,21 @@ def test_a_copy_with_the_four_additions_runs_them(tmp_path):
     share = float(lines[2].split()[1])
     assert 0.5 < share < 1.0  # 1k-4k tokens in for 200-400 out
     assert lines[3].startswith("| share of tokens that are input (%) | ")
+
+
+def test_the_facade_contract_covers_every_front_end_and_every_core_module():
+    """A new front-end module or core module is under the facade contract without anyone
+    remembering to list it: the front ends are named as whole packages, and every core
+    module but the facade and the plain values is forbidden to them."""
+    import tomllib
+
+    contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    facade = next(c for c in contracts["contracts"] if "twin.core.api" in c["name"])
+    assert set(facade["source_modules"]) == {"twin.cli", "twin.frontends"}
+    core = {
+        f"twin.core.{p.stem}"
+        for p in (ROOT / "twin" / "core").iterdir()
+        if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").is_file()
+    }
+    plain = {"twin.core.api", "twin.core.errors", "twin.core.units", "twin.core.vocab"}
+    assert set(facade["forbidden_modules"]) == core - plain

@@ -117,3 +117,20 @@ async def test_help_and_tab_offer_each_role_its_own_commands(tmp_path):
             await pilot.pause()
             assert "row-a-pdu-1" in screen_text(ada) and "row-a-pdu-4" in screen_text(ada)
             await pilot.press("escape", "q")
+
+
+def test_attaching_builds_no_engine_of_its_own(tmp_path, monkeypatch):
+    """The console draws the server's frames: it opens no factory (which cost 0.06 s on
+    default, 0.16 s on hyperscale, on every attach)."""
+    from twin.core.engine.factory import Factory
+
+    room = build_room(drill(tmp_path))
+    built = []
+    init = Factory.__init__
+    monkeypatch.setattr(
+        Factory, "__init__", lambda self, *a, **k: built.append(1) or init(self, *a, **k)
+    )
+    with ServerThread(room, tmp_path / "c.sock") as server:
+        app = RemoteApp(RemoteDriver(server.path, "bo", "trainee"), live=False)
+        assert built == [] and app.ctx.start_hour == room.welcome["start_hour"]
+        app.driver.close()

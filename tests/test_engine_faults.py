@@ -416,7 +416,8 @@ def test_a_straggler_raises_tail_latency_until_repaired(small):
     assert s.gauges["tpot_p99_s"] > 1.5 * b.gauges["tpot_p99_s"]
     assert s.gauges["tpot_p50_s"] < s.gauges["tpot_p99_s"]  # the tail, not everyone
     cmd(hit, "repair row-a-01")
-    s, b = advance_both(base, hit, 70)
+    # the backlog the straggler left drains first: ~80 s at this load (p99 1.04x at 80 s)
+    s, b = advance_both(base, hit, 90)
     assert rack_state(s, "row-a-01") == "ok"
     assert s.gauges["tpot_p99_s"] <= 1.06 * b.gauges["tpot_p99_s"]
 

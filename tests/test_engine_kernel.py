@@ -85,3 +85,25 @@ def test_a_tick_that_raises_does_not_stop_the_clock(small, monkeypatch):
     cmd(f, "surge 2 5s")  # and takes commands
     f.advance_to(12)
     assert f.tick_n == 24
+
+
+START_UP = """
+import sys
+from twin.core.api import Factory, load_layout
+from twin.cli import build_parser
+build_parser().format_help()
+f = Factory(load_layout("default"))  # built, not stepped
+print("numba" in sys.modules)
+f.advance_to(1)
+print("numba" in sys.modules, f.tick_n)
+"""
+
+
+def test_commands_that_step_no_factory_never_import_numba():
+    # twin --help/perf/check/summary parse every subcommand and may build a factory, but
+    # run no kernel: they must not pay numba's import (~0.25 s of CPU at each start)
+    out = subprocess.run(
+        [sys.executable, "-c", START_UP], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
+    assert out[0] == "False"
+    assert out[1] == "True 1"  # the first tick imports it and the kernels run

@@ -13,7 +13,7 @@ from engine_helpers import cmd, small_layout
 
 from twin.core.engine import Factory
 from twin.core.engine import lengths as LN
-from twin.core.engine.metrics import percentiles
+from twin.core.engine.metrics import _MIDS, HIST_BUCKETS, percentiles
 from twin.core.errors import InputError
 from twin.core.layout import LengthDist, load_layout, resolve_layout_path
 
@@ -78,6 +78,37 @@ def test_the_default_factory_has_real_tails():
     assert p50 < p95 < p99
     p50, p95, p99 = _pct(f, "run_ttft", "reasoning")  # R1's prompts: sigma 0.7 up to 32k
     assert p50 < p95 < p99
+    # the site's TPOT too, in the run figure and in the live gauge a user watches (its
+    # tail is the slowest class, R1 on B200; both used to sit in one 4 % bucket)
+    assert s["tpot_p50_s"] < s["tpot_p95_s"] < s["tpot_p99_s"]
+    assert f.gauges["tpot_p95_s"] < f.gauges["tpot_p99_s"]
+
+
+def test_tpot_counts_each_request_once(tmp_path):
+    """MLPerf and vLLM report TPOT per request: a class's TPOT histogram holds its
+    requests' worth (output tokens over the mean output length), not its tokens, so a
+    long-output class does not drown the others in the site's percentiles."""
+
+    def edit(doc):
+        _light(doc)
+        _set(doc, "chat", osl={"mean": 300, "sigma": 0.8})
+        _set(doc, "agent", osl=3000)
+
+    f = _run(small_layout(tmp_path, edit=edit))
+    for cls_id, osl in (("chat", 300), ("agent", 3000)):
+        c = f.cls_ids.index(cls_id)
+        assert f.run_tpot[c].sum() == pytest.approx(f.run_counts[4, c] / osl, rel=1e-6)
+
+
+def test_quantiles_interpolate_inside_a_bucket():
+    """A narrow distribution inside one 4 % bucket still has p95 below p99."""
+    hist = np.zeros(HIST_BUCKETS)
+    hist[100] = 1000.0
+    p50, p95, p99 = percentiles(hist, (0.5, 0.95, 0.99))
+    assert p50 == pytest.approx(_MIDS[100])
+    assert p50 < p95 < p99 < _MIDS[101]
+    hist[101] = 1000.0  # half the requests one bucket up: the median is the edge between
+    assert percentiles(hist, (0.5,))[0] == pytest.approx(np.sqrt(_MIDS[100] * _MIDS[101]))
 
 
 # ---- a class's spread ---------------------------------------------------------------------

@@ -259,3 +259,40 @@ def test_random_prompts_accept_fewer_mtp_drafts_so_interactive_points_yield_less
     a = json.loads(capsys.readouterr().out)["tok_s_per_gpu"]
     assert main([*llama, "--prompts", "random"]) == 0
     assert json.loads(capsys.readouterr().out)["tok_s_per_gpu"] == a
+
+
+def _perf_json(capsys, *extra):
+    argv = ["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--isl", "2000", "--json"]
+    assert main([*argv, *extra]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_prompt_spread_gives_the_ttft_of_the_p99_prompt(capsys):
+    """--isl-spread CV: prompts are lognormal around --isl, and the point adds the TTFT of
+    the 99th-percentile prompt, which prefills several chunks alone; the mean stays."""
+    alike = _perf_json(capsys, "--tps-user", "30")
+    spread = _perf_json(capsys, "--tps-user", "30", "--isl-spread", "1")
+    wider = _perf_json(capsys, "--tps-user", "30", "--isl-spread", "2")
+    assert alike["ttft_p99_s"] == alike["ttft_s"]  # every prompt the mean
+    assert spread["ttft_s"] == pytest.approx(alike["ttft_s"])
+    assert spread["tok_s_per_gpu"] == pytest.approx(alike["tok_s_per_gpu"])
+    assert spread["ttft_p99_s"] > 2 * spread["ttft_s"]
+    assert wider["ttft_p99_s"] > spread["ttft_p99_s"]
+    assert main(["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--isl-spread", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "time to first token, p99" in out and "-token prompt (p99)" in out
+    _fails(capsys, ["perf", "--gpu", "h100", "--model", "llama-3.3-70b", "--isl-spread", "-1"])
+
+
+def test_ttft_max_bounds_the_p99_prompt_with_a_spread(capsys):
+    """MLPerf's TTFT limits are p99 limits: with a prompt spread --ttft-max holds the
+    99th-percentile prompt, so a bound the mean prompt meets can rule a point out."""
+    bound = ["--curve", "--ttft-max", "1.0"]
+    alike = _perf_json(capsys, *bound)["curve"]
+    spread = _perf_json(capsys, "--isl-spread", "1.5", *bound)["curve"]
+    assert alike and all(p["ttft_s"] <= 1.0 for p in alike)
+    assert spread and all(p["ttft_s"] < p["ttft_p99_s"] <= 1.0 for p in spread)
+    # the bound costs: the tail needs faster prefill, so fewer points are on the frontier
+    # or they are dearer
+    best = [max(p["tok_s_per_gpu"] for p in pts) for pts in (alike, spread)]
+    assert best[1] < best[0]

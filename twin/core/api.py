@@ -7,8 +7,9 @@ import-linter contract in ``pyproject.toml`` keeps it so. What is here:
 Opening a factory
     ``open_target(target, catalog, seed=…)`` — a built-in layout, a layout file or a
     scenario (drill) file → a `Session`: ``apply(command)``, ``advance_to(t_s)``,
-    ``snapshot()``, ``checkpoint()``/``restore(bytes)``, and ``factory``/``player``
-    underneath. ``open_scenario(scenario, catalog, seed)`` does the same for a parsed
+    ``snapshot()``, ``checkpoint()``/``restore(bytes)`` (the player's state included),
+    ``copy()`` (an identical session: a class's per-trainee worlds), and ``factory``/
+    ``player`` underneath. ``open_scenario(scenario, catalog, seed)`` does the same for a parsed
     `Scenario` — the one place a scenario's factory is set up (its layout, seed, tick;
     random faults off: a scenario's faults are its events).
 
@@ -170,10 +171,34 @@ class Session:
         return self.factory.snapshot()
 
     def checkpoint(self, context: dict[str, Any] | None = None) -> bytes:
-        return self.factory.checkpoint(context or {})
+        """The exact state as bytes: the engine's and, with a scenario, its player's (the
+        core's state, also under a front end's subclass); ``context`` (JSON values)
+        travels with it."""
+        ctx = dict(context or {})
+        if self.player is not None:
+            ctx["player"] = ScenarioPlayer.state(self.player)
+        return self.factory.checkpoint(ctx)
 
     def restore(self, data: bytes) -> dict[str, Any]:
-        return self.factory.restore(data)
+        """Load a checkpoint of a session on the same layout and tick (the player's state
+        too); returns its context. ``CheckpointError`` (one line) if it does not fit."""
+        ctx = self.factory.restore(data)
+        if self.player is not None:
+            if "player" not in ctx:
+                raise CheckpointError("checkpoint: it holds no scenario state; this plays one")
+            self.player.load_state(ctx.pop("player"))
+        return ctx
+
+    def copy(self, data: bytes | None = None) -> Session:
+        """A new session on the same layout, catalog, seed and tick, with a player of the
+        same class on the same scenario, restored to ``data`` (default: this session now).
+        A class's per-trainee worlds are copies of the warmed-up one."""
+        f = self.factory
+        factory = Factory(f.layout, f.catalog, seed=f.seed, faults=False, tick_s=f.dt)
+        player = type(self.player)(self.player.sc, factory) if self.player is not None else None
+        twin = Session(factory, player)
+        twin.restore(self.checkpoint() if data is None else data)
+        return twin
 
 
 def open_scenario(

@@ -32,6 +32,33 @@ TOTAL = "total"  # only a whole-run total (requests, energy, cost): no gauge
 FACTORY = "factory"  # read from the factory by the scenario player (faults, events, clock)
 AGGREGATES = (RUN, LIVE, TOTAL, FACTORY)
 
+# what a stored value measures, and so how a file writes it and a text shows it (a
+# scenario condition's ``30MW``, ``500ms``, ``99%``; `units.format_metric`)
+DURATION = "duration"  # seconds: a latency (shown in ms or s)
+TIME = "time"  # seconds on the run's clock (shown as 1m15s)
+POWER = "power"  # kW (shown in kW or MW)
+SHARE = "share"  # 0–1 (shown and written as %)
+TEMPERATURE = "temperature"  # °C
+TOKEN_RATE = "token rate"  # tokens/s
+REQUEST_RATE = "request rate"  # requests/s
+USD = "usd"  # dollars
+USD_PER_MTOK = "usd per mtok"  # dollars per million tokens
+STATE = "state"  # a word: a component's state
+NUMBER = "number"  # anything else: a plain number
+#: The quantity of a metric whose `Metric.quantity` is not given, by (shown unit, scale).
+_BY_UNIT = {
+    ("s", 1.0): DURATION,
+    ("ms", 1e3): DURATION,
+    ("kW", 1.0): POWER,
+    ("MW", 1e-3): POWER,
+    ("%", 100.0): SHARE,
+    ("°C", 1.0): TEMPERATURE,
+    ("tok/s", 1.0): TOKEN_RATE,
+    ("req/s", 1.0): REQUEST_RATE,
+    ("$", 1.0): USD,
+    ("$/Mtok", 1.0): USD_PER_MTOK,
+}
+
 
 class Quantities:
     """What formulas read over a span (a tick with its 60 s windows, or a whole run).
@@ -89,6 +116,7 @@ class Metric:
     detail: bool = False  # in the Markdown's key figures under the headline (a breakdown)
     series: bool = False  # sampled over time into the report's ``series``
     gauge: Gauge | None = None  # shown in the control room's gauge strip (in registry order)
+    quantity: str = ""  # what the stored value measures (DURATION …); "": by unit and scale
 
     def __post_init__(self) -> None:
         if self.aggregate not in AGGREGATES:
@@ -97,6 +125,9 @@ class Metric:
             raise ValueError(f"metric {self.name}: better {self.better!r}")
         if (self.formula is None) != (self.aggregate == FACTORY):
             raise ValueError(f"metric {self.name}: a formula unless read from the factory")
+        if not self.quantity:
+            q = _BY_UNIT.get((self.unit, self.scale), NUMBER)
+            object.__setattr__(self, "quantity", q)
 
     @property
     def live(self) -> bool:
@@ -181,6 +212,30 @@ def gauges() -> tuple[Metric, ...]:
     return tuple(m for m in metrics() if m.gauge is not None)
 
 
+#: Fields of components that scenario conditions read (``rack r07 temp_c > 35``; which kind
+#: has which: ``scenario.model.COMPONENT_FIELDS``) and what each measures, where the field
+#: is not also a factory metric of the same name and unit (``class chat ttft_p95_s``).
+FIELDS = {
+    "temp_c": TEMPERATURE,
+    "hottest_c": TEMPERATURE,
+    "power_kw": POWER,
+    "load_kw": POWER,
+    "capacity_kw": POWER,
+    "clock": NUMBER,  # 1 = full clocks
+    "state": STATE,
+    "replicas_up": NUMBER,
+    "queue": NUMBER,
+    "running": NUMBER,
+    "rate_rps": REQUEST_RATE,
+}
+
+
+def quantity(name: str) -> str:
+    """What a metric's or a component field's value measures (``NUMBER`` if unknown)."""
+    m = _REGISTRY.get(name)
+    return m.quantity if m is not None else FIELDS.get(name, NUMBER)
+
+
 def better(name: str) -> str:
     m = _REGISTRY.get(name)
     return m.better if m else ""
@@ -235,8 +290,9 @@ _LATENCY = {
     "tpot": (
         "time per output token",
         "TPOT",
-        "time per output token after the first, 95th percentile over the last 60 s, ms; "
-        "the note: the worst class as a share of its TPOT SLO",
+        "time per output token after the first, 95th percentile over the last 60 s of "
+        "requests (each request's mean TPOT counted once), ms; the note: the worst class "
+        "as a share of its TPOT SLO",
     ),
 }
 
@@ -503,7 +559,7 @@ _BUILTIN = (
     ),
     Metric("active_faults", "faults in progress", "faults", aggregate=FACTORY),
     Metric("critical_events", "critical events so far", "events", aggregate=FACTORY),
-    Metric("t_s", "time since the start", "s", fmt="{:,.0f}", aggregate=FACTORY),
+    Metric("t_s", "time since the start", "s", fmt="{:,.0f}", aggregate=FACTORY, quantity=TIME),
 )
 
 for _m in _BUILTIN:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 
+from twin.core import kpis
 from twin.core.errors import clip
 
 _NUMBER = r"([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
@@ -110,28 +111,31 @@ def parse_count(text: object) -> int:
 
 
 def format_metric(metric: str, value: object) -> str:
-    """An observed value with the unit its metric name says: ``ttft_p95_s`` 0.0168 → '16.8 ms'."""
+    """An observed value in its metric's unit (the registry's, `twin.core.kpis`, or a
+    component field's): ``ttft_p95_s`` 0.0168 → '16.8 ms', ``facility_power_kw`` 31200 →
+    '31.2 MW'."""
     if isinstance(value, str) or value is None:
         return "—" if value is None else str(value)
     v = float(value)  # type: ignore[arg-type]
     if not math.isfinite(v):
         return "—"
-    if metric.endswith("_s") and metric != "t_s" and not metric.endswith("tok_s"):
+    q = kpis.quantity(metric)
+    if q == kpis.DURATION:
         return f"{v * 1e3:.3g} ms" if abs(v) < 1 else f"{v:,.3g} s"
-    if metric == "t_s":
+    if q == kpis.TIME:
         return format_duration(v)
-    if metric.endswith("_kw"):
+    if q == kpis.POWER:
         return f"{v / 1e3:,.3g} MW" if abs(v) >= 1e3 else f"{v:,.4g} kW"
-    if metric.endswith("_c"):
+    if q == kpis.TEMPERATURE:
         return f"{v:.3g} °C"
-    if metric in ("slo_attainment", "utilisation") or metric.endswith(("_share", "_frac")):
+    if q == kpis.SHARE:
         return f"{v * 100:.4g} %"
-    if metric.endswith("_rps"):
+    if q == kpis.REQUEST_RATE:
         return f"{v:,.4g} req/s"
-    if metric.endswith("tok_s"):
+    if q == kpis.TOKEN_RATE:
         return f"{v:,.0f} tok/s"
-    if metric.startswith("usd_"):
-        return f"${v:,.4g}" + ("/Mtok" if metric.endswith("mtok") else "")
+    if q in (kpis.USD, kpis.USD_PER_MTOK):
+        return f"${v:,.4g}" + ("/Mtok" if q == kpis.USD_PER_MTOK else "")
     return f"{v:.6g}"
 
 

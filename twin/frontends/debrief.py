@@ -76,7 +76,7 @@ def sparkline(values: list[float | None], width: int = CURVE_W) -> str:
 def _num(v: float, key: str = "") -> str:
     if abs(v) < 1e-9:  # float dust from a running mean ("1.39e-16") is zero to a reader
         v = 0.0
-    if key.endswith("_kw"):
+    if kpis.quantity(key.split()[-1] if key else "") == kpis.POWER:  # "pdu p1 load_kw" too
         return f"{v / 1e3:.3g} MW" if abs(v) >= 1e3 else f"{v:.3g} kW"
     if abs(v) >= 1e6:
         return f"{v / 1e6:.3g}M"

@@ -60,7 +60,7 @@ def render(doc: dict[str, Any]) -> str:
             obs = e["observed"]
             obs_s = format_metric(e.get("metric", ""), obs)
             when = "" if e["at_s"] is None else format_duration(e["at_s"])
-            by = "" if e["by"] is None else f"{e['by']:.4g}"
+            by = "" if e["by"] is None else format_metric(e.get("metric", ""), e["by"])
             lines.append(f"| {mark} | `{e['expect']}` | {obs_s} | {when} | {by} |")
         lines.append("")
     if doc.get("drill"):

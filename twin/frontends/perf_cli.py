@@ -44,6 +44,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="spread of output lengths as a coefficient of variation (0 = all alike; 1 ≈ exponential)",
     )
     p.add_argument(
+        "--isl-spread",
+        type=_spread,
+        default=0.0,
+        metavar="CV",
+        help="spread of prompt lengths as a coefficient of variation (lognormal; 0 = all alike): "
+        "adds the TTFT of the 99th-percentile prompt, which --ttft-max then bounds",
+    )
+    p.add_argument(
         "--prompts",
         choices=("natural", "random"),
         default="natural",
@@ -75,7 +83,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--ttft-max",
         type=_positive,
         metavar="S",
-        help="only operating points whose time to first token is at most S seconds",
+        help="only operating points whose time to first token is at most S seconds "
+        "(with --isl-spread: the 99th-percentile prompt's, as MLPerf's TTFT limits are p99)",
     )
     p.add_argument(
         "--vs",
@@ -151,7 +160,9 @@ def workload_of(args: argparse.Namespace, cat) -> serving.Workload:
         if getattr(args, "prompts", "natural") == "random"
         else None
     )
-    return serving.Workload(args.isl, args.osl, args.osl_spread, accept)
+    return serving.Workload(
+        args.isl, args.osl, args.osl_spread, accept, getattr(args, "isl_spread", 0.0)
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -160,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
     if args.vs:
         from twin.frontends.perf_vs import run_vs
 
-        return run_vs(args, cat, gpu, model)
+        return run_vs(args, cat, gpu, model, workload_of(args, cat))
     precision = args.precision or serving.default_precision(gpu, model)
     par = parse_parallelism(args.parallelism) if args.parallelism else None
     if par and par.mtp and not model.mtp_drafts:
@@ -197,8 +208,9 @@ def run(args: argparse.Namespace) -> int:
 
 def _title(gpu, model, precision, w) -> str:
     spread = f" (spread {w.osl_cv:g})" if w.osl_cv else ""
+    isl = f"{w.isl} (spread {w.isl_cv:g})" if w.isl_cv else f"{w.isl}"
     prompts = " · random prompts" if w.mtp_acceptance is not None else ""
-    return f"{model.name} · {precision} · on {gpu.name} · {w.isl} in / {w.osl} out{spread}{prompts}"
+    return f"{model.name} · {precision} · on {gpu.name} · {isl} in / {w.osl} out{spread}{prompts}"
 
 
 def _print_point(p: serving.OperatingPoint, gpu, model, tps_user, w: serving.Workload) -> None:
@@ -231,6 +243,13 @@ def _print_point(p: serving.OperatingPoint, gpu, model, tps_user, w: serving.Wor
             f"{p.step_s * 1e3:.1f} ms per output token",
         ),
         ("time to first token", f"{p.ttft_s:.3f} s", "unloaded queue"),
+        (
+            "time to first token, p99",
+            f"{p.ttft_p99_s:.3f} s",
+            f"its {w.prompt_p99:,.0f}-token prompt (p99)",
+        )
+        if w.isl_cv
+        else None,
         ("GPU power at this load", f"{p.power_w_per_gpu:,.0f} W", f"TDP {gpu.tdp_w:,.0f} W"),
         (
             "cost per million output tokens",
@@ -272,6 +291,7 @@ def _print_curve(points, gpu, model, precision, w) -> None:
         "batch",
         "replica",
         "TTFT s",
+        *(("TTFT p99",) if w.isl_cv else ()),
         "W/GPU",
         "$/Mtok",
     ):
@@ -288,6 +308,7 @@ def _print_curve(points, gpu, model, precision, w) -> None:
             f"{p.batch:,}",
             f"{p.gpus} {p.parallelism}",
             f"{p.ttft_s:.2f}",
+            *((f"{p.ttft_p99_s:.2f}",) if w.isl_cv else ()),
             f"{p.power_w_per_gpu:,.0f}",
             f"{p.usd_per_mtok:,.3f}",
         )

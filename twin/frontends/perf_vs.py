@@ -50,13 +50,11 @@ def compare(
     return rows
 
 
-def run_vs(args: argparse.Namespace, cat, gpu, model) -> int:
+def run_vs(args: argparse.Namespace, cat, gpu, model, w: serving.Workload) -> int:
+    """``twin perf --vs``: ``gpu`` against ``args.vs`` on workload ``w``."""
     vs = cat.gpu(args.vs)
     pa = args.precision or serving.best_precision(gpu, model)
     pb = args.vs_precision or serving.best_precision(vs, model)
-    from twin.frontends.perf_cli import workload_of
-
-    w = workload_of(args, cat)
     if args.curve:
         levels = [float(x) for x in np.arange(5, 400, 5)]
     elif args.tps_user:

@@ -18,7 +18,7 @@ from twin.core.api import (
 )
 from twin.core.errors import TwinError
 from twin.core.units import format_duration, format_metric, parse_duration_s
-from twin.frontends import markdown, resume_cli
+from twin.frontends import markdown, run_checkpoints
 
 EXIT_OK, EXIT_FAILED = 0, 1
 
@@ -124,11 +124,11 @@ def run(args: argparse.Namespace) -> int:
     too_long = limits.check_ticks(duration, tick or layout.tick_s or 1.0)
     if too_long:
         raise TwinError(f"run: {too_long}")
-    checkpoints = resume_cli.parse_checkpoints(args.checkpoint, duration)
+    checkpoints = run_checkpoints.parse_checkpoints(args.checkpoint, duration)
     factory = Factory(layout, catalog, seed=args.seed, faults=args.faults, tick_s=tick)
     rec = Recorder(factory, duration)
     show = not args.quiet and sys.stderr.isatty()
-    context = resume_cli.run_context(
+    context = run_checkpoints.run_context(
         args,
         "layout",
         seed=factory.seed,
@@ -136,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         duration_s=duration,
         faults=bool(args.faults),
     )
-    resume_cli.advance_layout(
+    run_checkpoints.advance_layout(
         rec, duration, checkpoints, context, lambda r, t: _advance(r, t, show)
     )
     doc = report(rec, duration_s=duration, faults=bool(args.faults))
@@ -156,10 +156,10 @@ def run_scenario(args: argparse.Namespace, sdoc, out: Path | None, md: Path | No
 
     catalog = load_catalog(args.catalog)
     sc = scenario_from_doc(sdoc, args.target, catalog, base_dir=Path(args.target).parent)
-    checkpoints = resume_cli.parse_checkpoints(args.checkpoint, sc.duration_s)
+    checkpoints = run_checkpoints.parse_checkpoints(args.checkpoint, sc.duration_s)
     extra = reference_steps(sc, args.reference)
-    hooks = resume_cli.scenario_hooks(
-        checkpoints, resume_cli.run_context(args, "scenario", reference=bool(args.reference))
+    hooks = run_checkpoints.scenario_hooks(
+        checkpoints, run_checkpoints.run_context(args, "scenario", reference=bool(args.reference))
     )
     show = not args.quiet and sys.stderr.isatty()
     if show:
@@ -263,7 +263,11 @@ def print_verdicts(doc: dict) -> None:
         return
     t = Table(title="expectations", title_justify="left")
     for c in ("", "expectation", "observed", "when", "by"):
-        t.add_column(c, justify="right" if c in ("observed", "when", "by") else "left")
+        t.add_column(
+            c,
+            justify="right" if c in ("observed", "when", "by") else "left",
+            no_wrap=c in ("", "expectation"),  # the condition reads whole; figures may wrap
+        )
     for e in doc["expectations"]:
         mark = {"passed": "[green]✔ held[/]", "failed": "[bold red]✘ FAILED[/]"}.get(
             e["status"], "– not evaluated"
@@ -274,7 +278,7 @@ def print_verdicts(doc: dict) -> None:
             e["expect"],
             format_metric(e.get("metric", ""), obs),
             "" if e["at_s"] is None else format_duration(e["at_s"]),
-            "" if e["by"] is None else f"{e['by']:.4g}",
+            "" if e["by"] is None else format_metric(e.get("metric", ""), e["by"]),
         )
     con.print(t)
     for c in doc.get("commands", ()):

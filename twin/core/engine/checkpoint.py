@@ -213,14 +213,12 @@ def _decode(name: str, spec: dict, arrays: dict):
         g.bit_generator.state = spec["v"]
         return g
     if t == "events":
-        from twin.core.engine.factory import EVENTS_KEPT
-
         return deque(
             (
                 S.Event(int(i), float(ts), str(sv), str(src), str(msg))
                 for i, ts, sv, src, msg in spec["v"]
             ),
-            maxlen=EVENTS_KEPT,
+            maxlen=S.EVENTS_KEPT,
         )
     if t == "faults":
         out: dict = {}

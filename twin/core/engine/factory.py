@@ -55,8 +55,7 @@ from twin.core.layout import Layout
 
 __all__ = ["Factory", "EngineError"]
 
-#: Events kept (oldest dropped).
-EVENTS_KEPT = 500
+EVENTS_KEPT = S.EVENTS_KEPT
 #: The simulated clock starts at this hour of the day (diurnal curves are by hour).
 START_HOUR = 12.0
 

@@ -25,8 +25,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
 
+from twin.core.engine.jit import njit
 from twin.core.engine.metrics import _LOG_STEP, HIST_BUCKETS, HIST_MIN_S
 from twin.core.engine.routing import waterfill
 
@@ -139,24 +139,20 @@ def compact(r, q_cnt, q_t, q_tok, q_cls):
 
 @njit(cache=True, error_model="numpy", inline="always")
 def enqueue(r, t0, add, slot_cls, tok_req, q_cnt, q_t, q_tok, q_cls):
-    """One cohort per class with arrivals joins replica ``r``'s FIFO; a full queue merges
-    its newest cohorts into the last slot."""
+    """One cohort per class with arrivals joins replica ``r``'s FIFO; a full queue (full
+    before this tick or filled by its first cohorts) merges the newest cohorts into the
+    last slot, so no request is lost (the numpy engine dropped the cohorts that did not
+    fit when a queue filled within a tick: ~1 % of arrivals under overload, uncounted)."""
     Q = q_cnt.shape[1]
     qlen = 0
     for j in range(Q):
         if q_cnt[r, j] > 1e-12:
             qlen += 1
-    was_full = qlen >= Q
     for s in range(add.shape[1]):
         n = add[r, s]
         if n <= 0:
             continue
         c = slot_cls[r, s]
-        if qlen >= Q and not was_full:
-            # Kept as the numpy engine did it (results must not change with the kernel):
-            # a queue that fills up within this tick drops the cohorts that do not fit
-            # rather than merging them. Known flaw: those requests are not counted.
-            continue
         if qlen >= Q:
             p = Q - 1
             old = q_cnt[r, p]
@@ -316,6 +312,52 @@ def serve_queues(
             q_cnt[r, j] -= takes[j]
         compact(r, q_cnt, q_t, q_tok, q_cls)
     return admitted
+
+
+@njit(cache=True, error_model="numpy")
+def tpot_variance(
+    dt, out_rc, slot_cls, B, bmax, eps2, eps_row, i0, adm, m2_slot, pf_time, steps, tps, var
+):
+    """Per class, the output-token-weighted relative TPOT variance of its replicas
+    (``lengths._spread_tpot``): ``var[0, c]`` from the batch, ``var[1, c]`` from prefill
+    stalls; returns whether any class decoded a token this tick."""
+    n_cls = var.shape[1]
+    tok = np.zeros(n_cls)
+    var[:] = 0.0
+    for r in range(out_rc.shape[0]):
+        batch = eps2[eps_row[r] + i0[r]] * (1.0 - min(B[r] / bmax[r], 1.0)) / max(B[r], 1e-12)
+        n_adm = 0.0
+        m2 = 0.0
+        for s in range(adm.shape[1]):
+            n_adm += adm[r, s]
+            m2 += adm[r, s] * m2_slot[r, s]
+        # ρ·p̄²/(tps·TPOT²) with ρ = n/steps, p̄ = pf_time/n, TPOT = dt/(steps·tps)
+        pf = m2 * pf_time[r] ** 2 * steps[r] * tps[r] / max(n_adm * dt, 1e-12) ** 2
+        for s in range(out_rc.shape[1]):
+            c = slot_cls[r, s]
+            if c >= 0:
+                tok[c] += out_rc[r, s]
+                var[0, c] += out_rc[r, s] * batch
+                var[1, c] += out_rc[r, s] * pf
+    some = False
+    for c in range(n_cls):
+        some = some or tok[c] != 0.0
+        var[0, c] /= max(tok[c], 1e-12)
+        var[1, c] /= max(tok[c], 1e-12)
+    return some
+
+
+@njit(cache=True, error_model="numpy")
+def spread_hist(hist, mids, scale, shift, w, out):
+    """The length spread of a latency histogram (``lengths.py``): every nonzero
+    ``hist[c, b]`` lands, for each k, in the bucket of ``mids[b] * scale[c, k] + shift[c, k]``
+    with weight ``hist[c, b] * w[c, k]``, added in the order ``np.bincount`` adds them."""
+    for c in range(hist.shape[0]):
+        for b in range(hist.shape[1]):
+            h = hist[c, b]
+            if h != 0.0:
+                for k in range(w.shape[1]):
+                    out[c, bucket1(mids[b] * scale[c, k] + shift[c, k])] += h * w[c, k]
 
 
 @njit(cache=True, error_model="numpy")

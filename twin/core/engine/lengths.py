@@ -23,8 +23,10 @@ acts on the latency histograms, not on the flow:
   ``g(x) = 2(x − 1 + e^−x)/x²``; its TPOT is the replica's pace times
   ``1 + ε·z·√(var·g(x))/B̄`` (ε = d ln t_step / d ln B from the profile's table, z over
   fixed normal quantile nodes). Short requests scatter, long ones average out; a saturated
-  replica (B̄ = B_max) or a weight-bound one (ε ≈ 0) has no spread. The TPOT histogram is
-  token-weighted, so each output bin counts by its tokens.
+  replica (B̄ = B_max) or a weight-bound one (ε ≈ 0) has no spread. The TPOT histogram
+  counts requests (a request's mean TPOT once, the MLPerf and vLLM convention), so a
+  short request counts as much as a long one and a long-output class does not drown
+  the others in the site's percentiles.
 - **SLO attainment** counts, of each admitted cohort, the share of its prompt bins whose
   own TTFT met the class's SLO.
 
@@ -40,8 +42,9 @@ from statistics import NormalDist
 
 import numpy as np
 
+from twin.core.engine import kernel as K
 from twin.core.engine import plan as P
-from twin.core.engine.metrics import _MIDS, HIST_BUCKETS, bucket
+from twin.core.engine.metrics import _MIDS, HIST_BUCKETS
 from twin.core.layout import LengthDist
 
 #: Probability slices that stand for a length distribution (p50, p95 and p99 each fall
@@ -105,18 +108,25 @@ class Lengths:
         self.len_isl_d = np.array([x - w.isl.mean for (x, _), w in zip(isl, W, strict=True)])
         x_out = np.array([x / w.osl.mean for (x, _), w in zip(osl, W, strict=True)])
         self.len_z, zw = _slices(_Z, Z_EDGES)
-        # TPOT kernel: output bin j (token-weighted) × normal node z
-        self.len_tpot_w = (self.len_w * x_out)[:, :, None] * zw[None, None, :]  # (C, J, Z)
+        # TPOT kernel: output bin j × normal node z, each request counted once (the
+        # kernel's histogram counts tokens: a class's tokens over its mean output length
+        # are its requests' worth)
+        per_req = self.len_w / np.array([w.osl.mean for w in W])[:, None]
+        self.len_tpot_w = per_req[:, :, None] * zw[None, None, :]  # (C, J, Z)
         self.len_g = _shrink(x_out)  # (C, J) batch variance a request's life averages to
         self.len_osl = np.array([x for x, _ in osl])  # (C, J) output tokens
         # second moment of prompt lengths over the squared mean (1 + CV²)
         self.len_m2 = np.array([(w * x**2).sum() / (w * x).sum() ** 2 for x, w in isl])
         self.len_has_isl = np.abs(self.len_isl_d).max(axis=1) > 0
+        # the histogram spread's kernel (``kernel.spread_hist``) takes (C, K) tables
+        self._len_ones = np.ones_like(self.len_isl_d)
+        self._len_tpot_w2 = self.len_tpot_w.reshape(self.n_cls, -1).copy()
+        self._len_zeros = np.zeros_like(self._len_tpot_w2)
 
     def _len_reps(self) -> None:
         """Per-replica tables the spread needs (rebuilt with the replicas, after a swap): the
         replica that stands for each class's prefill, each profile's step-time elasticity
-        over the batch grid, and a one-hot (replica slot → class) for class totals."""
+        over the batch grid, and each slot's prompt-length second moment."""
         rep = np.zeros(self.n_cls, dtype=int)
         for c, sh in enumerate(self.shapes):
             idx = self.dep_reps[sh.deployment]
@@ -130,8 +140,7 @@ class Lengths:
         self.len_eps2 = (seg * mid / np.maximum((t[:, 1:] + t[:, :-1]) / 2, 1e-12)) ** 2
         self.len_eps_row = self.rep_prof * self.len_eps2.shape[1]  # into len_eps2, flattened
         self.len_m2_slot = np.where(self.rep_slot_cls >= 0, self.len_m2[self._slot_cls0], 0.0)
-        slot = self.rep_slot_cls.ravel()
-        self.len_onehot = (slot[:, None] == np.arange(self.n_cls)[None, :]).astype(float)
+        self._len_eps2_flat = self.len_eps2.ravel().copy()
         self._len_shift_key = None
 
     def _ttft_shift(self, tok_req: np.ndarray, cw: np.ndarray, slow: np.ndarray) -> np.ndarray:
@@ -155,14 +164,9 @@ class Lengths:
         """A (C, HIST_BUCKETS) TTFT histogram of mean-prompt requests, spread over the bins."""
         if not shift.any():
             return hist
-        c, b = np.nonzero(hist)
-        vals = _MIDS[b][:, None] + shift[c]  # (N, J)
-        out = np.bincount(
-            (c[:, None] * HIST_BUCKETS + bucket(np.maximum(vals, 1e-3))).ravel(),
-            weights=(hist[c, b][:, None] * self.len_w[c]).ravel(),
-            minlength=self.n_cls * HIST_BUCKETS,
-        )
-        return out.reshape(self.n_cls, HIST_BUCKETS)
+        out = np.zeros((self.n_cls, HIST_BUCKETS))
+        K.spread_hist(hist, _MIDS, self._len_ones, shift, self.len_w, out)  # _MIDS[b] + shift
+        return out
 
     def _ttft_ok_share(self, ttft: np.ndarray, cls: np.ndarray, shift: np.ndarray) -> np.ndarray:
         """Share of each admitted cohort's requests (over its prompt bins) whose own TTFT
@@ -181,34 +185,28 @@ class Lengths:
         return cumw.ravel()[cls * (J + 1) + pos]
 
     def _spread_tpot(self, hist: np.ndarray, out_rc: np.ndarray, B: np.ndarray, k):
-        """A (C, HIST_BUCKETS) token-weighted TPOT histogram at each replica's pace, spread
-        over output bins × the batch and the prefills each request saw.
+        """A (C, HIST_BUCKETS) TPOT histogram at each replica's pace (counting output
+        tokens), spread over output bins × the batch and the prefills each request saw,
+        counted per request (each request's mean TPOT once, as MLPerf and vLLM count it).
 
         Per replica, a request's relative TPOT variance is ``batch·g(x) + prefill/osl``:
         ``batch = ε²(1 − B̄/B_max)/B̄``; ``prefill = ρ·m2·p̄²/(tps·TPOT²)`` for ρ prompts
         admitted per decode step, each stalling the batch p̄ seconds on average (second
         moment m2·p̄², m2 = 1 + CV² of the prompts). Both are averaged per class over its
         replicas by output tokens."""
-        tok = out_rc.ravel() @ self.len_onehot
-        if not tok.any():
+        var = np.empty((2, self.n_cls))  # batch and prefill variance per class
+        if not K.tpot_variance(
+            self.dt, out_rc, self.rep_slot_cls, B, self.rep_bmax, self._len_eps2_flat,
+            self.len_eps_row, k.grid_i0, k.adm, self.len_m2_slot, k.pf_time, k.steps,
+            self.rep_tps, var,
+        ):  # fmt: skip
             return hist
-        i0 = k.grid_i0  # where this tick's batches fall on the batch grid (kernel.decode_rows)
-        frac = np.minimum(B / self.rep_bmax, 1.0)
-        batch = self.len_eps2.ravel()[self.len_eps_row + i0] * (1.0 - frac) / np.maximum(B, 1e-12)
-        n_adm = k.adm.sum(axis=1)
-        m2 = (k.adm * self.len_m2_slot).sum(axis=1)  # times n_adm
-        # ρ·p̄²/(tps·TPOT²) with ρ = n/steps, p̄ = pf_time/n, TPOT = dt/(steps·tps)
-        pf = m2 * k.pf_time**2 * k.steps * self.rep_tps / np.maximum(n_adm * self.dt, 1e-12) ** 2
-        v = np.concatenate([out_rc * batch[:, None], out_rc * pf[:, None]])  # (2R, K)
-        vb, vp = v.reshape(2, -1) @ self.len_onehot / np.maximum(tok, 1e-12)
+        vb, vp = var
         sd = np.sqrt(vb[:, None] * self.len_g + vp[:, None] / self.len_osl)  # (C, J)
         factor = np.maximum(TPOT_FLOOR, 1.0 + sd[:, :, None] * self.len_z[None, None, :])
-        c, b = np.nonzero(hist)
-        K = factor.shape[1] * factor.shape[2]
-        vals = _MIDS[b][:, None] * factor[c].reshape(len(c), K)
-        out = np.bincount(
-            (c[:, None] * HIST_BUCKETS + bucket(vals)).ravel(),
-            weights=(hist[c, b][:, None] * self.len_tpot_w[c].reshape(len(c), K)).ravel(),
-            minlength=self.n_cls * HIST_BUCKETS,
-        )
-        return out.reshape(self.n_cls, HIST_BUCKETS)
+        out = np.zeros((self.n_cls, HIST_BUCKETS))
+        n = factor.shape[1] * factor.shape[2]
+        K.spread_hist(
+            hist, _MIDS, factor.reshape(self.n_cls, n), self._len_zeros, self._len_tpot_w2, out
+        )  # _MIDS[b] × factor
+        return out

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from twin.core.engine import power_kernel as PK
+
 #: The site power controller lowers clocks when facility power exceeds the limit and
 #: raises them by this factor per tick when there is headroom again.
 CLOCK_RECOVERY = 1.05
@@ -94,16 +96,9 @@ class Power:
     def _power_and_heat(self, dyn_full, clock) -> None:
         """Rack, PDU and feed power from each replica's GPU power at full clock
         (``dyn_full``, W per GPU above idle; ``kernel.decode_rows``), caps, breakers, heat."""
-        k, dt = self.k, self.dt
+        k = self.k
         cexp = float(k["clock_power_exponent"])
-        sku_tdp = self.sku_tdp_w
         idle_r = self.rep_idle_w
-        n_r = len(self.rack_ids)
-        util = np.bincount(
-            self.span_rack, weights=self.rep_util[self.span_rep] * self.span_share, minlength=n_r
-        )
-        nrep = self.reps_per_rack
-        self.rack_util = np.where(nrep > 0, util / np.maximum(nrep, 1e-9), 0.0)
         idle_f = float(k["host_power_idle_fraction"])
         rack_kw, gpu_kw, dyn_rack = self._rack_power(dyn_full, idle_r, clock, cexp, idle_f)
         # caps: GPU power limits act in hardware within milliseconds, so the controllers
@@ -118,59 +113,55 @@ class Power:
             )
         self.cap_clock = new_clock
         self._breakers()
-        # heat: each loop removes up to its capacity; the rest warms its racks' coolant
-        self.loop_load = np.bincount(self.rack_loop, weights=rack_kw, minlength=len(self.loop_ids))
-        cap = np.where(self.loop_failed, 0.0, self.loop_cap * self.loop_frac)
-        removed = np.where(
-            self.loop_load > 0, np.minimum(1.0, cap / np.maximum(self.loop_load, 1e-9)), 1.0
-        )
-        f = removed[self.rack_loop]
+        self._heat(rack_kw, gpu_kw)
+
+    def _heat(self, rack_kw, gpu_kw) -> None:
+        """Each loop removes up to its capacity; the rest warms its racks' coolant; hot
+        racks throttle and, hotter still, shut down (``power_kernel.cooling``)."""
+        k = self.k
         ambient = self.layout.site.ambient_c
-        heat = rack_kw * (1 - f) / self.rack_heat_kj_per_k * dt  # K this tick: kJ/s over kJ/K
-        cool = (self.inlet_c - ambient) * (1 - np.exp(-dt / self.rack_cool_tau_s))
-        self.inlet_c = self.inlet_c + heat - np.where(f >= 0.999, cool, 0.0)
-        gpu_frac = np.where(
-            self.rack_gpus > 0, gpu_kw * 1000.0 / np.maximum(self.rack_gpus * sku_tdp, 1e-9), 0.0
-        )
-        self.gpu_temp_c = self.inlet_c + float(k["gpu_temp_rise_at_tdp_c"]) * gpu_frac
-        hot = self.gpu_temp_c >= float(k["gpu_throttle_c"])
-        # release only when the rack could run at full power without throttling again
-        # (judged by its inlet, not by the halved GPUs, or the throttle would flap)
-        cool_again = (
-            self.inlet_c + float(k["gpu_temp_rise_at_tdp_c"]) < float(k["gpu_throttle_c"]) - 5.0
-        )
-        for r in np.flatnonzero(hot & ~self.throttled):
-            self._event(
-                "critical",
-                self.rack_ids[r],
-                f"GPUs at {self.gpu_temp_c[r]:.0f} °C: thermal throttle (clocks halved)",
-            )
-        for r in np.flatnonzero(self.throttled & cool_again):
-            self._event("info", self.rack_ids[r], "temperature back to normal: throttle released")
-        self.throttled = np.where(hot, True, np.where(cool_again, False, self.throttled))
-        trip = (
-            self.inlet_c + float(k["gpu_temp_rise_at_tdp_c"]) * 0.25 >= float(k["gpu_shutdown_c"])
-        ) & ~self.rack_tripped
-        for r in np.flatnonzero(trip):
-            self._event(
-                "critical", self.rack_ids[r], "thermal shutdown: rack powered off until it cools"
-            )
-        self.rack_tripped = (self.rack_tripped | trip) & ~(
-            (self.inlet_c < ambient + 5) & self.rack_tripped
-        )
+        self.inlet_c = self.inlet_c.copy()  # fresh arrays: a caller may hold the last ones
+        self.gpu_temp_c = np.empty_like(self.inlet_c)
+        self.throttled = self.throttled.copy()
+        self.rack_tripped = self.rack_tripped.copy()
+        self.loop_load = np.empty(len(self.loop_ids))
+        event = np.empty(len(self.rack_ids), dtype=np.int64)
+        if PK.cooling(
+            self.dt, float(ambient), rack_kw, gpu_kw, self.rack_loop, self.loop_failed,
+            self.loop_cap, self.loop_frac, self.rack_heat_kj_per_k, self.rack_cool_tau_s,
+            self.rack_gpus, self.sku_tdp_w, float(k["gpu_temp_rise_at_tdp_c"]),
+            float(k["gpu_throttle_c"]), float(k["gpu_shutdown_c"]), self.inlet_c,
+            self.gpu_temp_c, self.throttled, self.rack_tripped, self.loop_load, event,
+        ):  # fmt: skip
+            for r in np.flatnonzero(event & 1):
+                self._event(
+                    "critical",
+                    self.rack_ids[r],
+                    f"GPUs at {self.gpu_temp_c[r]:.0f} °C: thermal throttle (clocks halved)",
+                )
+            for r in np.flatnonzero(event & 2):
+                self._event(
+                    "info", self.rack_ids[r], "temperature back to normal: throttle released"
+                )
+            for r in np.flatnonzero(event & 4):
+                self._event(
+                    "critical",
+                    self.rack_ids[r],
+                    "thermal shutdown: rack powered off until it cools",
+                )
 
     def _breakers(self) -> None:
         """Inverse-time breakers: a thermal element integrates (M² - 1) over time above the
         rating M = load/rating and trips at ``breaker_trip_s`` (1.2x holds for minutes, 2x
         trips in tens of seconds); at ``breaker_instant_multiple`` it trips at once."""
-        k, dt = self.k, self.dt
-        m = self.pdu_load / np.maximum(self.pdu_cap, 1e-9)
-        live = ~self.pdu_tripped & ~self.pdu_failed
-        self.pdu_heat = np.where(live, np.maximum(0.0, self.pdu_heat + (m * m - 1.0) * dt), 0.0)
-        trip = live & (
-            (self.pdu_heat >= float(k["breaker_trip_s"]))
-            | (m >= float(k["breaker_instant_multiple"]))
-        )
+        k = self.k
+        self.pdu_heat = self.pdu_heat.copy()
+        trip = np.empty(len(self.pdu_ids), bool)
+        if not PK.breakers(
+            self.dt, self.pdu_load, self.pdu_cap, self.pdu_tripped, self.pdu_failed,
+            float(k["breaker_trip_s"]), float(k["breaker_instant_multiple"]), self.pdu_heat, trip,
+        ):  # fmt: skip
+            return
         for i in np.flatnonzero(trip):
             self.pdu_tripped[i] = True
             self.pdu_heat[i] = 0.0
@@ -184,35 +175,23 @@ class Power:
             )
 
     def _rack_power(self, dyn_full, idle_r, clock, cexp, idle_f):
-        """Rack, PDU and feed loads for GPU activity at these clocks (sets the loads)."""
-        n_r = len(self.rack_ids)
-        dyn_w = dyn_full * (1.0 if (np.asarray(clock) >= 1.0).all() else clock_power(clock, self.k))
-        w = self._span_kw  # kW per W of each span's GPUs
-        dyn_rack = np.bincount(self.span_rack, weights=dyn_w[self.span_rep] * w, minlength=n_r)
-        gpu_kw = self._rack_idle_kw + dyn_rack  # idle GPUs of replicas, then the others
-        gpu_kw += self._rack_spare_kw
-        rack_kw = gpu_kw + self.rack_host_kw * (
-            idle_f + (1 - idle_f) * np.minimum(1.0, self.rack_util)
-        )
+        """Rack, PDU and feed loads for GPU activity at these clocks (sets the loads and
+        each rack's utilisation; ``power_kernel.rack_loads``)."""
+        n_r, n_p = len(self.rack_ids), len(self.pdu_ids)
+        clock = np.ascontiguousarray(clock, dtype=float)
+        rack_kw, gpu_kw, dyn_rack = np.empty(n_r), np.empty(n_r), np.empty(n_r)
+        self.rack_util = np.empty(n_r)
+        self.pdu_load, self.feed_load = np.empty(n_p), np.empty(len(self.feed_ids))
         live = self.rack_powered & ~self.rack_swapping & ~self.rack_tripped
-        rack_kw = np.where(live, rack_kw, 0.0)
-        dyn_rack = np.where(live, dyn_rack, 0.0)
+        PK.rack_loads(
+            dyn_full, clock, bool((clock < 1.0).any()), cexp,
+            float(self.k["voltage_floor_clock"]), self.span_rep, self.span_rack, self._span_kw,
+            self.span_share, self.rep_util, self.reps_per_rack, self._rack_idle_kw,
+            self._rack_spare_kw, self.rack_host_kw, idle_f, live, self.rack_pdus,
+            self.rack_pdu_alive, self.pdu_feed, self.rack_util, rack_kw, gpu_kw, dyn_rack,
+            self.pdu_load, self.feed_load,
+        )  # fmt: skip
         self.rack_power_kw = rack_kw
-        # power tree: an A/B-fed rack shares its load over its live PDUs
-        alive = self.rack_pdu_alive
-        share = rack_kw / np.maximum(alive.sum(axis=1), 1)
-        n_p = len(self.pdu_ids)
-        self.pdu_load = (
-            np.bincount(
-                np.where(alive[:, 0], self.rack_pdus[:, 0], n_p), weights=share, minlength=n_p + 1
-            )[:n_p]
-            + np.bincount(
-                np.where(alive[:, 1], self.rack_pdus[:, 1], n_p), weights=share, minlength=n_p + 1
-            )[:n_p]
-        )
-        self.feed_load = np.bincount(
-            self.pdu_feed, weights=self.pdu_load, minlength=len(self.feed_ids)
-        )
         return rack_kw, gpu_kw, dyn_rack
 
     def _cap_clocks(self, rack_kw, dyn_rack, cexp) -> np.ndarray:

@@ -7,6 +7,13 @@ the arrivals each one receives. They are compiled (numba, like ``kernel.py``), s
 costs the same for ten requests or ten million, and the whole tick's routing is one call
 (``route_all``). Add a policy: a function here, a code in ``POLICIES``, a branch in
 ``split``.
+
+Arrivals are a fluid split, not requests dealt one by one, so policies part only where
+replicas differ: on a healthy factory a deployment's replicas are identical, start
+equally loaded and stay so, and least-loaded's water-fill gives each the same share as
+round-robin (``default`` runs the same under both). A straggler, a capped or throttled
+rack, a partial drain or a repaired rack coming back empty makes loads unequal; then
+least-loaded sends the loaded replicas less and round-robin keeps an equal share.
 """
 
 from __future__ import annotations
@@ -15,8 +22,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from numba import njit
 
+from twin.core.engine.jit import njit
 from twin.core.engine.sessions import KV_ROUTE_HIT
 
 #: power-aware fills the most efficient replicas up to this load before the next ones.

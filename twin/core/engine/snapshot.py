@@ -24,6 +24,9 @@ GAUGE_KEYS = kpis.gauge_keys()
 RACK_OK, RACK_DRAINED, RACK_THROTTLED, RACK_DEGRADED, RACK_SWAPPING, RACK_DOWN = range(6)
 RACK_STATE_NAMES = ("ok", "drained", "throttled", "degraded", "swapping", "down")
 
+#: Events a factory keeps (oldest dropped).
+EVENTS_KEPT = 500
+
 
 @dataclass(frozen=True)
 class Event:

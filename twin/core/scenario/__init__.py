@@ -9,9 +9,18 @@ keys; conditions may also name a component: ``rack r07 temp_c > 35``.
 The package parses and validates (every mistake as ``FILE:LINE: message``) and runs a
 scenario headless against the engine; front ends (``twin run``, the TUI) drive it.
 
-Modules: ``model`` (the values), ``parse`` (the file format), ``play`` (running it).
+Modules, each importing only those before it: ``drill`` (a drill's values and keys),
+``model`` (the scenario's values; observing a condition), ``conditions`` (the condition
+and command-list readers), ``drill_format`` (reading a drill's sections), ``parse`` (the
+file format), ``score`` (grading a drill), ``play`` (running it).
 """
 
+from twin.core.scenario.conditions import (  # noqa: F401
+    _commands,
+    _unknown_target,
+    _value,
+    parse_condition,
+)
 from twin.core.scenario.model import (  # noqa: F401
     _COND,
     _WINDOW,
@@ -26,17 +35,13 @@ from twin.core.scenario.model import (  # noqa: F401
 from twin.core.scenario.parse import (  # noqa: F401
     _apply_overrides,
     _as_list,
-    _commands,
     _duration,
     _events,
     _expectations,
     _layout,
-    _unknown_target,
-    _value,
     _window,
     is_scenario_doc,
     load_scenario,
-    parse_condition,
     scenario_for_layout,
     scenario_from_doc,
 )
@@ -46,11 +51,9 @@ from twin.core.scenario.play import (  # noqa: F401
     Runner,
     ScenarioPlayer,
     Verdict,
-    _component,
     _engine_apply,
     fmt_value,
     margin,
-    observe,
     scenario_report,
     worse,
 )

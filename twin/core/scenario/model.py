@@ -73,8 +73,6 @@ class Condition:
     target: str | None = None
 
     def observe(self, f: Factory) -> float | str:
-        from twin.core.scenario.play import observe
-
         return observe(f, self)
 
     def holds(self, observed: float | str) -> bool:
@@ -141,3 +139,43 @@ class Scenario:
 
 # ---------------------------------------------------------------------------------------
 # parsing
+
+
+def observe(f: Factory, c: Condition) -> float | str:
+    if c.kind is None:
+        if c.metric == "active_faults":
+            return float(len(f.faults))
+        if c.metric == "critical_events":
+            return float(sum(1 for e in f.events if e.severity == "critical"))
+        if c.metric == "t_s":
+            return f.now
+        return float(f.gauges.get(c.metric, math.nan))
+    return _component(f, c.kind, c.target, c.metric)
+
+
+def _component(f: Factory, kind: str, target: str, metric: str) -> float | str:
+    if kind == "rack":
+        i = f.rack_index.get(target)
+        if i is None:
+            return math.nan
+        if metric == "state":
+            from twin.core.engine.snapshot import RACK_STATE_NAMES as names
+
+            return names[int(f.snapshot().racks.state[i])]
+        if metric == "clock":
+            return float(
+                f.snapshot().racks.clock[i]
+            )  # the effective clock: caps and thermal throttling
+        arr = {"temp_c": f.gpu_temp_c, "power_kw": f.rack_power_kw, "utilisation": f.rack_util}[
+            metric
+        ]
+        return float(arr[i])
+    if kind in ("pdu", "feed", "loop"):
+        snap = f.snapshot()
+        items = {p.id: p for p in snap.power} if kind != "loop" else {x.id: x for x in snap.loops}
+        item = items.get(target)
+        return math.nan if item is None else getattr(item, metric)
+    snap = f.snapshot()
+    items = {d.id: d for d in (snap.deployments if kind == "deployment" else snap.classes)}
+    item = items.get(target)
+    return math.nan if item is None else float(getattr(item, metric))

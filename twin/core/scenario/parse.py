@@ -9,24 +9,23 @@ from pathlib import Path
 from typing import Any
 
 from twin.core import commands as C
-from twin.core import kpis, limits
+from twin.core import limits
 from twin.core.catalog import Catalog, load_catalog
-from twin.core.engine.snapshot import RACK_STATE_NAMES
-from twin.core.errors import InputError, Problem, TwinError, UnknownName, clip
+from twin.core.errors import InputError, Problem, TwinError, clip
 from twin.core.layout import Layout, load_layout
 from twin.core.layout.schema import FORMAT as LAYOUT_FORMAT
-from twin.core.scenario.drill import during_window, parse_drill
+from twin.core.scenario.conditions import _commands, parse_condition
+from twin.core.scenario.drill import during_window
+from twin.core.scenario.drill_format import parse_drill
 from twin.core.scenario.model import (
-    _COND,
     _WINDOW,
-    COMPONENT_FIELDS,
     SCENARIO_KEYS,
     Condition,
     Event,
     Expectation,
     Scenario,
 )
-from twin.core.units import parse_duration_s, parse_power_kw
+from twin.core.units import parse_duration_s
 from twin.core.vocab import POLICY_ALIASES
 from twin.core.yamlsrc import Reader, YList, YMap, boolean, integer, load_file
 
@@ -65,123 +64,6 @@ FORMAT = {
     "tick": _positive(limits.TICK),
     "faults": boolean,
 }
-
-
-def parse_condition(text: str, where: str) -> tuple[Condition | None, str, str | None]:
-    """(condition, the rest of the line, error) for ``[kind id] metric op value [rest]``."""
-    m = _COND.match(str(text))
-    if not m:
-        return (
-            None,
-            "",
-            f"{where}: {text!r} is not a condition like 'ttft_p95_s <= 0.5' or 'rack r07 temp_c > 35'",
-        )
-    kind, target, metric, op, raw = m["kind"], m["id"], m["metric"], m["op"], m["value"]
-    if kind is None:
-        known = kpis.condition_keys()
-        if metric not in known:
-            import difflib
-
-            close = difflib.get_close_matches(metric, known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            return (
-                None,
-                "",
-                f"{where}: unknown metric {metric!r}{hint}; metrics: {', '.join(known)}",
-            )
-    elif metric not in COMPONENT_FIELDS[kind]:
-        return (
-            None,
-            "",
-            f"{where}: a {kind} has no {metric!r}; fields: {', '.join(COMPONENT_FIELDS[kind])}",
-        )
-    try:
-        value = _value(metric, raw)
-    except ValueError as e:
-        return None, "", f"{where}: {e}"
-    head = f"{kind} {target} " if kind else ""
-    return (
-        Condition(f"{head}{metric} {op} {raw}", metric, op, value, kind, target),
-        m["rest"].strip(),
-        None,
-    )
-
-
-def _value(metric: str, raw: str) -> float | str:
-    if metric == "state":
-        names = (*RACK_STATE_NAMES, "ok", "failed", "tripped", "unpowered", "high", "overloaded")
-        if raw not in names:
-            raise ValueError(f"state {raw!r} is not one of {', '.join(sorted(set(names)))}")
-        return raw
-    try:
-        value = float(raw)
-    except ValueError:
-        pass
-    else:
-        if not math.isfinite(value):
-            raise ValueError(f"{clip(raw)!r} is not a finite number")
-        return value
-    if metric.endswith("_kw"):
-        return parse_power_kw(raw)
-    if metric.startswith(("ttft_", "tpot_")) or metric == "t_s":
-        return parse_duration_s(raw)
-    if raw.endswith("%"):
-        return float(raw[:-1]) / 100.0
-    raise ValueError(f"{raw!r} is not a number for {metric}")
-
-
-def _commands(
-    r: Reader, raw: Any, line: int, where: str, layout: Layout, catalog: Catalog | None = None
-) -> tuple[C.Command, ...]:
-    items = list(raw) if isinstance(raw, list) else [raw]
-    lines = raw.lines if isinstance(raw, YList) else [line] * len(items)
-    out = []
-    for text, ln in zip(items, lines, strict=True):
-        try:
-            cmd = C.parse_command(str(text))
-        except C.CommandError as e:
-            r.error(ln, f"{where}: {e}")
-            continue
-        if isinstance(cmd, C.SessionCommand):
-            r.error(
-                ln, f"{where}: {cmd.verb!r} is a console command; scenarios take factory commands"
-            )
-            continue
-        bad = _unknown_target(cmd, layout, catalog)
-        if bad:
-            r.error(ln, f"{where}: {bad}")
-            continue
-        out.append(cmd)
-    return tuple(out)
-
-
-def _unknown_target(cmd: C.Command, layout: Layout, catalog: Catalog | None = None) -> str | None:
-    import difflib
-
-    if isinstance(cmd, C.Swap) and catalog is not None and cmd.gpu not in catalog.gpus:
-        return f"{cmd.text}: {UnknownName('GPU', cmd.gpu, catalog.gpus)}"
-
-    target = getattr(cmd, "target", None)
-    if isinstance(cmd, C.Scale):
-        ids = [d.id for d in layout.deployments]
-        if cmd.deployment not in ids:
-            return (
-                f"{cmd.text}: unknown deployment {cmd.deployment!r}; deployments: {', '.join(ids)}"
-            )
-    if (
-        isinstance(cmd, C.Surge)
-        and cmd.workload
-        and cmd.workload not in [w.id for w in layout.workloads]
-    ):
-        return f"{cmd.text}: unknown workload class {cmd.workload!r}; classes: {', '.join(w.id for w in layout.workloads)}"
-    if target is None or target in layout:
-        return None
-    base = re.sub(r"-n\d+(-g\d+)?$", "", target)
-    if base != target and base in layout and layout.kind_of(base) == "rack":
-        return None
-    close = difflib.get_close_matches(target, list(layout.ids), n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
-    return f"{cmd.text}: no component {target!r} in layout {layout.name}{hint}"
 
 
 def scenario_from_doc(

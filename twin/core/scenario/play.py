@@ -14,50 +14,9 @@ from twin.core.catalog import Catalog
 from twin.core.engine import Factory
 from twin.core.errors import TwinError
 from twin.core.report import Recorder, report
+from twin.core.scenario.conditions import parse_condition
 from twin.core.scenario.model import Condition, Event, Scenario
-from twin.core.scenario.parse import parse_condition
 from twin.core.scenario.score import DrillScore
-
-
-def observe(f: Factory, c: Condition) -> float | str:
-    if c.kind is None:
-        if c.metric == "active_faults":
-            return float(len(f.faults))
-        if c.metric == "critical_events":
-            return float(sum(1 for e in f.events if e.severity == "critical"))
-        if c.metric == "t_s":
-            return f.now
-        return float(f.gauges.get(c.metric, math.nan))
-    return _component(f, c.kind, c.target, c.metric)
-
-
-def _component(f: Factory, kind: str, target: str, metric: str) -> float | str:
-    if kind == "rack":
-        i = f.rack_index.get(target)
-        if i is None:
-            return math.nan
-        if metric == "state":
-            from twin.core.engine.snapshot import RACK_STATE_NAMES as names
-
-            return names[int(f.snapshot().racks.state[i])]
-        if metric == "clock":
-            return float(
-                f.snapshot().racks.clock[i]
-            )  # the effective clock: caps and thermal throttling
-        arr = {"temp_c": f.gpu_temp_c, "power_kw": f.rack_power_kw, "utilisation": f.rack_util}[
-            metric
-        ]
-        return float(arr[i])
-    if kind in ("pdu", "feed", "loop"):
-        snap = f.snapshot()
-        items = {p.id: p for p in snap.power} if kind != "loop" else {x.id: x for x in snap.loops}
-        item = items.get(target)
-        return math.nan if item is None else getattr(item, metric)
-    snap = f.snapshot()
-    items = {d.id: d for d in (snap.deployments if kind == "deployment" else snap.classes)}
-    item = items.get(target)
-    return math.nan if item is None else float(getattr(item, metric))
-
 
 # ---------------------------------------------------------------------------------------
 # running
@@ -115,7 +74,9 @@ def worse(cond: Condition, a: Any, b: Any) -> bool:
 
 
 def margin(cond: Condition, obs: Any) -> float | None:
-    if isinstance(obs, str) or isinstance(cond.value, str):
+    """By how much ``obs`` missed the condition's value; None when there is no number to
+    compare (a state, or no value: a class none of whose requests completed has no TTFT)."""
+    if isinstance(obs, str) or isinstance(cond.value, str) or not math.isfinite(obs):
         return None
     return float(abs(obs - cond.value))
 
@@ -549,7 +510,9 @@ class Runner:
 
 
 def fmt_value(x: Any) -> str:
-    return x if isinstance(x, str) else f"{x:.6g}"
+    if isinstance(x, str):
+        return x
+    return f"{x:.6g}" if math.isfinite(x) else "—"
 
 
 def scenario_report(out: Outcome) -> dict[str, Any]:

@@ -12,7 +12,9 @@ The score starts at 100 and loses points; it never goes below 0.
   (``check``, from the cue on) by ``cue + within`` is *on time* (nothing lost), by
   ``cue + within + late`` is *late* (half the points lost), after that *missed* (all
   lost). A task whose cue never fires (the operator kept it from happening) loses nothing.
-  An expected action taken before its cue counts as on time.
+  An expected action taken before its cue counts as on time. While the drill runs, a task
+  past its deadline and not done (*overdue*) has lost the late half already: at best it
+  ends late, so the live score never shows more than the final one can be.
 * **Actions that made things worse** — each action matching a declared ``penalties``
   pattern costs its points; and an action after which an objective that held when it was
   taken breaks within 3 minutes, with no scripted event in between, and stays broken
@@ -237,7 +239,9 @@ class DrillScore:
         return pts * min(1.0, self.outside[k] / (win[1] - win[0]))
 
     def task_lost(self, i: int, now: float) -> float:
-        share = {"late": LATE_SHARE, "missed": 1.0}.get(self.task_status(i, now), 0.0)
+        share = {"late": LATE_SHARE, "overdue": LATE_SHARE, "missed": 1.0}.get(
+            self.task_status(i, now), 0.0
+        )
         return self.drill.points(self.drill.tasks[i].weight) * share
 
     def breakdown(self, now: float) -> dict[str, float]:

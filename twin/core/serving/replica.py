@@ -25,8 +25,10 @@ The module is pure numpy: the factory engine precomputes step-time tables from i
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cached_property
+from statistics import NormalDist
 
 import numpy as np
 
@@ -37,6 +39,8 @@ from twin.core.errors import TwinError
 #: running batch; beyond this the curve is flat anyway: compute-bound). With data-parallel
 #: attention every GPU of a stage runs its own scheduler, so the cap is per GPU there.
 MAX_BATCH = 4096
+#: The standard normal's 99th percentile (a lognormal prompt length's p99).
+_Z99 = NormalDist().inv_cdf(0.99)
 
 
 class ServingError(TwinError):
@@ -94,6 +98,17 @@ class Workload:
     #: how often these prompts' first MTP draft is accepted (None: the catalog's figure
     #: for natural text; benchmark suites that send random tokens accept fewer drafts)
     mtp_acceptance: float | None = None
+    #: spread of prompt lengths (coefficient of variation of a lognormal of mean ``isl``;
+    #: 0 = every prompt the same): it sets the TTFT tail (``prompt_p99``)
+    isl_cv: float = 0.0
+
+    @property
+    def prompt_p99(self) -> float:
+        """The 99th-percentile prompt: a lognormal of mean ``isl`` and CV ``isl_cv``."""
+        if self.isl_cv <= 0:
+            return float(self.isl)
+        s2 = math.log1p(self.isl_cv**2)
+        return float(math.exp(math.log(self.isl) - s2 / 2 + _Z99 * math.sqrt(s2)))
 
     @property
     def mean_context(self) -> float:
@@ -133,7 +148,17 @@ def weight_bytes(model: LLM, precision: str, constants) -> tuple[float, float]:
         min(bpp, constants["mxfp4_bytes_per_param"]) if model.native_precision == "fp4" else bpp
     )
     expert = model.expert_params_b * 1e9 * expert_bpp
-    return (model.params_b - model.expert_params_b) * 1e9 * bpp, expert
+    dense_bpp = constants["bytes_per_param"][dense_precision(model, precision, constants)]
+    return (model.params_b - model.expert_params_b) * 1e9 * dense_bpp, expert
+
+
+def dense_precision(model: LLM, precision: str, constants) -> str:
+    """The precision of a model's non-expert weights (attention, dense and shared layers):
+    the 4-bit checkpoints of MoE models quantise only the expert GEMMs and keep the rest
+    in ``fp4_moe_dense_precision`` (fp8); every other model runs wholly in ``precision``."""
+    if precision == "fp4" and model.is_moe:
+        return str(constants["fp4_moe_dense_precision"])
+    return precision
 
 
 def path_speed(eff: Efficiency, model: LLM, precision: str) -> float:
@@ -144,6 +169,20 @@ def path_speed(eff: Efficiency, model: LLM, precision: str) -> float:
     if precision == "fp8" and model.fp8_block_size:
         return eff.block_fp8
     return 1.0
+
+
+def exp_rate_tera(gpu: GPU, constants) -> float:
+    """Exponentials per second (×1e12) of a GPU's special-function units, times the
+    catalog's ``attention_speedup``; a GPU the table does not list gets H100's ratio of
+    bf16 tensor FLOPs to exponentials."""
+    table = constants["attention_exp_tera_per_s"]
+    if gpu.id in table:
+        base = float(table[gpu.id])
+    else:
+        base = gpu.peak_tflops.get("bf16", min(gpu.peak_tflops.values())) * (
+            float(table["h100"]) / 989.0
+        )
+    return base * gpu.attention_speedup
 
 
 class Replica:
@@ -161,14 +200,23 @@ class Replica:
         # the precision's software path relative to per-tensor fp8 on this vendor's stack:
         # fp4 kernels (``fp4``) and block-scaled fp8 kernels (``block_fp8``, DeepSeek's
         # format) differ in GEMM rate, weight streaming and the fixed time of their kernels
+        # The experts of a MoE model run the precision's path; its non-expert layers run
+        # the checkpoint's dense precision (fp8 in a 4-bit MoE checkpoint), each at its speed
         self.path_speed = path_speed(self.eff, model, precision)
         self.flops_s = gpu.peak_tflops[precision] * 1e12 * self.path_speed
         self.mem_eff = min(max(self.eff.mem, 0.95), self.eff.mem * self.path_speed)  # ≤ 95 % of HBM
+        dprec = dense_precision(model, precision, k)
+        self.dense_path_speed = path_speed(self.eff, model, dprec)
+        self.dense_flops_s = gpu.peak_tflops.get(dprec, gpu.peak_tflops[precision]) * 1e12
+        self.dense_flops_s *= self.dense_path_speed
+        self.dense_mem_eff = min(max(self.eff.mem, 0.95), self.eff.mem * self.dense_path_speed)
         # attention math runs in FP8 over an FP8 KV cache where the GPU has it (FP8 FMHA and
         # FP8 MLA kernels of TensorRT-LLM/FlashInfer), else BF16
         low = "fp8" if precision in ("fp8", "fp4") and "fp8" in gpu.peak_tflops else "bf16"
-        self.attn_flops_s = gpu.peak_tflops[low] * 1e12 * gpu.attention_speedup
+        self.attn_flops_s = gpu.peak_tflops[low] * 1e12
         self.prefill_attn_flops_s = self.attn_flops_s
+        # softmax: one exponential per (query, key, head) on the special-function units
+        self.exp_s = exp_rate_tera(gpu, k) * 1e12
         self.active_params = model.active_params_b * 1e9
         if moe:
             self.expert_active = (
@@ -180,6 +228,11 @@ class Replica:
         self.tile_m = float(k["gemm_tile_m"])
         kernels = k["kernels_per_layer"]
         self.kernels_per_layer = float(kernels["moe"] if moe else kernels["dense"])
+        # the kernels of the dense part run the dense path, the MoE part's the expert path
+        dense_k = float(kernels["dense"]) if moe else self.kernels_per_layer
+        self.kernel_time_weight = (
+            dense_k / self.dense_path_speed + (self.kernels_per_layer - dense_k) / self.path_speed
+        )
         self.act_bytes = k["activation_bytes"]
         self.dispatch_bytes = k["dispatch_bytes"]
         self.mem_clock_sens = k["memory_clock_sensitivity"]
@@ -314,8 +367,9 @@ class Replica:
         p = np.asarray(prefill_tokens, dtype=float) / par.pp
         pctx = np.asarray(context if prefill_context is None else prefill_context, dtype=float)
         T = b * q + p
-        mem_rate = self.mem_eff * self.hbm_bytes_s * (1 - self.mem_clock_sens * (1 - clock))
-        lin_rate = e.comp * self.flops_s * clock
+        hbm = self.hbm_bytes_s * (1 - self.mem_clock_sens * (1 - clock))
+        mem_rate, dense_mem_rate = self.mem_eff * hbm, self.dense_mem_eff * hbm
+        lin_rate, dense_rate = e.comp * self.flops_s * clock, e.comp * self.dense_flops_s * clock
         att_rate = (e.attn or e.comp) * self.attn_flops_s * clock
         pf_att_rate = (e.attn or e.comp) * self.prefill_attn_flops_s * clock
         g = self.n_stage
@@ -327,9 +381,8 @@ class Replica:
             touched = 1.0 - np.power(1.0 - m.experts_per_token / m.experts, T)
             dense_shard = 1 if par.dp_attention else par.tp
             # expert matrices stream at the grouped GEMM's rate (η_moe of a dense GEMM's)
-            lin_bytes = self.dense_bytes / (par.pp * dense_shard) + touched * self.expert_bytes / (
-                self.n * e.moe
-            )
+            dense_b = self.dense_bytes / (par.pp * dense_shard)
+            expert_b = touched * self.expert_bytes / (self.n * e.moe)
             dense_flops = (
                 2.0
                 * self.dense_active
@@ -340,19 +393,30 @@ class Replica:
             expert_flops = (
                 2.0 * (self.expert_active * m.experts / m.experts_per_token) * per_expert_rows / g
             )
-            lin_flops = (dense_flops + expert_flops) / par.pp
+            # the dense layers and the experts are separate kernels, each on its roofline
+            dm, dc = dense_b / dense_mem_rate, dense_flops / par.pp / dense_rate
+            em, ec = expert_b / mem_rate, expert_flops / par.pp / lin_rate
+            t_lin_mem, t_lin_comp = dm + em, dc + ec
+            t_lin = np.maximum(dm, dc) + np.maximum(em, ec)
         else:
             lin_bytes = np.full_like(T, self.dense_bytes / self.n)
             lin_flops = 2.0 * self.active_params / par.pp * np.maximum(T, self.tile_m) / g
-        t_lin_mem, t_lin_comp = lin_bytes / mem_rate, lin_flops / lin_rate
-        t_lin = np.maximum(t_lin_mem, t_lin_comp)
+            t_lin_mem, t_lin_comp = lin_bytes / mem_rate, lin_flops / lin_rate
+            t_lin = np.maximum(t_lin_mem, t_lin_comp)
 
         # attention (decode reads the KV of every running request; prefill is compute)
         kv_bytes = b * self.kv_seq_bytes(context) / (par.pp * self.kv_shard)
         layers_s = m.layers / par.pp
         dec_att = layers_s * b * q * self.attn_flops_per_ctx * np.asarray(context, dtype=float) / g
         pf_att = layers_s * p * self.prefill_attn_flops_per_ctx * pctx / g
-        t_att_mem, t_att_comp = kv_bytes / mem_rate, dec_att / att_rate + pf_att / pf_att_rate
+        exps = layers_s * m.heads * (b * q * np.asarray(context, dtype=float) + p * pctx) / g
+        # the special-function units run at their own rate: η_attn describes the attention
+        # kernels' tensor-core side (tiling, pipeline bubbles), not the SFU's throughput
+        exp_rate = self.exp_s * clock
+        t_att_mem = kv_bytes / mem_rate
+        # pipelined kernels (FlashAttention-3/4's ping-pong) overlap one tile's softmax with
+        # another's matmuls: the slower of the two bounds the attention
+        t_att_comp = np.maximum(dec_att / att_rate + pf_att / pf_att_rate, exps / exp_rate)
         t_att = np.maximum(t_att_mem, t_att_comp)
 
         # collectives inside a stage, α + β·bytes each, per layer
@@ -362,16 +426,18 @@ class Replica:
             ar = self.coll_latency_s + 2.0 * (g - 1) / g * T * m.hidden * self.act_bytes * inv_bw
             if m.is_moe:
                 sent = (T / g) * m.experts_per_token * m.hidden * (g - 1) / g
-                dispatch = self.a2a_latency_s + sent * self.dispatch_bytes * inv_bw
-                combine = self.a2a_latency_s + sent * self.act_bytes * inv_bw
-                per_layer = dispatch + combine + (0.0 if par.dp_attention else ar)
+                moved = sent * (self.dispatch_bytes + self.act_bytes) * inv_bw
+                # a prefill runs as two micro-batches (DeepSeek's prefill, SGLang's two-batch
+                # overlap): one's dispatch and combine move while the other's GEMMs run
+                pf_share = np.divide(p, T, out=np.zeros_like(T), where=T > 0)
+                moved = moved - pf_share * np.minimum(moved, t_lin / layers_s)
+                a2a = 2 * self.a2a_latency_s + moved
+                per_layer = a2a + (0.0 if par.dp_attention else ar)
             else:
                 per_layer = 2 * ar
         # fixed per-layer cost: kernel launches and the gaps between them; latency-bound
         # kernels and their tails run at the SM clock, so a capped GPU pays more of it
-        per_layer = per_layer + self.kernels_per_layer * e.layer_overhead_us * 1e-6 / (
-            clock * self.path_speed
-        )
+        per_layer = per_layer + self.kernel_time_weight * e.layer_overhead_us * 1e-6 / clock
         t_stage = t_lin + t_att + layers_s * per_layer
         if par.mtp:  # each draft runs the MTP module: about one more layer of this stage
             t_stage = t_stage * (1 + par.mtp / layers_s)

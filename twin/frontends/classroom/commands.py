@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import re
 
-from twin.core import commands as C
+from twin.core.api import commands as C
 from twin.core.errors import TwinError
 from twin.frontends.classroom import protocol
 from twin.frontends.classroom.roles import CLASS_VERBS

@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from twin.core import commands as C
+from twin.core.api import commands as C
+from twin.core.api import load_catalog
 from twin.frontends.classroom import roles
 from twin.frontends.classroom.remote import RemoteDriver, RemoteOutcome, is_class_line, policy_of
 from twin.frontends.tui import app as tui_app
@@ -50,18 +51,15 @@ class RemoteApp(TwinApp):
 
     def __init__(self, driver: RemoteDriver, **kwargs):
         w = driver.welcome
-        from twin.core.catalog import load_catalog
-
-        catalog = load_catalog(w.get("catalog") or ())
         super().__init__(
             driver.layout,
-            catalog=catalog,
+            catalog=load_catalog(w.get("catalog") or ()),
             seed=w.get("seed"),
             readonly=driver.role == "observer",
             paused=True,
+            driver=driver,  # type: ignore[arg-type]
             **kwargs,
         )
-        self.driver = driver  # type: ignore[assignment]
         self.name_ = driver.name
         self.role = driver.role
         self.policy = policy_of(w)
@@ -78,7 +76,6 @@ class RemoteApp(TwinApp):
             self.ctx.scenario = self.scenario  # type: ignore[assignment]
         self.blind = self.ctx.blind = self.role != "instructor" and sc is not None
         self.ctx.history_from_s = w.get("history_from_s", 0.0)
-        self.ctx.start_hour = w.get("start_hour", self.ctx.start_hour)
         self.title = f"twin · class · {self.name_} ({self.role})"
         self._debrief_path: str | None = None
 

@@ -14,9 +14,9 @@ import contextlib
 import os
 import tempfile
 
-from twin.core import commands as C
+from twin.core.api import Journal
+from twin.core.api import commands as C
 from twin.core.errors import TwinError
-from twin.core.journal import Journal
 from twin.frontends.recording import SessionLog
 
 

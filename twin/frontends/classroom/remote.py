@@ -17,7 +17,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from twin.core import commands as C
+from twin.core.api import commands as C
 from twin.core.errors import TwinError
 from twin.frontends.classroom import codec, protocol
 from twin.frontends.classroom.roles import CLASS_VERBS, Policy
@@ -113,6 +113,11 @@ class RemoteDriver:
 
     def start(self) -> None:
         pass
+
+    @property
+    def start_hour(self) -> float:
+        """The simulated hour of day at t = 0 (the server's factory's)."""
+        return float(self.welcome["start_hour"])
 
     @property
     def now(self) -> float:

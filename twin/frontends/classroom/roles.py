@@ -79,7 +79,7 @@ class Policy:
 def commands_for(policy: Policy, role: str) -> list[tuple[str, str]]:
     """(usage, what it does) of every ``:`` command ``role`` may give in this class: the
     control room's, then the class's own (help lists them; completion offers them)."""
-    from twin.core.commands import VERBS
+    from twin.core.api import VERBS
 
     out = [(usage, what) for verb, (usage, what) in VERBS.items() if policy.allows(role, verb)]
     for verb, text in CLASS_VERBS.items():
@@ -93,7 +93,7 @@ def complete(text: str, policy: Policy, role: str, base) -> list[str]:
     """Completions of a ``:`` line in a class: the verbs ``role`` may give (the control
     room's and the class's own), an inject's command, and ``base(text)`` (the control
     room's completion) for the arguments of an operator command."""
-    from twin.core.commands import VERBS
+    from twin.core.api import VERBS
 
     body = text.lstrip().removeprefix(":")
     words = body.split()

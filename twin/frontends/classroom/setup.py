@@ -10,13 +10,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from twin.core.catalog import load_catalog
-from twin.core.engine import Factory
-from twin.core.layout import load_layout
+from twin.core.api import Session, check_writable, load_catalog, open_target
 from twin.frontends.classroom import codec
 from twin.frontends.classroom.journal import ClassSession
-from twin.frontends.classroom.world import World, core_state, make_world
-from twin.frontends.playback import ScenarioPlayer
+from twin.frontends.classroom.world import World, make_world
 from twin.frontends.recording import scenario_overrides
 
 
@@ -31,38 +28,28 @@ def world_builder(args: argparse.Namespace):
     sdoc = scenario_doc(target)
     record = Path(args.record) if args.record else None
     if record is not None:
-        from twin.core.journal import check_writable
-
         if Path(target).is_file() and record.resolve() == Path(target).resolve():
             raise_twin(f"serve: --record: {record} is the file being played; record elsewhere")
         check_writable(record, args.force, "--record")
-    player0: ScenarioPlayer | None = None
     if sdoc is not None:
         player0 = _warmed_up(sdoc, target, catalog, args.seed)
-        factory0 = player0.factory
+        sim0 = Session(player0.factory, player0)
         sc = player0.sc
         layout, tick_s, history_from = sc.layout, sc.tick_s, 0.6 * sc.warmup_s
-        base = factory0.checkpoint({"player": core_state(player0)})
     else:
-        sc = None
-        layout = load_layout(target, catalog)
-        factory0 = Factory(layout, catalog, seed=args.seed, faults=False)
-        factory0.advance_to(WARM_UP_S)
+        sc, player0 = None, None
+        sim0 = open_target(target, catalog, seed=args.seed)
+        sim0.advance_to(WARM_UP_S)
+        layout = sim0.layout
         tick_s, history_from = layout.tick_s, 0.6 * WARM_UP_S
-        base = factory0.checkpoint()
+    factory0 = sim0.factory
+    base = sim0.checkpoint()
     seed = factory0.seed
     made = [0]
 
     def new_world(name: str) -> World:
-        if made[0] == 0:
-            factory, player = factory0, player0
-        else:
-            factory = Factory(layout, catalog, seed=seed, faults=False, tick_s=tick_s)
-            ctx = factory.restore(base)
-            player = None
-            if sc is not None:
-                player = ScenarioPlayer(sc, factory)
-                player.load_state(ctx["player"])
+        sim = sim0 if made[0] == 0 else sim0.copy(base)
+        player = sim.player
         made[0] += 1
         path = None
         if record is not None:
@@ -83,7 +70,7 @@ def world_builder(args: argparse.Namespace):
             session.comment(
                 f"world {name} of a class (twin serve); each command names its author (by:)"
             )
-        return make_world(name, factory, player, session, args.speed, args.frozen)
+        return make_world(name, sim, session, args.speed, args.frozen)
 
     welcome = {
         "title": sc.name if sc else layout.name,

@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from twin.core.yamlsrc import Reader, load_file
+from twin.core.api import Reader, load_file
 
 ROLES = ("instructor", "trainee", "observer")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,32}$")

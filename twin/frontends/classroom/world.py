@@ -16,10 +16,9 @@ import time
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from twin.core import commands as C
-from twin.core.engine import Factory
+from twin.core.api import Factory, Session
+from twin.core.api import commands as C
 from twin.core.errors import TwinError
-from twin.core.scenario import ScenarioPlayer as CorePlayer
 from twin.core.units import format_duration
 from twin.frontends.classroom.journal import ClassSession
 from twin.frontends.playback import ScenarioPlayer
@@ -148,8 +147,7 @@ class World:
     """One simulation: what ``twin serve`` steps, checkpoints and rewinds."""
 
     name: str
-    factory: Factory
-    player: ScenarioPlayer | None
+    sim: Session  # the factory and the scenario player on it
     session: ClassSession
     clock: SimClock
     driver: ClassDriver = field(init=False)
@@ -164,6 +162,14 @@ class World:
         if self.player is not None:
             self.driver.start()
         self.last_auto_s = self.factory.now
+
+    @property
+    def factory(self) -> Factory:
+        return self.sim.factory
+
+    @property
+    def player(self) -> ScenarioPlayer | None:
+        return self.sim.player  # type: ignore[return-value]
 
     @property
     def t0(self) -> float:
@@ -215,11 +221,10 @@ class World:
             while name is None or (name in self.checkpoints and auto):
                 name = f"cp{n}"
                 n += 1
-            context = {"player": core_state(self.player)} if self.player is not None else {}
             cp = Checkpoint(
                 name,
                 self.factory.now,
-                self.factory.checkpoint(context),
+                self.sim.checkpoint(),
                 len(self.session.entries),
                 frozenset(d.hidden),
                 dict(d.authors),
@@ -242,9 +247,7 @@ class World:
             raise TwinError(f"rewind: no checkpoint {name!r}; checkpoints: {have}")
         d = self.driver
         with d.lock:
-            ctx = self.factory.restore(cp.data)
-            if self.player is not None:
-                self.player.load_state(ctx["player"])
+            self.sim.restore(cp.data)
             d._pending.clear()
             d._script_outcomes.clear()
             d.hidden = set(cp.hidden)
@@ -268,20 +271,10 @@ class World:
 
 
 def make_world(
-    name: str,
-    factory: Factory,
-    player: ScenarioPlayer | None,
-    session: ClassSession,
-    speed: float | None,
-    paused: bool,
+    name: str, sim: Session, session: ClassSession, speed: float | None, paused: bool
 ) -> World:
-    clock = SimClock(factory.now, speed=speed, paused=paused, wall=time.monotonic)
-    return World(name, factory, player, session, clock)
-
-
-def core_state(player: ScenarioPlayer) -> dict:
-    """The player's exact state (the core's `state`; the front end's is a view of it)."""
-    return CorePlayer.state(player)
+    clock = SimClock(sim.factory.now, speed=speed, paused=paused, wall=time.monotonic)
+    return World(name, sim, session, clock)
 
 
 def blind_script(st, hidden_applied: set[tuple[float, str]]):

@@ -115,36 +115,29 @@ class TwinApp(SessionCommands, DrillActions, RoomActions, App[None]):
         record: str | Path | None = None,
         warm_up_progress: Callable[[float, float], None] | None = None,
         force: bool = False,
+        driver: EngineDriver | None = None,
     ):
         """``scenario`` plays a scenario (a `ScenarioPlayer` whose warm-up may already have
         run); ``blind`` hides its upcoming events; ``record`` journals every command applied
         to that file as it is applied (a scenario file that replays the session).
         ``warm_up_s`` runs a layout that long before the first frame, so the room opens on a
         factory at steady state (``warm_up_progress(done_s, total_s)`` follows it); the
-        gauges' sparklines start after it."""
+        gauges' sparklines start after it. ``driver`` is an engine elsewhere (``twin
+        attach``'s `RemoteDriver`): then nothing is built or run here."""
         super().__init__()
         self.catalog = catalog or load_catalog()
-        player: ScenarioPlayer | None = None
-        if scenario is not None:
-            if isinstance(scenario, ScenarioPlayer):
-                player = scenario
-            else:
-                player = open_scenario(scenario, self.catalog, seed, ScenarioPlayer).player
-            self.layout = player.sc.layout
-            factory = player.factory
-            player.warm_up()
-        else:
-            self.layout = (
-                layout if isinstance(layout, Layout) else load_layout(layout, self.catalog)
-            )
-            factory = Factory(self.layout, self.catalog, seed=seed, faults=False)
+        if driver is None:
+            factory, player = self._open(layout, scenario, seed)
+            seed, start_hour = factory.seed, factory.start_hour
+        else:  # the engine is elsewhere (twin attach: the class's server); layout is its
+            self.layout, factory, player, start_hour = layout, None, None, driver.start_hour
         self.scenario = player.sc if player is not None else None
         self.player = player
         self.blind = blind and player is not None
         sc = self.scenario
         self.session = SessionLog(
             self.layout,
-            factory.seed,
+            seed,
             sc.tick_s if sc else self.layout.tick_s,
             t0=player.t0 if player else 0.0,
             warmup_s=sc.warmup_s if sc else 0.0,
@@ -154,20 +147,13 @@ class TwinApp(SessionCommands, DrillActions, RoomActions, App[None]):
             scenario_file=sc.file if sc else None,
             force=force,
         )
-        self.driver = EngineDriver(factory, player, on_applied=self.session.record)
-        if faults and player is None:  # as a command, so a recording replays it
-            self.driver.submit(C.Faults(True))
-            self.driver.step(factory.now)
-        if player is not None:
-            self.driver.start()
-        elif warm_up_s > 0:
-            step = max(warm_up_s / 50, 1.0)
-            while factory.now < warm_up_s - 1e-9:
-                factory.advance_to(min(factory.now + step, warm_up_s))
-                if warm_up_progress is not None:
-                    warm_up_progress(factory.now, warm_up_s)
+        if factory is not None:
+            driver = EngineDriver(factory, player, on_applied=self.session.record)
+        self.driver = driver
+        if factory is not None:
+            self._start(factory, faults, warm_up_s, warm_up_progress)
         self.wall = wall
-        self.clock = SimClock(factory.now, speed=speed, paused=paused, wall=wall)
+        self.clock = SimClock(self.driver.now, speed=speed, paused=paused, wall=wall)
         self.readonly = readonly
         self.fps = fps
         self.live = live
@@ -176,7 +162,7 @@ class TwinApp(SessionCommands, DrillActions, RoomActions, App[None]):
         self.ctx = ViewContext(
             topology=Topology.of(self.layout),
             catalog=self.catalog,
-            start_hour=factory.start_hour,
+            start_hour=start_hour,
             ambient_c=self.layout.site.ambient_c,
             throttle_c=float(k.get("gpu_throttle_c", 90.0)),
             alarms=AlarmBook(),
@@ -196,6 +182,33 @@ class TwinApp(SessionCommands, DrillActions, RoomActions, App[None]):
         self._script_status = "running"
         self._from_alarm = False  # Enter on an alarm brought the operator here: Esc goes back
         self._baseline_at: str | None = None  # the baseline's time, when one is marked
+
+    def _open(self, layout: Layout | str, scenario, seed: int | None):
+        """The factory (and the scenario's player) this room runs."""
+        player: ScenarioPlayer | None = None
+        if scenario is not None:
+            if isinstance(scenario, ScenarioPlayer):
+                player = scenario
+            else:
+                player = open_scenario(scenario, self.catalog, seed, ScenarioPlayer).player
+            self.layout = player.sc.layout
+            player.warm_up()
+            return player.factory, player
+        self.layout = layout if isinstance(layout, Layout) else load_layout(layout, self.catalog)
+        return Factory(self.layout, self.catalog, seed=seed, faults=False), None
+
+    def _start(self, factory, faults: bool, warm_up_s: float, progress) -> None:
+        if faults and self.player is None:  # as a command, so a recording replays it
+            self.driver.submit(C.Faults(True))
+            self.driver.step(factory.now)
+        if self.player is not None:
+            self.driver.start()
+        elif warm_up_s > 0:
+            step = max(warm_up_s / 50, 1.0)
+            while factory.now < warm_up_s - 1e-9:
+                factory.advance_to(min(factory.now + step, warm_up_s))
+                if progress is not None:
+                    progress(factory.now, warm_up_s)
 
     @property
     def recorded(self) -> list[tuple[float, str]]:

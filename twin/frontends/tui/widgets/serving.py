@@ -3,6 +3,8 @@ against their latency SLOs; the routing policy."""
 
 from __future__ import annotations
 
+import math
+
 from rich import box
 from rich.console import Group
 from rich.table import Table
@@ -222,6 +224,8 @@ class ServingView(View):
 
     @staticmethod
     def _vs(value: float, slo: float, st: dict[str, str]) -> Text:
+        if not math.isfinite(value):  # no request completed: no latency, no verdict
+            return Text(f"—/{fmt.seconds(slo)}  ")
         ratio = value / slo if slo > 0 else 0.0
         glyph, style = (
             ("✗", st["bad"])

@@ -24,7 +24,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Static
 
-from twin.core.api import Snapshot
+from twin.core.api import Snapshot, kpis
 from twin.core.units import format_duration
 from twin.frontends.playback import LiveVerdict, ScriptState
 from twin.frontends.tui import fmt
@@ -58,9 +58,10 @@ def observed_text(x: float | str | None, metric: str = "") -> str:
         return x
     if not math.isfinite(x):
         return "—"
-    if metric.startswith(("ttft_", "tpot_")):
+    quantity = kpis.quantity(metric)  # the registry's unit, never the name's suffix
+    if quantity == kpis.DURATION:
         return fmt.seconds(x)
-    if metric.endswith("_kw"):
+    if quantity == kpis.POWER:
         return fmt.kw(x)
     return fmt.si(x) if abs(x) >= 1e4 else f"{x:.4g}"
 
