@@ -103,3 +103,19 @@ def test_a_registered_metric_reaches_the_report_the_conditions_the_markdown_and_
     assert readings["prefill_share"].value == f"{f.gauges['prefill_share'] * 100:.1f}"
     assert readings["prefill_share"].unit == "%"
     assert [s.key for s in gauge_specs()][-1] == "prefill_share"
+
+
+def test_slo_attainment_is_a_share_even_when_the_counts_round_over():
+    """The windows' running sums can leave ``met`` a rounding above the requests counted;
+    the share a user reads (and a condition ``slo_attainment <= 1`` tests) stays in [0, 1]."""
+    m = kpis.get("slo_attainment")
+
+    def share(met, admitted):
+        counts = {"admitted": admitted, "met": met, "shed": 0.0, "failed": 0.0}
+        q = kpis.Quantities({}, {**counts, "abandoned": 0.0, "requests": admitted}, {}, 1.0, None)
+        return m.formula(q)
+
+    assert share(3.0 + 1e-12, 3.0) == 1.0
+    assert share(-1e-15, 3.0) == 0.0
+    assert share(1.5, 3.0) == 0.5
+    assert share(0.0, 0.0) == 1.0  # nothing asked, nothing missed

@@ -269,7 +269,8 @@ def _pct(hist: str, p: float) -> Callable[[Quantities], float]:
 def _attainment(q: Quantities) -> float:
     c = q.counts
     denom = c["admitted"] + c["shed"] + c["failed"] + c["abandoned"]
-    return float(c["met"] / denom) if denom > 0 else 1.0
+    # a share: the windows' running sums can leave ``met`` a rounding above ``admitted``
+    return min(1.0, max(0.0, float(c["met"] / denom))) if denom > 0 else 1.0
 
 
 def _rate(key: str) -> Callable[[Quantities], float]:

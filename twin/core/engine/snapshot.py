@@ -351,7 +351,7 @@ class Snapshots:
                     percentile(self.w_tpot.sum[c], 0.95),
                     sh.slo_ttft_s,
                     sh.slo_tpot_s,
-                    float(w[1, c] / den) if den > 0 else 1.0,
+                    min(1.0, max(0.0, float(w[1, c] / den))) if den > 0 else 1.0,
                     float(self._cls_shed_rate[c]),
                 )
             )
