@@ -174,3 +174,16 @@ async def attach(path, name: str, role: str) -> Raw:
     assert welcome["t"] == "welcome", welcome
     await c.until(lambda m: m["t"] == "full")
     return c
+
+
+async def reply(c: Raw, text: str) -> dict:
+    """Send a command and wait for its result or error."""
+    i = await c.cmd(text)
+    return await c.until(lambda m: m.get("id") == i and m["t"] in ("result", "error"))
+
+
+async def applied(c: Raw, text: str) -> dict:
+    """Send an operator command and wait for the frame that reports its outcome."""
+    i = await c.cmd(text)
+    m = await c.until(lambda m: is_frame(m) and any(o["id"] == i for o in m["outcomes"]))
+    return next(o for o in m["outcomes"] if o["id"] == i)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from classroom_helpers import Raw, attach, build_room, is_frame
+from classroom_helpers import applied, attach, build_room, is_frame, reply
 
 from twin.cli import main
 from twin.frontends.classroom import codec
@@ -51,17 +51,6 @@ hint_cost: 7
 """
 
 
-async def _reply(c: Raw, text: str) -> dict:
-    i = await c.cmd(text)
-    return await c.until(lambda m: m.get("id") == i and m["t"] in ("result", "error"))
-
-
-async def _applied(c: Raw, text: str) -> dict:
-    i = await c.cmd(text)
-    m = await c.until(lambda m: is_frame(m) and any(o["id"] == i for o in m["outcomes"]))
-    return next(o for o in m["outcomes"] if o["id"] == i)
-
-
 async def test_a_live_drill_replays_with_twin_run_to_the_same_score(tmp_path):
     target = tmp_path / "class-replay.yaml"
     target.write_text(DRILL)
@@ -74,18 +63,18 @@ async def test_a_live_drill_replays_with_twin_run_to_the_same_score(tmp_path):
     try:
         ada = await attach(sock, "ada", "instructor")
         bo = await attach(sock, "bo", "trainee")
-        assert (await _reply(ada, "run"))["t"] == "result"
+        assert (await reply(ada, "run"))["t"] == "result"
         await ada.until(lambda m: is_frame(m) and ada.snapshot().t_s >= 30 + 25)
-        assert (await _reply(ada, "freeze"))["t"] == "result"
-        hint = await _reply(bo, "hint")
+        assert (await reply(ada, "freeze"))["t"] == "result"
+        hint = await reply(bo, "hint")
         assert hint["message"].startswith("hint (−7, 1 left)"), hint
-        out = await _applied(bo, "drain row-a-02")
+        out = await applied(bo, "drain row-a-02")
         assert out["ok"] and out["by"] == "bo", out
-        out = await _applied(ada, "inject fail row-b-pdu-1 for 1m")  # shown to the class
+        out = await applied(ada, "inject fail row-b-pdu-1 for 1m")  # shown to the class
         assert out["ok"] and out["by"] == "ada"
-        out = await _applied(ada, "inject hidden fail row-b-pdu-2 for 1m")
+        out = await applied(ada, "inject hidden fail row-b-pdu-2 for 1m")
         assert out["ok"] and out["hidden"]
-        assert (await _reply(ada, "run"))["t"] == "result"
+        assert (await reply(ada, "run"))["t"] == "result"
         await ada.until(lambda m: is_frame(m) and m["frame"].get("halted"), timeout=120)
         w = room.worlds["class"]
         with w.driver.lock:

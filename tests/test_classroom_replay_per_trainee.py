@@ -7,25 +7,14 @@ from __future__ import annotations
 
 import json
 
-from classroom_helpers import Raw, attach, build_room, is_frame
+from classroom_helpers import Raw, applied, attach, build_room, is_frame, reply
 from test_classroom_replay import DRILL
 
 from twin.cli import main
 
 
-async def _reply(c: Raw, text: str) -> dict:
-    i = await c.cmd(text)
-    return await c.until(lambda m: m.get("id") == i and m["t"] in ("result", "error"))
-
-
-async def _applied(c: Raw, text: str) -> dict:
-    i = await c.cmd(text)
-    m = await c.until(lambda m: is_frame(m) and any(o["id"] == i for o in m["outcomes"]))
-    return next(o for o in m["outcomes"] if o["id"] == i)
-
-
 async def _to_the_end(c: Raw) -> None:
-    assert (await _reply(c, "run"))["t"] == "result"
+    assert (await reply(c, "run"))["t"] == "result"
     await c.until(lambda m: is_frame(m) and m["frame"].get("halted"), timeout=180)
 
 
@@ -47,11 +36,11 @@ async def test_each_trainees_recording_replays_to_their_own_live_score(tmp_path)
         cy = await attach(sock, "cy", "trainee")
         assert set(room.worlds) == {"instructor", "bo", "cy"}
         # bo: runs their copy to 25 s after the start, freezes it, takes a hint and drains
-        assert (await _reply(bo, "run"))["t"] == "result"
+        assert (await reply(bo, "run"))["t"] == "result"
         await bo.until(lambda m: is_frame(m) and bo.snapshot().t_s >= 30 + 25)
-        assert (await _reply(bo, "freeze"))["t"] == "result"
-        assert (await _reply(bo, "hint"))["message"].startswith("hint (−7, 1 left)")
-        out = await _applied(bo, "drain row-a-02")
+        assert (await reply(bo, "freeze"))["t"] == "result"
+        assert (await reply(bo, "hint"))["message"].startswith("hint (−7, 1 left)")
+        out = await applied(bo, "drain row-a-02")
         assert out["ok"] and out["by"] == "bo", out
         await _to_the_end(bo)
         await _to_the_end(cy)  # cy does nothing in their own copy
