@@ -105,6 +105,10 @@ class Lengths:
         isl = [length_bins(w.isl) for w in W]
         osl = [length_bins(w.osl) for w in W]
         self.len_w = np.array([w for _, w in isl])  # (C, J) bin weights (same for both)
+        # their cumulative weights, from 0 (``kernel.serve_queues``' SLO shares)
+        self._len_cumw = np.concatenate(
+            [np.zeros((len(W), 1)), np.cumsum(self.len_w, axis=1)], axis=1
+        )
         self.len_isl_d = np.array([x - w.isl.mean for (x, _), w in zip(isl, W, strict=True)])
         x_out = np.array([x / w.osl.mean for (x, _), w in zip(osl, W, strict=True)])
         self.len_z, zw = _slices(_Z, Z_EDGES)
@@ -167,22 +171,6 @@ class Lengths:
         out = np.zeros((self.n_cls, HIST_BUCKETS))
         K.spread_hist(hist, _MIDS, self._len_ones, shift, self.len_w, out)  # _MIDS[b] + shift
         return out
-
-    def _ttft_ok_share(self, ttft: np.ndarray, cls: np.ndarray, shift: np.ndarray) -> np.ndarray:
-        """Share of each admitted cohort's requests (over its prompt bins) whose own TTFT
-        met its class's SLO."""
-        slack = self.cls_slo_ttft[cls] - ttft
-        if not shift.any():
-            return (slack >= 0).astype(float)
-        # bins are in prompt order, so the bins that met it are a prefix: one sorted search
-        # over every class's shifts at once (class c's keys offset by c·span)
-        J = shift.shape[1]
-        span = 4.0 * (np.abs(shift).max() + 1.0)
-        keys = (shift + span * np.arange(self.n_cls)[:, None]).ravel()
-        cumw = np.concatenate([np.zeros((self.n_cls, 1)), np.cumsum(self.len_w, axis=1)], axis=1)
-        np.clip(slack, -span / 2, span / 2, out=slack)
-        pos = np.searchsorted(keys, slack + span * cls, "right") - cls * J
-        return cumw.ravel()[cls * (J + 1) + pos]
 
     def _spread_tpot(self, hist: np.ndarray, out_rc: np.ndarray, B: np.ndarray, k):
         """A (C, HIST_BUCKETS) TPOT histogram at each replica's pace (counting output

@@ -217,10 +217,6 @@ class Replicas:
         self.rep_user_s = np.zeros(n)  # output tokens/s each running request gets (pace)
         self.rep_util = np.zeros(n)
         self._len_reps()  # lengths.py: each class's prefill replica
-        # the prompt bins' cumulative weights, from 0 (``kernel.serve_queues``' SLO shares)
-        self._len_cumw = np.concatenate(
-            [np.zeros((self.n_cls, 1)), np.cumsum(self.len_w, axis=1)], axis=1
-        )
         self._session_tables()  # sessions.py: KV each replica holds
 
     def _replica_state(self) -> dict:
