@@ -31,6 +31,9 @@ from twin.core.engine.metrics import _LOG_STEP, HIST_BUCKETS, HIST_MIN_S
 from twin.core.engine.routing import waterfill
 
 ROLE_AGG, ROLE_PREFILL, ROLE_DECODE = 0, 1, 2
+#: Prefill utilisation at which a replica's queueing wait (Kingman) stops growing: beyond
+#: it the tick's work does not fit, and the backlog waits in the FIFO instead.
+RHO_MAX = 0.95
 _HIST_MAX_S = HIST_MIN_S * math.exp(HIST_BUCKETS * _LOG_STEP)
 
 
@@ -212,6 +215,7 @@ def serve_queues(
     kv_bytes,
     kv_lat,
     cls_slo_ttft,
+    cls_kingman,
     len_shift,
     len_cumw,
     cls_slot,
@@ -289,17 +293,25 @@ def serve_queues(
         pb = prof[r] * n_pf + i0
         pf_u[r] = pfu[pb] + (pfu[pb + 1] - pfu[pb]) * f
         if takes[0] > 1e-12:
-            # TTFT: its wait, half a decode step, half this tick's prefill and its own prompt
-            own = prompt_time(tpf, prof[r], q_tok[r, 0], cw[r], chunk, pf_scale, pf_grid)
-            base = t_dec[r] / 2 + 0.5 * pf_time[r] + 0.5 * own * slow[r]
+            # TTFT: the decode step in progress, the prefill queued ahead of it and its own
+            # step. The queue is Kingman's: (c_a² + c_s²)/2 · ρ/(1 − ρ) · s̄ for the replica's
+            # prefill utilisation ρ and mean prefill s̄ per request, rates and not the tick's
+            # bulk, so a 5 s tick gives the TTFT a 1 s tick does
+            n_take = 0.0
+            for j in range(Q):
+                n_take += takes[j]
+            rho = min(pf_time[r] / dt, RHO_MAX)
+            queue = rho / (1.0 - rho) * pf_time[r] / max(n_take, 1e-12)
             for j in range(Q):
                 take = takes[j]
                 if take <= 1e-12:
                     continue
                 admitted = True
                 c = q_cls[r, j]
-                # a cohort that arrived this tick waits as the tick's own arrivals do (in
-                # ``base``); one carried over arrived at the end of its tick (the FIFO
+                # its own step: its prompt alone, or the group of prompts it is prefilled in
+                own = prompt_time(tpf, prof[r], q_tok[r, j], cw[r], chunk, pf_scale, pf_grid)
+                base = t_dec[r] / 2 + cls_kingman[c] * queue + max(own, step_g) * slow[r]
+                # a cohort that arrived this tick waits ``base``; one carried over arrived at the end of its tick (the FIFO
                 # carries the latest arrivals) and waits whole ticks since, then its turn
                 # within this one: a short backlog drains in a fraction of a tick, not one
                 waited = t0 - q_t[r, j]
