@@ -197,10 +197,10 @@ class Flow:
             self.now - self.dt, self.dt, PREFILL_TIME_SHARE, k.add, self.rep_slot_cls,
             k.tok_req, self.q_cnt, self.q_t, self.q_tok, self.q_cls, self.cls_timeout,
             self.rep_role, k.accepting, k.B, self.rep_bmax, room_pf, k.cw, k.slow,
-            self._t_dec_last, self._tau_last, self.rep_prof, self.chunk, self._pf_scale,
-            self.pf_grid, self._tpf_flat, self._pfu_flat, kv_bw, kv_bytes, kv_lat,
-            self.cls_slo_ttft, self.len_kingman, shift, self._len_cumw, self.cls_slot, k.counts[6], ttft_hist,
-            k.adm, k.ok_take, k.pf_tokens, k.pf_time, k.pf_u,
+            self._t_dec_last, self._tau_last, self._pf_rho, self.rep_prof, self.chunk,
+            self._pf_scale, self.pf_grid, self._tpf_flat, self._pfu_flat, kv_bw, kv_bytes,
+            kv_lat, self.cls_slo_ttft, self.len_kingman, shift, self._len_cumw, self.cls_slot,
+            k.counts[6], ttft_hist, k.adm, k.ok_take, k.pf_tokens, k.pf_time, k.pf_u,
         )  # fmt: skip
         self.w_ttft.push(self._spread_ttft(ttft_hist, shift))  # lengths.py
 
