@@ -89,19 +89,19 @@ class Window:
         self.head = 0
 
     def push(self, value: np.ndarray) -> None:
-        n = len(self.ring)
-        _push(self.ring.reshape(n, -1), self.sum.reshape(-1), self.head, value.reshape(-1))
-        self.head = (self.head + 1) % n
+        _push(self.ring, self.sum, self.head, np.ascontiguousarray(value))
+        self.head = (self.head + 1) % len(self.ring)
 
 
 @njit(cache=True, error_model="numpy")
 def _push(ring, total, head, value):
     """``total += value - ring[head]``, ``ring[head] = value``, and float drift never takes
-    ``total`` below 0 (one pass, for ``Window.push``)."""
-    for i in range(len(total)):
-        x = total[i] + (value[i] - ring[head, i])
-        total[i] = 0.0 if x < 0.0 else x
-        ring[head, i] = value[i]
+    ``total`` below 0 (one pass, for ``Window.push``; any shape, as flat C arrays)."""
+    ring_h, tot, val = ring[head].reshape(-1), total.reshape(-1), value.reshape(-1)
+    for i in range(len(tot)):
+        x = tot[i] + (val[i] - ring_h[i])
+        tot[i] = 0.0 if x < 0.0 else x
+        ring_h[i] = val[i]
 
 
 @njit(cache=True, error_model="numpy")
