@@ -63,10 +63,12 @@ CANDIDATES = [
 ]  # fmt: skip
 #: Left out for time (minutes under load; their kills are not counted): the engine
 #: frontier file, the sweeps and the TUI pilot files.
-#: The mutants of kernel.py run its numba loops as Python (NUMBA_DISABLE_JIT=1), so that
-#: the mutated source is what runs: slower, hence a smaller candidate set. Every other
-#: module keeps the compiled kernels (cached in the scratch copy: ~20 s once per run).
-KERNEL = "twin/core/engine/kernel.py"
+#: The mutants of the numba kernels (kernel.py, power_kernel.py) run their loops as Python
+#: (NUMBA_DISABLE_JIT=1), so that the mutated source is what runs and coverage sees their
+#: lines (a compiled body records none: every mutant would read "not reached"): slower,
+#: hence a smaller candidate set. Every other module keeps the compiled kernels (cached in
+#: the scratch copy: ~20 s once per run).
+KERNELS = ("twin/core/engine/kernel.py", "twin/core/engine/power_kernel.py")
 #: Candidate tests left out for time: each costs 10–30 s of a loaded machine, and a
 #: surviving mutant of a line they run would pay it again (they replay shipped drills,
 #: run a day across midnight, heat a cooling loop for minutes, fuzz a sweep plan).
@@ -413,7 +415,7 @@ def run_group(mods: list[str], args, kernel: bool) -> list[dict]:
     from mutation_map import build
 
     tests, jit, group = (
-        (KERNEL_CANDIDATES, False, KERNEL) if kernel else (CANDIDATES, True, "twin/core")
+        (KERNEL_CANDIDATES, False, ",".join(KERNELS)) if kernel else (CANDIDATES, True, "twin/core")
     )
     assert not NEVER & set(tests), "snapshot tests never count as kills"
     repo = scratch_copy()
@@ -505,8 +507,8 @@ def main(argv: list[str] | None = None) -> int:
         m: max(args.max_mutants, -(-args.min_per_group // per_group[group_for(m)])) for m in files
     }
     rows: list[dict] = []
-    for kernel in (False, True):  # kernel.py last: its map runs the kernels as Python
-        mods = [m for m in files if (m == KERNEL) == kernel]
+    for kernel in (False, True):  # the kernels last: their map runs them as Python
+        mods = [m for m in files if (m in KERNELS) == kernel]
         if mods:
             rows += run_group(mods, args, kernel)
     if not args.list:

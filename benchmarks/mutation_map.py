@@ -132,7 +132,8 @@ def build(
     out: Path,
     deselect: list[str] = (),
 ) -> tuple[float, list[str]]:
-    """Run ``tests`` once under coverage of ``source`` (a package or module path) and write
+    """Run ``tests`` once under coverage of ``source`` (a package, or module paths joined
+    by commas) and write
     ``out``: per module, per line, the contexts that ran it; per test, its duration and
     fixtures. Returns the wall time and the tests that failed unmutated."""
     data_file = out.with_suffix(".coverage")
@@ -140,7 +141,11 @@ def build(
     env = dict(env, TWIN_MUTATION_MAP=str(tests_json))
     cmd = [
         sys.executable, "-m", "coverage", "run", f"--data-file={data_file}",
-        f"--include=*/{source}" if source.endswith(".py") else f"--source={source}",
+        (
+            "--include=" + ",".join(f"*/{s}" for s in source.split(","))
+            if source.endswith(".py")
+            else f"--source={source}"
+        ),
         *PYTEST, "-p", "benchmarks.mutation_map", *tests,
         *(f"--deselect={d}" for d in deselect),
     ]  # fmt: skip
