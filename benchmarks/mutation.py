@@ -45,12 +45,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # mutation_map
 
-#: The candidate behavioural tests: every test file that drives the core in-process.
+#: The candidate behavioural tests: every test file that drives the core in-process (every
+#: ``tests/test_mutants_*.py``, the survivors' tests of each session, included by name).
 #: Not test_tui_snapshots.py (a re-recorded snapshot is no kill); not the files that drive
 #: ``twin`` in a subprocess or over sockets (coverage does not follow them there).
-CANDIDATES = [
-    "tests/test_mutants_engine.py", "tests/test_mutants_scenario.py",
-    "tests/test_mutants_serving.py", "tests/test_user_bugs.py", "tests/test_user_bugs_engine.py",
+CANDIDATES = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("tests/test_mutants_*.py")) + [
+    "tests/test_user_bugs.py", "tests/test_user_bugs_engine.py",
     "tests/test_user_bugs_serving.py", "tests/test_engine.py", "tests/test_engine_physics.py",
     "tests/test_engine_faults.py", "tests/test_engine_lengths.py", "tests/test_engine_sessions.py",
     "tests/test_engine_economics.py", "tests/test_scenario.py", "tests/test_drills.py",
@@ -60,6 +60,8 @@ CANDIDATES = [
     "tests/test_units.py", "tests/test_vocab.py", "tests/test_tui_model.py",
     "tests/test_sweep_plan.py", "tests/test_engine_checkpoint.py", "tests/test_engine_commands.py",
     "tests/test_run_cli.py", "tests/test_hostile_input.py", "tests/test_scenario_library.py",
+    "tests/test_engine_kernel.py", "tests/test_metric_units.py", "tests/test_operator_bugs.py",
+    "tests/test_queue_wait.py",
 ]  # fmt: skip
 #: Left out for time (minutes under load; their kills are not counted): the engine
 #: frontier file, the sweeps and the TUI pilot files.
@@ -106,10 +108,10 @@ DESELECT = [
     "tests/test_engine_commands.py::test_swapping_to_a_bigger_rack_fills_its_new_gpus_with_replicas",
     "tests/test_engine_commands.py::test_switching_faults_off_and_on_again_keeps_the_same_rate",
 ]  # fmt: skip
-KERNEL_CANDIDATES = [
-    "tests/test_mutants_engine.py", "tests/test_user_bugs_engine.py",
+KERNEL_CANDIDATES = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("tests/test_mutants_*.py")) + [
+    "tests/test_user_bugs_engine.py",
     "tests/test_engine_lengths.py", "tests/test_engine_sessions.py",
-    "tests/test_engine_economics.py",
+    "tests/test_engine_economics.py", "tests/test_queue_wait.py",
 ]  # fmt: skip
 NEVER = {"tests/test_tui_snapshots.py"}
 PACKAGES = {
