@@ -12,6 +12,12 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def state_key(*parts) -> tuple:
+    """A cheap fingerprint of some state (arrays by their bytes, other values as they
+    are) for caches of what is derived from it: equal keys, equal state."""
+    return tuple(p.tobytes() if isinstance(p, np.ndarray) else p for p in parts)
+
+
 @dataclass
 class Fault:
     component: str
@@ -63,6 +69,7 @@ class Health:
         self.faults: dict[str, dict[str, Fault]] = {}  # component -> kind -> fault
         self.rack_powered = np.ones(n_r, bool)
         self.rack_pdu_alive = self.rack_pdus >= 0
+        self._masks_cache = self._clocks_cache = None  # flow.py: derived from the above
 
     def _add_fault(self, target: str, kind: str, until: float = math.inf) -> None:
         self.faults.setdefault(target, {})[kind] = Fault(target, kind, until)
