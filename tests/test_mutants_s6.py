@@ -63,3 +63,15 @@ def test_an_idle_rack_draws_the_same_whether_its_replica_spans_two_racks_or_fits
     spanned, whole = kw[:4], kw[4:]  # row-a: two 64-GPU replicas; row-b: 8-GPU replicas
     assert spanned == pytest.approx([whole[0]] * 4, rel=1e-6)
     assert whole[0] == pytest.approx(whole[1])
+
+
+def test_a_swap_warns_before_it_is_applied_what_it_says_once_applied(small):
+    """The TUI asks before a swap that would overload a PDU: the preview is the warning the
+    swap itself then reports; a swap to the GPU the racks already have warns of nothing
+    (actions.py: the preview read '' whenever there were racks to swap)."""
+    f = Factory(small)
+    run(f, 1)
+    assert f.swap_warning("row-a", "h100") == ""  # row-a is already H100
+    ahead = f.swap_warning("row-a", "b200")
+    assert ahead.startswith("warning: row-a-pdu-")
+    assert cmd(f, "swap row-a b200").endswith("; " + ahead)
