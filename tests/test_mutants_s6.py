@@ -75,3 +75,20 @@ def test_a_swap_warns_before_it_is_applied_what_it_says_once_applied(small):
     ahead = f.swap_warning("row-a", "b200")
     assert ahead.startswith("warning: row-a-pdu-")
     assert cmd(f, "swap row-a b200").endswith("; " + ahead)
+
+
+def test_a_request_queued_on_a_rack_when_it_is_drained_is_served_elsewhere_not_stranded(small):
+    """Drained replicas prefill nothing more, so their queued requests are retried on the
+    others: once demand falls, the deployment's queue empties (flow.py: only a queue of two
+    cohorts or more was moved, a single one waited on the drained rack for ever)."""
+    f = Factory(small)
+    for _ in range(120):  # the first moment the chat deployment has a queue
+        s = run(f, 0.5)
+        if s.deployments[0].queue > 0:
+            break
+    assert s.deployments[0].queue > 0
+    cmd(f, "drain row-a-01")
+    cmd(f, "surge 0.05")
+    s = run(f, 30)
+    assert s.deployments[0].id == "chat-70b"
+    assert s.deployments[0].queue == 0
