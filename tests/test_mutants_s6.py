@@ -92,3 +92,20 @@ def test_a_request_queued_on_a_rack_when_it_is_drained_is_served_elsewhere_not_s
     s = run(f, 30)
     assert s.deployments[0].id == "chat-70b"
     assert s.deployments[0].queue == 0
+
+
+def test_a_prefill_pool_wider_than_a_rack_continues_on_the_next_rack_not_past_its_last_gpu(
+    tmp_path,
+):
+    """Three quarters of row-b's 64 H200s prefill: four replicas fill its first rack and two
+    go on the second, next to the two decode replicas: 8 replicas of 8 GPUs, no more GPUs
+    than the row has (plan.py: `used - g <= counts` put two prefill replicas on GPUs 32–47
+    of a 32-GPU rack, and the row served 80 GPUs' worth)."""
+
+    def edit(d):
+        d["deployments"][1]["prefill_share"] = 0.75
+
+    f = Factory(small_layout(tmp_path, edit))
+    split = {d.id: d for d in run(f, 2).deployments}["split-70b"]
+    assert split.gpus_per_replica == 8
+    assert (split.replicas, split.prefill_replicas) == (8, 6)
