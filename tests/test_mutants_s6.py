@@ -5,6 +5,7 @@ Small factories, seconds each."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from engine_helpers import cmd, run, small_layout
 
@@ -109,3 +110,20 @@ def test_a_prefill_pool_wider_than_a_rack_continues_on_the_next_rack_not_past_it
     split = {d.id: d for d in run(f, 2).deployments}["split-70b"]
     assert split.gpus_per_replica == 8
     assert (split.replicas, split.prefill_replicas) == (8, 6)
+
+
+def test_a_cap_on_the_b_side_pdu_of_an_ab_pair_holds_it_under_its_cap(small):
+    """Each A/B rack's clock follows the tighter of its two PDUs' caps, the B side's too
+    (power.py: only the first PDU of each rack was looked at, so a cap on B never slowed
+    the racks and B ran over it)."""
+    f = Factory(small)
+
+    def b_kw() -> float:
+        return next(p.load_kw for p in run(f, 0.5).power if p.id == "row-b-pdu-b1")
+
+    run(f, 30)
+    cap = 0.8 * b_kw()
+    cmd(f, f"cap row-b-pdu-b1 {cap:.2f}kW")
+    run(f, 10)
+    load = np.array([b_kw() for _ in range(20)])
+    assert load.max() <= cap and load.mean() >= 0.9 * cap
