@@ -127,3 +127,20 @@ def test_a_cap_on_the_b_side_pdu_of_an_ab_pair_holds_it_under_its_cap(small):
     run(f, 10)
     load = np.array([b_kw() for _ in range(20)])
     assert load.max() <= cap and load.mean() >= 0.9 * cap
+
+
+def test_an_idle_rack_draws_the_same_whether_its_gpus_serve_a_replica_or_none(tmp_path):
+    """Four replicas of 8 GPUs fill row-a's first rack; the other three hold no replica.
+    At rest every GPU draws its idle power, in a replica or not, so the four racks draw
+    the same (replicas.py: the spare GPUs' idle watts read as kW ÷ 1001)."""
+
+    def edit(d):
+        d["deployments"][0]["replicas"] = 4
+        for w in d["workloads"]:
+            w["rate"] = "0.01/s"
+
+    f = Factory(small_layout(tmp_path, edit))
+    s = run(f, 5)
+    assert [d.replicas for d in s.deployments if d.id == "chat-70b"] == [4]
+    kw = s.racks.power_kw[:4]
+    assert kw == pytest.approx([kw[0]] * 4, rel=1e-6)
