@@ -10,6 +10,7 @@ import pytest
 from engine_helpers import cmd, run, small_layout
 
 from twin.core.engine import EngineError, Factory
+from twin.core.engine import snapshot as S
 
 
 @pytest.mark.parametrize(
@@ -144,3 +145,18 @@ def test_an_idle_rack_draws_the_same_whether_its_gpus_serve_a_replica_or_none(tm
     assert [d.replicas for d in s.deployments if d.id == "chat-70b"] == [4]
     kw = s.racks.power_kw[:4]
     assert kw == pytest.approx([kw[0]] * 4, rel=1e-6)
+
+
+@pytest.mark.parametrize("line", ["fail row-a-01 for 10s", "surge 3 10s"])
+def test_a_timed_command_lasts_exactly_its_duration(small, line):
+    """A rack failed (or a surge) for 10 s is still failed (surging) when the 10 s are up,
+    and over on the next tick (schedule.py: every due time one tick early)."""
+    f = Factory(small)
+    run(f, 2)
+    cmd(f, line)
+
+    def on(s) -> bool:
+        return s.racks.state[0] == S.RACK_DOWN if line.startswith("fail") else s.surge > 1
+
+    assert on(run(f, 10))
+    assert not on(run(f, 0.5))
