@@ -12,12 +12,6 @@ from dataclasses import dataclass
 import numpy as np
 
 
-def state_key(*parts) -> tuple:
-    """A cheap fingerprint of some state (arrays by their bytes, other values as they
-    are) for caches of what is derived from it: equal keys, equal state."""
-    return tuple(p.tobytes() if isinstance(p, np.ndarray) else p for p in parts)
-
-
 @dataclass
 class Fault:
     component: str

@@ -57,6 +57,11 @@ def bucket(values: np.ndarray) -> np.ndarray:
     return np.minimum((np.log(v / HIST_MIN_S) / _LOG_STEP).astype(np.int64), HIST_BUCKETS - 1)
 
 
+#: A histogram holding fewer requests than this is empty: a window's running sum (added
+#: and taken off tick by tick) leaves ~1e-15 of rounding behind once its requests left it.
+EMPTY_COUNT = 1e-9
+
+
 def percentile(hist: np.ndarray, q: float) -> float:
     """The q-quantile (0..1) of a histogram's counts; NaN when it is empty."""
     return percentiles(hist, (q,))[0]
@@ -71,13 +76,33 @@ def percentiles(hist: np.ndarray, qs: tuple[float, ...]) -> list[float]:
     bucket, though the counts below them differ."""
     cum = np.cumsum(hist)
     total = cum[-1] if len(cum) else 0.0
-    if total <= 0:
+    if total <= EMPTY_COUNT:
         return [float("nan")] * len(qs)
     target = np.asarray(qs, dtype=float) * total
     idx = np.minimum(np.searchsorted(cum, target), HIST_BUCKETS - 1)
     below = np.where(idx > 0, cum[np.maximum(idx - 1, 0)], 0.0)
     inside = np.clip((target - below) / np.maximum(hist[idx], 1e-300), 0.0, 1.0)
     return [float(v) for v in HIST_MIN_S * np.exp((idx + inside) * _LOG_STEP)]
+
+
+def batch_percentiles(hists: np.ndarray, qs: tuple[float, ...]) -> np.ndarray:
+    """``percentiles`` of each row of ``hists`` (rows × HIST_BUCKETS), as a (rows, qs)
+    array: the same arithmetic, row by row, in a few numpy calls."""
+    cum = np.cumsum(hists, axis=1)
+    total = cum[:, -1]
+    target = np.asarray(qs, dtype=float)[None, :] * total[:, None]
+    idx = np.minimum((cum[:, None, :] < target[:, :, None]).sum(axis=2), HIST_BUCKETS - 1)
+    below = np.where(idx > 0, np.take_along_axis(cum, np.maximum(idx - 1, 0), axis=1), 0.0)
+    at = np.maximum(np.take_along_axis(hists, idx, axis=1), 1e-300)
+    inside = np.clip((target - below) / at, 0.0, 1.0)
+    out = HIST_MIN_S * np.exp((idx + inside) * _LOG_STEP)
+    out[total <= EMPTY_COUNT] = np.nan
+    return out
+
+
+def _computed(values: list[float], qs: tuple[float, ...]) -> list[float]:
+    """``Quantities``' percentile function when they are computed already."""
+    return values
 
 
 class Window:
@@ -89,19 +114,19 @@ class Window:
         self.head = 0
 
     def push(self, value: np.ndarray) -> None:
-        n = len(self.ring)
-        _push(self.ring.reshape(n, -1), self.sum.reshape(-1), self.head, value.reshape(-1))
-        self.head = (self.head + 1) % n
+        _push(self.ring, self.sum, self.head, np.ascontiguousarray(value))
+        self.head = (self.head + 1) % len(self.ring)
 
 
 @njit(cache=True, error_model="numpy")
 def _push(ring, total, head, value):
     """``total += value - ring[head]``, ``ring[head] = value``, and float drift never takes
-    ``total`` below 0 (one pass, for ``Window.push``)."""
-    for i in range(len(total)):
-        x = total[i] + (value[i] - ring[head, i])
-        total[i] = 0.0 if x < 0.0 else x
-        ring[head, i] = value[i]
+    ``total`` below 0 (one pass, for ``Window.push``; any shape, as flat C arrays)."""
+    ring_h, tot, val = ring[head].reshape(-1), total.reshape(-1), value.reshape(-1)
+    for i in range(len(tot)):
+        x = tot[i] + (val[i] - ring_h[i])
+        tot[i] = 0.0 if x < 0.0 else x
+        ring_h[i] = val[i]
 
 
 @njit(cache=True, error_model="numpy")
@@ -222,31 +247,41 @@ class Metrics:
 
     @property
     def gauges(self) -> dict[str, float]:
-        """The registry's live metrics at the last tick (computed on read)."""
-        self._flush_gauges()
+        """The registry's live metrics at the last tick (computed on read, from that
+        tick's raw quantities alone)."""
+        if self._gauges_at != self._recorded:
+            self._gauge_rows([self._recorded - 1], None)
         return self._gauges
 
     @gauges.setter
     def gauges(self, value: dict[str, float]) -> None:
         self._gauges = value
+        self._gauges_at = self._recorded
 
     @property
     def history(self) -> History:
         """The last HISTORY_TICKS gauge values (computed on read)."""
-        self._flush_gauges()
-        return self._history
+        h = self._history
+        pending = self._recorded - h.count
+        if pending > 0:
+            if pending > h.n:  # older ones would be overwritten in the history anyway
+                h.count += pending - h.n
+            self._gauge_rows(range(h.count, self._recorded), h)
+        return h
 
     @history.setter
     def history(self, value: History) -> None:
         self._history = value
-        self._recorded = value.count  # a restored history has nothing pending
+        self._recorded = self._gauges_at = value.count  # a restored history: none pending
 
     def _init_raw(self) -> None:
         n = HISTORY_TICKS
         self._raw_rates: list[tuple[float, ...]] = [()] * n
         self._raw_counts = np.zeros((n, N_COUNTS, self.n_cls))
         self._raw_hists = np.zeros((n, 2, HIST_BUCKETS))
-        self._recorded = 0  # ticks recorded; ``_history.count`` of them are computed
+        # ticks recorded; ``_history.count`` of them are in the history, and ``_gauges``
+        # holds the gauges of the first ``_gauges_at``
+        self._recorded = self._gauges_at = 0
 
     def _record_tick(self, out_tokens, pf_tokens, up) -> None:
         """The tick's raw quantities for the gauges, and the run's totals."""
@@ -293,35 +328,46 @@ class Metrics:
             return site.envelope_kw
         return min(site.envelope_kw, self.site_cap_kw)
 
-    def _flush_gauges(self) -> None:
-        """Compute the gauges of the ticks recorded since the last read (the last
-        HISTORY_TICKS of them: older ones would be overwritten in the history anyway)."""
-        h = self._history
-        pending = self._recorded - h.count
-        if pending <= 0:
-            return
-        if pending > h.n:
-            h.count += pending - h.n
+    def _gauge_rows(self, ticks, history: History | None) -> None:
+        """The gauges of recorded ticks (in order; their raw rows are in the ring), each
+        pushed to ``history`` if given; ``gauges`` ends as the last one's. The numpy parts
+        run over all the ticks at once, with the same arithmetic per tick."""
+        rows = np.array([j % HISTORY_TICKS for j in ticks], dtype=np.int64)
+        w = self._raw_counts[rows]  # (ticks, N_COUNTS, classes)
+        admitted, met, failed, out_c = w[:, 0], w[:, 1], w[:, 3], w[:, 4]
+        good = np.sum(np.where(admitted > 0, out_c * met / np.maximum(admitted, 1e-9), 0.0), axis=1)
+        out_window = out_c.sum(axis=1)
+        failed_rps = (failed.sum(axis=1) / WINDOW_S).tolist()
+        counts = w.sum(axis=2).tolist()
+        ttft = batch_percentiles(self._raw_hists[rows, 0], kpis.PERCENTILES).tolist()
+        tpot = batch_percentiles(self._raw_hists[rows, 1], kpis.PERCENTILES).tolist()
         g = self._gauges
-        for j in range(h.count, self._recorded):
-            i = j % HISTORY_TICKS
+        for n, i in enumerate(rows.tolist()):
             r = dict(zip(RAW_RATES, self._raw_rates[i], strict=True))
-            w = self._raw_counts[i]
-            admitted, met, failed, out_c = w[0], w[1], w[3], w[4]
-            good = float(
-                np.sum(np.where(admitted > 0, out_c * met / np.maximum(admitted, 1e-9), 0.0))
+            r["goodput_tok_s"] = (
+                r["output_tok_s"] * float(good[n] / out_window[n]) if out_window[n] > 0 else 0.0
             )
-            out_window = float(out_c.sum())
-            out_s = r["output_tok_s"]
-            r["goodput_tok_s"] = out_s * (good / out_window) if out_window > 0 else 0.0
-            r["failed_rps"] = float(failed.sum() / WINDOW_S)
-            hists = self._raw_hists[i]
+            r["failed_rps"] = failed_rps[n]
+            c = counts[n]
             q = kpis.Quantities(
-                r, _counts(w), {"ttft": hists[0], "tpot": hists[1]}, self.dt, percentiles
+                r,
+                {
+                    "admitted": c[0],
+                    "met": c[1],
+                    "shed": c[2],
+                    "failed": c[3],
+                    "requests": c[5],
+                    "abandoned": c[6],
+                },
+                {"ttft": ttft[n], "tpot": tpot[n]},
+                self.dt,
+                _computed,
             )
             for name, formula in self._live_formulas:  # kpis.compute(q, live=True), unfiltered
                 g[name] = formula(q)
-            h.push_gauges(r["t_s"], g)
+            if history is not None:
+                history.push_gauges(r["t_s"], g)
+        self._gauges_at = self._recorded
 
     def _cost_rates(self) -> tuple[float, float]:
         """$/s of capital (servers, fabric and facility, paid off with interest) and of

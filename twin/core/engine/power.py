@@ -235,8 +235,11 @@ class Power:
         self._shed(
             facility > limit * HEADROOM and at_floor, facility < limit * HEADROOM * 0.97, limit
         )
-        rack_clock = np.maximum(np.full(n_r, self.site_clock), floor)
         capped = np.isfinite(self.rack_cap_kw)
+        pcap = np.isfinite(self.pdu_cap_kw)
+        if self.site_clock >= 1.0 and not (capped.any() or pcap.any() or self.rack_shed.any()):
+            return np.ones(n_r)  # nothing capped or shed: full clocks (floors are at most 1)
+        rack_clock = np.maximum(np.full(n_r, self.site_clock), floor)
         if self.rack_shed.any():  # a cap lifted: its racks serve in full again
             behind = np.zeros(n_r, bool)  # racks behind a capped PDU
             for j in range(2):
@@ -256,7 +259,6 @@ class Power:
             stuck = capped & over & (self._rack_cap_clock <= floor + 1e-9)
             self._shed_racks(stuck, capped & room, "rack cap")
             rack_clock = np.minimum(rack_clock, self._rack_cap_clock)
-        pcap = np.isfinite(self.pdu_cap_kw)
         if pcap.any():
             n_p = len(self.pdu_ids)
             alive = self.rack_pdu_alive
