@@ -31,6 +31,7 @@ class Replicas:
         "scale_to",
         "_t_dec_last",
         "_tau_last",
+        "_pf_rho",
         "rep_out_s",
         "rep_user_s",
         "rep_util",
@@ -213,6 +214,7 @@ class Replicas:
         self.rep_up = np.zeros(n, bool)
         self._t_dec_last = None
         self._tau_last = np.zeros(n)  # time between a replica's chances to prefill, last tick
+        self._pf_rho = np.zeros(n)  # its prefill utilisation, averaged (``kernel.RHO_TAU_S``)
         self.rep_out_s = np.zeros(n)
         self.rep_user_s = np.zeros(n)  # output tokens/s each running request gets (pace)
         self.rep_util = np.zeros(n)
