@@ -173,6 +173,7 @@ class Metrics:
         out_window = float(out_c.sum())
         serving = up & (self.rep_role != P.ROLE_PREFILL)
         cap = float(self.rep_cap_tok_s[serving].sum())
+        serving_r = up[self.row_rep] & (self.rw_role != P.ROLE_PREFILL)  # rows.py
         rates = {
             "output_tok_s": out_s,
             "prefill_tok_s": pf_tokens / dt,
@@ -181,8 +182,10 @@ class Metrics:
             "capital_usd_s": capital_s + opex_s,
             "energy_usd_s": energy_s,
             "goodput_tok_s": out_s * (good / out_window) if out_window > 0 else 0.0,
-            "queue_depth": float(self.q_cnt.sum()),
-            "utilisation": float(self.rep_out_s[serving].sum() / cap) if cap > 0 else 0.0,
+            "queue_depth": float(self.q_cnt.sum(axis=1) @ self.row_w),
+            "utilisation": (
+                float(self.row_out_s[serving_r] @ self.row_w[serving_r] / cap) if cap > 0 else 0.0
+            ),
             "envelope_kw": (
                 site.envelope_kw
                 if self.site_cap_kw is None

@@ -37,12 +37,13 @@ class Sessions:
         self.rep_kv_tokens = ctx[self.rep_prof]
 
     def _prefix_survival(self, B: np.ndarray, up: np.ndarray, lam: np.ndarray) -> np.ndarray:
-        """Per class: the chance its session's cached prefix outlives the tool pause."""
+        """Per class: the chance its session's cached prefix outlives the tool pause
+        (``B``, ``up``: per row of identical replicas, ``rows.py``)."""
         if not (self.sess_pause > 0).any():
             return np.ones(self.n_cls)
         n_dep = len(self.dep_ids)
-        free = np.maximum(0.0, self.rep_bmax - B) * self.rep_kv_tokens * up
-        free_d = np.bincount(self.rep_dep, weights=free, minlength=n_dep)
+        free = np.maximum(0.0, self.rw_bmax - B) * self.rw_kv_tokens * up * self.row_w
+        free_d = np.bincount(self.rw_dep, weights=free, minlength=n_dep)
         write_d = np.bincount(self.cls_dep, weights=lam * self.sess_kv_tok, minlength=n_dep)
         tau = free_d[self.cls_dep] / np.maximum(write_d[self.cls_dep], 1e-9)
         return np.where(self.sess_pause > 0, tau / np.maximum(tau + self.sess_pause, 1e-12), 1.0)
