@@ -242,3 +242,25 @@ def test_power_aware_routing_gives_identical_replicas_identical_shares(tmp_path,
     for idx in f.dep_reps:
         same = f.rep_kind[idx] == f.rep_kind[idx[0]]
         assert len(np.unique(f.run[idx[same]], axis=0)) == 1
+
+
+def test_a_checkpoint_whose_rows_do_not_fit_its_replicas_is_refused_in_one_line(tmp_path):
+    import io
+
+    from twin.core.engine.checkpoint import MAGIC, VERSION, CheckpointError, read
+
+    f = Factory(small_layout(tmp_path))
+    f.advance_to(30)
+    meta, arrays = read(f.checkpoint())
+    arrays = dict(arrays)
+    arrays["rep_row"] = arrays["rep_row"] + len(f.row_w)  # rows that do not exist
+    buf = io.BytesIO()
+    buf.write(MAGIC + str(VERSION).encode() + b"\n")
+    raw = np.frombuffer(json.dumps(meta, sort_keys=True).encode(), dtype=np.uint8)
+    np.savez(buf, meta=raw, **arrays)
+    g = Factory(small_layout(tmp_path))
+    before = g.checkpoint()
+    with pytest.raises(CheckpointError, match="rows of replicas") as e:
+        g.restore(buf.getvalue())
+    assert "\n" not in str(e.value)
+    assert g.checkpoint() == before  # the factory is unchanged

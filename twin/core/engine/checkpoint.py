@@ -151,6 +151,8 @@ class Checkpointing:
         except (KeyError, TypeError, ValueError, IndexError) as e:
             raise CheckpointError(f"checkpoint: damaged ({type(e).__name__}: {e})") from None
         self._check_shapes(values)
+        if not self._check_rows(values):
+            raise CheckpointError("checkpoint: its rows of replicas do not match its replicas")
         # the topology a swap changed comes first: the replicas are rebuilt from it
         self.rack_sku, self.rack_gpus, self.scale_to = (
             values["rack_sku"],

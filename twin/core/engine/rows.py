@@ -288,22 +288,26 @@ class Rows:
         self.row_w = np.ones(n)
         self._row_tables()
 
-    def _restore_rows(self) -> None:
-        """After a checkpoint's rows are loaded: check them, rebuild the row tables."""
-        m = len(self.row_rep)
-        ok = (
-            len(self.row_w) == m
-            and all(getattr(self, a).shape[0] == m for a in ROW_ARRAYS)
-            and (self._t_dec_last is None or len(self._t_dec_last) == m)
-            and (not len(self.rep_row) or (self.rep_row.min() >= 0 and self.rep_row.max() < m))
-            and (not m or (self.row_rep.min() >= 0 and self.row_rep.max() < len(self.rep_row)))
+    def _check_rows(self, values: dict) -> bool:
+        """Whether a checkpoint's rows fit its replicas (before anything is changed)."""
+        rep_row, row_rep, tdec = values["rep_row"], values["row_rep"], values["_t_dec_last"]
+        if not all(isinstance(a, np.ndarray) and a.ndim == 1 for a in (rep_row, row_rep)):
+            return False
+        m = len(row_rep)
+        arrays = [values[a] for a in ROW_ARRAYS] + [values["row_w"]]
+        return (
+            all(isinstance(a, np.ndarray) and a.ndim and a.shape[0] == m for a in arrays)
+            and (tdec is None or (isinstance(tdec, np.ndarray) and tdec.shape == (m,)))
+            and (not len(rep_row) or (rep_row.min() >= 0 and rep_row.max() < m))
+            and (not m or (row_rep.min() >= 0 and row_rep.max() < len(rep_row)))
         )
-        if not ok:
-            from twin.core.engine.checkpoint import CheckpointError
 
-            raise CheckpointError("checkpoint: its rows of replicas do not match its replicas")
+    def _restore_rows(self) -> None:
+        """After a checkpoint's rows are loaded: the row tables; one row per replica when
+        this factory runs without rows."""
+        self._row_keys = None
         self._row_tables()
-        if not self.rows_weighted and m != len(self.rep_row):
+        if not self.rows_weighted and len(self.row_rep) != len(self.rep_row):
             self._expand_rows()
 
     def _regroup(self, up, accepting, clock, slow, kvk) -> bool:
