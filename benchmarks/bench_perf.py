@@ -5,7 +5,8 @@
 Goal (issue 8): ``twin perf --curve`` — the full frontier over every split, co-located and
 disaggregated, with 0–3 MTP drafts — in < 0.5 s. Prints the median of several runs for a
 dense model on an 8-GPU board and MoE models on HGX and on an NVL72 domain (the widest
-search: EP up to 72), and the ``--vs`` comparison.
+search: EP up to 48), and the ``--vs`` comparison. Times are CPU seconds of this process
+(``time.process_time``): on a shared machine wall time measures the neighbours' load.
 """
 
 from __future__ import annotations
@@ -26,9 +27,9 @@ CASES = [
 def timed(fn, runs=7):
     out = []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0 = time.process_time()
         fn()
-        out.append(time.perf_counter() - t0)
+        out.append(time.process_time() - t0)
     return statistics.median(out)
 
 

@@ -45,12 +45,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # mutation_map
 
-#: The candidate behavioural tests: every test file that drives the core in-process.
+#: The candidate behavioural tests: every test file that drives the core in-process (every
+#: ``tests/test_mutants_*.py``, the survivors' tests of each session, included by name).
 #: Not test_tui_snapshots.py (a re-recorded snapshot is no kill); not the files that drive
 #: ``twin`` in a subprocess or over sockets (coverage does not follow them there).
-CANDIDATES = [
-    "tests/test_mutants_engine.py", "tests/test_mutants_scenario.py",
-    "tests/test_mutants_serving.py", "tests/test_user_bugs.py", "tests/test_user_bugs_engine.py",
+CANDIDATES = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("tests/test_mutants_*.py")) + [
+    "tests/test_user_bugs.py", "tests/test_user_bugs_engine.py",
     "tests/test_user_bugs_serving.py", "tests/test_engine.py", "tests/test_engine_physics.py",
     "tests/test_engine_faults.py", "tests/test_engine_lengths.py", "tests/test_engine_sessions.py",
     "tests/test_engine_economics.py", "tests/test_scenario.py", "tests/test_drills.py",
@@ -60,13 +60,17 @@ CANDIDATES = [
     "tests/test_units.py", "tests/test_vocab.py", "tests/test_tui_model.py",
     "tests/test_sweep_plan.py", "tests/test_engine_checkpoint.py", "tests/test_engine_commands.py",
     "tests/test_run_cli.py", "tests/test_hostile_input.py", "tests/test_scenario_library.py",
+    "tests/test_engine_kernel.py", "tests/test_metric_units.py", "tests/test_operator_bugs.py",
+    "tests/test_queue_wait.py",
 ]  # fmt: skip
 #: Left out for time (minutes under load; their kills are not counted): the engine
 #: frontier file, the sweeps and the TUI pilot files.
-#: The mutants of kernel.py run its numba loops as Python (NUMBA_DISABLE_JIT=1), so that
-#: the mutated source is what runs: slower, hence a smaller candidate set. Every other
-#: module keeps the compiled kernels (cached in the scratch copy: ~20 s once per run).
-KERNEL = "twin/core/engine/kernel.py"
+#: The mutants of the numba kernels (kernel.py, power_kernel.py) run their loops as Python
+#: (NUMBA_DISABLE_JIT=1), so that the mutated source is what runs and coverage sees their
+#: lines (a compiled body records none: every mutant would read "not reached"): slower,
+#: hence a smaller candidate set. Every other module keeps the compiled kernels (cached in
+#: the scratch copy: ~20 s once per run).
+KERNELS = ("twin/core/engine/kernel.py", "twin/core/engine/power_kernel.py")
 #: Candidate tests left out for time: each costs 10–30 s of a loaded machine, and a
 #: surviving mutant of a line they run would pay it again (they replay shipped drills,
 #: run a day across midnight, heat a cooling loop for minutes, fuzz a sweep plan).
@@ -104,10 +108,10 @@ DESELECT = [
     "tests/test_engine_commands.py::test_swapping_to_a_bigger_rack_fills_its_new_gpus_with_replicas",
     "tests/test_engine_commands.py::test_switching_faults_off_and_on_again_keeps_the_same_rate",
 ]  # fmt: skip
-KERNEL_CANDIDATES = [
-    "tests/test_mutants_engine.py", "tests/test_user_bugs_engine.py",
+KERNEL_CANDIDATES = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("tests/test_mutants_*.py")) + [
+    "tests/test_user_bugs_engine.py",
     "tests/test_engine_lengths.py", "tests/test_engine_sessions.py",
-    "tests/test_engine_economics.py",
+    "tests/test_engine_economics.py", "tests/test_queue_wait.py",
 ]  # fmt: skip
 NEVER = {"tests/test_tui_snapshots.py"}
 PACKAGES = {
@@ -219,7 +223,9 @@ def scratch_copy() -> Path:
     return repo
 
 
-def env_for(repo: Path, jit: bool, mapfile: Path | None = None) -> dict[str, str]:
+def env_for(
+    repo: Path, jit: bool, mapfile: Path | None = None, nojit_map: Path | None = None
+) -> dict[str, str]:
     import os
 
     env = dict(os.environ)
@@ -230,6 +236,8 @@ def env_for(repo: Path, jit: bool, mapfile: Path | None = None) -> dict[str, str
         env["NUMBA_DISABLE_JIT"] = "1"
     if mapfile is not None:
         env["TWIN_MUTATION_MAPFILE"] = str(mapfile)
+    if nojit_map is not None:  # for the lines inside @njit functions (mutation_map.run)
+        env["TWIN_MUTATION_NOJIT_MAPFILE"] = str(nojit_map)
     return env
 
 
@@ -408,50 +416,75 @@ def report(rows: list[dict], eq: list[tuple[str, str, str]]) -> None:
             print(f"   {r['module']}:{r['line']}  {r['op']}  {r['outcome']}")
 
 
-def run_group(mods: list[str], args, kernel: bool) -> list[dict]:
-    """Map the candidate tests once, then run each module's mutants."""
+def njit_modules() -> list[str]:
+    """Every core module with a numba kernel (``@njit``): coverage sees no line of a
+    compiled body, so those lines are mapped by a second run with the kernels as Python."""
+    return sorted(
+        str(f.relative_to(ROOT))
+        for f in (ROOT / "twin" / "core").rglob("*.py")
+        if "@njit(" in f.read_text()
+    )
+
+
+def _build_map(repo: Path, source: str, tests, jit: bool, out: Path, args) -> None:
     from mutation_map import build
 
-    tests, jit, group = (
-        (KERNEL_CANDIDATES, False, KERNEL) if kernel else (CANDIDATES, True, "twin/core")
-    )
-    assert not NEVER & set(tests), "snapshot tests never count as kills"
+    wall, failed = build(repo, source, tests, env_for(repo, jit), out, args.deselect)
+    n = len(json.loads(out.read_text())["tests"])
+    how = "compiled kernels" if jit else "kernels as Python"
+    print(f"{source}: map of {n} candidate tests ({how}) in {wall:.0f}s", flush=True)
+    for f in failed:
+        print(f"   fails unmutated, left out: {f}", flush=True)
+
+
+def run_all(files: list[str], args) -> list[dict]:
+    """Map the candidate tests once (twice when kernels are sampled: compiled, and as
+    Python for the lines inside ``@njit`` functions), then run each module's mutants.
+    The kernel modules last; a line inside an ``@njit`` function of another module runs
+    its tests with the kernels as Python too (``mutation_map.run``)."""
+    assert not NEVER & set(CANDIDATES) | NEVER & set(KERNEL_CANDIDATES), "no snapshot kills"
+    plain = [m for m in files if m not in KERNELS]
+    kern = [m for m in files if m in KERNELS]
+    njit = njit_modules()
     repo = scratch_copy()
     try:
-        mapfile = repo / ".mutation" / "map.json"
-        mapfile.parent.mkdir()
-        rows: list[dict] = []
-        if args.map and not kernel:
+        work = repo / ".mutation"
+        work.mkdir()
+        jit_map, nojit_map = work / "map.json", work / "map-nojit.json"
+        if args.list:
+            pass
+        elif plain and args.map:
             m = json.loads(args.map.read_text())
             stale = [f for f, src in m["sources"].items() if (repo / f).read_text() != src]
             if stale:
                 raise SystemExit(f"mutation: --map {args.map} is of another tree ({stale[0]})")
-            shutil.copyfile(args.map, mapfile)
-            print(f"{group}: map of {len(m['tests'])} candidate tests from {args.map}")
-        elif not args.list:
-            wall, failed = build(repo, group, tests, env_for(repo, jit), mapfile, args.deselect)
-            n = len(json.loads(mapfile.read_text())["tests"])
-            print(f"{group}: map of {n} candidate tests in {wall:.0f}s", flush=True)
-            for f in failed:
-                print(f"   fails unmutated, left out: {f}", flush=True)
+            shutil.copyfile(args.map, jit_map)
+            print(f"twin/core: map of {len(m['tests'])} candidate tests from {args.map}")
+        elif plain:
+            _build_map(repo, "twin/core", CANDIDATES, True, jit_map, args)
             if args.keep_map:
-                shutil.copyfile(mapfile, args.keep_map)
-        env = env_for(repo, jit, mapfile)
-        for mod in mods:
-            t0 = time.perf_counter()
-            got = run_module(repo, mod, args, env)
-            rows += got
-            if args.json:  # after every module, so that a stopped run keeps what it did
-                done = json.loads(args.json.read_text()) if args.json.exists() else []
-                args.json.write_text(json.dumps(done + got, indent=1, ensure_ascii=False))
-            if args.list:
-                for r in got:
-                    print(f"{r['module']}:{r['line']}  {r['op']}")
-            else:
-                k = sum(r["outcome"] == "killed" for r in got)
-                print(
-                    f"{mod}: {k}/{len(got)} killed in {time.perf_counter() - t0:.0f}s", flush=True
-                )
+                shutil.copyfile(jit_map, args.keep_map)
+        if not args.list and (kern or set(plain) & set(njit)):
+            _build_map(repo, ",".join(njit), KERNEL_CANDIDATES, False, nojit_map, args)
+        rows: list[dict] = []
+        for mods, env in (
+            (plain, env_for(repo, True, jit_map, nojit_map)),
+            (kern, env_for(repo, False, nojit_map)),
+        ):
+            for mod in mods:
+                t0 = time.perf_counter()
+                got = run_module(repo, mod, args, env)
+                rows += got
+                if args.json:  # after every module, so that a stopped run keeps what it did
+                    done = json.loads(args.json.read_text()) if args.json.exists() else []
+                    args.json.write_text(json.dumps(done + got, indent=1, ensure_ascii=False))
+                if args.list:
+                    for r in got:
+                        print(f"{r['module']}:{r['line']}  {r['op']}")
+                else:
+                    k = sum(r["outcome"] == "killed" for r in got)
+                    dt = time.perf_counter() - t0
+                    print(f"{mod}: {k}/{len(got)} killed in {dt:.0f}s", flush=True)
         return rows
     finally:
         shutil.rmtree(repo.parent, ignore_errors=True)
@@ -504,11 +537,7 @@ def main(argv: list[str] | None = None) -> int:
     args.per_module = {
         m: max(args.max_mutants, -(-args.min_per_group // per_group[group_for(m)])) for m in files
     }
-    rows: list[dict] = []
-    for kernel in (False, True):  # kernel.py last: its map runs the kernels as Python
-        mods = [m for m in files if (m == KERNEL) == kernel]
-        if mods:
-            rows += run_group(mods, args, kernel)
+    rows = run_all(files, args)
     if not args.list:
         report(rows, load_equivalent())
     return 0

@@ -132,7 +132,8 @@ def build(
     out: Path,
     deselect: list[str] = (),
 ) -> tuple[float, list[str]]:
-    """Run ``tests`` once under coverage of ``source`` (a package or module path) and write
+    """Run ``tests`` once under coverage of ``source`` (a package, or module paths joined
+    by commas) and write
     ``out``: per module, per line, the contexts that ran it; per test, its duration and
     fixtures. Returns the wall time and the tests that failed unmutated."""
     data_file = out.with_suffix(".coverage")
@@ -140,7 +141,11 @@ def build(
     env = dict(env, TWIN_MUTATION_MAP=str(tests_json))
     cmd = [
         sys.executable, "-m", "coverage", "run", f"--data-file={data_file}",
-        f"--include=*/{source}" if source.endswith(".py") else f"--source={source}",
+        (
+            "--include=" + ",".join(f"*/{s}" for s in source.split(","))
+            if source.endswith(".py")
+            else f"--source={source}"
+        ),
         *PYTEST, "-p", "benchmarks.mutation_map", *tests,
         *(f"--deselect={d}" for d in deselect),
     ]  # fmt: skip
@@ -270,12 +275,32 @@ def select(m: dict, module: str, original: str, mutated: str) -> tuple[list[str]
     return sorted(chosen, key=lambda n: (tests[n]["s"], n)), why.format(len(chosen))
 
 
+def njit_lines(src: str) -> set[int]:
+    """The lines of the functions compiled by numba (decorated ``@njit(...)``)."""
+    out: set[int] = set()
+    for node in ast.walk(ast.parse(src)):
+        if isinstance(node, ast.FunctionDef) and any(
+            "njit" in ast.unparse(d) for d in node.decorator_list
+        ):
+            out.update(range(node.lineno, (node.end_lineno or node.lineno) + 1))
+    return out
+
+
 def run(module: str) -> int:
-    """cosmic-ray's test command: run the tests that reach the mutated lines of ``module``."""
+    """cosmic-ray's test command: run the tests that reach the mutated lines of ``module``.
+    A mutant inside an ``@njit`` function is mapped (and run) with the kernels as Python,
+    the only way coverage sees its line (``TWIN_MUTATION_NOJIT_MAPFILE``)."""
     work = Path(".mutation")
-    m = json.loads(Path(os.environ["TWIN_MUTATION_MAPFILE"]).read_text())
     original = (work / "pristine" / module).read_text()
     mutated = Path(module).read_text()
+    env = dict(os.environ)
+    mapfile = env["TWIN_MUTATION_MAPFILE"]
+    nojit = env.get("TWIN_MUTATION_NOJIT_MAPFILE")
+    if nojit and Path(nojit).exists() and changed_lines(original, mutated) & njit_lines(original):
+        mapfile = nojit
+        env["NUMBA_DISABLE_JIT"] = "1"
+        print("mutation-map: inside a numba kernel: run with the kernels as Python")
+    m = json.loads(Path(mapfile).read_text())
     chosen, why = select(m, module, original, mutated)
     print(f"mutation-map: {why}", flush=True)
     if not chosen:
@@ -286,7 +311,7 @@ def run(module: str) -> int:
     limit = max(60.0, 5 * expect + 30)
     cmd = [sys.executable, *PYTEST, "-x", *chosen]
     try:
-        r = subprocess.run(cmd, timeout=limit, capture_output=True, text=True)
+        r = subprocess.run(cmd, timeout=limit, capture_output=True, text=True, env=env)
     except subprocess.TimeoutExpired:
         print(f"mutation-map: TIMEOUT after {limit:.0f}s (expected {expect:.0f}s)")
         return 1

@@ -105,6 +105,13 @@ def test_every_field_of_a_restored_factory_equals_the_original(small, catalog):
             "_leaf_bw_cache",
             "_capex_cache",
             "_row_keys",  # rows.py: the inputs rows were last split by (a cache)
+            "_masks_cache",  # derived-array caches, keyed by the state they derive from
+            "_clocks_cache",
+            "_kv_cache",
+            "_history",  # compared through the checkpoint bytes below (as ``history``)
+            "_raw_rates",  # ticks' raw gauge inputs: all computed before a checkpoint,
+            "_raw_hists",  # so none is pending on either side
+            "_raw_counts",
             "catalog",
             "layout",
             "schedule",

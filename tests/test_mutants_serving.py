@@ -57,14 +57,28 @@ def test_a_split_with_one_draft_token_reads_plus_mtp_and_with_three_plus_mtp3(ca
     assert Parallelism(72, dp_attention=True, mtp=3).short(moe=True) == "DP-attention EP72+MTP3"
 
 
-def test_on_an_nvl72_the_search_tries_expert_groups_of_48_and_72(catalog):
-    """Wide expert parallelism inside the 72-GPU domain (the SGLang/TensorRT-LLM NVL72
-    recipes): twin perf's search has EP48 and EP72 splits; an 8-GPU board has neither."""
+def test_on_an_nvl72_the_search_tries_expert_groups_up_to_48_as_the_recipes_run(catalog):
+    """Wide expert parallelism inside the 72-GPU domain, as wide as the public recipes run
+    it (InferenceX: DEP4-DEP48 on GB200/GB300, none wider): EP48 yes, EP64 and EP72 no;
+    an 8-GPU board has no EP48."""
     ds = catalog.model("deepseek-r1")
     wide = serving.candidate_parallelisms(catalog.gpu("gb300"), ds, "fp4", catalog, wide=True)
-    assert {48, 72} <= {p.gpus for p in wide}
+    assert 48 in {p.gpus for p in wide}
+    assert max(p.gpus for p in wide) == catalog.constants["moe_recipes"]["max_expert_parallel"]
     board = serving.candidate_parallelisms(catalog.gpu("b200"), ds, "fp4", catalog, wide=True)
-    assert not {48, 72} & {p.tp for p in board}
+    assert 48 not in {p.tp for p in board}
+
+
+def test_a_moe_model_spans_boards_with_expert_parallelism_not_pipeline_stages(catalog):
+    """DeepSeek-R1 fp8 does not fit eight H100s (671 GB > 640 GB): the recipes run it as
+    TEP16/DEP16 over two boards, so twin's replica is a 16-wide expert group, never PP."""
+    ds = catalog.model("deepseek-r1")
+    pars = serving.candidate_parallelisms(catalog.gpu("h100"), ds, "fp8", catalog, wide=True)
+    assert pars and {p.pp for p in pars} == {1}
+    assert {p.tp for p in pars} == {16}
+    llama = catalog.model("llama-3.1-405b")  # a dense model still spans boards in stages
+    dense = serving.candidate_parallelisms(catalog.gpu("h100"), llama, "bf16", catalog)
+    assert {p.pp for p in dense} == {2}
 
 
 def test_the_factory_engine_places_replicas_with_at_most_one_draft_token(catalog):

@@ -35,8 +35,10 @@ class Efficiency:
     #: MoE grouped GEMMs' bandwidth relative to dense GEMMs' (many small expert matrices)
     moe: float = 1.0
     #: speed of the block-scaled fp8 path (weights with one scale per 128x128 block, as
-    #: DeepSeek ships them) relative to per-tensor fp8: GEMM rate, weight streaming and the
-    #: per-layer fixed time (its extra activation-quantisation kernels) all scale with it
+    #: DeepSeek ships them) relative to per-tensor fp8 on the same stack: GEMM rate, weight
+    #: streaming and the per-layer fixed time (its extra activation-quantisation kernels)
+    #: all scale with it; above 1 where the stack's DeepSeek kernels are its tuned path
+    #: (ROCm's fused-MoE and block-scale GEMMs) and its per-tensor fp8 GEMMs lag
     block_fp8: float = 1.0
 
 

@@ -178,6 +178,7 @@ class Checkpointing:
         self.seed = int(meta["seed"])
         self.start_hour = float(meta["start_hour"])
         self._snap_cache = self._bw_state = self._capex_cache = None
+        self._masks_cache = self._clocks_cache = None
         self._rack_down()
         self._start_clock()  # SimPy's clock from the restored tick
         return meta["context"]

@@ -14,6 +14,7 @@ class Fabric:
     def _init_fabric(self) -> None:
         self.link_load = np.zeros(len(self.link_ids))
         self._bw_state = None  # the fabric state the cache below was computed for
+        self._kv_cache = None  # ``_kv_links``: per replica its leaf's bandwidth, and roles
         # per leaf healthy uplink GB/s, per link its healthy share, total healthy GB/s
         self._leaf_bw_cache = (np.zeros(len(self.switch_ids)), np.zeros(len(self.link_ids)), 0.0)
 
@@ -53,6 +54,10 @@ class Fabric:
         # so every busy link carries the same load, its maximum
         util = float(np.clip(self.link_load.max(initial=0.0), 0, 0.95))
         lat = float(self.k["scale_out_latency_us"]) * 1e-6
-        bw = self._leaf_bw()[self.rack_leaf[self.rep_rack]] * 1e9 * (1 - util)
-        bw = np.where(self.rep_role == P.ROLE_PREFILL, bw, -1.0)
+        leaf_bw = self._leaf_bw()  # cached per fabric state, so the same object until it changes
+        c = self._kv_cache
+        if c is None or c[0] is not leaf_bw or c[1] is not self.rep_rack:
+            base = leaf_bw[self.rack_leaf[self.rep_rack]] * 1e9
+            c = self._kv_cache = (leaf_bw, self.rep_rack, base, self.rep_role == P.ROLE_PREFILL)
+        bw = np.where(c[3], c[2] * (1 - util), -1.0)
         return bw, tok_req * self.cls_kv_bytes_per_token, lat

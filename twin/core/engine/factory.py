@@ -246,7 +246,7 @@ class Factory(
         self._handoff(k)  # disaggregated: to decode replicas across the fabric
         self._decode(k)  # decode steps, completions, TPOT, SLO counts, power activity
         self._power_and_heat(k.dyn_full, k.clock)
-        self._update_gauges(k.out_tokens, k.pf_total, k.up)
+        self._record_tick(k.out_tokens, k.pf_total, k.up)
 
 
 #: What each kind of pending record does when it is due: (factory, target, *args).

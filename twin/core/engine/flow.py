@@ -51,21 +51,40 @@ class Flow:
                 rep_down[self.node_reps.get((rk, node), [])] = True
         return rep_down
 
-    def _serving_health(self, k: TickVars) -> None:
-        """Which replicas serve this tick and which accept new requests."""
+    def _serving_masks(self) -> tuple[np.ndarray, np.ndarray, bool, np.ndarray]:
+        """Which replicas are up and which accept new requests (and whether any does not,
+        and each prefill replica's leaf bandwidth, -1 elsewhere),
+        from health, drains, sheds and the fabric: recomputed only when one of them changed
+        (their arrays' bytes are the cache's key) or the replicas were rebuilt."""
+        key = (
+            self.rack_failed.tobytes(), self.rack_swapping.tobytes(),
+            self.rack_tripped.tobytes(), self.pdu_failed.tobytes(), self.pdu_tripped.tobytes(),
+            self.feed_failed.tobytes(), self.switch_failed.tobytes(),
+            self.rack_drained.tobytes(), self.rack_shed.tobytes(), self.site_shed,
+            self.rep_enabled.tobytes(), self.link_frac.tobytes(), tuple(self.node_faults.items()),
+        )  # fmt: skip
+        c = self._masks_cache
+        if c is not None and c[0] is self.rep_rack and c[1] == key:
+            return c[2]
         up = self.rep_enabled & ~self._replicas_down()
         shed = (self.rep_shed_rank < self.site_shed) | (
             self.rep_rack_rank < self.rack_shed[self.rep_rack]
         )
         drained = self.rack_drained[self.rep_rack] | shed
         accepting = up & ~drained
-        k.kvk = self._no_kv_key
+        kvk = self._no_kv_key
         if self._has_disagg:  # a prefill replica whose leaf has lost every uplink cannot ship KV
             pf = self.rep_role == P.ROLE_PREFILL
             leaf = self._leaf_bw()[self.rack_leaf[self.rep_rack]]
             accepting &= ~(pf & (leaf <= 0))
-            k.kvk = np.where(pf, leaf, -1.0)  # rows.py: the KV link apart
-        k.up, k.accepting = up, accepting
+            kvk = np.where(pf, leaf, -1.0)  # rows.py: replicas behind other links apart
+        masks = (up, accepting, bool((~accepting).any()), kvk)
+        self._masks_cache = (self.rep_rack, key, masks)
+        return masks
+
+    def _serving_health(self, k: TickVars) -> None:
+        """Which replicas serve this tick and which accept new requests."""
+        k.up, k.accepting, k.blocked, k.kvk = self._serving_masks()
 
     def _rows(self, k: TickVars) -> None:
         """Rows split and merge for this tick (``rows.py``), each row's inputs are its first
@@ -75,10 +94,10 @@ class Flow:
         rr, w = self.row_rep, self.row_w
         k.up_r, k.acc_r = k.up[rr], k.accepting[rr]
         k.clock_r, k.cw_r, k.slow_r = k.clock[rr], k.cw[rr], k.slow[rr]
-        newly_down = self.rep_up[rr] & ~k.up_r
         counts = np.zeros((N_COUNTS, self.n_cls))
         retry = np.zeros(self.n_cls)
-        if newly_down.any():
+        newly_down = None if self.rep_up is k.up else self.rep_up[rr] & ~k.up_r
+        if newly_down is not None and newly_down.any():
             wd = w[newly_down][:, None]
             retry = np.bincount(
                 self.q_cls[newly_down].ravel(),
@@ -99,41 +118,55 @@ class Flow:
                     f"failed, {int(retry.sum()):,} queued retried elsewhere",
                 )
         self.rep_up = k.up
-        stuck = ~k.acc_r & (self.q_cnt[:, 0] > 0)  # drained (or cut off): queued go elsewhere
-        if stuck.any():
-            retry += np.bincount(
-                self.q_cls[stuck].ravel(),
-                weights=(self.q_cnt[stuck] * w[stuck][:, None]).ravel(),
-                minlength=self.n_cls,
-            )
-            self.q_cnt[stuck] = 0.0
+        if k.blocked:  # drained, cut off or down: their queued requests go elsewhere
+            stuck = ~k.acc_r & (self.q_cnt[:, 0] > 0)
+            if stuck.any():
+                retry += np.bincount(
+                    self.q_cls[stuck].ravel(),
+                    weights=(self.q_cnt[stuck] * w[stuck][:, None]).ravel(),
+                    minlength=self.n_cls,
+                )
+                self.q_cnt[stuck] = 0.0
         k.counts, k.retry = counts, retry
 
     def _clocks(self, k: TickVars) -> None:
-        """Each replica's clock (caps, throttling) and straggler slowdown."""
-        rack_clock = np.minimum(
-            self.cap_clock, np.where(self.throttled, float(self.k["throttle_clock"]), 1.0)
-        )
-        k.clock = rack_clock[self.rep_rack]
-        k.cw = P.clock_weight(k.clock)
-        comm = float(self.k["nvlink_comm_share"])
-        slow = self.rack_slow[self.rep_rack] * (
-            (1 - comm) + comm / np.maximum(self.rack_nvlink[self.rep_rack], 0.05)
-        )
-        for key, factor in self.node_slow.items():  # a replica runs at its slowest node's pace
-            reps = self.node_reps.get(key, [])
-            slow[reps] = np.maximum(slow[reps], factor)
-        k.slow = slow
+        """Each replica's clock (caps, throttling) and straggler slowdown (recomputed only
+        when a cap, a throttle or a straggler changed)."""
+        key = (
+            self.cap_clock.tobytes(), self.throttled.tobytes(), self.rack_slow.tobytes(),
+            self.rack_nvlink.tobytes(), tuple(self.node_slow.items()),
+        )  # fmt: skip
+        c = self._clocks_cache
+        if c is None or c[0] is not self.rep_rack or c[1] != key:
+            rack_clock = np.minimum(
+                self.cap_clock, np.where(self.throttled, float(self.k["throttle_clock"]), 1.0)
+            )
+            clock = rack_clock[self.rep_rack]
+            comm = float(self.k["nvlink_comm_share"])
+            slow = self.rack_slow[self.rep_rack] * (
+                (1 - comm) + comm / np.maximum(self.rack_nvlink[self.rep_rack], 0.05)
+            )
+            for sk, factor in self.node_slow.items():  # a replica runs at its slowest node's pace
+                reps = self.node_reps.get(sk, [])
+                slow[reps] = np.maximum(slow[reps], factor)
+            c = self._clocks_cache = (self.rep_rack, key, clock, P.clock_weight(clock), slow)
+        k.clock, k.cw, k.slow = c[2], c[3], c[4]
 
     def _arrivals(self, k: TickVars) -> None:
+        """Poisson arrivals per class this tick; a bursty class's rate is modulated by a
+        gamma draw first (mean 1, CV ``burst - 1``). The draws are made one value at a
+        time, in the order numpy's array calls make them (every gamma, then every
+        Poisson: the same stream and the same figures, at a fifth of the call overhead)."""
         lam = self.cls_rate * self._diurnal(self.now) * self.surge * self.class_surge
-        burst = self.cls_burst
-        mod = np.ones(self.n_cls)
-        bursty = burst > 1.0
-        if bursty.any():
-            kshape = 1.0 / np.square(burst[bursty] - 1.0)
-            mod[bursty] = self.rng_arrivals.gamma(kshape, 1.0 / kshape)
-        k.arrivals = self.rng_arrivals.poisson(lam * self.dt * mod).astype(float) + k.retry
+        rng, dt = self.rng_arrivals, self.dt
+        burst = self.cls_burst.tolist()
+        mod = [1.0] * len(burst)
+        for c, b in enumerate(burst):
+            if b > 1.0:
+                kshape = 1.0 / ((b - 1.0) * (b - 1.0))
+                mod[c] = rng.gamma(kshape, 1.0 / kshape)
+        n = [float(rng.poisson(x * dt * m)) for x, m in zip(lam.tolist(), mod, strict=True)]
+        k.arrivals = np.array(n) + k.retry
         k.counts[5] = k.arrivals
         self._cls_tick_rate = lam
 
@@ -149,7 +182,7 @@ class Flow:
         load = np.empty(n_row)
         code = POLICY_CODES.get(self.policy, -1)
         # sessions.py: the chance a session's cached prefix outlived its tool pause
-        survive = self._prefix_survival(self.run.sum(axis=1), k.up_r, self._cls_tick_rate)
+        survive = self._prefix_survival(k.up_r, self._cls_tick_rate)
         route_all(
             code, survive, k.arrivals, self.cls_dep, self.cls_slot, self.cls_prompt,
             self.cls_reusable, self.cls_followup, self.rw_dep_ptr, self.rw_dep_idx, self.run,

@@ -63,6 +63,7 @@ class Health:
         self.faults: dict[str, dict[str, Fault]] = {}  # component -> kind -> fault
         self.rack_powered = np.ones(n_r, bool)
         self.rack_pdu_alive = self.rack_pdus >= 0
+        self._masks_cache = self._clocks_cache = None  # flow.py: derived from the above
 
     def _add_fault(self, target: str, kind: str, until: float = math.inf) -> None:
         self.faults.setdefault(target, {})[kind] = Fault(target, kind, until)

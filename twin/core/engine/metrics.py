@@ -30,6 +30,25 @@ _LOG_STEP = np.log(1e4 / HIST_MIN_S) / HIST_BUCKETS
 _MIDS = HIST_MIN_S * np.exp((np.arange(HIST_BUCKETS) + 0.5) * _LOG_STEP)
 
 
+_ROLE_PREFILL = P.ROLE_PREFILL
+
+#: The per-second rates a tick records for its gauges (``Metrics._record_tick``); the
+#: window's counts and latency histograms are recorded beside them.
+RAW_RATES = (
+    "t_s",
+    "output_tok_s",
+    "prefill_tok_s",
+    "it_kw",
+    "facility_kw",
+    "capital_usd_s",
+    "energy_usd_s",
+    "queue_depth",
+    "utilisation",
+    "envelope_kw",
+    "shed_rps",
+)
+
+
 def bucket(values: np.ndarray) -> np.ndarray:
     """Histogram bucket of each latency; infinite or undefined ones go to the last bucket
     (a request that cannot be served in the histogram's range is as late as it gets)."""
@@ -61,6 +80,26 @@ def percentiles(hist: np.ndarray, qs: tuple[float, ...]) -> list[float]:
     return [float(v) for v in HIST_MIN_S * np.exp((idx + inside) * _LOG_STEP)]
 
 
+def batch_percentiles(hists: np.ndarray, qs: tuple[float, ...]) -> np.ndarray:
+    """``percentiles`` of each row of ``hists`` (rows × HIST_BUCKETS), as a (rows, qs)
+    array: the same arithmetic, row by row, in a few numpy calls."""
+    cum = np.cumsum(hists, axis=1)
+    total = cum[:, -1]
+    target = np.asarray(qs, dtype=float)[None, :] * total[:, None]
+    idx = np.minimum((cum[:, None, :] < target[:, :, None]).sum(axis=2), HIST_BUCKETS - 1)
+    below = np.where(idx > 0, np.take_along_axis(cum, np.maximum(idx - 1, 0), axis=1), 0.0)
+    at = np.maximum(np.take_along_axis(hists, idx, axis=1), 1e-300)
+    inside = np.clip((target - below) / at, 0.0, 1.0)
+    out = HIST_MIN_S * np.exp((idx + inside) * _LOG_STEP)
+    out[total <= 0] = np.nan
+    return out
+
+
+def _computed(values: list[float], qs: tuple[float, ...]) -> list[float]:
+    """``Quantities``' percentile function when they are computed already."""
+    return values
+
+
 class Window:
     """Per-tick accumulators over the last ``n`` ticks, with running sums."""
 
@@ -70,19 +109,54 @@ class Window:
         self.head = 0
 
     def push(self, value: np.ndarray) -> None:
-        n = len(self.ring)
-        _push(self.ring.reshape(n, -1), self.sum.reshape(-1), self.head, value.reshape(-1))
-        self.head = (self.head + 1) % n
+        _push(self.ring, self.sum, self.head, np.ascontiguousarray(value))
+        self.head = (self.head + 1) % len(self.ring)
 
 
 @njit(cache=True, error_model="numpy")
 def _push(ring, total, head, value):
     """``total += value - ring[head]``, ``ring[head] = value``, and float drift never takes
-    ``total`` below 0 (one pass, for ``Window.push``)."""
-    for i in range(len(total)):
-        x = total[i] + (value[i] - ring[head, i])
-        total[i] = 0.0 if x < 0.0 else x
-        ring[head, i] = value[i]
+    ``total`` below 0 (one pass, for ``Window.push``; any shape, as flat C arrays)."""
+    ring_h, tot, val = ring[head].reshape(-1), total.reshape(-1), value.reshape(-1)
+    for i in range(len(tot)):
+        x = tot[i] + (val[i] - ring_h[i])
+        tot[i] = 0.0 if x < 0.0 else x
+        ring_h[i] = val[i]
+
+
+@njit(cache=True, error_model="numpy")
+def record_windows(
+    ttft_ring, ttft_sum, tpot_ring, tpot_sum, cnt_ring, cnt_sum, last, run_ttft, run_tpot,
+    run_counts, hists, counts, up, role, cap_tok_s, out_s, q_cnt, w,
+):  # fmt: skip
+    """One pass at the end of a tick: the run's histograms and counts add the tick's
+    (``ring[last]``); ``hists`` gets the windows' latency histograms summed over classes
+    and ``counts`` the window's counts (the gauges' raw inputs). Returns the requests
+    queued and the serving replicas' utilisation (output over capacity); the replicas'
+    arrays are per row of ``w`` identical replicas (``rows.py``)."""
+    n_cls, n_b = ttft_sum.shape
+    for b in range(n_b):
+        hists[0, b] = ttft_sum[0, b]
+        hists[1, b] = tpot_sum[0, b]
+    for c in range(n_cls):
+        for b in range(n_b):
+            run_ttft[c, b] += ttft_ring[last, c, b]
+            run_tpot[c, b] += tpot_ring[last, c, b]
+            if c > 0:
+                hists[0, b] += ttft_sum[c, b]
+                hists[1, b] += tpot_sum[c, b]
+    for i in range(cnt_sum.shape[0]):
+        for c in range(cnt_sum.shape[1]):
+            run_counts[i, c] += cnt_ring[last, i, c]
+            counts[i, c] = cnt_sum[i, c]
+    queued = cap = out = 0.0
+    for r in range(len(up)):
+        for j in range(q_cnt.shape[1]):
+            queued += q_cnt[r, j] * w[r]
+        if up[r] and role[r] != _ROLE_PREFILL:  # serving (prefill-only replicas do not)
+            cap += cap_tok_s[r] * w[r]
+            out += out_s[r] * w[r]
+    return queued, (out / cap if cap > 0 else 0.0)
 
 
 class History:
@@ -139,6 +213,7 @@ class Metrics:
         self.w_counts = Window(wn, (N_COUNTS, self.n_cls))
         gauge_keys = kpis.gauge_keys()  # the registry's, as it is when the factory is built
         self._live_formulas = [(m.name, m.formula) for m in kpis.metrics() if m.formula and m.live]
+        self._init_raw()
         self.history = History(("t_s", *gauge_keys), HISTORY_TICKS)
         # no value before the first tick (not 0: an SLO at 0 % would read as an outage,
         # and a scenario's "when slo_attainment < 0.9" would fire at once)
@@ -158,65 +233,137 @@ class Metrics:
         self.run_tpot = np.zeros((self.n_cls, HIST_BUCKETS))
         self.run_counts = np.zeros((N_COUNTS, self.n_cls))
 
-    def _update_gauges(self, out_tokens, pf_tokens, up) -> None:
+    # ---- gauges when read -------------------------------------------------------------
+    # A tick records its raw quantities (``_record_tick``): the per-second rates that need
+    # the replicas' arrays, the window's request counts and its class-summed latency
+    # histograms. The registry's formulas (and the six percentiles) run over them only
+    # when ``gauges`` or ``history`` is read, once per tick recorded, in tick order — the
+    # same figures an eager evaluation gives, at no cost for ticks nobody reads (a long
+    # ``advance_to`` needs only the last HISTORY_TICKS of them).
+
+    @property
+    def gauges(self) -> dict[str, float]:
+        """The registry's live metrics at the last tick (computed on read, from that
+        tick's raw quantities alone)."""
+        if self._gauges_at != self._recorded:
+            self._gauge_rows([self._recorded - 1], None)
+        return self._gauges
+
+    @gauges.setter
+    def gauges(self, value: dict[str, float]) -> None:
+        self._gauges = value
+        self._gauges_at = self._recorded
+
+    @property
+    def history(self) -> History:
+        """The last HISTORY_TICKS gauge values (computed on read)."""
+        h = self._history
+        pending = self._recorded - h.count
+        if pending > 0:
+            if pending > h.n:  # older ones would be overwritten in the history anyway
+                h.count += pending - h.n
+            self._gauge_rows(range(h.count, self._recorded), h)
+        return h
+
+    @history.setter
+    def history(self, value: History) -> None:
+        self._history = value
+        self._recorded = self._gauges_at = value.count  # a restored history: none pending
+
+    def _init_raw(self) -> None:
+        n = HISTORY_TICKS
+        self._raw_rates: list[tuple[float, ...]] = [()] * n
+        self._raw_counts = np.zeros((n, N_COUNTS, self.n_cls))
+        self._raw_hists = np.zeros((n, 2, HIST_BUCKETS))
+        # ticks recorded; ``_history.count`` of them are in the history, and ``_gauges``
+        # holds the gauges of the first ``_gauges_at``
+        self._recorded = self._gauges_at = 0
+
+    def _record_tick(self, out_tokens, pf_tokens, up) -> None:
+        """The tick's raw quantities for the gauges, and the run's totals."""
         dt = self.dt
-        site = self.layout.site
         it_kw = float(self.rack_power_kw.sum())
         fac_kw = it_kw * self.pue
-        out_s = out_tokens / dt
         capital_s, opex_s = self._cost_rates()
-        energy_s = fac_kw * site.usd_per_kwh / 3600.0
-        cost_s = capital_s + energy_s + opex_s
-        w = self.w_counts.sum
-        admitted, met, failed, out_c = w[0], w[1], w[3], w[4]
-        good = float(np.sum(np.where(admitted > 0, out_c * met / np.maximum(admitted, 1e-9), 0.0)))
-        out_window = float(out_c.sum())
-        serving = up & (self.rep_role != P.ROLE_PREFILL)
-        cap = float(self.rep_cap_tok_s[serving].sum())
-        serving_r = up[self.row_rep] & (self.rw_role != P.ROLE_PREFILL)  # rows.py
-        rates = {
-            "output_tok_s": out_s,
-            "prefill_tok_s": pf_tokens / dt,
-            "it_kw": it_kw,
-            "facility_kw": fac_kw,
-            "capital_usd_s": capital_s + opex_s,
-            "energy_usd_s": energy_s,
-            "goodput_tok_s": out_s * (good / out_window) if out_window > 0 else 0.0,
-            "queue_depth": float(self.q_cnt.sum(axis=1) @ self.row_w),
-            "utilisation": (
-                float(self.row_out_s[serving_r] @ self.row_w[serving_r] / cap) if cap > 0 else 0.0
-            ),
-            "envelope_kw": (
-                site.envelope_kw
-                if self.site_cap_kw is None
-                else min(site.envelope_kw, self.site_cap_kw)
-            ),
-            "shed_rps": float(self._cls_shed_rate.sum()),
-            "failed_rps": float(failed.sum() / WINDOW_S),
-        }
-        q = kpis.Quantities(
-            rates,
-            _counts(w),
-            {"ttft": self.w_ttft.sum.sum(axis=0), "tpot": self.w_tpot.sum.sum(axis=0)},
-            dt,
-            percentiles,
+        energy_s = fac_kw * self.layout.site.usd_per_kwh / 3600.0
+        i = self._recorded % HISTORY_TICKS
+        queued, util = record_windows(
+            self.w_ttft.ring, self.w_ttft.sum, self.w_tpot.ring, self.w_tpot.sum,
+            self.w_counts.ring, self.w_counts.sum, (self.w_ttft.head - 1) % len(self.w_ttft.ring),
+            self.run_ttft, self.run_tpot, self.run_counts, self._raw_hists[i],
+            self._raw_counts[i], up[self.row_rep], self.rw_role, self.rw_cap_tok_s,
+            self.row_out_s, self.q_cnt, self.row_w,
+        )  # fmt: skip
+        self._raw_rates[i] = (
+            self.now,
+            out_tokens / dt,
+            pf_tokens / dt,
+            it_kw,
+            fac_kw,
+            capital_s + opex_s,
+            energy_s,
+            queued,
+            util,
+            self._envelope_kw(),
+            float(self._cls_shed_rate.sum()),
         )
-        g = self.gauges
-        for name, formula in self._live_formulas:  # kpis.compute(q, live=True), unfiltered
-            g[name] = formula(q)
+        self._recorded += 1
         t = self.totals
         t["output_tokens"] += out_tokens
         t["prefill_tokens"] += pf_tokens
         t["energy_kwh"] += fac_kw * dt / 3600.0
         t["it_kwh"] += it_kw * dt / 3600.0
-        t["cost_usd"] += cost_s * dt
+        t["cost_usd"] += (capital_s + energy_s + opex_s) * dt
         t["capital_usd"] += (capital_s + opex_s) * dt
         t["energy_usd"] += energy_s * dt
         t["seconds"] += dt
-        self.run_ttft += self.w_ttft.ring[(self.w_ttft.head - 1) % len(self.w_ttft.ring)]
-        self.run_tpot += self.w_tpot.ring[(self.w_tpot.head - 1) % len(self.w_tpot.ring)]
-        self.run_counts += self.w_counts.ring[(self.w_counts.head - 1) % len(self.w_counts.ring)]
-        self.history.push_gauges(self.now, g)
+
+    def _envelope_kw(self) -> float:
+        site = self.layout.site
+        if self.site_cap_kw is None:
+            return site.envelope_kw
+        return min(site.envelope_kw, self.site_cap_kw)
+
+    def _gauge_rows(self, ticks, history: History | None) -> None:
+        """The gauges of recorded ticks (in order; their raw rows are in the ring), each
+        pushed to ``history`` if given; ``gauges`` ends as the last one's. The numpy parts
+        run over all the ticks at once, with the same arithmetic per tick."""
+        rows = np.array([j % HISTORY_TICKS for j in ticks], dtype=np.int64)
+        w = self._raw_counts[rows]  # (ticks, N_COUNTS, classes)
+        admitted, met, failed, out_c = w[:, 0], w[:, 1], w[:, 3], w[:, 4]
+        good = np.sum(np.where(admitted > 0, out_c * met / np.maximum(admitted, 1e-9), 0.0), axis=1)
+        out_window = out_c.sum(axis=1)
+        failed_rps = (failed.sum(axis=1) / WINDOW_S).tolist()
+        counts = w.sum(axis=2).tolist()
+        ttft = batch_percentiles(self._raw_hists[rows, 0], kpis.PERCENTILES).tolist()
+        tpot = batch_percentiles(self._raw_hists[rows, 1], kpis.PERCENTILES).tolist()
+        g = self._gauges
+        for n, i in enumerate(rows.tolist()):
+            r = dict(zip(RAW_RATES, self._raw_rates[i], strict=True))
+            r["goodput_tok_s"] = (
+                r["output_tok_s"] * float(good[n] / out_window[n]) if out_window[n] > 0 else 0.0
+            )
+            r["failed_rps"] = failed_rps[n]
+            c = counts[n]
+            q = kpis.Quantities(
+                r,
+                {
+                    "admitted": c[0],
+                    "met": c[1],
+                    "shed": c[2],
+                    "failed": c[3],
+                    "requests": c[5],
+                    "abandoned": c[6],
+                },
+                {"ttft": ttft[n], "tpot": tpot[n]},
+                self.dt,
+                _computed,
+            )
+            for name, formula in self._live_formulas:  # kpis.compute(q, live=True), unfiltered
+                g[name] = formula(q)
+            if history is not None:
+                history.push_gauges(r["t_s"], g)
+        self._gauges_at = self._recorded
 
     def _cost_rates(self) -> tuple[float, float]:
         """$/s of capital (servers, fabric and facility, paid off with interest) and of

@@ -104,13 +104,14 @@ class Power:
         # caps: GPU power limits act in hardware within milliseconds, so the controllers
         # pick clocks from this tick's draw and any lowered clock applies to it at once
         new_clock = self._cap_clocks(rack_kw, dyn_rack, cexp)
-        eff = np.minimum(new_clock, np.where(self.throttled, float(k["throttle_clock"]), 1.0))[
-            self.rep_rack
-        ]
-        if (eff < clock - 1e-9).any():
-            rack_kw, gpu_kw, dyn_rack = self._rack_power(
-                dyn_full, idle_r, np.minimum(clock, eff), cexp, idle_f
-            )
+        rack_eff = np.minimum(new_clock, np.where(self.throttled, float(k["throttle_clock"]), 1.0))
+        # clocks are at most 1: only a rack below it can have lowered a replica's clock
+        if rack_eff.min(initial=1.0) < 1.0 - 1e-9:
+            eff = rack_eff[self.rep_rack]
+            if (eff < clock - 1e-9).any():
+                rack_kw, gpu_kw, dyn_rack = self._rack_power(
+                    dyn_full, idle_r, np.minimum(clock, eff), cexp, idle_f
+                )
         self.cap_clock = new_clock
         self._breakers()
         self._heat(rack_kw, gpu_kw)
@@ -234,13 +235,17 @@ class Power:
         self._shed(
             facility > limit * HEADROOM and at_floor, facility < limit * HEADROOM * 0.97, limit
         )
-        rack_clock = np.maximum(np.full(n_r, self.site_clock), floor)
         capped = np.isfinite(self.rack_cap_kw)
-        behind = np.zeros(n_r, bool)  # racks behind a capped PDU
-        for j in range(2):
-            m = self.rack_pdus[:, j] >= 0
-            behind[m] |= np.isfinite(self.pdu_cap_kw[self.rack_pdus[m, j]])
-        self.rack_shed[~capped & ~behind] = 0.0  # a cap lifted: its racks serve in full again
+        pcap = np.isfinite(self.pdu_cap_kw)
+        if self.site_clock >= 1.0 and not (capped.any() or pcap.any() or self.rack_shed.any()):
+            return np.ones(n_r)  # nothing capped or shed: full clocks (floors are at most 1)
+        rack_clock = np.maximum(np.full(n_r, self.site_clock), floor)
+        if self.rack_shed.any():  # a cap lifted: its racks serve in full again
+            behind = np.zeros(n_r, bool)  # racks behind a capped PDU
+            for j in range(2):
+                m = self.rack_pdus[:, j] >= 0
+                behind[m] |= np.isfinite(self.pdu_cap_kw[self.rack_pdus[m, j]])
+            self.rack_shed[~capped & ~behind] = 0.0
         if capped.any():
             prev = self._rack_cap_clock
             over = rack_kw > self.rack_cap_kw * HEADROOM
@@ -254,7 +259,6 @@ class Power:
             stuck = capped & over & (self._rack_cap_clock <= floor + 1e-9)
             self._shed_racks(stuck, capped & room, "rack cap")
             rack_clock = np.minimum(rack_clock, self._rack_cap_clock)
-        pcap = np.isfinite(self.pdu_cap_kw)
         if pcap.any():
             n_p = len(self.pdu_ids)
             alive = self.rack_pdu_alive

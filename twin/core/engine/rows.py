@@ -317,7 +317,9 @@ class Rows:
         tdec = self._t_dec_last if self._t_dec_last is not None else np.zeros(0)
         # a row can need a split only where some replica's inputs changed since last tick
         keys, last = (up, accepting, clock, slow, kvk), self.__dict__.get("_row_keys")
-        split = last is None or not all(map(np.array_equal, keys, last))
+        split = last is None or not all(
+            a is b or np.array_equal(a, b) for a, b in zip(keys, last, strict=True)
+        )
         self._row_keys = keys
         args = (
             self.rep_kind, self.rep_up, up, accepting, clock, slow, kvk, self.q_cnt, self.q_t,

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from twin.core.engine.jit import njit
+
 #: Of a session's follow-up turns routed KV-aware, this share reaches the replica that
 #: served its last turn (the rest find it busy or drained and are prefilled elsewhere).
 KV_ROUTE_HIT = 0.9
@@ -30,20 +32,42 @@ class Sessions:
         self.sess_pause = np.array([w.agentic.tool_pause_s if w.agentic else 0.0 for w in W])
         # KV tokens a turn writes (its prompt, as if nothing were cached, and its output)
         self.sess_kv_tok = np.array([sh.prompt_tokens + sh.osl for sh in self.shapes])
+        self._has_sessions = bool((self.sess_pause > 0).any())
 
     def _session_tables(self) -> None:
         """KV tokens each replica holds (rebuilt with the replicas, after a swap)."""
         ctx = np.array([pr.context for pr in self.profiles])
         self.rep_kv_tokens = ctx[self.rep_prof]
 
-    def _prefix_survival(self, B: np.ndarray, up: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    def _prefix_survival(self, up: np.ndarray, lam: np.ndarray) -> np.ndarray:
         """Per class: the chance its session's cached prefix outlives the tool pause
-        (``B``, ``up``: per row of identical replicas, ``rows.py``)."""
-        if not (self.sess_pause > 0).any():
-            return np.ones(self.n_cls)
-        n_dep = len(self.dep_ids)
-        free = np.maximum(0.0, self.rw_bmax - B) * self.rw_kv_tokens * up * self.row_w
-        free_d = np.bincount(self.rw_dep, weights=free, minlength=n_dep)
-        write_d = np.bincount(self.cls_dep, weights=lam * self.sess_kv_tok, minlength=n_dep)
-        tau = free_d[self.cls_dep] / np.maximum(write_d[self.cls_dep], 1e-9)
-        return np.where(self.sess_pause > 0, tau / np.maximum(tau + self.sess_pause, 1e-12), 1.0)
+        (``up``: per row of identical replicas, ``rows.py``)."""
+        out = np.ones(self.n_cls)
+        if self._has_sessions:
+            prefix_survival(
+                self.run, self.rw_bmax, self.rw_kv_tokens, up, self.rw_dep, self.row_w,
+                len(self.dep_ids), self.cls_dep, lam, self.sess_kv_tok, self.sess_pause, out,
+            )  # fmt: skip
+        return out
+
+
+@njit(cache=True, error_model="numpy")
+def prefix_survival(
+    run, bmax, kv_tokens, up, rep_dep, w, n_dep, cls_dep, lam, kv_tok, pause, out
+):  # fmt: skip
+    """``Sessions._prefix_survival`` in one pass: per deployment the free KV tokens of its
+    up replicas (C; each row counts its ``w`` replicas) and the tokens its classes write a
+    second (W); per class with a tool pause p, τ/(τ + p) for τ = C/W."""
+    free_d = np.zeros(n_dep)
+    for r in range(len(bmax)):
+        b = 0.0
+        for s in range(run.shape[1]):
+            b += run[r, s]
+        free_d[rep_dep[r]] += max(0.0, bmax[r] - b) * kv_tokens[r] * (w[r] if up[r] else 0.0)
+    write_d = np.zeros(n_dep)
+    for c in range(len(lam)):
+        write_d[cls_dep[c]] += lam[c] * kv_tok[c]
+    for c in range(len(lam)):
+        if pause[c] > 0:
+            tau = free_d[cls_dep[c]] / max(write_d[cls_dep[c]], 1e-9)
+            out[c] = tau / max(tau + pause[c], 1e-12)

@@ -10,6 +10,8 @@ as ``RACK-nK`` and ``RACK-nK-gJ``).
 
 from __future__ import annotations
 
+import bisect
+
 import numpy as np
 
 from twin.core.engine import plan as P
@@ -105,9 +107,8 @@ class Topology:
             if w.diurnal:
                 hs = np.array([h for h, _ in w.diurnal])
                 fs = np.array([f for _, f in w.diurnal])
-                self._diurnal_tables.append(
-                    (np.concatenate([hs - 24, hs, hs + 24]), np.concatenate([fs, fs, fs]))
-                )
+                xp, fp = np.concatenate([hs - 24, hs, hs + 24]), np.concatenate([fs, fs, fs])
+                self._diurnal_tables.append((xp, fp, xp.tolist(), fp.tolist()))
             else:
                 self._diurnal_tables.append(None)
 
@@ -116,7 +117,7 @@ class Topology:
         out = np.ones(self.n_cls)
         for i, tab in enumerate(self._diurnal_tables):
             if tab is not None:
-                out[i] = np.interp(hour, tab[0], tab[1])
+                out[i] = interp(hour, tab[2], tab[3])
         return out
 
     # ---- names → components ----------------------------------------------------------------------
@@ -172,3 +173,16 @@ class Topology:
                 f"{verb}: {target} is a {kind}; {verb} takes a {', '.join(allowed[:-1])} or {allowed[-1]}"
             )
         return self._racks_of(target)
+
+
+def interp(x: float, xp: list[float], fp: list[float]) -> float:
+    """``np.interp`` at one point, in plain floats (the same arithmetic, so the same
+    figure, without numpy's call overhead: the tick's diurnal factors)."""
+    if x < xp[0]:
+        return fp[0]
+    if x >= xp[-1]:
+        return fp[-1]
+    j = bisect.bisect_right(xp, x) - 1
+    if xp[j] == x:
+        return fp[j]
+    return (fp[j + 1] - fp[j]) / (xp[j + 1] - xp[j]) * (x - xp[j]) + fp[j]

@@ -341,7 +341,7 @@ def resample(c: Curve, batch) -> Curve:
 # --------------------------------------------------------------------------------------
 # Candidate splits and the frontier
 
-#: stage sizes tried inside a scale-up domain (48 and 72: wide expert parallelism on NVL72)
+#: stage sizes tried inside a scale-up domain (48: wide expert parallelism on NVL72)
 _SIZES = (1, 2, 4, 8, 16, 32, 48, 64, 72)
 
 
@@ -357,18 +357,22 @@ def candidate_parallelisms(
     (pipeline stages for dense models, wider expert groups for MoE); with ``mtp``, each
     also with draft tokens when the model has a multi-token-prediction head.
 
-    ``wide`` (``twin perf``'s search) adds EP48 and EP72 inside an NVL72 domain, expert
-    groups of two and four 8-GPU boards across the fabric, and 2–3
-    MTP drafts; without it (the factory engine's placement, for now) the splits are powers
-    of two with at most one draft.
+    ``wide`` (``twin perf``'s search) adds EP48 inside an NVL72 domain and 2–3 MTP drafts;
+    without it (the factory engine's placement, for now) the splits are powers of two with
+    at most one draft. The splits are the ones the public serving recipes run
+    (``moe_recipes`` in the catalog's constants): a MoE model's expert group is at most
+    ``max_expert_parallel`` wide and leaves its scale-up domain only when its weights do
+    not fit one; it spans domains with wider expert groups, never with pipeline stages.
     """
     catalog = catalog or load_catalog()
+    rules = catalog.constants["moe_recipes"]
     domain = gpu.scale_up_domain_gpus
     pow2 = (1, 2, 4, 8, 16, 32, 64)
+    widest = int(rules["max_expert_parallel"]) if model.is_moe else 64
     sizes = [
         s
         for s in (_SIZES if wide else pow2)
-        if s <= domain and (model.is_moe or s <= 64) and (s <= 8 or s % 16 == 0 or s == domain)
+        if s <= domain and s <= widest and (s <= 8 or s % 16 == 0 or s == domain)
     ]
     out: list[Parallelism] = []
     for tp in sizes:
@@ -380,15 +384,16 @@ def candidate_parallelisms(
     fitting = [p for p in out if Replica(gpu, model, precision, p, catalog).fits]
     if fitting:
         if wide and model.is_moe and domain < 16:
-            # wide expert parallelism across nodes: the dispatch and combine leave the
-            # NVLink board for the scale-out fabric (B200 multi-node DEP16/DEP32 recipes)
+            # wide expert parallelism across the fabric: the dispatch and combine leave the
+            # 8-GPU board for the scale-out fabric (SGLang's DEP32-DEP72 H100 deployments)
             fitting += [Parallelism(k * domain, dp_attention=True) for k in (2, 4)]
         return _with_mtp(model, fitting, depth) if mtp else fitting
     # multi-domain replicas: the weights need more than one scale-up domain
     for k in (2, 4, 8):
-        multi = [Parallelism(domain, pp=k)]
-        if model.is_moe:
-            multi += [Parallelism(domain * k), Parallelism(domain * k, dp_attention=True)]
+        if model.is_moe:  # expert parallelism across the fabric (H100 DeepSeek: TEP16/DEP16)
+            multi = [Parallelism(domain * k), Parallelism(domain * k, dp_attention=True)]
+        else:
+            multi = [Parallelism(domain, pp=k)]
         multi = [p for p in multi if Replica(gpu, model, precision, p, catalog).fits]
         if multi:
             return _with_mtp(model, multi, depth) if mtp else multi
