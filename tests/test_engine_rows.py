@@ -229,7 +229,9 @@ def test_rows_of_equal_state_merge_back_and_none_merges_unlike_replicas(tmp_path
         first = f.row_rep[f.rep_row]
         assert (f.rep_kind == f.rep_kind[first]).all()
         assert (f.rep_up == f.rep_up[first]).all()
-        state = np.column_stack([f.q_cnt, f.run, f._tau_last, f._t_dec_last, f.rep_kind[f.row_rep]])
+        state = np.column_stack(
+            [f.q_cnt, f.run, f._tau_last, f._pf_rho, f._t_dec_last, f.rep_kind[f.row_rep]]
+        )
         assert len(np.unique(state, axis=0)) == len(f.row_w)
 
 

@@ -31,6 +31,13 @@ from twin.core.engine.metrics import _LOG_STEP, HIST_BUCKETS, HIST_MIN_S
 from twin.core.engine.routing import waterfill
 
 ROLE_AGG, ROLE_PREFILL, ROLE_DECODE = 0, 1, 2
+#: Prefill utilisation at which a replica's queueing wait (Kingman) stops growing: beyond
+#: it the tick's work does not fit, and the backlog waits in the FIFO instead.
+RHO_MAX = 0.95
+#: Time constant of the prefill utilisation a replica's queueing wait is priced at: a
+#: rate over many arrivals, not one tick's draw (a tick that happened to bring 4 prompts
+#: instead of 2 is not a replica at 95 % load), and the same whatever the tick.
+RHO_TAU_S = 10.0
 _HIST_MAX_S = HIST_MIN_S * math.exp(HIST_BUCKETS * _LOG_STEP)
 
 
@@ -202,6 +209,7 @@ def serve_queues(
     slow,
     t_dec,
     tau_last,
+    pf_rho,
     prof,
     chunk,
     pf_scale,
@@ -212,6 +220,7 @@ def serve_queues(
     kv_bytes,
     kv_lat,
     cls_slo_ttft,
+    cls_kingman,
     len_shift,
     len_cumw,
     cls_slot,
@@ -245,6 +254,7 @@ def serve_queues(
         for s in range(adm.shape[1]):
             adm[r, s] = 0.0
         if not q_cnt[r, 0] > 1e-12:
+            pf_rho[r] -= (1.0 - math.exp(-dt / RHO_TAU_S)) * pf_rho[r]  # an idle tick
             continue
         if not accepting[r]:
             budget = 0.0
@@ -291,18 +301,27 @@ def serve_queues(
         pf_time[r] = tok_r / g * step_g * slow[r]  # fluid: a share of a step
         pb = prof[r] * n_pf + i0
         pf_u[r] = pfu[pb] + (pfu[pb + 1] - pfu[pb]) * f
+        pf_rho[r] += (1.0 - math.exp(-dt / RHO_TAU_S)) * (pf_time[r] / dt - pf_rho[r])
         if takes[0] > 1e-12:
-            # TTFT: its wait, half a decode step, half this tick's prefill and its own prompt
-            own = prompt_time(tpf, prof[r], q_tok[r, 0], cw[r], chunk, pf_scale, pf_grid)
-            base = t_dec[r] / 2 + 0.5 * pf_time[r] + 0.5 * own * slow[r]
+            # TTFT: the decode step in progress, the prefill queued ahead of it and its own
+            # step. The queue is Kingman's: (c_a² + c_s²)/2 · ρ/(1 − ρ) · s̄ for the replica's
+            # prefill utilisation ρ and mean prefill s̄ per request, rates and not the tick's
+            # bulk, so a 5 s tick gives the TTFT a 1 s tick does
+            n_take = 0.0
+            for j in range(Q):
+                n_take += takes[j]
+            rho = min(pf_rho[r], RHO_MAX)
+            queue = rho / (1.0 - rho) * pf_time[r] / max(n_take, 1e-12)
             for j in range(Q):
                 take = takes[j]
                 if take <= 1e-12:
                     continue
                 admitted = True
                 c = q_cls[r, j]
-                # a cohort that arrived this tick waits as the tick's own arrivals do (in
-                # ``base``); one carried over arrived at the end of its tick (the FIFO
+                # its own prefill: its prompt alone, in chunks (the rest is the queue ahead)
+                own = prompt_time(tpf, prof[r], q_tok[r, j], cw[r], chunk, pf_scale, pf_grid)
+                base = t_dec[r] / 2 + cls_kingman[c] * queue + own * slow[r]
+                # a cohort that arrived this tick waits ``base``; one carried over arrived at the end of its tick (the FIFO
                 # carries the latest arrivals) and waits whole ticks since, then its turn
                 # within this one: a short backlog drains in a fraction of a tick, not one
                 waited = t0 - q_t[r, j]

@@ -10,11 +10,11 @@ acts on the latency histograms, not on the flow:
   mean over that slice of probability (lognormal with its ``sigma``, uniform, or fixed,
   clamped to ``min``/``max``), scaled so the bins' weighted mean is the declared mean. The
   bins are deterministic (no sampling), the slices put p50, p95 and p99 each inside a bin.
-- **TTFT follows a request's own prompt.** In a tick's prefill work a request finishes,
-  on average, half of the others' prefill plus *all of its own* after it is admitted: the
-  engine's cohort TTFT holds half the mean prompt's prefill time, so a request of prompt
-  bin j is ``0.5 · (own_j − own_mean)`` later (earlier for a short one), ``own`` being one
-  prompt's prefill alone, in chunks, on the class's prefill replica at its clock. An agentic
+- **TTFT follows a request's own prompt.** A request waits for the step in progress and
+  the prefill queued ahead of it (``kernel.serve_queues``), then its own prefill: the
+  engine's cohort TTFT holds the mean prompt's prefill time, so a request of prompt bin j
+  is ``own_j − own_mean`` later (earlier for a short one), ``own`` being one prompt's
+  prefill alone, in chunks, on the class's prefill replica at its clock. An agentic
   step's prompt is its context plus the spread of its new input.
 - **TPOT varies with the batch a request saw.** A replica's batch fluctuates around its
   fluid mean B̄ (Poisson arrivals into B_max slots: variance B̄·(1 − B̄/B_max)), correlated
@@ -121,6 +121,9 @@ class Lengths:
         self.len_osl = np.array([x for x, _ in osl])  # (C, J) output tokens
         # second moment of prompt lengths over the squared mean (1 + CV²)
         self.len_m2 = np.array([(w * x**2).sum() / (w * x).sum() ** 2 for x, w in isl])
+        # Kingman's queueing factor (c_a² + c_s²)/2 per class: burstiness is the CV of
+        # inter-arrival times, a prefill's time follows its prompt (c_s² = m2 − 1)
+        self.len_kingman = (np.square(self.cls_burst) + self.len_m2 - 1.0) / 2.0
         self.len_has_isl = np.abs(self.len_isl_d).max(axis=1) > 0
         # the histogram spread's kernel (``kernel.spread_hist``) takes (C, K) tables
         self._len_ones = np.ones_like(self.len_isl_d)
@@ -161,7 +164,7 @@ class Lengths:
         rows = np.repeat(r, J + 1)
         allp = np.concatenate([prompts, tok_req[:, None]], axis=1).ravel()
         own = (self._prompt_time(allp, cw[rows], rows) * slow[rows]).reshape(self.n_cls, J + 1)
-        self._len_shift_key, self._len_shift = key, 0.5 * (own[:, :J] - own[:, J:])
+        self._len_shift_key, self._len_shift = key, own[:, :J] - own[:, J:]
         return self._len_shift
 
     def _spread_ttft(self, hist: np.ndarray, shift: np.ndarray) -> np.ndarray:

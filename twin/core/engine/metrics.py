@@ -57,6 +57,11 @@ def bucket(values: np.ndarray) -> np.ndarray:
     return np.minimum((np.log(v / HIST_MIN_S) / _LOG_STEP).astype(np.int64), HIST_BUCKETS - 1)
 
 
+#: A histogram holding fewer requests than this is empty: a window's running sum (added
+#: and taken off tick by tick) leaves ~1e-15 of rounding behind once its requests left it.
+EMPTY_COUNT = 1e-9
+
+
 def percentile(hist: np.ndarray, q: float) -> float:
     """The q-quantile (0..1) of a histogram's counts; NaN when it is empty."""
     return percentiles(hist, (q,))[0]
@@ -71,7 +76,7 @@ def percentiles(hist: np.ndarray, qs: tuple[float, ...]) -> list[float]:
     bucket, though the counts below them differ."""
     cum = np.cumsum(hist)
     total = cum[-1] if len(cum) else 0.0
-    if total <= 0:
+    if total <= EMPTY_COUNT:
         return [float("nan")] * len(qs)
     target = np.asarray(qs, dtype=float) * total
     idx = np.minimum(np.searchsorted(cum, target), HIST_BUCKETS - 1)
@@ -91,7 +96,7 @@ def batch_percentiles(hists: np.ndarray, qs: tuple[float, ...]) -> np.ndarray:
     at = np.maximum(np.take_along_axis(hists, idx, axis=1), 1e-300)
     inside = np.clip((target - below) / at, 0.0, 1.0)
     out = HIST_MIN_S * np.exp((idx + inside) * _LOG_STEP)
-    out[total <= 0] = np.nan
+    out[total <= EMPTY_COUNT] = np.nan
     return out
 
 

@@ -32,6 +32,7 @@ class Replicas:
         "scale_to",
         "_t_dec_last",
         "_tau_last",
+        "_pf_rho",
         "row_out_s",
         "row_user_s",
         "rep_util",
@@ -214,6 +215,7 @@ class Replicas:
         self.rep_up = np.zeros(n, bool)
         self._t_dec_last = None
         self._tau_last = np.zeros(n)  # time between a replica's chances to prefill, last tick
+        self._pf_rho = np.zeros(n)  # its prefill utilisation, averaged (``kernel.RHO_TAU_S``)
         self.row_out_s = np.zeros(n)
         self.row_user_s = np.zeros(n)  # output tokens/s each running request gets (pace)
         self.rep_util = np.zeros(n)

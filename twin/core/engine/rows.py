@@ -36,7 +36,9 @@ import numpy as np
 from twin.core.engine.jit import njit
 
 #: Per-row state arrays (first axis: rows), copied from their old row on a regroup.
-ROW_ARRAYS = ("q_cnt", "q_t", "q_tok", "q_cls", "run", "_tau_last", "row_out_s", "row_user_s")
+ROW_ARRAYS = (
+    "q_cnt", "q_t", "q_tok", "q_cls", "run", "_tau_last", "_pf_rho", "row_out_s", "row_user_s",
+)  # fmt: skip
 ROW_ARRAYS_OPT = ("_t_dec_last",)  # None before the first tick
 
 _PRIME = 1099511628211
@@ -68,7 +70,7 @@ def _mixf(h, x):
 
 
 @njit(cache=True, error_model="numpy")
-def _row_hash(r, q_cnt, q_t, q_tok, q_cls, run, tau, tdec):
+def _row_hash(r, q_cnt, q_t, q_tok, q_cls, run, tau, rho, tdec):
     h = 1469598103934665603 % _MOD
     for j in range(q_cnt.shape[1]):
         c = q_cnt[r, j]
@@ -77,14 +79,14 @@ def _row_hash(r, q_cnt, q_t, q_tok, q_cls, run, tau, tdec):
             h = _mixf(_mixf(_mix(h, q_cls[r, j]), q_t[r, j]), q_tok[r, j])
     for s in range(run.shape[1]):
         h = _mixf(h, run[r, s])
-    h = _mixf(h, tau[r])
+    h = _mixf(_mixf(h, tau[r]), rho[r])
     if len(tdec):
         h = _mixf(h, tdec[r])
     return h
 
 
 @njit(cache=True, error_model="numpy")
-def _rows_equal(a, b, q_cnt, q_t, q_tok, q_cls, run, tau, tdec):
+def _rows_equal(a, b, q_cnt, q_t, q_tok, q_cls, run, tau, rho, tdec):
     if a == b:
         return True
     for j in range(q_cnt.shape[1]):
@@ -98,7 +100,7 @@ def _rows_equal(a, b, q_cnt, q_t, q_tok, q_cls, run, tau, tdec):
     for s in range(run.shape[1]):
         if run[a, s] != run[b, s]:
             return False
-    if tau[a] != tau[b]:
+    if tau[a] != tau[b] or rho[a] != rho[b]:
         return False
     return not (len(tdec) and tdec[a] != tdec[b])
 
@@ -125,7 +127,7 @@ def _key_hash(h, i, kind, prev_up, up, acc, clock, slow, kvk):
 @njit(cache=True, error_model="numpy")
 def needs_regroup(
     split, rep_row, row_rep, kind, prev_up, up, acc, clock, slow, kvk, q_cnt, q_t, q_tok, q_cls,
-    run, tau, tdec,
+    run, tau, rho, tdec,
 ):  # fmt: skip
     """Whether some row must split (``split``: a member's inputs differ from its first
     replica's) or two rows may merge (same kind, inputs and state)."""
@@ -140,7 +142,7 @@ def needs_regroup(
     h = np.empty(m, dtype=np.int64)
     for r in range(m):
         h[r] = _key_hash(
-            _row_hash(r, q_cnt, q_t, q_tok, q_cls, run, tau, tdec),
+            _row_hash(r, q_cnt, q_t, q_tok, q_cls, run, tau, rho, tdec),
             row_rep[r], kind, prev_up, up, acc, clock, slow, kvk,
         )  # fmt: skip
     order = np.argsort(h, kind="mergesort")
@@ -149,7 +151,7 @@ def needs_regroup(
         if (
             h[a] == h[b]
             and _keys_equal(row_rep[a], row_rep[b], kind, prev_up, up, acc, clock, slow, kvk)
-            and _rows_equal(a, b, q_cnt, q_t, q_tok, q_cls, run, tau, tdec)
+            and _rows_equal(a, b, q_cnt, q_t, q_tok, q_cls, run, tau, rho, tdec)
         ):
             return True
     return False
@@ -158,7 +160,7 @@ def needs_regroup(
 @njit(cache=True, error_model="numpy")
 def regroup(
     rep_row, kind, prev_up, up, acc, clock, slow, kvk, q_cnt, q_t, q_tok, q_cls, run, tau,
-    tdec, new_row, src, first,
+    rho, tdec, new_row, src, first,
 ):  # fmt: skip
     """Rows anew: replicas of one kind, with equal inputs and equal state (their old
     rows'), share a row; rows numbered in the order of their first replica. Fills
@@ -167,7 +169,7 @@ def regroup(
     n = len(rep_row)
     rh = np.empty(q_cnt.shape[0], dtype=np.int64)
     for r in range(q_cnt.shape[0]):
-        rh[r] = _row_hash(r, q_cnt, q_t, q_tok, q_cls, run, tau, tdec)
+        rh[r] = _row_hash(r, q_cnt, q_t, q_tok, q_cls, run, tau, rho, tdec)
     h = np.empty(n, dtype=np.int64)
     for i in range(n):
         h[i] = _key_hash(rh[rep_row[i]], i, kind, prev_up, up, acc, clock, slow, kvk)
@@ -186,7 +188,7 @@ def regroup(
                 if (
                     label[j] == j
                     and _keys_equal(i, j, kind, prev_up, up, acc, clock, slow, kvk)
-                    and _rows_equal(rep_row[i], rep_row[j], q_cnt, q_t, q_tok, q_cls, run, tau, tdec)
+                    and _rows_equal(rep_row[i], rep_row[j], q_cnt, q_t, q_tok, q_cls, run, tau, rho, tdec)
                 ):  # fmt: skip
                     label[i] = j
                     break
@@ -323,7 +325,7 @@ class Rows:
         self._row_keys = keys
         args = (
             self.rep_kind, self.rep_up, up, accepting, clock, slow, kvk, self.q_cnt, self.q_t,
-            self.q_tok, self.q_cls, self.run, self._tau_last, tdec,
+            self.q_tok, self.q_cls, self.run, self._tau_last, self._pf_rho, tdec,
         )  # fmt: skip
         if not self._rows_dirty and not needs_regroup(split, self.rep_row, self.row_rep, *args):
             return False
