@@ -5,10 +5,12 @@ Small factories, seconds each."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from engine_helpers import cmd, run, small_layout
 
 from twin.core.engine import EngineError, Factory
+from twin.core.engine import snapshot as S
 
 
 @pytest.mark.parametrize(
@@ -63,3 +65,98 @@ def test_an_idle_rack_draws_the_same_whether_its_replica_spans_two_racks_or_fits
     spanned, whole = kw[:4], kw[4:]  # row-a: two 64-GPU replicas; row-b: 8-GPU replicas
     assert spanned == pytest.approx([whole[0]] * 4, rel=1e-6)
     assert whole[0] == pytest.approx(whole[1])
+
+
+def test_a_swap_warns_before_it_is_applied_what_it_says_once_applied(small):
+    """The TUI asks before a swap that would overload a PDU: the preview is the warning the
+    swap itself then reports; a swap to the GPU the racks already have warns of nothing
+    (actions.py: the preview read '' whenever there were racks to swap)."""
+    f = Factory(small)
+    run(f, 1)
+    assert f.swap_warning("row-a", "h100") == ""  # row-a is already H100
+    ahead = f.swap_warning("row-a", "b200")
+    assert ahead.startswith("warning: row-a-pdu-")
+    assert cmd(f, "swap row-a b200").endswith("; " + ahead)
+
+
+def test_a_request_queued_on_a_rack_when_it_is_drained_is_served_elsewhere_not_stranded(small):
+    """Drained replicas prefill nothing more, so their queued requests are retried on the
+    others: once demand falls, the deployment's queue empties (flow.py: only a queue of two
+    cohorts or more was moved, a single one waited on the drained rack for ever)."""
+    f = Factory(small)
+    for _ in range(120):  # the first moment the chat deployment has a queue
+        s = run(f, 0.5)
+        if s.deployments[0].queue > 0:
+            break
+    assert s.deployments[0].queue > 0
+    cmd(f, "drain row-a-01")
+    cmd(f, "surge 0.05")
+    s = run(f, 30)
+    assert s.deployments[0].id == "chat-70b"
+    assert s.deployments[0].queue == 0
+
+
+def test_a_prefill_pool_wider_than_a_rack_continues_on_the_next_rack_not_past_its_last_gpu(
+    tmp_path,
+):
+    """Three quarters of row-b's 64 H200s prefill: four replicas fill its first rack and two
+    go on the second, next to the two decode replicas: 8 replicas of 8 GPUs, no more GPUs
+    than the row has (plan.py: `used - g <= counts` put two prefill replicas on GPUs 32–47
+    of a 32-GPU rack, and the row served 80 GPUs' worth)."""
+
+    def edit(d):
+        d["deployments"][1]["prefill_share"] = 0.75
+
+    f = Factory(small_layout(tmp_path, edit))
+    split = {d.id: d for d in run(f, 2).deployments}["split-70b"]
+    assert split.gpus_per_replica == 8
+    assert (split.replicas, split.prefill_replicas) == (8, 6)
+
+
+def test_a_cap_on_the_b_side_pdu_of_an_ab_pair_holds_it_under_its_cap(small):
+    """Each A/B rack's clock follows the tighter of its two PDUs' caps, the B side's too
+    (power.py: only the first PDU of each rack was looked at, so a cap on B never slowed
+    the racks and B ran over it)."""
+    f = Factory(small)
+
+    def b_kw() -> float:
+        return next(p.load_kw for p in run(f, 0.5).power if p.id == "row-b-pdu-b1")
+
+    run(f, 30)
+    cap = 0.8 * b_kw()
+    cmd(f, f"cap row-b-pdu-b1 {cap:.2f}kW")
+    run(f, 10)
+    load = np.array([b_kw() for _ in range(20)])
+    assert load.max() <= cap and load.mean() >= 0.9 * cap
+
+
+def test_an_idle_rack_draws_the_same_whether_its_gpus_serve_a_replica_or_none(tmp_path):
+    """Four replicas of 8 GPUs fill row-a's first rack; the other three hold no replica.
+    At rest every GPU draws its idle power, in a replica or not, so the four racks draw
+    the same (replicas.py: the spare GPUs' idle watts read as kW ÷ 1001)."""
+
+    def edit(d):
+        d["deployments"][0]["replicas"] = 4
+        for w in d["workloads"]:
+            w["rate"] = "0.01/s"
+
+    f = Factory(small_layout(tmp_path, edit))
+    s = run(f, 5)
+    assert [d.replicas for d in s.deployments if d.id == "chat-70b"] == [4]
+    kw = s.racks.power_kw[:4]
+    assert kw == pytest.approx([kw[0]] * 4, rel=1e-6)
+
+
+@pytest.mark.parametrize("line", ["fail row-a-01 for 10s", "surge 3 10s"])
+def test_a_timed_command_lasts_exactly_its_duration(small, line):
+    """A rack failed (or a surge) for 10 s is still failed (surging) when the 10 s are up,
+    and over on the next tick (schedule.py: every due time one tick early)."""
+    f = Factory(small)
+    run(f, 2)
+    cmd(f, line)
+
+    def on(s) -> bool:
+        return s.racks.state[0] == S.RACK_DOWN if line.startswith("fail") else s.surge > 1
+
+    assert on(run(f, 10))
+    assert not on(run(f, 0.5))

@@ -55,6 +55,15 @@ def test_a_given_parallelism_is_used(capsys):
     assert json.loads(capsys.readouterr().out)["gpus"] == 8
 
 
+def test_experts_split_like_dense_layers_is_a_what_if_on_any_gpu(capsys):
+    """The search offers TP8 EP1 only where the vendor's recipes run it (ROCm); a user can
+    still price it on NVIDIA, and the replica line names it."""
+    argv = ["perf", "--gpu", "b200", "--model", "deepseek-r1", "--parallelism", "TP8-EP1"]
+    assert main([*argv, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["parallelism"].startswith("TP8-EP1")
+    _fails(capsys, [*argv[:-1], "DP8-EP1"], "TP only")
+
+
 def _fails(capsys, argv, *needles):
     assert main(argv) == 2
     err = capsys.readouterr().err

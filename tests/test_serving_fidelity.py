@@ -35,6 +35,33 @@ def test_all_to_all_latency_grows_with_the_expert_group(catalog):
     assert wide.a2a_latency_s > small.a2a_latency_s + 60 * catalog.constants["a2a_peer_us"] * 1e-6
 
 
+def test_experts_split_like_dense_layers_trade_the_all_to_alls_for_an_all_reduce(catalog):
+    """The recipes' TP8 EP1 (ROCm's DeepSeek-R1 configs): every GPU holds 1/8 of
+    every expert, so a layer ends its experts with one all-reduce instead of a dispatch and
+    a combine; at batch one the step is shorter by layers × (2 all-to-alls − 1 all-reduce)."""
+    gpu, m = catalog.gpu("b200"), catalog.model("deepseek-r1")
+    tep = Replica(gpu, m, "fp8", Parallelism(8), catalog)
+    tp = Replica(gpu, m, "fp8", Parallelism(8, tp_experts=True), catalog)
+    assert tp.label == "TP8-EP1" and Parallelism(8, tp_experts=True, mtp=2).short(True) == (
+        "TP8 EP1+MTP2"
+    )
+    saved = float(tep.step(1, 2048).t_s - tp.step(1, 2048).t_s)
+    per_layer = 2 * tep.a2a_latency_s - tep.coll_latency_s
+    assert saved == pytest.approx(m.layers * per_layer, rel=0.05)
+    # same weights per GPU: the bytes a step streams do not depend on how experts are split
+    assert tp.weights_per_gpu == tep.weights_per_gpu
+    # the search offers it where the vendor's recipes run it (ROCm), not on NVIDIA, and
+    # never in the factory engine's placement
+    amd = catalog.gpu("mi355x")
+    assert Parallelism(8, tp_experts=True) in serving.candidate_parallelisms(
+        amd, m, "fp8", catalog, wide=True
+    )
+    assert not any(
+        p.tp_experts for p in serving.candidate_parallelisms(gpu, m, "fp8", catalog, wide=True)
+    )
+    assert not any(p.tp_experts for p in serving.candidate_parallelisms(amd, m, "fp8", catalog))
+
+
 def test_throughput_collapses_at_high_interactivity(catalog):
     """Measured GB300 fp4 DeepSeek-R1 falls about 5x from 128 to 184 tok/s/user (InferenceX,
     whose prompts are random tokens: fewer MTP drafts accepted than on natural text)."""

@@ -10,7 +10,7 @@ import sys
 from twin.core.api import PRECISIONS, limits, load_catalog, serving
 from twin.core.errors import TwinError
 
-_PAR = re.compile(r"^(TP|DP)(\d+)(?:[x·*]?PP(\d+))?(\+MTP(\d)?)?$", re.IGNORECASE)
+_PAR = re.compile(r"^(TP|DP)(\d+)(-EP1)?(?:[x·*]?PP(\d+))?(\+MTP(\d)?)?$", re.IGNORECASE)
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -67,7 +67,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--parallelism",
         metavar="P",
-        help="e.g. TP8, DP8 (DP attention + EP), TP8xPP2, TP8+MTP, DP48+MTP3 (default: best of all that fit)",
+        help="e.g. TP8, DP8 (DP attention + EP), TP8-EP1 (experts split like dense layers), "
+        "TP8xPP2, TP8+MTP, DP48+MTP3 (default: best of all that fit)",
     )
     p.add_argument(
         "--disagg",
@@ -144,12 +145,19 @@ def _positive(text: str) -> float:
 def parse_parallelism(text: str) -> serving.Parallelism:
     m = _PAR.match(text.strip())
     if not m:
-        raise TwinError(f"perf: --parallelism {text!r} is not like TP8, DP8, TP8xPP2 or TP8+MTP")
+        raise TwinError(
+            f"perf: --parallelism {text!r} is not like TP8, DP8, TP8xPP2, TP8+MTP or TP8-EP1"
+        )
+    if m[3] and m[1].upper() == "DP":
+        raise TwinError(
+            f"perf: --parallelism {text!r}: EP1 (experts split like dense layers) is TP only"
+        )
     return serving.Parallelism(
         tp=int(m[2]),
-        pp=int(m[3] or 1),
+        pp=int(m[4] or 1),
         dp_attention=m[1].upper() == "DP",
-        mtp=(int(m[5]) if m[5] else 1) if m[4] else 0,
+        mtp=(int(m[6]) if m[6] else 1) if m[5] else 0,
+        tp_experts=bool(m[3]),
     )
 
 

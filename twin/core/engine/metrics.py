@@ -30,8 +30,6 @@ _LOG_STEP = np.log(1e4 / HIST_MIN_S) / HIST_BUCKETS
 _MIDS = HIST_MIN_S * np.exp((np.arange(HIST_BUCKETS) + 0.5) * _LOG_STEP)
 
 
-_ROLE_PREFILL = P.ROLE_PREFILL
-
 #: The per-second rates a tick records for its gauges (``Metrics._record_tick``); the
 #: window's counts and latency histograms are recorded beside them.
 RAW_RATES = (
@@ -132,13 +130,11 @@ def _push(ring, total, head, value):
 @njit(cache=True, error_model="numpy")
 def record_windows(
     ttft_ring, ttft_sum, tpot_ring, tpot_sum, cnt_ring, cnt_sum, last, run_ttft, run_tpot,
-    run_counts, hists, counts, up, role, cap_tok_s, out_s, q_cnt, w,
+    run_counts, hists, counts,
 ):  # fmt: skip
     """One pass at the end of a tick: the run's histograms and counts add the tick's
     (``ring[last]``); ``hists`` gets the windows' latency histograms summed over classes
-    and ``counts`` the window's counts (the gauges' raw inputs). Returns the requests
-    queued and the serving replicas' utilisation (output over capacity); the replicas'
-    arrays are per row of ``w`` identical replicas (``rows.py``)."""
+    and ``counts`` the window's counts (the gauges' raw inputs)."""
     n_cls, n_b = ttft_sum.shape
     for b in range(n_b):
         hists[0, b] = ttft_sum[0, b]
@@ -154,14 +150,6 @@ def record_windows(
         for c in range(cnt_sum.shape[1]):
             run_counts[i, c] += cnt_ring[last, i, c]
             counts[i, c] = cnt_sum[i, c]
-    queued = cap = out = 0.0
-    for r in range(len(up)):
-        for j in range(q_cnt.shape[1]):
-            queued += q_cnt[r, j] * w[r]
-        if up[r] and role[r] != _ROLE_PREFILL:  # serving (prefill-only replicas do not)
-            cap += cap_tok_s[r] * w[r]
-            out += out_s[r] * w[r]
-    return queued, (out / cap if cap > 0 else 0.0)
 
 
 class History:
@@ -292,13 +280,16 @@ class Metrics:
         capital_s, opex_s = self._cost_rates()
         energy_s = fac_kw * self.layout.site.usd_per_kwh / 3600.0
         i = self._recorded % HISTORY_TICKS
-        queued, util = record_windows(
+        record_windows(
             self.w_ttft.ring, self.w_ttft.sum, self.w_tpot.ring, self.w_tpot.sum,
             self.w_counts.ring, self.w_counts.sum, (self.w_ttft.head - 1) % len(self.w_ttft.ring),
             self.run_ttft, self.run_tpot, self.run_counts, self._raw_hists[i],
-            self._raw_counts[i], up[self.row_rep], self.rw_role, self.rw_cap_tok_s,
-            self.row_out_s, self.q_cnt, self.row_w,
+            self._raw_counts[i],
         )  # fmt: skip
+        # per row of identical replicas (rows.py), each counted ``row_w`` times
+        serving = up[self.row_rep] & (self.rw_role != P.ROLE_PREFILL)
+        w = self.row_w[serving]
+        cap = float(self.rw_cap_tok_s[serving] @ w)
         self._raw_rates[i] = (
             self.now,
             out_tokens / dt,
@@ -307,8 +298,8 @@ class Metrics:
             fac_kw,
             capital_s + opex_s,
             energy_s,
-            queued,
-            util,
+            float(self.q_cnt.sum(axis=1) @ self.row_w),
+            float(self.row_out_s[serving] @ w / cap) if cap > 0 else 0.0,
             self._envelope_kw(),
             float(self._cls_shed_rate.sum()),
         )

@@ -369,6 +369,7 @@ def candidate_parallelisms(
     domain = gpu.scale_up_domain_gpus
     pow2 = (1, 2, 4, 8, 16, 32, 64)
     widest = int(rules["max_expert_parallel"]) if model.is_moe else 64
+    split_like_dense = rules.get("experts_split_like_dense", ())
     sizes = [
         s
         for s in (_SIZES if wide else pow2)
@@ -380,6 +381,9 @@ def candidate_parallelisms(
             out.append(Parallelism(tp))
         if model.is_moe and tp > 1:
             out.append(Parallelism(tp, dp_attention=True))
+        if wide and model.is_moe and 1 < tp <= 8 and gpu.vendor in split_like_dense:
+            # experts split like dense layers (TP8 EP1), where the vendor's recipes run it
+            out.append(Parallelism(tp, tp_experts=True))
     depth = int(catalog.constants["mtp_max_drafts"]) if wide else 1
     fitting = [p for p in out if Replica(gpu, model, precision, p, catalog).fits]
     if fitting:

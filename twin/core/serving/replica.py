@@ -52,22 +52,27 @@ class Parallelism:
     """How a replica is split: ``tp`` GPUs per pipeline stage, ``pp`` stages.
 
     For a MoE model the experts of a stage are spread over its ``tp`` GPUs (expert
-    parallelism, EP = tp); ``dp_attention`` runs attention data-parallel (each GPU its own
-    requests, whole KV of those requests) instead of tensor-parallel. ``mtp`` is the number
-    of speculative draft tokens per step from the model's own multi-token-prediction head.
+    parallelism, EP = tp) — or, with ``tp_experts``, every expert's matrices are split over
+    them like a dense layer's (EP1: an all-reduce after the experts, no dispatch and
+    combine); ``dp_attention`` runs attention data-parallel (each GPU its own requests,
+    whole KV of those requests) instead of tensor-parallel. ``mtp`` is the number of
+    speculative draft tokens per step from the model's own multi-token-prediction head.
     """
 
     tp: int
     pp: int = 1
     dp_attention: bool = False
     mtp: int = 0
+    tp_experts: bool = False
 
     @property
     def gpus(self) -> int:
         return self.tp * self.pp
 
     def label(self, moe: bool) -> str:
-        if moe:
+        if moe and self.tp_experts:
+            core = f"TP{self.tp}-EP1"
+        elif moe:
             core = f"{'DP' if self.dp_attention else 'TP'}{self.tp}-EP{self.tp}"
         else:
             core = f"TP{self.tp}"
@@ -76,7 +81,9 @@ class Parallelism:
 
     def short(self, moe: bool) -> str:
         """The decode side of a disaggregated label: ``DP-attention EP48+MTP3``."""
-        if moe:
+        if moe and self.tp_experts:
+            core = f"TP{self.tp} EP1"
+        elif moe:
             core = (
                 f"{'DP-attention ' if self.dp_attention else 'TP' + str(self.tp) + ' '}EP{self.tp}"
             )
@@ -424,7 +431,7 @@ class Replica:
         if g > 1:
             inv_bw = self.inv_link_bw / e.net
             ar = self.coll_latency_s + 2.0 * (g - 1) / g * T * m.hidden * self.act_bytes * inv_bw
-            if m.is_moe:
+            if m.is_moe and not par.tp_experts:
                 sent = (T / g) * m.experts_per_token * m.hidden * (g - 1) / g
                 moved = sent * (self.dispatch_bytes + self.act_bytes) * inv_bw
                 # a prefill runs as two micro-batches (DeepSeek's prefill, SGLang's two-batch
