@@ -17,7 +17,9 @@ physics: ``NUMBA_DISABLE_JIT=1`` runs the very same code as plain Python (slowly
 is what a debugger or coverage sees.
 
 The caller (``flow.py``) owns the state arrays; every array passed is float64, int64 or
-bool and C-contiguous, so each function compiles once.
+bool and C-contiguous, so each function compiles once. A "replica" here is a *row* of
+``w[r]`` identical replicas (``rows.py``): its arrays are one replica's, and the kernels
+multiply by ``w`` where they sum requests, tokens and histogram counts.
 """
 
 from __future__ import annotations

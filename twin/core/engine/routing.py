@@ -13,7 +13,10 @@ replicas differ: on a healthy factory a deployment's replicas are identical, sta
 equally loaded and stay so, and least-loaded's water-fill gives each the same share as
 round-robin (``default`` runs the same under both). A straggler, a capped or throttled
 rack, a partial drain or a repaired rack coming back empty makes loads unequal; then
-least-loaded sends the loaded replicas less and round-robin keeps an equal share.
+least-loaded sends the loaded replicas less and round-robin keeps an equal share. Every
+policy gives identical replicas identical shares (power-aware fills equally efficient ones
+together), so the engine runs them as one weighted row (``rows.py``): the kernels here
+take each row's weight ``w`` and return the row's total share.
 """
 
 from __future__ import annotations
