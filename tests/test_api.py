@@ -53,6 +53,18 @@ def test_a_scenario_file_opens_with_its_player_seed_and_events(tmp_path):
     assert [(a.t_s, a.text, a.ok) for a in s.player.applied] == [(30.0, "fail row-a-01", True)]
 
 
+def test_advancing_a_scenario_session_plays_its_script_without_an_explicit_start(tmp_path):
+    # a script user opens a drill and advances it: the scripted fail must happen, not a
+    # plain factory running on silently
+    _, drill = _files(tmp_path)
+    s = api.open_target(drill)
+    for t in range(60, 601, 60):
+        s.advance_to(float(t))
+    assert s.player.started
+    assert [a.text for a in s.player.applied] == ["fail row-a-01"]
+    assert [v.status for v in s.player.verdicts] == ["passed"]
+
+
 def test_a_scenario_session_checkpoints_and_copies_with_its_players_state(tmp_path):
     _, drill = _files(tmp_path)
     a = api.open_target(drill)

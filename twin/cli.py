@@ -78,3 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
+
+
+if __name__ == "__main__":  # `python -m twin.cli` as well as `twin` and `python -m twin`
+    sys.exit(main())

@@ -161,8 +161,11 @@ class Session:
 
     def advance_to(self, t_s: float) -> bool:
         """Advance to ``t_s`` (the scenario's events fire on the way); True if it ended or
-        aborted on the way."""
+        aborted on the way. With a scenario, the first advance runs its warm-up and starts its
+        script (as ``twin run`` does) unless a front end started it already."""
         if self.player is not None:
+            if not self.player.started:
+                self.player.start()
             return bool(self.player.advance_to(t_s))
         self.factory.advance_to(t_s)
         return False
