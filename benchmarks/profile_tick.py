@@ -24,8 +24,12 @@ import sys
 import time
 from collections import defaultdict
 
+#: The stage running now, and each stage's CPU time inside kernels (of the layout profiled).
+STAGE = ["(between stages)"]
+KERNELS: dict[str, float] = defaultdict(float)
 
-def _wrap_kernels(stage: list, kern: dict) -> None:
+
+def _wrap_kernels() -> None:
     """Put a timer around every compiled kernel the engine's modules call from Python."""
     from numba.core.registry import CPUDispatcher
 
@@ -40,7 +44,7 @@ def _wrap_kernels(stage: list, kern: dict) -> None:
                     try:
                         return _fn(*a)
                     finally:
-                        kern[stage[0]] += time.process_time() - t
+                        KERNELS[STAGE[0]] += time.process_time() - t
 
                 setattr(mod, attr, timed)
 
@@ -52,8 +56,9 @@ def profile(name: str, sim_s: float, top: int) -> None:
     f = Factory(load_layout(name))
     f.advance_to(60.0)  # warm-up; the kernels are loaded by now
     stages = re.findall(r"self\.(_\w+)\(", inspect.getsource(type(f)._tick))
-    stage, kern, total = ["(between stages)"], defaultdict(float), defaultdict(float)
-    _wrap_kernels(stage, kern)
+    stage, kern, total = STAGE, KERNELS, defaultdict(float)
+    kern.clear()
+    _wrap_kernels()  # once: a kernel wrapped already is not a dispatcher any more
     for s in stages:
         orig = getattr(f, s)
 

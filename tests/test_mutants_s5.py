@@ -7,15 +7,17 @@ from __future__ import annotations
 import pytest
 
 from twin.core.engine import Factory
-from twin.core.engine.checkpoint import CheckpointError
+from twin.core.engine.checkpoint import VERSION, CheckpointError
 
 
 def test_a_checkpoint_of_an_older_format_is_refused_like_a_newer_one(small, catalog):
     a = Factory(small, catalog)
     a.advance_to(2)
-    old = a.checkpoint().replace(b"twin-checkpoint 1", b"twin-checkpoint 0", 1)
+    old = a.checkpoint().replace(f"twin-checkpoint {VERSION}".encode(), b"twin-checkpoint 0", 1)
     b = Factory(small, catalog)
-    with pytest.raises(CheckpointError, match="format version 0; this twin reads version 1"):
+    with pytest.raises(
+        CheckpointError, match=f"format version 0; this twin reads version {VERSION}"
+    ):
         b.restore(old)
 
 

@@ -64,6 +64,26 @@ def test_experts_split_like_dense_layers_is_a_what_if_on_any_gpu(capsys):
     _fails(capsys, [*argv[:-1], "DP8-EP1"], "TP only")
 
 
+def test_kv_reserved_for_the_maximum_output_caps_the_batch(capsys):
+    """A stack that reserves KV for a request's max_tokens at admission (TensorRT-LLM's
+    default scheduler; MLPerf DeepSeek-R1 allows 20k output tokens) fits far fewer
+    requests than one that takes KV as outputs grow, so it delivers fewer tokens; a
+    reservation below the mean context changes nothing."""
+    base = ["perf", "--gpu", "b200", "--model", "deepseek-r1", "--precision", "fp4"]
+    base += ["--isl", "1024", "--osl", "3736", "--no-mtp", "--parallelism", "DP8", "--json"]
+
+    def point(*extra):
+        assert main([*base, *extra]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    free, held, small = point(), point("--reserve-output", "20000"), point("--reserve-output", "9")
+    assert held["batch"] * (1024 + 20000) <= free["batch"] * (1024 + 3736 / 2) * 1.01
+    assert held["batch"] < free["batch"] / 3
+    assert held["tok_s_per_gpu"] < 0.9 * free["tok_s_per_gpu"]
+    assert small == free
+    _fails(capsys, [*base, "--reserve-output", "-5"], "--reserve-output")
+
+
 def _fails(capsys, argv, *needles):
     assert main(argv) == 2
     err = capsys.readouterr().err

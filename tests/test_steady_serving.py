@@ -73,3 +73,25 @@ def test_ttft_does_not_depend_on_the_tick():
             q50, q95 = runs[t][c]
             assert q50 == pytest.approx(p50, rel=0.05), (c, t, q50, p50)
             assert q95 == pytest.approx(p95, rel=0.05), (c, t, q95, p95)
+
+
+@pytest.mark.parametrize("n", [216, 432, 648])
+def test_a_disaggregated_deployment_given_a_replica_count_stays_disaggregated(n):
+    """blackwell-ultra's r1 is 486 two-GPU prefill + 162 sixteen-GPU decode replicas; asked
+    for 324 or 486 it used to fall back to 216 co-located replicas (its prefill pool was
+    sized on every GPU first), so the reasoning-rows sweep gave 2 rows and 3 rows the same
+    figures. Now a count keeps the prefill share of the GPUs those replicas take."""
+    import dataclasses
+
+    from twin.core.api import load_catalog, load_layout
+    from twin.core.engine import Factory
+
+    cat = load_catalog()
+    lay = load_layout("blackwell-ultra", cat)
+    deps = tuple(dataclasses.replace(d, replicas=n) if d.id == "r1" else d for d in lay.deployments)
+    f = Factory(dataclasses.replace(lay, deployments=deps), cat)
+    r1 = next(d for d in f.snapshot().deployments if d.id == "r1")
+    assert 0.95 * n <= r1.replicas <= n  # the last rack's GPUs may not fit a whole replica
+    assert 0 < r1.prefill_replicas < r1.replicas
+    gpus = r1.prefill_replicas * 2 + (r1.replicas - r1.prefill_replicas) * 16
+    assert r1.prefill_replicas * 2 / gpus == pytest.approx(0.25, abs=0.03)

@@ -52,6 +52,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "adds the TTFT of the 99th-percentile prompt, which --ttft-max then bounds",
     )
     p.add_argument(
+        "--reserve-output",
+        type=_tokens,
+        default=0,
+        metavar="N",
+        help="KV reserved for N output tokens per request at admission, as TensorRT-LLM's "
+        "default scheduler does for max_tokens (default: KV taken as it grows)",
+    )
+    p.add_argument(
         "--prompts",
         choices=("natural", "random"),
         default="natural",
@@ -169,7 +177,12 @@ def workload_of(args: argparse.Namespace, cat) -> serving.Workload:
         else None
     )
     return serving.Workload(
-        args.isl, args.osl, args.osl_spread, accept, getattr(args, "isl_spread", 0.0)
+        args.isl,
+        args.osl,
+        args.osl_spread,
+        accept,
+        getattr(args, "isl_spread", 0.0),
+        getattr(args, "reserve_output", 0),
     )
 
 
@@ -218,7 +231,11 @@ def _title(gpu, model, precision, w) -> str:
     spread = f" (spread {w.osl_cv:g})" if w.osl_cv else ""
     isl = f"{w.isl} (spread {w.isl_cv:g})" if w.isl_cv else f"{w.isl}"
     prompts = " · random prompts" if w.mtp_acceptance is not None else ""
-    return f"{model.name} · {precision} · on {gpu.name} · {isl} in / {w.osl} out{spread}{prompts}"
+    held = f" · KV reserved for {w.reserve_output} out" if w.reserve_output else ""
+    return (
+        f"{model.name} · {precision} · on {gpu.name} · {isl} in / {w.osl} out{spread}{prompts}"
+        f"{held}"
+    )
 
 
 def _print_point(p: serving.OperatingPoint, gpu, model, tps_user, w: serving.Workload) -> None:

@@ -1,8 +1,8 @@
 """Exact checkpoints: the whole simulation state as a versioned, self-describing file.
 
-Format (version 1)::
+Format (version 2)::
 
-    b"twin-checkpoint 1\\n"  +  a numpy .npz archive (np.savez, loaded with allow_pickle=False)
+    b"twin-checkpoint 2\\n"  +  a numpy .npz archive (np.savez, loaded with allow_pickle=False)
 
 The archive holds ``meta`` (UTF-8 JSON as a uint8 array: format version, twin version,
 layout name and fingerprint, seed, tick, every scalar field, the pending records, the
@@ -30,11 +30,12 @@ from twin.core import kpis
 from twin.core.engine import snapshot as S
 from twin.core.engine.health import Fault
 from twin.core.engine.metrics import History, Window
+from twin.core.engine.rows import ROW_ARRAYS, ROW_ARRAYS_OPT
 from twin.core.engine.schedule import Schedule
 from twin.core.errors import TwinError
 
 MAGIC = b"twin-checkpoint "
-VERSION = 1
+VERSION = 2  # 2: replica state kept per row of identical replicas (rows.py)
 
 
 class CheckpointError(TwinError):
@@ -150,6 +151,8 @@ class Checkpointing:
         except (KeyError, TypeError, ValueError, IndexError) as e:
             raise CheckpointError(f"checkpoint: damaged ({type(e).__name__}: {e})") from None
         self._check_shapes(values)
+        if not self._check_rows(values):
+            raise CheckpointError("checkpoint: its rows of replicas do not match its replicas")
         # the topology a swap changed comes first: the replicas are rebuilt from it
         self.rack_sku, self.rack_gpus, self.scale_to = (
             values["rack_sku"],
@@ -158,10 +161,12 @@ class Checkpointing:
         )
         self._rack_figures()
         self._build_replicas()
+        per_row = {*ROW_ARRAYS, *ROW_ARRAYS_OPT, "row_rep", "row_w"}  # as many as rows
         for name, value in values.items():
             current = getattr(self, name)
             if (
-                isinstance(current, np.ndarray)
+                name not in per_row
+                and isinstance(current, np.ndarray)
                 and isinstance(value, np.ndarray)
                 and current.shape != value.shape
             ):
@@ -169,6 +174,7 @@ class Checkpointing:
                     f"checkpoint: {name} has shape {value.shape}, this factory {current.shape}"
                 )
             setattr(self, name, value)
+        self._restore_rows()
         self.seed = int(meta["seed"])
         self.start_hour = float(meta["start_hour"])
         self._snap_cache = self._bw_state = self._capex_cache = None

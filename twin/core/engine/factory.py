@@ -47,6 +47,7 @@ from twin.core.engine.lengths import Lengths
 from twin.core.engine.metrics import Metrics
 from twin.core.engine.power import Power
 from twin.core.engine.replicas import Replicas
+from twin.core.engine.rows import Rows, weighted_default
 from twin.core.engine.schedule import Schedule
 from twin.core.engine.sessions import Sessions
 from twin.core.engine.snapshot import Snapshots
@@ -70,6 +71,7 @@ class Factory(
     Health,
     Faults,
     Replicas,
+    Rows,
     Lengths,
     Sessions,
     Flow,
@@ -128,6 +130,7 @@ class Factory(
         self._rack_figures()
         self._init_lengths()  # per-class length bins, before the replicas use them
         self._init_sessions()  # agentic sessions' tool pauses
+        self.rows_weighted = weighted_default()  # rows.py: identical replicas as one row
         self._build_replicas()
         self._init_fabric()
         self._init_power()
@@ -236,13 +239,14 @@ class Factory(
         k = TickVars()
         self._serving_health(k)  # which replicas serve; requests on lost ones
         self._clocks(k)  # caps, throttling, stragglers
+        self._rows(k)  # rows of identical replicas split and merge; requests on lost ones
         self._arrivals(k)  # Poisson (and bursts) per class
         self._route(k)  # split over each deployment's replicas
         self._admit(k)  # enqueue, client timeouts, FIFO admission in KV room and budget; TTFT
         self._handoff(k)  # disaggregated: to decode replicas across the fabric
         self._decode(k)  # decode steps, completions, TPOT, SLO counts, power activity
         self._power_and_heat(k.dyn_full, k.clock)
-        self._record_tick(k.out_tokens, float(k.pf_tokens.sum()), k.up)
+        self._record_tick(k.out_tokens, k.pf_total, k.up)
 
 
 #: What each kind of pending record does when it is due: (factory, target, *args).

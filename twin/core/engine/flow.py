@@ -68,8 +68,9 @@ class Flow:
                 rep_down[self.node_reps.get((rk, node), [])] = True
         return rep_down
 
-    def _serving_masks(self) -> tuple[np.ndarray, np.ndarray, bool]:
-        """Which replicas are up and which accept new requests (and whether any does not),
+    def _serving_masks(self) -> tuple[np.ndarray, np.ndarray, bool, np.ndarray]:
+        """Which replicas are up and which accept new requests (and whether any does not,
+        and each prefill replica's leaf bandwidth, -1 elsewhere),
         from health, drains, sheds and the fabric: recomputed only when one of them changed
         (their arrays' bytes are the cache's key) or the replicas were rebuilt."""
         key = (
@@ -88,51 +89,62 @@ class Flow:
         )
         drained = self.rack_drained[self.rep_rack] | shed
         accepting = up & ~drained
+        kvk = self._no_kv_key
         if self._has_disagg:  # a prefill replica whose leaf has lost every uplink cannot ship KV
-            cut = (self.rep_role == P.ROLE_PREFILL) & (
-                self._leaf_bw()[self.rack_leaf[self.rep_rack]] <= 0
-            )
-            accepting &= ~cut
-        masks = (up, accepting, bool((~accepting).any()))
+            pf = self.rep_role == P.ROLE_PREFILL
+            leaf = self._leaf_bw()[self.rack_leaf[self.rep_rack]]
+            accepting &= ~(pf & (leaf <= 0))
+            kvk = np.where(pf, leaf, -1.0)  # rows.py: replicas behind other links apart
+        masks = (up, accepting, bool((~accepting).any()), kvk)
         self._masks_cache = (self.rep_rack, key, masks)
         return masks
 
     def _serving_health(self, k: TickVars) -> None:
-        """Which replicas serve this tick; requests on replicas that just went down."""
-        up, accepting, blocked = self._serving_masks()
+        """Which replicas serve this tick and which accept new requests."""
+        k.up, k.accepting, k.blocked, k.kvk = self._serving_masks()
+
+    def _rows(self, k: TickVars) -> None:
+        """Rows split and merge for this tick (``rows.py``), each row's inputs are its first
+        replica's, and requests on replicas that just went down or stopped accepting go:
+        running ones fail, queued ones are retried elsewhere."""
+        self._regroup(k.up, k.accepting, k.clock, k.slow, k.kvk)
+        rr, w = self.row_rep, self.row_w
+        k.up_r, k.acc_r = k.up[rr], k.accepting[rr]
+        k.clock_r, k.cw_r, k.slow_r = k.clock[rr], k.cw[rr], k.slow[rr]
         counts = np.zeros((N_COUNTS, self.n_cls))
         retry = np.zeros(self.n_cls)
-        newly_down = None if self.rep_up is up else self.rep_up & ~up
+        newly_down = None if self.rep_up is k.up else self.rep_up[rr] & ~k.up_r
         if newly_down is not None and newly_down.any():
+            wd = w[newly_down][:, None]
             retry = np.bincount(
                 self.q_cls[newly_down].ravel(),
-                weights=self.q_cnt[newly_down].ravel(),
+                weights=(self.q_cnt[newly_down] * wd).ravel(),
                 minlength=self.n_cls,
             )
             counts[3] += self._per_class(
-                self.run[newly_down], self._slot_cls0[newly_down]
+                self.run[newly_down] * wd, self.rw_slot_cls0[newly_down]
             )  # running requests are lost
             self.q_cnt[newly_down] = 0.0
             self.run[newly_down] = 0.0
-            dropped = int(self.run[newly_down].sum() + counts[3].sum())
+            dropped = int(counts[3].sum())
             if dropped:
                 self._event(
                     "warning",
                     "serving",
-                    f"{int(newly_down.sum())} replicas lost; {dropped:,} running requests failed, "
-                    f"{int(retry.sum()):,} queued retried elsewhere",
+                    f"{int(w[newly_down].sum())} replicas lost; {dropped:,} running requests "
+                    f"failed, {int(retry.sum()):,} queued retried elsewhere",
                 )
-        self.rep_up = up
-        if blocked:  # drained, cut off or down: their queued requests go elsewhere
-            stuck = ~accepting & (self.q_cnt[:, 0] > 0)
+        self.rep_up = k.up
+        if k.blocked:  # drained, cut off or down: their queued requests go elsewhere
+            stuck = ~k.acc_r & (self.q_cnt[:, 0] > 0)
             if stuck.any():
                 retry += np.bincount(
                     self.q_cls[stuck].ravel(),
-                    weights=self.q_cnt[stuck].ravel(),
+                    weights=(self.q_cnt[stuck] * w[stuck][:, None]).ravel(),
                     minlength=self.n_cls,
                 )
                 self.q_cnt[stuck] = 0.0
-        k.up, k.counts, k.retry, k.accepting = up, counts, retry, accepting
+        k.counts, k.retry = counts, retry
 
     def _clocks(self, k: TickVars) -> None:
         """Each replica's clock (caps, throttling) and straggler slowdown (recomputed only
@@ -174,48 +186,58 @@ class Flow:
     def _route(self, k: TickVars) -> None:
         """Split each class's arrivals over its deployment's accepting replicas
         (``routing.route_all``, one compiled call)."""
-        n_rep = len(self.rep_dep)
+        n_row = len(self.row_w)
         k.B, k.add, k.tok_req = (
-            np.empty(n_rep),
-            np.empty((n_rep, self.n_slot)),
+            np.empty(n_row),
+            np.empty((n_row, self.n_slot)),
             np.empty(self.n_cls),
         )
-        load = np.empty(n_rep)
+        load = np.empty(n_row)
         code = POLICY_CODES.get(self.policy, -1)
         # sessions.py: the chance a session's cached prefix outlived its tool pause
-        survive = self._prefix_survival(k.up, self._cls_tick_rate)
+        survive = self._prefix_survival(k.up_r, self._cls_tick_rate)
         route_all(
             code, survive, k.arrivals, self.cls_dep, self.cls_slot, self.cls_prompt,
-            self.cls_reusable, self.cls_followup, self.dep_ptr, self.dep_idx, self.run,
-            self.q_cnt, self.rep_bslo, self.rep_qcap, self.rep_eff, k.clock, k.slow,
-            k.accepting, self.rep_role, k.counts, k.add, k.tok_req, k.B, load,
+            self.cls_reusable, self.cls_followup, self.rw_dep_ptr, self.rw_dep_idx, self.run,
+            self.q_cnt, self.rw_bslo, self.rw_qcap, self.rw_eff, k.clock_r, k.slow_r,
+            k.acc_r, self.rw_role, self.row_w, k.counts, k.add, k.tok_req, k.B, load,
         )  # fmt: skip
         if code < 0:  # a policy written in Python (``routing.POLICIES``), class by class
-            for c, d in enumerate(self.cls_dep):
-                idx = self.dep_reps[d]
-                idx = idx[k.accepting[idx] & (self.rep_role[idx] != P.ROLE_DECODE)]
-                n = k.arrivals[c]
-                if n > 0 and len(idx):
-                    view = View(load[idx], self.rep_qcap[idx], self.rep_eff[idx], k.clock[idx])
-                    k.add[idx, self.cls_slot[c]] = POLICIES[self.policy](view, n) * n
+            self._route_python(k, load)
         self._cls_shed_rate = k.counts[2] / self.dt
+
+    def _route_python(self, k: TickVars, load: np.ndarray) -> None:
+        """A Python policy sees one entry per replica; a row gets its replicas' mean share
+        (identical replicas, so a policy that treats them alike loses nothing)."""
+        for c, d in enumerate(self.cls_dep):
+            rows = self.rw_dep_idx[self.rw_dep_ptr[d] : self.rw_dep_ptr[d + 1]]
+            rows = rows[k.acc_r[rows] & (self.rw_role[rows] != P.ROLE_DECODE)]
+            n = k.arrivals[c]
+            if n > 0 and len(rows):
+                rows = np.sort(rows)
+                w = self.row_w[rows].astype(int)
+                reps = np.repeat(rows, w)
+                view = View(load[reps], self.rw_qcap[reps], self.rw_eff[reps], k.clock_r[reps])
+                share = POLICIES[self.policy](view, n) * n
+                k.add[rows, self.cls_slot[c]] = np.add.reduceat(share, np.cumsum(w) - w) / w
 
     def _admit(self, k: TickVars) -> None:
         """New cohorts join each replica's FIFO, clients give up on the ones waiting past
         their timeout, and FIFO admission within KV room and the prefill time budget
         (TTFT into the window's histogram): one compiled pass (``kernel.serve_queues``)."""
-        n_rep = len(self.rep_dep)
+        n_rep = len(self.row_w)
         if self._t_dec_last is None:
             self._t_dec_last = np.empty(n_rep)
             K.decode_times(
-                k.B, self.rep_bmax, P.NORM_GRID, self.rep_prof, self.prof_tdec, k.cw, k.slow,
+                k.B, self.rw_bmax, P.NORM_GRID, self.rw_prof, self.prof_tdec, k.cw_r, k.slow_r,
                 self._t_dec_last,
             )  # fmt: skip
         room_pf = self._prefill_room(k)
         if self._has_disagg and len(self.link_ids):  # KV of prefill replicas crosses the fabric
             kv_bw, kv_bytes, kv_lat = self._kv_links(k.tok_req)
+            kv_bw = kv_bw[self.row_rep]
         else:
-            kv_bw, kv_bytes, kv_lat = self._no_kv, self._no_kv_bytes, 0.0
+            kv_bw, kv_bytes, kv_lat = np.full(n_rep, -1.0), self._no_kv_bytes, 0.0
         # lengths.py: each request's own prompt moves its TTFT off the cohort's
         shift = self._ttft_shift(k.tok_req, k.cw, k.slow)
         ttft_hist = np.zeros((self.n_cls, HIST_BUCKETS))
@@ -223,24 +245,26 @@ class Flow:
         k.ok_take = np.empty((n_rep, self.n_cls))
         k.pf_tokens, k.pf_time, k.pf_u = np.empty(n_rep), np.empty(n_rep), np.empty(n_rep)
         K.serve_queues(
-            self.now - self.dt, self.dt, PREFILL_TIME_SHARE, k.add, self.rep_slot_cls,
+            self.now - self.dt, self.dt, PREFILL_TIME_SHARE, k.add, self.rw_slot_cls,
             k.tok_req, self.q_cnt, self.q_t, self.q_tok, self.q_cls, self.cls_timeout,
-            self.rep_role, k.accepting, k.B, self.rep_bmax, room_pf, k.cw, k.slow,
-            self._t_dec_last, self._tau_last, self._pf_rho, self.rep_prof, self.chunk,
+            self.rw_role, k.acc_r, k.B, self.rw_bmax, room_pf, k.cw_r, k.slow_r,
+            self._t_dec_last, self._tau_last, self._pf_rho, self.rw_prof, self.chunk,
             self._pf_scale, self.pf_grid, self._tpf_flat, self._pfu_flat, kv_bw, kv_bytes,
             kv_lat, self.cls_slo_ttft, self.len_kingman, shift, self._len_cumw, self.cls_slot,
-            k.counts[6], ttft_hist, k.adm, k.ok_take, k.pf_tokens, k.pf_time, k.pf_u,
+            self.row_w, k.counts[6], ttft_hist, k.adm, k.ok_take, k.pf_tokens, k.pf_time,
+            k.pf_u,
         )  # fmt: skip
         self.w_ttft.push(self._spread_ttft(ttft_hist, shift))  # lengths.py
 
     def _prefill_room(self, k: TickVars) -> np.ndarray:
         """Requests each prefill replica may take this tick (``kernel.prefill_room``)."""
         if not self._has_disagg:
-            return self.rep_bmax
-        room = np.empty(len(self.rep_dep))
+            return self.rw_bmax
+        room = np.empty(len(self.row_w))
         K.prefill_room(
-            self.dep_ptr, self.dep_idx, self.rep_role, k.up, k.accepting, self.rep_bmax, k.B, room
-        )
+            self.rw_dep_ptr, self.rw_dep_idx, self.rw_role, k.up_r, k.acc_r, self.rw_bmax, k.B,
+            self.row_w, room,
+        )  # fmt: skip
         return room
 
     def _handoff(self, k: TickVars) -> None:
@@ -251,30 +275,33 @@ class Flow:
             self._fabric_load(0.0)
             return
         xfer_gb_s = K.handoff(
-            self.dt, self.dep_ptr, self.dep_idx, self.dep_slot_cls, self.dep_kv_bpt,
-            self.rep_role, k.up, k.adm, k.tok_req, k.B, self.rep_bslo, self.rep_bmax,
-            self.run, k.counts,
+            self.dt, self.rw_dep_ptr, self.rw_dep_idx, self.dep_slot_cls, self.dep_kv_bpt,
+            self.rw_role, k.up_r, k.adm, k.tok_req, k.B, self.rw_bslo, self.rw_bmax,
+            self.run, self.row_w, k.counts,
         )  # fmt: skip
         self._fabric_load(xfer_gb_s)
 
     def _decode(self, k: TickVars) -> None:
         """Decode steps in the time the tick leaves; completions, TPOT, SLO counts and each
         replica's power activity: one compiled pass (``kernel.decode_rows``)."""
-        n_rep = len(self.rep_dep)
+        n_rep = len(self.row_w)
         self._t_dec_last = np.empty(n_rep)
-        self.rep_out_s, self.rep_user_s = np.empty(n_rep), np.empty(n_rep)
-        k.dyn_full, self.rep_util = np.empty(n_rep), np.empty(n_rep)
+        self.row_out_s, self.row_user_s = np.empty(n_rep), np.empty(n_rep)
+        dyn_full, util = np.empty(n_rep), np.empty(n_rep)
         tpot_hist = np.zeros((self.n_cls, HIST_BUCKETS))
         out_rc, B2 = np.empty((n_rep, self.n_slot)), np.empty(n_rep)
         k.grid_i0, k.steps = np.empty(n_rep, dtype=np.int64), np.empty(n_rep)
         k.out_tokens = K.decode_rows(
-            self.dt, self.run, k.adm, self.rep_role, k.up, k.pf_time, k.pf_u, k.cw, k.slow,
-            self.rep_bmax, P.NORM_GRID, self.rep_prof, self.prof_tdec, self.prof_ud,
-            self.rep_tps, self.rep_slot_osl, self._slot_cls0, self.rep_dep, len(self.dep_ids),
-            k.ok_take, self.cls_slo_tpot, float(self.k["power_gamma"]), self.rep_dyn_w,
-            self.rep_cap_tok_s, self._t_dec_last, self._tau_last, self.rep_out_s,
-            self.rep_user_s, tpot_hist, k.counts, k.dyn_full, self.rep_util, out_rc, k.grid_i0,
-            k.steps, B2,
+            self.dt, self.run, k.adm, self.rw_role, k.up_r, k.pf_time, k.pf_u, k.cw_r,
+            k.slow_r, self.rw_bmax, P.NORM_GRID, self.rw_prof, self.prof_tdec, self.prof_ud,
+            self.rw_tps, self.rw_slot_osl, self.rw_slot_cls0, self.rw_dep, len(self.dep_ids),
+            self.row_w, k.ok_take, self.cls_slo_tpot, float(self.k["power_gamma"]),
+            self.rw_dyn_w, self.rw_cap_tok_s, self._t_dec_last, self._tau_last, self.row_out_s,
+            self.row_user_s, tpot_hist, k.counts, dyn_full, util, out_rc, k.grid_i0, k.steps,
+            B2,
         )  # fmt: skip
+        # power.py works per replica (and rack): each replica's is its row's
+        k.dyn_full, self.rep_util = dyn_full[self.rep_row], util[self.rep_row]
+        k.pf_total = float(k.pf_tokens @ self.row_w)
         self.w_tpot.push(self._spread_tpot(tpot_hist, out_rc, B2, k))  # lengths.py
         self.w_counts.push(k.counts)

@@ -17,7 +17,9 @@ physics: ``NUMBA_DISABLE_JIT=1`` runs the very same code as plain Python (slowly
 is what a debugger or coverage sees.
 
 The caller (``flow.py``) owns the state arrays; every array passed is float64, int64 or
-bool and C-contiguous, so each function compiles once.
+bool and C-contiguous, so each function compiles once. A "replica" here is a *row* of
+``w[r]`` identical replicas (``rows.py``): its arrays are one replica's, and the kernels
+multiply by ``w`` where they sum requests, tokens and histogram counts.
 """
 
 from __future__ import annotations
@@ -173,14 +175,14 @@ def enqueue(r, t0, add, slot_cls, tok_req, q_cnt, q_t, q_tok, q_cls):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def abandon(r, t0, timeout, q_cnt, q_t, q_tok, q_cls, abandoned) -> None:
+def abandon(r, t0, timeout, q_cnt, q_t, q_tok, q_cls, w, abandoned) -> None:
     """Clients give up on the cohorts at the head of the FIFO that waited past their
-    class's timeout (counted per class in ``abandoned``)."""
+    class's timeout (counted per class in ``abandoned``, times the row's weight ``w``)."""
     gone = False
     for j in range(q_cnt.shape[1]):
         if not (q_cnt[r, j] > 1e-12 and (t0 - q_t[r, j]) > timeout[q_cls[r, j]]):
             break
-        abandoned[q_cls[r, j]] += q_cnt[r, j]
+        abandoned[q_cls[r, j]] += q_cnt[r, j] * w
         q_cnt[r, j] = 0.0
         gone = True
     if gone:
@@ -224,6 +226,7 @@ def serve_queues(
     len_shift,
     len_cumw,
     cls_slot,
+    w,
     abandoned,
     ttft_hist,
     adm,
@@ -236,7 +239,9 @@ def serve_queues(
     cohort was admitted. ``kv_bw`` > 0 (bytes/s) on a prefill replica whose KV crosses
     the fabric, 0 when its leaf is cut off, < 0 where no transfer applies. ``len_shift``
     (class × prompt bin, increasing) is how much later than the cohort's TTFT a request
-    of each bin gets its first token, ``len_cumw`` the bins' cumulative weights (from 0)."""
+    of each bin gets its first token, ``len_cumw`` the bins' cumulative weights (from 0).
+    Each row stands for ``w[r]`` identical replicas: its arrays are one replica's, its
+    sums into ``abandoned`` and ``ttft_hist`` count them all."""
     Q = q_cnt.shape[1]
     n_pf = len(pf_grid)
     admitted = False
@@ -246,7 +251,7 @@ def serve_queues(
         for c in range(ok_take.shape[1]):
             ok_take[r, c] = 0.0
         enqueue(r, t0, add, slot_cls, tok_req, q_cnt, q_t, q_tok, q_cls)
-        abandon(r, t0, timeout, q_cnt, q_t, q_tok, q_cls, abandoned)
+        abandon(r, t0, timeout, q_cnt, q_t, q_tok, q_cls, w[r], abandoned)
         pf_tokens[r] = pf_time[r] = pf_u[r] = 0.0
         for s in range(adm.shape[1]):
             adm[r, s] = 0.0
@@ -329,7 +334,7 @@ def serve_queues(
                     ttft = math.inf
                 elif kv_bw[r] > 0.0:  # its KV crosses the fabric to a decode replica
                     ttft += kv_lat + kv_bytes[c] / kv_bw[r]
-                ttft_hist[c, bucket1(ttft)] += take
+                ttft_hist[c, bucket1(ttft)] += take * w[r]
                 adm[r, cls_slot[c]] += take
                 # the share of the cohort whose own TTFT met the SLO: its prompt bins
                 # (lengths.py) shift it, in prompt order, so the ones that met it lead
@@ -346,7 +351,7 @@ def serve_queues(
 
 @njit(cache=True, error_model="numpy")
 def tpot_variance(
-    dt, out_rc, slot_cls, B, bmax, eps2, eps_row, i0, adm, m2_slot, pf_time, steps, tps, var
+    dt, out_rc, slot_cls, B, bmax, eps2, eps_row, i0, adm, m2_slot, pf_time, steps, tps, w, var
 ):
     """Per class, the output-token-weighted relative TPOT variance of its replicas
     (``lengths._spread_tpot``): ``var[0, c]`` from the batch, ``var[1, c]`` from prefill
@@ -366,9 +371,10 @@ def tpot_variance(
         for s in range(out_rc.shape[1]):
             c = slot_cls[r, s]
             if c >= 0:
-                tok[c] += out_rc[r, s]
-                var[0, c] += out_rc[r, s] * batch
-                var[1, c] += out_rc[r, s] * pf
+                o = out_rc[r, s] * w[r]
+                tok[c] += o
+                var[0, c] += o * batch
+                var[1, c] += o * pf
     some = False
     for c in range(n_cls):
         some = some or tok[c] != 0.0
@@ -411,6 +417,7 @@ def decode_rows(
     slot_cls0,
     dep,
     n_dep,
+    w,
     ok_take,
     cls_slo_tpot,
     gamma,
@@ -433,7 +440,9 @@ def decode_rows(
     each replica's power activity. Admitted requests of co-located replicas join their
     batch first (disaggregated handoffs were added by the caller). Returns the tick's
     output tokens; ``out_rc`` gets them per replica and slot, ``B_out`` each batch,
-    ``grid_i0`` where it falls on the batch grid and ``steps_out`` the decode steps run."""
+    ``grid_i0`` where it falls on the batch grid and ``steps_out`` the decode steps run.
+    Per row of ``w[r]`` identical replicas: the arrays are one replica's, the counts,
+    histograms and the returned total count them all."""
     n_rep, n_slot = run.shape
     tpot = np.empty(n_rep)
     out_total = 0.0
@@ -442,9 +451,10 @@ def decode_rows(
             for s in range(n_slot):
                 run[r, s] += adm[r, s]
         B = 0.0
+        wr = w[r]
         for s in range(n_slot):
             B += run[r, s]
-            counts[0, slot_cls0[r, s]] += adm[r, s]
+            counts[0, slot_cls0[r, s]] += adm[r, s] * wr
         i0, f = grid_pos(min(B / bmax[r], 1.0), norm_grid)
         B_out[r], grid_i0[r] = B, i0
         t_dec[r] = decode_step(tdec, prof[r], i0, f, cw[r]) * slow[r]
@@ -468,10 +478,10 @@ def decode_rows(
             out_rc[r, s] = o
             run[r, s] -= run[r, s] * (gen / slot_osl[r, s])
             out_r += o
-            counts[4, slot_cls0[r, s]] += o
+            counts[4, slot_cls0[r, s]] += o * wr
             if per_req > 0:
-                tpot_hist[slot_cls0[r, s], b] += o
-        out_total += out_r
+                tpot_hist[slot_cls0[r, s], b] += o * wr
+        out_total += out_r * wr
         out_s[r] = out_r / dt
         user_s[r] = per_req / dt
         # power: decode activity over the steps run (a fluid fraction of a request runs
@@ -497,24 +507,47 @@ def decode_rows(
         if n_dec == 0:
             continue
         fin = np.empty(n_dec)
+        fw = np.empty(n_dec)
         m = 0
         for r in range(n_rep):
             if dep[r] == d and role[r] == ROLE_DECODE and math.isfinite(tpot[r]):
-                fin[m] = tpot[r]
+                fin[m], fw[m] = tpot[r], w[r]
                 m += 1
-        med = np.median(fin[:m]) if m > 0 else math.inf
+        med = weighted_median(fin[:m], fw[:m]) if m > 0 else math.inf
         for r in range(n_rep):
             if dep[r] == d and role[r] != ROLE_DECODE:
                 pace[r] = med
     for r in range(n_rep):
         for c in range(ok_take.shape[1]):
             if ok_take[r, c] > 0 and pace[r] <= cls_slo_tpot[c]:
-                counts[1, c] += ok_take[r, c]
+                counts[1, c] += ok_take[r, c] * w[r]
     return out_total
 
 
 @njit(cache=True, error_model="numpy")
-def prefill_room(dep_ptr, dep_idx, role, up, accepting, bmax, B, room):
+def weighted_median(x, w):
+    """``np.median`` of ``x`` with each ``x[i]`` repeated ``w[i]`` (whole) times."""
+    order = np.argsort(x, kind="mergesort")
+    total = 0.0
+    for i in range(len(w)):
+        total += w[i]
+    n = int(total + 0.5)
+    k1, k2 = (n - 1) // 2, n // 2
+    lo = hi = x[order[len(order) - 1]]
+    cum = 0.0
+    found = False
+    for i in range(len(order)):
+        cum += w[order[i]]
+        if not found and cum > k1:
+            lo, found = x[order[i]], True
+        if cum > k2:
+            hi = x[order[i]]
+            break
+    return lo if k1 == k2 else (lo + hi) / 2
+
+
+@njit(cache=True, error_model="numpy")
+def prefill_room(dep_ptr, dep_idx, role, up, accepting, bmax, B, w, room):
     """Requests each prefill replica may take this tick (``room``; ``bmax`` elsewhere): a
     disaggregated deployment's decode replicas admit handoffs only while they have KV
     room, so a full decode pool backs up prefill (its queue, hence TTFT, grows; then
@@ -522,18 +555,18 @@ def prefill_room(dep_ptr, dep_idx, role, up, accepting, bmax, B, room):
     room[:] = bmax
     for d in range(len(dep_ptr) - 1):
         free = 0.0
-        n_pf = 0
+        n_pf = 0.0
         has_pf = False
         for i in range(dep_ptr[d], dep_ptr[d + 1]):
             r = dep_idx[i]
             if role[r] == ROLE_PREFILL:
                 has_pf = True
-                n_pf += accepting[r]
+                n_pf += accepting[r] * w[r]
             elif role[r] == ROLE_DECODE and up[r]:
-                free += max(0.0, bmax[r] - B[r])
+                free += max(0.0, bmax[r] - B[r]) * w[r]
         if not has_pf:
             continue
-        per = free / max(1, n_pf)
+        per = free / max(1.0, n_pf)
         for i in range(dep_ptr[d], dep_ptr[d + 1]):
             r = dep_idx[i]
             if role[r] == ROLE_PREFILL:
@@ -543,7 +576,7 @@ def prefill_room(dep_ptr, dep_idx, role, up, accepting, bmax, B, room):
 @njit(cache=True, error_model="numpy")
 def handoff(
     dt, dep_ptr, dep_idx, dep_slot_cls, dep_kv_bpt, role, up, adm, tok_req, B, bslo, bmax, run,
-    counts,
+    w, counts,
 ):  # fmt: skip
     """Disaggregated deployments: what their prefill replicas admitted moves to their
     decode replicas (least-loaded, never past a decode replica's KV room); with no decode
@@ -558,7 +591,7 @@ def handoff(
         moved = np.zeros(n_slot)  # per slot of this deployment
         for r in pre:
             for s in range(n_slot):
-                moved[s] += adm[r, s]
+                moved[s] += adm[r, s] * w[r]
         total = moved.sum()
         dec = members[(role[members] == ROLE_DECODE) & up[members]]
         if not len(dec) or total <= 0:
@@ -570,16 +603,16 @@ def handoff(
             if dep_slot_cls[d, s] >= 0:
                 kv += moved[s] * tok_req[dep_slot_cls[d, s]]
         xfer_gb_s += kv * dep_kv_bpt[d] / 1e9 / dt
-        share = waterfill(B[dec] / bslo[dec], bslo[dec], total) * total
+        share = waterfill(B[dec] / bslo[dec], bslo[dec] * w[dec], total) * total
         # never past a decode replica's KV room: the excess goes where room is left
         room = np.empty(len(dec))
         for i in range(len(dec)):
-            room[i] = max(0.0, bmax[dec[i]] - run[dec[i]].sum())
+            room[i] = max(0.0, bmax[dec[i]] - run[dec[i]].sum()) * w[dec[i]]
         give = np.minimum(share, room)
         rest, spare = total - give.sum(), room - give
         if rest > 1e-9 and spare.sum() > 0:
             give += spare * min(1.0, rest / spare.sum())
         for i in range(len(dec)):
             for s in range(n_slot):
-                run[dec[i], s] += (give[i] / total) * moved[s]
+                run[dec[i], s] += (give[i] / w[dec[i]] / total) * moved[s]
     return xfer_gb_s

@@ -187,9 +187,9 @@ class Lengths:
         replicas by output tokens."""
         var = np.empty((2, self.n_cls))  # batch and prefill variance per class
         if not K.tpot_variance(
-            self.dt, out_rc, self.rep_slot_cls, B, self.rep_bmax, self._len_eps2_flat,
-            self.len_eps_row, k.grid_i0, k.adm, self.len_m2_slot, k.pf_time, k.steps,
-            self.rep_tps, var,
+            self.dt, out_rc, self.rw_slot_cls, B, self.rw_bmax, self._len_eps2_flat,
+            self.rw_eps_row, k.grid_i0, k.adm, self.rw_m2_slot, k.pf_time, k.steps,
+            self.rw_tps, self.row_w, var,
         ):  # fmt: skip
             return hist
         vb, vp = var

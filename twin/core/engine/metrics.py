@@ -286,9 +286,10 @@ class Metrics:
             self.run_ttft, self.run_tpot, self.run_counts, self._raw_hists[i],
             self._raw_counts[i],
         )  # fmt: skip
-        # numpy's pairwise sums: faster than one compiled running sum over 10^4 replicas
-        serving = up & (self.rep_role != P.ROLE_PREFILL)
-        cap = float(self.rep_cap_tok_s[serving].sum())
+        # per row of identical replicas (rows.py), each counted ``row_w`` times
+        serving = up[self.row_rep] & (self.rw_role != P.ROLE_PREFILL)
+        w = self.row_w[serving]
+        cap = float(self.rw_cap_tok_s[serving] @ w)
         self._raw_rates[i] = (
             self.now,
             out_tokens / dt,
@@ -297,8 +298,8 @@ class Metrics:
             fac_kw,
             capital_s + opex_s,
             energy_s,
-            float(self.q_cnt.sum()),
-            float(self.rep_out_s[serving].sum() / cap) if cap > 0 else 0.0,
+            float(self.q_cnt.sum(axis=1) @ self.row_w),
+            float(self.row_out_s[serving] @ w / cap) if cap > 0 else 0.0,
             self._envelope_kw(),
             float(self._cls_shed_rate.sum()),
         )

@@ -319,9 +319,20 @@ def _place_role(d, racks, counts, rack_sku, profiles, profile, used, role, limit
 def _place_disagg(d, racks, counts, rack_sku, profiles, profile) -> list[Placement]:
     """A disaggregated deployment: prefill replicas (the split that prefills the most
     tokens per GPU, as twin perf's prefill pool) on the first ``prefill_share`` of its
-    GPUs, decode replicas on the rest. Empty when it cannot have one of each (it then
-    serves co-located)."""
+    GPUs, decode replicas on the rest. With a replica count, ``prefill_share`` of the GPUs
+    those replicas take (the count used to go to decode after a prefill pool sized on every
+    GPU of the placement: below that pool's size the deployment fell back to co-located, so
+    the blackwell-ultra sweep's "2 rows" and "3 rows" both ran the same 216 co-located
+    replicas). Empty when it cannot have one of each (it then serves co-located)."""
     target = max(1.0, d.prefill_share * sum(counts[r] for r in racks))
+    if d.replicas is not None and racks:
+        g_pre, g_dec = (
+            profiles[profile(racks[0], True)].gpus,
+            profiles[profile(racks[0], False)].gpus,
+        )
+        share = d.prefill_share
+        n_pre = share * d.replicas * g_dec / (g_pre * (1 - share) + share * g_dec)
+        target = min(target, max(1, round(n_pre)) * g_pre)
     used: dict[int, int] = {}
     pre: list[Placement] = []
     n_gpus = 0

@@ -2,8 +2,9 @@
 
 ``_build_replicas`` turns the plan (profiles and placements, ``plan.py``) into per-replica
 arrays; it runs again after a swap, carrying over the queues and running requests of
-replicas that still exist. The step-time functions interpolate the serving model's
-tables for every replica at once.
+replicas that still exist. The state (queues, running batches, last step times) is kept
+per *row* of identical replicas (``rows.py``: ``rep_row`` maps a replica to its row).
+The step-time functions interpolate the serving model's tables for every replica at once.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ class Replicas:
         "_t_dec_last",
         "_tau_last",
         "_pf_rho",
-        "rep_out_s",
-        "rep_user_s",
+        "row_out_s",
+        "row_user_s",
         "rep_util",
     )
 
@@ -110,7 +111,7 @@ class Replicas:
         self._tpf_flat = self.prof_tpf.ravel()
         self._pfu_flat = self.prof_pfu.ravel()
         self._has_disagg = bool((self.rep_role == P.ROLE_PREFILL).any())
-        self._no_kv = np.full(n, -1.0)  # no replica's KV crosses the fabric
+        self._no_kv_key = np.full(n, -1.0)  # rows.py: no replica's KV crosses the fabric
         self._no_kv_bytes = np.zeros(self.n_cls)
         # each replica's GPU power: idle, and what full activity adds at full clock
         self.rep_idle_w = self.sku_idle_w[self.rep_rack]
@@ -215,22 +216,24 @@ class Replicas:
         self._t_dec_last = None
         self._tau_last = np.zeros(n)  # time between a replica's chances to prefill, last tick
         self._pf_rho = np.zeros(n)  # its prefill utilisation, averaged (``kernel.RHO_TAU_S``)
-        self.rep_out_s = np.zeros(n)
-        self.rep_user_s = np.zeros(n)  # output tokens/s each running request gets (pace)
+        self.row_out_s = np.zeros(n)
+        self.row_user_s = np.zeros(n)  # output tokens/s each running request gets (pace)
         self.rep_util = np.zeros(n)
         self._len_reps()  # lengths.py: each class's prefill replica
         self._session_tables()  # sessions.py: KV each replica holds
+        self._init_rows()  # rows.py: one row per replica until the next tick merges them
 
     def _replica_state(self) -> dict:
+        """Each replica's queue and running requests (its row's), by placement."""
         return {
             key: (
-                self.q_cnt[i].copy(),
-                self.q_t[i].copy(),
-                self.q_tok[i].copy(),
-                self.q_cls[i].copy(),
-                self.run[i].copy(),
+                self.q_cnt[r].copy(),
+                self.q_t[r].copy(),
+                self.q_tok[r].copy(),
+                self.q_cls[r].copy(),
+                self.run[r].copy(),
             )
-            for i, key in enumerate(self.rep_key)
+            for key, r in zip(self.rep_key, self.rep_row.tolist(), strict=True)
         }
 
     def _apply_scale(self, di: int) -> None:

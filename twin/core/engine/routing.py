@@ -13,7 +13,10 @@ replicas differ: on a healthy factory a deployment's replicas are identical, sta
 equally loaded and stay so, and least-loaded's water-fill gives each the same share as
 round-robin (``default`` runs the same under both). A straggler, a capped or throttled
 rack, a partial drain or a repaired rack coming back empty makes loads unequal; then
-least-loaded sends the loaded replicas less and round-robin keeps an equal share.
+least-loaded sends the loaded replicas less and round-robin keeps an equal share. Every
+policy gives identical replicas identical shares (power-aware fills equally efficient ones
+together), so the engine runs them as one weighted row (``rows.py``): the kernels here
+take each row's weight ``w`` and return the row's total share.
 """
 
 from __future__ import annotations
@@ -70,40 +73,55 @@ def waterfill(load, width, n):
 
 
 @njit(cache=True, error_model="numpy")
-def even(load):
-    return np.full(len(load), 1.0 / len(load))
+def even(w):
+    """An equal share per replica: each row ``w[i]`` of them."""
+    return w / w.sum()
 
 
 @njit(cache=True, error_model="numpy")
-def power_aware(load, capacity, efficiency, clock, n):
+def power_aware(load, capacity, efficiency, clock, w, n):
     """Most tokens per joule first, full-clock replicas before capped ones, each up to
-    a target load; the rest water-filled over everyone."""
+    a target load; the rest water-filled over everyone. Equally efficient replicas fill
+    together, each in proportion to its room, so identical replicas get identical shares
+    (whichever order they are listed in, and whether or not they share a row)."""
     score = efficiency * np.where(clock < 0.999, 0.5, 1.0)
     # one GPU profile at full clocks (the common case): every replica ranks the same
     if score.min() == score.max():
         order = np.arange(len(score))
     else:
         order = np.argsort(-score, kind="mergesort")
-    room = np.maximum(0.0, POWER_AWARE_TARGET_LOAD - load[order]) * capacity[order]
-    cum = np.cumsum(room)
-    take = np.minimum(np.maximum(n - (cum - room), 0.0), room)
+    width = capacity * w  # requests that raise each row's replicas' load by 1
+    room = np.maximum(0.0, POWER_AWARE_TARGET_LOAD - load[order]) * width[order]
     share = np.zeros(len(load))
-    share[order] = take
-    rest = n - take.sum()
+    cum = 0.0
+    a = 0
+    while a < len(order):
+        b, block = a, 0.0
+        while b < len(order) and score[order[b]] == score[order[a]]:
+            block += room[b]
+            b += 1
+        take = min(max(n - cum, 0.0), block)
+        if block > 0:
+            for x in range(a, b):
+                share[order[x]] = take * (room[x] / block)
+        cum += block
+        a = b
+    rest = n - share.sum()
     if rest > 1e-9:
-        share += rest * waterfill(load + share / np.maximum(capacity, 1e-9), capacity, rest)
+        share += rest * waterfill(load + share / np.maximum(width, 1e-9), width, rest)
     total = share.sum()
-    return share / total if total > 0 else even(load)
+    return share / total if total > 0 else even(w)
 
 
 @njit(cache=True, error_model="numpy")
-def split(policy, load, capacity, efficiency, clock, n):
-    """The share (summing to 1) of ``n`` arrivals each eligible replica receives."""
+def split(policy, load, capacity, efficiency, clock, w, n):
+    """The share (summing to 1) of ``n`` arrivals each eligible row of ``w`` identical
+    replicas receives (the row's total)."""
     if policy == ROUND_ROBIN:
-        return even(load)
+        return even(w)
     if policy == POWER_AWARE:
-        return power_aware(load, capacity, efficiency, clock, n)
-    return waterfill(load, capacity, n)
+        return power_aware(load, capacity, efficiency, clock, w, n)
+    return waterfill(load, capacity * w, n)
 
 
 @njit(cache=True, error_model="numpy")
@@ -127,6 +145,7 @@ def route_all(
     slow,
     accepting,
     role,
+    w,
     counts,
     add,
     tok_req,
@@ -136,7 +155,8 @@ def route_all(
     """Split each class's arrivals over its deployment's accepting replicas (prefill or
     co-located): ``add`` (replica × slot) gets the shares, ``tok_req`` each class's prompt
     tokens to prefill (less the cached prefix KV-aware routing finds), ``B`` each replica's
-    running batch; ``counts`` row 2 the shed requests, row 3 those with no replica up."""
+    running batch; ``counts`` row 2 the shed requests, row 3 those with no replica up.
+    Each row stands for ``w`` identical replicas: ``add`` is what each of them gets."""
     n_rep, n_slot = run.shape
     qsum = np.empty(n_rep)
     for r in range(n_rep):
@@ -155,40 +175,46 @@ def route_all(
         d = cls_dep[c]
         members = dep_idx[dep_ptr[d] : dep_ptr[d + 1]]
         idx = members[accepting[members] & (role[members] != 2)]  # not decode-only
-        n_up = len(idx)
+        n_up = 0.0
+        for i in idx:
+            n_up += w[i]
+        n_all = 0.0
+        for i in members:
+            n_all += w[i]
         # the share of the reusable prefix found cached (``sessions.py``: it survived the
         # session's tool pause with chance ``survive``)
         if policy == KV_AWARE:
-            hit = survive[c] * (KV_ROUTE_HIT * (n_up / max(1, len(members))))
+            hit = survive[c] * (KV_ROUTE_HIT * (n_up / max(1.0, n_all)))
         else:
-            hit = survive[c] * (1.0 / max(n_up, 1))
+            hit = survive[c] * (1.0 / max(n_up, 1.0))
         tok_req[c] = max(1.0, cls_prompt[c] - hit * cls_reusable[c] * cls_followup[c])
         counts[2, c] = 0.0
         n = arrivals[c]
         if n <= 0:
             continue
-        if n_up == 0:
+        if len(idx) == 0:
             counts[3, c] += n
             continue
         if policy < 0:  # a policy in Python: the caller splits (``load`` is left for it)
             continue
-        share = split(policy, load[idx], qcap[idx], eff[idx], clock[idx], n) * n
+        wi = w[idx]
+        share = split(policy, load[idx], qcap[idx], eff[idx], clock[idx], wi, n) * n
         if policy == SLO_AWARE:
             # admit only what the replica can prefill within the TTFT SLO: q_cap is what it
             # drains in half of it (capacity, not recent admissions, so shedding never
             # feeds on itself)
-            room_q = np.maximum(0.0, qcap[idx] * clock[idx] / slow[idx] - qsum[idx])
+            room_q = np.maximum(0.0, qcap[idx] * clock[idx] / slow[idx] - qsum[idx]) * wi
             kept = np.minimum(share, room_q)
             counts[2, c] = (share - kept).sum()
             share = kept
-        for i in range(n_up):
-            add[idx[i], cls_slot[c]] = share[i]
+        for i in range(len(idx)):
+            add[idx[i], cls_slot[c]] = share[i] / wi[i]
 
 
 def _policy(code: int) -> Callable[[View, float], np.ndarray]:
     def shares(v: View, n: float) -> np.ndarray:
         arrays = (np.asarray(x, dtype=float) for x in (v.load, v.capacity, v.efficiency, v.clock))
-        return split(code, *arrays, float(n))
+        return split(code, *arrays, np.ones(len(v.load)), float(n))
 
     return shares
 

@@ -40,27 +40,30 @@ class Sessions:
         self.rep_kv_tokens = ctx[self.rep_prof]
 
     def _prefix_survival(self, up: np.ndarray, lam: np.ndarray) -> np.ndarray:
-        """Per class: the chance its session's cached prefix outlives the tool pause."""
+        """Per class: the chance its session's cached prefix outlives the tool pause
+        (``up``: per row of identical replicas, ``rows.py``)."""
         out = np.ones(self.n_cls)
         if self._has_sessions:
             prefix_survival(
-                self.run, self.rep_bmax, self.rep_kv_tokens, up, self.rep_dep,
+                self.run, self.rw_bmax, self.rw_kv_tokens, up, self.rw_dep, self.row_w,
                 len(self.dep_ids), self.cls_dep, lam, self.sess_kv_tok, self.sess_pause, out,
             )  # fmt: skip
         return out
 
 
 @njit(cache=True, error_model="numpy")
-def prefix_survival(run, bmax, kv_tokens, up, rep_dep, n_dep, cls_dep, lam, kv_tok, pause, out):
+def prefix_survival(
+    run, bmax, kv_tokens, up, rep_dep, w, n_dep, cls_dep, lam, kv_tok, pause, out
+):  # fmt: skip
     """``Sessions._prefix_survival`` in one pass: per deployment the free KV tokens of its
-    up replicas (C) and the tokens its classes write a second (W); per class with a tool
-    pause p, τ/(τ + p) for τ = C/W."""
+    up replicas (C; each row counts its ``w`` replicas) and the tokens its classes write a
+    second (W); per class with a tool pause p, τ/(τ + p) for τ = C/W."""
     free_d = np.zeros(n_dep)
     for r in range(len(bmax)):
         b = 0.0
         for s in range(run.shape[1]):
             b += run[r, s]
-        free_d[rep_dep[r]] += max(0.0, bmax[r] - b) * kv_tokens[r] * (1.0 if up[r] else 0.0)
+        free_d[rep_dep[r]] += max(0.0, bmax[r] - b) * kv_tokens[r] * (w[r] if up[r] else 0.0)
     write_d = np.zeros(n_dep)
     for c in range(len(lam)):
         write_d[cls_dep[c]] += lam[c] * kv_tok[c]

@@ -312,7 +312,8 @@ class Snapshots:
             )
             for i in show
         )
-        B = self.run.sum(axis=1)
+        B = self.per_replica(self.run.sum(axis=1))  # rows.py: a replica's is its row's
+        Q = self.per_replica(self.q_cnt.sum(axis=1))
         deps = []
         out_rep = self.rep_out_s
         for d, idx in enumerate(self.dep_reps):
@@ -330,7 +331,7 @@ class Snapshots:
                     int(self.rep_enabled[idx].sum()),
                     n_up,
                     int(((self.rep_role[idx] == P.ROLE_PREFILL) & self.rep_enabled[idx]).sum()),
-                    float(self.q_cnt[idx].sum()),
+                    float(Q[idx].sum()),
                     float(B[idx].sum()),
                     float(B[idx][self.rep_up[idx]].mean()) if n_up else 0.0,
                     float(out_rep[idx].sum()),

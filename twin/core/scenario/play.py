@@ -58,18 +58,31 @@ class Outcome:
         return [a for a in self.applied if a[2].startswith("error")]
 
 
+#: Observations this close (relative) are the same value: which of two such ticks holds
+#: "the worst" is float summation order (the engine's rows sum in another order than one
+#: row per replica), so the first of them is the one a report names.
+SAME_VALUE_REL = 1e-9
+
+
+def _beyond(a: float, b: float) -> bool:
+    """a > b by more than float noise."""
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return a > b
+    return a - b > SAME_VALUE_REL * max(abs(a), abs(b))
+
+
 def worse(cond: Condition, a: Any, b: Any) -> bool:
     """Is observation a further from satisfying cond than b?"""
     if isinstance(a, str) or isinstance(b, str):
         return not cond.holds(a) and cond.holds(b)
     if cond.op in ("<=", "<"):
-        return a > b
+        return _beyond(a, b)
     if cond.op in (">=", ">"):
-        return a < b
+        return _beyond(b, a)
     if cond.holds(a):
         return False
     if cond.op == "==" and not isinstance(cond.value, str):
-        return cond.holds(b) or abs(a - cond.value) > abs(b - cond.value)
+        return cond.holds(b) or _beyond(abs(a - cond.value), abs(b - cond.value))
     return cond.holds(b)  # "!=": every miss is the same value; keep the first
 
 

@@ -108,6 +108,16 @@ class Workload:
     #: spread of prompt lengths (coefficient of variation of a lognormal of mean ``isl``;
     #: 0 = every prompt the same): it sets the TTFT tail (``prompt_p99``)
     isl_cv: float = 0.0
+    #: output tokens the stack reserves KV for when it admits a request: TensorRT-LLM's
+    #: default capacity scheduler (GUARANTEED_NO_EVICT) admits one only when its prompt
+    #: plus its max_tokens fit, so a long maximum caps the batch (0: KV taken as it grows)
+    reserve_output: int = 0
+
+    @property
+    def admitted_context(self) -> float:
+        """KV a running request holds for admission: its mean context, or its prompt plus
+        the reserved output where the stack reserves more than that."""
+        return max(self.mean_context, float(self.isl + self.reserve_output))
 
     @property
     def prompt_p99(self) -> float:
@@ -350,10 +360,12 @@ class Replica:
         return self.kv_bytes_free_per_gpu > 0 and self.kv_capacity_tokens >= 1
 
     def max_batch(self, workload: Workload) -> int:
-        """``B_max``: the requests whose KV fits at the workload's mean context."""
-        seq = float(self.kv_seq_bytes(workload.mean_context)) / self.model.layers
+        """``B_max``: the requests whose KV fits at the workload's mean context (or at the
+        prompt plus the reserved output, where the stack reserves it at admission)."""
+        ctx = workload.admitted_context
+        seq = float(self.kv_seq_bytes(ctx)) / self.model.layers
         per_tok = self.kv_per_token_layer
-        eq_tokens = seq / per_tok if per_tok else workload.mean_context
+        eq_tokens = seq / per_tok if per_tok else ctx
         cap = MAX_BATCH * (self.n_stage if self.par.dp_attention else 1)
         return int(min(cap, self.kv_capacity_tokens // max(eq_tokens, 1.0)))
 
