@@ -8,9 +8,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from engine_helpers import cmd, run, small_layout
+from test_drills import SMALL as SMALL_DRILL
+from test_drills import play
+from test_mutants_scenario import HEAD
 
 from twin.core.engine import EngineError, Factory
 from twin.core.engine import snapshot as S
+from twin.core.errors import InputError, UnknownName
+from twin.core.scenario import scenario_from_doc
+from twin.core.yamlsrc import load_text
 
 
 @pytest.mark.parametrize(
@@ -160,3 +166,76 @@ def test_a_timed_command_lasts_exactly_its_duration(small, line):
 
     assert on(run(f, 10))
     assert not on(run(f, 0.5))
+
+
+def test_a_node_is_numbered_from_one_and_a_malformed_gpu_id_is_refused(small):
+    """`row-a-01-n4` is the last of a rack's four 8-GPU nodes: failing it takes down the
+    replica there; `-x1-y2` is no GPU (topology.py: nodes read from 0, so n4 matched no
+    GPU and no replica went down; `and` → `or` read any two-part tail as node and GPU)."""
+    f = Factory(small)
+    run(f, 1)
+    assert cmd(f, "fail row-a-01-n4").startswith("node row-a-01-n4 failed")
+    chat = {d.id: d for d in run(f, 1).deployments}["chat-70b"]
+    assert (chat.replicas, chat.replicas_up) == (16, 15)
+    with pytest.raises(UnknownName, match="unknown component 'row-a-01-x1-y2'"):
+        cmd(f, "fail row-a-01-x1-y2")
+
+
+def test_a_scenario_naming_a_component_that_is_not_there_suggests_the_closest():
+    """(conditions.py: the suggestion was offered only when nothing was close.)"""
+    text = HEAD + "events:\n  - at: 1m\n    do: fail pod-1\n"
+    with pytest.raises(InputError) as e:
+        scenario_from_doc(load_text(text, "s.yaml"), "s.yaml")
+    assert "no component 'pod-1' in layout" in str(e.value)
+    assert "(did you mean 'pod-01'?)" in str(e.value)
+
+
+def test_a_task_checked_by_its_outcome_is_done_only_when_the_outcome_holds_in_time():
+    """A critical task with `check:` (an outcome, not an action) is done when the check
+    holds within its window: a second fault at 90 s is on time, at 170 s (cued at 60 s,
+    one minute to act) too late, none at all missed (score.py: `in_time or holds` marked
+    it done at its cue)."""
+    text = SMALL_DRILL.replace(
+        '    cue: when tpot_p99_s > 40ms\n    alarm: the tail has tripled\n    do: "fail pod-02-n3 *"\n'
+        "    within: 1m\n    late: 1m\n",
+        "    cue: at 1m\n    check: active_faults >= 2\n    within: 1m\n",
+    )
+    assert text != SMALL_DRILL
+    sc = scenario_from_doc(load_text(text, "c.yaml"), "c.yaml")
+
+    def outcome(*actions):
+        task = play(sc, *actions).drill["tasks"][0]
+        return task["outcome"], task["done_at_s"]
+
+    assert outcome() == ("missed", None)
+    assert outcome((90.0, "fail pod-03-n1")) == ("on time", 90.0)
+    assert outcome((170.0, "fail pod-03-n1")) == ("missed", None)
+
+
+def test_tpot_pays_each_arriving_prompts_whole_prefill(catalog):
+    """While at most one prompt arrives per decode step, each is prefilled in one step:
+    TPOT × tokens per step = the decode step + prompts per step × the time to prefill one
+    prompt (causal: attending to half of it on average) (curves.py: a third of it)."""
+    from twin.core import serving
+    from twin.core.serving import Parallelism, Replica, Workload
+
+    r = Replica(catalog.gpu("h100"), catalog.model("llama-3.1-8b"), "fp8", Parallelism(1), catalog)
+    w = Workload(serving.prefill_chunk_tokens(catalog), 2000)  # one chunk: one step a prompt
+    batch = np.array([1.0, 16.0, 64.0])
+    rd = serving.schedule(r, batch, w, catalog)
+    prompts_per_step = batch * r.tokens_per_step / w.osl
+    assert prompts_per_step.max() <= 1
+    prefill = rd.tpot_s * r.tokens_per_step - rd.decode_s
+    assert prefill == pytest.approx(prompts_per_step * float(r.prefill_time_s(w.isl)), rel=1e-9)
+
+
+def test_a_model_too_big_for_the_gpus_says_how_many_gigabytes_its_weights_are(catalog):
+    """(curves.py: the weights' size divided by the bytes per parameter.)"""
+    import dataclasses
+
+    from twin.core import serving
+    from twin.core.serving import ServingError, Workload
+
+    huge = dataclasses.replace(catalog.model("llama-3.1-405b"), id="huge", params_b=50_000.0)
+    with pytest.raises(ServingError, match=r"huge bf16 \(100,000 GB of weights\) does not fit"):
+        serving.curves(catalog.gpu("h100"), huge, "bf16", Workload(), catalog=catalog)

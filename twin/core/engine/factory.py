@@ -245,7 +245,7 @@ class Factory(
         self._admit(k)  # enqueue, client timeouts, FIFO admission in KV room and budget; TTFT
         self._handoff(k)  # disaggregated: to decode replicas across the fabric
         self._decode(k)  # decode steps, completions, TPOT, SLO counts, power activity
-        self._power_and_heat(k.dyn_full, k.clock)
+        self._power_and_heat(k.dyn_full, k.clock_r)
         self._record_tick(k.out_tokens, k.pf_total, k.up)
 
 

@@ -300,8 +300,7 @@ class Flow:
             self.row_user_s, tpot_hist, k.counts, dyn_full, util, out_rc, k.grid_i0, k.steps,
             B2,
         )  # fmt: skip
-        # power.py works per replica (and rack): each replica's is its row's
-        k.dyn_full, self.rep_util = dyn_full[self.rep_row], util[self.rep_row]
+        k.dyn_full, self.row_util = dyn_full, util  # power.py: per (row, rack) pair
         k.pf_total = float(k.pf_tokens @ self.row_w)
         self.w_tpot.push(self._spread_tpot(tpot_hist, out_rc, B2, k))  # lengths.py
         self.w_counts.push(k.counts)

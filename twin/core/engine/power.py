@@ -94,12 +94,14 @@ class Power:
         self.loop_load = np.zeros(len(self.loop_ids))
 
     def _power_and_heat(self, dyn_full, clock) -> None:
-        """Rack, PDU and feed power from each replica's GPU power at full clock
-        (``dyn_full``, W per GPU above idle; ``kernel.decode_rows``), caps, breakers, heat."""
+        """Rack, PDU and feed power from each row of replicas' GPU power at full clock
+        (``dyn_full``, W per GPU above idle; ``kernel.decode_rows``), caps, breakers, heat.
+        ``clock``: each row's (``rows.py``; the power tree sums (row, rack) pairs)."""
         k = self.k
         cexp = float(k["clock_power_exponent"])
         idle_r = self.rep_idle_w
         idle_f = float(k["host_power_idle_fraction"])
+        clock = clock[self.pair_row]
         rack_kw, gpu_kw, dyn_rack = self._rack_power(dyn_full, idle_r, clock, cexp, idle_f)
         # caps: GPU power limits act in hardware within milliseconds, so the controllers
         # pick clocks from this tick's draw and any lowered clock applies to it at once
@@ -107,7 +109,7 @@ class Power:
         rack_eff = np.minimum(new_clock, np.where(self.throttled, float(k["throttle_clock"]), 1.0))
         # clocks are at most 1: only a rack below it can have lowered a replica's clock
         if rack_eff.min(initial=1.0) < 1.0 - 1e-9:
-            eff = rack_eff[self.rep_rack]
+            eff = rack_eff[self.pair_first]  # a replica's clock is its first rack's
             if (eff < clock - 1e-9).any():
                 rack_kw, gpu_kw, dyn_rack = self._rack_power(
                     dyn_full, idle_r, np.minimum(clock, eff), cexp, idle_f
@@ -186,8 +188,8 @@ class Power:
         live = self.rack_powered & ~self.rack_swapping & ~self.rack_tripped
         PK.rack_loads(
             dyn_full, clock, bool((clock < 1.0).any()), cexp,
-            float(self.k["voltage_floor_clock"]), self.span_rep, self.span_rack, self._span_kw,
-            self.span_share, self.rep_util, self.reps_per_rack, self._rack_idle_kw,
+            float(self.k["voltage_floor_clock"]), self.pair_row, self.pair_rack, self.pair_kw,
+            self.pair_share, self.row_util, self.reps_per_rack, self._rack_idle_kw,
             self._rack_spare_kw, self.rack_host_kw, idle_f, live, self.rack_pdus,
             self.rack_pdu_alive, self.pdu_feed, self.rack_util, rack_kw, gpu_kw, dyn_rack,
             self.pdu_load, self.feed_load,

@@ -22,7 +22,10 @@ def rack_loads(
 ):  # fmt: skip
     """Per rack: utilisation, GPU and total power (0 when not live) and dynamic power at
     these clocks (``scaled``: some clock is under 1, so dynamic power follows
-    ``power.clock_power``); per PDU the share of its live A/B racks; per feed its PDUs."""
+    ``power.clock_power``); per PDU the share of its live A/B racks; per feed its PDUs.
+    A span ``s`` is a (row of replicas, rack) pair: ``span_rep[s]`` indexes ``dyn_full``
+    and ``rep_util`` (per row), ``clock[s]`` is its clock, ``span_kw``/``span_share`` its
+    replicas' sums (``rows.py``)."""
     n_r = len(rack_kw)
     util = rack_util  # the sum first, then over the replicas per rack
     util[:] = 0.0
@@ -32,7 +35,7 @@ def rack_loads(
         util[span_rack[s]] += rep_util[i] * span_share[s]
         d = dyn_full[i]
         if scaled:
-            c = clock[i]
+            c = clock[s]
             d *= max(c, 0.0) ** cexp if c >= vfloor else vfloor**cexp * c / vfloor
         dyn_rack[span_rack[s]] += d * span_kw[s]
     n_p = len(pdu_load)

@@ -35,7 +35,7 @@ class Replicas:
         "_pf_rho",
         "row_out_s",
         "row_user_s",
-        "rep_util",
+        "row_util",
     )
 
     def _rack_figures(self) -> None:
@@ -218,7 +218,7 @@ class Replicas:
         self._pf_rho = np.zeros(n)  # its prefill utilisation, averaged (``kernel.RHO_TAU_S``)
         self.row_out_s = np.zeros(n)
         self.row_user_s = np.zeros(n)  # output tokens/s each running request gets (pace)
-        self.rep_util = np.zeros(n)
+        self.row_util = np.zeros(n)
         self._len_reps()  # lengths.py: each class's prefill replica
         self._session_tables()  # sessions.py: KV each replica holds
         self._init_rows()  # rows.py: one row per replica until the next tick merges them

@@ -38,6 +38,7 @@ from twin.core.engine.jit import njit
 #: Per-row state arrays (first axis: rows), copied from their old row on a regroup.
 ROW_ARRAYS = (
     "q_cnt", "q_t", "q_tok", "q_cls", "run", "_tau_last", "_pf_rho", "row_out_s", "row_user_s",
+    "row_util",
 )  # fmt: skip
 ROW_ARRAYS_OPT = ("_t_dec_last",)  # None before the first tick
 
@@ -264,6 +265,16 @@ class Rows:
         order = np.argsort(self.rw_dep, kind="stable")
         self.rw_dep_idx = order.astype(np.int64)
         self.rw_dep_ptr = np.searchsorted(self.rw_dep[order], np.arange(n_dep + 1)).astype(np.int64)
+        # the power tree's spans summed per (row, its replicas' first rack, rack)
+        n_r = len(self.rack_ids)
+        key = (self.rep_row[self.span_rep] * n_r + self.rep_rack[self.span_rep]) * n_r
+        keys, inv = np.unique(key + self.span_rack, return_inverse=True)
+        inv = inv.ravel()
+        self.pair_row = (keys // (n_r * n_r)).astype(np.int64)
+        self.pair_first = (keys // n_r % n_r).astype(np.int64)
+        self.pair_rack = (keys % n_r).astype(np.int64)
+        self.pair_kw = np.bincount(inv, weights=self._span_kw, minlength=len(keys))
+        self.pair_share = np.bincount(inv, weights=self.span_share, minlength=len(keys))
 
     def per_replica(self, a: np.ndarray) -> np.ndarray:
         """A per-row array (first axis) as one entry per replica."""
