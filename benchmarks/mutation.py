@@ -308,23 +308,21 @@ def run_module(repo: Path, module: str, args, env: dict[str, str]) -> list[dict]
         "[cosmic-ray.distributor]\n"
         'name = "local"\n'
     )
-    subprocess.run(
-        ["cosmic-ray", "init", str(cfg), str(db)],
-        cwd=repo,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+
+    def cosmic_ray(verb: str) -> None:
+        subprocess.run(
+            ["cosmic-ray", verb, str(cfg), str(db)],
+            cwd=repo,
+            env=env,
+            check=True,
+            capture_output=True,
+        )
+
+    cosmic_ray("init")
     keep = sample(db, args.per_module[module], random.Random(f"{args.seed}:{module}"))
     if args.list:
         return [_row(module, it, None) for it in keep]
-    subprocess.run(
-        ["cosmic-ray", "exec", str(cfg), str(db)],
-        cwd=repo,
-        env=env,
-        check=True,
-        capture_output=True,
-    )
+    cosmic_ray("exec")
     from cosmic_ray.work_db import WorkDB, use_db
 
     with use_db(str(db), WorkDB.Mode.open) as d:

@@ -115,16 +115,10 @@ class Flow:
         retry = np.zeros(self.n_cls)
         newly_down = None if self.rep_up is k.up else self.rep_up[rr] & ~k.up_r
         if newly_down is not None and newly_down.any():
-            wd = w[newly_down][:, None]
-            retry = np.bincount(
-                self.q_cls[newly_down].ravel(),
-                weights=(self.q_cnt[newly_down] * wd).ravel(),
-                minlength=self.n_cls,
-            )
+            retry = self._take_queued(newly_down)
             counts[3] += self._per_class(
-                self.run[newly_down] * wd, self.rw_slot_cls0[newly_down]
+                self.run[newly_down] * w[newly_down][:, None], self.rw_slot_cls0[newly_down]
             )  # running requests are lost
-            self.q_cnt[newly_down] = 0.0
             self.run[newly_down] = 0.0
             dropped = int(counts[3].sum())
             if dropped:
@@ -138,13 +132,19 @@ class Flow:
         if k.blocked:  # drained, cut off or down: their queued requests go elsewhere
             stuck = ~k.acc_r & (self.q_cnt[:, 0] > 0)
             if stuck.any():
-                retry += np.bincount(
-                    self.q_cls[stuck].ravel(),
-                    weights=(self.q_cnt[stuck] * w[stuck][:, None]).ravel(),
-                    minlength=self.n_cls,
-                )
-                self.q_cnt[stuck] = 0.0
+                retry += self._take_queued(stuck)
         k.counts, k.retry = counts, retry
+
+    def _take_queued(self, rows: np.ndarray) -> np.ndarray:
+        """Empty the queues of ``rows`` (a mask); their requests per class (each row's
+        counted ``row_w`` times), to be retried elsewhere."""
+        per_class = np.bincount(
+            self.q_cls[rows].ravel(),
+            weights=(self.q_cnt[rows] * self.row_w[rows][:, None]).ravel(),
+            minlength=self.n_cls,
+        )
+        self.q_cnt[rows] = 0.0
+        return per_class
 
     def _clocks(self, k: TickVars) -> None:
         """Each replica's clock (caps, throttling) and straggler slowdown (recomputed only

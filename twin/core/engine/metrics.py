@@ -72,20 +72,14 @@ def percentiles(hist: np.ndarray, qs: tuple[float, ...]) -> list[float]:
     log latency, as the buckets are spaced): a bucket is 4 % wide, so returning its middle
     made p95 and p99 of a narrow distribution the same figure whenever both fell in one
     bucket, though the counts below them differ."""
-    cum = np.cumsum(hist)
-    total = cum[-1] if len(cum) else 0.0
-    if total <= EMPTY_COUNT:
+    if not len(hist):
         return [float("nan")] * len(qs)
-    target = np.asarray(qs, dtype=float) * total
-    idx = np.minimum(np.searchsorted(cum, target), HIST_BUCKETS - 1)
-    below = np.where(idx > 0, cum[np.maximum(idx - 1, 0)], 0.0)
-    inside = np.clip((target - below) / np.maximum(hist[idx], 1e-300), 0.0, 1.0)
-    return [float(v) for v in HIST_MIN_S * np.exp((idx + inside) * _LOG_STEP)]
+    return batch_percentiles(np.asarray(hist, dtype=float).reshape(1, -1), qs)[0].tolist()
 
 
 def batch_percentiles(hists: np.ndarray, qs: tuple[float, ...]) -> np.ndarray:
     """``percentiles`` of each row of ``hists`` (rows × HIST_BUCKETS), as a (rows, qs)
-    array: the same arithmetic, row by row, in a few numpy calls."""
+    array, in a few numpy calls; NaN for an empty row."""
     cum = np.cumsum(hists, axis=1)
     total = cum[:, -1]
     target = np.asarray(qs, dtype=float)[None, :] * total[:, None]

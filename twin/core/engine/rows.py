@@ -323,10 +323,10 @@ class Rows:
         if not self.rows_weighted and len(self.row_rep) != len(self.rep_row):
             self._expand_rows()
 
-    def _regroup(self, up, accepting, clock, slow, kvk) -> bool:
-        """Split and merge rows for this tick's inputs; returns whether the rows changed."""
+    def _regroup(self, up, accepting, clock, slow, kvk) -> None:
+        """Split and merge rows for this tick's inputs."""
         if not self.rows_weighted:
-            return False
+            return
         tdec = self._t_dec_last if self._t_dec_last is not None else np.zeros(0)
         # a row can need a split only where some replica's inputs changed since last tick
         keys, last = (up, accepting, clock, slow, kvk), self.__dict__.get("_row_keys")
@@ -339,7 +339,7 @@ class Rows:
             self.q_tok, self.q_cls, self.run, self._tau_last, self._pf_rho, tdec,
         )  # fmt: skip
         if not self._rows_dirty and not needs_regroup(split, self.rep_row, self.row_rep, *args):
-            return False
+            return
         n = len(self.rep_row)
         new_row = np.empty(n, dtype=np.int64)
         src, first = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
@@ -353,4 +353,3 @@ class Rows:
         self.row_w = np.bincount(new_row, minlength=m).astype(float)
         self._rows_dirty = False
         self._row_tables()
-        return True
