@@ -172,10 +172,9 @@ KNOWN_MISSES = {
     "mlperf51-m26-b200-dsr1-fp4",  # +107 % (holdout)
     # Blackwell fp8 DeepSeek-R1 on NVL72 runs 2-3x below what the same stack does in fp4
     # (GB300 1k/1k, GB200 8k/1k): one Blackwell stack cannot be both
-    "inferencex26-x5-gb300-dsr1-fp8",  # +268 % (holdout)
-    "inferencex26-gb300-dsr1-fp8-1k1k-71",  # +128 %
-    "inferencex26-gb200-dsr1-fp8-8k1k-75",  # +60 %
-    "inferencex26-gb200-dsr1-fp8-8k1k-120",  # +43 % (holdout)
+    "inferencex26-x5-gb300-dsr1-fp8",  # +180 % (holdout)
+    "inferencex26-gb300-dsr1-fp8-1k1k-71",  # +116 %
+    "inferencex26-gb200-dsr1-fp8-8k1k-75",  # +54 %
     # B200 at 108-136 tok/s/user: measured holds on a little longer than twin
     "inferencex26-b200-dsr1-fp8-8k1k-136",  # -20 %
     "inferencex26-b200-llama3.3-70b-fp8-1k1k-108",  # -20 %

@@ -183,6 +183,24 @@ def test_a_stack_without_a_separate_moe_fp4_factor_uses_its_fp4_one(catalog):
     assert catalog.gpu("h100").efficiency.fp4_moe is None  # Hopper has no fp4 to tell apart
 
 
+def test_speculation_runs_only_on_expert_groups_the_drafting_recipes_run(catalog):
+    """InferenceX's MTP recipes on NVL72 (TensorRT-LLM) stop at DEP32; its DEP48 ones
+    (SGLang) draft nothing. So twin perf never prices GB300 DeepSeek-R1 on an EP48 replica
+    that speculates, while EP48 without drafts stays a candidate — and the width is the
+    catalog's (``moe_recipes.mtp_max_expert_parallel``), not a constant in the code."""
+    gpu, m = catalog.gpu("gb300"), catalog.model("deepseek-r1")
+    pars = serving.candidate_parallelisms(gpu, m, "fp8", catalog, wide=True)
+    limit = catalog.constants["moe_recipes"]["mtp_max_expert_parallel"]
+    assert max(p.gpus for p in pars if p.mtp) == limit == 32
+    assert any(p.gpus == 48 and not p.mtp for p in pars)
+    point = _at(catalog, "gb300", "fp8", 71)
+    assert not ("EP48" in point.parallelism and "MTP" in point.parallelism), point.parallelism
+    rules = {**catalog.constants["moe_recipes"], "mtp_max_expert_parallel": 48}
+    wider = dataclasses.replace(catalog, constants={**catalog.constants, "moe_recipes": rules})
+    pars = serving.candidate_parallelisms(gpu, m, "fp8", wider, wide=True)
+    assert max(p.gpus for p in pars if p.mtp) == 48
+
+
 def test_mtp_drafts_are_accepted_less_the_deeper_they_go(catalog):
     k = catalog.constants
     one = serving.mtp_tokens_per_step(1, k["mtp_acceptance"], k["mtp_acceptance_decay"])
