@@ -111,13 +111,6 @@ def prompt_time(tpf, p, prompt, cw, chunk, pf_scale, pf_grid):
     return math.ceil(max(prompt, 1.0) / chunk) * pf_step(tpf, p, i0, f, cw, len(pf_grid))
 
 
-@njit(cache=True, error_model="numpy")
-def prompt_times(prompts, cw, rows, prof, tpf, chunk, pf_scale, pf_grid, out):
-    """``prompt_time`` of each prompt on replica ``rows[i]`` at clock weight ``cw[i]``."""
-    for i in range(len(prompts)):
-        out[i] = prompt_time(tpf, prof[rows[i]], prompts[i], cw[i], chunk, pf_scale, pf_grid)
-
-
 @njit(cache=True, error_model="numpy", inline="always")
 def compact(r, q_cnt, q_t, q_tok, q_cls):
     """Drop emptied cohorts from the head of replica ``r``'s FIFO."""
