@@ -1,8 +1,8 @@
 """Exact checkpoints: the whole simulation state as a versioned, self-describing file.
 
-Format (version 2)::
+Format (version 3)::
 
-    b"twin-checkpoint 2\\n"  +  a numpy .npz archive (np.savez, loaded with allow_pickle=False)
+    b"twin-checkpoint 3\\n"  +  a numpy .npz archive (np.savez, loaded with allow_pickle=False)
 
 The archive holds ``meta`` (UTF-8 JSON as a uint8 array: format version, twin version,
 layout name and fingerprint, seed, tick, every scalar field, the pending records, the
@@ -35,7 +35,9 @@ from twin.core.engine.schedule import Schedule
 from twin.core.errors import TwinError
 
 MAGIC = b"twin-checkpoint "
-VERSION = 2  # 2: replica state kept per row of identical replicas (rows.py)
+#: 2: replica state kept per row of identical replicas (rows.py); 3: 16 queue slots, and
+#: a cohort's time is its requests' mean arrival (it was the start of their tick)
+VERSION = 3
 
 
 class CheckpointError(TwinError):

@@ -139,27 +139,51 @@ def compact(r, q_cnt, q_t, q_tok, q_cls):
 
 @njit(cache=True, error_model="numpy", inline="always")
 def push_cohort(r, qlen, t, tok, c, n, q_cnt, q_t, q_tok, q_cls) -> int:
-    """Cohort (``n`` requests of class ``c`` arrived at ``t``) joins replica ``r``'s FIFO
-    of ``qlen`` cohorts; a full queue merges it into its last slot. Returns the length."""
+    """Cohort (``n`` requests of class ``c``, mean arrival ``t``) joins replica ``r``'s
+    FIFO of ``qlen`` cohorts; returns the new length. A full queue first merges the two
+    cohorts of one class closest in arrival (into the older one's place), so a long
+    backlog keeps its classes apart and its ages evenly resolved; with no two of a class
+    the newcomer merges into the last slot."""
     Q = q_cnt.shape[1]
     if qlen >= Q:
-        p = Q - 1
-        old = q_cnt[r, p]
-        tot = old + n
-        q_t[r, p] = (q_t[r, p] * old + t * n) / tot
-        q_tok[r, p] = (q_tok[r, p] * old + tok * n) / tot
-        q_cnt[r, p] = tot
-        return qlen
+        best, a, b = math.inf, -1, -1
+        for i in range(Q):
+            for j in range(i + 1, Q):
+                if q_cls[r, j] == q_cls[r, i]:
+                    if q_t[r, j] - q_t[r, i] < best:
+                        best, a, b = q_t[r, j] - q_t[r, i], i, j
+                    break
+        if a < 0:
+            p = Q - 1
+            old = q_cnt[r, p]
+            tot = old + n
+            q_t[r, p] = (q_t[r, p] * old + t * n) / tot
+            q_tok[r, p] = (q_tok[r, p] * old + tok * n) / tot
+            q_cnt[r, p] = tot
+            return qlen
+        na, nb = q_cnt[r, a], q_cnt[r, b]
+        tot = na + nb
+        q_t[r, a] = (q_t[r, a] * na + q_t[r, b] * nb) / tot
+        q_tok[r, a] = (q_tok[r, a] * na + q_tok[r, b] * nb) / tot
+        q_cnt[r, a] = tot
+        for j in range(b, Q - 1):
+            q_cnt[r, j], q_t[r, j], q_tok[r, j], q_cls[r, j] = (
+                q_cnt[r, j + 1],
+                q_t[r, j + 1],
+                q_tok[r, j + 1],
+                q_cls[r, j + 1],
+            )
+        qlen = Q - 1
     q_t[r, qlen], q_tok[r, qlen], q_cls[r, qlen], q_cnt[r, qlen] = t, tok, c, n
     return qlen + 1
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def enqueue(r, t0, add, slot_cls, tok_req, retry_frac, retry_t, q_cnt, q_t, q_tok, q_cls):
-    """One cohort per class with arrivals joins replica ``r``'s FIFO; a full queue (full
-    before this tick or filled by its first cohorts) merges the newest cohorts into the
-    last slot, so no request is lost (the numpy engine dropped the cohorts that did not
-    fit when a queue filled within a tick: ~1 % of arrivals under overload, uncounted).
+def enqueue(r, ta, add, slot_cls, tok_req, retry_frac, retry_t, q_cnt, q_t, q_tok, q_cls):
+    """One cohort per class with arrivals joins replica ``r``'s FIFO, at the tick's mean
+    arrival ``ta``; a full queue merges cohorts (``push_cohort``), so no request is lost
+    (the numpy engine dropped the cohorts that did not fit when a queue filled within a
+    tick: ~1 % of arrivals under overload, uncounted).
     A share ``retry_frac[c]`` of class c's requests are retries (queued on a replica that
     went down or stopped accepting): they join as a cohort of their own that keeps its
     first arrival ``retry_t[c]``, so the client's timeout and their TTFT run on."""
@@ -179,7 +203,7 @@ def enqueue(r, t0, add, slot_cls, tok_req, retry_frac, retry_t, q_cnt, q_t, q_to
             n -= old
             if n <= 0:
                 continue
-        qlen = push_cohort(r, qlen, t0, tok_req[c], c, n, q_cnt, q_t, q_tok, q_cls)
+        qlen = push_cohort(r, qlen, ta, tok_req[c], c, n, q_cnt, q_t, q_tok, q_cls)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
@@ -195,6 +219,23 @@ def abandon(r, t0, timeout, q_cnt, q_t, q_tok, q_cls, w, abandoned) -> None:
             gone = True
     if gone:
         compact(r, q_cnt, q_t, q_tok, q_cls)
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def fresh_wait(dt, a, b) -> float:
+    """The mean wait, behind the backlog carried over, of the requests that arrived during
+    a tick and were served in it, as a fluid: the backlog takes the share ``a`` of the
+    tick's prefill (or of its free slots), the tick's arrivals ``b`` of it, arriving
+    evenly. One arriving at x (a share of the tick) waits dt·(a + (b − 1)·x) while that
+    is positive, and those arriving before X = (1 − a)/b are served in the tick. With no
+    backlog it is 0 (their queueing among themselves is Kingman's); a backlog that drains
+    at D gives D²/2dt; under overload the wait grows through the tick."""
+    if a >= 1.0:
+        return dt * a
+    x = 1.0 if b <= 1.0 - a else (1.0 - a) / b
+    if b >= 1.0 or a >= (1.0 - b) * x:
+        return dt * (a + 0.5 * (b - 1.0) * x)
+    return dt * a * a / (2.0 * (1.0 - b) * x)
 
 
 @njit(cache=True, error_model="numpy")
@@ -257,10 +298,15 @@ def serve_queues(
     admitted = False
     takes = np.zeros(Q)
     ahead = np.zeros(Q)
+    ahead_old = np.zeros(Q)
+    gone = np.zeros(Q, dtype=np.bool_)
+    # a cohort's time is its requests' mean arrival: this tick's arrived over it, so half
+    # way through (and a cohort carried over is recognised by an earlier time)
+    ta = t0 + 0.5 * dt
     for r in range(len(role)):
         for c in range(ok_take.shape[1]):
             ok_take[r, c] = 0.0
-        enqueue(r, t0, add, slot_cls, tok_req, retry_frac, retry_t, q_cnt, q_t, q_tok, q_cls)
+        enqueue(r, ta, add, slot_cls, tok_req, retry_frac, retry_t, q_cnt, q_t, q_tok, q_cls)
         abandon(r, t0, timeout, q_cnt, q_t, q_tok, q_cls, w[r], abandoned)
         pf_tokens[r] = pf_time[r] = pf_u[r] = 0.0
         for s in range(adm.shape[1]):
@@ -279,34 +325,59 @@ def serve_queues(
         room = room_pf[r] if role[r] == ROLE_PREFILL else max(0.0, bmax[r] - B[r])
         q_n = 0.0
         toks = 0.0
+        toks_new = 0.0
+        n_new = 0.0
         for j in range(Q):
             q_n += q_cnt[r, j]
             toks += q_cnt[r, j] * q_tok[r, j]
+            if q_t[r, j] == ta:
+                toks_new += q_cnt[r, j] * q_tok[r, j]
+                n_new += q_cnt[r, j]
         q_n1 = max(q_n, 1e-12)
-        avail = toks * min(1.0, room / q_n1)
+        share = min(1.0, room / q_n1)
         # prompt tokens per prefill step, as twin perf's schedule groups them: a
         # co-located replica prefills, once per decode step, the prompts waiting then (at
-        # least one whole prompt, at most a chunk); a prefill-only replica full chunks
+        # least one whole prompt, at most a chunk): the backlog carried over waits at the
+        # tick's first step, this tick's arrivals come spread over its steps; a
+        # prefill-only replica full chunks
         if role[r] == ROLE_PREFILL:
             g = chunk
         else:
-            spread = avail * min(tau_last[r], dt) / dt
+            spread = ((toks - toks_new) + toks_new * min(tau_last[r], dt) / dt) * share
             g = min(chunk, max(min(toks / q_n1, chunk), spread))
         i0, f = pf_pos(g, chunk, pf_scale, pf_grid)
         step_g = pf_step(tpf, prof[r], i0, f, cw[r], n_pf)
         t_allow = budget / slow[r] * g / step_g
         cum_n = 0.0
         cum_t = 0.0
+        old_n = 0.0
+        old_t = 0.0
         tok_r = 0.0
         for j in range(Q):
             qc, qk = q_cnt[r, j], q_tok[r, j]
+            # how far into the tick cohort j's turn comes: the share of the tick's
+            # prefill budget (or of its free slots) the cohorts ahead of it use up (and
+            # the share the backlog carried over uses up, ahead of this tick's arrivals)
+            ahead[j] = max(cum_t / max(t_allow, 1e-12), cum_n / max(room, 1e-12))
+            ahead_old[j] = max(old_t / max(t_allow, 1e-12), old_n / max(room, 1e-12))
+            fresh = q_t[r, j] == ta
+            # a client whose request is still waiting when its turn comes has given up
+            gone[j] = (
+                qc > 1e-12
+                and not fresh
+                and ahead[j] < 1.0
+                and t0 + dt * ahead[j] - q_t[r, j] > timeout[q_cls[r, j]]
+            )
+            if gone[j]:
+                takes[j] = 0.0
+                continue
             take = min(room - cum_n, (t_allow - cum_t) / max(qk, 1.0))
             take = min(max(take, 0.0), qc)
-            # how far into the tick cohort j's turn comes: the share of the tick's
-            # prefill budget (or of its free slots) the cohorts ahead of it use up
-            ahead[j] = max(cum_t / max(t_allow, 1e-12), cum_n / max(room, 1e-12))
             cum_n += qc
             cum_t += qc * qk
+            if not fresh:
+                old_n += qc
+                old_t += qc * qk
             takes[j] = take
             tok_r += take * qk
         pf_tokens[r] = tok_r
@@ -314,7 +385,7 @@ def serve_queues(
         pb = prof[r] * n_pf + i0
         pf_u[r] = pfu[pb] + (pfu[pb + 1] - pfu[pb]) * f
         pf_rho[r] += (1.0 - math.exp(-dt / RHO_TAU_S)) * (pf_time[r] / dt - pf_rho[r])
-        if takes[0] > 1e-12:
+        if tok_r > 0.0:
             # TTFT: the decode step in progress, the prefill queued ahead of it and its own
             # step. The queue is Kingman's: (c_a² + c_s²)/2 · ρ/(1 − ρ) · s̄ for the replica's
             # prefill utilisation ρ and mean prefill s̄ per request, rates and not the tick's
@@ -333,12 +404,18 @@ def serve_queues(
                 # its own prefill: its prompt alone, in chunks (the rest is the queue ahead)
                 own = prompt_time(tpf, prof[r], q_tok[r, j], cw[r], chunk, pf_scale, pf_grid)
                 base = t_dec[r] / 2 + cls_kingman[c] * queue + own * slow[r]
-                # a cohort that arrived this tick waits ``base``; one carried over arrived at the end of its tick (the FIFO
-                # carries the latest arrivals) and waits whole ticks since, then its turn
-                # within this one: a short backlog drains in a fraction of a tick, not one
-                waited = t0 - q_t[r, j]
-                if waited > 0.0:
-                    waited = max(0.0, waited - dt) + dt * min(1.0, ahead[j])
+                # and the backlog ahead of it: one carried over waits from its mean
+                # arrival until, on average, its requests' turn in this tick comes (the
+                # prefill ahead of them at the tick's prefill rate: a position in the
+                # queue, not whole ticks); this tick's arrivals, spread over it, wait for
+                # the backlog carried over to drain (``fresh_wait``)
+                if q_t[r, j] == ta:
+                    load_new = max(toks_new / max(t_allow, 1e-12), n_new / max(room, 1e-12))
+                    waited = fresh_wait(dt, ahead_old[j], load_new)
+                else:
+                    span = max(take * q_tok[r, j] / max(t_allow, 1e-12), take / max(room, 1e-12))
+                    turn = t0 + dt * min(1.0, ahead[j] + 0.5 * span)
+                    waited = max(0.0, turn - q_t[r, j])
                 ttft = waited + base
                 if kv_bw[r] == 0.0:  # the prefill replica's leaf is cut off
                     ttft = math.inf
@@ -354,7 +431,16 @@ def serve_queues(
                     met += 1
                 ok_take[r, c] += take * len_cumw[c, met]
         for j in range(Q):
-            q_cnt[r, j] -= takes[j]
+            if gone[j]:
+                abandoned[q_cls[r, j]] += q_cnt[r, j] * w[r]
+                q_cnt[r, j] = 0.0
+                continue
+            left = q_cnt[r, j] - takes[j]
+            if q_t[r, j] == ta and takes[j] > 0.0 and left > 0.0:
+                # FIFO within the cohort too: what is left arrived last, over the final
+                # share of the tick, so it waits from there
+                q_t[r, j] = t0 + dt * (1.0 - 0.5 * left / q_cnt[r, j])
+            q_cnt[r, j] = left
         compact(r, q_cnt, q_t, q_tok, q_cls)
     return admitted
 

@@ -15,8 +15,12 @@ from twin.core.engine import plan as P
 from twin.core.engine.power import liquid_cooled, min_clock
 from twin.core.layout import rack_peak_kw
 
-#: Queue slots (cohorts) per replica; an overflowing queue merges its newest cohorts.
-QUEUE_SLOTS = 4
+#: Queue slots (cohorts) per replica; a full queue merges the two cohorts of a class
+#: closest in arrival (``kernel.push_cohort``). A backlog as long as a client's timeout
+#: (30 s and more) spans 60 ticks of 0.5 s for each class of a deployment: 16 slots keep
+#: its age resolved to a few seconds whatever the tick (4 merged everything past the
+#: fourth cohort into one, whose mean age set when all of it was given up on).
+QUEUE_SLOTS = 16
 
 
 class Replicas:
