@@ -178,8 +178,10 @@ def test_gpu_power_rises_with_load_and_falls_with_a_clock_cap(catalog):
 KNOWN_MISSES = {
     # MLPerf DeepSeek-R1 (no MTP, 8 GPUs): input length unverified, p99 limits as means
     "mlperf51-m26-b200-dsr1-fp4",  # +107 % (holdout)
-    # Blackwell fp8 DeepSeek-R1 on NVL72 runs 2-3x below what the same stack does in fp4
-    # (GB300 1k/1k, GB200 8k/1k): one Blackwell stack cannot be both
+    # Blackwell fp8 DeepSeek-R1 on NVL72 (GB300 1k/1k, GB200 8k/1k): the step is right
+    # (measured decode steps within 8 %), the free search is not what InferenceX runs: on
+    # its recipes twin's fp8 is -42..+17 % (GB300 at 128 +141 %) and its fp4 13-64 % low
+    # (benchmarks/recipe_check.py), so the fp4-fitted factors lean on unrun configurations
     "inferencex26-x5-gb300-dsr1-fp8",  # +180 % (holdout)
     "inferencex26-gb300-dsr1-fp8-1k1k-71",  # +116 %
     "inferencex26-gb200-dsr1-fp8-8k1k-75",  # +54 %
