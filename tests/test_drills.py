@@ -170,11 +170,12 @@ def test_a_late_action_loses_half_the_task_and_a_penalised_one_its_points(sc, id
 
 def test_an_action_that_breaks_a_holding_objective_costs_points():
     # the node is out of service at 40s (on time); draining its whole rack then overloads the
-    # pod at two-thirds load: the queue, hence the TTFT tail, runs away (the prefill budget
-    # keeps decode's pace)
+    # pod: the queue, hence the TTFT tail, runs away (the prefill budget keeps decode's
+    # pace). A backlog's prompts fill whole prefill chunks, so the pod left absorbs 140/s
+    # (TTFT p95 < 1 s): it takes 160/s
     text = SMALL.replace("hold: tpot_p99_s <= 30ms", "hold: ttft_p95_s <= 2s")
     doc = load_text(
-        text.replace("seed: 21", "seed: 21\noverrides: {rates: {chat: 140/s}}"), "s.yaml"
+        text.replace("seed: 21", "seed: 21\noverrides: {rates: {chat: 160/s}}"), "s.yaml"
     )
     sc = scenario_from_doc(doc, "s.yaml")
     out = play(sc, (40.0, "fail pod-02-n3"), (100.0, "drain pod-01"))
@@ -282,7 +283,7 @@ def test_the_markdown_of_a_plain_run_says_what_the_reference_did(tmp_path):
     assert "What the reference response did differently" in text
     assert "the reference did `fail pod-02-n3` at T+3m00s; you did not" in text
     assert "✘ missed" in text
-    assert "The reference response scores **96.1**; this run 28.3." in text
+    assert "The reference response scores **96.1**; this run 28.2." in text
 
 
 def test_twin_check_says_what_a_drill_holds(capsys):
