@@ -78,10 +78,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="e.g. TP8, DP8 (DP attention + EP), TP8-EP1 (experts split like dense layers), "
         "TP8xPP2, TP8+MTP, DP48+MTP3 (default: best of all that fit)",
     )
-    p.add_argument(
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
         "--disagg",
         action="store_true",
         help="only disaggregated prefill/decode (default: the best of co-located and disaggregated)",
+    )
+    where.add_argument(
+        "--colocated",
+        action="store_true",
+        help="only co-located replicas, prefilling in chunks on their decode steps "
+        "(default: the best of co-located and disaggregated)",
     )
     p.add_argument(
         "--no-mtp",
@@ -186,6 +193,14 @@ def workload_of(args: argparse.Namespace, cat) -> serving.Workload:
     )
 
 
+def placement(args: argparse.Namespace, par: serving.Parallelism | None = None) -> bool | None:
+    """``serving.curves``' ``disagg``: True with --disagg, False with --colocated (and for a
+    given split, co-located unless --disagg asks for a prefill pool), None = the best of both."""
+    if args.disagg:
+        return True
+    return False if (getattr(args, "colocated", False) or par) else None
+
+
 def run(args: argparse.Namespace) -> int:
     cat = load_catalog(args.catalog)
     gpu, model = cat.gpu(args.gpu), cat.model(args.model)
@@ -200,8 +215,7 @@ def run(args: argparse.Namespace) -> int:
     if par and par.mtp and args.no_mtp:
         raise TwinError("perf: --parallelism asks for +MTP and --no-mtp forbids it; drop one")
     workload = workload_of(args, cat)
-    # a given split is co-located unless --disagg asks for a prefill pool
-    disagg = True if args.disagg else (False if par else None)
+    disagg = placement(args, par)
     cs = serving.curves(
         gpu, model, precision, workload, par, cat, disagg=disagg, mtp=not args.no_mtp
     )
@@ -252,7 +266,7 @@ def _print_point(p: serving.OperatingPoint, gpu, model, tps_user, w: serving.Wor
     t.add_column(justify="right")
     t.add_column(style="dim")
     rows = [
-        ("replica", f"{p.gpus} × {gpu.id}", p.parallelism),
+        ("replica", f"{p.gpus} × {gpu.id}", _placement_label(p)),
         ("prefill GPUs", f"{p.prefill_gpus:.1f}", "share of a prefill pool")
         if p.prefill_gpus
         else None,
@@ -297,6 +311,12 @@ def _print_point(p: serving.OperatingPoint, gpu, model, tps_user, w: serving.Wor
         if r:
             t.add_row(*r)
     Console().print(t)
+
+
+def _placement_label(p: serving.OperatingPoint) -> str:
+    """The split and how it is placed: a disaggregated label names its prefill pool
+    (``P0.22 + D2, TP2``); a co-located one says so (``TP2, co-located``)."""
+    return p.parallelism if p.prefill_gpus else f"{p.parallelism}, co-located"
 
 
 def _print_curve(points, gpu, model, precision, w) -> None:

@@ -16,6 +16,7 @@ import numpy as np
 
 from twin.core.api import serving
 from twin.core.errors import TwinError
+from twin.frontends.perf_cli import placement
 
 #: interactivities of the short table (tok/s per user)
 LEVELS = (10, 25, 50, 75, 100, 125, 150, 200)
@@ -70,7 +71,7 @@ def run_vs(args: argparse.Namespace, cat, gpu, model, w: serving.Workload) -> in
         pb,
         w,
         levels,
-        True if args.disagg else None,
+        placement(args),
         not args.no_mtp,
         args.ttft_max,
     )
