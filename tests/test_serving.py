@@ -169,23 +169,24 @@ def test_gpu_power_rises_with_load_and_falls_with_a_clock_cap(catalog):
 #: taken off this list. The README's limits section says why each family misses.
 KNOWN_MISSES = {
     # MLPerf DeepSeek-R1 (no MTP, 8 GPUs): input length unverified, p99 limits as means
-    "mlperf51-m26-b200-dsr1-fp4",  # +107 % (holdout)
+    "mlperf51-m26-b200-dsr1-fp4",  # +106 % (holdout)
+    # MLPerf Llama-2-70B Interactive (Poisson arrivals, p99 TPOT 40 ms held as a mean):
+    # with prompts riding on decode steps twin holds 380 requests per B200, measured 255
+    "mlperf51-m11-b200-llama2-70b-fp4",  # +50 %
     # Blackwell fp8 DeepSeek-R1 on NVL72 runs 2-3x below what the same stack does in fp4
     # (GB300 1k/1k, GB200 8k/1k): one Blackwell stack cannot be both
-    "inferencex26-x5-gb300-dsr1-fp8",  # +268 % (holdout)
-    "inferencex26-gb300-dsr1-fp8-1k1k-71",  # +128 %
-    "inferencex26-gb200-dsr1-fp8-8k1k-75",  # +60 %
-    "inferencex26-gb200-dsr1-fp8-8k1k-120",  # +43 % (holdout)
+    "inferencex26-x5-gb300-dsr1-fp8",  # +275 % (holdout)
+    "inferencex26-gb300-dsr1-fp8-1k1k-71",  # +136 %
+    "inferencex26-gb200-dsr1-fp8-8k1k-75",  # +55 %
+    "inferencex26-gb200-dsr1-fp8-8k1k-120",  # +36 % (holdout)
     # B200 at 108-136 tok/s/user: measured holds on a little longer than twin
-    "inferencex26-b200-dsr1-fp8-8k1k-136",  # -20 %
-    "inferencex26-b200-llama3.3-70b-fp8-1k1k-108",  # -20 %
+    "inferencex26-b200-dsr1-fp8-8k1k-136",  # -21 %
+    "inferencex26-b200-llama3.3-70b-fp8-1k1k-108",  # -29 % (co-located TP4, as measured)
     # H100 two-node DeepSeek-R1 (TEP16) at its floor: measured collapses faster
     "inferencex26-h100-dsr1-fp8-1k1k-100",  # +53 % (holdout)
-    # MI355X: DeepSeek-R1 fp4 on one board at 116 tok/s/user too slow, Llama fp4 at 55 too
-    # fast (its DeepSeek kernels are ROCm's tuned path, its dense fp4 GEMMs are not; the
-    # factors lean on MI300X's 2025 ones)
-    "inferencex26-mi355x-dsr1-fp4-1k1k-116",  # -41 % (on its recipes' TP8 EP1)
-    "inferencex26-mi355x-llama3.3-70b-fp4-1k1k-55",  # +25 %
+    # MI355X: DeepSeek-R1 fp4 on one board at 116 tok/s/user too slow (its DeepSeek kernels
+    # are ROCm's tuned path; the factors lean on MI300X's 2025 ones)
+    "inferencex26-mi355x-dsr1-fp4-1k1k-116",  # -37 % (on its recipes' TP8 EP1)
 }
 TOLERANCE = {"fit": 0.20, "holdout": 0.35}
 
@@ -257,7 +258,7 @@ def test_a_model_too_big_for_eight_domains_is_refused(catalog):
 AT_BOUND = {
     "b200": {"net"},
     "mi300x": {"mem", "attn"},
-    "mi355x": {"mem", "attn", "net"},
+    "mi355x": {"attn"},
 }
 #: factors a stack's points cannot pin, held at their typical value (fit_efficiency.HELD)
 HELD = {"h200": {"mem", "block_fp8"}, "mi300x": {"block_fp8"}}
