@@ -174,6 +174,29 @@ async def test_a_bad_command_gives_an_inline_error_and_the_simulation_keeps_runn
         assert app.snapshot.t_s == pytest.approx(t0 + 2.0)
 
 
+async def test_colon_after_a_refused_line_starts_a_fresh_one_as_vim_and_k9s_do():
+    """An operator whose line was refused presses `:` again to start over: the new command
+    must not land after the old text ("fail pdu-zz:fail pdu-a1")."""
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await run_line(app, pilot, "flail rack-a")  # refused by the grammar: stays open
+        bar = app.room.command_bar
+        assert bar.parent.display and bar.value == "flail rack-a"
+        await pilot.press("colon", *"drain")
+        assert bar.value == "drain"
+        await pilot.press("escape")
+        await run_line(app, pilot, "fail rack-zz")  # refused by the engine: stays open too
+        assert bar.parent.display and bar.value == "fail rack-zz"
+        await pilot.press("colon", *"speed 2")
+        assert bar.value == "speed 2"
+        # once the operator edits the refused line, `:` is text like any other key
+        await pilot.press("escape")
+        await run_line(app, pilot, "flail rack-a")
+        await pilot.press("backspace", "colon")
+        assert bar.value == "flail rack-:"
+
+
 async def test_command_line_completes_verbs_and_component_ids():
     app, _ = make_app()
     async with app.run_test(size=SIZE) as pilot:

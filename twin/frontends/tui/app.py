@@ -421,6 +421,7 @@ class TwinApp(SessionCommands, DrillActions, RoomActions, App[None]):
             cmd = C.parse_command(text)
         except C.CommandError as e:
             self.room.say(str(e), "error")  # stays open with the line, to fix it
+            bar.refused()
             return
         asked = self._question(cmd)
         if asked is None or self.readonly:
@@ -432,6 +433,7 @@ class TwinApp(SessionCommands, DrillActions, RoomActions, App[None]):
                 self.run_command(cmd, from_line=True)
             else:  # the line stays open with the command, to change or drop it
                 self.room.say(f"{cmd.text}: cancelled", "info")
+                bar.refused()
 
         self.push_screen(ConfirmScreen(*asked), answered)
 

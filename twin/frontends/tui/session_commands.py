@@ -68,6 +68,8 @@ class SessionCommands:
             self._line_token = None
             if outcome.ok:
                 self._close_command_line()
+            elif self.room.command_bar.parent.display:  # stays open to be fixed
+                self.room.command_bar.refused()
 
     def _session(self, cmd: C.SessionCommand) -> str | None:
         if (

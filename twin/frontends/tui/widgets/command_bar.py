@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -60,6 +61,23 @@ class CommandBar(Input):
         )
         self._complete = complete
         self.mode = ":"
+        self._refused: str | None = None  # the line as it was when it was refused
+
+    def refused(self) -> None:
+        """The line was refused and stays open to be fixed; the key that opens a command line
+        typed next, before any other edit, starts a fresh one instead of landing in the old."""
+        self._refused = self.value
+        self.cursor_position = len(self.value)
+
+    async def _on_key(self, event: events.Key) -> None:
+        at_end = self.cursor_position == len(self.value)
+        if self.mode == ":" and event.character == ":" and self._refused == self.value and at_end:
+            event.stop()
+            event.prevent_default()
+            self.value, self._refused = "", None
+            return
+        self._refused = None
+        await super()._on_key(event)
 
     def _complete_for_mode(self, text: str) -> list[str]:
         return self._complete(text) if self.mode == ":" else []
@@ -71,7 +89,7 @@ class CommandBar(Input):
             if mode == ":"
             else "filter — Enter keeps it, Esc clears it"
         )
-        self.value = value
+        self.value, self._refused = value, None
         self.cursor_position = len(value)
         self.parent.display = True
         self.parent.query_one(".prompt", Static).update(mode)
