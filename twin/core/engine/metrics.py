@@ -321,7 +321,10 @@ class Metrics:
         rows = np.array([j % HISTORY_TICKS for j in ticks], dtype=np.int64)
         w = self._raw_counts[rows]  # (ticks, N_COUNTS, classes)
         admitted, met, failed, out_c = w[:, 0], w[:, 1], w[:, 3], w[:, 4]
-        good = np.sum(np.where(admitted > 0, out_c * met / np.maximum(admitted, 1e-9), 0.0), axis=1)
+        # a class admitting nothing in the window has no goodput: its running sums leave
+        # rounding behind (EMPTY_COUNT), and met ÷ that rounding would be noise
+        some = admitted > EMPTY_COUNT
+        good = np.sum(np.where(some, out_c * met / np.maximum(admitted, EMPTY_COUNT), 0.0), axis=1)
         out_window = out_c.sum(axis=1)
         failed_rps = (failed.sum(axis=1) / WINDOW_S).tolist()
         counts = w.sum(axis=2).tolist()
