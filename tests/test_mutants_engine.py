@@ -288,10 +288,10 @@ def test_a_healthy_fabric_lists_only_its_busiest_links(small):
 def test_planned_demand_runs_under_full_utilisation_and_triple_demand_over_it(small):
     """Replicas sized 'auto' for the layout's demand run below the knee where the pace
     meets the TPOT SLO (100 %); four times the demand drives them to it. Not past it: the
-    knee's capacity counts each prompt riding on a decode step (chunked prefill), while an
-    overloaded co-located replica is prefill-bound — at most 60 % of a tick prefilling, in
-    full chunks that cost about as much on a decode step as alone, plus the agentic
-    prefixes a full KV cache loses during tool pauses — and holds ~95 % of the knee."""
+    knee's capacity is twin perf's, each prompt riding on a decode step (chunked prefill),
+    while an overloaded co-located replica in the engine is prefill-bound — at most 60 % of
+    a tick prefilling, in steps of its own, plus the agentic prefixes a full KV cache loses
+    during tool pauses — and holds ~92 % of the knee."""
     base, hit = pair(small, "surge 4", warm=60, after=60)
     low = base.snapshot().gauges["utilisation"]
     assert 0.5 < low < 1.0

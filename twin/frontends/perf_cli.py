@@ -9,6 +9,7 @@ import sys
 
 from twin.core.api import PRECISIONS, limits, load_catalog, serving
 from twin.core.errors import TwinError
+from twin.frontends.perf_vs import placement
 
 _PAR = re.compile(r"^(TP|DP)(\d+)(-EP1)?(?:[x·*]?PP(\d+))?(\+MTP(\d)?)?$", re.IGNORECASE)
 
@@ -191,14 +192,6 @@ def workload_of(args: argparse.Namespace, cat) -> serving.Workload:
         getattr(args, "isl_spread", 0.0),
         getattr(args, "reserve_output", 0),
     )
-
-
-def placement(args: argparse.Namespace, par: serving.Parallelism | None = None) -> bool | None:
-    """``serving.curves``' ``disagg``: True with --disagg, False with --colocated (and for a
-    given split, co-located unless --disagg asks for a prefill pool), None = the best of both."""
-    if args.disagg:
-        return True
-    return False if (getattr(args, "colocated", False) or par) else None
 
 
 def run(args: argparse.Namespace) -> int:

@@ -16,7 +16,6 @@ import numpy as np
 
 from twin.core.api import serving
 from twin.core.errors import TwinError
-from twin.frontends.perf_cli import placement
 
 #: interactivities of the short table (tok/s per user)
 LEVELS = (10, 25, 50, 75, 100, 125, 150, 200)
@@ -49,6 +48,14 @@ def compare(
     if not rows:
         raise TwinError(f"perf: {gpu.id} and {vs.id} reach no common interactivity for {model.id}")
     return rows
+
+
+def placement(args: argparse.Namespace, par: serving.Parallelism | None = None) -> bool | None:
+    """``serving.curves``' ``disagg``: True with --disagg, False with --colocated (and for a
+    given split, co-located unless --disagg asks for a prefill pool), None = the best of both."""
+    if args.disagg:
+        return True
+    return False if (getattr(args, "colocated", False) or par) else None
 
 
 def run_vs(args: argparse.Namespace, cat, gpu, model, w: serving.Workload) -> int:

@@ -1,9 +1,8 @@
 """The static plan of a factory: replicas placed on racks, and step-time tables.
 
 The serving model is called here, once per (deployment, GPU SKU), never per tick: each
-``Profile`` holds the decode step time over a grid of batch sizes and the time of a
-prefill over a grid of prompt tokens per step (a step of its own, or what a chunk adds
-to a decode step where the stack runs mixed batches) (each at full clock and at half clock,
+``Profile`` holds the decode step time over a grid of batch sizes and the time of one
+prefill step over a grid of prompt tokens per step (each at full clock and at half clock,
 for caps and throttling), and the power activity of each — all from the step function of
 ``twin perf`` (``serving.Replica.step``). The engine interpolates these with numpy for every
 replica, so the same batch on the same split takes the same step time in both levels.
@@ -82,10 +81,8 @@ class Profile:
     t_dec: np.ndarray  # (2, G): clock 1 and LOW_CLOCK
     dec_comp: np.ndarray  # (G,) compute busy fraction of a decode step
     dec_mem: np.ndarray
-    # (2, PF_POINTS): the time pf_grid(chunk) prompt tokens take at 2 clocks: a prefill step
-    # of their own, or, where the stack mixes them into decode steps, what they add to one
-    t_pf: np.ndarray
-    pf_u: np.ndarray  # (PF_POINTS,) power activity meanwhile, at full clock
+    t_pf: np.ndarray  # (2, PF_POINTS): one prefill step of pf_grid(chunk) tokens, 2 clocks
+    pf_u: np.ndarray  # (PF_POINTS,) power activity of that step at full clock
     chunk: int
     tokens_per_step: float
     kv_bytes_per_token: float
@@ -139,6 +136,10 @@ def build_profile(
     ctx = w.mean_context
     t1, t2 = rep.step(grid, ctx), rep.step(grid, ctx, clock=LOW_CLOCK)
     chunk = serving.prefill_chunk_tokens(catalog)
+    # a prefill step of g prompt tokens (mean causal context half a prompt), as twin perf's
+    # schedule runs it: for MoE each step reads every expert its tokens touch
+    g = pf_grid(chunk)
+    pf1, pf2 = rep.step(0.0, 0.0, g, isl / 2), rep.step(0.0, 0.0, g, isl / 2, LOW_CLOCK)
     wmem = float(catalog.constants["power_mem_weight"])
     cv = serving.curve(rep, w, catalog)
     best = serving.max_throughput([cv])
@@ -151,9 +152,7 @@ def build_profile(
     k_slo = int(np.flatnonzero(cv.batch == b_slo)[0]) if ok.any() else 0
     cap_tok_s = float(cv.batch[k_slo] / rd.tpot_s[k_slo])
     ttft = min((s.slo_ttft_s for s, _ in mine), default=2.0)
-    mixed = not prefill_only and serving.mixes_prefill(rep, catalog)
-    t_pf, pf_u = prefill_table(rep, pf_grid(chunk), isl, ctx, b_slo if mixed else None, wmem)
-    prompt_s = float(t_pf[0, -1]) / chunk * isl
+    prompt_s = float(rep.step(0.0, 0.0, float(chunk), isl / 2).t_s) / chunk * isl
     q_cap = max(1.0, prefill_share * 0.5 * ttft / max(prompt_s, 1e-9))
     return Profile(
         deployment=dep_i,
@@ -167,8 +166,8 @@ def build_profile(
         t_dec=np.stack([t1.t_s, t2.t_s]),
         dec_comp=np.asarray(t1.compute_busy),
         dec_mem=np.asarray(t1.memory_busy),
-        t_pf=t_pf,
-        pf_u=pf_u,
+        t_pf=np.stack([pf1.t_s, pf2.t_s]),
+        pf_u=np.minimum(1.0, pf1.compute_busy + wmem * pf1.memory_busy),
         chunk=chunk,
         tokens_per_step=rep.tokens_per_step,
         kv_bytes_per_token=float(rep.kv_seq_bytes(1)),
@@ -179,27 +178,6 @@ def build_profile(
         slo_ttft_s=ttft,
         cap_tok_s=cap_tok_s,
     )
-
-
-def prefill_table(rep, g, isl, ctx, batch, wmem):
-    """The time ``g`` prompt tokens (mean causal context half a prompt) take, at full and
-    at LOW_CLOCK, and the power activity meanwhile — as twin perf's schedule prices them.
-
-    ``batch`` None: a prefill step of its own (for MoE each step reads every expert its
-    tokens touch). Else the replica's stack carries prompts on its decode steps (chunked
-    prefill in mixed batches): what ``g`` tokens add to a decode step at ``batch`` running
-    requests (the SLO knee, where it runs at full load), the weights read once."""
-    if batch is None:
-        pf1, pf2 = rep.step(0.0, 0.0, g, isl / 2), rep.step(0.0, 0.0, g, isl / 2, LOW_CLOCK)
-        t, act = np.stack([pf1.t_s, pf2.t_s]), pf1
-    else:
-        steps = []
-        for clock in (1.0, LOW_CLOCK):
-            dec = float(rep.step(batch, ctx, clock=clock).t_s)
-            mix = rep.step(batch, ctx, g, isl / 2, clock)
-            steps.append((mix.t_s - dec, mix))
-        t, act = np.stack([steps[0][0], steps[1][0]]), steps[0][1]
-    return t, np.minimum(1.0, act.compute_busy + wmem * act.memory_busy)
 
 
 def choose_parallelism(
