@@ -61,7 +61,8 @@ CANDIDATES = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("tests/test_muta
     "tests/test_sweep_plan.py", "tests/test_engine_checkpoint.py", "tests/test_engine_commands.py",
     "tests/test_run_cli.py", "tests/test_hostile_input.py", "tests/test_scenario_library.py",
     "tests/test_engine_kernel.py", "tests/test_metric_units.py", "tests/test_operator_bugs.py",
-    "tests/test_queue_wait.py",
+    "tests/test_queue_wait.py", "tests/test_engine_rows.py", "tests/test_steady_serving.py",
+    "tests/test_resume_cli.py",
 ]  # fmt: skip
 #: Left out for time (minutes under load; their kills are not counted): the engine
 #: frontier file, the sweeps and the TUI pilot files.
@@ -107,6 +108,13 @@ DESELECT = [
     "tests/test_engine_commands.py::test_swap_takes_racks_down_for_the_swap_downtime_then_brings_them_back_on_the_new_gpu",
     "tests/test_engine_commands.py::test_swapping_to_a_bigger_rack_fills_its_new_gpus_with_replicas",
     "tests/test_engine_commands.py::test_switching_faults_off_and_on_again_keeps_the_same_rate",
+    # the rows equivalence over every shipped scenario and layout (minutes of CPU); the
+    # small factory's (tests/test_mutants_s7.py) and the rows file's unit tests stay
+    "tests/test_engine_rows.py::test_every_scenario_reports_the_same_with_rows_as_with_one_row_per_replica",
+    "tests/test_engine_rows.py::test_every_shipped_layout_runs_the_same_with_rows_under_random_faults",
+    "tests/test_engine_rows.py::test_a_drill_resumed_from_a_checkpoint_with_rows_reports_as_without",
+    "tests/test_steady_serving.py::test_each_deployments_output_is_steady_from_tick_to_tick[default]",
+    "tests/test_resume_cli.py::test_a_layout_run_with_random_faults_resumes_in_a_new_process",
 ]  # fmt: skip
 KERNEL_CANDIDATES = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("tests/test_mutants_*.py")) + [
     "tests/test_user_bugs_engine.py",

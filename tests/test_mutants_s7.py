@@ -7,14 +7,17 @@ Small factories, seconds each."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import sys
 import types
+from types import MappingProxyType
 
 import numpy as np
 import pytest
 from engine_helpers import cmd, rack_state, run, small_layout
 
 from twin.core.engine import Factory, jit
+from twin.core.engine.flow import burst_counts
 from twin.core.scenario import Runner, load_scenario
 from twin.core.serving import Parallelism, Replica
 
@@ -87,24 +90,38 @@ def test_kernels_that_call_each_other_compile_on_a_fresh_install(monkeypatch):
 # -- engine: agentic sessions' follow-up turns ----------------------------------------------
 
 
-def test_a_follow_up_turn_prefills_only_what_its_cached_prefix_does_not_hold(tmp_path):
+@pytest.mark.parametrize(
+    ("routing", "drained", "cached_share"),
+    [
+        ("kv-aware", 0, 0.9),  # back to the replica that served the last turn, 90 % of the time
+        ("kv-aware", 2, 0.9 * 8 / 16),  # half the replicas drained: half the prefixes gone
+        ("round-robin", 0, 1 / 16),  # only the one replica in 16 it lands on has it
+    ],
+)
+def test_a_follow_up_turn_prefills_only_what_its_cached_prefix_does_not_hold(
+    tmp_path, routing, drained, cached_share
+):
     """A 6-step agentic session (2k prompt, +2k context a step, 200 out) sends turns of
     7,000 tokens on average, of which a follow-up (5 turns in 6; the first has nothing
-    cached) finds 5,000 cached 90 % of the time under KV-aware routing when its 1 s tool
-    pause evicts nearly nothing: 7000 − 0.9 × 5/6 × 5000 = 3,250 prefilled per turn
-    (plan.py: every turn counted as a follow-up, 2,500)."""
+    cached) finds 5,000 cached — when it reaches the replica holding them, and its 1 s tool
+    pause evicts nearly nothing: 7000 − share × 5/6 × 5000 prefilled per turn
+    (plan.py: every turn counted as a follow-up; routing.py: the share found)."""
 
     def edit(doc):
-        doc["routing"] = "kv-aware"
+        doc["routing"] = routing
         doc["workloads"] = [w for w in doc["workloads"] if w["id"] == "agent"]
         doc["workloads"][0]["agentic"]["tool_pause"] = "1s"
 
     f = Factory(small_layout(tmp_path, edit=edit))
+    for rack in ("row-a-03", "row-a-04")[:drained]:
+        cmd(f, f"drain {rack}")
     f.advance_to(60)
+    d = f.snapshot().deployments[0]
+    assert (d.replicas, d.replicas_up) == (16, 16)
     f.reset_run_totals()
     f.advance_to(120)
     per_turn = f.totals["prefill_tokens"] / f.run_counts[0, 0]
-    assert per_turn == pytest.approx(3250, rel=0.02)
+    assert per_turn == pytest.approx(7000 - cached_share * 5 / 6 * 5000, rel=0.02)
 
 
 # -- scenario: a recording's live commands, replayed -----------------------------------------
@@ -188,3 +205,129 @@ def test_load_shed_under_a_deep_cap_is_given_back_within_a_minute_of_room(tmp_pa
     # the clocks stayed where the cap held them until every shed replica was back
     assert s.racks.clock.max() < 1.0
     assert clock < 0.6
+
+
+# -- engine: arrivals ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cv", [0.5, 1.0, 2.0])
+def test_demand_in_a_window_has_the_declared_mean_and_the_spread_of_its_burstiness(cv):
+    """``burstiness`` c is the CV of inter-arrival times: a window expecting λT requests
+    holds λT on average with variance λT·c² (Poisson at c = 1, smoother below, burstier
+    above), whatever the window — what a capacity planner sizes headroom against."""
+    rng = np.random.default_rng(7)
+    for mean in (3.0, 40.0):
+        n = np.array(
+            [burst_counts(rng, np.array([mean, 0.0]), np.array([cv, cv])) for _ in range(10000)]
+        )
+        assert (n[:, 1] == 0).all()  # a class with no demand gets none
+        se = np.sqrt(mean * cv * cv / len(n))  # the sample mean's standard error
+        assert abs(n[:, 0].mean() - mean) < 4 * se
+        assert n[:, 0].var() == pytest.approx(mean * cv * cv, rel=0.12)
+
+
+# -- engine: weighted rows change no figure --------------------------------------------------
+
+
+_EVENTS = [
+    (20, "straggle row-a-02 1.8"),
+    (30, "fail row-a-01-n2"),
+    (45, "cap row-a-03 20kW"),
+    (60, "route power-aware"),
+    (75, "drain row-b-01"),
+    (90, "surge 1.6 30s"),
+    (100, "repair row-a-01-n2"),
+    (110, "uncap row-a-03"),
+    (120, "route least-loaded"),
+    (130, "undrain row-b-01"),
+]
+
+
+def _scripted(layout):
+    f = Factory(layout, seed=5, faults=True)
+    for t, line in _EVENTS:
+        f.advance_to(t)
+        cmd(f, line)
+    f.advance_to(180)
+    s = f.snapshot()
+    racks = {k: np.asarray(getattr(s.racks, k)).tolist() for k in ("power_kw", "clock", "state")}
+    events = [(e.t_s, e.source, e.message) for e in s.events]
+    return f.run_summary(), racks, events, len(f.row_w), len(f.rep_dep)
+
+
+def test_rows_of_identical_replicas_report_what_one_row_per_replica_reports(tmp_path, monkeypatch):
+    """Identical replicas run as one weighted row, split when a straggler, a node fault, a
+    cap, a drain, a routing change touches part of them and merged back when equal again:
+    a speed-up only — the run summary, every rack's power, clock and state and the event
+    log are those of one row per replica (``TWIN_ROWS=0``) (rows.py)."""
+    layout = small_layout(tmp_path)
+    monkeypatch.setenv("TWIN_ROWS", "1")
+    sum_a, racks_a, ev_a, rows_a, n = _scripted(layout)
+    monkeypatch.setenv("TWIN_ROWS", "0")
+    sum_b, racks_b, ev_b, rows_b, _ = _scripted(layout)
+    assert rows_b == n and rows_a < n / 2  # the rows merged back
+    assert ev_a == ev_b
+    assert racks_a["state"] == racks_b["state"]
+    for key in ("power_kw", "clock"):
+        assert racks_a[key] == pytest.approx(racks_b[key], rel=1e-9, abs=1e-9)
+    for key, v in sum_b.items():
+        assert sum_a[key] == pytest.approx(v, rel=1e-9, abs=1e-9), key
+
+
+# -- engine: random faults -------------------------------------------------------------------
+
+
+YEAR_S = 365.25 * 86400
+#: Random faults of each kind per unit-year, on the small factory (192 GPUs in 24 nodes
+#: behind 12 fabric links, 4 PDUs, 2 loops), set so that 15 minutes hold ~16 of each.
+_UNITS = {"gpu": 192, "node": 24, "link": 192, "pdu": 4, "loop": 2}
+_RATE_KEY = {
+    "gpu": "failures_per_gpu_year",
+    "node": "failures_per_node_year",
+    "link": "network_failures_per_gpu_year",
+    "pdu": "failures_per_pdu_year",
+    "loop": "failures_per_loop_year",
+}
+
+
+def test_random_faults_of_each_kind_arrive_at_their_rate_on_their_kind_and_get_repaired(
+    tmp_path, catalog
+):
+    """With random faults on, each kind arrives at its catalog rate × how many units of it
+    the factory has (GPUs, nodes, PDUs, loops; network faults per GPU on a fabric's links),
+    on a component of that kind, and a repair crew clears each one after at least a minute
+    (faults.py: which kind, how many units, which target, the repair)."""
+    span = 900.0
+    k = dict(catalog.constants)
+    for kind, key in _RATE_KEY.items():
+        k[key] = 16 * YEAR_S / (_UNITS[kind] * span)
+    k["repair_s"] = dict.fromkeys(k["repair_s"], 60.0)
+    cat = dataclasses.replace(catalog, constants=MappingProxyType(k))
+    f = Factory(small_layout(tmp_path), cat, seed=2, faults=True)
+    f.advance_to(span)
+    log = list(f.events)  # the whole log (the snapshot shows its last 200)
+    assert len(log) < f.events.maxlen
+    failed = [e for e in log if "failed (random)" in e.message]
+    by_kind = {kind: [e for e in failed if e.message.startswith(f"{kind} ")] for kind in _UNITS}
+    assert sum(map(len, by_kind.values())) == len(failed)
+    for kind in ("gpu", "node", "link"):  # many units: hardly ever one already down
+        assert 6 <= len(by_kind[kind]) <= 30, (kind, len(by_kind[kind]))
+    for kind in ("pdu", "loop"):  # few units: one still down is not failed again
+        assert 3 <= len(by_kind[kind]) <= 24, (kind, len(by_kind[kind]))
+    shape = {
+        "gpu": r"^row-[ab]-0\d-n[1-4]-g[1-8]$",
+        "node": r"^row-[ab]-0\d-n[1-4]$",
+        "link": r"^link-leaf-\d-spine-[12]$",
+        "pdu": r"^row-[ab]-pdu-",
+        "loop": r"^loop-[12]$",
+    }
+    for kind, evs in by_kind.items():
+        assert all(re.match(shape[kind], e.source) for e in evs), (kind, evs[:2])
+    repaired = [e for e in log if "repaired (repair crew)" in e.message]
+    assert len(repaired) >= len(failed) - 8  # all but those failed in the last minutes
+    first_repair = {}
+    for e in repaired:
+        first_repair.setdefault(e.source, e.t_s)
+    for e in failed:
+        if e.source in first_repair and first_repair[e.source] > e.t_s:
+            assert first_repair[e.source] - e.t_s >= 60 - 1e-9

@@ -183,6 +183,24 @@ def test_a_stack_without_a_separate_moe_fp4_factor_uses_its_fp4_one(catalog):
     assert catalog.gpu("h100").efficiency.fp4_moe is None  # Hopper has no fp4 to tell apart
 
 
+def test_speculation_runs_only_on_expert_groups_the_drafting_recipes_run(catalog):
+    """InferenceX's MTP recipes on NVL72 (TensorRT-LLM) stop at DEP32; its DEP48 ones
+    (SGLang) draft nothing. So twin perf never prices GB300 DeepSeek-R1 on an EP48 replica
+    that speculates, while EP48 without drafts stays a candidate — and the width is the
+    catalog's (``moe_recipes.mtp_max_expert_parallel``), not a constant in the code."""
+    gpu, m = catalog.gpu("gb300"), catalog.model("deepseek-r1")
+    pars = serving.candidate_parallelisms(gpu, m, "fp8", catalog, wide=True)
+    limit = catalog.constants["moe_recipes"]["mtp_max_expert_parallel"]
+    assert max(p.gpus for p in pars if p.mtp) == limit == 32
+    assert any(p.gpus == 48 and not p.mtp for p in pars)
+    point = _at(catalog, "gb300", "fp8", 71)
+    assert not ("EP48" in point.parallelism and "MTP" in point.parallelism), point.parallelism
+    rules = {**catalog.constants["moe_recipes"], "mtp_max_expert_parallel": 48}
+    wider = dataclasses.replace(catalog, constants={**catalog.constants, "moe_recipes": rules})
+    pars = serving.candidate_parallelisms(gpu, m, "fp8", wider, wide=True)
+    assert max(p.gpus for p in pars if p.mtp) == 48
+
+
 def test_mtp_drafts_are_accepted_less_the_deeper_they_go(catalog):
     k = catalog.constants
     one = serving.mtp_tokens_per_step(1, k["mtp_acceptance"], k["mtp_acceptance_decay"])
@@ -284,3 +302,25 @@ def test_an_operating_point_is_priced_by_the_economics_model(catalog):
 def test_the_batch_holds_more_context_when_output_lengths_spread():
     assert Workload(1000, 1000).mean_context == 1500
     assert Workload(1000, 1000, osl_cv=1.0).mean_context == 2000  # exponential-like lengths
+
+
+def test_public_recipes_run_through_the_step_physics(catalog):
+    """Each recipe of catalog/recipes.yaml fits its GPUs; within one recipe more users buy
+    throughput with interactivity, never both; and a run obeys Little's law."""
+    from twin.core.calibration import RecipePoint, recipe_frontier_at, recipe_points, recipes
+
+    recs = recipes()
+    assert {r["stack"] for r in recs} == {"trt", "sglang"} and len(recs) >= 60
+    for rec in recs:
+        pts = recipe_points(rec, catalog)
+        assert len(pts) == len(rec["concurrency"])
+        for a, b in zip(pts, pts[1:], strict=False):
+            assert b.tok_s_per_user <= a.tok_s_per_user * (1 + 1e-9)
+            assert b.total_tok_s_per_gpu >= a.total_tok_s_per_gpu * (1 - 1e-9)
+        for p in pts:
+            assert 0 < p.running <= p.concurrency / rec["decode_workers"] + 1e-9
+    # the dashboard's reading: the frontier of the runs, interpolated between them
+    rec = recs[0]
+    runs = [RecipePoint(rec, 1, 1.0, u, v) for u, v in ((50, 1000), (100, 600), (80, 500))]
+    assert recipe_frontier_at(runs, 75) == pytest.approx(1000 + (600 - 1000) * 25 / 50)
+    assert recipe_frontier_at(runs, 40) == 1000 and recipe_frontier_at(runs, 101) is None

@@ -411,13 +411,16 @@ def candidate_parallelisms(
             # experts split like dense layers (TP8 EP1), where the vendor's recipes run it
             out.append(Parallelism(tp, tp_experts=True))
     depth = int(catalog.constants["mtp_max_drafts"]) if wide else 1
+    # speculation with an expert group wider than the recipes that draft run it (a
+    # serving stack's MTP and its widest expert parallelism are different recipes)
+    mtp_widest = int(rules.get("mtp_max_expert_parallel", widest)) if model.is_moe else 64
     fitting = [p for p in out if Replica(gpu, model, precision, p, catalog).fits]
     if fitting:
         if wide and model.is_moe and domain < 16:
             # wide expert parallelism across the fabric: the dispatch and combine leave the
             # 8-GPU board for the scale-out fabric (SGLang's DEP32-DEP72 H100 deployments)
             fitting += [Parallelism(k * domain, dp_attention=True) for k in (2, 4)]
-        return _with_mtp(model, fitting, depth) if mtp else fitting
+        return _with_mtp(model, fitting, depth, mtp_widest) if mtp else fitting
     # multi-domain replicas: the weights need more than one scale-up domain
     for k in (2, 4, 8):
         if model.is_moe:  # expert parallelism across the fabric (H100 DeepSeek: TEP16/DEP16)
@@ -426,16 +429,20 @@ def candidate_parallelisms(
             multi = [Parallelism(domain, pp=k)]
         multi = [p for p in multi if Replica(gpu, model, precision, p, catalog).fits]
         if multi:
-            return _with_mtp(model, multi, depth) if mtp else multi
+            return _with_mtp(model, multi, depth, mtp_widest) if mtp else multi
     return []
 
 
-def _with_mtp(model: LLM, pars: list[Parallelism], depth: int) -> list[Parallelism]:
+def _with_mtp(
+    model: LLM, pars: list[Parallelism], depth: int, widest: int = 64
+) -> list[Parallelism]:
     """Models that carry a multi-token-prediction head may serve with it (speculation),
-    drafting up to ``depth`` tokens per step by reusing the head."""
+    drafting up to ``depth`` tokens per step by reusing the head — on splits at most
+    ``widest`` GPUs wide, where the recipes that draft run."""
     if not model.mtp_drafts:
         return pars
-    return pars + [dataclasses.replace(p, mtp=d) for d in range(1, depth + 1) for p in pars]
+    drafting = [p for p in pars if p.tp <= widest]
+    return pars + [dataclasses.replace(p, mtp=d) for d in range(1, depth + 1) for p in drafting]
 
 
 def default_precision(gpu: GPU, model: LLM) -> str:
