@@ -58,6 +58,9 @@ def bucket(values: np.ndarray) -> np.ndarray:
 #: A histogram holding fewer requests than this is empty: a window's running sum (added
 #: and taken off tick by tick) leaves ~1e-15 of rounding behind once its requests left it.
 EMPTY_COUNT = 1e-9
+#: Requests below which a window's count is the running sums' rounding (their counts reach
+#: ~1e7, so rounding reaches ~1e-9), for ratios of counts such as goodput's met ÷ admitted.
+ROUNDING_COUNT = 1e-6
 
 
 def percentile(hist: np.ndarray, q: float) -> float:
@@ -321,10 +324,13 @@ class Metrics:
         rows = np.array([j % HISTORY_TICKS for j in ticks], dtype=np.int64)
         w = self._raw_counts[rows]  # (ticks, N_COUNTS, classes)
         admitted, met, failed, out_c = w[:, 0], w[:, 1], w[:, 3], w[:, 4]
-        # a class admitting nothing in the window has no goodput: its running sums leave
-        # rounding behind (EMPTY_COUNT), and met ÷ that rounding would be noise
-        some = admitted > EMPTY_COUNT
-        good = np.sum(np.where(some, out_c * met / np.maximum(admitted, EMPTY_COUNT), 0.0), axis=1)
+        # the windows' running sums leave rounding behind, not requests: a class admitting
+        # none has no goodput, and none met is none (met ÷ rounding would be noise)
+        met = np.where(met > ROUNDING_COUNT, met, 0.0)
+        some = admitted > ROUNDING_COUNT
+        good = np.sum(
+            np.where(some, out_c * met / np.maximum(admitted, ROUNDING_COUNT), 0.0), axis=1
+        )
         out_window = out_c.sum(axis=1)
         failed_rps = (failed.sum(axis=1) / WINDOW_S).tolist()
         counts = w.sum(axis=2).tolist()

@@ -199,8 +199,14 @@ def mixes_prefill(replica: Replica, catalog: Catalog) -> bool:
 
 
 def schedule(
-    replica: Replica, batch, workload: Workload, catalog: Catalog | None = None, clock: float = 1.0
+    replica: Replica,
+    batch,
+    workload: Workload,
+    catalog: Catalog | None = None,
+    clock: float = 1.0,
+    mixed: bool | None = None,
 ) -> Round:
+    """``mixed``: whether prompts ride on decode steps (None: as the replica's stack does)."""
     catalog = catalog or load_catalog()
     w = workload
     B = np.asarray(batch, dtype=float)
@@ -210,7 +216,7 @@ def schedule(
     need = B * gain / w.osl * w.isl  # prompt tokens arriving per decode step
     # the budget a step leaves after the running requests' tokens (1 + drafts each); a
     # stack that prefills in batches of their own leaves none
-    mixed = mixes_prefill(replica, catalog)
+    mixed = mixes_prefill(replica, catalog) if mixed is None else mixed
     room = np.maximum(budget - B * (1 + replica.par.mtp), 0.0) if mixed else np.zeros_like(B)
     # a mixed step takes the waiting prompts whole (at least one), up to the room left
     chunk = np.minimum(room, np.maximum(need, float(w.isl)))
