@@ -5,7 +5,15 @@ import dataclasses
 import pytest
 
 from twin.core import serving
-from twin.core.calibration import FACTORS, at_bound, measurements, predict, predicted_value
+from twin.core.calibration import (
+    FACTORS,
+    at_bound,
+    measurements,
+    predict,
+    predict_step_ms,
+    predicted_value,
+    step_measurements,
+)
 from twin.core.catalog import Efficiency
 from twin.core.serving import Parallelism, ServingError, Workload
 from twin.core.serving import StepModel as Replica
@@ -170,8 +178,10 @@ def test_gpu_power_rises_with_load_and_falls_with_a_clock_cap(catalog):
 KNOWN_MISSES = {
     # MLPerf DeepSeek-R1 (no MTP, 8 GPUs): input length unverified, p99 limits as means
     "mlperf51-m26-b200-dsr1-fp4",  # +107 % (holdout)
-    # Blackwell fp8 DeepSeek-R1 on NVL72 runs 2-3x below what the same stack does in fp4
-    # (GB300 1k/1k, GB200 8k/1k): one Blackwell stack cannot be both
+    # Blackwell fp8 DeepSeek-R1 on NVL72 (GB300 1k/1k, GB200 8k/1k): the step is right
+    # (measured decode steps within 8 %), the free search is not what InferenceX runs: on
+    # its recipes twin's fp8 is -42..+17 % (GB300 at 128 +141 %) and its fp4 13-64 % low
+    # (benchmarks/recipe_check.py), so the fp4-fitted factors lean on unrun configurations
     "inferencex26-x5-gb300-dsr1-fp8",  # +180 % (holdout)
     "inferencex26-gb300-dsr1-fp8-1k1k-71",  # +116 %
     "inferencex26-gb200-dsr1-fp8-8k1k-75",  # +54 %
@@ -215,6 +225,30 @@ def test_the_typical_fitted_point_is_within_fifteen_percent(catalog):
     )
     assert len(errs) >= 20
     assert errs[len(errs) // 2] <= 0.15
+
+
+@pytest.mark.parametrize("s", step_measurements(), ids=lambda s: s.id)
+def test_the_model_reproduces_each_measured_decode_step(catalog, s):
+    """Public runs' decode steps at a known split and batch (never fitted): twin's step at
+    the same split, batch and context within 20 %."""
+    t = predict_step_ms(s, catalog)
+    assert abs(t / s.tpot_ms - 1) <= 0.20, f"{s.label}: model {t:.1f} ms vs {s.tpot_ms:.1f} ms"
+
+
+def test_the_typical_decode_step_is_within_ten_percent_on_both_precisions(catalog):
+    """The step physics holds for fp8 and fp4 alike, narrow and wide expert groups: what
+    separates twin's NVL72 fp8 frontier from the measured one is not the step."""
+    steps = step_measurements()
+    assert {s.precision for s in steps} == {"fp8", "fp4"}
+    assert {s.tp for s in steps} >= {4, 32, 48}
+    for precision in ("fp8", "fp4"):
+        errs = sorted(
+            abs(predict_step_ms(s, catalog) / s.tpot_ms - 1)
+            for s in steps
+            if s.precision == precision
+        )
+        assert len(errs) >= 5
+        assert errs[len(errs) // 2] <= 0.10, precision
 
 
 def test_the_holdout_is_never_fitted(catalog):

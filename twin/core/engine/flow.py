@@ -116,10 +116,10 @@ class Flow:
         k.up_r, k.acc_r = k.up[rr], k.accepting[rr]
         k.clock_r, k.cw_r, k.slow_r = k.clock[rr], k.cw[rr], k.slow[rr]
         counts = np.zeros((N_COUNTS, self.n_cls))
-        retry = np.zeros(self.n_cls)
+        retry, retry_tsum = np.zeros(self.n_cls), np.zeros(self.n_cls)
         newly_down = None if self.rep_up is k.up else self.rep_up[rr] & ~k.up_r
         if newly_down is not None and newly_down.any():
-            retry = self._take_queued(newly_down)
+            retry, retry_tsum = self._take_queued(newly_down)
             counts[3] += self._per_class(
                 self.run[newly_down] * w[newly_down][:, None], self.rw_slot_cls0[newly_down]
             )  # running requests are lost
@@ -134,21 +134,24 @@ class Flow:
                 )
         self.rep_up = k.up
         if k.blocked:  # drained, cut off or down: their queued requests go elsewhere
-            stuck = ~k.acc_r & (self.q_cnt[:, 0] > 0)
+            stuck = ~k.acc_r & (self.q_cnt > 0).any(axis=1)  # any slot, not just the head
             if stuck.any():
-                retry += self._take_queued(stuck)
+                n, tsum = self._take_queued(stuck)
+                retry, retry_tsum = retry + n, retry_tsum + tsum
         k.counts, k.retry = counts, retry
+        # retried requests keep their first arrival (per class, the mean of theirs): the
+        # client's timeout and their TTFT count from it, not from the retry
+        k.retry_t = retry_tsum / np.maximum(retry, 1e-300)
 
-    def _take_queued(self, rows: np.ndarray) -> np.ndarray:
+    def _take_queued(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Empty the queues of ``rows`` (a mask); their requests per class (each row's
-        counted ``row_w`` times), to be retried elsewhere."""
-        per_class = np.bincount(
-            self.q_cls[rows].ravel(),
-            weights=(self.q_cnt[rows] * self.row_w[rows][:, None]).ravel(),
-            minlength=self.n_cls,
-        )
+        counted ``row_w`` times), to be retried elsewhere, and the sum of their arrival
+        times per class."""
+        cls, n = self.q_cls[rows].ravel(), (self.q_cnt[rows] * self.row_w[rows][:, None]).ravel()
+        per_class = np.bincount(cls, weights=n, minlength=self.n_cls)
+        t_sum = np.bincount(cls, weights=n * self.q_t[rows].ravel(), minlength=self.n_cls)
         self.q_cnt[rows] = 0.0
-        return per_class
+        return per_class, t_sum
 
     def _clocks(self, k: TickVars) -> None:
         """Each replica's clock (caps, throttling) and straggler slowdown (recomputed only
@@ -190,9 +193,12 @@ class Flow:
                 strict=True,
             )
         ]  # fmt: skip
-        n = burst_draws(self.rng_arrivals, [x * dt for x in lam], self.cls_burst.tolist())
-        k.arrivals = np.array(n) + k.retry
-        k.counts[5] = k.arrivals
+        fresh = np.array(
+            burst_draws(self.rng_arrivals, [x * dt for x in lam], self.cls_burst.tolist())
+        )
+        k.arrivals = fresh + k.retry  # retries are routed again, but arrived once
+        k.counts[5] = fresh
+        k.retry_frac = k.retry / np.maximum(k.arrivals, 1e-300)
         self._cls_tick_rate = np.array(lam)
 
     def _serve(self, k: TickVars) -> None:
@@ -228,7 +234,8 @@ class Flow:
         k.pf_tokens = np.empty(n_row)
         k.out_tokens, xfer_gb_s = serve_rows(
             route, code, self.now - self.dt, self.dt, PREFILL_TIME_SHARE, first,
-            self._has_disagg, self._has_sessions, k.arrivals, self._cls_tick_rate,
+            self._has_disagg, self._has_sessions, k.arrivals, k.retry_frac, k.retry_t,
+            self._cls_tick_rate,
             self.cls_dep, self.cls_slot, self.cls_prompt, self.cls_reusable, self.cls_followup,
             self.cls_timeout, self.cls_slo_ttft, self.cls_slo_tpot, self.cls_kv_bytes_per_token,
             self.sess_kv_tok, self.sess_pause, self.len_kingman, self._len_cumw,

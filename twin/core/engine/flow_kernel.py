@@ -32,7 +32,8 @@ from twin.core.engine.sessions import prefix_survival
 @njit(cache=True, error_model="numpy")
 def serve_rows(
     # the tick
-    route, policy, t0, dt, pf_share, first, has_disagg, has_sessions, arrivals, lam,
+    route, policy, t0, dt, pf_share, first, has_disagg, has_sessions, arrivals, retry_frac,
+    retry_t, lam,
     # classes
     cls_dep, cls_slot, cls_prompt, cls_reusable, cls_followup, cls_timeout, cls_slo_ttft,
     cls_slo_tpot, cls_kv_bpt, sess_kv_tok, sess_pause, len_kingman, len_cumw,
@@ -111,10 +112,11 @@ def serve_rows(
     ok_take = np.empty((n_rep, n_cls))
     pf_time, pf_u = np.empty(n_rep), np.empty(n_rep)
     serve_queues(
-        t0, dt, pf_share, add, slot_cls, tok_req, q_cnt, q_t, q_tok, q_cls, cls_timeout, role,
-        acc, B, bmax, room, cw_r, slow_r, t_dec_prev, tau_last, pf_rho, prof, chunk, pf_scale,
-        pf_grid, tpf, pfu, kv_bw, kv_bytes, lat, cls_slo_ttft, len_kingman, shift, len_cumw,
-        cls_slot, w, counts[6], ttft_hist, adm, ok_take, pf_tokens, pf_time, pf_u,
+        t0, dt, pf_share, add, slot_cls, tok_req, retry_frac, retry_t, q_cnt, q_t, q_tok, q_cls,
+        cls_timeout, role, acc, B, bmax, room, cw_r, slow_r, t_dec_prev, tau_last, pf_rho, prof,
+        chunk, pf_scale, pf_grid, tpf, pfu, kv_bw, kv_bytes, lat, cls_slo_ttft, len_kingman,
+        shift, len_cumw, cls_slot, w, counts[6], ttft_hist, adm, ok_take, pf_tokens, pf_time,
+        pf_u,
     )  # fmt: skip
     ttft_out[:] = 0.0
     if spread:
