@@ -179,16 +179,18 @@ KNOWN_MISSES = {
     # MLPerf DeepSeek-R1 (no MTP, 8 GPUs): input length unverified, p99 limits as means
     "mlperf51-m26-b200-dsr1-fp4",  # +106 % (holdout)
     # MLPerf Llama-2-70B Interactive (Poisson arrivals, p99 TPOT 40 ms held as a mean):
-    # with prompts riding on decode steps twin holds 380 requests per B200, measured 255
-    "mlperf51-m11-b200-llama2-70b-fp4",  # +50 %
-    # Blackwell fp8 DeepSeek-R1 on NVL72 runs 2-3x below what the same stack does in fp4
-    # (GB300 1k/1k, GB200 8k/1k): one Blackwell stack cannot be both
-    "inferencex26-x5-gb300-dsr1-fp8",  # +180 % (holdout)
-    "inferencex26-gb300-dsr1-fp8-1k1k-71",  # +116 %
-    "inferencex26-gb200-dsr1-fp8-8k1k-75",  # +54 %
+    # with prompts riding on decode steps twin holds ~350 requests per B200, measured 255
+    "mlperf51-m11-b200-llama2-70b-fp4",  # +36 %
+    # Blackwell fp8 DeepSeek-R1 on NVL72 (GB300 1k/1k, GB200 8k/1k): the step is right
+    # (measured decode steps within 8 %), the free search is not what InferenceX runs: on
+    # its recipes twin's fp8 is -42..+17 % (GB300 at 128 +141 %) and its fp4 13-64 % low
+    # (benchmarks/recipe_check.py), so the fp4-fitted factors lean on unrun configurations
+    "inferencex26-x5-gb300-dsr1-fp8",  # +183 % (holdout)
+    "inferencex26-gb300-dsr1-fp8-1k1k-71",  # +122 %
+    "inferencex26-gb200-dsr1-fp8-8k1k-75",  # +53 %
     # B200 at 108-136 tok/s/user: measured holds on a little longer than twin
     "inferencex26-b200-dsr1-fp8-8k1k-136",  # -21 %
-    "inferencex26-b200-llama3.3-70b-fp8-1k1k-108",  # -29 % (co-located TP4, as measured)
+    "inferencex26-b200-llama3.3-70b-fp8-1k1k-108",  # -30 % (co-located TP4, as measured)
     # H100 two-node DeepSeek-R1 (TEP16) at its floor: measured collapses faster
     "inferencex26-h100-dsr1-fp8-1k1k-100",  # +53 % (holdout)
     # MI355X: DeepSeek-R1 fp4 on one board at 116 tok/s/user too slow (its DeepSeek kernels
