@@ -177,24 +177,25 @@ def test_gpu_power_rises_with_load_and_falls_with_a_clock_cap(catalog):
 #: taken off this list. The README's limits section says why each family misses.
 KNOWN_MISSES = {
     # MLPerf DeepSeek-R1 (no MTP, 8 GPUs): input length unverified, p99 limits as means
-    "mlperf51-m26-b200-dsr1-fp4",  # +107 % (holdout)
+    "mlperf51-m26-b200-dsr1-fp4",  # +106 % (holdout)
+    # MLPerf Llama-2-70B Interactive (Poisson arrivals, p99 TPOT 40 ms held as a mean):
+    # with prompts riding on decode steps twin holds ~350 requests per B200, measured 255
+    "mlperf51-m11-b200-llama2-70b-fp4",  # +36 %
     # Blackwell fp8 DeepSeek-R1 on NVL72 (GB300 1k/1k, GB200 8k/1k): the step is right
     # (measured decode steps within 8 %), the free search is not what InferenceX runs: on
     # its recipes twin's fp8 is -42..+17 % (GB300 at 128 +141 %) and its fp4 13-64 % low
     # (benchmarks/recipe_check.py), so the fp4-fitted factors lean on unrun configurations
-    "inferencex26-x5-gb300-dsr1-fp8",  # +180 % (holdout)
-    "inferencex26-gb300-dsr1-fp8-1k1k-71",  # +116 %
-    "inferencex26-gb200-dsr1-fp8-8k1k-75",  # +54 %
+    "inferencex26-x5-gb300-dsr1-fp8",  # +183 % (holdout)
+    "inferencex26-gb300-dsr1-fp8-1k1k-71",  # +122 %
+    "inferencex26-gb200-dsr1-fp8-8k1k-75",  # +53 %
     # B200 at 108-136 tok/s/user: measured holds on a little longer than twin
-    "inferencex26-b200-dsr1-fp8-8k1k-136",  # -20 %
-    "inferencex26-b200-llama3.3-70b-fp8-1k1k-108",  # -20 %
+    "inferencex26-b200-dsr1-fp8-8k1k-136",  # -21 %
+    "inferencex26-b200-llama3.3-70b-fp8-1k1k-108",  # -30 % (co-located TP4, as measured)
     # H100 two-node DeepSeek-R1 (TEP16) at its floor: measured collapses faster
     "inferencex26-h100-dsr1-fp8-1k1k-100",  # +53 % (holdout)
-    # MI355X: DeepSeek-R1 fp4 on one board at 116 tok/s/user too slow, Llama fp4 at 55 too
-    # fast (its DeepSeek kernels are ROCm's tuned path, its dense fp4 GEMMs are not; the
-    # factors lean on MI300X's 2025 ones)
-    "inferencex26-mi355x-dsr1-fp4-1k1k-116",  # -41 % (on its recipes' TP8 EP1)
-    "inferencex26-mi355x-llama3.3-70b-fp4-1k1k-55",  # +25 %
+    # MI355X: DeepSeek-R1 fp4 on one board at 116 tok/s/user too slow (its DeepSeek kernels
+    # are ROCm's tuned path; the factors lean on MI300X's 2025 ones)
+    "inferencex26-mi355x-dsr1-fp4-1k1k-116",  # -37 % (on its recipes' TP8 EP1)
 }
 TOLERANCE = {"fit": 0.20, "holdout": 0.35}
 
@@ -290,7 +291,7 @@ def test_a_model_too_big_for_eight_domains_is_refused(catalog):
 AT_BOUND = {
     "b200": {"net"},
     "mi300x": {"mem", "attn"},
-    "mi355x": {"mem", "attn", "net"},
+    "mi355x": {"attn"},
 }
 #: factors a stack's points cannot pin, held at their typical value (fit_efficiency.HELD)
 HELD = {"h200": {"mem", "block_fp8"}, "mi300x": {"block_fp8"}}

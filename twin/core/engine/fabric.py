@@ -35,7 +35,8 @@ class Fabric:
         return self._leaf_bw_cache[0]
 
     def _fabric_load(self, gb_s: float) -> None:
-        """KV transfers spread over every healthy leaf-spine link (ECMP)."""
+        """KV transfers spread over every healthy leaf-spine link (ECMP). The tick does it
+        in ``flow_kernel.serve_rows`` where KV crosses the fabric, here where none does."""
         if not len(self.link_ids) or (gb_s == 0.0 and not self.link_load.any()):
             return
         self._leaf_bw()  # refreshes the healthy links and their capacity for this fabric state

@@ -242,8 +242,8 @@ class Factory(
         self._rows(k)  # rows of identical replicas split and merge; requests on lost ones
         self._arrivals(k)  # Poisson (and bursts) per class
         self._serve(k)  # routing, FIFO admission, KV handoff, decode: one compiled call
-        self._power_and_heat(k.dyn_full, k.clock_r)
-        self._record_tick(k.out_tokens, k.pf_total, k.up)
+        k.it_kw = self._power_and_heat(k.dyn_full, k.clock_r)
+        self._record_tick(k)
 
 
 #: What each kind of pending record does when it is due: (factory, target, *args).

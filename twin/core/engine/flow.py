@@ -33,19 +33,23 @@ def client_timeout_s(slo_ttft_s):
 
 def burst_counts(rng: np.random.Generator, mean: np.ndarray, burst: np.ndarray) -> np.ndarray:
     """Arrivals in a window of mean ``mean`` per class, with variance ``mean · burst²``."""
-    m, b = mean.tolist(), burst.tolist()
+    return np.array(burst_draws(rng, mean.tolist(), burst.tolist()))
+
+
+def burst_draws(rng: np.random.Generator, m: list[float], b: list[float]) -> list[float]:
+    """``burst_counts`` over plain floats, drawn one value at a time (a fifth of numpy's
+    array-call overhead for a handful of classes)."""
     mod = [1.0] * len(m)
     for c, (x, cv) in enumerate(zip(m, b, strict=True)):
         if cv > 1.0 and x > 0:
             kshape = x / (cv * cv - 1.0)
             mod[c] = rng.gamma(kshape, 1.0 / kshape)
-    n = [
+    return [
         float(rng.gamma(x / (cv * cv), cv * cv))
         if cv < 1.0 and x > 0
         else float(rng.poisson(x * f))
         for x, cv, f in zip(m, b, mod, strict=True)
     ]
-    return np.array(n)
 
 
 class TickVars(SimpleNamespace):
@@ -180,13 +184,22 @@ class Flow:
         variance. Either way the spread of demand over any window is the tick's own: a
         1 s and a 5 s tick see the same burstiness (a gamma of fixed CV c − 1 per tick made
         a 1,000-request/s class swing ±30 % from one second to the next). The draws are
-        made one value at a time (a fifth of numpy's array-call overhead)."""
-        lam = self.cls_rate * self._diurnal(self.now) * self.surge * self.class_surge
-        fresh = burst_counts(self.rng_arrivals, lam * self.dt, self.cls_burst)
+        made one value at a time, in plain floats (``burst_draws``)."""
+        surge, dt = self.surge, self.dt
+        lam = [
+            r * d * surge * s
+            for r, d, s in zip(
+                self.cls_rate.tolist(), self._diurnal(self.now), self.class_surge.tolist(),
+                strict=True,
+            )
+        ]  # fmt: skip
+        fresh = np.array(
+            burst_draws(self.rng_arrivals, [x * dt for x in lam], self.cls_burst.tolist())
+        )
         k.arrivals = fresh + k.retry  # retries are routed again, but arrived once
         k.counts[5] = fresh
         k.retry_frac = k.retry / np.maximum(k.arrivals, 1e-300)
-        self._cls_tick_rate = lam
+        self._cls_tick_rate = np.array(lam)
 
     def _serve(self, k: TickVars) -> None:
         """Routing, admission, the KV handoff and decode, in one compiled call
@@ -207,10 +220,13 @@ class Flow:
         first = self._t_dec_last is None
         t_dec_prev = np.empty(n_row) if first else self._t_dec_last
         kv_on = self._has_disagg and len(self.link_ids) > 0
-        if kv_on:  # KV of prefill replicas crosses the fabric
+        if kv_on:  # KV of prefill replicas crosses the fabric (fabric.py)
             kv_base, kv_pf = self._kv_links()
+            _, healthy, capacity = self._leaf_bw_cache
+            link_out = np.empty(len(self.link_ids))
         else:
             kv_base, kv_pf = self._no_kv_key, self._no_kv_pf
+            healthy, capacity, link_out = self.link_load, 0.0, self.link_load
         self._t_dec_last = np.empty(n_row)
         self.row_out_s, self.row_user_s = np.empty(n_row), np.empty(n_row)
         k.dyn_full, self.row_util = np.empty(n_row), np.empty(n_row)  # power.py
@@ -226,7 +242,7 @@ class Flow:
             len(self.dep_ids), self.rw_dep_ptr, self.rw_dep_idx, self.dep_slot_cls,
             self.dep_kv_bpt,
             self.rep_prof, k.cw, k.slow, self.len_rep, kv_on, kv_base, kv_pf, self.link_load,
-            self._kv_lat,
+            self._kv_lat, healthy, capacity, link_out,
             self.row_rep, self.row_w, self.rw_role, self.rw_dep, self.rw_prof, self.rw_bmax,
             self.rw_bslo, self.rw_qcap, self.rw_eff, self.rw_tps, self.rw_dyn_w,
             self.rw_cap_tok_s, self.rw_kv_tokens, self.rw_slot_cls, self.rw_slot_cls0,
@@ -243,11 +259,12 @@ class Flow:
             k.pf_tokens,
         )  # fmt: skip
         self._cls_shed_rate = k.counts[2] / self.dt
-        self._fabric_load(xfer_gb_s)
+        if kv_on:
+            self.link_load = link_out
+        else:
+            self._fabric_load(0.0)
         k.pf_total = float(k.pf_tokens @ self.row_w)
-        self.w_ttft.push(ttft)
-        self.w_tpot.push(tpot)
-        self.w_counts.push(k.counts)
+        k.ttft, k.tpot = ttft, tpot  # metrics.py: into their windows
 
     def _route_python(self, k: TickVars, load: np.ndarray, code: int) -> None:
         """A policy written in Python sees one entry per replica; a row gets its replicas'

@@ -40,7 +40,8 @@ def serve_rows(
     # deployments
     n_dep, dep_ptr, dep_idx, dep_slot_cls, dep_kv_bpt,
     # replicas (the class's prefill replica, KV links)
-    rep_prof, cw, slow, len_rep, kv_on, kv_base, kv_pf, link_load, kv_lat,
+    rep_prof, cw, slow, len_rep, kv_on, kv_base, kv_pf, link_load, kv_lat, link_healthy,
+    link_capacity, link_out,
     # rows: static
     row_rep, w, role, dep, prof, bmax, bslo, qcap, eff, tps, dyn_w, cap_tok_s, kv_tokens,
     slot_cls, slot_cls0, slot_osl, eps_row, m2_slot,
@@ -61,7 +62,9 @@ def serve_rows(
     Python). ``first``: no decode step time yet (``t_dec_prev`` is computed here).
     ``ttft_out`` and ``tpot_out`` get the tick's latency histograms, spread over the
     classes' lengths; ``t_dec``, ``out_s``, ``user_s``, ``dyn_full``, ``util`` and
-    ``pf_tokens`` each row's figures. Returns (output tokens, KV traffic GB/s)."""
+    ``pf_tokens`` each row's figures; ``link_out`` each fabric link's load (``kv_on``:
+    the KV of prefill replicas crosses the fabric). Returns (output tokens, KV traffic
+    GB/s)."""
     n_rep, n_slot = run.shape
     n_cls = len(arrivals)
     if route:
@@ -126,6 +129,10 @@ def serve_rows(
             dt, dep_ptr, dep_idx, dep_slot_cls, dep_kv_bpt, role, up, adm, tok_req, B, bslo,
             bmax, run, w, counts,
         )  # fmt: skip
+    if kv_on:  # KV transfers spread over every healthy leaf-spine link (ECMP)
+        per_link = xfer_gb_s / max(link_capacity, 1e-9)
+        for i in range(len(link_out)):
+            link_out[i] = per_link if link_healthy[i] > 0 else 0.0
     tpot_hist = np.zeros(tpot_out.shape)
     out_rc, B2 = np.empty((n_rep, n_slot)), np.empty(n_rep)
     grid_i0, steps = np.empty(n_rep, dtype=np.int64), np.empty(n_rep)

@@ -93,12 +93,12 @@ class Power:
         self.feed_load = np.zeros(len(self.feed_ids))
         self.loop_load = np.zeros(len(self.loop_ids))
 
-    def _power_and_heat(self, dyn_full, clock) -> None:
+    def _power_and_heat(self, dyn_full, clock) -> float:
         """Rack, PDU and feed power from each row of replicas' GPU power at full clock
         (``dyn_full``, W per GPU above idle; ``kernel.decode_rows``), caps, breakers, heat:
         two compiled calls (``power_kernel.loads`` and ``settle``) around the caps'
         controllers. ``clock``: each row's (``rows.py``; the power tree sums (row, rack)
-        pairs)."""
+        pairs). Returns the racks' power, kW."""
         k = self.k
         n_r, n_p = len(self.rack_ids), len(self.pdu_ids)
         cexp, vfloor = float(k["clock_power_exponent"]), float(k["voltage_floor_clock"])
@@ -130,7 +130,7 @@ class Power:
         self.rack_tripped = self.rack_tripped.copy()
         self.loop_load = np.empty(len(self.loop_ids))
         trip, event = np.empty(n_p, bool), np.empty(n_r, dtype=np.int64)
-        n_trip, n_event = PK.settle(
+        n_trip, n_event, it_kw = PK.settle(
             self.dt, self.cap_clock, float(k["throttle_clock"]), self.pair_first, pair_clock,
             dyn_full, cexp, vfloor, self.pair_row, self.pair_rack, self.pair_kw,
             self.pair_share, self.row_util, self.reps_per_rack, self._rack_idle_kw,
@@ -148,6 +148,7 @@ class Power:
             self._breakers_tripped(trip)
         if n_event:
             self._heat_events(event)
+        return it_kw
 
     def _heat_events(self, event: np.ndarray) -> None:
         """Each loop removes up to its capacity; the rest warms its racks' coolant; hot

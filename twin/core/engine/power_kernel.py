@@ -234,7 +234,8 @@ def settle(
     """After the caps' controllers chose each rack's clock (``new_clock``): the loads
     again where a rack's clock (or its thermal throttle) is below its replicas' (a
     replica's clock is its first rack's), then breakers and cooling. Returns how many
-    breakers trip and how many racks have a thermal event (``trip``, ``event``)."""
+    breakers trip, how many racks have a thermal event (``trip``, ``event``) and the
+    racks' power (kW, as numpy sums it)."""
     n_r = len(new_clock)
     rack_eff = np.empty(n_r)
     low = False
@@ -262,4 +263,4 @@ def settle(
         heat_kj_per_k, cool_tau_s, rack_gpus, sku_tdp, rise, throttle_c, shutdown_c, inlet,
         gpu_temp, throttled, rack_tripped, loop_load, event,
     )  # fmt: skip
-    return n_trip, n_event
+    return n_trip, n_event, np_sum(rack_kw)
