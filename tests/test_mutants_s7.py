@@ -331,3 +331,36 @@ def test_random_faults_of_each_kind_arrive_at_their_rate_on_their_kind_and_get_r
     for e in failed:
         if e.source in first_repair and first_repair[e.source] > e.t_s:
             assert first_repair[e.source] - e.t_s >= 60 - 1e-9
+
+
+# -- engine: the survival of a session's cached prefix ---------------------------------------
+
+
+def test_a_cached_prefix_survives_a_tool_pause_with_the_chance_the_free_cache_gives_it():
+    """The LRU cache keeps an entry about τ = C/W seconds (C the deployment's free KV tokens
+    over its up replicas, W the KV tokens its classes write a second), so a pause p keeps
+    it with chance τ/(τ + p): the share of follow-up turns that skip their prefix. Two
+    replicas of 10 sequences × 100 KV tokens, one running 4 (free 600), one 7 (free 300),
+    a third down; 140 tokens/s written: τ = 900/140 ≈ 6.4 s, so a 5 s pause keeps 56 %,
+    a 25 s one 20 %
+    (sessions.py: free KV counted as bmax + running; τ floored to whole seconds)."""
+    from twin.core.engine.sessions import prefix_survival
+
+    run = np.array([[3.0, 1.0], [7.0, 0.0], [0.0, 0.0]])
+    bmax, kv = np.array([10.0, 10.0, 10.0]), np.array([100.0, 100.0, 100.0])
+    up = np.array([True, True, False])
+    dep, w = np.array([0, 0, 0]), np.array([1.0, 1.0, 1.0])
+    lam, kv_tok = np.array([0.5, 0.4, 1.0]), np.array([100.0, 100.0, 50.0])
+    pause, cls_dep = np.array([5.0, 25.0, 0.0]), np.array([0, 0, 0])
+    out = np.ones(3)
+    prefix_survival(run, bmax, kv, up, dep, w, 1, cls_dep, lam, kv_tok, pause, out)
+    # W = 0.5 × 100 + 0.4 × 100 + 1 × 50 = 140 tokens/s; C = 900: τ = 900/140
+    tau = 900 / 140
+    assert out == pytest.approx([tau / (tau + 5), tau / (tau + 25), 1.0], rel=1e-12)
+    # a row of two identical replicas frees twice what one does
+    out2 = np.ones(3)
+    prefix_survival(
+        run, bmax, kv, up, dep, np.array([2.0, 1.0, 1.0]), 1, cls_dep, lam, kv_tok, pause, out2
+    )
+    tau2 = 1500 / 140
+    assert out2[:2] == pytest.approx([tau2 / (tau2 + 5), tau2 / (tau2 + 25)], rel=1e-12)
