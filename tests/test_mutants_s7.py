@@ -364,3 +364,58 @@ def test_a_cached_prefix_survives_a_tool_pause_with_the_chance_the_free_cache_gi
     )
     tau2 = 1500 / 140
     assert out2[:2] == pytest.approx([tau2 / (tau2 + 5), tau2 / (tau2 + 25)], rel=1e-12)
+
+
+# -- engine: a swap, and a checkpoint restored without rows ----------------------------------
+
+
+def test_a_swapped_row_comes_back_on_the_new_gpu_and_says_what_it_cost(tmp_path, catalog):
+    """``swap row-a h200`` takes the row's racks down for the swap's downtime (here a
+    minute), then they serve again on H200s — the rack view shows the new GPU and count,
+    the deployment its replicas back — and the log says the new capital: GPUs per rack ×
+    racks × $ per GPU (replicas.py: the swap's completion)."""
+    k = dict(catalog.constants, swap_downtime_s=60.0)
+    cat = dataclasses.replace(catalog, constants=MappingProxyType(k))
+    f = Factory(small_layout(tmp_path), cat)
+    run(f, 20)
+    before = f.snapshot().deployments[0]
+    cmd(f, "swap row-a h200")
+    s = run(f, 30)
+    assert {rack_state(s, f"row-a-0{i}") for i in range(1, 5)} == {"swapping"}
+    assert s.deployments[0].replicas_up == 0
+    s = run(f, 90)
+    h200 = cat.gpu("h200")
+    racks = [f.rack_ids.index(f"row-a-0{i}") for i in range(1, 5)]
+    assert [f.rack_sku[r] for r in racks] == ["h200"] * 4
+    assert all(f.rack_gpus[r] == h200.gpus_per_rack for r in racks)
+    assert {rack_state(s, f"row-a-0{i}") for i in range(1, 5)} == {"ok"}
+    d = s.deployments[0]
+    assert d.replicas_up == d.replicas >= before.replicas_up and d.output_tok_s > 0
+    done = [e.message for e in s.events if "swap to h200 done" in e.message]
+    capex = h200.capex_usd_per_gpu * h200.gpus_per_rack * 4 / 1e6
+    assert done == [f"swap to h200 done: 4 racks, ${capex:,.1f}M of new capital"]
+
+
+def test_a_checkpoint_with_rows_restored_into_a_factory_without_rows_continues_alike(
+    tmp_path, monkeypatch
+):
+    """A checkpoint holds weighted rows; a factory that runs one row per replica
+    (``TWIN_ROWS=0``) expands each row to its replicas on restore and continues as the
+    weighted one does (rows.py: rows expanded, a checkpoint's rows checked)."""
+    layout = small_layout(tmp_path)
+    monkeypatch.setenv("TWIN_ROWS", "1")
+    a = Factory(layout, seed=4)
+    a.advance_to(30)
+    cmd(a, "straggle row-a-02 1.5")
+    a.advance_to(60)
+    assert len(a.row_w) < len(a.rep_dep)
+    blob = a.checkpoint()
+    monkeypatch.setenv("TWIN_ROWS", "0")
+    b = Factory(layout, seed=4)
+    b.restore(blob)
+    assert len(b.row_w) == len(b.rep_dep) == len(a.rep_dep)
+    for f in (a, b):
+        f.advance_to(120)
+    sa, sb = a.run_summary(), b.run_summary()
+    for key, v in sa.items():
+        assert sb[key] == pytest.approx(v, rel=1e-9, abs=1e-9), key
