@@ -419,3 +419,17 @@ def test_a_checkpoint_with_rows_restored_into_a_factory_without_rows_continues_a
     sa, sb = a.run_summary(), b.run_summary()
     for key, v in sa.items():
         assert sb[key] == pytest.approx(v, rel=1e-9, abs=1e-9), key
+
+
+# -- engine: advancing time ----------------------------------------------------------------
+
+
+def test_advancing_to_a_time_runs_every_tick_up_to_it_whatever_the_float_rounding(tmp_path):
+    """The tick at t covers (t − dt, t]: advancing to 0.3 s on a 0.1 s tick runs three
+    ticks (0.3 / 0.1 is 2.9999… in floats), to 0.75 s seven, to 2.3 s twenty-three — a
+    run of T seconds integrates exactly T seconds of power and tokens, never a tick less
+    or more (factory.py: the guess of the last tick corrected both ways)."""
+    f = Factory(small_layout(tmp_path, tick="0.1s"))
+    for t, ticks in ((0.3, 3), (0.7, 7), (0.75, 7), (0.8, 8), (2.3, 23), (2.3, 23)):
+        f.advance_to(t)
+        assert (f.tick_n, f.now) == (ticks, t)
