@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 import numpy as np
 import pytest
-from engine_helpers import cmd, rack_state, run, small_layout
+from engine_helpers import cmd, dep, rack_state, run, small_layout
 
 from twin.core.engine import Factory, jit
 from twin.core.engine.flow import burst_counts
@@ -433,3 +433,36 @@ def test_advancing_to_a_time_runs_every_tick_up_to_it_whatever_the_float_roundin
     for t, ticks in ((0.3, 3), (0.7, 7), (0.75, 7), (0.8, 8), (2.3, 23), (2.3, 23)):
         f.advance_to(t)
         assert (f.tick_n, f.now) == (ticks, t)
+
+
+# -- engine: the minute windows behind the gauges ----------------------------------------------
+
+
+def test_a_windows_sum_returns_to_exactly_zero_once_its_values_have_left_it():
+    """A gauge over the last minute (shed requests, output tokens) keeps a running sum:
+    adding 0.1, 0.2 and 3.3 then taking them away leaves −4e-16 in floats, which must
+    read 0 — never a negative count, nor a percentile of a negative total (metrics.py:
+    the drift floored at −1 instead of 0)."""
+    from twin.core.engine.metrics import Window
+
+    w = Window(3, (2,))
+    for v in (0.1, 0.2, 3.3, 0.0, 0.0, 0.0):
+        w.push(np.array([v, 1.0]))
+        assert (w.sum >= 0).all()
+    assert w.sum.tolist() == [0.0, 3.0]
+
+
+# -- engine: scaling a disaggregated deployment ------------------------------------------------
+
+
+def test_scaling_a_disaggregated_deployment_keeps_its_prefill_share_rounded(tmp_path):
+    """split-70b runs 2 prefill replicas of 8: scaled to 7 it keeps 7 × 2/8 = 1.75 → 2 of
+    them, to 3 at least one, to 8 both again — never all prefill, never none (replicas.py:
+    the share floored, 1 of 7)."""
+    f = Factory(small_layout(tmp_path))
+    d = dep(run(f, 5), "split-70b")
+    assert (d.replicas, d.prefill_replicas) == (8, 2)
+    for n, pre in ((7, 2), (3, 1), (2, 1), (8, 2)):
+        cmd(f, f"scale split-70b {n}")
+        d = dep(run(f, 5), "split-70b")
+        assert (d.replicas_up, d.prefill_replicas) == (n, pre), n
