@@ -1,12 +1,19 @@
 """Print the README's calibration table: twin against each public measurement, then the
-error by role and by regime (max throughput, < 40, 40–90, > 90 tok/s per user).
+error by role and by regime (max throughput, < 40, 40–90, > 90 tok/s per user), then
+twin's decode step against the measured steps of public runs (same split and batch).
 
     python benchmarks/calibration_table.py
 """
 
 from statistics import median
 
-from twin.core.calibration import measurements, predict, predicted_value
+from twin.core.calibration import (
+    measurements,
+    predict,
+    predict_step_ms,
+    predicted_value,
+    step_measurements,
+)
 from twin.core.catalog import load_catalog
 from twin.core.serving import ServingError
 
@@ -56,6 +63,23 @@ def main() -> None:
         every = [x for (_, re), xs in errs.items() if r == "all" or re == r for x in xs]
         cells.append(f"{sum(x > 0.2 for x in every)} of {len(every)}")
         print(f"| {r} | " + " | ".join(cells) + " |")
+    steps()
+
+
+def steps() -> None:
+    """The decode steps of public runs against twin's step at the same split and batch."""
+    cat = load_catalog()
+    print()
+    print("| measured decode step | measured TPOT | twin | error |")
+    print("|---|---:|---:|---:|")
+    errs = []
+    for s in step_measurements():
+        t = predict_step_ms(s, cat)
+        errs.append(abs(t / s.tpot_ms - 1))
+        print(f"| {s.label} | {s.tpot_ms:.1f} ms | {t:.1f} ms | {t / s.tpot_ms - 1:+.1%} |")
+    if errs:
+        print()
+        print(f"{len(errs)} decode steps: median |error| {median(errs):.0%}, worst {max(errs):.0%}")
 
 
 if __name__ == "__main__":

@@ -123,7 +123,13 @@ def _light(doc):
 def test_fixed_lengths_have_no_spread_from_lengths(tmp_path, monkeypatch):
     layout = small_layout(tmp_path, edit=_light)  # every class: fixed lengths
     spread = _run(layout)
-    monkeypatch.setattr(LN.Lengths, "_spread_ttft", lambda self, hist, shift: hist)
+    init = LN.Lengths._init_lengths
+
+    def no_spread(self):  # TTFT of every request at its cohort's: no prompt-length spread
+        init(self)
+        self._len_any_isl = False
+
+    monkeypatch.setattr(LN.Lengths, "_init_lengths", no_spread)
     mean_only = _run(layout)
     assert np.array_equal(spread.run_ttft, mean_only.run_ttft)
     assert spread.run_summary() == mean_only.run_summary()

@@ -212,21 +212,23 @@ def test_a_task_checked_by_its_outcome_is_done_only_when_the_outcome_holds_in_ti
     assert outcome((170.0, "fail pod-03-n1")) == ("missed", None)
 
 
-def test_tpot_pays_each_arriving_prompts_whole_prefill(catalog):
-    """While at most one prompt arrives per decode step, each is prefilled in one step:
-    TPOT × tokens per step = the decode step + prompts per step × the time to prefill one
-    prompt (causal: attending to half of it on average) (curves.py: a third of it)."""
+def test_tpot_pays_what_each_arriving_prompt_adds_to_a_decode_step(catalog):
+    """While at most one prompt arrives per decode step, each rides whole on one step
+    (chunked prefill in mixed batches): TPOT × tokens per step = the decode step + prompts
+    per step × what the prompt (causal: attending to half of it on average) adds to it
+    (curves.py: a third of it)."""
     from twin.core import serving
     from twin.core.serving import Parallelism, Replica, Workload
 
     r = Replica(catalog.gpu("h100"), catalog.model("llama-3.1-8b"), "fp8", Parallelism(1), catalog)
-    w = Workload(serving.prefill_chunk_tokens(catalog), 2000)  # one chunk: one step a prompt
+    w = Workload(serving.prefill_chunk_tokens(catalog) // 2, 2000)
     batch = np.array([1.0, 16.0, 64.0])
     rd = serving.schedule(r, batch, w, catalog)
     prompts_per_step = batch * r.tokens_per_step / w.osl
     assert prompts_per_step.max() <= 1
     prefill = rd.tpot_s * r.tokens_per_step - rd.decode_s
-    assert prefill == pytest.approx(prompts_per_step * float(r.prefill_time_s(w.isl)), rel=1e-9)
+    added = r.step(batch, w.mean_context, w.isl, w.isl / 2).t_s - rd.decode_s
+    assert prefill == pytest.approx(prompts_per_step * added, rel=1e-9)
 
 
 def test_a_model_too_big_for_the_gpus_says_how_many_gigabytes_its_weights_are(catalog):

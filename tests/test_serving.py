@@ -5,7 +5,15 @@ import dataclasses
 import pytest
 
 from twin.core import serving
-from twin.core.calibration import FACTORS, at_bound, measurements, predict, predicted_value
+from twin.core.calibration import (
+    FACTORS,
+    at_bound,
+    measurements,
+    predict,
+    predict_step_ms,
+    predicted_value,
+    step_measurements,
+)
 from twin.core.catalog import Efficiency
 from twin.core.serving import Parallelism, ServingError, Workload
 from twin.core.serving import StepModel as Replica
@@ -169,22 +177,25 @@ def test_gpu_power_rises_with_load_and_falls_with_a_clock_cap(catalog):
 #: taken off this list. The README's limits section says why each family misses.
 KNOWN_MISSES = {
     # MLPerf DeepSeek-R1 (no MTP, 8 GPUs): input length unverified, p99 limits as means
-    "mlperf51-m26-b200-dsr1-fp4",  # +107 % (holdout)
-    # Blackwell fp8 DeepSeek-R1 on NVL72 runs 2-3x below what the same stack does in fp4
-    # (GB300 1k/1k, GB200 8k/1k): one Blackwell stack cannot be both
-    "inferencex26-x5-gb300-dsr1-fp8",  # +180 % (holdout)
-    "inferencex26-gb300-dsr1-fp8-1k1k-71",  # +116 %
-    "inferencex26-gb200-dsr1-fp8-8k1k-75",  # +54 %
+    "mlperf51-m26-b200-dsr1-fp4",  # +106 % (holdout)
+    # MLPerf Llama-2-70B Interactive (Poisson arrivals, p99 TPOT 40 ms held as a mean):
+    # with prompts riding on decode steps twin holds ~350 requests per B200, measured 255
+    "mlperf51-m11-b200-llama2-70b-fp4",  # +36 %
+    # Blackwell fp8 DeepSeek-R1 on NVL72 (GB300 1k/1k, GB200 8k/1k): the step is right
+    # (measured decode steps within 8 %), the free search is not what InferenceX runs: on
+    # its recipes twin's fp8 is -42..+17 % (GB300 at 128 +141 %) and its fp4 13-64 % low
+    # (benchmarks/recipe_check.py), so the fp4-fitted factors lean on unrun configurations
+    "inferencex26-x5-gb300-dsr1-fp8",  # +183 % (holdout)
+    "inferencex26-gb300-dsr1-fp8-1k1k-71",  # +122 %
+    "inferencex26-gb200-dsr1-fp8-8k1k-75",  # +53 %
     # B200 at 108-136 tok/s/user: measured holds on a little longer than twin
-    "inferencex26-b200-dsr1-fp8-8k1k-136",  # -20 %
-    "inferencex26-b200-llama3.3-70b-fp8-1k1k-108",  # -20 %
+    "inferencex26-b200-dsr1-fp8-8k1k-136",  # -21 %
+    "inferencex26-b200-llama3.3-70b-fp8-1k1k-108",  # -30 % (co-located TP4, as measured)
     # H100 two-node DeepSeek-R1 (TEP16) at its floor: measured collapses faster
     "inferencex26-h100-dsr1-fp8-1k1k-100",  # +53 % (holdout)
-    # MI355X: DeepSeek-R1 fp4 on one board at 116 tok/s/user too slow, Llama fp4 at 55 too
-    # fast (its DeepSeek kernels are ROCm's tuned path, its dense fp4 GEMMs are not; the
-    # factors lean on MI300X's 2025 ones)
-    "inferencex26-mi355x-dsr1-fp4-1k1k-116",  # -41 % (on its recipes' TP8 EP1)
-    "inferencex26-mi355x-llama3.3-70b-fp4-1k1k-55",  # +25 %
+    # MI355X: DeepSeek-R1 fp4 on one board at 116 tok/s/user too slow (its DeepSeek kernels
+    # are ROCm's tuned path; the factors lean on MI300X's 2025 ones)
+    "inferencex26-mi355x-dsr1-fp4-1k1k-116",  # -37 % (on its recipes' TP8 EP1)
 }
 TOLERANCE = {"fit": 0.20, "holdout": 0.35}
 
@@ -215,6 +226,30 @@ def test_the_typical_fitted_point_is_within_fifteen_percent(catalog):
     )
     assert len(errs) >= 20
     assert errs[len(errs) // 2] <= 0.15
+
+
+@pytest.mark.parametrize("s", step_measurements(), ids=lambda s: s.id)
+def test_the_model_reproduces_each_measured_decode_step(catalog, s):
+    """Public runs' decode steps at a known split and batch (never fitted): twin's step at
+    the same split, batch and context within 20 %."""
+    t = predict_step_ms(s, catalog)
+    assert abs(t / s.tpot_ms - 1) <= 0.20, f"{s.label}: model {t:.1f} ms vs {s.tpot_ms:.1f} ms"
+
+
+def test_the_typical_decode_step_is_within_ten_percent_on_both_precisions(catalog):
+    """The step physics holds for fp8 and fp4 alike, narrow and wide expert groups: what
+    separates twin's NVL72 fp8 frontier from the measured one is not the step."""
+    steps = step_measurements()
+    assert {s.precision for s in steps} == {"fp8", "fp4"}
+    assert {s.tp for s in steps} >= {4, 32, 48}
+    for precision in ("fp8", "fp4"):
+        errs = sorted(
+            abs(predict_step_ms(s, catalog) / s.tpot_ms - 1)
+            for s in steps
+            if s.precision == precision
+        )
+        assert len(errs) >= 5
+        assert errs[len(errs) // 2] <= 0.10, precision
 
 
 def test_the_holdout_is_never_fitted(catalog):
@@ -256,7 +291,7 @@ def test_a_model_too_big_for_eight_domains_is_refused(catalog):
 AT_BOUND = {
     "b200": {"net"},
     "mi300x": {"mem", "attn"},
-    "mi355x": {"mem", "attn", "net"},
+    "mi355x": {"attn"},
 }
 #: factors a stack's points cannot pin, held at their typical value (fit_efficiency.HELD)
 HELD = {"h200": {"mem", "block_fp8"}, "mi300x": {"block_fp8"}}

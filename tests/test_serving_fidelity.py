@@ -302,3 +302,25 @@ def test_an_operating_point_is_priced_by_the_economics_model(catalog):
 def test_the_batch_holds_more_context_when_output_lengths_spread():
     assert Workload(1000, 1000).mean_context == 1500
     assert Workload(1000, 1000, osl_cv=1.0).mean_context == 2000  # exponential-like lengths
+
+
+def test_public_recipes_run_through_the_step_physics(catalog):
+    """Each recipe of catalog/recipes.yaml fits its GPUs; within one recipe more users buy
+    throughput with interactivity, never both; and a run obeys Little's law."""
+    from twin.core.calibration import RecipePoint, recipe_frontier_at, recipe_points, recipes
+
+    recs = recipes()
+    assert {r["stack"] for r in recs} == {"trt", "sglang"} and len(recs) >= 60
+    for rec in recs:
+        pts = recipe_points(rec, catalog)
+        assert len(pts) == len(rec["concurrency"])
+        for a, b in zip(pts, pts[1:], strict=False):
+            assert b.tok_s_per_user <= a.tok_s_per_user * (1 + 1e-9)
+            assert b.total_tok_s_per_gpu >= a.total_tok_s_per_gpu * (1 - 1e-9)
+        for p in pts:
+            assert 0 < p.running <= p.concurrency / rec["decode_workers"] + 1e-9
+    # the dashboard's reading: the frontier of the runs, interpolated between them
+    rec = recs[0]
+    runs = [RecipePoint(rec, 1, 1.0, u, v) for u, v in ((50, 1000), (100, 600), (80, 500))]
+    assert recipe_frontier_at(runs, 75) == pytest.approx(1000 + (600 - 1000) * 25 / 50)
+    assert recipe_frontier_at(runs, 40) == 1000 and recipe_frontier_at(runs, 101) is None

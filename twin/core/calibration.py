@@ -11,9 +11,11 @@ from pathlib import Path
 
 from twin.core import serving
 from twin.core.catalog import GPU, Catalog, load_catalog
+from twin.core.serving.curves import tokens_per_step
 from twin.core.yamlsrc import load_file
 
 MEASUREMENTS_FILE = Path(__file__).parent / "catalog" / "measurements.yaml"
+RECIPES_FILE = Path(__file__).parent / "catalog" / "recipes.yaml"
 
 
 @dataclass(frozen=True)
@@ -126,6 +128,55 @@ def measurements() -> list[Measurement]:
     return [Measurement(**{k: m[k] for k in fields if k in m}) for m in doc["measurements"]]
 
 
+@dataclass(frozen=True)
+class StepMeasurement:
+    """One decode step of a public run: a replica's split, its mean running batch and
+    context, and the measured mean time per output token (no speculation)."""
+
+    id: str
+    gpu: str
+    model: str
+    precision: str
+    tp: int
+    dp_attention: bool
+    tp_experts: bool
+    running: float
+    context: float
+    tpot_ms: float
+    source: str
+
+    @property
+    def parallelism(self) -> serving.Parallelism:
+        return serving.Parallelism(
+            self.tp, dp_attention=self.dp_attention, tp_experts=self.tp_experts
+        )
+
+    @property
+    def label(self) -> str:
+        split = self.parallelism.label(True)
+        # with data-parallel attention every GPU runs its own share of the batch
+        share = f" ({self.running / self.tp:,.1f}/GPU)" if self.dp_attention else ""
+        return (
+            f"{self.gpu} {self.model} {self.precision} {split}, {self.running:,.0f} running"
+            f"{share}, context {self.context:,.0f}"
+        )
+
+
+def step_measurements() -> list[StepMeasurement]:
+    doc = load_file(MEASUREMENTS_FILE)
+    fields = StepMeasurement.__dataclass_fields__
+    return [StepMeasurement(**{k: s[k] for k in fields if k in s}) for s in doc.get("steps", [])]
+
+
+def predict_step_ms(s: StepMeasurement, catalog: Catalog | None = None) -> float:
+    """The model's decode step for a measured one: the same split, batch and context."""
+    catalog = catalog or load_catalog()
+    r = serving.Replica(
+        catalog.gpu(s.gpu), catalog.model(s.model), s.precision, s.parallelism, catalog
+    )
+    return float(r.step(s.running, s.context).t_s) * 1e3
+
+
 def predict(
     m: Measurement, catalog: Catalog | None = None, gpu: GPU | None = None
 ) -> serving.OperatingPoint:
@@ -157,3 +208,84 @@ def predict(
 def predicted_value(m: Measurement, point: serving.OperatingPoint) -> float:
     """The figure in the measurement's own counting convention."""
     return point.tok_s_per_gpu if m.counting == "output" else point.total_tok_s_per_gpu
+
+
+# --------------------------------------------------------------------------------------
+# Public recipes run through the step physics (benchmarks/recipe_check.py)
+
+
+@dataclass(frozen=True)
+class RecipePoint:
+    """One run of a public recipe, as twin's physics prices it: a closed loop of
+    ``concurrency`` users on a fixed prefill pool and decode replicas."""
+
+    recipe: dict
+    concurrency: int
+    running: float  # requests in each decode replica's batch
+    tok_s_per_user: float
+    total_tok_s_per_gpu: float
+
+
+def recipes() -> list[dict]:
+    return list(load_file(RECIPES_FILE)["recipes"])
+
+
+def _split(d: dict, mtp: int = 0) -> serving.Parallelism:
+    return serving.Parallelism(
+        int(d["tp"]),
+        dp_attention=bool(d.get("dp_attention", False)),
+        tp_experts=bool(d.get("tp_experts", False)),
+        mtp=mtp,
+    )
+
+
+def recipe_points(rec: dict, catalog: Catalog | None = None) -> list[RecipePoint]:
+    """Each concurrency of a recipe: requests flow at the least of what the users, the
+    prefill pool and the decode replicas sustain (a request's TTFT is its own prefill; the
+    decode batch is what Little's law leaves in it), at InferenceX's random-prompt MTP
+    acceptance."""
+    catalog = catalog or load_catalog()
+    g, m = catalog.gpu(rec["gpu"]), catalog.model(rec["model"])
+    accept = float(catalog.constants["mtp_acceptance_random_prompts"])
+    w = serving.Workload(int(rec["isl"]), int(rec["osl"]), 0.0, accept)
+    pre = serving.Replica(g, m, rec["precision"], _split(rec["prefill"]), catalog)
+    dec = serving.Replica(g, m, rec["precision"], _split(rec["decode"], int(rec["mtp"])), catalog)
+    pool = pre.n * int(rec["prefill_workers"])
+    workers = int(rec["decode_workers"])
+    gpus = pool + dec.n * workers
+    rate = serving.prefill_rate_per_gpu(pre, w, catalog) * pool / w.isl  # prompts per second
+    own = float(pre.prefill_time_s(w.isl))
+    gain = tokens_per_step(dec, w, catalog)
+    ranks = dec.n if dec.par.dp_attention else 1
+    cap = dec.max_batch(w)
+    if rec.get("max_batch"):
+        cap = min(cap, int(rec["max_batch"]) * ranks)
+    out = []
+    for n in rec["concurrency"]:
+        b = min(cap, n / workers)
+        for _ in range(4):  # the batch the flow leaves in each decode replica
+            tpot = float(dec.step(b, w.mean_context).t_s) / gain
+            flow = min(n / (own + w.osl * tpot), rate, workers * b / (w.osl * tpot))
+            b = min(cap, n / workers, flow * w.osl * tpot / workers)
+        out.append(RecipePoint(rec, int(n), b, 1 / tpot, flow * (w.isl + w.osl) / gpus))
+    return out
+
+
+def recipe_frontier_at(points: list[RecipePoint], tok_s_per_user: float) -> float | None:
+    """The recipes' throughput at an interactivity as a dashboard reads it: the frontier
+    of the runs (best throughput at that interactivity or above), interpolated linearly
+    between the runs that bracket it; None past the most interactive run."""
+    pts = sorted((p.tok_s_per_user, p.total_tok_s_per_gpu) for p in points)
+    front: list[tuple[float, float]] = []
+    for u, v in reversed(pts):  # from the most interactive down: keep each new best
+        if not front or v > front[-1][1]:
+            front.append((u, v))
+    front.reverse()
+    if not front or tok_s_per_user > front[-1][0]:
+        return None
+    if tok_s_per_user <= front[0][0]:
+        return front[0][1]
+    for (u0, v0), (u1, v1) in zip(front, front[1:], strict=False):
+        if u0 <= tok_s_per_user <= u1:
+            return v0 + (v1 - v0) * (tok_s_per_user - u0) / (u1 - u0)
+    return None

@@ -9,6 +9,7 @@ import sys
 
 from twin.core.api import PRECISIONS, limits, load_catalog, serving
 from twin.core.errors import TwinError
+from twin.frontends.perf_vs import placement
 
 _PAR = re.compile(r"^(TP|DP)(\d+)(-EP1)?(?:[x·*]?PP(\d+))?(\+MTP(\d)?)?$", re.IGNORECASE)
 
@@ -78,10 +79,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="e.g. TP8, DP8 (DP attention + EP), TP8-EP1 (experts split like dense layers), "
         "TP8xPP2, TP8+MTP, DP48+MTP3 (default: best of all that fit)",
     )
-    p.add_argument(
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
         "--disagg",
         action="store_true",
         help="only disaggregated prefill/decode (default: the best of co-located and disaggregated)",
+    )
+    where.add_argument(
+        "--colocated",
+        action="store_true",
+        help="only co-located replicas, prefilling in chunks on their decode steps "
+        "(default: the best of co-located and disaggregated)",
     )
     p.add_argument(
         "--no-mtp",
@@ -200,8 +208,7 @@ def run(args: argparse.Namespace) -> int:
     if par and par.mtp and args.no_mtp:
         raise TwinError("perf: --parallelism asks for +MTP and --no-mtp forbids it; drop one")
     workload = workload_of(args, cat)
-    # a given split is co-located unless --disagg asks for a prefill pool
-    disagg = True if args.disagg else (False if par else None)
+    disagg = placement(args, par)
     cs = serving.curves(
         gpu, model, precision, workload, par, cat, disagg=disagg, mtp=not args.no_mtp
     )
@@ -252,7 +259,7 @@ def _print_point(p: serving.OperatingPoint, gpu, model, tps_user, w: serving.Wor
     t.add_column(justify="right")
     t.add_column(style="dim")
     rows = [
-        ("replica", f"{p.gpus} × {gpu.id}", p.parallelism),
+        ("replica", f"{p.gpus} × {gpu.id}", _placement_label(p)),
         ("prefill GPUs", f"{p.prefill_gpus:.1f}", "share of a prefill pool")
         if p.prefill_gpus
         else None,
@@ -297,6 +304,12 @@ def _print_point(p: serving.OperatingPoint, gpu, model, tps_user, w: serving.Wor
         if r:
             t.add_row(*r)
     Console().print(t)
+
+
+def _placement_label(p: serving.OperatingPoint) -> str:
+    """The split and how it is placed: a disaggregated label names its prefill pool
+    (``P0.22 + D2, TP2``); a co-located one says so (``TP2, co-located``)."""
+    return p.parallelism if p.prefill_gpus else f"{p.parallelism}, co-located"
 
 
 def _print_curve(points, gpu, model, precision, w) -> None:

@@ -50,6 +50,14 @@ def compare(
     return rows
 
 
+def placement(args: argparse.Namespace, par: serving.Parallelism | None = None) -> bool | None:
+    """``serving.curves``' ``disagg``: True with --disagg, False with --colocated (and for a
+    given split, co-located unless --disagg asks for a prefill pool), None = the best of both."""
+    if args.disagg:
+        return True
+    return False if (getattr(args, "colocated", False) or par) else None
+
+
 def run_vs(args: argparse.Namespace, cat, gpu, model, w: serving.Workload) -> int:
     """``twin perf --vs``: ``gpu`` against ``args.vs`` on workload ``w``."""
     vs = cat.gpu(args.vs)
@@ -70,7 +78,7 @@ def run_vs(args: argparse.Namespace, cat, gpu, model, w: serving.Workload) -> in
         pb,
         w,
         levels,
-        True if args.disagg else None,
+        placement(args),
         not args.no_mtp,
         args.ttft_max,
     )

@@ -17,6 +17,7 @@ class Fabric:
         self._kv_cache = None  # ``_kv_links``: per replica its leaf's bandwidth, and roles
         # per leaf healthy uplink GB/s, per link its healthy share, total healthy GB/s
         self._leaf_bw_cache = (np.zeros(len(self.switch_ids)), np.zeros(len(self.link_ids)), 0.0)
+        self._kv_lat = float(self.k["scale_out_latency_us"]) * 1e-6  # a KV transfer's latency
 
     def _leaf_bw(self) -> np.ndarray:
         """Healthy uplink bandwidth (GB/s) of each switch as a leaf, cached per fabric state."""
@@ -34,30 +35,26 @@ class Fabric:
         return self._leaf_bw_cache[0]
 
     def _fabric_load(self, gb_s: float) -> None:
-        """KV transfers spread over every healthy leaf-spine link (ECMP)."""
+        """KV transfers spread over every healthy leaf-spine link (ECMP). The tick does it
+        in ``flow_kernel.serve_rows`` where KV crosses the fabric, here where none does."""
         if not len(self.link_ids) or (gb_s == 0.0 and not self.link_load.any()):
             return
         self._leaf_bw()  # refreshes the healthy links and their capacity for this fabric state
         _, healthy, capacity = self._leaf_bw_cache
         self.link_load = np.where(healthy > 0, gb_s / max(capacity, 1e-9), 0.0)
 
-    def _kv_links(self, tok_req: np.ndarray):
-        """What the KV cache of a cohort admitted by a prefill replica of a disaggregated
-        deployment takes to cross the fabric (``kernel.serve_queues`` adds it to TTFT):
-        per replica the bandwidth (bytes/s; 0 for a leaf cut off, -1 for a replica whose
-        KV does not cross), per class the bytes, and the fixed latency.
+    def _kv_links(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per replica: the healthy uplink bandwidth (bytes/s) of its leaf and whether its KV
+        crosses the fabric (a prefill replica of a disaggregated deployment), cached per
+        fabric state. ``flow_kernel.serve_rows`` adds to an admitted cohort's TTFT the fixed
+        latency (``_kv_lat``) and its KV bytes over that bandwidth less what other transfers
+        use: 0 for a leaf cut off.
 
         Prefill and decode replicas sit behind different leaves: the KV crosses the spines,
-        limited by the healthy uplink bandwidth of the prefill replica's own leaf, less what
-        other transfers use."""
-        # the median load of the busy links: ``_fabric_load`` spreads the traffic evenly,
-        # so every busy link carries the same load, its maximum
-        util = float(np.clip(self.link_load.max(initial=0.0), 0, 0.95))
-        lat = float(self.k["scale_out_latency_us"]) * 1e-6
+        limited by the healthy uplink bandwidth of the prefill replica's own leaf."""
         leaf_bw = self._leaf_bw()  # cached per fabric state, so the same object until it changes
         c = self._kv_cache
         if c is None or c[0] is not leaf_bw or c[1] is not self.rep_rack:
             base = leaf_bw[self.rack_leaf[self.rep_rack]] * 1e9
             c = self._kv_cache = (leaf_bw, self.rep_rack, base, self.rep_role == P.ROLE_PREFILL)
-        bw = np.where(c[3], c[2] * (1 - util), -1.0)
-        return bw, tok_req * self.cls_kv_bytes_per_token, lat
+        return c[2], c[3]

@@ -241,12 +241,9 @@ class Factory(
         self._clocks(k)  # caps, throttling, stragglers
         self._rows(k)  # rows of identical replicas split and merge; requests on lost ones
         self._arrivals(k)  # Poisson (and bursts) per class
-        self._route(k)  # split over each deployment's replicas
-        self._admit(k)  # enqueue, client timeouts, FIFO admission in KV room and budget; TTFT
-        self._handoff(k)  # disaggregated: to decode replicas across the fabric
-        self._decode(k)  # decode steps, completions, TPOT, SLO counts, power activity
-        self._power_and_heat(k.dyn_full, k.clock_r)
-        self._record_tick(k.out_tokens, k.pf_total, k.up)
+        self._serve(k)  # routing, FIFO admission, KV handoff, decode: one compiled call
+        k.it_kw = self._power_and_heat(k.dyn_full, k.clock_r)
+        self._record_tick(k)
 
 
 #: What each kind of pending record does when it is due: (factory, target, *args).

@@ -10,9 +10,9 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from twin.core.engine import kernel as K
 from twin.core.engine import plan as P
-from twin.core.engine.metrics import HIST_BUCKETS, N_COUNTS
+from twin.core.engine.flow_kernel import serve_rows
+from twin.core.engine.metrics import _MIDS, HIST_BUCKETS, N_COUNTS
 from twin.core.engine.routing import POLICIES, POLICY_CODES, View, route_all
 
 #: A co-located replica's prefill budget per tick (``plan.PREFILL_TIME_SHARE``).
@@ -33,19 +33,23 @@ def client_timeout_s(slo_ttft_s):
 
 def burst_counts(rng: np.random.Generator, mean: np.ndarray, burst: np.ndarray) -> np.ndarray:
     """Arrivals in a window of mean ``mean`` per class, with variance ``mean · burst²``."""
-    m, b = mean.tolist(), burst.tolist()
+    return np.array(burst_draws(rng, mean.tolist(), burst.tolist()))
+
+
+def burst_draws(rng: np.random.Generator, m: list[float], b: list[float]) -> list[float]:
+    """``burst_counts`` over plain floats, drawn one value at a time (a fifth of numpy's
+    array-call overhead for a handful of classes)."""
     mod = [1.0] * len(m)
     for c, (x, cv) in enumerate(zip(m, b, strict=True)):
         if cv > 1.0 and x > 0:
             kshape = x / (cv * cv - 1.0)
             mod[c] = rng.gamma(kshape, 1.0 / kshape)
-    n = [
+    return [
         float(rng.gamma(x / (cv * cv), cv * cv))
         if cv < 1.0 and x > 0
         else float(rng.poisson(x * f))
         for x, cv, f in zip(m, b, mod, strict=True)
     ]
-    return np.array(n)
 
 
 class TickVars(SimpleNamespace):
@@ -112,10 +116,10 @@ class Flow:
         k.up_r, k.acc_r = k.up[rr], k.accepting[rr]
         k.clock_r, k.cw_r, k.slow_r = k.clock[rr], k.cw[rr], k.slow[rr]
         counts = np.zeros((N_COUNTS, self.n_cls))
-        retry = np.zeros(self.n_cls)
+        retry, retry_tsum = np.zeros(self.n_cls), np.zeros(self.n_cls)
         newly_down = None if self.rep_up is k.up else self.rep_up[rr] & ~k.up_r
         if newly_down is not None and newly_down.any():
-            retry = self._take_queued(newly_down)
+            retry, retry_tsum = self._take_queued(newly_down)
             counts[3] += self._per_class(
                 self.run[newly_down] * w[newly_down][:, None], self.rw_slot_cls0[newly_down]
             )  # running requests are lost
@@ -130,21 +134,24 @@ class Flow:
                 )
         self.rep_up = k.up
         if k.blocked:  # drained, cut off or down: their queued requests go elsewhere
-            stuck = ~k.acc_r & (self.q_cnt[:, 0] > 0)
+            stuck = ~k.acc_r & (self.q_cnt > 0).any(axis=1)  # any slot, not just the head
             if stuck.any():
-                retry += self._take_queued(stuck)
+                n, tsum = self._take_queued(stuck)
+                retry, retry_tsum = retry + n, retry_tsum + tsum
         k.counts, k.retry = counts, retry
+        # retried requests keep their first arrival (per class, the mean of theirs): the
+        # client's timeout and their TTFT count from it, not from the retry
+        k.retry_t = retry_tsum / np.maximum(retry, 1e-300)
 
-    def _take_queued(self, rows: np.ndarray) -> np.ndarray:
+    def _take_queued(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Empty the queues of ``rows`` (a mask); their requests per class (each row's
-        counted ``row_w`` times), to be retried elsewhere."""
-        per_class = np.bincount(
-            self.q_cls[rows].ravel(),
-            weights=(self.q_cnt[rows] * self.row_w[rows][:, None]).ravel(),
-            minlength=self.n_cls,
-        )
+        counted ``row_w`` times), to be retried elsewhere, and the sum of their arrival
+        times per class."""
+        cls, n = self.q_cls[rows].ravel(), (self.q_cnt[rows] * self.row_w[rows][:, None]).ravel()
+        per_class = np.bincount(cls, weights=n, minlength=self.n_cls)
+        t_sum = np.bincount(cls, weights=n * self.q_t[rows].ravel(), minlength=self.n_cls)
         self.q_cnt[rows] = 0.0
-        return per_class
+        return per_class, t_sum
 
     def _clocks(self, k: TickVars) -> None:
         """Each replica's clock (caps, throttling) and straggler slowdown (recomputed only
@@ -177,38 +184,100 @@ class Flow:
         variance. Either way the spread of demand over any window is the tick's own: a
         1 s and a 5 s tick see the same burstiness (a gamma of fixed CV c − 1 per tick made
         a 1,000-request/s class swing ±30 % from one second to the next). The draws are
-        made one value at a time (a fifth of numpy's array-call overhead)."""
-        lam = self.cls_rate * self._diurnal(self.now) * self.surge * self.class_surge
-        k.arrivals = burst_counts(self.rng_arrivals, lam * self.dt, self.cls_burst) + k.retry
-        k.counts[5] = k.arrivals
-        self._cls_tick_rate = lam
-
-    def _route(self, k: TickVars) -> None:
-        """Split each class's arrivals over its deployment's accepting replicas
-        (``routing.route_all``, one compiled call)."""
-        n_row = len(self.row_w)
-        k.B, k.add, k.tok_req = (
-            np.empty(n_row),
-            np.empty((n_row, self.n_slot)),
-            np.empty(self.n_cls),
+        made one value at a time, in plain floats (``burst_draws``)."""
+        surge, dt = self.surge, self.dt
+        lam = [
+            r * d * surge * s
+            for r, d, s in zip(
+                self.cls_rate.tolist(), self._diurnal(self.now), self.class_surge.tolist(),
+                strict=True,
+            )
+        ]  # fmt: skip
+        fresh = np.array(
+            burst_draws(self.rng_arrivals, [x * dt for x in lam], self.cls_burst.tolist())
         )
+        k.arrivals = fresh + k.retry  # retries are routed again, but arrived once
+        k.counts[5] = fresh
+        k.retry_frac = k.retry / np.maximum(k.arrivals, 1e-300)
+        self._cls_tick_rate = np.array(lam)
+
+    def _serve(self, k: TickVars) -> None:
+        """Routing, admission, the KV handoff and decode, in one compiled call
+        (``flow_kernel.serve_rows``): each class's arrivals split over its deployment's
+        accepting replicas; new cohorts join each replica's FIFO, clients give up on the
+        ones waiting past their timeout, FIFO admission within KV room and the prefill
+        time budget (TTFT, spread over prompt lengths); disaggregated deployments hand
+        admitted requests to their decode replicas across the fabric; decode steps in the
+        time the tick leaves, completions, TPOT (spread over output lengths), SLO counts
+        and each replica's power activity."""
+        n_row, n_cls, n_slot = len(self.row_w), self.n_cls, self.n_slot
+        k.add, k.tok_req, k.B = np.empty((n_row, n_slot)), np.empty(n_cls), np.empty(n_row)
         load = np.empty(n_row)
         code = POLICY_CODES.get(self.policy, -1)
-        # sessions.py: the chance a session's cached prefix outlived its tool pause
-        survive = self._prefix_survival(k.up_r, self._cls_tick_rate)
+        route = code >= 0
+        if not route:  # a policy written in Python (``routing.POLICIES``), class by class
+            self._route_python(k, load, code)
+        first = self._t_dec_last is None
+        t_dec_prev = np.empty(n_row) if first else self._t_dec_last
+        kv_on = self._has_disagg and len(self.link_ids) > 0
+        if kv_on:  # KV of prefill replicas crosses the fabric (fabric.py)
+            kv_base, kv_pf = self._kv_links()
+            _, healthy, capacity = self._leaf_bw_cache
+            link_out = np.empty(len(self.link_ids))
+        else:
+            kv_base, kv_pf = self._no_kv_key, self._no_kv_pf
+            healthy, capacity, link_out = self.link_load, 0.0, self.link_load
+        self._t_dec_last = np.empty(n_row)
+        self.row_out_s, self.row_user_s = np.empty(n_row), np.empty(n_row)
+        k.dyn_full, self.row_util = np.empty(n_row), np.empty(n_row)  # power.py
+        ttft, tpot = np.empty((n_cls, HIST_BUCKETS)), np.empty((n_cls, HIST_BUCKETS))
+        k.pf_tokens = np.empty(n_row)
+        k.out_tokens, xfer_gb_s = serve_rows(
+            route, code, self.now - self.dt, self.dt, PREFILL_TIME_SHARE, first,
+            self._has_disagg, self._has_sessions, k.arrivals, k.retry_frac, k.retry_t,
+            self._cls_tick_rate,
+            self.cls_dep, self.cls_slot, self.cls_prompt, self.cls_reusable, self.cls_followup,
+            self.cls_timeout, self.cls_slo_ttft, self.cls_slo_tpot, self.cls_kv_bytes_per_token,
+            self.sess_kv_tok, self.sess_pause, self.len_kingman, self._len_cumw,
+            len(self.dep_ids), self.rw_dep_ptr, self.rw_dep_idx, self.dep_slot_cls,
+            self.dep_kv_bpt,
+            self.rep_prof, k.cw, k.slow, self.len_rep, kv_on, kv_base, kv_pf, self.link_load,
+            self._kv_lat, healthy, capacity, link_out,
+            self.row_rep, self.row_w, self.rw_role, self.rw_dep, self.rw_prof, self.rw_bmax,
+            self.rw_bslo, self.rw_qcap, self.rw_eff, self.rw_tps, self.rw_dyn_w,
+            self.rw_cap_tok_s, self.rw_kv_tokens, self.rw_slot_cls, self.rw_slot_cls0,
+            self.rw_slot_osl, self.rw_eps_row, self.rw_m2_slot,
+            k.up_r, k.acc_r, k.clock_r, k.cw_r, k.slow_r,
+            self.run, self.q_cnt, self.q_t, self.q_tok, self.q_cls, t_dec_prev,
+            self._t_dec_last, self._tau_last, self._pf_rho, self.row_out_s, self.row_user_s,
+            P.NORM_GRID, self.prof_tdec, self.prof_ud, self._tpf_flat, self._pfu_flat,
+            self.chunk, self._pf_scale, self.pf_grid, float(self.k["power_gamma"]),
+            self._len_any_isl, self.len_isl_d, self.len_w, _MIDS, self._len_ones,
+            self._len_eps2_flat, self.len_g, self.len_osl, self.len_z, self._len_zeros,
+            self._len_tpot_w2,
+            k.counts, k.add, k.tok_req, k.B, load, ttft, tpot, k.dyn_full, self.row_util,
+            k.pf_tokens,
+        )  # fmt: skip
+        self._cls_shed_rate = k.counts[2] / self.dt
+        if kv_on:
+            self.link_load = link_out
+        else:
+            self._fabric_load(0.0)
+        k.pf_total = float(k.pf_tokens @ self.row_w)
+        k.ttft, k.tpot = ttft, tpot  # metrics.py: into their windows
+
+    def _route_python(self, k: TickVars, load: np.ndarray, code: int) -> None:
+        """A policy written in Python sees one entry per replica; a row gets its replicas'
+        mean share (identical replicas, so a policy that treats them alike loses nothing).
+        ``routing.route_all`` first sets each row's load, batch and prompt tokens and
+        counts the arrivals with no replica up."""
+        survive = self._prefix_survival(k.up_r, self._cls_tick_rate)  # sessions.py
         route_all(
             code, survive, k.arrivals, self.cls_dep, self.cls_slot, self.cls_prompt,
             self.cls_reusable, self.cls_followup, self.rw_dep_ptr, self.rw_dep_idx, self.run,
             self.q_cnt, self.rw_bslo, self.rw_qcap, self.rw_eff, k.clock_r, k.slow_r,
             k.acc_r, self.rw_role, self.row_w, k.counts, k.add, k.tok_req, k.B, load,
         )  # fmt: skip
-        if code < 0:  # a policy written in Python (``routing.POLICIES``), class by class
-            self._route_python(k, load)
-        self._cls_shed_rate = k.counts[2] / self.dt
-
-    def _route_python(self, k: TickVars, load: np.ndarray) -> None:
-        """A Python policy sees one entry per replica; a row gets its replicas' mean share
-        (identical replicas, so a policy that treats them alike loses nothing)."""
         for c, d in enumerate(self.cls_dep):
             rows = self.rw_dep_idx[self.rw_dep_ptr[d] : self.rw_dep_ptr[d + 1]]
             rows = rows[k.acc_r[rows] & (self.rw_role[rows] != P.ROLE_DECODE)]
@@ -220,87 +289,3 @@ class Flow:
                 view = View(load[reps], self.rw_qcap[reps], self.rw_eff[reps], k.clock_r[reps])
                 share = POLICIES[self.policy](view, n) * n
                 k.add[rows, self.cls_slot[c]] = np.add.reduceat(share, np.cumsum(w) - w) / w
-
-    def _admit(self, k: TickVars) -> None:
-        """New cohorts join each replica's FIFO, clients give up on the ones waiting past
-        their timeout, and FIFO admission within KV room and the prefill time budget
-        (TTFT into the window's histogram): one compiled pass (``kernel.serve_queues``)."""
-        n_rep = len(self.row_w)
-        if self._t_dec_last is None:
-            self._t_dec_last = np.empty(n_rep)
-            K.decode_times(
-                k.B, self.rw_bmax, P.NORM_GRID, self.rw_prof, self.prof_tdec, k.cw_r, k.slow_r,
-                self._t_dec_last,
-            )  # fmt: skip
-        room_pf = self._prefill_room(k)
-        if self._has_disagg and len(self.link_ids):  # KV of prefill replicas crosses the fabric
-            kv_bw, kv_bytes, kv_lat = self._kv_links(k.tok_req)
-            kv_bw = kv_bw[self.row_rep]
-        else:
-            kv_bw, kv_bytes, kv_lat = np.full(n_rep, -1.0), self._no_kv_bytes, 0.0
-        # lengths.py: each request's own prompt moves its TTFT off the cohort's
-        shift = self._ttft_shift(k.tok_req, k.cw, k.slow)
-        ttft_hist = np.zeros((self.n_cls, HIST_BUCKETS))
-        k.adm = np.empty((n_rep, self.n_slot))
-        k.ok_take = np.empty((n_rep, self.n_cls))
-        k.pf_tokens, k.pf_time, k.pf_u = np.empty(n_rep), np.empty(n_rep), np.empty(n_rep)
-        K.serve_queues(
-            self.now - self.dt, self.dt, PREFILL_TIME_SHARE, k.add, self.rw_slot_cls,
-            k.tok_req, self.q_cnt, self.q_t, self.q_tok, self.q_cls, self.cls_timeout,
-            self.rw_role, k.acc_r, k.B, self.rw_bmax, room_pf, k.cw_r, k.slow_r,
-            self._t_dec_last, self._tau_last, self._pf_rho, self.rw_prof, self.chunk,
-            self._pf_scale, self.pf_grid, self._tpf_flat, self._pfu_flat, kv_bw, kv_bytes,
-            kv_lat, self.cls_slo_ttft, self.len_kingman, shift, self._len_cumw, self.cls_slot,
-            self.row_w, k.counts[6], ttft_hist, k.adm, k.ok_take, k.pf_tokens, k.pf_time,
-            k.pf_u,
-        )  # fmt: skip
-        self.w_ttft.push(self._spread_ttft(ttft_hist, shift))  # lengths.py
-
-    def _prefill_room(self, k: TickVars) -> np.ndarray:
-        """Requests each prefill replica may take this tick (``kernel.prefill_room``)."""
-        if not self._has_disagg:
-            return self.rw_bmax
-        room = np.empty(len(self.row_w))
-        K.prefill_room(
-            self.rw_dep_ptr, self.rw_dep_idx, self.rw_role, k.up_r, k.acc_r, self.rw_bmax, k.B,
-            self.row_w, room,
-        )  # fmt: skip
-        return room
-
-    def _handoff(self, k: TickVars) -> None:
-        """Disaggregated deployments: admitted requests start decoding on the deployment's
-        decode replicas after their KV crosses the fabric (``kernel.handoff``); co-located
-        replicas' admissions join their batch in ``_decode``."""
-        if not self._has_disagg:
-            self._fabric_load(0.0)
-            return
-        xfer_gb_s = K.handoff(
-            self.dt, self.rw_dep_ptr, self.rw_dep_idx, self.dep_slot_cls, self.dep_kv_bpt,
-            self.rw_role, k.up_r, k.adm, k.tok_req, k.B, self.rw_bslo, self.rw_bmax,
-            self.run, self.row_w, k.counts,
-        )  # fmt: skip
-        self._fabric_load(xfer_gb_s)
-
-    def _decode(self, k: TickVars) -> None:
-        """Decode steps in the time the tick leaves; completions, TPOT, SLO counts and each
-        replica's power activity: one compiled pass (``kernel.decode_rows``)."""
-        n_rep = len(self.row_w)
-        self._t_dec_last = np.empty(n_rep)
-        self.row_out_s, self.row_user_s = np.empty(n_rep), np.empty(n_rep)
-        dyn_full, util = np.empty(n_rep), np.empty(n_rep)
-        tpot_hist = np.zeros((self.n_cls, HIST_BUCKETS))
-        out_rc, B2 = np.empty((n_rep, self.n_slot)), np.empty(n_rep)
-        k.grid_i0, k.steps = np.empty(n_rep, dtype=np.int64), np.empty(n_rep)
-        k.out_tokens = K.decode_rows(
-            self.dt, self.run, k.adm, self.rw_role, k.up_r, k.pf_time, k.pf_u, k.cw_r,
-            k.slow_r, self.rw_bmax, P.NORM_GRID, self.rw_prof, self.prof_tdec, self.prof_ud,
-            self.rw_tps, self.rw_slot_osl, self.rw_slot_cls0, self.rw_dep, len(self.dep_ids),
-            self.row_w, k.ok_take, self.cls_slo_tpot, float(self.k["power_gamma"]),
-            self.rw_dyn_w, self.rw_cap_tok_s, self._t_dec_last, self._tau_last, self.row_out_s,
-            self.row_user_s, tpot_hist, k.counts, dyn_full, util, out_rc, k.grid_i0, k.steps,
-            B2,
-        )  # fmt: skip
-        k.dyn_full, self.row_util = dyn_full, util  # power.py: per (row, rack) pair
-        k.pf_total = float(k.pf_tokens @ self.row_w)
-        self.w_tpot.push(self._spread_tpot(tpot_hist, out_rc, B2, k))  # lengths.py
-        self.w_counts.push(k.counts)

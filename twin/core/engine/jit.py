@@ -8,10 +8,18 @@ the ``cache=True`` cache) every recorded function with the options it was declar
 and puts the compiled dispatchers in place of the placeholders in every loaded ``twin``
 module, so compiled kernels that call each other see compiled callees and later calls go
 straight to numba. ``NUMBA_DISABLE_JIT=1`` behaves as with numba's own ``njit``.
+
+numba's cache is keyed by the source of each kernel's own file only: a kernel that calls
+one from another file (``flow_kernel.serve_rows`` calls ``kernel.serve_queues``), or reads
+another file's constant, would load stale machine code after that file changed — wrong
+figures, or a crash when a callee's arguments changed. So every kernel's cache entry is
+also keyed by a digest of all the kernel modules' sources (``_sources_digest``): any
+change to any of them recompiles them all, once.
 """
 
 from __future__ import annotations
 
+import hashlib
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -58,8 +66,10 @@ def load() -> None:
     if _LOADED:
         return
     numba_njit = _numba_njit()
+    digest = _sources_digest(_PENDING)
     for d in _PENDING:
         d.compiled = numba_njit(**d.options)(d.py_func)
+        _key_cache(d.compiled, digest)
     _LOADED = True
     swap = {id(d): d.compiled for d in _PENDING}
     _PENDING.clear()
@@ -70,3 +80,23 @@ def load() -> None:
         for k, v in list(g.items()):
             if isinstance(v, Deferred) and id(v) in swap:
                 g[k] = swap[id(v)]
+
+
+def _sources_digest(kernels: list[Deferred]) -> str:
+    """A digest of the source files of every module that declares one of ``kernels``."""
+    h = hashlib.sha256()
+    for path in sorted({getattr(sys.modules.get(d.__module__), "__file__", "") for d in kernels}):
+        try:
+            with open(path, "rb") as f:
+                h.update(path.encode() + b"\0" + f.read())
+        except OSError:
+            h.update(path.encode())
+    return h.hexdigest()
+
+
+def _key_cache(dispatcher: Any, digest: str) -> None:
+    """Key ``dispatcher``'s cache entries by ``digest`` as well as its own file's source
+    (numba's cache index keeps one stamp: an entry written under another is not loaded)."""
+    cache_file = getattr(getattr(dispatcher, "_cache", None), "_cache_file", None)
+    if cache_file is not None and hasattr(cache_file, "_source_stamp"):
+        cache_file._source_stamp = (cache_file._source_stamp, digest)

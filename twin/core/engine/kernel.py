@@ -111,47 +111,58 @@ def prompt_time(tpf, p, prompt, cw, chunk, pf_scale, pf_grid):
     return math.ceil(max(prompt, 1.0) / chunk) * pf_step(tpf, p, i0, f, cw, len(pf_grid))
 
 
-@njit(cache=True, error_model="numpy")
-def prompt_times(prompts, cw, rows, prof, tpf, chunk, pf_scale, pf_grid, out):
-    """``prompt_time`` of each prompt on replica ``rows[i]`` at clock weight ``cw[i]``."""
-    for i in range(len(prompts)):
-        out[i] = prompt_time(tpf, prof[rows[i]], prompts[i], cw[i], chunk, pf_scale, pf_grid)
-
-
 @njit(cache=True, error_model="numpy", inline="always")
 def compact(r, q_cnt, q_t, q_tok, q_cls):
-    """Drop emptied cohorts from the head of replica ``r``'s FIFO."""
+    """Drop emptied cohorts from replica ``r``'s FIFO, wherever they are (the head is
+    where admission empties them; a client gives up on a cohort further back when a
+    retried, older cohort waits behind younger ones), keeping the others' order."""
     Q = q_cnt.shape[1]
-    shift = 0
-    lead = True
+    k = 0
+    moved = False
     for j in range(Q):
         if q_cnt[r, j] <= 1e-9:
             q_cnt[r, j] = 0.0
-        if lead and q_cnt[r, j] <= 0.0:
-            shift += 1
-        else:
-            lead = False
-    if shift == 0 or shift == Q:
-        return
-    for j in range(Q):
-        s = j + shift
-        if s < Q:
-            q_cnt[r, j], q_t[r, j], q_tok[r, j], q_cls[r, j] = (
-                q_cnt[r, s],
-                q_t[r, s],
-                q_tok[r, s],
-                q_cls[r, s],
+            continue
+        if k != j:
+            moved = True
+            q_cnt[r, k], q_t[r, k], q_tok[r, k], q_cls[r, k] = (
+                q_cnt[r, j],
+                q_t[r, j],
+                q_tok[r, j],
+                q_cls[r, j],
             )
-        else:
+        k += 1
+    if moved:  # clear the slots the cohorts moved up from
+        for j in range(k, Q):
             q_cnt[r, j], q_t[r, j], q_tok[r, j], q_cls[r, j] = 0.0, 0.0, 1.0, 0
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def enqueue(r, t0, add, slot_cls, tok_req, q_cnt, q_t, q_tok, q_cls):
+def push_cohort(r, qlen, t, tok, c, n, q_cnt, q_t, q_tok, q_cls) -> int:
+    """Cohort (``n`` requests of class ``c`` arrived at ``t``) joins replica ``r``'s FIFO
+    of ``qlen`` cohorts; a full queue merges it into its last slot. Returns the length."""
+    Q = q_cnt.shape[1]
+    if qlen >= Q:
+        p = Q - 1
+        old = q_cnt[r, p]
+        tot = old + n
+        q_t[r, p] = (q_t[r, p] * old + t * n) / tot
+        q_tok[r, p] = (q_tok[r, p] * old + tok * n) / tot
+        q_cnt[r, p] = tot
+        return qlen
+    q_t[r, qlen], q_tok[r, qlen], q_cls[r, qlen], q_cnt[r, qlen] = t, tok, c, n
+    return qlen + 1
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def enqueue(r, t0, add, slot_cls, tok_req, retry_frac, retry_t, q_cnt, q_t, q_tok, q_cls):
     """One cohort per class with arrivals joins replica ``r``'s FIFO; a full queue (full
     before this tick or filled by its first cohorts) merges the newest cohorts into the
     last slot, so no request is lost (the numpy engine dropped the cohorts that did not
-    fit when a queue filled within a tick: ~1 % of arrivals under overload, uncounted)."""
+    fit when a queue filled within a tick: ~1 % of arrivals under overload, uncounted).
+    A share ``retry_frac[c]`` of class c's requests are retries (queued on a replica that
+    went down or stopped accepting): they join as a cohort of their own that keeps its
+    first arrival ``retry_t[c]``, so the client's timeout and their TTFT run on."""
     Q = q_cnt.shape[1]
     qlen = 0
     for j in range(Q):
@@ -162,29 +173,26 @@ def enqueue(r, t0, add, slot_cls, tok_req, q_cnt, q_t, q_tok, q_cls):
         if n <= 0:
             continue
         c = slot_cls[r, s]
-        if qlen >= Q:
-            p = Q - 1
-            old = q_cnt[r, p]
-            tot = old + n
-            q_t[r, p] = (q_t[r, p] * old + t0 * n) / tot
-            q_tok[r, p] = (q_tok[r, p] * old + tok_req[c] * n) / tot
-            q_cnt[r, p] = tot
-        else:
-            q_t[r, qlen], q_tok[r, qlen], q_cls[r, qlen], q_cnt[r, qlen] = t0, tok_req[c], c, n
-            qlen += 1
+        if retry_frac[c] > 0.0:
+            old = n * retry_frac[c]
+            qlen = push_cohort(r, qlen, retry_t[c], tok_req[c], c, old, q_cnt, q_t, q_tok, q_cls)
+            n -= old
+            if n <= 0:
+                continue
+        qlen = push_cohort(r, qlen, t0, tok_req[c], c, n, q_cnt, q_t, q_tok, q_cls)
 
 
 @njit(cache=True, error_model="numpy", inline="always")
 def abandon(r, t0, timeout, q_cnt, q_t, q_tok, q_cls, w, abandoned) -> None:
-    """Clients give up on the cohorts at the head of the FIFO that waited past their
-    class's timeout (counted per class in ``abandoned``, times the row's weight ``w``)."""
+    """Clients give up on the cohorts that waited past their class's timeout (counted per
+    class in ``abandoned``, times the row's weight ``w``): at the head of the FIFO, or
+    further back where a retried cohort, older than those ahead of it, joined."""
     gone = False
     for j in range(q_cnt.shape[1]):
-        if not (q_cnt[r, j] > 1e-12 and (t0 - q_t[r, j]) > timeout[q_cls[r, j]]):
-            break
-        abandoned[q_cls[r, j]] += q_cnt[r, j] * w
-        q_cnt[r, j] = 0.0
-        gone = True
+        if q_cnt[r, j] > 1e-12 and (t0 - q_t[r, j]) > timeout[q_cls[r, j]]:
+            abandoned[q_cls[r, j]] += q_cnt[r, j] * w
+            q_cnt[r, j] = 0.0
+            gone = True
     if gone:
         compact(r, q_cnt, q_t, q_tok, q_cls)
 
@@ -197,6 +205,8 @@ def serve_queues(
     add,
     slot_cls,
     tok_req,
+    retry_frac,
+    retry_t,
     q_cnt,
     q_t,
     q_tok,
@@ -250,7 +260,7 @@ def serve_queues(
     for r in range(len(role)):
         for c in range(ok_take.shape[1]):
             ok_take[r, c] = 0.0
-        enqueue(r, t0, add, slot_cls, tok_req, q_cnt, q_t, q_tok, q_cls)
+        enqueue(r, t0, add, slot_cls, tok_req, retry_frac, retry_t, q_cnt, q_t, q_tok, q_cls)
         abandon(r, t0, timeout, q_cnt, q_t, q_tok, q_cls, w[r], abandoned)
         pf_tokens[r] = pf_time[r] = pf_u[r] = 0.0
         for s in range(adm.shape[1]):

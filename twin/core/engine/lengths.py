@@ -44,7 +44,7 @@ import numpy as np
 
 from twin.core.engine import kernel as K
 from twin.core.engine import plan as P
-from twin.core.engine.metrics import _MIDS, HIST_BUCKETS
+from twin.core.engine.jit import njit
 from twin.core.layout import LengthDist
 
 #: Probability slices that stand for a length distribution (p50, p95 and p99 each fall
@@ -125,6 +125,7 @@ class Lengths:
         # inter-arrival times, a prefill's time follows its prompt (c_s² = m2 − 1)
         self.len_kingman = (np.square(self.cls_burst) + self.len_m2 - 1.0) / 2.0
         self.len_has_isl = np.abs(self.len_isl_d).max(axis=1) > 0
+        self._len_any_isl = bool(self.len_has_isl.any())
         # the histogram spread's kernel (``kernel.spread_hist``) takes (C, K) tables
         self._len_ones = np.ones_like(self.len_isl_d)
         self._len_tpot_w2 = self.len_tpot_w.reshape(self.n_cls, -1).copy()
@@ -148,56 +149,50 @@ class Lengths:
         self.len_eps_row = self.rep_prof * self.len_eps2.shape[1]  # into len_eps2, flattened
         self.len_m2_slot = np.where(self.rep_slot_cls >= 0, self.len_m2[self._slot_cls0], 0.0)
         self._len_eps2_flat = self.len_eps2.ravel().copy()
-        self._len_shift_key = None
 
-    def _ttft_shift(self, tok_req: np.ndarray, cw: np.ndarray, slow: np.ndarray) -> np.ndarray:
-        """(C, J) seconds a request of each prompt bin is later than the cohort's TTFT
-        (recomputed only when a class's mean prompt or its prefill replica's pace moved)."""
-        if not self.len_has_isl.any() or not len(self.rep_dep):
-            return np.zeros_like(self.len_isl_d)
-        r = self.len_rep
-        key = np.concatenate([tok_req, cw[r], slow[r]])
-        if self._len_shift_key is not None and np.array_equal(key, self._len_shift_key):
-            return self._len_shift
-        J = self.len_isl_d.shape[1]
-        prompts = np.maximum(1.0, tok_req[:, None] + self.len_isl_d)
-        rows = np.repeat(r, J + 1)
-        allp = np.concatenate([prompts, tok_req[:, None]], axis=1).ravel()
-        own = (self._prompt_time(allp, cw[rows], rows) * slow[rows]).reshape(self.n_cls, J + 1)
-        self._len_shift_key, self._len_shift = key, own[:, :J] - own[:, J:]
-        return self._len_shift
 
-    def _spread_ttft(self, hist: np.ndarray, shift: np.ndarray) -> np.ndarray:
-        """A (C, HIST_BUCKETS) TTFT histogram of mean-prompt requests, spread over the bins."""
-        if not shift.any():
-            return hist
-        out = np.zeros((self.n_cls, HIST_BUCKETS))
-        K.spread_hist(hist, _MIDS, self._len_ones, shift, self.len_w, out)  # _MIDS[b] + shift
-        return out
+@njit(cache=True, error_model="numpy", inline="always")
+def _maximum(a, b):
+    """``np.maximum`` of two floats (NaN if either is)."""
+    if a != a or b != b:
+        return a + b
+    return a if a >= b else b
 
-    def _spread_tpot(self, hist: np.ndarray, out_rc: np.ndarray, B: np.ndarray, k):
-        """A (C, HIST_BUCKETS) TPOT histogram at each replica's pace (counting output
-        tokens), spread over output bins × the batch and the prefills each request saw,
-        counted per request (each request's mean TPOT once, as MLPerf and vLLM count it).
 
-        Per replica, a request's relative TPOT variance is ``batch·g(x) + prefill/osl``:
-        ``batch = ε²(1 − B̄/B_max)/B̄``; ``prefill = ρ·m2·p̄²/(tps·TPOT²)`` for ρ prompts
-        admitted per decode step, each stalling the batch p̄ seconds on average (second
-        moment m2·p̄², m2 = 1 + CV² of the prompts). Both are averaged per class over its
-        replicas by output tokens."""
-        var = np.empty((2, self.n_cls))  # batch and prefill variance per class
-        if not K.tpot_variance(
-            self.dt, out_rc, self.rw_slot_cls, B, self.rw_bmax, self._len_eps2_flat,
-            self.rw_eps_row, k.grid_i0, k.adm, self.rw_m2_slot, k.pf_time, k.steps,
-            self.rw_tps, self.row_w, var,
-        ):  # fmt: skip
-            return hist
-        vb, vp = var
-        sd = np.sqrt(vb[:, None] * self.len_g + vp[:, None] / self.len_osl)  # (C, J)
-        factor = np.maximum(TPOT_FLOOR, 1.0 + sd[:, :, None] * self.len_z[None, None, :])
-        out = np.zeros((self.n_cls, HIST_BUCKETS))
-        n = factor.shape[1] * factor.shape[2]
-        K.spread_hist(
-            hist, _MIDS, factor.reshape(self.n_cls, n), self._len_zeros, self._len_tpot_w2, out
-        )  # _MIDS[b] × factor
-        return out
+@njit(cache=True, error_model="numpy")
+def ttft_shift(tok_req, cw, slow, len_rep, isl_d, rep_prof, tpf, chunk, pf_scale, pf_grid, out):
+    """(C, J) seconds a request of each prompt bin gets its first token after the
+    cohort's (mean-prompt) TTFT: its own prompt's prefill alone, in chunks, on the class's
+    prefill replica ``len_rep[c]`` at its clock (``cw``, ``slow``: per replica), less the
+    mean prompt's. Returns whether any is nonzero (else the TTFT has no length spread)."""
+    some = False
+    for c in range(out.shape[0]):
+        r = len_rep[c]
+        p = rep_prof[r]
+        mean = K.prompt_time(tpf, p, tok_req[c], cw[r], chunk, pf_scale, pf_grid) * slow[r]
+        for j in range(out.shape[1]):
+            x = _maximum(1.0, tok_req[c] + isl_d[c, j])
+            out[c, j] = K.prompt_time(tpf, p, x, cw[r], chunk, pf_scale, pf_grid) * slow[r] - mean
+            some = some or out[c, j] != 0.0
+    return some
+
+
+@njit(cache=True, error_model="numpy")
+def spread_tpot(var, hist, mids, len_g, len_osl, len_z, zeros, tpot_w, factor, out):
+    """A (C, HIST_BUCKETS) TPOT histogram at each replica's pace (counting output tokens)
+    spread over output bins × the batch and the prefills each request saw, into ``out``,
+    counted per request (each request's mean TPOT once, as MLPerf and vLLM count it).
+
+    ``var[0, c]`` and ``var[1, c]`` are the class's relative TPOT variance from the batch
+    and from prefill stalls (``kernel.tpot_variance``: ``batch = ε²(1 − B̄/B_max)/B̄``;
+    ``prefill = ρ·m2·p̄²/(tps·TPOT²)`` for ρ prompts admitted per decode step, each
+    stalling the batch p̄ seconds on average, m2 = 1 + CV² of the prompts), averaged over
+    its replicas by output tokens. A request of output bin j at normal node z runs at
+    its replica's pace × max(TPOT_FLOOR, 1 + z·sd), sd² = batch·g(x_j) + prefill/osl_j."""
+    n_z = len(len_z)
+    for c in range(len_g.shape[0]):
+        for j in range(len_g.shape[1]):
+            sd = np.sqrt(var[0, c] * len_g[c, j] + var[1, c] / len_osl[c, j])
+            for z in range(n_z):
+                factor[c, j * n_z + z] = _maximum(TPOT_FLOOR, 1.0 + sd * len_z[z])
+    K.spread_hist(hist, mids, factor, zeros, tpot_w, out)  # mids × factor

@@ -12,7 +12,6 @@ import numpy as np
 
 from twin.core import kpis
 from twin.core.economics import cost_parts
-from twin.core.engine import plan as P
 from twin.core.engine.jit import njit
 
 #: Latency percentiles and SLO attainment cover this much recent simulated time.
@@ -58,6 +57,9 @@ def bucket(values: np.ndarray) -> np.ndarray:
 #: A histogram holding fewer requests than this is empty: a window's running sum (added
 #: and taken off tick by tick) leaves ~1e-15 of rounding behind once its requests left it.
 EMPTY_COUNT = 1e-9
+#: Requests below which a window's count is the running sums' rounding (their counts reach
+#: ~1e7, so rounding reaches ~1e-9), for ratios of counts such as goodput's met ÷ admitted.
+ROUNDING_COUNT = 1e-6
 
 
 def percentile(hist: np.ndarray, q: float) -> float:
@@ -107,6 +109,10 @@ class Window:
 
     def push(self, value: np.ndarray) -> None:
         _push(self.ring, self.sum, self.head, np.ascontiguousarray(value))
+        self.advance()
+
+    def advance(self) -> None:
+        """The next slot (after ``value`` went into ``ring[head]``, as ``push`` does)."""
         self.head = (self.head + 1) % len(self.ring)
 
 
@@ -123,26 +129,30 @@ def _push(ring, total, head, value):
 
 @njit(cache=True, error_model="numpy")
 def record_windows(
-    ttft_ring, ttft_sum, tpot_ring, tpot_sum, cnt_ring, cnt_sum, last, run_ttft, run_tpot,
-    run_counts, hists, counts,
+    ttft_ring, ttft_sum, ttft_head, ttft, tpot_ring, tpot_sum, tpot_head, tpot, cnt_ring,
+    cnt_sum, cnt_head, cnt, run_ttft, run_tpot, run_counts, hists, counts,
 ):  # fmt: skip
-    """One pass at the end of a tick: the run's histograms and counts add the tick's
-    (``ring[last]``); ``hists`` gets the windows' latency histograms summed over classes
-    and ``counts`` the window's counts (the gauges' raw inputs)."""
+    """One pass at the end of a tick: the tick's latency histograms and counts join their
+    windows (``Window.push``: ``ttft`` into ``ttft_ring[ttft_head]``, ...) and the run's
+    totals; ``hists`` gets the windows' latency histograms summed over classes and
+    ``counts`` the window's counts (the gauges' raw inputs)."""
+    _push(ttft_ring, ttft_sum, ttft_head, ttft)
+    _push(tpot_ring, tpot_sum, tpot_head, tpot)
+    _push(cnt_ring, cnt_sum, cnt_head, cnt)
     n_cls, n_b = ttft_sum.shape
     for b in range(n_b):
         hists[0, b] = ttft_sum[0, b]
         hists[1, b] = tpot_sum[0, b]
     for c in range(n_cls):
         for b in range(n_b):
-            run_ttft[c, b] += ttft_ring[last, c, b]
-            run_tpot[c, b] += tpot_ring[last, c, b]
+            run_ttft[c, b] += ttft[c, b]
+            run_tpot[c, b] += tpot[c, b]
             if c > 0:
                 hists[0, b] += ttft_sum[c, b]
                 hists[1, b] += tpot_sum[c, b]
     for i in range(cnt_sum.shape[0]):
         for c in range(cnt_sum.shape[1]):
-            run_counts[i, c] += cnt_ring[last, i, c]
+            run_counts[i, c] += cnt[i, c]
             counts[i, c] = cnt_sum[i, c]
 
 
@@ -266,28 +276,33 @@ class Metrics:
         # holds the gauges of the first ``_gauges_at``
         self._recorded = self._gauges_at = 0
 
-    def _record_tick(self, out_tokens, pf_tokens, up) -> None:
-        """The tick's raw quantities for the gauges, and the run's totals."""
+    def _record_tick(self, k) -> None:
+        """The tick's latency histograms and counts into their windows (``k.ttft``,
+        ``k.tpot``, ``k.counts``), its raw quantities for the gauges, and the run's
+        totals (``k.out_tokens``, ``k.pf_total``; ``k.it_kw``: the racks' power)."""
         dt = self.dt
-        it_kw = float(self.rack_power_kw.sum())
+        it_kw = k.it_kw
         fac_kw = it_kw * self.pue
         capital_s, opex_s = self._cost_rates()
         energy_s = fac_kw * self.layout.site.usd_per_kwh / 3600.0
         i = self._recorded % HISTORY_TICKS
+        wt, wp, wc = self.w_ttft, self.w_tpot, self.w_counts
         record_windows(
-            self.w_ttft.ring, self.w_ttft.sum, self.w_tpot.ring, self.w_tpot.sum,
-            self.w_counts.ring, self.w_counts.sum, (self.w_ttft.head - 1) % len(self.w_ttft.ring),
-            self.run_ttft, self.run_tpot, self.run_counts, self._raw_hists[i],
-            self._raw_counts[i],
+            wt.ring, wt.sum, wt.head, k.ttft, wp.ring, wp.sum, wp.head, k.tpot, wc.ring, wc.sum,
+            wc.head, k.counts, self.run_ttft, self.run_tpot, self.run_counts,
+            self._raw_hists[i], self._raw_counts[i],
         )  # fmt: skip
+        wt.advance()
+        wp.advance()
+        wc.advance()
         # per row of identical replicas (rows.py), each counted ``row_w`` times
-        serving = up[self.row_rep] & (self.rw_role != P.ROLE_PREFILL)
+        serving = k.up_r & self.rw_serves
         w = self.row_w[serving]
         cap = float(self.rw_cap_tok_s[serving] @ w)
         self._raw_rates[i] = (
             self.now,
-            out_tokens / dt,
-            pf_tokens / dt,
+            k.out_tokens / dt,
+            k.pf_total / dt,
             it_kw,
             fac_kw,
             capital_s + opex_s,
@@ -299,8 +314,8 @@ class Metrics:
         )
         self._recorded += 1
         t = self.totals
-        t["output_tokens"] += out_tokens
-        t["prefill_tokens"] += pf_tokens
+        t["output_tokens"] += k.out_tokens
+        t["prefill_tokens"] += k.pf_total
         t["energy_kwh"] += fac_kw * dt / 3600.0
         t["it_kwh"] += it_kw * dt / 3600.0
         t["cost_usd"] += (capital_s + energy_s + opex_s) * dt
@@ -321,7 +336,13 @@ class Metrics:
         rows = np.array([j % HISTORY_TICKS for j in ticks], dtype=np.int64)
         w = self._raw_counts[rows]  # (ticks, N_COUNTS, classes)
         admitted, met, failed, out_c = w[:, 0], w[:, 1], w[:, 3], w[:, 4]
-        good = np.sum(np.where(admitted > 0, out_c * met / np.maximum(admitted, 1e-9), 0.0), axis=1)
+        # the windows' running sums leave rounding behind, not requests: a class admitting
+        # none has no goodput, and none met is none (met ÷ rounding would be noise)
+        met = np.where(met > ROUNDING_COUNT, met, 0.0)
+        some = admitted > ROUNDING_COUNT
+        good = np.sum(
+            np.where(some, out_c * met / np.maximum(admitted, ROUNDING_COUNT), 0.0), axis=1
+        )
         out_window = out_c.sum(axis=1)
         failed_rps = (failed.sum(axis=1) / WINDOW_S).tolist()
         counts = w.sum(axis=2).tolist()

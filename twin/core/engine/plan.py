@@ -145,7 +145,9 @@ def build_profile(
     best = serving.max_throughput([cv])
     # 100 % load: the largest batch whose pace meets the SLO while prefill stays within
     # the engine's per-tick prefill budget (else the queue, not the batch, limits it)
-    rd = serving.schedule(rep, cv.batch, w, catalog)
+    # (the engine prefills a co-located replica's prompts in steps of their own, not yet in
+    # perf's mixed batches: its knee is that schedule's)
+    rd = serving.schedule(rep, cv.batch, w, catalog, mixed=False)
     pf_share = 1.0 - rd.decode_s / (rd.tpot_s * rep.tokens_per_step)
     ok = (rd.tpot_s <= tpot) & (pf_share <= prefill_share)
     b_slo = float(cv.batch[ok].max()) if ok.any() else 1.0

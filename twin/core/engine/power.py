@@ -93,78 +93,87 @@ class Power:
         self.feed_load = np.zeros(len(self.feed_ids))
         self.loop_load = np.zeros(len(self.loop_ids))
 
-    def _power_and_heat(self, dyn_full, clock) -> None:
+    def _power_and_heat(self, dyn_full, clock) -> float:
         """Rack, PDU and feed power from each row of replicas' GPU power at full clock
-        (``dyn_full``, W per GPU above idle; ``kernel.decode_rows``), caps, breakers, heat.
-        ``clock``: each row's (``rows.py``; the power tree sums (row, rack) pairs)."""
+        (``dyn_full``, W per GPU above idle; ``kernel.decode_rows``), caps, breakers, heat:
+        two compiled calls (``power_kernel.loads`` and ``settle``) around the caps'
+        controllers. ``clock``: each row's (``rows.py``; the power tree sums (row, rack)
+        pairs). Returns the racks' power, kW."""
         k = self.k
-        cexp = float(k["clock_power_exponent"])
-        idle_r = self.rep_idle_w
+        n_r, n_p = len(self.rack_ids), len(self.pdu_ids)
+        cexp, vfloor = float(k["clock_power_exponent"]), float(k["voltage_floor_clock"])
         idle_f = float(k["host_power_idle_fraction"])
-        clock = clock[self.pair_row]
-        rack_kw, gpu_kw, dyn_rack = self._rack_power(dyn_full, idle_r, clock, cexp, idle_f)
+        pair_clock, live = np.empty(len(self.pair_row)), np.empty(n_r, bool)
+        rack_kw, gpu_kw, dyn_rack = np.empty(n_r), np.empty(n_r), np.empty(n_r)
+        # fresh arrays: a caller may hold the last ones
+        self.rack_util = np.empty(n_r)
+        self.pdu_load, self.feed_load = np.empty(n_p), np.empty(len(self.feed_ids))
+        it_kw, dyn_kw, capped, floor_lo, floor_hi = PK.loads(
+            dyn_full, clock, self.pair_row, cexp, vfloor, self.pair_rack, self.pair_kw,
+            self.pair_share, self.row_util, self.reps_per_rack, self._rack_idle_kw,
+            self._rack_spare_kw, self.rack_host_kw, idle_f, self.rack_powered,
+            self.rack_swapping, self.rack_tripped, self.rack_pdus, self.rack_pdu_alive,
+            self.pdu_feed, self.rack_cap_kw, self.pdu_cap_kw, self.rack_shed,
+            self.rack_min_clock, pair_clock, live, self.rack_util, rack_kw, gpu_kw, dyn_rack,
+            self.pdu_load, self.feed_load,
+        )  # fmt: skip
+        self.rack_power_kw = rack_kw
         # caps: GPU power limits act in hardware within milliseconds, so the controllers
         # pick clocks from this tick's draw and any lowered clock applies to it at once
-        new_clock = self._cap_clocks(rack_kw, dyn_rack, cexp)
-        rack_eff = np.minimum(new_clock, np.where(self.throttled, float(k["throttle_clock"]), 1.0))
-        # clocks are at most 1: only a rack below it can have lowered a replica's clock
-        if rack_eff.min(initial=1.0) < 1.0 - 1e-9:
-            eff = rack_eff[self.pair_first]  # a replica's clock is its first rack's
-            if (eff < clock - 1e-9).any():
-                rack_kw, gpu_kw, dyn_rack = self._rack_power(
-                    dyn_full, idle_r, np.minimum(clock, eff), cexp, idle_f
-                )
-        self.cap_clock = new_clock
-        self._breakers()
-        self._heat(rack_kw, gpu_kw)
-
-    def _heat(self, rack_kw, gpu_kw) -> None:
-        """Each loop removes up to its capacity; the rest warms its racks' coolant; hot
-        racks throttle and, hotter still, shut down (``power_kernel.cooling``)."""
-        k = self.k
-        ambient = self.layout.site.ambient_c
-        self.inlet_c = self.inlet_c.copy()  # fresh arrays: a caller may hold the last ones
+        self.cap_clock = self._cap_clocks(
+            rack_kw, dyn_rack, it_kw, dyn_kw, capped, floor_lo, floor_hi
+        )
+        self.pdu_heat = self.pdu_heat.copy()
+        self.inlet_c = self.inlet_c.copy()
         self.gpu_temp_c = np.empty_like(self.inlet_c)
         self.throttled = self.throttled.copy()
         self.rack_tripped = self.rack_tripped.copy()
         self.loop_load = np.empty(len(self.loop_ids))
-        event = np.empty(len(self.rack_ids), dtype=np.int64)
-        if PK.cooling(
-            self.dt, float(ambient), rack_kw, gpu_kw, self.rack_loop, self.loop_failed,
+        trip, event = np.empty(n_p, bool), np.empty(n_r, dtype=np.int64)
+        n_trip, n_event, it_kw = PK.settle(
+            self.dt, self.cap_clock, float(k["throttle_clock"]), self.pair_first, pair_clock,
+            dyn_full, cexp, vfloor, self.pair_row, self.pair_rack, self.pair_kw,
+            self.pair_share, self.row_util, self.reps_per_rack, self._rack_idle_kw,
+            self._rack_spare_kw, self.rack_host_kw, idle_f, live, self.rack_pdus,
+            self.rack_pdu_alive, self.pdu_feed, self.rack_util, rack_kw, gpu_kw, dyn_rack,
+            self.pdu_load, self.feed_load, self.pdu_cap, self.pdu_tripped, self.pdu_failed,
+            float(k["breaker_trip_s"]), float(k["breaker_instant_multiple"]), self.pdu_heat,
+            trip, float(self.layout.site.ambient_c), self.rack_loop, self.loop_failed,
             self.loop_cap, self.loop_frac, self.rack_heat_kj_per_k, self.rack_cool_tau_s,
             self.rack_gpus, self.sku_tdp_w, float(k["gpu_temp_rise_at_tdp_c"]),
             float(k["gpu_throttle_c"]), float(k["gpu_shutdown_c"]), self.inlet_c,
             self.gpu_temp_c, self.throttled, self.rack_tripped, self.loop_load, event,
-        ):  # fmt: skip
-            for r in np.flatnonzero(event & 1):
-                self._event(
-                    "critical",
-                    self.rack_ids[r],
-                    f"GPUs at {self.gpu_temp_c[r]:.0f} °C: thermal throttle (clocks halved)",
-                )
-            for r in np.flatnonzero(event & 2):
-                self._event(
-                    "info", self.rack_ids[r], "temperature back to normal: throttle released"
-                )
-            for r in np.flatnonzero(event & 4):
-                self._event(
-                    "critical",
-                    self.rack_ids[r],
-                    "thermal shutdown: rack powered off until it cools",
-                )
+        )  # fmt: skip
+        if n_trip:
+            self._breakers_tripped(trip)
+        if n_event:
+            self._heat_events(event)
+        return it_kw
 
-    def _breakers(self) -> None:
+    def _heat_events(self, event: np.ndarray) -> None:
+        """Each loop removes up to its capacity; the rest warms its racks' coolant; hot
+        racks throttle and, hotter still, shut down (``power_kernel.cooling``): the events
+        of the racks that did (``event``: 1 throttles, 2 released, 4 shuts down)."""
+        for r in np.flatnonzero(event & 1):
+            self._event(
+                "critical",
+                self.rack_ids[r],
+                f"GPUs at {self.gpu_temp_c[r]:.0f} °C: thermal throttle (clocks halved)",
+            )
+        for r in np.flatnonzero(event & 2):
+            self._event("info", self.rack_ids[r], "temperature back to normal: throttle released")
+        for r in np.flatnonzero(event & 4):
+            self._event(
+                "critical",
+                self.rack_ids[r],
+                "thermal shutdown: rack powered off until it cools",
+            )
+
+    def _breakers_tripped(self, trip: np.ndarray) -> None:
         """Inverse-time breakers: a thermal element integrates (M² - 1) over time above the
         rating M = load/rating and trips at ``breaker_trip_s`` (1.2x holds for minutes, 2x
-        trips in tens of seconds); at ``breaker_instant_multiple`` it trips at once."""
-        k = self.k
-        self.pdu_heat = self.pdu_heat.copy()
-        trip = np.empty(len(self.pdu_ids), bool)
-        if not PK.breakers(
-            self.dt, self.pdu_load, self.pdu_cap, self.pdu_tripped, self.pdu_failed,
-            float(k["breaker_trip_s"]), float(k["breaker_instant_multiple"]), self.pdu_heat, trip,
-        ):  # fmt: skip
-            return
+        trips in tens of seconds); at ``breaker_instant_multiple`` it trips at once
+        (``power_kernel.breakers``). The PDUs whose breaker tripped (``trip``) go dark."""
         for i in np.flatnonzero(trip):
             self.pdu_tripped[i] = True
             self.pdu_heat[i] = 0.0
@@ -177,29 +186,14 @@ class Power:
                 "repair it to reset",
             )
 
-    def _rack_power(self, dyn_full, idle_r, clock, cexp, idle_f):
-        """Rack, PDU and feed loads for GPU activity at these clocks (sets the loads and
-        each rack's utilisation; ``power_kernel.rack_loads``)."""
-        n_r, n_p = len(self.rack_ids), len(self.pdu_ids)
-        clock = np.ascontiguousarray(clock, dtype=float)
-        rack_kw, gpu_kw, dyn_rack = np.empty(n_r), np.empty(n_r), np.empty(n_r)
-        self.rack_util = np.empty(n_r)
-        self.pdu_load, self.feed_load = np.empty(n_p), np.empty(len(self.feed_ids))
-        live = self.rack_powered & ~self.rack_swapping & ~self.rack_tripped
-        PK.rack_loads(
-            dyn_full, clock, bool((clock < 1.0).any()), cexp,
-            float(self.k["voltage_floor_clock"]), self.pair_row, self.pair_rack, self.pair_kw,
-            self.pair_share, self.row_util, self.reps_per_rack, self._rack_idle_kw,
-            self._rack_spare_kw, self.rack_host_kw, idle_f, live, self.rack_pdus,
-            self.rack_pdu_alive, self.pdu_feed, self.rack_util, rack_kw, gpu_kw, dyn_rack,
-            self.pdu_load, self.feed_load,
-        )  # fmt: skip
-        self.rack_power_kw = rack_kw
-        return rack_kw, gpu_kw, dyn_rack
-
-    def _cap_clocks(self, rack_kw, dyn_rack, cexp) -> np.ndarray:
+    def _cap_clocks(
+        self, rack_kw, dyn_rack, it_kw, dyn_kw, capped_any, floor_lo, floor_hi
+    ) -> np.ndarray:
         """Per-rack clock that keeps the site, capped racks and capped PDUs under their
-        limits (with HEADROOM), raising clocks slowly again once there is room."""
+        limits (with HEADROOM), raising clocks slowly again once there is room. ``it_kw``
+        and ``dyn_kw`` are the racks' total and dynamic power, ``capped_any`` whether a
+        rack or PDU is capped or a rack sheds load, ``floor_lo``/``floor_hi`` the lowest
+        and highest of the racks' minimum clocks (``power_kernel.loads``)."""
         n_r = len(self.rack_ids)
 
         k = self.k
@@ -210,8 +204,6 @@ class Power:
             return clock_for_power(clock_power(clock, k) * frac, k)
 
         floor = self.rack_min_clock
-
-        it_kw = float(rack_kw.sum())
         facility = it_kw * self.pue
         site = self.layout.site
         limit = (
@@ -219,11 +211,10 @@ class Power:
             if self.site_cap_kw is None
             else min(site.envelope_kw, self.site_cap_kw)
         )
-        dyn_kw = float(dyn_rack.sum())
-        at_floor = self.site_clock <= float(floor.max()) + 1e-9
+        at_floor = self.site_clock <= floor_hi + 1e-9
         if facility > limit * HEADROOM and dyn_kw > 0:
             c = float(lowered(self.site_clock, it_kw, dyn_kw, limit / self.pue))
-            self.site_clock = float(np.clip(c, float(floor.min()), 1.0))
+            self.site_clock = float(np.clip(c, floor_lo, 1.0))
             if self.now - self._limit_event > 300:
                 self._limit_event = self.now
                 self._event(
@@ -237,10 +228,10 @@ class Power:
         self._shed(
             facility > limit * HEADROOM and at_floor, facility < limit * HEADROOM * 0.97, limit
         )
+        if self.site_clock >= 1.0 and not capped_any:
+            return np.ones(n_r)  # nothing capped or shed: full clocks (floors are at most 1)
         capped = np.isfinite(self.rack_cap_kw)
         pcap = np.isfinite(self.pdu_cap_kw)
-        if self.site_clock >= 1.0 and not (capped.any() or pcap.any() or self.rack_shed.any()):
-            return np.ones(n_r)  # nothing capped or shed: full clocks (floors are at most 1)
         rack_clock = np.maximum(np.full(n_r, self.site_clock), floor)
         if self.rack_shed.any():  # a cap lifted: its racks serve in full again
             behind = np.zeros(n_r, bool)  # racks behind a capped PDU

@@ -1,5 +1,6 @@
 """The compiled part of ``power.py``: rack, PDU and feed loads, breakers' thermal elements,
-and cooling loops' heat, one pass each per tick (numba, like ``kernel.py``).
+and cooling loops' heat, one pass each per tick (numba, like ``kernel.py``), in two calls:
+``loads`` before the caps' controllers and ``settle`` after them.
 
 Each sums in the order ``np.bincount`` did, so the loads are the numpy engine's to the
 last bit; the caller (``power.py``) keeps the decisions that write events (a breaker
@@ -10,6 +11,8 @@ tripping, a rack throttling or shutting down) and the caps' controllers.
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from twin.core.engine.jit import njit
 
@@ -67,7 +70,7 @@ def rack_loads(
 
 @njit(cache=True, error_model="numpy")
 def breakers(dt, pdu_load, pdu_cap, tripped, failed, trip_s, instant, heat, trip):
-    """Inverse-time breakers' thermal elements (``power._breakers``); returns how many trip."""
+    """Inverse-time breakers' thermal elements (``power._breakers_tripped``); returns how many trip."""
     n = 0
     for p in range(len(pdu_load)):
         m = pdu_load[p] / max(pdu_cap[p], 1e-9)
@@ -126,3 +129,138 @@ def cooling(
         if e:
             n += 1
     return n
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _block(a, lo, n):
+    """numpy's sum of a block of up to 128 values: 8 partial sums, then the rest."""
+    if n < 8:
+        res = 0.0
+        for i in range(lo, lo + n):
+            res += a[i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    i = 8
+    while i < n - n % 8:
+        j = lo + i
+        r0, r1, r2, r3 = r0 + a[j], r1 + a[j + 1], r2 + a[j + 2], r3 + a[j + 3]
+        r4, r5, r6, r7 = r4 + a[j + 4], r5 + a[j + 5], r6 + a[j + 6], r7 + a[j + 7]
+        i += 8
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    while i < n:
+        res += a[lo + i]
+        i += 1
+    return res
+
+
+@njit(cache=True, error_model="numpy")
+def np_sum(a):
+    """``a.sum()`` of a 1-D float64 array to the last bit as numpy adds it (pairwise:
+    blocks of up to 128 values, each summed by ``_block``; a longer run is split in two
+    halves, a multiple of 8 long on the left, and their sums added), without recursion
+    (a recursive kernel does not load back from numba's cache)."""
+    n = len(a)
+    if n <= 128:
+        return _block(a, 0, n)
+    # post-order over the halving tree: a node is (lo, n, children done)
+    node_lo, node_n = np.empty(128, dtype=np.int64), np.empty(128, dtype=np.int64)
+    node_done = np.zeros(128, dtype=np.bool_)
+    vals = np.empty(128)
+    top, nv = 1, 0
+    node_lo[0], node_n[0] = 0, n
+    while top:
+        top -= 1
+        lo, m = node_lo[top], node_n[top]
+        if m <= 128:
+            vals[nv] = _block(a, lo, m)
+            nv += 1
+        elif node_done[top]:
+            nv -= 1  # both halves summed (the right one on top): a + b is b + a
+            vals[nv - 1] = vals[nv] + vals[nv - 1]
+        else:
+            half = m // 2
+            half -= half % 8
+            node_done[top] = True
+            node_lo[top + 1], node_n[top + 1], node_done[top + 1] = lo + half, m - half, False
+            node_lo[top + 2], node_n[top + 2], node_done[top + 2] = lo, half, False
+            top += 3
+    return vals[0]
+
+
+@njit(cache=True, error_model="numpy")
+def loads(
+    dyn_full, row_clock, pair_row, cexp, vfloor, pair_rack, pair_kw, pair_share, row_util,
+    reps_per_rack, rack_idle_kw, rack_spare_kw, rack_host_kw, idle_f, powered, swapping,
+    tripped, rack_pdus, alive, pdu_feed, rack_cap_kw, pdu_cap_kw, rack_shed, floor, clock,
+    live, rack_util, rack_kw, gpu_kw, dyn_rack, pdu_load, feed_load,
+):  # fmt: skip
+    """``rack_loads`` at each row's clock (``clock`` gets each (row, rack) pair's, ``live``
+    each rack's: powered, not swapping, not tripped); returns the IT and the dynamic power
+    summed (kW, as numpy sums), and whether any rack or PDU cap, or any rack's shed load,
+    can lower a clock (else the site's clock alone does)."""
+    scaled = False
+    for s in range(len(pair_row)):
+        clock[s] = row_clock[pair_row[s]]
+        scaled = scaled or clock[s] < 1.0
+    for r in range(len(live)):
+        live[r] = powered[r] and not swapping[r] and not tripped[r]
+    rack_loads(
+        dyn_full, clock, scaled, cexp, vfloor, pair_row, pair_rack, pair_kw, pair_share,
+        row_util, reps_per_rack, rack_idle_kw, rack_spare_kw, rack_host_kw, idle_f, live,
+        rack_pdus, alive, pdu_feed, rack_util, rack_kw, gpu_kw, dyn_rack, pdu_load, feed_load,
+    )  # fmt: skip
+    capped = False
+    for r in range(len(rack_cap_kw)):
+        capped = capped or math.isfinite(rack_cap_kw[r]) or rack_shed[r] != 0.0
+    for p in range(len(pdu_cap_kw)):
+        capped = capped or math.isfinite(pdu_cap_kw[p])
+    lo, hi = 1.0, 0.0
+    if len(floor):
+        lo, hi = floor.min(), floor.max()
+    return np_sum(rack_kw), np_sum(dyn_rack), capped, lo, hi
+
+
+@njit(cache=True, error_model="numpy")
+def settle(
+    dt, new_clock, throttle_clock, pair_first, clock, dyn_full, cexp, vfloor, pair_row,
+    pair_rack, pair_kw, pair_share, row_util, reps_per_rack, rack_idle_kw, rack_spare_kw,
+    rack_host_kw, idle_f, live, rack_pdus, alive, pdu_feed, rack_util, rack_kw, gpu_kw,
+    dyn_rack, pdu_load, feed_load, pdu_cap, pdu_tripped, pdu_failed, trip_s, instant, heat,
+    trip, ambient, rack_loop, loop_failed, loop_cap, loop_frac, heat_kj_per_k, cool_tau_s,
+    rack_gpus, sku_tdp, rise, throttle_c, shutdown_c, inlet, gpu_temp, throttled,
+    rack_tripped, loop_load, event,
+):  # fmt: skip
+    """After the caps' controllers chose each rack's clock (``new_clock``): the loads
+    again where a rack's clock (or its thermal throttle) is below its replicas' (a
+    replica's clock is its first rack's), then breakers and cooling. Returns how many
+    breakers trip, how many racks have a thermal event (``trip``, ``event``) and the
+    racks' power (kW, as numpy sums it)."""
+    n_r = len(new_clock)
+    rack_eff = np.empty(n_r)
+    low = False
+    for r in range(n_r):
+        rack_eff[r] = min(new_clock[r], throttle_clock if throttled[r] else 1.0)
+        low = low or rack_eff[r] < 1.0 - 1e-9
+    if low:  # clocks are at most 1: only a rack below it can have lowered a replica's clock
+        lowered = False
+        for s in range(len(clock)):
+            lowered = lowered or rack_eff[pair_first[s]] < clock[s] - 1e-9
+        if lowered:
+            scaled = False
+            for s in range(len(clock)):
+                clock[s] = min(clock[s], rack_eff[pair_first[s]])
+                scaled = scaled or clock[s] < 1.0
+            rack_loads(
+                dyn_full, clock, scaled, cexp, vfloor, pair_row, pair_rack, pair_kw,
+                pair_share, row_util, reps_per_rack, rack_idle_kw, rack_spare_kw, rack_host_kw,
+                idle_f, live, rack_pdus, alive, pdu_feed, rack_util, rack_kw, gpu_kw, dyn_rack,
+                pdu_load, feed_load,
+            )  # fmt: skip
+    n_trip = breakers(dt, pdu_load, pdu_cap, pdu_tripped, pdu_failed, trip_s, instant, heat, trip)
+    n_event = cooling(
+        dt, ambient, rack_kw, gpu_kw, rack_loop, loop_failed, loop_cap, loop_frac,
+        heat_kj_per_k, cool_tau_s, rack_gpus, sku_tdp, rise, throttle_c, shutdown_c, inlet,
+        gpu_temp, throttled, rack_tripped, loop_load, event,
+    )  # fmt: skip
+    return n_trip, n_event, np_sum(rack_kw)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from twin.core.engine import kernel as K
 from twin.core.engine import plan as P
 from twin.core.engine.power import liquid_cooled, min_clock
 from twin.core.layout import rack_peak_kw
@@ -112,7 +111,7 @@ class Replicas:
         self._pfu_flat = self.prof_pfu.ravel()
         self._has_disagg = bool((self.rep_role == P.ROLE_PREFILL).any())
         self._no_kv_key = np.full(n, -1.0)  # rows.py: no replica's KV crosses the fabric
-        self._no_kv_bytes = np.zeros(self.n_cls)
+        self._no_kv_pf = np.zeros(n, bool)  # flow_kernel.py: none is a prefill replica
         # each replica's GPU power: idle, and what full activity adds at full clock
         self.rep_idle_w = self.sku_idle_w[self.rep_rack]
         self.rep_dyn_w = self.sku_tdp_w[self.rep_rack] - self.rep_idle_w
@@ -272,13 +271,3 @@ class Replicas:
         return np.bincount(classes.ravel(), weights=values.ravel(), minlength=self.n_cls)[
             : self.n_cls
         ]
-
-    def _prompt_time(self, prompt: np.ndarray, cw: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Prefill of one prompt alone, in chunks (twin perf's TTFT), on replicas ``rows``."""
-        prompt = np.asarray(prompt, dtype=float)
-        out = np.empty(len(prompt))
-        K.prompt_times(
-            prompt, np.asarray(cw, dtype=float), np.asarray(rows, dtype=np.int64), self.rep_prof,
-            self._tpf_flat, self.chunk, self._pf_scale, self.pf_grid, out,
-        )  # fmt: skip
-        return out

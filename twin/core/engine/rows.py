@@ -33,6 +33,7 @@ import os
 
 import numpy as np
 
+from twin.core.engine import plan as P
 from twin.core.engine.jit import njit
 
 #: Per-row state arrays (first axis: rows), copied from their old row on a regroup.
@@ -261,6 +262,7 @@ class Rows:
         self.rw_slot_cls, self.rw_slot_osl = self.rep_slot_cls[rr], self.rep_slot_osl[rr]
         self.rw_slot_cls0, self.rw_eps_row = self._slot_cls0[rr], self.len_eps_row[rr]
         self.rw_m2_slot = self.len_m2_slot[rr]  # fmt: skip
+        self.rw_serves = self.rw_role != P.ROLE_PREFILL  # metrics.py: rows that decode
         n_dep = len(self.dep_ids)
         order = np.argsort(self.rw_dep, kind="stable")
         self.rw_dep_idx = order.astype(np.int64)

@@ -112,13 +112,12 @@ class Topology:
             else:
                 self._diurnal_tables.append(None)
 
-    def _diurnal(self, t: float) -> np.ndarray:
+    def _diurnal(self, t: float) -> list[float]:
+        """Each class's demand factor at simulated time ``t`` (1 without a curve)."""
         hour = (self.start_hour + t / 3600.0) % 24.0
-        out = np.ones(self.n_cls)
-        for i, tab in enumerate(self._diurnal_tables):
-            if tab is not None:
-                out[i] = interp(hour, tab[2], tab[3])
-        return out
+        return [
+            1.0 if tab is None else interp(hour, tab[2], tab[3]) for tab in self._diurnal_tables
+        ]
 
     # ---- names → components ----------------------------------------------------------------------
     def _kind(self, target: str) -> str:

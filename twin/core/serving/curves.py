@@ -163,19 +163,23 @@ def prefill_chunk_tokens(catalog: Catalog) -> int:
 
 @dataclass(frozen=True)
 class Round:
-    """Steady-state schedule of a replica holding ``batch`` running requests.
+    """Steady-state schedule of a co-located replica holding ``batch`` running requests.
 
-    Decode steps advance every request by one token; prompts of arriving requests are
-    prefilled in separate steps (the default of SGLang and of TensorRT-LLM's
-    non-overlapped scheduler), each re-reading the weights, so a prefill is never free.
-    In steady state ``batch/OSL`` requests arrive per decode step; they are prefilled
-    together, up to a chunk of ``prefill_chunk_tokens``.
+    Every step decodes one token (plus accepted drafts) for each running request and,
+    within the step's token budget (``prefill_chunk_tokens``: vLLM's
+    max_num_batched_tokens, TensorRT-LLM's max_num_tokens), carries a chunk of the
+    prompts waiting (chunked prefill, mixed batches). A mixed step reads the weights once:
+    its time is the rooflines of decode + chunk tokens together, so a chunk rides partly
+    on the memory-bound weight read and slows the running requests only by its extra
+    compute and attention. In steady state ``batch/OSL`` requests arrive per step; the
+    prompt tokens the budget cannot carry run in prefill-only steps of a full chunk.
     """
 
-    tpot_s: np.ndarray  # decode step + prefill share: time per output token of a request
-    decode_s: np.ndarray
-    ttft_s: np.ndarray  # prefill of one prompt in chunks, after half a decode step's wait
+    tpot_s: np.ndarray  # mean step (decode, mixed and prefill-only) per output token
+    decode_s: np.ndarray  # a decode step without a chunk
+    ttft_s: np.ndarray  # half a step's wait, then the prompt in chunks on mixed steps
     power_w: np.ndarray
+    mixed_share: np.ndarray | float = 0.0  # share of decode steps that carry a chunk
 
 
 def tokens_per_step(replica: Replica, workload: Workload, catalog: Catalog) -> float:
@@ -187,28 +191,56 @@ def tokens_per_step(replica: Replica, workload: Workload, catalog: Catalog) -> f
     return mtp_tokens_per_step(replica.par.mtp, workload.mtp_acceptance, decay)
 
 
+def mixes_prefill(replica: Replica, catalog: Catalog) -> bool:
+    """Whether the replica's serving stack carries prompt chunks on its decode steps
+    (``mixed_prefill_batches`` in the catalog's constants, by dense or MoE recipe)."""
+    rule = catalog.constants["mixed_prefill_batches"]
+    return bool(rule["moe" if replica.model.is_moe else "dense"])
+
+
 def schedule(
-    replica: Replica, batch, workload: Workload, catalog: Catalog | None = None, clock: float = 1.0
+    replica: Replica,
+    batch,
+    workload: Workload,
+    catalog: Catalog | None = None,
+    clock: float = 1.0,
+    mixed: bool | None = None,
 ) -> Round:
+    """``mixed``: whether prompts ride on decode steps (None: as the replica's stack does)."""
     catalog = catalog or load_catalog()
+    w = workload
     B = np.asarray(batch, dtype=float)
-    chunk = prefill_chunk_tokens(catalog)
-    dec = replica.step(B, workload.mean_context, clock=clock)
-    gain = tokens_per_step(replica, workload, catalog)
-    arrivals = B * gain / workload.osl  # requests per decode step
-    per_step = np.minimum(np.maximum(arrivals, 1.0) * workload.isl, max(chunk, 1))
-    per_step = np.minimum(per_step, max(workload.isl, chunk)) if workload.isl > chunk else per_step
-    pf = replica.step(0.0, 0.0, per_step, workload.isl / 2, clock)
-    pf_steps = arrivals * workload.isl / per_step  # prefill steps per decode step
-    tpot = (dec.t_s + pf_steps * pf.t_s) / gain
-    first = min(workload.isl, chunk)
-    one = replica.step(0.0, 0.0, first, workload.isl / 2, clock).t_s
-    ttft = math.ceil(workload.isl / chunk) * one + dec.t_s / 2
-    cycle = dec.t_s + pf_steps * pf.t_s
-    w_dec, w_pf = dec.t_s / cycle, pf_steps * pf.t_s / cycle
-    comp = w_dec * dec.compute_busy + w_pf * pf.compute_busy
-    mem = w_dec * dec.memory_busy + w_pf * pf.memory_busy
-    return Round(tpot, dec.t_s, ttft, replica.power_w(comp, mem, clock))
+    budget = float(max(prefill_chunk_tokens(catalog), 1))
+    gain = tokens_per_step(replica, w, catalog)
+    dec = replica.step(B, w.mean_context, clock=clock)
+    need = B * gain / w.osl * w.isl  # prompt tokens arriving per decode step
+    # the budget a step leaves after the running requests' tokens (1 + drafts each); a
+    # stack that prefills in batches of their own leaves none
+    mixed = mixes_prefill(replica, catalog) if mixed is None else mixed
+    room = np.maximum(budget - B * (1 + replica.par.mtp), 0.0) if mixed else np.zeros_like(B)
+    # a mixed step takes the waiting prompts whole (at least one), up to the room left
+    chunk = np.minimum(room, np.maximum(need, float(w.isl)))
+    carried = np.minimum(need, room)
+    share = np.divide(carried, chunk, out=np.zeros_like(B), where=chunk > 0)
+    mix = replica.step(B, w.mean_context, chunk, w.isl / 2, clock)
+    # the rest in prefill-only steps, each the prompts waiting (at least one, at most the
+    # budget), re-reading the weights
+    rest = need - carried
+    alone_tokens = np.minimum(np.maximum(rest, float(w.isl)), budget)
+    alone = replica.step(0.0, 0.0, alone_tokens, w.isl / 2, clock)
+    extra = rest / alone_tokens  # prefill-only steps per decode step
+    cycle = dec.t_s + share * (mix.t_s - dec.t_s) + extra * alone.t_s
+    # TTFT: half a step's wait, then the prompt's chunks on mixed steps (or, where the
+    # stack does not mix or the running batch leaves no room, on prefill-only steps)
+    rides = room >= 1.0
+    own = np.where(rides, np.minimum(room, float(w.isl)), min(float(w.isl), budget))
+    first = replica.step(np.where(rides, B, 0.0), w.mean_context, own, w.isl / 2, clock)
+    ttft = np.ceil(w.isl / own) * first.t_s + dec.t_s / 2
+    w_dec = (1 - share) * dec.t_s / cycle
+    w_mix, w_pf = share * mix.t_s / cycle, extra * alone.t_s / cycle
+    comp = w_dec * dec.compute_busy + w_mix * mix.compute_busy + w_pf * alone.compute_busy
+    mem = w_dec * dec.memory_busy + w_mix * mix.memory_busy + w_pf * alone.memory_busy
+    return Round(cycle / gain, dec.t_s, ttft, replica.power_w(comp, mem, clock), share)
 
 
 def _batch_grid(replica: Replica, workload: Workload) -> np.ndarray:
