@@ -14,7 +14,7 @@ from types import MappingProxyType
 
 import numpy as np
 import pytest
-from engine_helpers import cmd, rack_state, run, small_layout
+from engine_helpers import cmd, dep, rack_state, run, small_layout
 
 from twin.core.engine import Factory, jit
 from twin.core.engine.flow import burst_counts
@@ -331,3 +331,138 @@ def test_random_faults_of_each_kind_arrive_at_their_rate_on_their_kind_and_get_r
     for e in failed:
         if e.source in first_repair and first_repair[e.source] > e.t_s:
             assert first_repair[e.source] - e.t_s >= 60 - 1e-9
+
+
+# -- engine: the survival of a session's cached prefix ---------------------------------------
+
+
+def test_a_cached_prefix_survives_a_tool_pause_with_the_chance_the_free_cache_gives_it():
+    """The LRU cache keeps an entry about τ = C/W seconds (C the deployment's free KV tokens
+    over its up replicas, W the KV tokens its classes write a second), so a pause p keeps
+    it with chance τ/(τ + p): the share of follow-up turns that skip their prefix. Two
+    replicas of 10 sequences × 100 KV tokens, one running 4 (free 600), one 7 (free 300),
+    a third down; 140 tokens/s written: τ = 900/140 ≈ 6.4 s, so a 5 s pause keeps 56 %,
+    a 25 s one 20 %
+    (sessions.py: free KV counted as bmax + running; τ floored to whole seconds)."""
+    from twin.core.engine.sessions import prefix_survival
+
+    run = np.array([[3.0, 1.0], [7.0, 0.0], [0.0, 0.0]])
+    bmax, kv = np.array([10.0, 10.0, 10.0]), np.array([100.0, 100.0, 100.0])
+    up = np.array([True, True, False])
+    dep, w = np.array([0, 0, 0]), np.array([1.0, 1.0, 1.0])
+    lam, kv_tok = np.array([0.5, 0.4, 1.0]), np.array([100.0, 100.0, 50.0])
+    pause, cls_dep = np.array([5.0, 25.0, 0.0]), np.array([0, 0, 0])
+    out = np.ones(3)
+    prefix_survival(run, bmax, kv, up, dep, w, 1, cls_dep, lam, kv_tok, pause, out)
+    # W = 0.5 × 100 + 0.4 × 100 + 1 × 50 = 140 tokens/s; C = 900: τ = 900/140
+    tau = 900 / 140
+    assert out == pytest.approx([tau / (tau + 5), tau / (tau + 25), 1.0], rel=1e-12)
+    # a row of two identical replicas frees twice what one does
+    out2 = np.ones(3)
+    prefix_survival(
+        run, bmax, kv, up, dep, np.array([2.0, 1.0, 1.0]), 1, cls_dep, lam, kv_tok, pause, out2
+    )
+    tau2 = 1500 / 140
+    assert out2[:2] == pytest.approx([tau2 / (tau2 + 5), tau2 / (tau2 + 25)], rel=1e-12)
+
+
+# -- engine: a swap, and a checkpoint restored without rows ----------------------------------
+
+
+def test_a_swapped_row_comes_back_on_the_new_gpu_and_says_what_it_cost(tmp_path, catalog):
+    """``swap row-a h200`` takes the row's racks down for the swap's downtime (here a
+    minute), then they serve again on H200s — the rack view shows the new GPU and count,
+    the deployment its replicas back — and the log says the new capital: GPUs per rack ×
+    racks × $ per GPU (replicas.py: the swap's completion)."""
+    k = dict(catalog.constants, swap_downtime_s=60.0)
+    cat = dataclasses.replace(catalog, constants=MappingProxyType(k))
+    f = Factory(small_layout(tmp_path), cat)
+    run(f, 20)
+    before = f.snapshot().deployments[0]
+    cmd(f, "swap row-a h200")
+    s = run(f, 30)
+    assert {rack_state(s, f"row-a-0{i}") for i in range(1, 5)} == {"swapping"}
+    assert s.deployments[0].replicas_up == 0
+    s = run(f, 90)
+    h200 = cat.gpu("h200")
+    racks = [f.rack_ids.index(f"row-a-0{i}") for i in range(1, 5)]
+    assert [f.rack_sku[r] for r in racks] == ["h200"] * 4
+    assert all(f.rack_gpus[r] == h200.gpus_per_rack for r in racks)
+    assert {rack_state(s, f"row-a-0{i}") for i in range(1, 5)} == {"ok"}
+    d = s.deployments[0]
+    assert d.replicas_up == d.replicas >= before.replicas_up and d.output_tok_s > 0
+    done = [e.message for e in s.events if "swap to h200 done" in e.message]
+    capex = h200.capex_usd_per_gpu * h200.gpus_per_rack * 4 / 1e6
+    assert done == [f"swap to h200 done: 4 racks, ${capex:,.1f}M of new capital"]
+
+
+def test_a_checkpoint_with_rows_restored_into_a_factory_without_rows_continues_alike(
+    tmp_path, monkeypatch
+):
+    """A checkpoint holds weighted rows; a factory that runs one row per replica
+    (``TWIN_ROWS=0``) expands each row to its replicas on restore and continues as the
+    weighted one does (rows.py: rows expanded, a checkpoint's rows checked)."""
+    layout = small_layout(tmp_path)
+    monkeypatch.setenv("TWIN_ROWS", "1")
+    a = Factory(layout, seed=4)
+    a.advance_to(30)
+    cmd(a, "straggle row-a-02 1.5")
+    a.advance_to(60)
+    assert len(a.row_w) < len(a.rep_dep)
+    blob = a.checkpoint()
+    monkeypatch.setenv("TWIN_ROWS", "0")
+    b = Factory(layout, seed=4)
+    b.restore(blob)
+    assert len(b.row_w) == len(b.rep_dep) == len(a.rep_dep)
+    for f in (a, b):
+        f.advance_to(120)
+    sa, sb = a.run_summary(), b.run_summary()
+    for key, v in sa.items():
+        assert sb[key] == pytest.approx(v, rel=1e-9, abs=1e-9), key
+
+
+# -- engine: advancing time ----------------------------------------------------------------
+
+
+def test_advancing_to_a_time_runs_every_tick_up_to_it_whatever_the_float_rounding(tmp_path):
+    """The tick at t covers (t − dt, t]: advancing to 0.3 s on a 0.1 s tick runs three
+    ticks (0.3 / 0.1 is 2.9999… in floats), to 0.75 s seven, to 2.3 s twenty-three — a
+    run of T seconds integrates exactly T seconds of power and tokens, never a tick less
+    or more (factory.py: the guess of the last tick corrected both ways)."""
+    f = Factory(small_layout(tmp_path, tick="0.1s"))
+    for t, ticks in ((0.3, 3), (0.7, 7), (0.75, 7), (0.8, 8), (2.3, 23), (2.3, 23)):
+        f.advance_to(t)
+        assert (f.tick_n, f.now) == (ticks, t)
+
+
+# -- engine: the minute windows behind the gauges ----------------------------------------------
+
+
+def test_a_windows_sum_returns_to_exactly_zero_once_its_values_have_left_it():
+    """A gauge over the last minute (shed requests, output tokens) keeps a running sum:
+    adding 0.1, 0.2 and 3.3 then taking them away leaves −4e-16 in floats, which must
+    read 0 — never a negative count, nor a percentile of a negative total (metrics.py:
+    the drift floored at −1 instead of 0)."""
+    from twin.core.engine.metrics import Window
+
+    w = Window(3, (2,))
+    for v in (0.1, 0.2, 3.3, 0.0, 0.0, 0.0):
+        w.push(np.array([v, 1.0]))
+        assert (w.sum >= 0).all()
+    assert w.sum.tolist() == [0.0, 3.0]
+
+
+# -- engine: scaling a disaggregated deployment ------------------------------------------------
+
+
+def test_scaling_a_disaggregated_deployment_keeps_its_prefill_share_rounded(tmp_path):
+    """split-70b runs 2 prefill replicas of 8: scaled to 7 it keeps 7 × 2/8 = 1.75 → 2 of
+    them, to 3 at least one, to 8 both again — never all prefill, never none (replicas.py:
+    the share floored, 1 of 7)."""
+    f = Factory(small_layout(tmp_path))
+    d = dep(run(f, 5), "split-70b")
+    assert (d.replicas, d.prefill_replicas) == (8, 2)
+    for n, pre in ((7, 2), (3, 1), (2, 1), (8, 2)):
+        cmd(f, f"scale split-70b {n}")
+        d = dep(run(f, 5), "split-70b")
+        assert (d.replicas_up, d.prefill_replicas) == (n, pre), n
