@@ -9,6 +9,7 @@ import pytest
 from engine_helpers import cmd, pdu, run, small_layout
 
 from twin.core.engine import EngineError, Factory
+from twin.core.engine.metrics import percentiles
 from twin.core.engine.power import clock_for_power, clock_power
 from twin.core.layout import load_layout
 
@@ -151,13 +152,14 @@ def test_clients_give_up_on_requests_that_wait_past_their_timeout(small, catalog
     f = Factory(small, catalog)
     f.advance_to(30)
     cmd(f, "surge 6")
-    s = run(f, 600)
-    chat = next(c for c in s.classes if c.id == "chat")
-    timeout = float(f.cls_timeout[f.cls_ids.index("chat")])
+    run(f, 600)
+    c = f.cls_ids.index("chat")
+    timeout = float(f.cls_timeout[c])
     assert 20 <= timeout <= 60  # tens of seconds for chat
-    assert (
-        chat.ttft_p95_s <= timeout * 1.1
-    )  # latency stays bounded: overload shows as lost requests
+    # latency stays bounded: overload shows as lost requests (over the whole run: once the
+    # queue's head is older than chat's 30 s, only the agentic turns' more patient
+    # clients, 40 s, are still there when their turn comes, so no chat request is served)
+    assert percentiles(f.run_ttft[c], (0.95,))[0] <= timeout * 1.1
     assert f.run_summary()["requests_abandoned"] > 0
 
 
