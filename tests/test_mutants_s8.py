@@ -6,6 +6,7 @@ test says what a user reads (a ``twin perf`` frontier, a drill's score line, a v
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -18,6 +19,7 @@ from twin.core.api import margin
 from twin.core.engine import Factory
 from twin.core.scenario import Runner, scenario_from_doc
 from twin.core.scenario.parse import parse_condition
+from twin.core.serving import Parallelism, Replica
 from twin.core.yamlsrc import load_text
 
 
@@ -174,3 +176,67 @@ def test_demand_before_midnight_falls_toward_the_next_days_first_hour(tmp_path, 
     s = run(f, 10)
     rate = {c.id: c.rate_rps for c in s.classes}
     assert rate["chat"] / 60.0 == pytest.approx(factor, rel=2e-3)
+
+
+# -- serving: each term of a step, from first principles --------------------------------------
+
+
+def _step(r, batch, context=2000.0, prompt=0.0, clock=1.0) -> float:
+    return float(r.step(batch, context, prompt, 2048.0, clock).t_s)
+
+
+@pytest.mark.parametrize("tp", [2, 8])
+def test_a_tensor_parallel_steps_all_reduces_cost_latency_plus_bytes_over_the_link(catalog, tp):
+    """Each layer of a tensor-parallel dense model all-reduces its activations twice: a ring
+    moves 2 (g − 1)/g × tokens × hidden × bytes per GPU over NVLink. Halving NVLink's
+    bandwidth adds exactly that β·bytes term once more to every layer (and nothing on
+    one GPU) — what a what-if on a slower scale-up fabric shows in ``twin perf``."""
+    gpu, model = catalog.gpu("h100"), catalog.model("llama-3.3-70b")
+    slow_link = dataclasses.replace(gpu, scale_up_gb_s=gpu.scale_up_gb_s / 2)
+    fast, slow = (Replica(g, model, "fp8", Parallelism(tp), catalog) for g in (gpu, slow_link))
+    eta_net = fast.eff.net
+    for batch, prompt in ((1, 0.0), (64, 0.0), (8, 2048.0)):
+        T = batch + prompt
+        ring = 2.0 * (tp - 1) / tp * T * model.hidden * fast.act_bytes
+        extra = model.layers * 2 * ring / (gpu.scale_up_gb_s * 1e9 * eta_net)
+        assert _step(slow, batch, prompt=prompt) - _step(fast, batch, prompt=prompt) == (
+            pytest.approx(extra, rel=1e-6)
+        )
+    one = Replica(gpu, model, "bf16", Parallelism(1), catalog)
+    one_slow = Replica(slow_link, model, "bf16", Parallelism(1), catalog)
+    assert _step(one_slow, 4) == _step(one, 4)  # one GPU: no collective at all
+
+
+def test_a_batch_one_decode_step_streams_the_weights_and_kv_at_hbm_speed(catalog):
+    """A batch-1 decode step is memory-bound: every weight of the GPU's shard and the
+    request's KV cache are read once. Doubling HBM bandwidth takes exactly half of that
+    read time off the step; bf16 weights (two bytes) take twice fp8's read."""
+    gpu, model = catalog.gpu("h100"), catalog.model("llama-3.3-70b")
+    fast_hbm = dataclasses.replace(gpu, hbm_tb_s=gpu.hbm_tb_s * 2)
+    for prec in ("fp8", "bf16"):
+        r = Replica(gpu, model, prec, Parallelism(8), catalog)
+        r2 = Replica(fast_hbm, model, prec, Parallelism(8), catalog)
+        read = r.dense_bytes / 8 + float(r.kv_seq_bytes(2000.0)) / r.kv_shard
+        read_s = read / (r.mem_eff * gpu.hbm_tb_s * 1e12)
+        assert _step(r, 1) - _step(r2, 1) == pytest.approx(read_s / 2, rel=1e-6)
+        assert read_s < _step(r, 1) < 3 * read_s  # the read is most of the step
+    w8 = Replica(gpu, model, "fp8", Parallelism(8), catalog).dense_bytes
+    assert Replica(gpu, model, "bf16", Parallelism(8), catalog).dense_bytes == 2 * w8
+    assert w8 == pytest.approx(model.params_b * 1e9, rel=0.02)  # a byte a weight
+
+
+def test_a_long_prefill_is_compute_bound_and_follows_the_peak_flops(catalog):
+    """A 16k-token prefill does 2 × parameters FLOPs per token: doubling the GPU's peak
+    FLOPs (every precision) takes off at least half the linear layers' compute time, and
+    the step takes at least those FLOPs at the peak."""
+    gpu, model = catalog.gpu("h100"), catalog.model("llama-3.3-70b")
+    twice = dataclasses.replace(gpu, peak_tflops={k: 2 * v for k, v in gpu.peak_tflops.items()})
+    r = Replica(gpu, model, "fp8", Parallelism(8), catalog)
+    r2 = Replica(twice, model, "fp8", Parallelism(8), catalog)
+    T = 16384.0
+    lin_s = 2.0 * model.active_params_b * 1e9 * T / 8 / (gpu.peak_tflops["fp8"] * 1e12)
+    t, t2 = _step(r, 0, 0.0, T), _step(r2, 0, 0.0, T)
+    assert t > lin_s  # no faster than the peak allows
+    assert t - t2 > 0.5 * lin_s  # compute-bound: half the FLOPs' time goes
+    # a decode step at batch 1 is not compute-bound: doubled FLOPs change it by < 5 %
+    assert _step(r2, 1) > 0.95 * _step(r, 1)
