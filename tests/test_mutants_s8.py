@@ -7,20 +7,26 @@ test says what a user reads (a ``twin perf`` frontier, a drill's score line, a v
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
 
+import numpy as np
 import pytest
 from engine_helpers import cmd, run, small_layout
 from test_drills import POD
-from test_mutants_scenario import _problems
+from test_mutants_scenario import _drill, _line, _problems
 
 from twin.cli import main
 from twin.core.api import margin
 from twin.core.engine import Factory
-from twin.core.scenario import Runner, scenario_from_doc
+from twin.core.scenario import Runner, scenario_from_doc, worse
 from twin.core.scenario.parse import parse_condition
-from twin.core.serving import Parallelism, Replica
+from twin.core.scenario.score import DrillScore
+from twin.core.serving import Parallelism, Replica, ServingError, Workload
 from twin.core.yamlsrc import load_text
+
+#: the serving curves module (``twin.core.serving.curves`` is also the name of its function)
+SC = importlib.import_module("twin.core.serving.curves")
 
 
 def _perf(capsys, *args: str) -> dict:
@@ -240,3 +246,303 @@ def test_a_long_prefill_is_compute_bound_and_follows_the_peak_flops(catalog):
     assert t - t2 > 0.5 * lin_s  # compute-bound: half the FLOPs' time goes
     # a decode step at batch 1 is not compute-bound: doubled FLOPs change it by < 5 %
     assert _step(r2, 1) > 0.95 * _step(r, 1)
+
+
+# -- scenario: conditions, verdicts and a drill's score at their limits ------------------------
+
+
+def _cond(text: str):
+    cond, rest, err = parse_condition(text, "expect[1]")
+    assert err is None and rest == "", err
+    return cond
+
+
+@pytest.mark.parametrize(
+    ("op", "below", "at", "above"),
+    [
+        ("<=", True, True, False),
+        ("<", True, False, False),
+        (">=", False, True, True),
+        (">", False, False, True),
+        ("==", False, True, False),
+        ("!=", True, False, True),
+    ],
+)
+def test_each_operator_holds_on_its_side_of_the_bound_and_at_it_as_written(op, below, at, above):
+    """``ttft_p95_s <= 500ms`` passes at exactly 0.5 s, ``<`` does not; a value in the
+    metric's unit (ms, %, kW) is read in the registry's unit (s, a fraction, kW); a
+    reading with no number (NaN) never passes, whatever the operator."""
+    for text, bound, step in (
+        (f"ttft_p95_s {op} 500ms", 0.5, 0.01),
+        (f"slo_attainment {op} 95%", 0.95, 0.001),
+        (f"facility_power_kw {op} 2MW", 2000.0, 1.0),
+    ):
+        cond = _cond(text)
+        assert cond.value == pytest.approx(bound)
+        assert (cond.holds(bound - step), cond.holds(bound), cond.holds(bound + step)) == (
+            below,
+            at,
+            above,
+        ), text
+        assert not cond.holds(float("nan"))
+
+
+@pytest.mark.parametrize(
+    ("text", "a", "b", "a_worse"),
+    [
+        ("ttft_p95_s <= 500ms", 0.9, 0.7, True),  # further above an upper bound
+        ("ttft_p95_s < 500ms", 0.7, 0.9, False),
+        ("slo_attainment >= 95%", 0.80, 0.90, True),  # further below a lower bound
+        ("slo_attainment > 95%", 0.90, 0.80, False),
+        ("active_faults == 2", 5.0, 3.0, True),  # further from the value
+        ("active_faults == 2", 1.0, 4.0, False),
+        ("active_faults == 2", 3.0, 2.0, True),  # any miss is worse than a hit
+        ("active_faults != 2", 2.0, 3.0, True),
+        ("active_faults != 2", 2.0, 2.0, False),  # a miss of != keeps the first
+    ],
+)
+def test_a_failed_verdict_reports_the_observation_furthest_from_its_bound(text, a, b, a_worse):
+    """An ``always`` expectation that fails reports its worst reading: the one furthest
+    past the bound on the operator's side (``worse``), and two readings equal to float
+    noise are the same reading."""
+    cond = _cond(text)
+    assert worse(cond, a, b) is a_worse
+    if cond.op in ("<=", "<", ">=", ">"):
+        assert not worse(cond, a, a * (1 + 1e-15))
+
+
+_TIMED = """
+critical_tasks:
+  - id: act
+    task: act
+    cue: at 1m
+    do: "fail *"
+    within: 1m
+    late: 1m
+    weight: 30
+objectives:
+  - hold: slo_attainment >= 0.9
+    window: during 2m..6m
+    weight: 10
+"""
+
+
+@pytest.mark.parametrize(
+    ("done", "now", "status", "lost"),
+    [
+        (None, 60.0 + 30, "open", 0.0),
+        (None, 60.0 + 61, "overdue", 0.5),  # past the deadline: the late half is gone
+        (60.0 + 60, 200.0, "on time", 0.0),  # at the deadline exactly
+        (30.0, 200.0, "on time", 0.0),  # before its cue: anticipated
+        (60.0 + 61, 200.0, "late", 0.5),
+        (60.0 + 120, 200.0, "late", 0.5),  # at the end of the late window exactly
+        (None, 60.0 + 121, "missed", 1.0),
+        (60.0 + 121, 200.0, "missed", 1.0),
+    ],
+)
+def test_a_task_is_on_time_late_or_missed_at_the_edges_of_its_windows(done, now, status, lost):
+    """A task cued at 1 m with ``within: 1m`` and ``late: 1m``: done by 2 m exactly is on
+    time, by 3 m exactly late (half its points), after that missed; while it runs, a task
+    past its deadline shows the late half lost. Its 30 of 40 weight are 75 points."""
+    _, sc = _drill(_TIMED)
+    s = DrillScore(sc.drill, sc.duration_s, 1.0)
+    s.cued[0], s.done[0] = 60.0, done
+    assert s.task_status(0, now) == status
+    assert s.task_lost(0, now) == pytest.approx(75.0 * lost)
+    assert s.live(now)["score"] == pytest.approx(100.0 - 75.0 * lost)
+
+
+@pytest.mark.parametrize(
+    ("outside", "lost"), [(0.0, 0.0), (60.0, 25.0 / 4), (240.0, 25.0), (500.0, 25.0)]
+)
+def test_an_objective_loses_its_points_in_proportion_to_its_time_outside_up_to_all(outside, lost):
+    """An objective worth 25 points over a 4-minute window loses 25 × seconds outside ÷
+    240, never more than its 25 (a resumed clock can count a tick twice)."""
+    _, sc = _drill(_TIMED)
+    s = DrillScore(sc.drill, sc.duration_s, 1.0)
+    s.outside[0] = outside
+    assert s.window(0) == (120.0, 360.0)
+    assert s.objective_lost(0) == pytest.approx(lost)
+    assert s.breakdown(400.0)["objectives"] == pytest.approx(lost)
+
+
+def test_hints_cost_their_price_each_and_the_score_never_goes_below_zero():
+    _, sc = _drill(_TIMED + "hints: [a, b, c]\nhint_cost: 40\n")
+    s = DrillScore(sc.drill, sc.duration_s, 1.0)
+    assert s.take_hint(10.0) == "a" and s.score(10.0) == 60.0
+    assert s.take_hint(11.0) == "b" and s.score(11.0) == 20.0
+    assert s.take_hint(12.0) == "c" and s.score(12.0) == 0.0  # 100 − 120, floored
+    assert s.take_hint(13.0) is None and s.live(13.0)["hints_left"] == 0
+
+
+@pytest.mark.parametrize(
+    ("event", "anchor", "message"),
+    [
+        (
+            "- at: 1m\n    every: 1m\n    do: drain pod-01\n",
+            "- at: 1m",
+            "exactly one of 'at', 'every' or 'when'",
+        ),
+        ("- at: 1m\n    by: bo\n", "- at: 1m", "missing 'do'"),
+        (
+            "- do: drain pod-01\n    when: ttft_p95_s > 1s soon\n",
+            "when:",
+            "unexpected 'soon' after the condition",
+        ),
+        ("- do: drain pod-01\n    when: ttft_p95 > 1s\n", "when:", "unknown metric 'ttft_p95'"),
+        ("- at: 1m\n    do: drain pod-01\n    once: maybe\n", "once:", "once"),
+        ("- at: 1m\n    do: drain pod-01\n    colour: red\n", "colour:", "colour"),
+        (
+            "- at: 1m\n    do:\n      - drain pod-01\n      - fly away\n",
+            "- fly away",
+            "unknown command 'fly'",
+        ),
+        ("- every: 1m\n    do: repair pod-01\n    by: bo\n", "- every: 1m", "is given 'at' a time"),
+    ],
+)
+def test_a_mistake_in_an_event_names_its_own_line(event, anchor, message):
+    """Every mistake in an event is reported at the line that holds it (``FILE:LINE``), the
+    one a scenario author has to fix."""
+    body = "events:\n  " + event
+    probs = _problems(body)
+    assert any(message in m for _, m in probs), probs
+    assert _line(body, anchor) in [ln for ln, m in probs if message in m], probs
+
+
+# -- serving: the frontier search ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def h100_curves(catalog):
+    gpu, model = catalog.gpu("h100"), catalog.model("llama-3.3-70b")
+    w = Workload(isl=1024, osl=1024)
+    return SC.curves(gpu, model, "fp8", w, catalog=catalog, disagg=None)
+
+
+def _points(cs, ttft_max=None):
+    return [
+        (float(c.tok_s_per_user[i]), float(c.tok_s_per_gpu[i]), float(c.ttft_tail_s[i]))
+        for c in cs
+        for i in range(len(c.batch))
+        if ttft_max is None or c.ttft_tail_s[i] <= ttft_max
+    ]
+
+
+@pytest.mark.parametrize("ttft_max", [None, 0.06])
+def test_the_frontier_is_every_point_no_other_beats_on_both_speeds(h100_curves, ttft_max):
+    """``twin perf --curve``: down the frontier each user gets slower and each GPU makes
+    more; no point of any split (co-located or disaggregated) lies beyond it, and with a
+    TTFT bound every point on it keeps its 99th-percentile prompt within the bound."""
+    fr = SC.frontier(h100_curves, ttft_max)
+    ups = [p.tok_s_per_user for p in fr]
+    gps = [p.tok_s_per_gpu for p in fr]
+    assert len(fr) > 5
+    assert all(a >= b for a, b in zip(ups, ups[1:], strict=False))
+    assert all(a < b for a, b in zip(gps, gps[1:], strict=False))
+    for u, g, _ in _points(h100_curves, ttft_max):
+        assert any(p.tok_s_per_user >= u and p.tok_s_per_gpu >= g for p in fr), (u, g)
+    if ttft_max is not None:
+        assert all(p.ttft_p99_s <= ttft_max for p in fr)
+        assert max(gps) < max(g for _, g, _ in _points(h100_curves))  # the bound costs
+    best = SC.max_throughput(h100_curves, ttft_max)
+    assert best.tok_s_per_gpu == max(g for _, g, _ in _points(h100_curves, ttft_max)) == gps[-1]
+
+
+@pytest.mark.parametrize("target", [15.0, 40.0, 75.0, 100.0])
+def test_at_an_interactivity_the_point_is_as_fast_as_asked_and_beats_every_grid_point(
+    h100_curves, target
+):
+    """``twin perf --tps-user X``: each user gets at least X tok/s, and no batch on the
+    curves' grid that gives X makes more per GPU (the answer interpolates between them)."""
+    p = SC.at_interactivity(h100_curves, target)
+    assert p.tok_s_per_user >= target * (1 - 1e-9)
+    grid = [g for u, g, _ in _points(h100_curves) if u >= target]
+    assert p.tok_s_per_gpu >= max(grid) * (1 - 1e-9)
+    if target in (40.0, 75.0):  # between two grid speeds of the best split: a larger batch
+        assert p.tok_s_per_gpu > max(grid) * (1 + 1e-6)
+    # and a real operating point: never beyond the most any batch of any split makes
+    assert p.tok_s_per_gpu <= max(g for _, g, _ in _points(h100_curves)) * (1 + 1e-9)
+
+
+def test_an_interactivity_out_of_reach_is_refused_with_the_reachable_range(h100_curves):
+    fastest = max(u for u, _, _ in _points(h100_curves))
+    for bad in (fastest * 1.01, 0.0, -5.0):
+        with pytest.raises(ServingError, match="out of reach"):
+            SC.at_interactivity(h100_curves, bad)
+    assert SC.at_interactivity(h100_curves, fastest).tok_s_per_user >= fastest * (1 - 1e-9)
+    with pytest.raises(ServingError, match="time to first token within"):
+        SC.frontier(h100_curves, 1e-4)
+    with pytest.raises(ServingError, match="time to first token within"):
+        SC.max_throughput(h100_curves, 1e-4)
+
+
+def test_prompts_riding_on_decode_steps_cost_running_requests_less_than_steps_of_their_own(
+    catalog,
+):
+    """Co-located chunked prefill (a dense model's stack mixes prompts into decode steps):
+    a chunk rides on the step's weight read, so the time per output token is below what
+    prefill-only steps cost at every batch; without room in the step budget (a batch as
+    large as the chunk) the two schedules are the same."""
+    r = Replica(catalog.gpu("h100"), catalog.model("llama-3.3-70b"), "fp8", Parallelism(8), catalog)
+    w = Workload(isl=1024, osl=1024)
+    B = np.array([1.0, 8.0, 64.0, 256.0])
+    mixed, alone = (
+        SC.schedule(r, B, w, catalog, mixed=True),
+        SC.schedule(r, B, w, catalog, mixed=False),
+    )
+    assert (mixed.tpot_s < alone.tpot_s).all()
+    assert (mixed.mixed_share > 0).all() and alone.mixed_share.max() == 0.0
+    half = np.array([SC.prefill_chunk_tokens(catalog) / 2])  # room for half a chunk still
+    a, b = (
+        SC.schedule(r, half, w, catalog, mixed=True),
+        SC.schedule(r, half, w, catalog, mixed=False),
+    )
+    assert a.tpot_s[0] < b.tpot_s[0]
+    full = np.array([float(SC.prefill_chunk_tokens(catalog))])
+    a, b = (
+        SC.schedule(r, full, w, catalog, mixed=True),
+        SC.schedule(r, full, w, catalog, mixed=False),
+    )
+    assert a.tpot_s[0] == pytest.approx(b.tpot_s[0], rel=1e-12)
+
+
+def test_the_prefill_pool_is_built_from_the_split_that_prefills_most_per_gpu(catalog):
+    """Disaggregated, the prompts go to the prefill split (8 GPUs or fewer) with the most
+    prompt tokens per second per GPU."""
+    gpu, model = catalog.gpu("h100"), catalog.model("llama-3.3-70b")
+    w = Workload(isl=4096, osl=512)
+    best = SC.best_prefill_replica(gpu, model, "fp8", w, catalog)
+    rate = SC.prefill_rate_per_gpu(best, w, catalog)
+    for tp in (1, 2, 4, 8):
+        r = Replica(gpu, model, "fp8", Parallelism(tp), catalog)
+        if r.fits:
+            assert SC.prefill_rate_per_gpu(r, w, catalog) <= rate
+    assert best.n <= 8
+
+
+@pytest.mark.parametrize("tp", [2, 4, 8])
+def test_the_batch_is_as_many_requests_as_the_hbm_left_after_the_weights_holds(catalog, tp):
+    """``B_max``: each GPU keeps its HBM (less the reserve) minus its shard of the weights
+    for the KV cache; a dense model's request holds 2 × KV heads × head size × bytes per
+    token and layer over its mean context (prompt + half its output). B_max requests fit
+    and one more does not; 8 GB more HBM per GPU holds 8 GB × GPUs ÷ that much more."""
+    gpu, model = catalog.gpu("h100"), catalog.model("llama-3.3-70b")
+    w = Workload(isl=2048, osl=1024)
+    r = Replica(gpu, model, "fp8", Parallelism(tp), catalog)
+    k = catalog.constants
+    free = gpu.hbm_gb * 1e9 * (1 - k["hbm_reserve_fraction"]) - model.params_b * 1e9 / tp
+    assert r.kv_bytes_free_per_gpu == pytest.approx(free, rel=0.02)
+    per_seq = 2 * model.kv_heads * model.head_dim * k["kv_bytes"]["fp8"] * model.layers
+    per_seq *= w.isl + w.osl / 2
+    assert float(r.kv_seq_bytes(w.mean_context)) == pytest.approx(per_seq)
+    total = r.kv_bytes_free_per_gpu * tp * min(tp, model.kv_heads) / tp
+    b = r.max_batch(w)
+    assert b * per_seq <= total * (1 + 1e-12) < (b + 1) * per_seq
+    bigger = Replica(
+        dataclasses.replace(gpu, hbm_gb=gpu.hbm_gb + 8), model, "fp8", Parallelism(tp), catalog
+    )
+    added = bigger.kv_bytes_free_per_gpu - r.kv_bytes_free_per_gpu
+    assert added == pytest.approx(8e9 * (1 - k["hbm_reserve_fraction"]), rel=1e-9)
+    # a spread of output lengths keeps longer requests in the batch: fewer fit
+    spread = dataclasses.replace(w, osl_cv=0.5)
+    assert spread.mean_context == w.isl + w.osl * 1.25 / 2 and r.max_batch(spread) < b
