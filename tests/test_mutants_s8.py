@@ -19,8 +19,10 @@ from test_mutants_scenario import _drill, _line, _problems
 from twin.cli import main
 from twin.core.api import margin
 from twin.core.engine import Factory
-from twin.core.scenario import Runner, scenario_from_doc, worse
+from twin.core.scenario import Runner, scenario_from_doc, scenario_report, worse
+from twin.core.scenario.drill import pattern_matches
 from twin.core.scenario.parse import parse_condition
+from twin.core.scenario.play import Applied
 from twin.core.scenario.score import DrillScore
 from twin.core.serving import Parallelism, Replica, ServingError, Workload
 from twin.core.yamlsrc import load_text
@@ -546,3 +548,86 @@ def test_the_batch_is_as_many_requests_as_the_hbm_left_after_the_weights_holds(c
     # a spread of output lengths keeps longer requests in the batch: fewer fit
     spread = dataclasses.replace(w, osl_cv=0.5)
     assert spread.mean_context == w.isl + w.osl * 1.25 / 2 and r.max_batch(spread) < b
+
+
+# -- scenario: which of a trainee's commands count -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "command", "hit"),
+    [
+        ("drain pod-01", "drain pod-01", True),
+        ("drain pod-01", "DRAIN Pod-01", True),  # compared case-blind
+        ("drain pod-01", "drain pod-01 now", False),  # a longer command is another one
+        ("drain pod-01 now", "drain pod-01", False),
+        ("cap * 900kW", "cap row-h 900kW", True),  # * inside: exactly one word
+        ("cap * 900kW", "cap row-h 800kW", False),
+        ("cap * 900kW", "cap 900kW", False),
+        ("fail pod-02-n3 *", "fail pod-02-n3", True),  # a trailing * is any rest, or none
+        ("fail pod-02-n3 *", "fail pod-02-n3 for 5m", True),
+        ("fail pod-02-n3 *", "fail pod-02-n4 for 5m", False),
+        ("*", "route kv-aware", True),
+    ],
+)
+def test_a_drills_command_pattern_matches_word_by_word(pattern, command, hit):
+    assert pattern_matches(pattern, command) is hit
+
+
+def _applied(t, text, source="operator", ok=True):
+    return Applied(t, text, "ok" if ok else "error: no", ok, source)
+
+
+def test_only_the_trainees_own_successful_commands_do_tasks_or_cost_penalties():
+    """A task is done by the first command of the trainee's that matches it and succeeded;
+    the script's events and an instructor's injects neither do a task nor cost a penalty,
+    and neither does a refused command."""
+    _, sc = _drill(_TIMED + 'penalties:\n  - do: "repair *"\n    points: 4\n    why: too soon\n')
+    s = DrillScore(sc.drill, sc.duration_s, 1.0)
+    s._actions(
+        [
+            _applied(10.0, "fail pod-01", source="script"),
+            _applied(20.0, "repair pod-01", source="inject"),
+            _applied(30.0, "fail pod-02", ok=False),
+            _applied(40.0, "repair pod-02", ok=False),
+            _applied(50.0, "fail pod-03"),
+            _applied(70.0, "fail pod-04"),
+            _applied(80.0, "repair pod-03"),
+        ]
+    )
+    assert s.done == [50.0]
+    assert s.penalties == [[80.0, "repair pod-03", 4.0, "too soon"]]
+    s._actions([*[None] * 7, _applied(90.0, "repair pod-04")])  # only what is new is read
+    assert [p[0] for p in s.penalties] == [80.0, 90.0]
+
+
+_VERDICTS = f"""
+name: v
+layout: {POD}
+seed: 21
+duration: 90s
+events:
+  - at: 30s
+    do: fail pod-01
+expect:
+  - deployment llama-70b replicas_up == 16 during 10s..80s
+  - deployment llama-70b replicas_up >= 16 at 60s
+  - deployment llama-70b replicas_up <= 12
+  - rack pod-01 state == ok always
+  - deployment llama-70b replicas_up >= 16 during 5s..25s
+"""
+
+
+def test_each_verdict_reports_what_was_observed_when_and_by_how_much():
+    """A rack of four replicas fails at 30 s: a ``during`` or ``always`` expectation fails
+    at the first check after it, reporting the worst reading (12 of 16, by 4); ``at 60s``
+    reads at 60 s; a bare one reads the end; a string state has no "by"; a window that
+    closed before the failure passes with what it saw."""
+    sc = scenario_from_doc(load_text(_VERDICTS, "v.yaml"), "v.yaml")
+    rep = scenario_report(Runner(sc).run())["expectations"]
+    v = [(e["status"], e["observed"], e["by"]) for e in rep]
+    when = [e["at_s"] for e in rep]
+    assert v[0] == ("failed", 12, 4) and 30 < when[0] <= 32
+    assert v[1] == ("failed", 12, 4) and when[1] == 60
+    assert v[2][:2] == ("passed", 12)
+    assert v[3][0] == "failed" and v[3][1] != "ok" and v[3][2] is None and 30 <= when[3] <= 31
+    assert v[4][:2] == ("passed", 16)
