@@ -25,6 +25,7 @@ from twin.core.scenario.parse import parse_condition
 from twin.core.scenario.play import Applied
 from twin.core.scenario.score import DrillScore
 from twin.core.serving import Parallelism, Replica, ServingError, Workload
+from twin.core.serving.replica import mtp_tokens_per_step
 from twin.core.yamlsrc import load_text
 
 #: the serving curves module (``twin.core.serving.curves`` is also the name of its function)
@@ -631,3 +632,47 @@ def test_each_verdict_reports_what_was_observed_when_and_by_how_much():
     assert v[2][:2] == ("passed", 12)
     assert v[3][0] == "failed" and v[3][1] != "ok" and v[3][2] is None and 30 <= when[3] <= 31
     assert v[4][:2] == ("passed", 16)
+
+
+@pytest.mark.parametrize("g", [8, 16])
+def test_an_expert_parallel_steps_dispatch_and_combine_carry_each_tokens_experts_over_the_link(
+    catalog, g
+):
+    """DP attention with expert parallelism over g GPUs: each of a GPU's T/g tokens is sent
+    to its k experts, (g − 1)/g of them on other GPUs, as dispatch (fp8) and combine
+    (bf16) bytes of the hidden size, every layer. Halving the link's bandwidth adds that
+    transfer once more to a decode step (inside an NVL72 domain: NVLink only)."""
+    gpu, model = catalog.gpu("gb200"), catalog.model("deepseek-r1")
+    slow_link = dataclasses.replace(gpu, scale_up_gb_s=gpu.scale_up_gb_s / 2)
+    par = Parallelism(g, dp_attention=True)
+    fast, slow = (Replica(x, model, "fp8", par, catalog) for x in (gpu, slow_link))
+    for batch in (64.0, 512.0):
+        sent = (batch / g) * model.experts_per_token * model.hidden * (g - 1) / g
+        moved = sent * (fast.dispatch_bytes + fast.act_bytes) / (gpu.scale_up_gb_s * 1e9)
+        extra = model.layers * moved / fast.eff.net
+        assert _step(slow, batch) - _step(fast, batch) == pytest.approx(extra, rel=1e-6)
+
+
+@pytest.mark.parametrize(("drafts", "acceptance"), [(1, 0.8), (2, 0.7), (3, 0.9)])
+def test_speculative_drafts_add_accepted_tokens_and_one_layer_of_work_each(
+    catalog, drafts, acceptance
+):
+    """MTP: draft i survives only if every earlier one did, each accepted with a ×decay
+    falling chance — tokens a step = 1 + a + a²d + …; each draft adds a query token per
+    request and runs the MTP head, about one more layer of the stage (decode, no chunk)."""
+    decay = float(catalog.constants["mtp_acceptance_decay"])
+    want, keep = 1.0, 1.0
+    for i in range(drafts):
+        keep *= acceptance * decay**i
+        want += keep
+    assert mtp_tokens_per_step(drafts, acceptance, decay) == pytest.approx(want)
+    assert 1.0 < want < 1.0 + drafts
+    gpu, model = catalog.gpu("b200"), catalog.model("deepseek-r1")
+    base = Replica(gpu, model, "fp8", Parallelism(8, dp_attention=True), catalog)
+    spec = Replica(gpu, model, "fp8", Parallelism(8, dp_attention=True, mtp=drafts), catalog)
+    w = Workload(isl=1024, osl=1024, mtp_acceptance=acceptance)
+    assert SC.tokens_per_step(spec, w, catalog) == pytest.approx(want)
+    assert SC.tokens_per_step(base, w, catalog) == 1.0
+    # per request, a step of (1 + drafts) query tokens is slower, but less than the tokens it gains
+    t1, t2 = _step(base, 16), _step(spec, 16)
+    assert t1 < t2 < t1 * (1 + drafts)
