@@ -676,3 +676,34 @@ def test_speculative_drafts_add_accepted_tokens_and_one_layer_of_work_each(
     # per request, a step of (1 + drafts) query tokens is slower, but less than the tokens it gains
     t1, t2 = _step(base, 16), _step(spec, 16)
     assert t1 < t2 < t1 * (1 + drafts)
+
+
+@pytest.mark.parametrize(
+    ("do", "message"),
+    [
+        ("swap pod-01 zz9000", "unknown GPU 'zz9000'; known: b200"),
+        ("scale nosuch 3", "unknown deployment 'nosuch'; deployments: llama-70b"),
+        ("surge 2 30s nosuch", "unknown workload class 'nosuch'; classes: chat"),
+        ("fail pod-9-n3", "no component 'pod-9-n3' in layout inference-pod"),
+        ("fail pdo-01", "no component 'pdo-01' in layout inference-pod (did you mean 'pod-01'?)"),
+        ("fail pod-02-n9-g1-x", "no component 'pod-02-n9-g1-x'"),
+        ("pause", "'pause' is a console command; scenarios take factory commands"),
+    ],
+)
+def test_a_scripted_command_on_nothing_the_layout_has_is_refused_with_what_it_has(do, message):
+    """A scenario's command is checked against its layout when the file is read: an
+    unknown GPU, deployment, class or component is named with what there is (and the
+    nearest name); a console command is no factory command."""
+    probs = _problems(f"events:\n  - at: 1m\n    do: {do}\n")
+    assert [(ln, message in m) for ln, m in probs] == [(7, True)], probs
+
+
+@pytest.mark.parametrize("target", ["pod-02", "pod-02-n3", "pod-02-n3-g1", "llama-70b"])
+def test_a_scripted_command_on_a_rack_a_node_or_a_gpu_of_it_is_accepted(target):
+    verb = "scale" if target == "llama-70b" else "fail"
+    text, sc = _drill(
+        f"events:\n  - at: 1m\n    do: {verb} {target}{' 8' if verb == 'scale' else ''}\n"
+    )
+    assert [c.text for e in sc.events for c in e.commands] == [
+        f"{verb} {target}{' 8' if verb == 'scale' else ''}"
+    ]
