@@ -707,3 +707,79 @@ def test_a_scripted_command_on_a_rack_a_node_or_a_gpu_of_it_is_accepted(target):
     assert [c.text for e in sc.events for c in e.commands] == [
         f"{verb} {target}{' 8' if verb == 'scale' else ''}"
     ]
+
+
+_TASK1 = """critical_tasks:
+  - id: act
+    task: act
+    cue: at 1m
+    do: "fail *"
+    within: 1m
+    weight: 10
+"""
+
+
+@pytest.mark.parametrize(
+    ("extra", "anchor", "message"),
+    [
+        (
+            "reference:\n  - at: 11m\n    do: fail pod-01\n",
+            "- at: 11m",
+            "not inside the scenario (0s to 10m",
+        ),
+        ("reference:\n  - at: 1m\n    why: x\n", "- at: 1m\n    why", "missing required key 'do'"),
+        ("penalties:\n  - do: fly *\n    points: 3\n", "do: fly", "is not a command pattern"),
+        ("penalties:\n  - do: repair *\n    points: -3\n", "points: -3", "points"),
+        ("hints: [one, 3]\n", "hints:", "hints[2]: expected text, got 3"),
+        ("hint_cost: -1\n", "hint_cost:", "hint_cost"),
+        ("worse_penalty: -5\n", "worse_penalty:", "worse_penalty"),
+        ("drill_duration: -1s\n", "drill_duration:", "cannot be negative"),
+        (
+            "objectives:\n  - hold: slo_attainment >= 0.9\n    window: from 11m\n    weight: 1\n",
+            "window: from 11m",
+            "opens after the scenario ends",
+        ),
+        (
+            "objectives:\n  - hold: slo_attainment >= 0.9\n    window: after nobody\n    weight: 1\n",
+            "window: after",
+            "no critical task 'nobody' (tasks: act)",
+        ),
+        (
+            "objectives:\n  - hold: slo_attainment >= 0.9\n    weight: 1001\n",
+            "weight: 1001",
+            "at most 1000",
+        ),
+    ],
+)
+def test_a_mistake_in_a_drill_section_names_its_line(extra, anchor, message):
+    """Each drill section's mistakes come back at the line that holds them (reference steps
+    outside the scenario or without a command, penalty patterns that are no command,
+    negative points and costs, hints that are not text, windows that open too late or
+    after no task, weights over 1000)."""
+    body = _TASK1 + extra
+    probs = _problems(body)
+    assert any(message in m for _, m in probs), probs
+    assert _line(body, anchor) in [ln for ln, m in probs if message in m], probs
+
+
+def test_a_drill_reads_back_what_it_was_given():
+    """Penalties, hints and costs, the reference's steps (one per command) and a drill
+    clock of its own reach the drill as written."""
+    _, sc = _drill(
+        _TASK1
+        + 'penalties:\n  - do: "repair  *"\n    points: 3\n    why: too early\n'
+        + "reference:\n  - at: 2m\n    do: [fail pod-01, fail pod-02]\n    why: both\n"
+        + "  - at: 8m\n    do: repair pod-01\n"  # the drill's last instant
+        + "objectives:\n  - hold: slo_attainment >= 0.9\n    weight: 1000\n"
+        + "hints: [' look up ']\nhint_cost: 2.5\nworse_penalty: 0\ndrill_duration: 8m\n"
+    )
+    d = sc.drill
+    assert [(p.do, p.points, p.why) for p in d.penalties] == [("repair *", 3.0, "too early")]
+    assert [(s.at_s, s.command.text, s.why) for s in d.reference] == [
+        (120.0, "fail pod-01", "both"),
+        (120.0, "fail pod-02", "both"),
+        (480.0, "repair pod-01", ""),
+    ]
+    assert d.objectives[0].weight == 1000.0
+    assert d.hints == ("look up",) and d.hint_cost == 2.5 and d.worse_penalty == 0.0
+    assert d.duration_s == 480.0
