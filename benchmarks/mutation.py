@@ -422,6 +422,31 @@ def report(rows: list[dict], eq: list[tuple[str, str, str]]) -> None:
             print(f"   {r['module']}:{r['line']}  {r['op']}  {r['outcome']}")
 
 
+def markdown(rows: list[dict], eq: list[tuple[str, str, str]]) -> str:
+    """The per-module and per-package table of ``benchmarks/MUTATION.md``: score = killed ÷
+    (tried − not reached − equivalent), a survivor no candidate test reaches counting as
+    neither killed nor a miss of the tests (the tool's, to look into)."""
+    by_mod, by_group = defaultdict(list), defaultdict(list)
+    for r in rows:
+        by_mod[r["module"]].append(r)
+        by_group[group_for(r["module"])].append(r)
+
+    def line(name: str, rs: list[dict]) -> str:
+        n, k, s, e, nr = _counts(rs, eq)
+        d = n - nr - e
+        score = f"{k}/{d} = {k / d:.0%}" if d else "–"
+        return f"| {name} | {n} | {k} | {s - e - nr} | {nr} | {e} | {score} |"
+
+    out = [
+        "| module | tried | killed | survived | not reached | equivalent | score |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    out += [line(m.removeprefix("twin/core/"), by_mod[m]) for m in sorted(by_mod)]
+    out += [line(f"**{g}**", by_group[g]) for g in sorted(by_group)]
+    out.append(line("**total**", rows))
+    return "\n".join(out)
+
+
 def njit_modules() -> list[str]:
     """Every core module with a numba kernel (``@njit``): coverage sees no line of a
     compiled body, so those lines are mapped by a second run with the kernels as Python."""
@@ -523,9 +548,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--keep-map", type=Path, help="save the map here (for --map)")
     ap.add_argument("--report", type=Path, help="print the report of a --json file, run nothing")
+    ap.add_argument(
+        "--markdown", action="store_true", help="with --report: MUTATION.md's table instead"
+    )
     args = ap.parse_args(argv)
     if args.report:
-        report(json.loads(args.report.read_text()), load_equivalent())
+        rows = json.loads(args.report.read_text())
+        if args.markdown:
+            print(markdown(rows, load_equivalent()))
+        else:
+            report(rows, load_equivalent())
         return 0
     if args.json and args.json.exists():
         args.json.unlink()
