@@ -429,3 +429,52 @@ def test_speculative_drafts_add_accepted_tokens_and_one_layer_of_work_each(
     # per request, a step of (1 + drafts) query tokens is slower, but less than the tokens it gains
     t1, t2 = _step(base, 16), _step(spec, 16)
     assert t1 < t2 < t1 * (1 + drafts)
+
+
+def _with(catalog, **constants):
+    return dataclasses.replace(catalog, constants={**catalog.constants, **constants})
+
+
+def test_each_collectives_latency_is_paid_per_layer_and_per_peer(catalog):
+    """The α of a step's collectives, from the catalog's latencies: a tensor-parallel dense
+    layer all-reduces twice (2 × the NVLink latency per layer); an expert-parallel layer
+    dispatches and combines (2 × (the latency + one per-peer cost for each of the g − 1
+    other GPUs)); a pipeline hands each micro-batch on pp − 1 times over the scale-out
+    fabric. One microsecond more of each adds exactly that many to a step."""
+    k = catalog.constants
+    h100, b200 = catalog.gpu("h100"), catalog.gpu("b200")
+    llama, r1 = catalog.model("llama-3.3-70b"), catalog.model("deepseek-r1")
+    cases = [
+        # (gpu, model, split, constant raised by 1 µs, extra µs a step)
+        (h100, llama, Parallelism(8), "scale_up_latency_us", 2 * llama.layers),
+        (h100, llama, Parallelism(8, pp=2), "scale_out_latency_us", 1),
+        (h100, llama, Parallelism(8, pp=4), "scale_out_latency_us", 3),
+        (h100, llama, Parallelism(8), "scale_out_latency_us", 0),  # one board: no hop
+        (b200, r1, Parallelism(8, dp_attention=True), "a2a_peer_us", 2 * 7 * r1.layers),
+        (b200, r1, Parallelism(8, dp_attention=True), "scale_up_latency_us", 2 * r1.layers),
+    ]
+    for gpu, model, par, key, extra_us in cases:
+        base = Replica(gpu, model, "fp8", par, catalog)
+        more = Replica(gpu, model, "fp8", par, _with(catalog, **{key: k[key] + 1.0}))
+        for batch in (1.0, 32.0):
+            assert _step(more, batch) - _step(base, batch) == pytest.approx(
+                extra_us * 1e-6, rel=1e-6, abs=1e-12
+            ), (gpu.id, par, key)
+
+
+@pytest.mark.parametrize(
+    ("gpu", "model", "tokens", "context"),
+    [("h100", "llama-3.3-70b", 16384.0, 8192.0), ("b200", "gpt-oss-120b", 8192.0, 65536.0)],
+)
+def test_at_half_clock_a_compute_bound_prefill_takes_twice_as_long(
+    catalog, gpu, model, tokens, context
+):
+    """A power cap or a thermal throttle halves the SM clock: on one GPU, a long prefill is
+    compute-bound throughout — its GEMMs, its attention's matmuls, its softmax (the bound
+    of gpt-oss's 64-wide heads at a long context) and its kernels' gaps all run at the
+    clock — so all but the fixed per-step host time doubles."""
+    r = Replica(catalog.gpu(gpu), catalog.model(model), "fp8", Parallelism(1), catalog)
+    host = r.eff.step_overhead_ms * 1e-3
+    full = float(r.step(0.0, 0.0, tokens, context, 1.0).t_s)
+    half = float(r.step(0.0, 0.0, tokens, context, 0.5).t_s)
+    assert half - host == pytest.approx(2.0 * (full - host), rel=1e-9)

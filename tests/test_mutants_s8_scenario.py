@@ -255,6 +255,10 @@ expect:
   - deployment llama-70b replicas_up <= 12
   - rack pod-01 state == ok always
   - deployment llama-70b replicas_up >= 16 during 5s..25s
+  - feed feed-a capacity_kw == 400kW
+  - feed feed-b load_kw >= 1kW
+  - loop crah-1 capacity_kw == 250kW
+  - loop crah-1 load_kw >= 1kW at 60s
 """
 
 
@@ -262,7 +266,7 @@ def test_each_verdict_reports_what_was_observed_when_and_by_how_much():
     """A rack of four replicas fails at 30 s: a ``during`` or ``always`` expectation fails
     at the first check after it, reporting the worst reading (12 of 16, by 4); ``at 60s``
     reads at 60 s; a bare one reads the end; a string state has no "by"; a window that
-    closed before the failure passes with what it saw."""
+    closed before the failure passes with what it saw; a feed's and a loop's figures are their own."""
     sc = scenario_from_doc(load_text(_VERDICTS, "v.yaml"), "v.yaml")
     rep = scenario_report(Runner(sc).run())["expectations"]
     v = [(e["status"], e["observed"], e["by"]) for e in rep]
@@ -272,6 +276,9 @@ def test_each_verdict_reports_what_was_observed_when_and_by_how_much():
     assert v[2][:2] == ("passed", 12)
     assert v[3][0] == "failed" and v[3][1] != "ok" and v[3][2] is None and 30 <= when[3] <= 31
     assert v[4][:2] == ("passed", 16)
+    # a feed and a cooling loop are read as themselves (not one for the other)
+    assert v[5] == ("passed", 400.0, None) and v[7] == ("passed", 250.0, None)
+    assert v[6][0] == v[8][0] == "passed" and v[6][1] > 1 and v[8][1] > 1
 
 
 @pytest.mark.parametrize(
