@@ -19,6 +19,7 @@ from test_mutants_scenario import _problems
 from twin.cli import main
 from twin.core.api import margin
 from twin.core.engine import Factory
+from twin.core.errors import TwinError
 from twin.core.scenario import Runner, scenario_from_doc
 from twin.core.scenario.parse import parse_condition
 from twin.core.serving import Parallelism, Replica, ServingError, Workload
@@ -158,6 +159,20 @@ def test_a_deployment_with_no_replica_up_shows_an_empty_batch(tmp_path):
     cmd(f, "fail row-b-02")
     d = run(f, 2).deployments[1]
     assert d.replicas_up == 0 and d.running == 0.0 and d.batch_mean == 0.0
+
+
+def test_the_swap_preview_of_a_command_being_typed_is_empty_until_it_names_real_things(small):
+    """The TUI previews a swap's warning while the operator types: an unknown GPU or a
+    target that is no set of racks previews nothing (the command, once entered, says why)
+    rather than raising in the screen (actions.py: the refusal no longer caught)."""
+    f = Factory(small)
+    run(f, 1)
+    assert f.swap_warning("row-a", "zz9000") == ""
+    assert f.swap_warning("row-zz", "b200") == ""
+    assert f.swap_warning("feed-a", "b200") == ""
+    with pytest.raises(TwinError, match="swap takes a rack, row or group"):
+        cmd(f, "swap feed-a b200")  # what entering it says
+    assert f.swap_warning("row-a", "b200").startswith("warning: row-a-pdu-")
 
 
 def _diurnal(d):
