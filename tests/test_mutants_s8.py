@@ -175,6 +175,17 @@ def test_the_swap_preview_of_a_command_being_typed_is_empty_until_it_names_real_
     assert f.swap_warning("row-a", "b200").startswith("warning: row-a-pdu-")
 
 
+def test_a_surge_says_it_is_over_from_what_it_surged(small):
+    """A site-wide surge ends with "surge over" from "demand", a class's from that class
+    (factory.py: the source of the event, ``workload or "demand"`` read with ``and``)."""
+    f = Factory(small)
+    run(f, 1)
+    cmd(f, "surge 2 5s")
+    cmd(f, "surge 3 10s chat")
+    events = [(e.source, e.message) for e in run(f, 12).events]
+    assert ("demand", "surge over") in events and ("chat", "surge over") in events
+
+
 def _diurnal(d):
     d["tick"] = "10s"
     for w in d["workloads"]:
