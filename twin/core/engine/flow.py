@@ -252,6 +252,7 @@ class Flow:
             self._t_dec_last, self._tau_last, self._pf_rho, self.row_out_s, self.row_user_s,
             P.NORM_GRID, self.prof_tdec, self.prof_ud, self._tpf_flat, self._pfu_flat,
             self.chunk, self._pf_scale, self.pf_grid, float(self.k["power_gamma"]),
+            self.prof_mixq, self._tmix_flat, self._umix_flat,
             self._len_any_isl, self.len_isl_d, self.len_w, _MIDS, self._len_ones,
             self._len_eps2_flat, self.len_g, self.len_osl, self.len_z, self._len_zeros,
             self._len_tpot_w2,
