@@ -181,21 +181,26 @@ def dense_precision(model: LLM, precision: str, constants) -> str:
 def ep_imbalance(gpu: GPU, model: LLM, precision: str, par: Parallelism, constants) -> float:
     """How much more expert work the busiest rank of an expert-parallel group gets than
     the mean (``(max − mean) / mean`` of the tokens it receives): routing favours hot
-    experts, so the hottest rank bounds every MoE layer. Wide groups (EP > 8) run a load
-    balancer (redundant experts, EPLB) except on the path the catalog says has none: a
-    vendor's fp8 wide-EP recipe inside one scale-up domain that drafts with MTP
-    (TensorRT-LLM's NVL72 WIDEEP without EPLB; SGLang's wide-EP recipes balance and do not
-    draft there). Groups of 8 or fewer hold 32 or
-    more experts per rank, whose loads average out."""
-    if not model.is_moe or par.tp_experts or par.tp <= 8:
+    experts, so the hottest rank bounds every MoE layer.
+
+    The catalog holds the ratio measured on one group width, balanced (redundant hot
+    experts, EPLB) and not. Other widths scale as the largest of ``g`` ranks' loads, each
+    the sum of ``E/g`` experts' skewed loads: ``∝ √(g/E) · √(2 ln g)``. Groups run balanced
+    except on the path the catalog says has none: a vendor's fp8 expert group wider than 8
+    inside one scale-up domain that drafts with MTP (TensorRT-LLM's NVL72 WIDEEP without
+    EPLB; SGLang's wide-EP recipes balance and draft none there)."""
+    g = par.tp
+    if not model.is_moe or par.tp_experts or g <= 1:
         return 0.0
     rule = constants["ep_load_imbalance"]
+    g0 = float(rule["measured_ep"])
+    scale = math.sqrt(g * math.log(g) / (g0 * math.log(g0)))
     # TensorRT-LLM's WIDEEP is the rack-scale (NVLink-domain) path; groups spanning 8-GPU
     # boards over the fabric are SGLang/DeepEP deployments, which balance
-    in_domain = par.tp <= gpu.scale_up_domain_gpus
+    in_domain = 8 < g <= gpu.scale_up_domain_gpus
     paths = rule["unbalanced_paths"].get(gpu.vendor, ())
     unbalanced = in_domain and par.mtp > 0 and precision in paths
-    return float(rule["unbalanced" if unbalanced else "balanced"])
+    return float(rule["unbalanced" if unbalanced else "balanced"]) * scale
 
 
 def path_speed(eff: Efficiency, model: LLM, precision: str) -> float:
