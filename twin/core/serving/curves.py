@@ -582,7 +582,8 @@ def at_interactivity(
             j = len(ups) - 1
             est, batch = float(c.tok_s_per_gpu[j]), None  # even the largest batch is fast enough
         else:
-            j = int(np.searchsorted(-ups, -tok_s_per_user))  # ups is decreasing
+            # ups is decreasing; at least 1: exactly batch 1's speed is between grid points 0 and 1
+            j = max(1, int(np.searchsorted(-ups, -tok_s_per_user)))
             # a step's time is close to linear in the batch: interpolate the batch in it
             batch = float(
                 np.interp(1.0 / tok_s_per_user, c.step_s[j - 1 : j + 1], c.batch[j - 1 : j + 1])
