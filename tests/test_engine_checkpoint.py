@@ -108,6 +108,10 @@ def test_every_field_of_a_restored_factory_equals_the_original(small, catalog):
             "_masks_cache",  # derived-array caches, keyed by the state they derive from
             "_clocks_cache",
             "_kv_cache",
+            "_row_inputs",  # flow.py: the tick's inputs gathered per row (a cache)
+            "_serve_scratch",  # flow.py and power.py: scratch arrays kept across ticks
+            "_power_scratch",
+            "_serving_rows",  # metrics.py: the rows that serve and their capacity (a cache)
             "_history",  # compared through the checkpoint bytes below (as ``history``)
             "_raw_rates",  # ticks' raw gauge inputs: all computed before a checkpoint,
             "_raw_hists",  # so none is pending on either side

@@ -124,6 +124,9 @@ class Factory(
         self.class_surge = np.ones(self.n_cls)
         self._cls_tick_rate = np.zeros(self.n_cls)
         self._cls_shed_rate = np.zeros(self.n_cls)
+        # flow.py: the tick's fixed per-class figures as floats, and zeros nothing writes to
+        self._cls_rate_list, self._cls_burst_list = self.cls_rate.tolist(), self.cls_burst.tolist()
+        self._zeros_cls = np.zeros(self.n_cls)
         self.faults_enabled = False
         self.scale_to: dict[int, int] = {}  # deployment index -> replicas serving (scale)
         self._grid_index = np.arange(len(P.NORM_GRID), dtype=float)

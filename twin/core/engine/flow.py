@@ -112,36 +112,59 @@ class Flow:
         replica's, and requests on replicas that just went down or stopped accepting go:
         running ones fail, queued ones are retried elsewhere."""
         self._regroup(k.up, k.accepting, k.clock, k.slow, k.kvk)
-        rr, w = self.row_rep, self.row_w
-        k.up_r, k.acc_r = k.up[rr], k.accepting[rr]
-        k.clock_r, k.cw_r, k.slow_r = k.clock[rr], k.cw[rr], k.slow[rr]
-        counts = np.zeros((N_COUNTS, self.n_cls))
-        retry, retry_tsum = np.zeros(self.n_cls), np.zeros(self.n_cls)
-        newly_down = None if self.rep_up is k.up else self.rep_up[rr] & ~k.up_r
-        if newly_down is not None and newly_down.any():
-            retry, retry_tsum = self._take_queued(newly_down)
-            counts[3] += self._per_class(
-                self.run[newly_down] * w[newly_down][:, None], self.rw_slot_cls0[newly_down]
-            )  # running requests are lost
-            self.run[newly_down] = 0.0
-            dropped = int(counts[3].sum())
-            if dropped:
-                self._event(
-                    "warning",
-                    "serving",
-                    f"{int(w[newly_down].sum())} replicas lost; {dropped:,} running requests "
-                    f"failed, {int(retry.sum()):,} queued retried elsewhere",
-                )
+        rr = self.row_rep
+        g = self._row_inputs
+        if not (
+            g is not None and g[0] is rr and g[1] is k.up and g[2] is k.accepting
+            and g[3] is k.clock and g[4] is k.slow
+        ):  # fmt: skip
+            # the inputs (cached per health and clock state) and the rows are the same
+            # objects as last tick's: so are their gathers (which nothing writes to)
+            g = self._row_inputs = (
+                rr, k.up, k.accepting, k.clock, k.slow,
+                k.up[rr], k.accepting[rr], k.clock[rr], k.cw[rr], k.slow[rr],
+            )  # fmt: skip
+        k.up_r, k.acc_r, k.clock_r, k.cw_r, k.slow_r = g[5:]
+        k.counts = np.zeros((N_COUNTS, self.n_cls))
+        k.retried = False
+        if self.rep_up is not k.up:
+            newly_down = self.rep_up[rr] & ~k.up_r
+            if newly_down.any():
+                self._lose_rows(k, newly_down)
         self.rep_up = k.up
         if k.blocked:  # drained, cut off or down: their queued requests go elsewhere
             stuck = ~k.acc_r & (self.q_cnt > 0).any(axis=1)  # any slot, not just the head
             if stuck.any():
-                n, tsum = self._take_queued(stuck)
-                retry, retry_tsum = retry + n, retry_tsum + tsum
-        k.counts, k.retry = counts, retry
+                self._retry_rows(k, stuck)
+        if not k.retried:
+            k.retry = k.retry_t = self._zeros_cls
+
+    def _lose_rows(self, k: TickVars, newly_down: np.ndarray) -> None:
+        """Rows whose replicas just went down: running requests fail, queued ones retry."""
+        w = self.row_w
+        self._retry_rows(k, newly_down)
+        k.counts[3] += self._per_class(
+            self.run[newly_down] * w[newly_down][:, None], self.rw_slot_cls0[newly_down]
+        )  # running requests are lost
+        self.run[newly_down] = 0.0
+        dropped = int(k.counts[3].sum())
+        if dropped:
+            self._event(
+                "warning",
+                "serving",
+                f"{int(w[newly_down].sum())} replicas lost; {dropped:,} running requests "
+                f"failed, {int(k.retry.sum()):,} queued retried elsewhere",
+            )
+
+    def _retry_rows(self, k: TickVars, rows: np.ndarray) -> None:
+        """The queued requests of ``rows`` go to be routed again this tick."""
+        n, tsum = self._take_queued(rows)
+        if k.retried:
+            n, tsum = k.retry + n, k.retry_tsum + tsum
+        k.retry, k.retry_tsum, k.retried = n, tsum, True
         # retried requests keep their first arrival (per class, the mean of theirs): the
         # client's timeout and their TTFT count from it, not from the retry
-        k.retry_t = retry_tsum / np.maximum(retry, 1e-300)
+        k.retry_t = tsum / np.maximum(n, 1e-300)
 
     def _take_queued(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Empty the queues of ``rows`` (a mask); their requests per class (each row's
@@ -189,16 +212,17 @@ class Flow:
         lam = [
             r * d * surge * s
             for r, d, s in zip(
-                self.cls_rate.tolist(), self._diurnal(self.now), self.class_surge.tolist(),
+                self._cls_rate_list, self._diurnal(self.now), self.class_surge.tolist(),
                 strict=True,
             )
         ]  # fmt: skip
-        fresh = np.array(
-            burst_draws(self.rng_arrivals, [x * dt for x in lam], self.cls_burst.tolist())
-        )
-        k.arrivals = fresh + k.retry  # retries are routed again, but arrived once
+        fresh = burst_draws(self.rng_arrivals, [x * dt for x in lam], self._cls_burst_list)
         k.counts[5] = fresh
-        k.retry_frac = k.retry / np.maximum(k.arrivals, 1e-300)
+        if k.retried:  # retries are routed again, but arrived once
+            k.arrivals = k.counts[5] + k.retry
+            k.retry_frac = k.retry / np.maximum(k.arrivals, 1e-300)
+        else:
+            k.arrivals, k.retry_frac = k.counts[5].copy(), self._zeros_cls
         self._cls_tick_rate = np.array(lam)
 
     def _serve(self, k: TickVars) -> None:
@@ -210,15 +234,18 @@ class Flow:
         admitted requests to their decode replicas across the fabric; decode steps in the
         time the tick leaves, completions, TPOT (spread over output lengths), SLO counts
         and each replica's power activity."""
-        n_row, n_cls, n_slot = len(self.row_w), self.n_cls, self.n_slot
-        k.add, k.tok_req, k.B = np.empty((n_row, n_slot)), np.empty(n_cls), np.empty(n_row)
-        load = np.empty(n_row)
+        n_row = len(self.row_w)
+        sc = self._serve_scratch
+        if sc is None or sc[0] != n_row or sc[1].shape[1] != self.n_slot:
+            sc = self._serve_scratch = self._new_scratch(n_row)
+        _, k.add, k.tok_req, k.B, load, ttft, tpot, k.dyn_full, k.pf_tokens, t_dec_prev = sc
         code = POLICY_CODES.get(self.policy, -1)
         route = code >= 0
         if not route:  # a policy written in Python (``routing.POLICIES``), class by class
             self._route_python(k, load, code)
         first = self._t_dec_last is None
-        t_dec_prev = np.empty(n_row) if first else self._t_dec_last
+        if not first:
+            t_dec_prev = self._t_dec_last
         kv_on = self._has_disagg and len(self.link_ids) > 0
         if kv_on:  # KV of prefill replicas crosses the fabric (fabric.py)
             kv_base, kv_pf = self._kv_links()
@@ -229,9 +256,7 @@ class Flow:
             healthy, capacity, link_out = self.link_load, 0.0, self.link_load
         self._t_dec_last = np.empty(n_row)
         self.row_out_s, self.row_user_s = np.empty(n_row), np.empty(n_row)
-        k.dyn_full, self.row_util = np.empty(n_row), np.empty(n_row)  # power.py
-        ttft, tpot = np.empty((n_cls, HIST_BUCKETS)), np.empty((n_cls, HIST_BUCKETS))
-        k.pf_tokens = np.empty(n_row)
+        self.row_util = np.empty(n_row)  # power.py
         k.out_tokens, xfer_gb_s = serve_rows(
             route, code, self.now - self.dt, self.dt, PREFILL_TIME_SHARE, first,
             self._has_disagg, self._has_sessions, k.arrivals, k.retry_frac, k.retry_t,
@@ -252,6 +277,7 @@ class Flow:
             self._t_dec_last, self._tau_last, self._pf_rho, self.row_out_s, self.row_user_s,
             P.NORM_GRID, self.prof_tdec, self.prof_ud, self._tpf_flat, self._pfu_flat,
             self.chunk, self._pf_scale, self.pf_grid, float(self.k["power_gamma"]),
+            self.prof_mixq, self._tmix_flat, self._umix_flat,
             self._len_any_isl, self.len_isl_d, self.len_w, _MIDS, self._len_ones,
             self._len_eps2_flat, self.len_g, self.len_osl, self.len_z, self._len_zeros,
             self._len_tpot_w2,
@@ -265,6 +291,16 @@ class Flow:
             self._fabric_load(0.0)
         k.pf_total = float(k.pf_tokens @ self.row_w)
         k.ttft, k.tpot = ttft, tpot  # metrics.py: into their windows
+
+    def _new_scratch(self, n_row: int) -> tuple:
+        """``_serve``'s scratch arrays for ``n_row`` rows: written in full by each tick
+        before any is read, read by nothing after the tick (kept until the rows change)."""
+        n_cls = self.n_cls
+        return (
+            n_row, np.empty((n_row, self.n_slot)), np.empty(n_cls), np.empty(n_row),
+            np.empty(n_row), np.empty((n_cls, HIST_BUCKETS)), np.empty((n_cls, HIST_BUCKETS)),
+            np.empty(n_row), np.empty(n_row), np.empty(n_row),
+        )  # fmt: skip
 
     def _route_python(self, k: TickVars, load: np.ndarray, code: int) -> None:
         """A policy written in Python sees one entry per replica; a row gets its replicas'

@@ -50,7 +50,8 @@ def serve_rows(
     # rows: state
     run, q_cnt, q_t, q_tok, q_cls, t_dec_prev, t_dec, tau_last, pf_rho, out_s, user_s,
     # the serving model's tables
-    norm_grid, prof_tdec, prof_ud, tpf, pfu, chunk, pf_scale, pf_grid, gamma,
+    norm_grid, prof_tdec, prof_ud, tpf, pfu, chunk, pf_scale, pf_grid, gamma, mix_q, tmix,
+    umix,
     # length spreads (``lengths.py``)
     has_isl, isl_d, len_w, mids, ones, eps2, len_g, len_osl, len_z, zeros, tpot_w,
     # outputs and scratch
@@ -116,7 +117,7 @@ def serve_rows(
         cls_timeout, role, acc, B, bmax, room, cw_r, slow_r, t_dec_prev, tau_last, pf_rho, prof,
         chunk, pf_scale, pf_grid, tpf, pfu, kv_bw, kv_bytes, lat, cls_slo_ttft, len_kingman,
         shift, len_cumw, cls_slot, w, counts[6], ttft_hist, adm, ok_take, pf_tokens, pf_time,
-        pf_u,
+        pf_u, mix_q, norm_grid, prof_tdec, prof_ud, tmix, umix,
     )  # fmt: skip
     ttft_out[:] = 0.0
     if spread:

@@ -275,6 +275,7 @@ class Metrics:
         # ticks recorded; ``_history.count`` of them are in the history, and ``_gauges``
         # holds the gauges of the first ``_gauges_at``
         self._recorded = self._gauges_at = 0
+        self._serving_rows = None  # ``_record_tick``'s serving rows (a cache)
 
     def _record_tick(self, k) -> None:
         """The tick's latency histograms and counts into their windows (``k.ttft``,
@@ -295,10 +296,20 @@ class Metrics:
         wt.advance()
         wp.advance()
         wc.advance()
-        # per row of identical replicas (rows.py), each counted ``row_w`` times
-        serving = k.up_r & self.rw_serves
-        w = self.row_w[serving]
-        cap = float(self.rw_cap_tok_s[serving] @ w)
+        # per row of identical replicas (rows.py), each counted ``row_w`` times; the rows
+        # that serve and their capacity, cached while the rows and ``up_r`` are the same
+        sv = self._serving_rows
+        if sv is None or sv[0] is not k.up_r or sv[1] is not self.rw_serves:
+            serving = k.up_r & self.rw_serves
+            w = self.row_w[serving]
+            sv = self._serving_rows = (
+                k.up_r,
+                self.rw_serves,
+                serving,
+                w,
+                float(self.rw_cap_tok_s[serving] @ w),
+            )
+        _, _, serving, w, cap = sv
         self._raw_rates[i] = (
             self.now,
             k.out_tokens / dt,

@@ -92,23 +92,46 @@ class Power:
         self.pdu_load = np.zeros(n_p)
         self.feed_load = np.zeros(len(self.feed_ids))
         self.loop_load = np.zeros(len(self.loop_ids))
+        k = self.k
+        self._power_k = tuple(
+            float(k[name])
+            for name in (
+                "clock_power_exponent", "voltage_floor_clock", "host_power_idle_fraction",
+                "throttle_clock", "breaker_trip_s", "breaker_instant_multiple",
+                "gpu_temp_rise_at_tdp_c", "gpu_throttle_c", "gpu_shutdown_c",
+            )
+        )  # fmt: skip
+        self._full_clock = np.ones(n_r)  # every rack at full clock: nothing writes to it
+        self._power_scratch = None
 
     def _power_and_heat(self, dyn_full, clock) -> float:
         """Rack, PDU and feed power from each row of replicas' GPU power at full clock
         (``dyn_full``, W per GPU above idle; ``kernel.decode_rows``), caps, breakers, heat:
-        two compiled calls (``power_kernel.loads`` and ``settle``) around the caps'
-        controllers. ``clock``: each row's (``rows.py``; the power tree sums (row, rack)
-        pairs). Returns the racks' power, kW."""
-        k = self.k
+        one compiled call (``power_kernel.loads_settled``) when no cap's controller has
+        anything to do, else two (``loads`` and ``settle``) around the controllers.
+        ``clock``: each row's (``rows.py``; the power tree sums (row, rack) pairs).
+        Returns the racks' power, kW."""
+        cexp, vfloor, idle_f, thr_clock, trip_s, instant, rise, thr_c, shut_c = self._power_k
         n_r, n_p = len(self.rack_ids), len(self.pdu_ids)
-        cexp, vfloor = float(k["clock_power_exponent"]), float(k["voltage_floor_clock"])
-        idle_f = float(k["host_power_idle_fraction"])
-        pair_clock, live = np.empty(len(self.pair_row)), np.empty(n_r, bool)
-        rack_kw, gpu_kw, dyn_rack = np.empty(n_r), np.empty(n_r), np.empty(n_r)
-        # fresh arrays: a caller may hold the last ones
+        sc = self._power_scratch
+        if sc is None or len(sc[0]) != len(self.pair_row):
+            sc = self._power_scratch = (
+                np.empty(len(self.pair_row)), np.empty(n_r, bool), np.empty(n_r),
+                np.empty(n_r), np.empty(n_p, bool), np.empty(n_r, dtype=np.int64),
+            )  # fmt: skip
+        pair_clock, live, gpu_kw, dyn_rack, trip, event = sc  # scratch: nothing keeps them
+        # fresh arrays: a caller (a snapshot) may hold the last ones
+        rack_kw = self.rack_power_kw = np.empty(n_r)
         self.rack_util = np.empty(n_r)
         self.pdu_load, self.feed_load = np.empty(n_p), np.empty(len(self.feed_ids))
-        it_kw, dyn_kw, capped, floor_lo, floor_hi = PK.loads(
+        self.pdu_heat = self.pdu_heat.copy()
+        self.inlet_c = self.inlet_c.copy()
+        self.gpu_temp_c = np.empty_like(self.inlet_c)
+        self.throttled = self.throttled.copy()
+        self.rack_tripped = self.rack_tripped.copy()
+        self.loop_load = np.empty(len(self.loop_ids))
+        ambient = float(self.layout.site.ambient_c)
+        loads = (
             dyn_full, clock, self.pair_row, cexp, vfloor, self.pair_rack, self.pair_kw,
             self.pair_share, self.row_util, self.reps_per_rack, self._rack_idle_kw,
             self._rack_spare_kw, self.rack_host_kw, idle_f, self.rack_powered,
@@ -117,33 +140,35 @@ class Power:
             self.rack_min_clock, pair_clock, live, self.rack_util, rack_kw, gpu_kw, dyn_rack,
             self.pdu_load, self.feed_load,
         )  # fmt: skip
-        self.rack_power_kw = rack_kw
-        # caps: GPU power limits act in hardware within milliseconds, so the controllers
-        # pick clocks from this tick's draw and any lowered clock applies to it at once
-        self.cap_clock = self._cap_clocks(
-            rack_kw, dyn_rack, it_kw, dyn_kw, capped, floor_lo, floor_hi
-        )
-        self.pdu_heat = self.pdu_heat.copy()
-        self.inlet_c = self.inlet_c.copy()
-        self.gpu_temp_c = np.empty_like(self.inlet_c)
-        self.throttled = self.throttled.copy()
-        self.rack_tripped = self.rack_tripped.copy()
-        self.loop_load = np.empty(len(self.loop_ids))
-        trip, event = np.empty(n_p, bool), np.empty(n_r, dtype=np.int64)
-        n_trip, n_event, it_kw = PK.settle(
-            self.dt, self.cap_clock, float(k["throttle_clock"]), self.pair_first, pair_clock,
-            dyn_full, cexp, vfloor, self.pair_row, self.pair_rack, self.pair_kw,
-            self.pair_share, self.row_util, self.reps_per_rack, self._rack_idle_kw,
-            self._rack_spare_kw, self.rack_host_kw, idle_f, live, self.rack_pdus,
-            self.rack_pdu_alive, self.pdu_feed, self.rack_util, rack_kw, gpu_kw, dyn_rack,
-            self.pdu_load, self.feed_load, self.pdu_cap, self.pdu_tripped, self.pdu_failed,
-            float(k["breaker_trip_s"]), float(k["breaker_instant_multiple"]), self.pdu_heat,
-            trip, float(self.layout.site.ambient_c), self.rack_loop, self.loop_failed,
-            self.loop_cap, self.loop_frac, self.rack_heat_kj_per_k, self.rack_cool_tau_s,
-            self.rack_gpus, self.sku_tdp_w, float(k["gpu_temp_rise_at_tdp_c"]),
-            float(k["gpu_throttle_c"]), float(k["gpu_shutdown_c"]), self.inlet_c,
-            self.gpu_temp_c, self.throttled, self.rack_tripped, self.loop_load, event,
+        settled, it_kw, dyn_kw, capped, floor_lo, floor_hi, n_trip, n_event = PK.loads_settled(
+            *loads, self.pue, self._envelope_kw() * HEADROOM, self.site_clock, self.site_shed,
+            self._full_clock, self.dt, thr_clock, self.pair_first, self.pdu_cap,
+            self.pdu_tripped, self.pdu_failed, trip_s, instant, self.pdu_heat, trip, ambient,
+            self.rack_loop, self.loop_failed, self.loop_cap, self.loop_frac,
+            self.rack_heat_kj_per_k, self.rack_cool_tau_s, self.rack_gpus, self.sku_tdp_w,
+            rise, thr_c, shut_c, self.inlet_c, self.gpu_temp_c, self.throttled, self.loop_load,
+            event,
         )  # fmt: skip
+        if settled:
+            self.cap_clock = self._full_clock  # what ``_cap_clocks`` returns then
+        else:
+            # caps: GPU power limits act in hardware within milliseconds, so the controllers
+            # pick clocks from this tick's draw and any lowered clock applies to it at once
+            self.cap_clock = self._cap_clocks(
+                rack_kw, dyn_rack, it_kw, dyn_kw, capped, floor_lo, floor_hi
+            )
+            n_trip, n_event, it_kw = PK.settle(
+                self.dt, self.cap_clock, thr_clock, self.pair_first, pair_clock, dyn_full,
+                cexp, vfloor, self.pair_row, self.pair_rack, self.pair_kw, self.pair_share,
+                self.row_util, self.reps_per_rack, self._rack_idle_kw, self._rack_spare_kw,
+                self.rack_host_kw, idle_f, live, self.rack_pdus, self.rack_pdu_alive,
+                self.pdu_feed, self.rack_util, rack_kw, gpu_kw, dyn_rack, self.pdu_load,
+                self.feed_load, self.pdu_cap, self.pdu_tripped, self.pdu_failed, trip_s,
+                instant, self.pdu_heat, trip, ambient, self.rack_loop, self.loop_failed,
+                self.loop_cap, self.loop_frac, self.rack_heat_kj_per_k, self.rack_cool_tau_s,
+                self.rack_gpus, self.sku_tdp_w, rise, thr_c, shut_c, self.inlet_c,
+                self.gpu_temp_c, self.throttled, self.rack_tripped, self.loop_load, event,
+            )  # fmt: skip
         if n_trip:
             self._breakers_tripped(trip)
         if n_event:

@@ -264,3 +264,44 @@ def settle(
         gpu_temp, throttled, rack_tripped, loop_load, event,
     )  # fmt: skip
     return n_trip, n_event, np_sum(rack_kw)
+
+
+@njit(cache=True, error_model="numpy")
+def loads_settled(
+    dyn_full, row_clock, pair_row, cexp, vfloor, pair_rack, pair_kw, pair_share, row_util,
+    reps_per_rack, rack_idle_kw, rack_spare_kw, rack_host_kw, idle_f, powered, swapping,
+    tripped, rack_pdus, alive, pdu_feed, rack_cap_kw, pdu_cap_kw, rack_shed, floor, clock,
+    live, rack_util, rack_kw, gpu_kw, dyn_rack, pdu_load, feed_load,
+    # the site's controller: nothing to do while these hold
+    pue, limit_headroom, site_clock, site_shed, full_clock,
+    # ``settle``'s own
+    dt, throttle_clock, pair_first, pdu_cap, pdu_tripped, pdu_failed, trip_s, instant, heat,
+    trip, ambient, rack_loop, loop_failed, loop_cap, loop_frac, heat_kj_per_k, cool_tau_s,
+    rack_gpus, sku_tdp, rise, throttle_c, shutdown_c, inlet, gpu_temp, throttled, loop_load,
+    event,
+):  # fmt: skip
+    """``loads``, then ``settle`` at full clocks (``full_clock``: ones) when no cap's
+    controller has anything to do — no rack or PDU cap, no rack shedding load, the site's
+    clock full, none of its replicas shed and its facility power (``pue`` × IT) within
+    ``limit_headroom`` (``power.Power._cap_clocks`` then returns full clocks and changes
+    nothing) — in one call, the tick's usual case. Returns (settled, IT kW, dynamic kW,
+    capped, floor_lo, floor_hi, breakers tripping, racks with a thermal event); not
+    settled: the caller runs the controllers and ``settle``."""
+    it_kw, dyn_kw, capped, lo, hi = loads(
+        dyn_full, row_clock, pair_row, cexp, vfloor, pair_rack, pair_kw, pair_share, row_util,
+        reps_per_rack, rack_idle_kw, rack_spare_kw, rack_host_kw, idle_f, powered, swapping,
+        tripped, rack_pdus, alive, pdu_feed, rack_cap_kw, pdu_cap_kw, rack_shed, floor, clock,
+        live, rack_util, rack_kw, gpu_kw, dyn_rack, pdu_load, feed_load,
+    )  # fmt: skip
+    if capped or site_clock < 1.0 or site_shed > 0.0 or not it_kw * pue <= limit_headroom:
+        return False, it_kw, dyn_kw, capped, lo, hi, 0, 0
+    n_trip, n_event, it_kw = settle(
+        dt, full_clock, throttle_clock, pair_first, clock, dyn_full, cexp, vfloor, pair_row,
+        pair_rack, pair_kw, pair_share, row_util, reps_per_rack, rack_idle_kw, rack_spare_kw,
+        rack_host_kw, idle_f, live, rack_pdus, alive, pdu_feed, rack_util, rack_kw, gpu_kw,
+        dyn_rack, pdu_load, feed_load, pdu_cap, pdu_tripped, pdu_failed, trip_s, instant, heat,
+        trip, ambient, rack_loop, loop_failed, loop_cap, loop_frac, heat_kj_per_k, cool_tau_s,
+        rack_gpus, sku_tdp, rise, throttle_c, shutdown_c, inlet, gpu_temp, throttled,
+        tripped, loop_load, event,
+    )  # fmt: skip
+    return True, it_kw, dyn_kw, capped, lo, hi, n_trip, n_event

@@ -238,6 +238,8 @@ class Rows:
         self.row_w = np.ones(n)
         self._rows_dirty = self.rows_weighted
         self._row_keys = None  # the inputs rows were last split by (not state: a cache)
+        self._row_inputs = None  # flow.py: this tick's inputs gathered per row (a cache)
+        self._serve_scratch = None  # flow.py: the serving call's scratch arrays
         self._row_tables()
 
     def _row_tables(self) -> None:
