@@ -420,7 +420,8 @@ def test_an_expert_parallel_steps_dispatch_and_combine_carry_each_tokens_experts
     """DP attention with expert parallelism over g GPUs: each of a GPU's T/g tokens is sent
     to its k experts, (g − 1)/g of them on other GPUs, as dispatch (fp8) and combine
     (bf16) bytes of the hidden size, every layer. Halving the link's bandwidth adds that
-    transfer once more to a decode step (inside an NVL72 domain: NVLink only)."""
+    transfer once more to a decode step (inside an NVL72 domain: NVLink only), scaled by
+    the busiest rank's share of the routed tokens."""
     gpu, model = catalog.gpu("gb200"), catalog.model("deepseek-r1")
     slow_link = dataclasses.replace(gpu, scale_up_gb_s=gpu.scale_up_gb_s / 2)
     par = Parallelism(g, dp_attention=True)
@@ -428,7 +429,8 @@ def test_an_expert_parallel_steps_dispatch_and_combine_carry_each_tokens_experts
     for batch in (64.0, 512.0):
         sent = (batch / g) * model.experts_per_token * model.hidden * (g - 1) / g
         moved = sent * (fast.dispatch_bytes + fast.act_bytes) / (gpu.scale_up_gb_s * 1e9)
-        extra = model.layers * moved / fast.eff.net
+        # the hottest rank receives (1 + imbalance)× the mean, and the layer waits for it
+        extra = model.layers * moved * (1.0 + fast.ep_imbalance) / fast.eff.net
         assert _step(slow, batch) - _step(fast, batch) == pytest.approx(extra, rel=1e-6)
 
 
