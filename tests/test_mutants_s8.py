@@ -186,6 +186,25 @@ def test_a_surge_says_it_is_over_from_what_it_surged(small):
     assert ("demand", "surge over") in events and ("chat", "surge over") in events
 
 
+def test_a_kv_handoff_slows_with_the_load_its_own_traffic_puts_on_the_fabric(tmp_path):
+    """A disaggregated request's KV cache crosses the leaf-spine fabric at the links'
+    bandwidth less what the busiest link already carries: on the small factory's 20 Gbps
+    uplinks the transfer is T₀ / (1 − load); on 40 Gbps, T₀/2 / (1 − load/2). The TTFT each
+    adds over a fabric too wide to matter is in that ratio, 2 (1 − load₄₀) / (1 − load₂₀),
+    the loads read off the links gauge — not 2 (flow_kernel.py: the busiest link's load
+    never measured)."""
+    out = {}
+    for i, up in enumerate(("20Gbps", "40Gbps", "4000Gbps")):
+        d = tmp_path / str(i)
+        d.mkdir()
+        s = run(Factory(small_layout(d, lambda doc, up=up: doc["fabric"].update(uplink=up))), 60)
+        ttft = {c.id: c.ttft_p95_s for c in s.classes}["long"]
+        out[up] = (max(link.load for link in s.links), ttft)
+    (b20, t20), (b40, t40), (_, wide) = out.values()
+    assert 0.1 < b20 < 0.5 and b40 == pytest.approx(b20 / 2, rel=0.05)
+    assert (t20 - wide) / (t40 - wide) == pytest.approx(2 * (1 - b40) / (1 - b20), rel=0.06)
+
+
 def _diurnal(d):
     d["tick"] = "10s"
     for w in d["workloads"]:
