@@ -334,9 +334,11 @@ class Rows:
         tdec = self._t_dec_last if self._t_dec_last is not None else np.zeros(0)
         # a row can need a split only where some replica's inputs changed since last tick
         keys, last = (up, accepting, clock, slow, kvk), self.__dict__.get("_row_keys")
-        split = last is None or not all(
-            a is b or np.array_equal(a, b) for a, b in zip(keys, last, strict=True)
-        )
+        split = last is None or not (
+            (up is last[0] and accepting is last[1] and clock is last[2] and slow is last[3]
+             and kvk is last[4])  # the usual tick: the same cached arrays as last tick's
+            or all(a is b or np.array_equal(a, b) for a, b in zip(keys, last, strict=True))
+        )  # fmt: skip
         self._row_keys = keys
         args = (
             self.rep_kind, self.rep_up, up, accepting, clock, slow, kvk, self.q_cnt, self.q_t,
