@@ -133,3 +133,22 @@ def test_a_user_gpu_without_sources_is_refused(tmp_path):
 def test_an_unknown_gpu_is_named_with_a_suggestion(catalog):
     with pytest.raises(UnknownName, match=r"unknown GPU 'h1000' \(did you mean 'h100'\?\)"):
         catalog.gpu("h1000")
+
+
+@pytest.mark.parametrize(
+    "key, value, says",
+    [
+        ("fp4_moe_dense_precision", "fp6", "expected one of bf16, fp8, fp4"),
+        ("ep_load_imbalance", "{measured_ep: 1}", "measured_ep: expected an expert-group width"),
+        ("ep_load_imbalance", "{unbalanced: -1}", "expected a mapping"),
+    ],
+)
+def test_a_constant_override_out_of_its_domain_names_the_line(tmp_path, key, value, says):
+    """Type-correct but meaningless overrides (a precision the catalog has no bytes for, an
+    expert group of one) are refused at load, not as a traceback in the serving model."""
+    (tmp_path / "k.yaml").write_text(
+        f"constants:\n  {key}:\n    value: {value}\n    source: 'E: ours'\n"
+    )
+    with pytest.raises(InputError) as e:
+        load_catalog([tmp_path])
+    assert f"k.yaml:3: constants.{key}.value: {says}" in str(e.value)

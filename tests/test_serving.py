@@ -177,17 +177,18 @@ def test_gpu_power_rises_with_load_and_falls_with_a_clock_cap(catalog):
 #: taken off this list. The README's limits section says why each family misses.
 KNOWN_MISSES = {
     # MLPerf DeepSeek-R1 (no MTP, 8 GPUs): input length unverified, p99 limits as means
-    "mlperf51-m26-b200-dsr1-fp4",  # +106 % (holdout)
+    "mlperf51-m26-b200-dsr1-fp4",  # +105 % (holdout)
     # MLPerf Llama-2-70B Interactive (Poisson arrivals, p99 TPOT 40 ms held as a mean):
     # with prompts riding on decode steps twin holds ~350 requests per B200, measured 255
     "mlperf51-m11-b200-llama2-70b-fp4",  # +36 %
     # Blackwell fp8 DeepSeek-R1 on NVL72 (GB300 1k/1k, GB200 8k/1k): the step is right
-    # (measured decode steps within 8 %), the free search is not what InferenceX runs: on
-    # its recipes twin's fp8 is -42..+17 % (GB300 at 128 +141 %) and its fp4 13-64 % low
-    # (benchmarks/recipe_check.py), so the fp4-fitted factors lean on unrun configurations
-    "inferencex26-x5-gb300-dsr1-fp8",  # +183 % (holdout)
-    "inferencex26-gb300-dsr1-fp8-1k1k-71",  # +122 %
-    "inferencex26-gb200-dsr1-fp8-8k1k-75",  # +53 %
+    # (measured decode steps within 16 %) and TensorRT-LLM's unbalanced fp8 wide EP is
+    # charged (+122/+183/+53 % before); what is left is the free search against a
+    # dashboard's few recipe runs (benchmarks/recipe_check.py: on the recipes fp8 and fp4
+    # are both low, GB300 fp8 at 128 +43 %)
+    "inferencex26-x5-gb300-dsr1-fp8",  # +60 % (holdout)
+    "inferencex26-gb300-dsr1-fp8-1k1k-71",  # +32 %
+    "inferencex26-gb200-dsr1-fp8-8k1k-75",  # +28 %
     # B200 at 108-136 tok/s/user: measured holds on a little longer than twin
     "inferencex26-b200-dsr1-fp8-8k1k-136",  # -21 %
     "inferencex26-b200-llama3.3-70b-fp8-1k1k-108",  # -30 % (co-located TP4, as measured)

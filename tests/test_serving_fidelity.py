@@ -324,3 +324,34 @@ def test_public_recipes_run_through_the_step_physics(catalog):
     runs = [RecipePoint(rec, 1, 1.0, u, v) for u, v in ((50, 1000), (100, 600), (80, 500))]
     assert recipe_frontier_at(runs, 75) == pytest.approx(1000 + (600 - 1000) * 25 / 50)
     assert recipe_frontier_at(runs, 40) == 1000 and recipe_frontier_at(runs, 101) is None
+
+
+def test_the_busiest_expert_rank_sets_the_pace_where_no_balancer_runs(catalog):
+    """Routing favours hot experts: TensorRT-LLM's fp8 wide-EP path (with MTP) runs no load
+    balancer, so its hottest rank gets ~2.6x the mean rows and bytes and the step waits for
+    it; balanced wide groups (EPLB), groups of 8 and other vendors' fp8 pay no more than a
+    stack with a balancer everywhere would."""
+    from types import MappingProxyType
+
+    m, k = catalog.model("deepseek-r1"), dict(catalog.constants)
+    assert k["ep_load_imbalance"]["unbalanced"] > 1.0 > 0.2 > k["ep_load_imbalance"]["balanced"]
+    k["ep_load_imbalance"] = {**k["ep_load_imbalance"], "unbalanced_paths": {}}
+    balanced = dataclasses.replace(catalog, constants=MappingProxyType(k))
+
+    def ratio(gpu, precision, par):
+        def t(cat):
+            r = Replica(cat.gpu(gpu), m, precision, par, cat)
+            return float(r.step(64 * par.tp, 2048).t_s)
+
+        return t(catalog) / t(balanced)
+
+    assert ratio("gb300", "fp8", Parallelism(32, dp_attention=True, mtp=1)) > 1.2
+    assert ratio("gb200", "fp8", Parallelism(16, dp_attention=True, mtp=3)) > 1.2
+    for gpu, precision, par in [
+        ("gb300", "fp8", Parallelism(32, dp_attention=True)),  # SGLang's path: no drafts
+        ("gb300", "fp4", Parallelism(32, dp_attention=True, mtp=1)),  # NVFP4 WIDEEP + EPLB
+        ("gb300", "fp8", Parallelism(8, dp_attention=True, mtp=1)),  # 32 experts per rank
+        ("mi355x", "fp8", Parallelism(32, dp_attention=True, mtp=1)),
+        ("b200", "fp8", Parallelism(32, dp_attention=True, mtp=1)),  # boards over the fabric
+    ]:
+        assert ratio(gpu, precision, par) == pytest.approx(1.0), (gpu, precision, par)

@@ -356,4 +356,22 @@ def _read_constants(r: Reader, value: Any, out: dict[str, Any]) -> None:
             continue
         if isinstance(v, dict) and isinstance(out.get(str(key)), Mapping):
             v = {**out[str(key)], **v}  # a partial override keeps the built-in's other keys
+        bad = _constant_problem(str(key), v, out)
+        if bad:
+            r.error(em.line_of("value"), f"constants.{key}.value: {bad}")
+            continue
         out[str(key)] = MappingProxyType(dict(v)) if isinstance(v, dict) else v
+
+
+def _constant_problem(key: str, v: Any, out: Mapping[str, Any]) -> str | None:
+    """What a constant's value must be beyond its type (None when it is fine)."""
+    if key == "fp4_moe_dense_precision" and v not in out.get("bytes_per_param", {v: 0}):
+        return f"expected one of {', '.join(out['bytes_per_param'])}, got {clip(repr(v))}"
+    if key == "ep_load_imbalance" and isinstance(v, Mapping):
+        g0 = v.get("measured_ep")
+        if not _is_number(g0) or not 2 <= g0 < float("inf"):
+            return f"measured_ep: expected an expert-group width of 2 or more, got {clip(repr(g0))}"
+        for k in ("balanced", "unbalanced"):
+            if not _is_number(v.get(k)) or not 0 <= v[k] < float("inf"):
+                return f"{k}: expected a finite ratio of 0 or more, got {clip(repr(v.get(k)))}"
+    return None

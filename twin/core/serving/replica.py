@@ -178,6 +178,31 @@ def dense_precision(model: LLM, precision: str, constants) -> str:
     return precision
 
 
+def ep_imbalance(gpu: GPU, model: LLM, precision: str, par: Parallelism, constants) -> float:
+    """How much more expert work the busiest rank of an expert-parallel group gets than
+    the mean (``(max − mean) / mean`` of the tokens it receives): routing favours hot
+    experts, so the hottest rank bounds every MoE layer.
+
+    The catalog holds the ratio measured on one group width, balanced (redundant hot
+    experts, EPLB) and not. Other widths scale as the largest of ``g`` ranks' loads, each
+    the sum of ``E/g`` experts' skewed loads: ``∝ √(g/E) · √(2 ln g)``. Groups run balanced
+    except on the path the catalog says has none: a vendor's fp8 expert group wider than 8
+    inside one scale-up domain that drafts with MTP (TensorRT-LLM's NVL72 WIDEEP without
+    EPLB; SGLang's wide-EP recipes balance and draft none there)."""
+    g = par.tp
+    if not model.is_moe or par.tp_experts or g <= 1:
+        return 0.0
+    rule = constants["ep_load_imbalance"]
+    g0 = float(rule["measured_ep"])
+    scale = math.sqrt(g * math.log(g) / (g0 * math.log(g0)))
+    # TensorRT-LLM's WIDEEP is the rack-scale (NVLink-domain) path; groups spanning 8-GPU
+    # boards over the fabric are SGLang/DeepEP deployments, which balance
+    in_domain = 8 < g <= gpu.scale_up_domain_gpus
+    paths = rule["unbalanced_paths"].get(gpu.vendor, ())
+    unbalanced = in_domain and par.mtp > 0 and precision in paths
+    return float(rule["unbalanced" if unbalanced else "balanced"]) * scale
+
+
 def path_speed(eff: Efficiency, model: LLM, precision: str) -> float:
     """Speed of a precision's kernel path relative to per-tensor fp8 on the same stack."""
     if precision == "fp4":
@@ -256,6 +281,7 @@ class Replica:
         self.power_mem_weight = k["power_mem_weight"]
         self.power_gamma = k["power_gamma"]
         self.power_floor = k["power_active_floor"]
+        self.ep_imbalance = ep_imbalance(gpu, model, precision, par, k)
         self.clock_power_exp = k["clock_power_exponent"]
 
         # --- the collective fabric of one stage: α (latency) and β (1 / bandwidth) ---
@@ -408,7 +434,9 @@ class Replica:
                 * np.maximum(t_gemm, self.tile_m)
                 / (1 if par.dp_attention else g)
             )
-            per_expert_rows = np.maximum(T * m.experts_per_token / m.experts, touched * self.tile_m)
+            # the hottest rank's experts get (1 + imbalance)× the mean rows; the step waits for it
+            rows = T * m.experts_per_token / m.experts * (1.0 + self.ep_imbalance)
+            per_expert_rows = np.maximum(rows, touched * self.tile_m)
             expert_flops = (
                 2.0 * (self.expert_active * m.experts / m.experts_per_token) * per_expert_rows / g
             )
@@ -446,6 +474,7 @@ class Replica:
             if m.is_moe and not par.tp_experts:
                 sent = (T / g) * m.experts_per_token * m.hidden * (g - 1) / g
                 moved = sent * (self.dispatch_bytes + self.act_bytes) * inv_bw
+                moved = moved * (1.0 + self.ep_imbalance)  # the hottest rank receives the most
                 # a prefill runs as two micro-batches (DeepSeek's prefill, SGLang's two-batch
                 # overlap): one's dispatch and combine move while the other's GEMMs run
                 pf_share = np.divide(p, T, out=np.zeros_like(T), where=T > 0)
