@@ -240,6 +240,7 @@ class Rows:
         self._row_keys = None  # the inputs rows were last split by (not state: a cache)
         self._row_inputs = None  # flow.py: this tick's inputs gathered per row (a cache)
         self._serve_scratch = None  # flow.py: the serving call's scratch arrays
+        self._serve_pack = None  # flow.py: its fixed inputs, packed
         self._row_tables()
 
     def _row_tables(self) -> None:
