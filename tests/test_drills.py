@@ -283,7 +283,7 @@ def test_the_markdown_of_a_plain_run_says_what_the_reference_did(tmp_path):
     assert "What the reference response did differently" in text
     assert "the reference did `fail pod-02-n3` at T+3m00s; you did not" in text
     assert "✘ missed" in text
-    assert "The reference response scores **96.1**; this run 28.2." in text
+    assert "The reference response scores **95.9**; this run 28.1." in text
 
 
 def test_twin_check_says_what_a_drill_holds(capsys):

@@ -151,15 +151,22 @@ def test_ttft_under_heavy_overload_does_not_depend_on_the_tick():
 
 
 def test_ttft_at_the_edge_of_capacity_does_not_depend_on_the_tick():
-    """At 1.5× the chat deployment runs at the edge of its prefill capacity, its queue a
-    random walk that takes one seed's site p95 anywhere from 2.9 to 5 s: averaged over
-    seeds, a 0.5 s and a 5 s tick agree with a 1 s one. Before (one seed) chat p95 was
-    7.6/12.2/22.3 s: a 5 s tick grouped a backlog's prompts into small prefill steps as
-    if they arrived over the tick, so the replica prefilled less, and the backlog waited
-    whole ticks."""
+    """At 1.6× the chat deployment runs just past the edge of its prefill capacity, its
+    queue a random walk: averaged over seeds, a 0.5 s and a 5 s tick agree with a 1 s one.
+    Before (one seed) chat p95 was 7.6/12.2/22.3 s: a 5 s tick grouped a backlog's prompts
+    into small prefill steps as if they arrived over the tick, so the replica prefilled
+    less, and the backlog waited whole ticks.
+
+    The edge was 1.5× (site p95 3.1 s) while the engine prefilled in steps of their own;
+    with prompts riding on decode steps (``engine/mixed.py``) small chunks use the slack
+    of memory-bound decode steps, so 1.5× now queues nothing (p95 0.09 s) and the edge is
+    ~1.56-1.6× (p95 1-15 s). Just below 1.6× a replica can settle either in the cheap
+    regime (prompts as small chunks) or in the congested one (a backlog taken in chunks
+    that fill the step's room, compute-bound, up to the prefill budget), and which depends
+    on the draws: there a 5 s tick comes out lower (1.56×: 0.6 vs 4.6 s)."""
     seeds = range(1, 9)
-    mean = {t: np.mean([_site_ttft_p95(t, 1.5, seed)[0] for seed in seeds]) for t in (0.5, 1, 5)}
-    assert 2.0 < mean[1] < 8.0  # queueing: the chat SLO (1 s) is missed
+    mean = {t: np.mean([_site_ttft_p95(t, 1.6, seed)[0] for seed in seeds]) for t in (0.5, 1, 5)}
+    assert 2.0 < mean[1] < 25.0  # queueing: the chat SLO (1 s) is missed, short of 30 s
     for t in (0.5, 5):
         assert mean[t] == pytest.approx(mean[1], rel=0.1), mean
 

@@ -59,7 +59,7 @@ SERVE_FLOATS = (
     "cls_slo_tpot", "cls_kv_bytes_per_token", "sess_kv_tok", "sess_pause", "len_kingman",
     "_len_cumw", "dep_kv_bpt", "NORM_GRID", "prof_tdec", "prof_ud", "_tpf_flat", "_pfu_flat",
     "pf_grid", "len_isl_d", "len_w", "MIDS", "_len_ones", "_len_eps2_flat", "len_g",
-    "len_osl", "len_z", "_len_zeros", "_len_tpot_w2",
+    "len_osl", "len_z", "_len_zeros", "_len_tpot_w2", "prof_mixq", "_tmix_flat", "_umix_flat",
 )  # fmt: skip
 SERVE_INTS = ("cls_dep", "cls_slot", "dep_slot_cls", "rep_prof", "len_rep")
 

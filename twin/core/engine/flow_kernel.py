@@ -94,6 +94,7 @@ def serve_rows(
     mids, ones, eps2 = _v1(fbuf, ftab, 20), _v2(fbuf, ftab, 21), _v1(fbuf, ftab, 22)
     len_g, len_osl, len_z = _v2(fbuf, ftab, 23), _v2(fbuf, ftab, 24), _v1(fbuf, ftab, 25)
     zeros, tpot_w = _v2(fbuf, ftab, 26), _v2(fbuf, ftab, 27)
+    mix_q, tmix, umix = _v1(fbuf, ftab, 28), _v1(fbuf, ftab, 29), _v1(fbuf, ftab, 30)
     cls_dep, cls_slot, dep_slot_cls = _v1(ibuf, itab, 0), _v1(ibuf, itab, 1), _v2(ibuf, itab, 2)
     rep_prof, len_rep = _v1(ibuf, itab, 3), _v1(ibuf, itab, 4)
     n_rep, n_slot = run.shape
@@ -147,7 +148,7 @@ def serve_rows(
         cls_timeout, role, acc, B, bmax, room, cw_r, slow_r, t_dec_prev, tau_last, pf_rho, prof,
         chunk, pf_scale, pf_grid, tpf, pfu, kv_bw, kv_bytes, lat, cls_slo_ttft, len_kingman,
         shift, len_cumw, cls_slot, w, counts[6], ttft_hist, adm, ok_take, pf_tokens, pf_time,
-        pf_u,
+        pf_u, mix_q, norm_grid, prof_tdec, prof_ud, tmix, umix,
     )  # fmt: skip
     ttft_out[:] = 0.0
     if spread:

@@ -30,6 +30,7 @@ import numpy as np
 
 from twin.core.engine.jit import njit
 from twin.core.engine.metrics import _LOG_STEP, HIST_BUCKETS, HIST_MIN_S
+from twin.core.engine.mixed import M_ROOM, MX_LEN, mixed_cost, mixed_plan, mixed_prompt_time
 from twin.core.engine.routing import waterfill
 
 ROLE_AGG, ROLE_PREFILL, ROLE_DECODE = 0, 1, 2
@@ -285,6 +286,12 @@ def serve_queues(
     pf_tokens,
     pf_time,
     pf_u,
+    mix_q,
+    norm_grid,
+    tdec,
+    prof_ud,
+    tmix,
+    umix,
 ) -> bool:
     """Enqueue, abandonment and FIFO admission on every replica; returns whether any
     cohort was admitted. ``kv_bw`` > 0 (bytes/s) on a prefill replica whose KV crosses
@@ -292,9 +299,14 @@ def serve_queues(
     (class × prompt bin, increasing) is how much later than the cohort's TTFT a request
     of each bin gets its first token, ``len_cumw`` the bins' cumulative weights (from 0).
     Each row stands for ``w[r]`` identical replicas: its arrays are one replica's, its
-    sums into ``abandoned`` and ``ttft_hist`` count them all."""
+    sums into ``abandoned`` and ``ttft_hist`` count them all. A co-located replica whose
+    profile mixes (``mix_q`` > 0, room left in a step's chunk) carries its prompts on its
+    decode steps (``mixed.py``; ``tmix``/``umix`` the mixed steps' tables)."""
     Q = q_cnt.shape[1]
     n_pf = len(pf_grid)
+    G = len(norm_grid)
+    mx = np.zeros(MX_LEN)
+    cost = np.zeros(3)
     admitted = False
     takes = np.zeros(Q)
     ahead = np.zeros(Q)
@@ -348,6 +360,20 @@ def serve_queues(
         i0, f = pf_pos(g, chunk, pf_scale, pf_grid)
         step_g = pf_step(tpf, prof[r], i0, f, cw[r], n_pf)
         t_allow = budget / slow[r] * g / step_g
+        pb = prof[r] * n_pf + i0
+        u_pf = pfu[pb] + (pfu[pb + 1] - pfu[pb]) * f
+        q_mix = mix_q[prof[r]] if role[r] == ROLE_AGG else 0.0
+        mixed = q_mix > 0.0 and chunk - B[r] * q_mix >= 1.0
+        bi0, bf = 0, 0.0
+        if mixed:  # the prompts ride on the decode steps, in chunks (``mixed.py``)
+            bi0, bf = grid_pos(min(B[r] / bmax[r], 1.0), norm_grid)
+            td = decode_step(tdec, prof[r], bi0, bf, cw[r])
+            ud = prof_ud[prof[r], bi0] * (1 - bf) + prof_ud[prof[r], bi0 + 1] * bf
+            t_allow = mixed_plan(
+                dt, budget, B[r], q_mix, prof[r], bi0, bf, td, ud, cw[r], slow[r],
+                min(toks / q_n1, chunk), spread, g, step_g, u_pf, chunk, pf_scale, pf_grid,
+                tmix, umix, G, mx,
+            )  # fmt: skip
         cum_n = 0.0
         cum_t = 0.0
         old_n = 0.0
@@ -381,10 +407,13 @@ def serve_queues(
             takes[j] = take
             tok_r += take * qk
         pf_tokens[r] = tok_r
-        pf_time[r] = tok_r / g * step_g * slow[r]  # fluid: a share of a step
-        pb = prof[r] * n_pf + i0
-        pf_u[r] = pfu[pb] + (pfu[pb + 1] - pfu[pb]) * f
-        pf_rho[r] += (1.0 - math.exp(-dt / RHO_TAU_S)) * (pf_time[r] / dt - pf_rho[r])
+        if mixed:
+            mixed_cost(dt, tok_r, mx, cost)
+            pf_time[r], pf_u[r], busy = cost[0], cost[1], cost[2]
+        else:
+            pf_time[r] = tok_r / g * step_g * slow[r]  # fluid: a share of a step
+            pf_u[r], busy = u_pf, pf_time[r]
+        pf_rho[r] += (1.0 - math.exp(-dt / RHO_TAU_S)) * (busy / dt - pf_rho[r])
         if tok_r > 0.0:
             # TTFT: the decode step in progress, the prefill queued ahead of it and its own
             # step. The queue is Kingman's: (c_a² + c_s²)/2 · ρ/(1 − ρ) · s̄ for the replica's
@@ -394,7 +423,7 @@ def serve_queues(
             for j in range(Q):
                 n_take += takes[j]
             rho = min(pf_rho[r], RHO_MAX)
-            queue = rho / (1.0 - rho) * pf_time[r] / max(n_take, 1e-12)
+            queue = rho / (1.0 - rho) * busy / max(n_take, 1e-12)
             for j in range(Q):
                 take = takes[j]
                 if take <= 1e-12:
@@ -402,7 +431,13 @@ def serve_queues(
                 admitted = True
                 c = q_cls[r, j]
                 # its own prefill: its prompt alone, in chunks (the rest is the queue ahead)
-                own = prompt_time(tpf, prof[r], q_tok[r, j], cw[r], chunk, pf_scale, pf_grid)
+                if mixed:  # in chunks on mixed steps
+                    own = mixed_prompt_time(
+                        tmix, prof[r], bi0, bf, cw[r], q_tok[r, j], mx[M_ROOM], chunk,
+                        pf_scale, pf_grid, G,
+                    )  # fmt: skip
+                else:
+                    own = prompt_time(tpf, prof[r], q_tok[r, j], cw[r], chunk, pf_scale, pf_grid)
                 base = t_dec[r] / 2 + cls_kingman[c] * queue + own * slow[r]
                 # and the backlog ahead of it: one carried over waits from its mean
                 # arrival until, on average, its requests' turn in this tick comes (the

@@ -83,6 +83,12 @@ class Profile:
     dec_mem: np.ndarray
     t_pf: np.ndarray  # (2, PF_POINTS): one prefill step of pf_grid(chunk) tokens, 2 clocks
     pf_u: np.ndarray  # (PF_POINTS,) power activity of that step at full clock
+    # a decode step that also carries a chunk of prompts (co-located chunked prefill, as
+    # twin perf's schedule runs it): query tokens per running request per step, 0 where the
+    # replica's stack prefills in steps of their own (``serving.mixes_prefill``: MoE)
+    mix_q: float
+    t_mix: np.ndarray  # (2, G, PF_POINTS): a mixed step of b_grid × pf_grid, 2 clocks
+    u_mix: np.ndarray  # (G, PF_POINTS): its power activity at full clock
     chunk: int
     tokens_per_step: float
     kv_bytes_per_token: float
@@ -141,13 +147,15 @@ def build_profile(
     g = pf_grid(chunk)
     pf1, pf2 = rep.step(0.0, 0.0, g, isl / 2), rep.step(0.0, 0.0, g, isl / 2, LOW_CLOCK)
     wmem = float(catalog.constants["power_mem_weight"])
+    mix_q = float(1 + rep.par.mtp) if serving.mixes_prefill(rep, catalog) else 0.0
+    bb, gg = grid[:, None], g[None, :]
+    mx1, mx2 = rep.step(bb, ctx, gg, isl / 2), rep.step(bb, ctx, gg, isl / 2, LOW_CLOCK)
     cv = serving.curve(rep, w, catalog)
     best = serving.max_throughput([cv])
     # 100 % load: the largest batch whose pace meets the SLO while prefill stays within
-    # the engine's per-tick prefill budget (else the queue, not the batch, limits it)
-    # (the engine prefills a co-located replica's prompts in steps of their own, not yet in
-    # perf's mixed batches: its knee is that schedule's)
-    rd = serving.schedule(rep, cv.batch, w, catalog, mixed=False)
+    # the engine's per-tick prefill budget (else the queue, not the batch, limits it), on
+    # twin perf's schedule (mixed steps where the stack mixes)
+    rd = serving.schedule(rep, cv.batch, w, catalog)
     pf_share = 1.0 - rd.decode_s / (rd.tpot_s * rep.tokens_per_step)
     ok = (rd.tpot_s <= tpot) & (pf_share <= prefill_share)
     b_slo = float(cv.batch[ok].max()) if ok.any() else 1.0
@@ -170,6 +178,9 @@ def build_profile(
         dec_mem=np.asarray(t1.memory_busy),
         t_pf=np.stack([pf1.t_s, pf2.t_s]),
         pf_u=np.minimum(1.0, pf1.compute_busy + wmem * pf1.memory_busy),
+        mix_q=mix_q,
+        t_mix=np.stack([mx1.t_s, mx2.t_s]),
+        u_mix=np.minimum(1.0, mx1.compute_busy + wmem * mx1.memory_busy),
         chunk=chunk,
         tokens_per_step=rep.tokens_per_step,
         kv_bytes_per_token=float(rep.kv_seq_bytes(1)),

@@ -113,6 +113,10 @@ class Replicas:
         self._pf_scale = (len(self.pf_grid) - 1) / np.log(self.chunk)
         self._tpf_flat = self.prof_tpf.ravel()
         self._pfu_flat = self.prof_pfu.ravel()
+        # mixed steps (co-located chunked prefill): (P, 2, G, PF) and (P, G, PF), flattened
+        self.prof_mixq = np.array([pr.mix_q for pr in profiles])
+        self._tmix_flat = np.stack([pr.t_mix for pr in profiles]).ravel()
+        self._umix_flat = np.stack([pr.u_mix for pr in profiles]).ravel()
         self._has_disagg = bool((self.rep_role == P.ROLE_PREFILL).any())
         self._no_kv_key = np.full(n, -1.0)  # rows.py: no replica's KV crosses the fabric
         self._no_kv_pf = np.zeros(n, bool)  # flow_kernel.py: none is a prefill replica
