@@ -354,21 +354,25 @@ def test_a_degraded_cooling_loop_removes_only_its_share_of_the_heat():
         return next(x for x in f.snapshot().loops if x.id == "loop-2")
 
     runs = {}
-    for caps in ((), ("cap nvl-01 550kW", "cap nvl-02 550kW", "cap nvl-03 550kW")):
+    for caps in ((), ("cap nvl-01 580kW", "cap nvl-02 580kW", "cap nvl-03 580kW")):
         f = Factory(default, seed=7, faults=False)
         f.advance_to(60)
         full = loop2(f).capacity_kw
+        before = f.snapshot().gauges["output_tok_s"]
         assert "1,750 kW (25%)" in f.apply(C.parse_command("degrade loop-2 25%"))
         for text in caps:
             f.apply(C.parse_command(text))
         f.advance_to(360)
         lp = loop2(f)
         assert lp.capacity_kw == pytest.approx(0.25 * full)
-        runs[bool(caps)] = (lp.state, lp.hottest_c)
+        g = f.snapshot().gauges
+        runs[bool(caps)] = (lp.state, lp.hottest_c, g["slo_attainment"], g["output_tok_s"] / before)
         if caps:
             f.apply(C.parse_command("repair loop-2"))
             assert loop2(f).capacity_kw == full and "loop-2" not in f.faults
     assert runs[False][0] == "overloaded" and runs[False][1] > 70  # ~6 K a minute
     assert runs[True][0] == "ok" and runs[True][1] < 40
+    # the caps fit the boards' floor: the rows slow down, they do not shed their replicas
+    assert runs[True][2] >= 0.95 and runs[True][3] >= 0.9
     with pytest.raises(Exception, match="degrade a link, a rack's NVLink domain or a cooling"):
         Factory(default, seed=7, faults=False).apply(C.parse_command("degrade row-a-pdu-1 50%"))

@@ -111,6 +111,8 @@ def test_every_field_of_a_restored_factory_equals_the_original(small, catalog):
             "_row_inputs",  # flow.py: the tick's inputs gathered per row (a cache)
             "_serve_scratch",  # flow.py and power.py: scratch arrays kept across ticks
             "_power_scratch",
+            "_input_v",  # the caches' key: commands and due records bump it (not state)
+            "_serve_pack",  # flow.py: serve_rows' fixed inputs, packed (built with them)
             "_serving_rows",  # metrics.py: the rows that serve and their capacity (a cache)
             "_history",  # compared through the checkpoint bytes below (as ``history``)
             "_raw_rates",  # ticks' raw gauge inputs: all computed before a checkpoint,

@@ -117,6 +117,9 @@ class Factory(
         self.events: deque[S.Event] = deque(maxlen=EVENTS_KEPT)
         self._event_id = 0
         self._snap_cache = None
+        # bumped whenever a command or a due record may have changed health, drains,
+        # stragglers or the fabric: the key of flow.py's derived-array caches
+        self._input_v = 0
         self._init_topology(layout)
         self._init_health()
         self.policy = layout.routing
@@ -187,7 +190,10 @@ class Factory(
         handler = HANDLERS.get(type(cmd))
         if handler is None:
             raise EngineError(f"{cmd.verb}: not supported by the engine")
-        msg = handler(self, cmd)
+        try:
+            msg = handler(self, cmd)
+        finally:
+            self._input_v += 1  # flow.py's caches: the command may have changed their inputs
         self._event("info", "operator", f"{cmd.text}: {msg}")
         return msg
 
@@ -229,6 +235,7 @@ class Factory(
         (k-1)·dt, in the order they were scheduled: a repair due at t acts from t on, and
         the state read at t is still the one before it (as for a command applied at t)."""
         while (rec := self.schedule.pop_due(self.tick_n - 1)) is not None:
+            self._input_v += 1  # a repair, a swap or a fault changes what flow.py caches
             PENDING[rec.kind](self, rec.target, *rec.args)
 
     def _on_surge_end(self, workload: str) -> None:

@@ -164,6 +164,7 @@ class Faults:
                 f"fail: {target} is a {kind}; it cannot fail (try a rack, row, node, GPU, PDU, feed, loop, switch or link)"
             )
         fk.set(self, target)
+        self._input_v += 1  # flow.py: health changes what its caches derive
         until = self.now + repair_s
         self._add_fault(target, kind, until)
         if math.isfinite(repair_s):
@@ -203,6 +204,7 @@ class Faults:
         fk = FAULT_KINDS.get(kind)
         if fk is not None:
             fk.clear(self, target)
+        self._input_v += 1  # flow.py: health changes what its caches derive
         self._event("info", target, f"{kind} repaired ({by})")
 
     # ---- random faults -----------------------------------------------------------------------------

@@ -52,12 +52,38 @@ def burst_draws(rng: np.random.Generator, m: list[float], b: list[float]) -> lis
     ]
 
 
+#: ``flow_kernel.serve_rows``' fixed inputs (built with the replicas), in the order it
+#: unpacks them: float64 arrays, then int64 ones (``NORM_GRID``, ``MIDS``: module tables).
+SERVE_FLOATS = (
+    "cls_prompt", "cls_reusable", "cls_followup", "cls_timeout", "cls_slo_ttft",
+    "cls_slo_tpot", "cls_kv_bytes_per_token", "sess_kv_tok", "sess_pause", "len_kingman",
+    "_len_cumw", "dep_kv_bpt", "NORM_GRID", "prof_tdec", "prof_ud", "_tpf_flat", "_pfu_flat",
+    "pf_grid", "len_isl_d", "len_w", "MIDS", "_len_ones", "_len_eps2_flat", "len_g",
+    "len_osl", "len_z", "_len_zeros", "_len_tpot_w2", "prof_mixq", "_tmix_flat", "_umix_flat",
+)  # fmt: skip
+SERVE_INTS = ("cls_dep", "cls_slot", "dep_slot_cls", "rep_prof", "len_rep")
+
+
+def pack(arrays: list[np.ndarray], dtype) -> tuple[np.ndarray, np.ndarray]:
+    """Arrays of one dtype as one flat buffer and a table of (offset, shape...) per array
+    (``flow_kernel._v1``.. ``_v3`` take them out again, as views)."""
+    tab = np.ones((len(arrays), 4), dtype=np.int64)
+    off = 0
+    for i, a in enumerate(arrays):
+        tab[i, 0] = off
+        tab[i, 1 : 1 + a.ndim] = a.shape
+        off += a.size
+    flat = [np.ascontiguousarray(a, dtype=dtype).ravel() for a in arrays]
+    return np.concatenate([*flat, np.zeros(0, dtype)]), tab
+
+
 class TickVars(SimpleNamespace):
     """One tick's intermediate values, passed from stage to stage (never kept)."""
 
 
 class Flow:
     STATE_FLOW = ("policy", "surge", "class_surge", "_cls_tick_rate", "_cls_shed_rate")
+    NORM_GRID, MIDS = P.NORM_GRID, _MIDS  # for SERVE_FLOATS
 
     def _replicas_down(self) -> np.ndarray:
         """Replicas that cannot run now: a rack of theirs is down, or a node of theirs failed."""
@@ -76,14 +102,10 @@ class Flow:
         """Which replicas are up and which accept new requests (and whether any does not,
         and each prefill replica's leaf bandwidth, -1 elsewhere),
         from health, drains, sheds and the fabric: recomputed only when one of them changed
-        (their arrays' bytes are the cache's key) or the replicas were rebuilt."""
-        key = (
-            self.rack_failed.tobytes(), self.rack_swapping.tobytes(),
-            self.rack_tripped.tobytes(), self.pdu_failed.tobytes(), self.pdu_tripped.tobytes(),
-            self.feed_failed.tobytes(), self.switch_failed.tobytes(),
-            self.rack_drained.tobytes(), self.rack_shed.tobytes(), self.site_shed,
-            self.rep_enabled.tobytes(), self.link_frac.tobytes(), tuple(self.node_faults.items()),
-        )  # fmt: skip
+        or the replicas were rebuilt. Commands, due records and breakers change health,
+        drains and the fabric (each bumps ``_input_v``); the tick's own power and cooling
+        change the sheds and thermal shutdowns (their values are in the key)."""
+        key = (self._input_v, self.rack_tripped.tobytes(), self.rack_shed.tobytes(), self.site_shed)
         c = self._masks_cache
         if c is not None and c[0] is self.rep_rack and c[1] == key:
             return c[2]
@@ -178,10 +200,12 @@ class Flow:
 
     def _clocks(self, k: TickVars) -> None:
         """Each replica's clock (caps, throttling) and straggler slowdown (recomputed only
-        when a cap, a throttle or a straggler changed)."""
+        when a cap, a throttle or a straggler changed: stragglers and NVLink by commands
+        and due records, which bump ``_input_v``)."""
+        cap = self.cap_clock  # full clocks are one array nothing writes to (power.py)
         key = (
-            self.cap_clock.tobytes(), self.throttled.tobytes(), self.rack_slow.tobytes(),
-            self.rack_nvlink.tobytes(), tuple(self.node_slow.items()),
+            self._input_v, None if cap is self._full_clock else cap.tobytes(),
+            self.throttled.tobytes(),
         )  # fmt: skip
         c = self._clocks_cache
         if c is None or c[0] is not self.rep_rack or c[1] != key:
@@ -257,16 +281,18 @@ class Flow:
         self._t_dec_last = np.empty(n_row)
         self.row_out_s, self.row_user_s = np.empty(n_row), np.empty(n_row)
         self.row_util = np.empty(n_row)  # power.py
+        pk = self._serve_pack
+        if pk is None or pk[0] is not self.rep_prof:  # built with the replicas
+            pk = self._serve_pack = (
+                self.rep_prof, *pack([getattr(self, n) for n in SERVE_FLOATS], np.float64),
+                *pack([getattr(self, n) for n in SERVE_INTS], np.int64),
+            )  # fmt: skip
         k.out_tokens, xfer_gb_s = serve_rows(
             route, code, self.now - self.dt, self.dt, PREFILL_TIME_SHARE, first,
             self._has_disagg, self._has_sessions, k.arrivals, k.retry_frac, k.retry_t,
-            self._cls_tick_rate,
-            self.cls_dep, self.cls_slot, self.cls_prompt, self.cls_reusable, self.cls_followup,
-            self.cls_timeout, self.cls_slo_ttft, self.cls_slo_tpot, self.cls_kv_bytes_per_token,
-            self.sess_kv_tok, self.sess_pause, self.len_kingman, self._len_cumw,
-            len(self.dep_ids), self.rw_dep_ptr, self.rw_dep_idx, self.dep_slot_cls,
-            self.dep_kv_bpt,
-            self.rep_prof, k.cw, k.slow, self.len_rep, kv_on, kv_base, kv_pf, self.link_load,
+            self._cls_tick_rate, pk[1], pk[2], pk[3], pk[4],
+            len(self.dep_ids), self.rw_dep_ptr, self.rw_dep_idx,
+            k.cw, k.slow, kv_on, kv_base, kv_pf, self.link_load,
             self._kv_lat, healthy, capacity, link_out,
             self.row_rep, self.row_w, self.rw_role, self.rw_dep, self.rw_prof, self.rw_bmax,
             self.rw_bslo, self.rw_qcap, self.rw_eff, self.rw_tps, self.rw_dyn_w,
@@ -275,12 +301,7 @@ class Flow:
             k.up_r, k.acc_r, k.clock_r, k.cw_r, k.slow_r,
             self.run, self.q_cnt, self.q_t, self.q_tok, self.q_cls, t_dec_prev,
             self._t_dec_last, self._tau_last, self._pf_rho, self.row_out_s, self.row_user_s,
-            P.NORM_GRID, self.prof_tdec, self.prof_ud, self._tpf_flat, self._pfu_flat,
-            self.chunk, self._pf_scale, self.pf_grid, float(self.k["power_gamma"]),
-            self.prof_mixq, self._tmix_flat, self._umix_flat,
-            self._len_any_isl, self.len_isl_d, self.len_w, _MIDS, self._len_ones,
-            self._len_eps2_flat, self.len_g, self.len_osl, self.len_z, self._len_zeros,
-            self._len_tpot_w2,
+            self.chunk, self._pf_scale, self._power_gamma, self._len_any_isl,
             k.counts, k.add, k.tok_req, k.B, load, ttft, tpot, k.dyn_full, self.row_util,
             k.pf_tokens,
         )  # fmt: skip

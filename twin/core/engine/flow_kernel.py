@@ -29,19 +29,37 @@ from twin.core.engine.routing import route_all
 from twin.core.engine.sessions import prefix_survival
 
 
+@njit(cache=True, error_model="numpy", inline="always")
+def _v1(buf, tab, i):
+    """Packed array ``i`` of ``buf`` (``flow.pack``: offset and shape in ``tab[i]``), 1-D."""
+    return buf[tab[i, 0] : tab[i, 0] + tab[i, 1]]
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _v2(buf, tab, i):
+    """Packed array ``i`` of ``buf``, 2-D."""
+    return buf[tab[i, 0] : tab[i, 0] + tab[i, 1] * tab[i, 2]].reshape((tab[i, 1], tab[i, 2]))
+
+
+@njit(cache=True, error_model="numpy", inline="always")
+def _v3(buf, tab, i):
+    """Packed array ``i`` of ``buf``, 3-D."""
+    n = tab[i, 1] * tab[i, 2] * tab[i, 3]
+    return buf[tab[i, 0] : tab[i, 0] + n].reshape((tab[i, 1], tab[i, 2], tab[i, 3]))
+
+
 @njit(cache=True, error_model="numpy")
 def serve_rows(
     # the tick
     route, policy, t0, dt, pf_share, first, has_disagg, has_sessions, arrivals, retry_frac,
     retry_t, lam,
-    # classes
-    cls_dep, cls_slot, cls_prompt, cls_reusable, cls_followup, cls_timeout, cls_slo_ttft,
-    cls_slo_tpot, cls_kv_bpt, sess_kv_tok, sess_pause, len_kingman, len_cumw,
+    # the fixed inputs, packed (``flow.SERVE_FLOATS``, ``SERVE_INTS``: classes,
+    # deployments, replicas, the serving model's tables, the length spreads)
+    fbuf, ftab, ibuf, itab,
     # deployments
-    n_dep, dep_ptr, dep_idx, dep_slot_cls, dep_kv_bpt,
+    n_dep, dep_ptr, dep_idx,
     # replicas (the class's prefill replica, KV links)
-    rep_prof, cw, slow, len_rep, kv_on, kv_base, kv_pf, link_load, kv_lat, link_healthy,
-    link_capacity, link_out,
+    cw, slow, kv_on, kv_base, kv_pf, link_load, kv_lat, link_healthy, link_capacity, link_out,
     # rows: static
     row_rep, w, role, dep, prof, bmax, bslo, qcap, eff, tps, dyn_w, cap_tok_s, kv_tokens,
     slot_cls, slot_cls0, slot_osl, eps_row, m2_slot,
@@ -49,16 +67,14 @@ def serve_rows(
     up, acc, clock, cw_r, slow_r,
     # rows: state
     run, q_cnt, q_t, q_tok, q_cls, t_dec_prev, t_dec, tau_last, pf_rho, out_s, user_s,
-    # the serving model's tables
-    norm_grid, prof_tdec, prof_ud, tpf, pfu, chunk, pf_scale, pf_grid, gamma, mix_q, tmix,
-    umix,
-    # length spreads (``lengths.py``)
-    has_isl, isl_d, len_w, mids, ones, eps2, len_g, len_osl, len_z, zeros, tpot_w,
+    # the serving model's and the length spreads' scalars
+    chunk, pf_scale, gamma, has_isl,
     # outputs and scratch
     counts, add, tok_req, B, load, ttft_out, tpot_out, dyn_full, util, pf_tokens,
 ):  # fmt: skip
     """Route → admit → hand off → decode over the rows, in one call: ``flow.py``'s
-    stages, each the same kernel as before. ``route`` False: ``add``, ``tok_req``,
+    stages, each the same kernel as before. The fixed inputs come packed in two flat
+    buffers (a call costs ~0.1 µs per array argument). ``route`` False: ``add``, ``tok_req``,
     ``B``, ``load`` and ``counts`` rows 2-3 are routed already (a policy written in
     Python). ``first``: no decode step time yet (``t_dec_prev`` is computed here).
     ``ttft_out`` and ``tpot_out`` get the tick's latency histograms, spread over the
@@ -66,6 +82,21 @@ def serve_rows(
     ``pf_tokens`` each row's figures; ``link_out`` each fabric link's load (``kv_on``:
     the KV of prefill replicas crosses the fabric). Returns (output tokens, KV traffic
     GB/s)."""
+    cls_prompt, cls_reusable = _v1(fbuf, ftab, 0), _v1(fbuf, ftab, 1)
+    cls_followup, cls_timeout = _v1(fbuf, ftab, 2), _v1(fbuf, ftab, 3)
+    cls_slo_ttft, cls_slo_tpot = _v1(fbuf, ftab, 4), _v1(fbuf, ftab, 5)
+    cls_kv_bpt, sess_kv_tok = _v1(fbuf, ftab, 6), _v1(fbuf, ftab, 7)
+    sess_pause, len_kingman = _v1(fbuf, ftab, 8), _v1(fbuf, ftab, 9)
+    len_cumw, dep_kv_bpt = _v2(fbuf, ftab, 10), _v1(fbuf, ftab, 11)
+    norm_grid, prof_tdec = _v1(fbuf, ftab, 12), _v3(fbuf, ftab, 13)
+    prof_ud, tpf, pfu = _v2(fbuf, ftab, 14), _v1(fbuf, ftab, 15), _v1(fbuf, ftab, 16)
+    pf_grid, isl_d, len_w = _v1(fbuf, ftab, 17), _v2(fbuf, ftab, 18), _v2(fbuf, ftab, 19)
+    mids, ones, eps2 = _v1(fbuf, ftab, 20), _v2(fbuf, ftab, 21), _v1(fbuf, ftab, 22)
+    len_g, len_osl, len_z = _v2(fbuf, ftab, 23), _v2(fbuf, ftab, 24), _v1(fbuf, ftab, 25)
+    zeros, tpot_w = _v2(fbuf, ftab, 26), _v2(fbuf, ftab, 27)
+    mix_q, tmix, umix = _v1(fbuf, ftab, 28), _v1(fbuf, ftab, 29), _v1(fbuf, ftab, 30)
+    cls_dep, cls_slot, dep_slot_cls = _v1(ibuf, itab, 0), _v1(ibuf, itab, 1), _v2(ibuf, itab, 2)
+    rep_prof, len_rep = _v1(ibuf, itab, 3), _v1(ibuf, itab, 4)
     n_rep, n_slot = run.shape
     n_cls = len(arrivals)
     if route:

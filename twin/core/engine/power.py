@@ -101,6 +101,7 @@ class Power:
                 "gpu_temp_rise_at_tdp_c", "gpu_throttle_c", "gpu_shutdown_c",
             )
         )  # fmt: skip
+        self._power_gamma = float(k["power_gamma"])  # flow.py: GPU power vs activity
         self._full_clock = np.ones(n_r)  # every rack at full clock: nothing writes to it
         self._power_scratch = None
 
@@ -199,6 +200,7 @@ class Power:
         rating M = load/rating and trips at ``breaker_trip_s`` (1.2x holds for minutes, 2x
         trips in tens of seconds); at ``breaker_instant_multiple`` it trips at once
         (``power_kernel.breakers``). The PDUs whose breaker tripped (``trip``) go dark."""
+        self._input_v += 1  # flow.py: which replicas are up
         for i in np.flatnonzero(trip):
             self.pdu_tripped[i] = True
             self.pdu_heat[i] = 0.0

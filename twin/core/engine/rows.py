@@ -240,6 +240,7 @@ class Rows:
         self._row_keys = None  # the inputs rows were last split by (not state: a cache)
         self._row_inputs = None  # flow.py: this tick's inputs gathered per row (a cache)
         self._serve_scratch = None  # flow.py: the serving call's scratch arrays
+        self._serve_pack = None  # flow.py: its fixed inputs, packed
         self._row_tables()
 
     def _row_tables(self) -> None:
@@ -334,9 +335,11 @@ class Rows:
         tdec = self._t_dec_last if self._t_dec_last is not None else np.zeros(0)
         # a row can need a split only where some replica's inputs changed since last tick
         keys, last = (up, accepting, clock, slow, kvk), self.__dict__.get("_row_keys")
-        split = last is None or not all(
-            a is b or np.array_equal(a, b) for a, b in zip(keys, last, strict=True)
-        )
+        split = last is None or not (
+            (up is last[0] and accepting is last[1] and clock is last[2] and slow is last[3]
+             and kvk is last[4])  # the usual tick: the same cached arrays as last tick's
+            or all(a is b or np.array_equal(a, b) for a, b in zip(keys, last, strict=True))
+        )  # fmt: skip
         self._row_keys = keys
         args = (
             self.rep_kind, self.rep_up, up, accepting, clock, slow, kvk, self.q_cnt, self.q_t,
