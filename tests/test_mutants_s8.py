@@ -186,6 +186,16 @@ def test_a_surge_says_it_is_over_from_what_it_surged(small):
     assert ("demand", "surge over") in events and ("chat", "surge over") in events
 
 
+def test_the_next_days_demand_follows_the_curve_from_its_own_first_hours(tmp_path):
+    """Across midnight the clock restarts at 0 h: at 02:00 of the next day demand is the
+    curve's 02:00 value, not an hour late (topology.py: the hour of day taken modulo 25)."""
+    f = Factory(small_layout(tmp_path, edit=_diurnal), start_hour=23.5)
+    f.advance_to(2.5 * 3600)  # 02:00 the next day
+    s = run(f, 0)
+    rate = {c.id: c.rate_rps for c in s.classes}
+    assert rate["chat"] / 60.0 == pytest.approx(0.3 + 0.7 * 2 / 12, rel=2e-3)
+
+
 def test_a_kv_handoff_slows_with_the_load_its_own_traffic_puts_on_the_fabric(tmp_path):
     """A disaggregated request's KV cache crosses the leaf-spine fabric at the links'
     bandwidth less what the busiest link already carries: on the small factory's 20 Gbps
