@@ -7,7 +7,8 @@ simulated time after a warm-up, and prints simulated seconds per CPU second (the
 is shared; wall-clock speed, in brackets, drops when other work runs) and the peak
 resident memory. Goals (issue 3): default ≥ 1,000× real time; hyperscale ≥ 100× real
 time and < 2 GB, on this 2-core machine. Also the size and time of one exact checkpoint
-(``Factory.checkpoint()``; goal on default: < 5 MB and < 50 ms).
+(``Factory.checkpoint()``; goal on default: < 5 MB and < 50 ms): a process's first, which
+pays one-time costs, then the median of three more.
 
 ``--before DIR``: a checkout of an earlier engine (e.g. ``git archive bb9a3a7 | tar -x
 -C DIR``, the compiled engine at the start of session 5); each layout then runs in both,
@@ -55,6 +56,11 @@ def child(name: str, sim_s: float) -> None:
     t2 = time.perf_counter()
     blob = f.checkpoint()
     ck_ms = (time.perf_counter() - t2) * 1e3
+    again = []  # the first checkpoint of a process pays one-time costs; then the usual one
+    for _ in range(3):
+        t3 = time.perf_counter()
+        f.checkpoint()
+        again.append((time.perf_counter() - t3) * 1e3)
     print(
         json.dumps(
             {
@@ -65,6 +71,7 @@ def child(name: str, sim_s: float) -> None:
                 "cpu_speed": sim_s / cpu,
                 "ck_mb": len(blob) / 1e6,
                 "ck_ms": ck_ms,
+                "ck_again_ms": sorted(again)[1],
                 "tick_ms": cpu / (sim_s / f.dt) * 1e3,
                 "dt": f.dt,
                 "replicas": len(f.rep_dep),
@@ -119,7 +126,7 @@ def main() -> None:
     print(
         f"{'layout':16} {'replicas':>8} {'CPU ms/tick':>11} {'× real time':>12} {'(wall)':>8} "
         f"{'before':>7} {'ratio':>6} {'numpy':>6} {'ratio':>6} {'peak MB':>8} {'before':>7} "
-        f"{'checkpoint':>15} {'goal':>13}"
+        f"{'checkpoint (first/then)':>24} {'goal':>13}"
     )
     warm = warm_before = None
     for name in ("default", "hopper-hall", "blackwell-ultra", "hyperscale"):
@@ -141,7 +148,7 @@ def main() -> None:
         print(
             f"{name:16} {r['replicas']:8,} {r['tick_ms']:11.3f} {r['cpu_speed']:11,.0f}× "
             f"({r['speed']:,.0f}×) {bs} {NUMPY[name]:5,.0f}× {r['cpu_speed'] / NUMPY[name]:5.1f}× "
-            f"{r['peak_mb']:8,.0f} {bm} {r['ck_mb']:6.1f} MB {r['ck_ms']:4.0f} ms {verdict:>13}"
+            f"{r['peak_mb']:8,.0f} {bm} {r['ck_mb']:6.1f} MB {r['ck_ms']:4.0f}/{r['ck_again_ms']:.0f} ms {verdict:>13}"
         )
     print(
         f"import + build + first tick of default in a new process, CPU: cold {cold:.1f} s "
