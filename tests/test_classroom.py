@@ -81,7 +81,10 @@ async def test_trainees_never_receive_the_script_or_hidden_injects(tmp_path):
         cy = await attach(sock, "cy", "observer")
         i = await ada.cmd("inject hidden fail row-b-pdu-1 for 5m")
         await ada.until(lambda m: is_frame(m) and any(o["id"] == i for o in m["outcomes"]))
-        await ada.cmd("speed max")
+        # 60x at 20 frames a second: 3 s a frame, so the first frame past 40 s is long
+        # before the failures' repair at 5 min (at "speed max" an idle machine's first
+        # frame could land after it, with the racks back up)
+        await ada.cmd("speed 60")
         await ada.cmd("run")
         # run past the scripted failure at 20 s
         while True:
@@ -109,6 +112,7 @@ async def test_trainees_never_receive_the_script_or_hidden_injects(tmp_path):
     for s in secret:  # the instructor gets all of it (so the test can fail)
         assert s in ada.received, s
     # …but the trainee sees the symptoms: the racks of the failed PDUs are dark
+    assert snap.t_s < room.worlds["class"].t0 + 300  # inside the 5-minute failures
     st = snap.racks.state
     assert st[snap.racks.ids.index("row-a-01")] == RACK_DOWN
     assert any("racks lost power" in e.message for e in snap.events)
