@@ -26,6 +26,7 @@ import json
 import numpy as np
 import pytest
 from engine_helpers import write_layout
+from test_engine_economics import SATURATED
 
 from twin.cli import main
 from twin.core import serving
@@ -33,39 +34,13 @@ from twin.core.catalog import load_catalog
 from twin.core.economics import cost_parts
 from twin.core.engine import Factory
 
-#: Two B200 racks serving Llama 3.3 70B fp8 co-located, eight GPUs a replica.
+#: Two B200 racks serving Llama 3.3 70B fp8 co-located, eight GPUs a replica: the
+#: economics test's layout at a demand the racks can serve.
 LAYOUT = {
+    **SATURATED,
     "name": "dense",
     "seed": 7,
-    "site": {"envelope": "1MW", "pue": 1.2},
-    "economics": {"usd_per_kwh": 0.07},
-    "power": {"feeds": [{"id": "feed-a", "capacity": "1MW"}]},
-    "cooling": [{"id": "loop-1", "capacity": "600kW"}],
-    "fabric": {"spines": 2, "uplink": "400Gbps", "frontend": "400Gbps"},
-    "rows": [
-        {"id": "row-a", "gpu": "b200", "racks": 2, "pdus": 1, "feed": "feed-a", "cooling": "loop-1"}
-    ],
-    "deployments": [
-        {
-            "id": "llama",
-            "model": "llama-3.3-70b",
-            "precision": "fp8",
-            "gpus_per_replica": 8,
-            "replicas": "auto",
-            "placement": "row-a",
-        }
-    ],
-    "workloads": [
-        {
-            "id": "chat",
-            "deployment": "llama",
-            "rate": "100/s",
-            "isl": "1k",
-            "osl": 500,
-            "slo": {"ttft": "5s", "tpot": "100ms"},
-        }
-    ],
-    "routing": "least-loaded",
+    "workloads": [{**SATURATED["workloads"][0], "rate": "100/s"}],
 }
 LOADS = (0.2, 0.5, 0.9)
 WARM_S, WINDOW_S = 300.0, 120.0
