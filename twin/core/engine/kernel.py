@@ -30,7 +30,14 @@ import numpy as np
 
 from twin.core.engine.jit import njit
 from twin.core.engine.metrics import _LOG_STEP, HIST_BUCKETS, HIST_MIN_S
-from twin.core.engine.mixed import M_ROOM, MX_LEN, mixed_cost, mixed_plan, mixed_prompt_time
+from twin.core.engine.mixed import (
+    M_ROOM,
+    MX_LEN,
+    mixed_cost,
+    mixed_plan,
+    mixed_prompt_time,
+    pf_pos,
+)
 from twin.core.engine.routing import waterfill
 
 ROLE_AGG, ROLE_PREFILL, ROLE_DECODE = 0, 1, 2
@@ -85,15 +92,6 @@ def decode_times(B, bmax, norm_grid, prof, tdec, cw, slow, out):
     for r in range(len(B)):
         i0, f = grid_pos(min(B[r] / bmax[r], 1.0), norm_grid)
         out[r] = decode_step(tdec, prof[r], i0, f, cw[r]) * slow[r]
-
-
-@njit(cache=True, error_model="numpy", inline="always")
-def pf_pos(g, chunk, pf_scale, pf_grid):
-    """Where a prefill step of ``g`` tokens falls on the log-spaced prefill grid."""
-    n = len(pf_grid)
-    gc = min(max(g, 1.0), chunk)
-    i0 = min(int(math.log(gc) * pf_scale), n - 2)
-    return i0, (gc - pf_grid[i0]) / (pf_grid[i0 + 1] - pf_grid[i0])
 
 
 @njit(cache=True, error_model="numpy", inline="always")

@@ -52,11 +52,13 @@ def mix_step(tmix, p, i0, f, j0, h, cw, G, n):
 
 
 @njit(cache=True, error_model="numpy", inline="always")
-def _pf_pos(g, chunk, pf_scale, pf_grid):
+def pf_pos(g, chunk, pf_scale, pf_grid):
+    """Where a step carrying ``g`` prompt tokens falls on the log-spaced prefill grid
+    (``kernel.py``'s prefill steps use it too)."""
     n = len(pf_grid)
     gc = min(max(g, 1.0), chunk)
-    j0 = min(int(math.log(gc) * pf_scale), n - 2)
-    return j0, (gc - pf_grid[j0]) / (pf_grid[j0 + 1] - pf_grid[j0])
+    i0 = min(int(math.log(gc) * pf_scale), n - 2)
+    return i0, (gc - pf_grid[i0]) / (pf_grid[i0 + 1] - pf_grid[i0])
 
 
 @njit(cache=True, error_model="numpy")
@@ -73,7 +75,7 @@ def mixed_plan(
     n = len(pf_grid)
     room = chunk - B * q
     g = min(room, max(prompt, spread))
-    j0, h = _pf_pos(g, chunk, pf_scale, pf_grid)
+    j0, h = pf_pos(g, chunk, pf_scale, pf_grid)
     tm = mix_step(tmix, p, bi0, bf, j0, h, cw, G, n)
     um = _bilinear(umix, (p * G + bi0) * n + j0, bf, h, n)
     a = tm * slow  # a mixed step, wall time
@@ -118,6 +120,6 @@ def mixed_cost(dt, tok, mx, out):
 def mixed_prompt_time(tmix, p, bi0, bf, cw, prompt, room, chunk, pf_scale, pf_grid, G):
     """A prompt's own prefill in chunks on mixed steps (twin perf's TTFT), unslowed."""
     own = max(min(room, prompt), 1.0)
-    j0, h = _pf_pos(own, chunk, pf_scale, pf_grid)
+    j0, h = pf_pos(own, chunk, pf_scale, pf_grid)
     t = mix_step(tmix, p, bi0, bf, j0, h, cw, G, len(pf_grid))
     return math.ceil(max(prompt, 1.0) / own) * t
