@@ -54,11 +54,10 @@ def bucket(values: np.ndarray) -> np.ndarray:
     return np.minimum((np.log(v / HIST_MIN_S) / _LOG_STEP).astype(np.int64), HIST_BUCKETS - 1)
 
 
-#: A histogram holding fewer requests than this is empty: a window's running sum (added
-#: and taken off tick by tick) leaves ~1e-15 of rounding behind once its requests left it.
-EMPTY_COUNT = 1e-9
-#: Requests below which a window's count is the running sums' rounding (their counts reach
-#: ~1e7, so rounding reaches ~1e-9), for ratios of counts such as goodput's met ÷ admitted.
+#: Requests below which a window's count is the running sums' rounding, not requests: a
+#: window's sums are added and taken off tick by tick, and their counts reach ~1e7, so the
+#: rounding left once the requests left reaches ~1e-9. A histogram holding less is empty
+#: (no percentile), a class admitting less has no goodput (met ÷ rounding would be noise).
 ROUNDING_COUNT = 1e-6
 
 
@@ -90,7 +89,7 @@ def batch_percentiles(hists: np.ndarray, qs: tuple[float, ...]) -> np.ndarray:
     at = np.maximum(np.take_along_axis(hists, idx, axis=1), 1e-300)
     inside = np.clip((target - below) / at, 0.0, 1.0)
     out = HIST_MIN_S * np.exp((idx + inside) * _LOG_STEP)
-    out[total <= EMPTY_COUNT] = np.nan
+    out[total <= ROUNDING_COUNT] = np.nan
     return out
 
 
