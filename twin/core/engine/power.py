@@ -200,7 +200,8 @@ class Power:
     def _heat_events(self, event: np.ndarray) -> None:
         """Each loop removes up to its capacity; the rest warms its racks' coolant; hot
         racks throttle and, hotter still, shut down (``power_kernel.cooling``): the events
-        of the racks that did (``event``: 1 throttles, 2 released, 4 shuts down)."""
+        of the racks that did (``event``: 1 throttles, 2 released, 4 shuts down, 8 on
+        again once cooled)."""
         for r in np.flatnonzero(event & 1):
             self._event(
                 "critical",
@@ -214,6 +215,12 @@ class Power:
                 "critical",
                 self.rack_ids[r],
                 "thermal shutdown: rack powered off until it cools",
+            )
+        for r in np.flatnonzero(event & 8):
+            self._event(
+                "info",
+                self.rack_ids[r],
+                f"cooled to {self.inlet_c[r]:.0f} °C: powered on again after its thermal shutdown",
             )
 
     def _breakers_tripped(self, trip: np.ndarray) -> None:

@@ -93,9 +93,10 @@ def cooling(
 ):  # fmt: skip
     """Cooling loops remove up to their capacity; the rest warms the racks' coolant
     (``inlet``), GPUs run ``rise`` above it at TDP, hot racks throttle (released once they
-    could run at full power again) and shut down at ``shutdown_c``. Updates ``inlet``,
-    ``gpu_temp``, ``throttled``, ``tripped`` in place; ``event[r]`` is 1 (throttles),
-    2 (released), 4 (shuts down) or a sum; returns how many racks have an event."""
+    could run at full power again) and shut down at ``shutdown_c`` (on again once their
+    coolant is within 5 K of ambient). Updates ``inlet``, ``gpu_temp``, ``throttled``,
+    ``tripped`` in place; ``event[r]`` is 1 (throttles), 2 (released), 4 (shuts down),
+    8 (on again) or a sum; returns how many racks have an event."""
     loop_load[:] = 0.0
     for r in range(len(rack_kw)):
         loop_load[rack_loop[r]] += rack_kw[r]
@@ -124,7 +125,10 @@ def cooling(
         trip = inlet[r] + rise * 0.25 >= shutdown_c and not tripped[r]
         if trip:
             e += 4
-        tripped[r] = (tripped[r] or trip) and not (inlet[r] < ambient + 5 and tripped[r])
+        back = tripped[r] and inlet[r] < ambient + 5  # cooled: powered on again
+        if back:
+            e += 8
+        tripped[r] = (tripped[r] or trip) and not back
         event[r] = e
         if e:
             n += 1
