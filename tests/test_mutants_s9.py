@@ -1,0 +1,71 @@
+"""Behaviour that the open survivors of the fresh seed-7 mutation sample (session 8) changed
+unnoticed, and the survivors of seed 8 (session 9, issue 15). Each test says what a user
+reads (a class's TPOT percentiles, its prefill work per turn, a rack's clock) against a
+figure worked out from first principles, and was checked against its mutant by planting it
+by hand (``benchmarks/MUTATION.md``). Small factories, seconds each."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from engine_helpers import small_layout
+
+from twin.core.engine import Factory
+from twin.core.engine import plan as P
+from twin.core.engine.metrics import percentiles
+
+# -- the TPOT spread a batch's fluctuations put on a request ------------------------------
+
+
+def _long_context_decode(tmp_path):
+    """The small factory with its disaggregated deployment decoding long-context requests
+    (32k prompts, 4000 output tokens, fixed lengths): the decode replicas never stall on a
+    prefill, so a request's TPOT spread is the batch it saw, nothing else."""
+
+    def edit(doc):
+        for w in doc["workloads"]:
+            if w["id"] == "chat":
+                w["rate"] = "20/s"
+            elif w["id"] == "agent":
+                w["rate"] = "1/s"
+            else:  # long, on split-70b
+                w.update(rate="1.3/s", isl="32k", osl=4000, slo={"ttft": "30s", "tpot": "100ms"})
+
+    return small_layout(tmp_path, edit=edit)
+
+
+def test_a_long_context_decodes_tpot_spread_is_the_batch_it_saw(tmp_path):
+    """A decode replica's batch fluctuates around its mean B̄: Poisson arrivals into B_max
+    slots, variance B̄(1 − B̄/B_max), so the batch's relative spread is √((1 − B̄/B_max)/B̄).
+    A step's time moves with the batch by its elasticity ε = d ln t_step / d ln B, read off
+    the step-time function at B̄; a request of the mean output length averages the batch
+    over one correlation time, keeping g(1) = 2/e of the variance. Its TPOT is then normal
+    with a relative sd of ε·√(g(1)(1 − B̄/B_max)/B̄): p95 lies 1.645 sd above p50, p99 2.326
+    sd. The run's class percentiles must say so — at most half again above, for the mean
+    batch's own swings from tick to tick, which the formula leaves out. (kernel.py: the
+    batch's variance × B̄ for ÷ B̄ put p95 at +50 % for +8 %; lengths.py: ε for ε² at
+    ε ≈ 0.16, p99 at +27 % for +11 %.)"""
+    f = Factory(_long_context_decode(tmp_path), seed=2)
+    f.advance_to(120.0)  # a 4000-token decode lasts ~45 s: the batch is steady by then
+    f.reset_run_totals()
+    dec = np.flatnonzero(f.rep_role == P.ROLE_DECODE)
+    batches = []
+    for t in range(130, 250, 10):
+        f.advance_to(float(t))
+        d = next(d for d in f.snapshot().deployments if d.id == "split-70b")
+        batches.append(d.running / len(dec))
+    b = float(np.mean(batches))
+    prof = f.profiles[f.rep_prof[dec[0]]]
+    assert all(f.profiles[f.rep_prof[i]] is prof for i in dec)  # identical decode replicas
+    assert 4 < b < 0.5 * prof.bmax  # a batch that fluctuates, with room to
+
+    def step(batch: float) -> float:
+        return float(prof.replica.step(np.array([batch]), prof.context).t_s[0])
+
+    eps = (math.log(step(b * 1.02)) - math.log(step(b / 1.02))) / (2 * math.log(1.02))
+    assert 0.05 < eps < 0.5  # part weights, part KV: the batch matters, not wholly
+    sd = eps * math.sqrt(2 / math.e * (1 - b / prof.bmax) / b)
+    p50, p95, p99 = percentiles(f.run_tpot[f.cls_ids.index("long")], (0.5, 0.95, 0.99))
+    assert 1.645 * sd * 0.8 < p95 / p50 - 1 < 1.645 * sd * 1.5
+    assert 2.326 * sd * 0.8 < p99 / p50 - 1 < 2.326 * sd * 1.5
