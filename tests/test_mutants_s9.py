@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from engine_helpers import small_layout
 
 from twin.core.engine import Factory
@@ -69,3 +70,46 @@ def test_a_long_context_decodes_tpot_spread_is_the_batch_it_saw(tmp_path):
     p50, p95, p99 = percentiles(f.run_tpot[f.cls_ids.index("long")], (0.5, 0.95, 0.99))
     assert 1.645 * sd * 0.8 < p95 / p50 - 1 < 1.645 * sd * 1.5
     assert 2.326 * sd * 0.8 < p99 / p50 - 1 < 2.326 * sd * 1.5
+
+
+# -- a board's power under its voltage floor -------------------------------------------------
+
+
+def test_a_busy_board_at_its_floor_clock_draws_its_minimum_power_limit_on_the_racks_meter(
+    catalog,
+):
+    """Dynamic power is C·V²·f: above the voltage floor the voltage falls with the clock
+    (∝ clock^e), under it the voltage can fall no further and power falls linearly with
+    the clock alone, continuous at the floor. A cap's floor clock (``power.min_clock``) is
+    where a fully busy board draws its minimum power limit (H100: 200 W, under the floor);
+    the thermal throttle's half clock is under the floor too. The rack's meter (the power
+    tree's compiled pass) must read those draws: 32 busy H100s at the floor clock, 6.4 kW
+    of GPU power. (power_kernel.py: ``c / vfloor`` → ``c * vfloor`` under the floor read
+    120 W a board at the floor clock, and a cliff at the floor.)"""
+    from twin.core.engine import power_kernel as PK
+    from twin.core.engine.power import min_clock
+
+    gpu, k = catalog.gpu("h100"), catalog.constants
+    e, v = float(k["clock_power_exponent"]), float(k["voltage_floor_clock"])
+    n = 32
+
+    def gpu_kw(clock: float) -> float:
+        out = [np.zeros(1) for _ in range(4)]  # rack util, rack kW, GPU kW, dynamic kW
+        PK.rack_loads(
+            np.array([gpu.tdp_w - gpu.idle_w]), np.array([clock]), True, e, v,
+            np.array([0]), np.array([0]), np.array([n / 1000]), np.array([1.0]),
+            np.array([1.0]), np.array([1]), np.array([n * gpu.idle_w / 1000]), np.zeros(1),
+            np.zeros(1), 0.6, np.array([True]), np.array([[0, 0]]),
+            np.array([[True, False]]), np.array([0]), *out, np.zeros(1), np.zeros(1),
+        )  # fmt: skip
+        return float(out[2][0])
+
+    floor = min_clock(gpu, k)
+    assert floor < v and float(k["throttle_clock"]) < v  # both under the voltage floor
+    assert gpu_kw(floor) == pytest.approx(n * gpu.min_power_w / 1000, rel=1e-9)
+    assert gpu_kw(1.0) == pytest.approx(n * gpu.tdp_w / 1000, rel=1e-12)
+    # continuous at the floor, linear under it: half the floor's clock, half its dynamic power
+    dyn_v = gpu_kw(v) - n * gpu.idle_w / 1000
+    assert gpu_kw(v * (1 - 1e-9)) == pytest.approx(gpu_kw(v), rel=1e-6)
+    assert gpu_kw(v / 2) - n * gpu.idle_w / 1000 == pytest.approx(dyn_v / 2, rel=1e-9)
+    assert dyn_v == pytest.approx(n * (gpu.tdp_w - gpu.idle_w) / 1000 * v**e, rel=1e-9)
