@@ -113,3 +113,43 @@ def test_a_busy_board_at_its_floor_clock_draws_its_minimum_power_limit_on_the_ra
     assert gpu_kw(v * (1 - 1e-9)) == pytest.approx(gpu_kw(v), rel=1e-6)
     assert gpu_kw(v / 2) - n * gpu.idle_w / 1000 == pytest.approx(dyn_v / 2, rel=1e-9)
     assert dyn_v == pytest.approx(n * (gpu.tdp_w - gpu.idle_w) / 1000 * v**e, rel=1e-9)
+
+
+# -- an agentic session's prefix on a full KV cache ---------------------------------------------
+
+
+def test_a_full_kv_cache_keeps_no_session_prefix_through_a_tool_pause():
+    """The replicas' free KV is an LRU prefix cache: with C tokens free and W written a
+    second an entry lives τ = C/W, so a pause p survives with probability τ/(τ + p). A
+    replica whose batch fills every slot has no free KV: behind it, no prefix outlives any
+    pause, and a follow-up turn re-prefills its whole context (on a KV-bound, overloaded
+    deployment the batch sits within a slot of full). One with free slots counts them at
+    its context each, times the replicas its row stands for, and only while it is up.
+    (sessions.py: ``max(0.0, bmax − b)`` → ``max(1.0, …)`` counted a full replica as one
+    free slot: on 2 overloaded replicas with 32k contexts a follow-up prefilled 10 % less.)"""
+    from twin.core.engine.sessions import prefix_survival
+
+    bmax, ctx = np.array([86.0, 86.0, 86.0]), np.array([35_500.0] * 3)
+    lam, kv_tok, pause = np.array([6.0, 2.0]), np.array([36_500.0, 9_000.0]), np.array([1.0, 0.0])
+    rep_dep, cls_dep = np.array([0, 0, 1]), np.array([0, 0])
+
+    def survival(batches, up=(True, True, True), w=(1, 1, 1)):
+        run = np.array([[b / 2, b / 2] for b in batches])  # two slots' worth of requests each
+        out = np.ones(2)
+        prefix_survival(
+            run, bmax, ctx, np.array(up), rep_dep, np.array(w, dtype=float), 2, cls_dep, lam,
+            kv_tok, pause, out,
+        )  # fmt: skip
+        return out
+
+    written = 6.0 * 36_500 + 2.0 * 9_000  # KV tokens a second, both classes of the deployment
+    assert survival([86.0, 86.0, 0.0])[0] == 0.0  # full: nothing survives, however short
+    assert survival([86.0, 86.0, 0.0])[1] == 1.0  # a class with no pause re-sends nothing lost
+    for batches, up, w, free in (
+        ([76.0, 86.0, 0.0], (True, True, True), (1, 1, 1), 10),
+        ([76.0, 80.0, 0.0], (True, True, True), (3, 1, 1), 36),  # a row of 3: 3 × 10 + 6
+        ([76.0, 80.0, 0.0], (True, False, True), (1, 1, 1), 10),  # a replica down: none of its
+        ([85.5, 86.0, 10.0], (True, True, True), (1, 1, 1), 0.5),  # half a slot: half a context
+    ):
+        tau = free * 35_500 / written
+        assert survival(batches, up, w)[0] == pytest.approx(tau / (tau + 1.0), rel=1e-12)
