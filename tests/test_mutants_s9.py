@@ -256,3 +256,35 @@ def test_goodput_is_the_output_times_the_share_of_requests_that_met_their_slo(tm
     assert g["shed_rps"] == 0.0 and g["failed_rps"] == 0.0
     assert 0.1 < g["slo_attainment"] < 0.9  # part of the output misses its SLO
     assert g["goodput_tok_s"] == pytest.approx(g["output_tok_s"] * g["slo_attainment"], rel=1e-6)
+
+
+# -- admission under overload -------------------------------------------------------------------
+
+
+def test_an_overloaded_replica_never_holds_more_requests_than_its_kv_cache_fits(tmp_path):
+    """Short prompts and long outputs at ten times what two replicas serve: prefill is
+    cheap, so what stops admission is the KV cache — `twin perf`'s max batch for the
+    workload (KV memory ÷ a mean request's context). The queue grows tick after tick, its
+    cohorts admitted in order, and the replicas' batch sits at that limit, never above it
+    (kernel.py: the free slots left after the cohorts ahead, ``room − taken`` → ``room +
+    taken``, let later cohorts overfill the cache: 3,735 requests in a 2,456 cache)."""
+
+    def edit(doc):
+        doc["deployments"][0]["replicas"] = 2
+        doc["workloads"] = [w for w in doc["workloads"] if w["id"] == "chat"]
+        doc["workloads"][0].update(
+            rate="100/s", isl=256, osl=2000, slo={"ttft": "600s", "tpot": "1s"}
+        )
+
+    f = Factory(small_layout(tmp_path, edit=edit))
+    prof = f.profiles[f.rep_prof[f.dep_reps[0][0]]]
+    fits = prof.replica.max_batch(prof.workload)  # twin perf's KV-bound batch
+    queue, batch = [], []
+    for t in range(60, 181, 20):
+        f.advance_to(float(t))
+        d = f.snapshot().deployments[0]
+        queue.append(d.queue)
+        batch.append(d.running / d.replicas)
+    assert np.all(np.diff(queue) > 0)  # overloaded all along
+    assert max(batch) <= fits
+    assert batch[-1] > 0.99 * fits  # and full: the cache, not the prefill, is the limit
