@@ -355,3 +355,32 @@ def test_the_busiest_expert_rank_sets_the_pace_where_no_balancer_runs(catalog):
         ("b200", "fp8", Parallelism(32, dp_attention=True, mtp=1)),  # boards over the fabric
     ]:
         assert ratio(gpu, precision, par) == pytest.approx(1.0), (gpu, precision, par)
+
+
+@pytest.mark.parametrize(
+    ("precision", "mtp", "dispatch"),
+    [
+        ("fp4", 1, 1.03125),  # FP8 + a scale per 128 (NVFP4 dispatch not yet modelled)
+        ("fp8", 0, 1.03125),  # DeepEP (SGLang's NVL72 path, no drafts): FP8 + a scale per 128
+        ("fp8", 1, 2.0),  # TensorRT-LLM's fp8 WIDEEP quantises after the all-to-all: BF16
+    ],
+)
+def test_the_dispatch_sends_tokens_in_the_precision_the_stack_quantises_them_to(
+    catalog, precision, mtp, dispatch
+):
+    """A wide-EP decode step on GB300 moves each token to its experts (dispatch) and back
+    (combine, BF16): halving NVLink's bandwidth adds exactly that traffic once more, and
+    its dispatch part is FP8 where the tokens are quantised before they are sent and BF16
+    on TensorRT-LLM's fp8 WIDEEP path, which quantises only after the all-to-all."""
+    gpu, model, g = catalog.gpu("gb300"), catalog.model("deepseek-r1"), 32
+    slow_link = dataclasses.replace(gpu, scale_up_gb_s=gpu.scale_up_gb_s / 2)
+    par = Parallelism(g, dp_attention=True, mtp=mtp)
+    fast, slow = (Replica(x, model, precision, par, catalog) for x in (gpu, slow_link))
+    batch = 16.0 * g
+    tokens = batch * (1 + mtp)
+    sent = (tokens / g) * model.experts_per_token * model.hidden * (g - 1) / g
+    moved = sent * (dispatch + 2.0) / (gpu.scale_up_gb_s * 1e9) * (1 + fast.ep_imbalance)
+    # each draft also runs the MTP module, about one more layer's time
+    extra = model.layers * moved / fast.eff.net * (1 + mtp / model.layers)
+    t_fast, t_slow = (float(r.step(batch, 2048).t_s) for r in (fast, slow))
+    assert t_slow - t_fast == pytest.approx(extra, rel=1e-6)
