@@ -338,7 +338,7 @@ def test_gpus_of_one_software_stack_share_their_factors(catalog):
     """B200, GB200 and GB300 run one Blackwell CUDA stack: a rack-scale SKU cannot buy its
     fit with a per-step overhead the board does not pay; what differs is silicon."""
     fields = [f.name for f in FACTORS]
-    for stack in (("b200", "gb200", "gb300"), ("h200", "h100")):
+    for stack in (("b200", "gb200", "gb300"), ("h200", "h100"), ("mi300x", "mi325x")):
         first = catalog.gpu(stack[0]).efficiency
         for g in stack[1:]:
             other = catalog.gpu(g).efficiency

@@ -117,6 +117,21 @@ async def test_header_shows_factory_clock_speed_routing_and_alarms():
         assert "1×" in header and "kv-aware" in header and "no alarms" in header
 
 
+async def test_an_alarm_too_long_for_its_line_ends_in_an_ellipsis_and_reads_whole_below():
+    app, wall = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await run_line(app, pilot, "cap row-a 100kW")  # below the row's floor: racks shed
+        await tick(app, pilot, wall, 2.0)
+        await pilot.press("5")
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        clipped = [ln for ln in lines if "row-a" in ln and ln.rstrip().endswith("…")]
+        assert clipped, "a clipped alarm line must say it is clipped"
+        # the selected alarm's whole message is in the detail panel
+        assert any("shedding load" in ln for ln in lines)
+
+
 # ---- commands ------------------------------------------------------------------------------
 async def test_failing_a_pdu_from_the_command_line_shows_in_events_and_in_the_power_view():
     app, wall = make_app()
