@@ -18,8 +18,9 @@ Which tests run: the *candidate* behavioural tests (``CANDIDATES`` below: never 
 snapshots, which a developer re-records, so a snapshot is no kill) run once under coverage (``benchmarks/mutation_map.py``) to learn which tests execute
 each line; a mutant then runs exactly the candidate tests that reach its line, fastest
 first, stopping at the first failure — seconds per mutant, and a survivor has faced every
-candidate test that could see it. A mutant is killed when a test fails or runs 5× over
-its expected time; a line no candidate test runs is reported as "not reached".
+candidate test that could see it. A mutant is killed when a test fails, runs 5× over
+its expected time, or fails for want of memory (each mutant's tests get 3 GB of address
+space: ``mutation_map.MEMORY_CAP``); a line no candidate test runs is reported as "not reached".
 
 It prints, per module and per group, mutants tried / killed / survived / equivalent and
 the score (killed ÷ (tried − equivalent)), then every survivor with its line and change.
@@ -362,6 +363,8 @@ def _row(module: str, item, result) -> dict:
             how = "not reached"
         elif "TIMEOUT" in out:
             how = "timeout"
+        elif "mutation-map: MEMORY" in out:
+            how = "memory"
         else:
             failed = [ln for ln in out.splitlines() if ln.startswith(("FAILED", "ERROR"))]
             how = failed[0].split(" - ")[0].removeprefix("FAILED ") if failed else ""
@@ -410,11 +413,15 @@ def report(rows: list[dict], eq: list[tuple[str, str, str]]) -> None:
             mark = "E" if is_equivalent(r, eq) else " "
             nr = "  [not reached]" if r["how"] == "not reached" else ""
             print(f" {mark} {r['module']}:{r['line']}  {r['op']}  {r['change']}{nr}")
-    slow = [r for r in rows if r["how"] == "timeout"]
-    if slow:
-        print(f"\n{len(slow)} killed by a timeout (5× the tests' expected time):")
-        for r in slow:
-            print(f"   {r['module']}:{r['line']}  {r['op']}  {r['change']}")
+    for how, what in (
+        ("timeout", "a timeout (5× the tests' expected time)"),
+        ("memory", "the memory cap (a test failed with MemoryError)"),
+    ):
+        slow = [r for r in rows if r["how"] == how]
+        if slow:
+            print(f"\n{len(slow)} killed by {what}:")
+            for r in slow:
+                print(f"   {r['module']}:{r['line']}  {r['op']}  {r['change']}")
     other = [r for r in rows if r["outcome"] not in ("killed", "survived")]
     if other:
         print(f"\n{len(other)} mutant(s) neither killed nor survived (incompetent/errors):")

@@ -286,6 +286,18 @@ def njit_lines(src: str) -> set[int]:
     return out
 
 
+#: Address space allowed to one mutant's test process: an unmutated candidate test process
+#: stays well under it (numba and numpy included); a mutant that loops allocating (seed 7's
+#: ``factory.py:160`` reached 10 GB on a shared machine) fails with MemoryError instead.
+MEMORY_CAP = 3 << 30
+
+
+def _cap_memory() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (MEMORY_CAP, MEMORY_CAP))
+
+
 def run(module: str) -> int:
     """cosmic-ray's test command: run the tests that reach the mutated lines of ``module``.
     A mutant inside an ``@njit`` function is mapped (and run) with the kernels as Python,
@@ -311,10 +323,16 @@ def run(module: str) -> int:
     limit = max(60.0, 5 * expect + 30)
     cmd = [sys.executable, *PYTEST, "-x", *chosen]
     try:
-        r = subprocess.run(cmd, timeout=limit, capture_output=True, text=True, env=env)
+        r = subprocess.run(
+            cmd, timeout=limit, capture_output=True, text=True, env=env, preexec_fn=_cap_memory
+        )
     except subprocess.TimeoutExpired:
         print(f"mutation-map: TIMEOUT after {limit:.0f}s (expected {expect:.0f}s)")
         return 1
+    if r.returncode and "MemoryError" in r.stdout + r.stderr:
+        # over the cap: a test failed with MemoryError: a kill, as a timeout is (the user
+        # would see the run eat the machine), marked so that the report says which
+        print(f"mutation-map: MEMORY over {MEMORY_CAP >> 30} GB")
     failed = [ln for ln in r.stdout.splitlines() if ln.startswith(("FAILED", "ERROR"))]
     print("\n".join(failed[:3]) or r.stdout[-400:])
     return r.returncode

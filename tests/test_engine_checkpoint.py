@@ -90,6 +90,7 @@ def test_every_field_of_a_restored_factory_equals_the_original(small, catalog):
         "route least-loaded",
         "cap 90%",
         "cap row-a-pdu-2 60kW",
+        "cap row-b 50kW",  # a budget its two racks share
         "straggle row-a-03 2",
     ):
         cmd(a, c)

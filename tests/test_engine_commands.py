@@ -331,6 +331,96 @@ def test_capping_a_rack_lowers_its_power_to_the_cap_and_off_lifts_it(small):
     assert s.racks.clock[i] == 1.0 and s.racks.power_kw[i] > 25
 
 
+@pytest.fixture(scope="module")
+def busy_and_quiet(tmp_path_factory):
+    """The small factory with row-a split: chat on row-a-01/02 (busy), a deployment almost
+    nobody calls on row-a-03/04 (quiet, near idle power)."""
+
+    def edit(doc):
+        doc["deployments"][0]["placement"] = ROW_A[:2]
+        doc["deployments"].append(
+            {**doc["deployments"][0], "id": "quiet-70b", "placement": ROW_A[2:]}
+        )
+        doc["workloads"].append(
+            {**doc["workloads"][0], "id": "rare", "deployment": "quiet-70b", "rate": "0.2/s"}
+        )
+        doc["workloads"][0]["rate"], doc["workloads"][1]["rate"] = "30/s", "2/s"
+
+    return small_layout(tmp_path_factory.mktemp("busy-quiet"), edit=edit)
+
+
+def test_a_row_cap_is_one_budget_the_busy_racks_use_while_the_quiet_ones_leave_room(
+    busy_and_quiet,
+):
+    # the row draws ~83 kW (busy racks ~28, quiet ~13.5): 95 kW covers the row, though a
+    # quarter of it each (23.75 kW) is below what a busy rack draws
+    base, hit = pair(busy_and_quiet, "cap row-a 95kW", after=0)
+    b = base.snapshot()
+    assert rack_power(b, ROW_A) < 95 * 0.95 and rack_power(b, ROW_A[:1]) > 95 / 4 * 1.1
+    rows, clocks = [], []
+    for _ in range(60):
+        s, b = advance_both(base, hit, 1)
+        rows.append(rack_power(s, ROW_A))
+        clocks.append(s.racks.clock[[rack_i(s, r) for r in ROW_A[:2]]].min())
+    assert max(rows) <= 95.0
+    assert min(clocks) >= 0.97  # the busy racks keep (close to) full clocks
+    out_hit = recent_mean(s, "output_tok_s", 60, hit.dt)
+    out_base = recent_mean(b, "output_tok_s", 60, base.dt)
+    assert out_hit == pytest.approx(out_base, rel=0.01)  # throughput as uncapped
+    assert not any("shedding" in e.message for e in s.events)
+
+
+def test_a_row_cap_below_what_its_racks_draw_at_their_floor_sheds_load_and_says_so(
+    busy_and_quiet,
+):
+    base, hit = pair(busy_and_quiet, "cap row-a 60kW", after=30)
+    s, b = hit.snapshot(), base.snapshot()
+    said = [e for e in s.events if e.source == "row-a" and "shedding" in e.message]
+    assert len(said) == 1 and "minimum power limit" in said[0].message
+    floor = hit.rack_min_clock
+    rows = []
+    for _ in range(60):
+        s, b = advance_both(base, hit, 1)
+        rows.append(rack_power(s, ROW_A))
+        assert (s.racks.clock >= floor - 1e-9).all()  # no board under its minimum power
+    assert np.mean(rows) <= 60.0 * 1.02  # the cap holds, by shedding replicas
+    assert recent_mean(s, "output_tok_s", 60, hit.dt) < 0.7 * recent_mean(
+        b, "output_tok_s", 60, base.dt
+    )
+    cmd(hit, "cap row-a off")
+    s, b = advance_both(base, hit, 60)
+    assert (hit.rack_shed == 0).all() and rack_power(s, ROW_A) > 75
+    assert recent_mean(s, "output_tok_s", 20, hit.dt) == pytest.approx(
+        recent_mean(b, "output_tok_s", 20, base.dt), rel=0.05
+    )
+
+
+def test_a_rack_cap_inside_a_row_budget_holds_and_lifting_the_row_lifts_both(busy_and_quiet):
+    f = Factory(busy_and_quiet)
+    run(f, 30)
+    assert "shared by its 4 racks" in cmd(f, "cap row-a 95kW")
+    cmd(f, "cap row-a-01 20kW")  # a rack's own cap under the row's budget
+    powers = [run(f, 0.5).racks.power_kw[rack_i(f.snapshot(), "row-a-01")] for _ in range(60)]
+    assert np.mean(powers[20:]) <= 20.0
+    cmd(f, "cap row-a off")
+    s = run(f, 30)
+    assert s.racks.clock.min() == 1.0 and s.racks.power_kw[rack_i(s, "row-a-01")] > 25
+
+
+def test_a_budget_over_racks_that_already_share_one_replaces_it_and_says_so(busy_and_quiet):
+    f = Factory(busy_and_quiet)
+    run(f, 10)
+    cmd(f, "cap row-a 95kW")
+    # feed-a feeds every rack (row-b through its A side): one budget for all six
+    assert "6 racks (replaces the cap on row-a)" in cmd(f, "cap feed-a 40kW")
+    s = run(f, 30)
+    assert s.racks.clock.max() < 1.0  # 40 kW now binds every rack, row-b's too
+    cmd(f, "cap row-a off")  # row-a holds only part of feed-a's budget: it stays
+    assert run(f, 10).racks.clock.max() < 1.0
+    cmd(f, "cap feed-a off")
+    assert run(f, 30).racks.clock.min() == 1.0
+
+
 @pytest.mark.parametrize("target", ["rack", "pdu"])
 def test_a_capped_rack_or_pdu_draws_no_more_than_its_cap_on_average(small, target):
     f = Factory(small)

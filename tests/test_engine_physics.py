@@ -76,6 +76,27 @@ def test_a_lost_air_loop_does_not_throttle_within_3_minutes(catalog):
     assert _minutes_to_throttle(hall, hall.cooling[0].id, catalog) is None
 
 
+def test_a_rack_a_thermal_shutdown_took_down_comes_back_once_cooled_and_says_so(tmp_path):
+    # GB200 racks are liquid-cooled: a lost loop shuts them down within minutes
+    f = Factory(small_layout(tmp_path, edit=lambda d: d["rows"][0].update(gpu="gb200")))
+    f.advance_to(30)
+    cmd(f, "fail loop-1")
+    while not f.rack_tripped.any() and f.now < 900:
+        f.advance_to(f.now + 10)
+    down = [f.rack_ids[i] for i in np.flatnonzero(f.rack_tripped)]
+    assert down and f.snapshot().racks.utilisation[f.rack_tripped].max() == 0
+    cmd(f, "repair loop-1")
+    t = f.now
+    while f.rack_tripped.any() and f.now < t + 900:
+        f.advance_to(f.now + 10)
+    s = run(f, 30)
+    back = [e for e in s.events if e.t_s > t and "powered on again" in e.message]
+    assert sorted(e.source for e in back) == sorted(down)  # one line for each rack
+    assert all(e.severity == "info" for e in back)
+    i = [f.rack_index[r] for r in down]
+    assert (s.racks.utilisation[i] > 0).all()  # serving again
+
+
 # ---- breakers -------------------------------------------------------------------------------------------
 def _failover_factory(tmp_path, catalog, overload: float, name: str):
     """row-b's B PDU alone carries both racks once A fails: rate it so that is ``overload``×."""

@@ -262,6 +262,32 @@ def test_tui_options_parse():
 
 
 # ---- alarms grouped by root cause ------------------------------------------------------------
+def test_racks_a_thermal_shutdown_took_down_show_in_the_log_when_they_come_back(tmp_path):
+    from engine_helpers import small_layout
+
+    from twin.core import commands as C
+    from twin.frontends.tui.alarms import group_alarms
+    from twin.frontends.tui.model import AlarmBook
+
+    # liquid-cooled GB200 racks on loop-1: shut down within minutes of losing it
+    layout = small_layout(tmp_path, edit=lambda d: d["rows"][0].update(gpu="gb200"))
+    f = Factory(layout, seed=1)
+    book = AlarmBook()
+    f.advance_to(30)
+    f.apply(C.parse_command("fail loop-1"))
+    for t in range(60, 1200, 30):
+        f.advance_to(t)
+        book.merge(f.snapshot().events)
+        if t == 420:
+            f.apply(C.parse_command("repair loop-1"))
+    log = [e for e in book.entries if "powered on again" in e.message]
+    assert sorted(e.source for e in log) == [f"row-a-0{i}" for i in range(1, 5)]
+    assert all(not book.is_alarm(e) for e in log)  # news, not an alarm to acknowledge
+    loop = next(g for g in group_alarms(book.entries, Topology.of(layout)) if g.key == "loop-1")
+    kinds = dict(loop.kinds())
+    assert kinds["thermal shutdowns"] == 4 and kinds["racks back on"] == 4
+
+
 def test_a_cooling_loop_failure_is_one_cause_naming_the_racks_it_hit():
     from twin.core import commands as C
     from twin.core.catalog import load_catalog

@@ -121,20 +121,50 @@ def cap(f, cmd: C.Cap) -> str:
             else (cmd.fraction * f.pdu_cap[i] if cmd.fraction else None)
         )
         f.pdu_cap_kw[i] = np.inf if lim is None else lim
-    else:
-        racks = f._racks_of(cmd.target)
-        if cmd.limit_kw is None and cmd.fraction is None:
-            f.rack_cap_kw[racks] = np.inf
-            lim = None
-        else:
-            peak = np.array([f.catalog.gpu(f.rack_sku[r]).rack_kw for r in racks])
-            lim = cmd.limit_kw if cmd.limit_kw is not None else None
-            f.rack_cap_kw[racks] = (lim / len(racks)) if lim is not None else cmd.fraction * peak
-    return (
-        f"{cmd.target} cap lifted"
-        if lim is None and cmd.fraction is None
-        else f"{cmd.target} capped"
+        return f"{cmd.target} cap lifted" if lim is None else f"{cmd.target} capped"
+    racks = f._racks_of(cmd.target)
+    if not len(racks):
+        raise EngineError(f"cap: {cmd.target} holds no racks")
+    if cmd.limit_kw is None and cmd.fraction is None:
+        return _lift_rack_caps(f, cmd.target, racks)
+    peak = np.array([f.catalog.gpu(f.rack_sku[r]).rack_kw for r in racks])
+    if len(racks) == 1:
+        f.rack_cap_kw[racks] = cmd.limit_kw if cmd.limit_kw is not None else cmd.fraction * peak
+        return f"{cmd.target} capped"
+    return _budget(f, cmd.target, racks, cmd.limit_kw or cmd.fraction * float(peak.sum()))
+
+
+def _budget(f, target: str, racks: np.ndarray, limit_kw: float) -> str:
+    """A cap on several racks is one budget they share (as a row's power budget in a DCIM
+    is): ``power.py`` lowers their clocks only when their sum is over it, and sheds load
+    only when it is below what they draw at their boards' floors. A budget it overlaps
+    is replaced."""
+    hit = np.unique(f.rack_budget[racks])
+    gone = [f.budget_names.pop(int(b)) for b in hit[hit >= 0]]
+    f.rack_budget_kw[np.isin(f.rack_budget, hit[hit >= 0])] = np.inf
+    f.rack_budget[np.isin(f.rack_budget, hit[hit >= 0])] = -1
+    label = int(racks.min())
+    f.rack_budget[racks] = label
+    f.rack_budget_kw[racks] = limit_kw
+    f.budget_names[label] = target
+    replaced = [g for g in gone if g != target]
+    return f"{target} capped at {limit_kw:,.1f} kW shared by its {len(racks)} racks" + (
+        f" (replaces the cap on {', '.join(replaced)})" if replaced else ""
     )
+
+
+def _lift_rack_caps(f, target: str, racks: np.ndarray) -> str:
+    """Lift the caps on ``racks``: each one's own, and every budget wholly among them."""
+    f.rack_cap_kw[racks] = np.inf
+    inside = np.zeros(len(f.rack_ids), bool)
+    inside[racks] = True
+    for label in np.unique(f.rack_budget[racks]):
+        members = f.rack_budget == label
+        if label >= 0 and inside[members].all():
+            f.rack_budget_kw[members] = np.inf
+            f.rack_budget[members] = -1
+            f.budget_names.pop(int(label))
+    return f"{target} cap lifted"
 
 
 def swap(f, cmd: C.Swap) -> str:

@@ -1,8 +1,8 @@
 """Exact checkpoints: the whole simulation state as a versioned, self-describing file.
 
-Format (version 3)::
+Format (version 4)::
 
-    b"twin-checkpoint 3\\n"  +  a numpy .npz archive (np.savez, loaded with allow_pickle=False)
+    b"twin-checkpoint 4\\n"  +  a numpy .npz archive (np.savez, loaded with allow_pickle=False)
 
 The archive holds ``meta`` (UTF-8 JSON as a uint8 array: format version, twin version,
 layout name and fingerprint, seed, tick, every scalar field, the pending records, the
@@ -36,8 +36,9 @@ from twin.core.errors import TwinError
 
 MAGIC = b"twin-checkpoint "
 #: 2: replica state kept per row of identical replicas (rows.py); 3: 16 queue slots, and
-#: a cohort's time is its requests' mean arrival (it was the start of their tick)
-VERSION = 3
+#: a cohort's time is its requests' mean arrival (it was the start of their tick); 4: a cap
+#: on several racks is one budget they share (``rack_budget*``, ``budget_names``)
+VERSION = 4
 
 
 class CheckpointError(TwinError):

@@ -28,6 +28,9 @@ class Health:
         "rack_slow",
         "rack_nvlink",
         "rack_cap_kw",
+        "rack_budget_kw",
+        "rack_budget",
+        "budget_names",
         "pdu_failed",
         "pdu_tripped",
         "pdu_cap_kw",
@@ -49,7 +52,13 @@ class Health:
         self.rack_tripped = np.zeros(n_r, bool)  # thermal shutdown
         self.rack_slow = np.ones(n_r)  # straggler factor on step time
         self.rack_nvlink = np.ones(n_r)  # remaining scale-up bandwidth fraction
-        self.rack_cap_kw = np.full(n_r, np.inf)
+        self.rack_cap_kw = np.full(n_r, np.inf)  # a cap on one rack
+        # A cap on several racks (a row, a group, a feed, a deployment) is one budget they
+        # share (power.py): each rack's budget's limit, kW, and its label (the budget's
+        # first rack; -1: none), and each budget's name by label. A rack is in at most one.
+        self.rack_budget_kw = np.full(n_r, np.inf)
+        self.rack_budget = np.full(n_r, -1, dtype=np.int64)
+        self.budget_names: dict[int, str] = {}
         self.pdu_failed = np.zeros(len(self.pdu_ids), bool)
         self.pdu_tripped = np.zeros(len(self.pdu_ids), bool)
         self.pdu_cap_kw = np.full(len(self.pdu_ids), np.inf)

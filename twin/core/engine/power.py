@@ -43,6 +43,23 @@ def min_clock(gpu, k) -> float:
     return float(np.clip(clock_for_power(share, k), 0.05, 1.0))
 
 
+def lowered_clock(clock, load, dyn, limit, k) -> np.ndarray:
+    """The clock that brings ``load`` to ``limit`` (with HEADROOM) by slowing ``dyn``, its
+    dynamic part, from ``clock``."""
+    need = np.maximum(0.0, load - limit * HEADROOM)
+    frac = np.clip(1.0 - need / np.maximum(dyn, 1e-9), 0.0, 1.0)
+    return clock_for_power(clock_power(clock, k) * frac, k)
+
+
+def share_budget(least: np.ndarray, want: np.ndarray, total: float) -> np.ndarray:
+    """``total`` split max-min fairly: each gets min(want, max(least, L)), with L such that
+    the shares sum to ``total`` (all ``want`` when they fit, all ``least`` when even
+    those do not). ``least`` <= ``want``."""
+    pts = np.sort(np.concatenate([least, want]))
+    summed = np.clip(pts[:, None], least, want).sum(axis=1)  # nondecreasing in pts
+    return np.clip(np.interp(total, summed, pts), least, want)
+
+
 def liquid_cooled(gpu, k) -> bool:
     return gpu.tdp_w >= float(k["liquid_cooled_min_tdp_w"])
 
@@ -60,6 +77,8 @@ class Power:
         "_shed_event",
         "_rack_cap_clock",
         "_pdu_cap_clock",
+        "_budget_clock",
+        "_budget_event",
         "rack_power_kw",
         "rack_util",
         "pdu_load",
@@ -87,6 +106,8 @@ class Power:
         self._limit_event = -1e9
         self._rack_cap_clock = np.ones(n_r)
         self._pdu_cap_clock = np.ones(n_p)
+        self._budget_clock = np.ones(n_r)  # a shared budget's clock, on each of its racks
+        self._budget_event = -1e9
         self.rack_power_kw = np.zeros(n_r)
         self.rack_util = np.zeros(n_r)
         self.pdu_load = np.zeros(n_p)
@@ -137,7 +158,7 @@ class Power:
             self.pair_share, self.row_util, self.reps_per_rack, self._rack_idle_kw,
             self._rack_spare_kw, self.rack_host_kw, idle_f, self.rack_powered,
             self.rack_swapping, self.rack_tripped, self.rack_pdus, self.rack_pdu_alive,
-            self.pdu_feed, self.rack_cap_kw, self.pdu_cap_kw, self.rack_shed,
+            self.pdu_feed, self.rack_cap_kw, self.rack_budget_kw, self.pdu_cap_kw, self.rack_shed,
             self.rack_min_clock, pair_clock, live, self.rack_util, rack_kw, gpu_kw, dyn_rack,
             self.pdu_load, self.feed_load,
         )  # fmt: skip
@@ -179,7 +200,8 @@ class Power:
     def _heat_events(self, event: np.ndarray) -> None:
         """Each loop removes up to its capacity; the rest warms its racks' coolant; hot
         racks throttle and, hotter still, shut down (``power_kernel.cooling``): the events
-        of the racks that did (``event``: 1 throttles, 2 released, 4 shuts down)."""
+        of the racks that did (``event``: 1 throttles, 2 released, 4 shuts down, 8 on
+        again once cooled)."""
         for r in np.flatnonzero(event & 1):
             self._event(
                 "critical",
@@ -193,6 +215,12 @@ class Power:
                 "critical",
                 self.rack_ids[r],
                 "thermal shutdown: rack powered off until it cools",
+            )
+        for r in np.flatnonzero(event & 8):
+            self._event(
+                "info",
+                self.rack_ids[r],
+                f"cooled to {self.inlet_c[r]:.0f} °C: powered on again after its thermal shutdown",
             )
 
     def _breakers_tripped(self, trip: np.ndarray) -> None:
@@ -225,10 +253,8 @@ class Power:
 
         k = self.k
 
-        def lowered(clock, load, dyn, limit):  # the clock that brings load to limit by slowing dyn
-            need = np.maximum(0.0, load - limit * HEADROOM)
-            frac = np.clip(1.0 - need / np.maximum(dyn, 1e-9), 0.0, 1.0)
-            return clock_for_power(clock_power(clock, k) * frac, k)
+        def lowered(clock, load, dyn, limit):
+            return lowered_clock(clock, load, dyn, limit, k)
 
         floor = self.rack_min_clock
         facility = it_kw * self.pue
@@ -265,7 +291,7 @@ class Power:
             for j in range(2):
                 m = self.rack_pdus[:, j] >= 0
                 behind[m] |= np.isfinite(self.pdu_cap_kw[self.rack_pdus[m, j]])
-            self.rack_shed[~capped & ~behind] = 0.0
+            self.rack_shed[~capped & ~behind & ~np.isfinite(self.rack_budget_kw)] = 0.0
         if capped.any():
             prev = self._rack_cap_clock
             over = rack_kw > self.rack_cap_kw * HEADROOM
@@ -279,6 +305,8 @@ class Power:
             stuck = capped & over & (self._rack_cap_clock <= floor + 1e-9)
             self._shed_racks(stuck, capped & room, "rack cap")
             rack_clock = np.minimum(rack_clock, self._rack_cap_clock)
+        if np.isfinite(self.rack_budget_kw).any():
+            rack_clock = np.minimum(rack_clock, self._budget_clocks(rack_kw, dyn_rack, floor))
         if pcap.any():
             n_p = len(self.pdu_ids)
             alive = self.rack_pdu_alive
@@ -316,6 +344,67 @@ class Power:
             self._shed_racks(stuck_r, room_r & ~stuck_r, "PDU cap")
             rack_clock = np.minimum(rack_clock, per_rack)
         return rack_clock
+
+    def _budget_clocks(self, rack_kw, dyn_rack, floor) -> np.ndarray:
+        """Each rack's clock under the budget it shares (``actions._budget``), as a row
+        power manager shares a row's budget: each tick the budget is split over its racks
+        max-min fairly (``share_budget``) between what each draws at its boards' floor and
+        what it would draw at full clock, so a quiet rack keeps what it needs and leaves
+        the rest to the busy ones, and no clock is lowered while the racks' sum is within
+        the budget. Each rack's clock then meets its share as a rack cap's does. Only when
+        the budget is below what the racks draw at their floors, and racks already at
+        their floor still draw more, do they shed load, and say so."""
+        k = self.k
+        n_r = len(self.rack_ids)
+        on = np.isfinite(self.rack_budget_kw)
+        thr = float(k["throttle_clock"])
+        was = np.minimum(self.cap_clock, np.where(self.throttled, thr, 1.0))  # this draw's
+        full_dyn = dyn_rack / np.maximum(clock_power(was, k), 1e-9)
+        base = rack_kw - dyn_rack  # idle, spare and host power: what a clock does not move
+        least = (base + full_dyn * clock_power(floor, k)) / HEADROOM
+        want = np.maximum((base + full_dyn) / (HEADROOM * 0.97), least)  # room to stay full
+        share = np.full(n_r, np.inf)
+        short = np.zeros(n_r, bool)  # in a budget below its racks' floors, and over it
+        for b in np.unique(self.rack_budget[on]):
+            m = self.rack_budget == b
+            total = float(self.rack_budget_kw[m][0])
+            share[m] = share_budget(least[m], want[m], total)
+            short[m] = least[m].sum() > total and rack_kw[m].sum() > total * HEADROOM
+        prev = self._budget_clock
+        over = on & (rack_kw > share * HEADROOM)
+        room = on & (rack_kw < share * HEADROOM * 0.97)
+        bc = np.where(
+            over,
+            lowered_clock(prev, rack_kw, dyn_rack, share, k),
+            np.where(room, np.minimum(1.0, prev * CLOCK_RECOVERY), prev),
+        )
+        self._budget_clock = np.where(on, np.clip(bc, floor, 1.0), 1.0)
+        # a tick draws at the clocks chosen the tick before: shed only where the floor has
+        # been tried and the budget is still not met
+        stuck = short & (prev <= floor + 1e-9)
+        if stuck.any():
+            labels = np.unique(self.rack_budget[stuck])
+            first = [int(b) for b in labels if (self.rack_shed[self.rack_budget == b] <= 0).all()]
+            self.rack_shed = np.where(
+                stuck, np.minimum(1.0, self.rack_shed + SHED_STEP * 5), self.rack_shed
+            )
+            if first or self.now - self._budget_event > 300:
+                self._budget_event = self.now
+                for b in first or labels.tolist():
+                    m = self.rack_budget == b
+                    self._event(
+                        "warning",
+                        self.budget_names[int(b)],
+                        f"cap {self.rack_budget_kw[m][0]:,.1f} kW is below what its {m.sum()} "
+                        "racks draw with their GPUs at their minimum power limit: shedding "
+                        f"load, {self.rack_shed[m].mean():.0%} of replicas drained",
+                    )
+        back = room & ~short & (self.rack_shed > 0)
+        if back.any():
+            self.rack_shed = np.where(
+                back, np.maximum(0.0, self.rack_shed - SHED_STEP), self.rack_shed
+            )
+        return np.where(on, self._budget_clock, 1.0)
 
     def _shed_racks(self, stuck: np.ndarray, room: np.ndarray, what: str) -> None:
         """Racks whose cap cannot be met even at their boards' floor shed replicas."""

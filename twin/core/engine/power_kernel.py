@@ -93,9 +93,10 @@ def cooling(
 ):  # fmt: skip
     """Cooling loops remove up to their capacity; the rest warms the racks' coolant
     (``inlet``), GPUs run ``rise`` above it at TDP, hot racks throttle (released once they
-    could run at full power again) and shut down at ``shutdown_c``. Updates ``inlet``,
-    ``gpu_temp``, ``throttled``, ``tripped`` in place; ``event[r]`` is 1 (throttles),
-    2 (released), 4 (shuts down) or a sum; returns how many racks have an event."""
+    could run at full power again) and shut down at ``shutdown_c`` (on again once their
+    coolant is within 5 K of ambient). Updates ``inlet``, ``gpu_temp``, ``throttled``,
+    ``tripped`` in place; ``event[r]`` is 1 (throttles), 2 (released), 4 (shuts down),
+    8 (on again) or a sum; returns how many racks have an event."""
     loop_load[:] = 0.0
     for r in range(len(rack_kw)):
         loop_load[rack_loop[r]] += rack_kw[r]
@@ -124,7 +125,10 @@ def cooling(
         trip = inlet[r] + rise * 0.25 >= shutdown_c and not tripped[r]
         if trip:
             e += 4
-        tripped[r] = (tripped[r] or trip) and not (inlet[r] < ambient + 5 and tripped[r])
+        back = tripped[r] and inlet[r] < ambient + 5  # cooled: powered on again
+        if back:
+            e += 8
+        tripped[r] = (tripped[r] or trip) and not back
         event[r] = e
         if e:
             n += 1
@@ -192,13 +196,13 @@ def np_sum(a):
 def loads(
     dyn_full, row_clock, pair_row, cexp, vfloor, pair_rack, pair_kw, pair_share, row_util,
     reps_per_rack, rack_idle_kw, rack_spare_kw, rack_host_kw, idle_f, powered, swapping,
-    tripped, rack_pdus, alive, pdu_feed, rack_cap_kw, pdu_cap_kw, rack_shed, floor, clock,
-    live, rack_util, rack_kw, gpu_kw, dyn_rack, pdu_load, feed_load,
+    tripped, rack_pdus, alive, pdu_feed, rack_cap_kw, rack_budget_kw, pdu_cap_kw, rack_shed,
+    floor, clock, live, rack_util, rack_kw, gpu_kw, dyn_rack, pdu_load, feed_load,
 ):  # fmt: skip
     """``rack_loads`` at each row's clock (``clock`` gets each (row, rack) pair's, ``live``
     each rack's: powered, not swapping, not tripped); returns the IT and the dynamic power
-    summed (kW, as numpy sums), and whether any rack or PDU cap, or any rack's shed load,
-    can lower a clock (else the site's clock alone does)."""
+    summed (kW, as numpy sums), and whether any rack, shared (``rack_budget_kw``) or PDU
+    cap, or any rack's shed load, can lower a clock (else the site's clock alone does)."""
     scaled = False
     for s in range(len(pair_row)):
         clock[s] = row_clock[pair_row[s]]
@@ -213,6 +217,7 @@ def loads(
     capped = False
     for r in range(len(rack_cap_kw)):
         capped = capped or math.isfinite(rack_cap_kw[r]) or rack_shed[r] != 0.0
+        capped = capped or math.isfinite(rack_budget_kw[r])
     for p in range(len(pdu_cap_kw)):
         capped = capped or math.isfinite(pdu_cap_kw[p])
     lo, hi = 1.0, 0.0
@@ -270,8 +275,8 @@ def settle(
 def loads_settled(
     dyn_full, row_clock, pair_row, cexp, vfloor, pair_rack, pair_kw, pair_share, row_util,
     reps_per_rack, rack_idle_kw, rack_spare_kw, rack_host_kw, idle_f, powered, swapping,
-    tripped, rack_pdus, alive, pdu_feed, rack_cap_kw, pdu_cap_kw, rack_shed, floor, clock,
-    live, rack_util, rack_kw, gpu_kw, dyn_rack, pdu_load, feed_load,
+    tripped, rack_pdus, alive, pdu_feed, rack_cap_kw, rack_budget_kw, pdu_cap_kw, rack_shed,
+    floor, clock, live, rack_util, rack_kw, gpu_kw, dyn_rack, pdu_load, feed_load,
     # the site's controller: nothing to do while these hold
     pue, limit_headroom, site_clock, site_shed, full_clock,
     # ``settle``'s own
@@ -281,8 +286,8 @@ def loads_settled(
     event,
 ):  # fmt: skip
     """``loads``, then ``settle`` at full clocks (``full_clock``: ones) when no cap's
-    controller has anything to do — no rack or PDU cap, no rack shedding load, the site's
-    clock full, none of its replicas shed and its facility power (``pue`` × IT) within
+    controller has anything to do — no rack, shared or PDU cap, no rack shedding load, the
+    site's clock full, none of its replicas shed and its facility power (``pue`` × IT) within
     ``limit_headroom`` (``power.Power._cap_clocks`` then returns full clocks and changes
     nothing) — in one call, the tick's usual case. Returns (settled, IT kW, dynamic kW,
     capped, floor_lo, floor_hi, breakers tripping, racks with a thermal event); not
@@ -290,8 +295,8 @@ def loads_settled(
     it_kw, dyn_kw, capped, lo, hi = loads(
         dyn_full, row_clock, pair_row, cexp, vfloor, pair_rack, pair_kw, pair_share, row_util,
         reps_per_rack, rack_idle_kw, rack_spare_kw, rack_host_kw, idle_f, powered, swapping,
-        tripped, rack_pdus, alive, pdu_feed, rack_cap_kw, pdu_cap_kw, rack_shed, floor, clock,
-        live, rack_util, rack_kw, gpu_kw, dyn_rack, pdu_load, feed_load,
+        tripped, rack_pdus, alive, pdu_feed, rack_cap_kw, rack_budget_kw, pdu_cap_kw,
+        rack_shed, floor, clock, live, rack_util, rack_kw, gpu_kw, dyn_rack, pdu_load, feed_load,
     )  # fmt: skip
     if capped or site_clock < 1.0 or site_shed > 0.0 or not it_kw * pue <= limit_headroom:
         return False, it_kw, dyn_kw, capped, lo, hi, 0, 0

@@ -121,6 +121,7 @@ def _gist(message: str) -> str:
     """The kind of a message without its numbers: 'GPUs at 92 °C: thermal throttle …' → 'thermal throttle'."""
     m = message.lower()
     for needle, word in (
+        ("powered on again", "racks back on"),
         ("thermal shutdown", "thermal shutdowns"),
         ("thermal throttle", "thermal throttles"),
         ("back to normal", "throttles released"),
