@@ -63,7 +63,7 @@ CANDIDATES = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("tests/test_muta
     "tests/test_run_cli.py", "tests/test_hostile_input.py", "tests/test_scenario_library.py",
     "tests/test_engine_kernel.py", "tests/test_metric_units.py", "tests/test_operator_bugs.py",
     "tests/test_queue_wait.py", "tests/test_engine_rows.py", "tests/test_steady_serving.py",
-    "tests/test_resume_cli.py",
+    "tests/test_resume_cli.py", "tests/test_engine_mixed.py",
 ]  # fmt: skip
 #: Left out for time (minutes under load; their kills are not counted): the engine
 #: frontier file, the sweeps and the TUI pilot files.

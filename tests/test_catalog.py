@@ -7,7 +7,7 @@ import pytest
 from twin.core.catalog import CATALOG_ENV, load_catalog
 from twin.core.errors import InputError, UnknownName
 
-REQUIRED_GPUS = ["h100", "h200", "b200", "gb200", "gb300", "mi300x", "mi355x"]
+REQUIRED_GPUS = ["h100", "h200", "b200", "gb200", "gb300", "mi300x", "mi325x", "mi355x"]
 REQUIRED_MODELS = ["llama-2-70b", "llama-3.3-70b", "deepseek-r1", "gpt-oss-120b"]
 
 

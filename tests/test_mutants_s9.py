@@ -10,11 +10,15 @@ import math
 
 import numpy as np
 import pytest
-from engine_helpers import small_layout
+from engine_helpers import cmd, pdu, run, small_layout
+from test_drills import POD
 
 from twin.core.engine import Factory
 from twin.core.engine import plan as P
 from twin.core.engine.metrics import percentiles
+from twin.core.errors import InputError
+from twin.core.scenario import scenario_from_doc
+from twin.core.yamlsrc import load_text
 
 # -- the TPOT spread a batch's fluctuations put on a request ------------------------------
 
@@ -153,3 +157,134 @@ def test_a_full_kv_cache_keeps_no_session_prefix_through_a_tool_pause():
     ):
         tau = free * 35_500 / written
         assert survival(batches, up, w)[0] == pytest.approx(tau / (tau + 1.0), rel=1e-12)
+
+
+# -- a cap given as a share -----------------------------------------------------------------
+
+
+def test_a_pdu_capped_at_a_share_of_its_rating_holds_that_share(small):
+    """``cap row-a-pdu-1 40%`` is a demand-response event on one PDU: its limit is 40 % of
+    the PDU's rated capacity (the panel reads it as the cap), and its load comes down under
+    it — as ``cap row-a-pdu-1 <that many kW>`` would. (actions.py: the share × the rating
+    → the share ÷ the rating capped the PDU at 0.0036 kW.)"""
+    f = Factory(small)
+    run(f, 30)
+    before = pdu(f.snapshot(), "row-a-pdu-1")
+    assert before.load_kw > 0.4 * before.capacity_kw  # the cap binds
+    cmd(f, "cap row-a-pdu-1 40%")
+    loads = [pdu(run(f, 0.5), "row-a-pdu-1").load_kw for _ in range(60)]
+    p = pdu(f.snapshot(), "row-a-pdu-1")
+    assert p.cap_kw == pytest.approx(0.4 * p.capacity_kw, rel=1e-12)
+    assert 0.85 * p.cap_kw <= np.mean(loads[-20:]) <= p.cap_kw * 1.02
+
+
+# -- a scenario author's mistakes, every one with its line -------------------------------------
+
+_POD = f"name: s\nlayout: {POD}\n"
+
+
+def _problems(text: str) -> list[tuple[int, str]]:
+    with pytest.raises(InputError) as e:
+        scenario_from_doc(load_text(text, "s.yaml"), "s.yaml")
+    return [(p.line, p.message) for p in e.value.problems]
+
+
+def test_every_command_of_an_event_naming_something_unknown_is_reported_on_its_line():
+    """An event's ``do:`` list is checked command by command: two commands naming racks
+    the layout does not have are two errors, each on its own line, not one (conditions.py:
+    ``continue`` → ``break`` stopped at the first unknown name and never read the rest)."""
+    text = _POD + (
+        "duration: 5m\n"
+        "events:\n"
+        "  - at: 1m\n"
+        "    do:\n"
+        "      - fail pod-rack-9\n"
+        "      - drain pod-rack-8\n"
+        "      - fail pod-rack-7\n"
+    )
+    got = _problems(text)
+    assert [ln for ln, _ in got] == [7, 8, 9]
+    assert all(name in msg for (_, msg), name in zip(got, ("9", "8", "7"), strict=True))
+
+
+def test_every_bad_rate_override_is_reported_with_its_line():
+    """``overrides.rates`` is read key by key: an unknown class is one error and a bad rate
+    for a real class, after it, another — each on its line (parse.py: ``continue`` →
+    ``break`` after the unknown class hid the bad rate behind it)."""
+    text = _POD + ("duration: 5m\noverrides:\n  rates:\n    chatt: 2x\n    chat: lots\n")
+    got = _problems(text)
+    assert [ln for ln, _ in got] == [6, 7]
+    assert "unknown workload class 'chatt'" in got[0][1] and "chat" in got[0][1]
+    assert "overrides.rates.chat" in got[1][1] and "'lots'" in got[1][1]
+
+
+@pytest.mark.parametrize(
+    ("events", "duration"),
+    [
+        ("  - at: 0s\n    do: fail pod-01\n", 60.0),  # a command at the very start
+        ("  - when: facility_power_kw > 1\n    do: fail pod-01\n", 60.0),  # no time of its own
+        ("  - at: 0s\n    do: fail pod-01\n  - at: 30s\n    do: repair pod-01\n", 90.0),
+    ],
+)
+def test_a_recording_without_a_duration_runs_a_minute_past_its_last_command(events, duration):
+    """A recording cut short has no ``duration``: it runs to a minute past its last timed
+    command — 60 s when every command is at 0 s or waits on a condition (parse.py: a
+    command at 0 s or untimed counted as at 1 s: a 61 s run)."""
+    sc = scenario_from_doc(load_text(_POD + "events:\n" + events, "s.yaml"), "s.yaml")
+    assert sc.duration_s == duration
+
+
+# -- goodput ------------------------------------------------------------------------------------
+
+
+def test_goodput_is_the_output_times_the_share_of_requests_that_met_their_slo(tmp_path):
+    """With one class and nothing shed or failed, the goodput gauge (output of requests
+    that met their SLO) is the output gauge times the share of admitted requests that met
+    it — which is then the SLO attainment gauge itself. A TTFT SLO a long prompt's prefill
+    cannot meet leaves only part of the output good. (metrics.py: the admitted count read
+    from the met row made every class's share met ÷ met = 1: goodput = output at 70 %
+    attainment.)"""
+
+    def edit(doc):
+        doc["workloads"] = [w for w in doc["workloads"] if w["id"] == "chat"]
+        doc["workloads"][0].update(
+            isl={"mean": "2k", "sigma": 1.0, "max": "32k"}, slo={"ttft": "0.1s", "tpot": "50ms"}
+        )
+
+    f = Factory(small_layout(tmp_path, edit=edit))
+    g = run(f, 90).gauges
+    assert g["shed_rps"] == 0.0 and g["failed_rps"] == 0.0
+    assert 0.1 < g["slo_attainment"] < 0.9  # part of the output misses its SLO
+    assert g["goodput_tok_s"] == pytest.approx(g["output_tok_s"] * g["slo_attainment"], rel=1e-6)
+
+
+# -- admission under overload -------------------------------------------------------------------
+
+
+def test_an_overloaded_replica_never_holds_more_requests_than_its_kv_cache_fits(tmp_path):
+    """Short prompts and long outputs at ten times what two replicas serve: prefill is
+    cheap, so what stops admission is the KV cache — `twin perf`'s max batch for the
+    workload (KV memory ÷ a mean request's context). The queue grows tick after tick, its
+    cohorts admitted in order, and the replicas' batch sits at that limit, never above it
+    (kernel.py: the free slots left after the cohorts ahead, ``room − taken`` → ``room +
+    taken``, let later cohorts overfill the cache: 3,735 requests in a 2,456 cache)."""
+
+    def edit(doc):
+        doc["deployments"][0]["replicas"] = 2
+        doc["workloads"] = [w for w in doc["workloads"] if w["id"] == "chat"]
+        doc["workloads"][0].update(
+            rate="100/s", isl=256, osl=2000, slo={"ttft": "600s", "tpot": "1s"}
+        )
+
+    f = Factory(small_layout(tmp_path, edit=edit))
+    prof = f.profiles[f.rep_prof[f.dep_reps[0][0]]]
+    fits = prof.replica.max_batch(prof.workload)  # twin perf's KV-bound batch
+    queue, batch = [], []
+    for t in range(60, 181, 20):
+        f.advance_to(float(t))
+        d = f.snapshot().deployments[0]
+        queue.append(d.queue)
+        batch.append(d.running / d.replicas)
+    assert np.all(np.diff(queue) > 0)  # overloaded all along
+    assert max(batch) <= fits
+    assert batch[-1] > 0.99 * fits  # and full: the cache, not the prefill, is the limit

@@ -219,6 +219,10 @@ KNOWN_MISSES = {
     "inferencex26-mi355x-dsr1-fp4-1k1k-nomtp-49",  # -42 % (holdout)
     "inferencex26-mi355x-dsr1-fp4-1k1k-mtp-85",  # -45 % (holdout)
     "inferencex26-mi355x-dsr1-fp4-1k1k-nomtp-85",  # -41 % (holdout)
+    # MI355X Llama-2-70B MXFP4 at max throughput (MLPerf v5.1 open division under closed
+    # rules): measured 3.3x MI300X's fp8 per GPU, twin 2.2x (MI355X's fp4 factor leans on
+    # InferenceX's Llama-3.3 points, where fp4 barely beats fp8)
+    "mlperf51-mi355x-llama2-70b-fp4-offline-open",  # -44 % (holdout)
 }
 TOLERANCE = {"fit": 0.20, "holdout": 0.35}
 
@@ -347,7 +351,7 @@ def test_gpus_of_one_software_stack_share_their_factors(catalog):
     """B200, GB200 and GB300 run one Blackwell CUDA stack: a rack-scale SKU cannot buy its
     fit with a per-step overhead the board does not pay; what differs is silicon."""
     fields = [f.name for f in FACTORS]
-    for stack in (("b200", "gb200", "gb300"), ("h200", "h100")):
+    for stack in (("b200", "gb200", "gb300"), ("h200", "h100"), ("mi300x", "mi325x")):
         first = catalog.gpu(stack[0]).efficiency
         for g in stack[1:]:
             other = catalog.gpu(g).efficiency

@@ -117,6 +117,21 @@ async def test_header_shows_factory_clock_speed_routing_and_alarms():
         assert "1×" in header and "kv-aware" in header and "no alarms" in header
 
 
+async def test_an_alarm_too_long_for_its_line_ends_in_an_ellipsis_and_reads_whole_below():
+    app, wall = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await run_line(app, pilot, "cap row-a 100kW")  # below the row's floor: racks shed
+        await tick(app, pilot, wall, 2.0)
+        await pilot.press("5")
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        clipped = [ln for ln in lines if "row-a" in ln and ln.rstrip().endswith("…")]
+        assert clipped, "a clipped alarm line must say it is clipped"
+        # the selected alarm's whole message is in the detail panel
+        assert any("shedding load" in ln for ln in lines)
+
+
 # ---- commands ------------------------------------------------------------------------------
 async def test_failing_a_pdu_from_the_command_line_shows_in_events_and_in_the_power_view():
     app, wall = make_app()
@@ -155,6 +170,29 @@ async def test_failing_a_pdu_from_the_command_line_shows_in_events_and_in_the_po
         await pilot.pause()
         text = screen_text(app)
         assert "pdu row-a-pdu-1" in text and "✕ failed" in text
+
+
+async def test_the_fabric_view_names_a_switchs_uplinks_down_and_degraded():
+    app, _ = make_app()
+    async with app.run_test(size=SIZE) as pilot:
+        await app.frame()
+        await run_line(app, pilot, "degrade link-leaf-1-spine-1 50%")
+        await run_line(app, pilot, "degrade link-leaf-2-spine-1 25%")
+        await run_line(app, pilot, "fail link-leaf-3-spine-1")
+        await pilot.press("2")
+        await pilot.pause()
+        fabric = app.room.view
+        spine = next(s for s in app.snapshot.switches if s.id == "spine-1")
+        fabric.grid.select(0, 0)  # spine-1
+        await pilot.pause()
+        text = screen_text(app)
+        assert f"spine spine-1 · ◆ 1 of {spine.links} uplinks down, 2 degraded" in text
+        fabric.grid.select(1, 0)  # leaf-1, row-a's first leaf: one uplink at half
+        await pilot.pause()
+        assert "leaf leaf-1 · ◆ 1 of 8 uplinks degraded" in screen_text(app)
+        fabric.grid.select(0, 1)  # spine-2: nothing wrong
+        await pilot.pause()
+        assert "spine spine-2 · ■ ok · uplinks from every leaf" in screen_text(app)
 
 
 async def test_a_bad_command_gives_an_inline_error_and_the_simulation_keeps_running():

@@ -21,7 +21,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         description="Throughput–interactivity of one replica (GPU, model, precision) from the calibrated serving model.",
     )
     p.add_argument(
-        "--gpu", required=True, help="GPU SKU (h100, h200, b200, gb200, gb300, mi300x, mi355x, …)"
+        "--gpu",
+        required=True,
+        help="GPU SKU (h100, h200, b200, gb200, gb300, mi300x, mi325x, mi355x, …)",
     )
     p.add_argument(
         "--model", required=True, help="model (llama-3.3-70b, deepseek-r1, gpt-oss-120b, …)"

@@ -215,7 +215,10 @@ class EventLog(ScrollView, can_focus=True):
                 ),
                 Segment(f"  {ident}", base + muted),
             ]
-        strip = Strip(segs).crop(0, width).extend_cell_length(width, base)
+        strip = Strip(segs)
+        if strip.cell_length > width:  # clipped: say so; the whole message is in the panel below
+            strip = Strip([*strip.crop(0, max(width - 1, 0)), Segment("…", base + muted)])
+        strip = strip.extend_cell_length(width, base)
         if line == self.cursor:
             strip = strip.apply_style(self.get_component_rich_style("eventlog--cursor"))
         return strip

@@ -29,6 +29,24 @@ def _link_faults(snap: Snapshot, state: dict[str, str]) -> list:
     ]
 
 
+def _switch_state(sw) -> tuple[str, str]:
+    """A switch's state with its uplinks (``Switch.links_down``/``links_degraded``):
+    '✕ failed', '◆ 1 of 6 uplinks down, 2 degraded' or '■ ok'."""
+    if sw is None:
+        return ("■ ok", PALETTE_STYLE[P_OK])
+    if sw.state == "failed":
+        return ("✕ failed", PALETTE_STYLE[P_BAD])
+    n, down, deg = sw.links, sw.links_down, sw.links_degraded
+    if down and deg:
+        return (f"◆ {down} of {n} uplinks down, {deg} degraded", PALETTE_STYLE[P_WARN])
+    if down or deg:
+        return (
+            f"◆ {down or deg} of {n} uplinks {'down' if down else 'degraded'}",
+            PALETTE_STYLE[P_WARN],
+        )
+    return ("■ ok", PALETTE_STYLE[P_OK])
+
+
 class FabricView(View):
     TITLE = "Fabric"
     KEYS = (("←↑↓→", "move over switches: spines first, then the leaves serving each row"),)
@@ -124,16 +142,9 @@ class FabricView(View):
         sel = self.selection()
         parts: list = []
         if sel:
-            st = state.get(sel, "ok")
+            sw = next((s for s in snap.switches if s.id == sel), None)
             tier = topo.kind(sel)
-            parts += [
-                (f"{tier} {sel}", "bold"),
-                " · ",
-                (
-                    "✕ failed" if st == "failed" else "■ ok",
-                    PALETTE_STYLE[P_BAD if st == "failed" else P_OK],
-                ),
-            ]
+            parts += [(f"{tier} {sel}", "bold"), " · ", _switch_state(sw)]
             if tier == "leaf":
                 racks = topo.leaf_racks.get(sel, ())
                 parts.append(f" · serves {', '.join(racks)}")
@@ -147,9 +158,6 @@ class FabricView(View):
                 parts.append(
                     f" · uplinks from every leaf ({len(self.switch_ids) - len(topo.spines)})"
                 )
-            mine = [ln for ln in _link_faults(snap, state) if sel in (ln.a, ln.b)]
-            if mine:
-                parts.append(f" · {len(mine)} uplink{'s' if len(mine) != 1 else ''} hurt")
             parts.append("\n")
         own = _link_faults(snap, state)
         failed = sorted(s for s, st in state.items() if st == "failed")
