@@ -1,6 +1,6 @@
 """Engine speed and memory for every shipped layout, against an earlier engine.
 
-    python benchmarks/bench_engine.py [--sim-s 600] [--before DIR]
+    python benchmarks/bench_engine.py [--sim-s 3600] [--before DIR]
 
 Each layout runs in its own process (so peak memory is its own) for a stretch of
 simulated time after a warm-up, and prints simulated seconds per CPU second (the machine
@@ -106,7 +106,15 @@ def first_tick_cold() -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--sim-s", type=float, default=600.0)
+    ap.add_argument(
+        "--sim-s",
+        type=float,
+        default=3600.0,
+        help="simulated seconds each layout runs after its 60 s warm-up (default 3600: an "
+        "hour, 0.3-0.4 s of CPU per layout; 600 s runs take 0.05-0.07 s and move with the "
+        "machine's load; the whole script takes 1-3 min either way, most of it the cold "
+        "compile's ~40 s of CPU)",
+    )
     ap.add_argument("--before", metavar="DIR", help="a checkout of an earlier engine")
     ap.add_argument("--repeat", type=int, default=2, help="runs per layout; the fastest counts")
     ap.add_argument("--child")

@@ -1,8 +1,9 @@
 """Behaviour that the open survivors of the fresh seed-7 mutation sample (session 8) changed
 unnoticed, and the survivors of seed 8 (session 9, issue 15). Each test says what a user
-reads (a class's TPOT percentiles, its prefill work per turn, a rack's clock) against a
-figure worked out from first principles, and was checked against its mutant by planting it
-by hand (``benchmarks/MUTATION.md``). Small factories, seconds each."""
+reads (a class's TPOT percentiles, a rack meter at its floor clock, a session's cached
+prefix, a PDU's cap, goodput, a batch against its KV cache, an author's every mistake)
+against a figure worked out from first principles, and was checked against its mutant by
+planting it by hand (``benchmarks/MUTATION.md``). Small factories, seconds each."""
 
 from __future__ import annotations
 

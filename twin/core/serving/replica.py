@@ -195,12 +195,29 @@ def ep_imbalance(gpu: GPU, model: LLM, precision: str, par: Parallelism, constan
     rule = constants["ep_load_imbalance"]
     g0 = float(rule["measured_ep"])
     scale = math.sqrt(g * math.log(g) / (g0 * math.log(g0)))
-    # TensorRT-LLM's WIDEEP is the rack-scale (NVLink-domain) path; groups spanning 8-GPU
-    # boards over the fabric are SGLang/DeepEP deployments, which balance
-    in_domain = 8 < g <= gpu.scale_up_domain_gpus
-    paths = rule["unbalanced_paths"].get(gpu.vendor, ())
-    unbalanced = in_domain and par.mtp > 0 and precision in paths
+    unbalanced = wide_ep_path(gpu, precision, par, rule["unbalanced_paths"])
     return float(rule["unbalanced" if unbalanced else "balanced"]) * scale
+
+
+def wide_ep_path(gpu: GPU, precision: str, par: Parallelism, paths) -> bool:
+    """Whether a split runs a vendor's rack-scale wide-EP path in a precision ``paths``
+    lists for that vendor: an expert group wider than 8 inside one scale-up domain that
+    drafts with MTP (TensorRT-LLM's WIDEEP on NVL72; groups spanning 8-GPU boards over the
+    fabric, and the NVL72 recipes that draft none, are SGLang/DeepEP deployments)."""
+    in_domain = 8 < par.tp <= gpu.scale_up_domain_gpus
+    return in_domain and par.mtp > 0 and precision in paths.get(gpu.vendor, ())
+
+
+def dispatch_bytes(gpu: GPU, precision: str, par: Parallelism, constants) -> float:
+    """Bytes per hidden element a token carries in the MoE dispatch all-to-all: quantised
+    before it is sent to the precision the vendor's stack sends for the experts'
+    precision (``dispatch_precision``; a vendor the table lacks sends the experts' own),
+    except on a path that quantises only after the all-to-all (``bf16_dispatch_paths``),
+    which sends BF16."""
+    if wide_ep_path(gpu, precision, par, constants["bf16_dispatch_paths"]):
+        return float(constants["dispatch_bytes"]["bf16"])
+    sent = constants["dispatch_precision"].get(gpu.vendor, {}).get(precision, precision)
+    return float(constants["dispatch_bytes"][sent])
 
 
 def path_speed(eff: Efficiency, model: LLM, precision: str) -> float:
@@ -276,7 +293,7 @@ class Replica:
             dense_k / self.dense_path_speed + (self.kernels_per_layer - dense_k) / self.path_speed
         )
         self.act_bytes = k["activation_bytes"]
-        self.dispatch_bytes = k["dispatch_bytes"]
+        self.dispatch_bytes = dispatch_bytes(gpu, precision, par, k)
         self.mem_clock_sens = k["memory_clock_sensitivity"]
         self.power_mem_weight = k["power_mem_weight"]
         self.power_gamma = k["power_gamma"]
