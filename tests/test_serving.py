@@ -206,6 +206,15 @@ KNOWN_MISSES = {
     # MI355X: DeepSeek-R1 fp4 on one board at 116 tok/s/user too slow (its DeepSeek kernels
     # are ROCm's tuned path; the factors lean on MI300X's 2025 ones)
     "inferencex26-mi355x-dsr1-fp4-1k1k-116",  # -37 % (on its recipes' TP8 EP1)
+    # MI355X fp4 with and without MTP (InferenceX's spec-decode page, never fitted): flat
+    # from 49 to 85 tok/s/user where twin's curve falls; without MTP its one-board TP8 EP1
+    # steps from ~5 to ~110 requests run faster than twin's expert stream (a refit with them
+    # takes the fp4 expert path 1.13 -> 1.30 but the fractional prefill pool at 49-66 then
+    # runs away: README limits)
+    "inferencex26-mi355x-dsr1-fp4-1k1k-mtp-49",  # +59 % (holdout)
+    "inferencex26-mi355x-dsr1-fp4-1k1k-nomtp-49",  # -42 % (holdout)
+    "inferencex26-mi355x-dsr1-fp4-1k1k-mtp-85",  # -45 % (holdout)
+    "inferencex26-mi355x-dsr1-fp4-1k1k-nomtp-85",  # -41 % (holdout)
     # MI355X Llama-2-70B MXFP4 at max throughput (MLPerf v5.1 open division under closed
     # rules): measured 3.3x MI300X's fp8 per GPU, twin 2.2x (MI355X's fp4 factor leans on
     # InferenceX's Llama-3.3 points, where fp4 barely beats fp8)

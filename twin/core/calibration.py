@@ -119,7 +119,9 @@ class Measurement:
     @property
     def label(self) -> str:
         at = f"{self.tok_s_per_user:g} tok/s/user" if self.tok_s_per_user else "max throughput"
-        return f"{self.gpu} {self.model} {self.precision} {self.isl}/{self.osl} @ {at}"
+        # a curve measured without speculative decoding says so (MLPerf closed, MTP-off runs)
+        spec = "" if self.mtp or not self.model.startswith("deepseek") else ", no MTP"
+        return f"{self.gpu} {self.model} {self.precision} {self.isl}/{self.osl} @ {at}{spec}"
 
 
 def measurements() -> list[Measurement]:
