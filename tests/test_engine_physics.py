@@ -76,13 +76,18 @@ def test_a_lost_air_loop_does_not_throttle_within_3_minutes(catalog):
     assert _minutes_to_throttle(hall, hall.cooling[0].id, catalog) is None
 
 
-def test_a_rack_a_thermal_shutdown_took_down_comes_back_once_cooled_and_says_so(tmp_path):
-    # GB200 racks are liquid-cooled: a lost loop shuts them down within minutes
+def _gb200_racks_shut_down_by_a_lost_loop(tmp_path) -> Factory:
+    """GB200 racks are liquid-cooled: a lost loop shuts them down within minutes."""
     f = Factory(small_layout(tmp_path, edit=lambda d: d["rows"][0].update(gpu="gb200")))
     f.advance_to(30)
     cmd(f, "fail loop-1")
     while not f.rack_tripped.any() and f.now < 900:
         f.advance_to(f.now + 10)
+    return f
+
+
+def test_a_rack_a_thermal_shutdown_took_down_comes_back_once_cooled_and_says_so(tmp_path):
+    f = _gb200_racks_shut_down_by_a_lost_loop(tmp_path)
     down = [f.rack_ids[i] for i in np.flatnonzero(f.rack_tripped)]
     assert down and f.snapshot().racks.utilisation[f.rack_tripped].max() == 0
     cmd(f, "repair loop-1")
@@ -100,11 +105,7 @@ def test_a_rack_a_thermal_shutdown_took_down_comes_back_once_cooled_and_says_so(
 def test_racks_a_lost_loop_shut_down_stay_off_until_the_loop_is_repaired(tmp_path):
     # with no loop there is nowhere for their heat to go: powering them on again would only
     # trip them a few minutes later, over and over
-    f = Factory(small_layout(tmp_path, edit=lambda d: d["rows"][0].update(gpu="gb200")))
-    f.advance_to(30)
-    cmd(f, "fail loop-1")
-    while not f.rack_tripped.any() and f.now < 900:
-        f.advance_to(f.now + 10)
+    f = _gb200_racks_shut_down_by_a_lost_loop(tmp_path)
     down = f.rack_tripped.copy()
     assert down.any()
     t = f.now
