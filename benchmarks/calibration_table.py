@@ -39,7 +39,7 @@ def main() -> None:
         counts = "output" if m.counting == "output" else "input+output"
         err = v / m.value - 1
         print(
-            f"| {m.label} ({m.source_kind}) | {m.role} | {counts} | {m.value:,.0f} | {v:,.0f} | {err:+.1%} | "
+            f"| {m.label} ({m.origin}) | {m.role} | {counts} | {m.value:,.0f} | {v:,.0f} | {err:+.1%} | "
             + (f"{p.gpus} × {p.parallelism}, batch {p.batch} |" if p else "out of reach |")
         )
         if m.role != "retired":

@@ -6,6 +6,7 @@ The measurements live in ``catalog/data/measurements.yaml``; the fit script
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -107,6 +108,13 @@ class Measurement:
             if "v4.1" in self.source
             else "InferenceX"
         )
+
+    @property
+    def origin(self) -> str:
+        """Where the figure comes from, with the MLPerf submitter when the source names its
+        results folder (two submissions of one GPU and model read apart)."""
+        found = re.search(r"\b(?:closed|open)/([A-Za-z0-9_.-]+)/", self.source)
+        return f"{self.source_kind}, {found.group(1)}" if found else self.source_kind
 
     @property
     def regime(self) -> str:
