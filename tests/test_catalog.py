@@ -8,7 +8,7 @@ from twin.core.catalog import CATALOG_ENV, load_catalog
 from twin.core.errors import InputError, UnknownName
 
 REQUIRED_GPUS = ["h100", "h200", "b200", "gb200", "gb300", "mi300x", "mi325x", "mi355x"]
-REQUIRED_MODELS = ["llama-2-70b", "llama-3.3-70b", "deepseek-r1", "gpt-oss-120b"]
+REQUIRED_MODELS = ["llama-2-70b", "llama-3.3-70b", "deepseek-r1", "gpt-oss-120b", "mixtral-8x7b"]
 
 
 def test_the_builtin_catalog_has_every_promised_gpu_and_model(catalog):
@@ -53,6 +53,13 @@ def test_mixture_of_experts_models_know_their_experts(catalog):
     assert r1.is_moe and r1.experts == 256 and r1.experts_per_token == 8
     assert r1.active_params_b < r1.params_b and r1.attention == "mla"
     assert not catalog.model("llama-3.3-70b").is_moe
+    # Mixtral 8x7B: 8 experts, top-2, so a token reads ~12.9B of its ~46.7B parameters
+    mixtral = catalog.model("mixtral-8x7b")
+    assert mixtral.is_moe and (mixtral.experts, mixtral.experts_per_token) == (8, 2)
+    assert mixtral.params_b == pytest.approx(46.7, abs=0.1)
+    assert mixtral.active_params_b == pytest.approx(12.9, abs=0.1)
+    shared = mixtral.params_b - mixtral.expert_params_b
+    assert shared + mixtral.expert_params_b * 2 / 8 == pytest.approx(mixtral.active_params_b, 0.01)
 
 
 def test_a_user_adds_a_gpu_that_starts_from_a_builtin_one(tmp_path):

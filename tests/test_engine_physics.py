@@ -97,6 +97,23 @@ def test_a_rack_a_thermal_shutdown_took_down_comes_back_once_cooled_and_says_so(
     assert (s.racks.utilisation[i] > 0).all()  # serving again
 
 
+def test_racks_a_lost_loop_shut_down_stay_off_until_the_loop_is_repaired(tmp_path):
+    # with no loop there is nowhere for their heat to go: powering them on again would only
+    # trip them a few minutes later, over and over
+    f = Factory(small_layout(tmp_path, edit=lambda d: d["rows"][0].update(gpu="gb200")))
+    f.advance_to(30)
+    cmd(f, "fail loop-1")
+    while not f.rack_tripped.any() and f.now < 900:
+        f.advance_to(f.now + 10)
+    down = f.rack_tripped.copy()
+    assert down.any()
+    t = f.now
+    s = run(f, 1800)  # half an hour with the loop still failed
+    assert f.rack_tripped[down].all()
+    assert not [e for e in s.events if e.t_s > t and "powered on again" in e.message]
+    assert s.racks.utilisation[down].max() == 0
+
+
 # ---- breakers -------------------------------------------------------------------------------------------
 def _failover_factory(tmp_path, catalog, overload: float, name: str):
     """row-b's B PDU alone carries both racks once A fails: rate it so that is ``overload``×."""
