@@ -9,8 +9,9 @@ Only ``role: fit`` points are used; ``role: holdout`` points are never seen here
 tests check them at a looser tolerance). The factors describe a *software stack on an
 architecture*, not a SKU: GPUs that run the same stack share one set, fitted jointly over
 all their points (``STACKS``: B200, GB200 and GB300 are one Blackwell CUDA stack; H100 and
-H200 one Hopper stack; MI300X and MI325X one CDNA3 stack), so a rack-scale SKU cannot buy a
-fit with a per-step overhead its board sibling does not pay — what differs between them is silicon, in the catalog.
+H200 one Hopper stack; MI300X and MI325X one CDNA3 stack), so a rack-scale SKU cannot buy
+a fit with a per-step overhead its board sibling does not pay — what differs between them
+is silicon, in the catalog.
 A stack with few points of its own is pulled towards a related stack's factors
 (``PULL``: MI355X towards MI300X). No per-point, per-model or per-precision knobs.
 

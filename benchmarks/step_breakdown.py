@@ -25,8 +25,12 @@ import dataclasses
 import math
 import sys
 
-from twin.core import serving
-from twin.core.calibration import measurements, predicted_value
+from twin.core.calibration import (
+    measurement_curves,
+    measurements,
+    operating_point,
+    predicted_value,
+)
 from twin.core.catalog import load_catalog
 from twin.core.serving import Replica, ServingError
 
@@ -72,20 +76,8 @@ def freed(r: Replica, batch: float, context: float) -> dict[str, float]:
 
 def pick(m, cat):
     """twin's operating point for a measurement and the curve it lies on."""
-    g, model = cat.gpu(m.gpu), cat.model(m.model)
-    accept = (
-        float(cat.constants["mtp_acceptance_random_prompts"])
-        if m.source_kind == "InferenceX"
-        else None
-    )
-    w = serving.Workload(m.isl, m.osl, m.osl_cv, accept)
-    disagg = None if m.disagg is None else bool(m.disagg)
-    cs = serving.curves(g, model, m.precision, w, catalog=cat, disagg=disagg, mtp=m.mtp)
-    p = (
-        serving.max_throughput(cs, m.ttft_max_s)
-        if m.tok_s_per_user is None
-        else serving.at_interactivity(cs, m.tok_s_per_user, m.ttft_max_s)
-    )
+    cs, w = measurement_curves(m, cat)
+    p = operating_point(m, cs)
     split = p.parallelism.split(" + ", 1)[-1] if " + " in p.parallelism else p.parallelism
     for c in cs:
         if c.label == split and (c.prefill is not None) == (" + " in p.parallelism):

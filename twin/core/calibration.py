@@ -127,8 +127,10 @@ class Measurement:
     @property
     def label(self) -> str:
         at = f"{self.tok_s_per_user:g} tok/s/user" if self.tok_s_per_user else "max throughput"
-        # a curve measured without speculative decoding says so (MLPerf closed, MTP-off runs)
-        spec = "" if self.mtp or not self.model.startswith("deepseek") else ", no MTP"
+        # a model with a multi-token-prediction head measured without speculative decoding
+        # says so (MLPerf closed, InferenceX's MTP-off runs)
+        drafts = load_catalog().model(self.model).mtp_drafts
+        spec = "" if self.mtp or not drafts else ", no MTP"
         return f"{self.gpu} {self.model} {self.precision} {self.isl}/{self.osl} @ {at}{spec}"
 
 
@@ -187,12 +189,10 @@ def predict_step_ms(s: StepMeasurement, catalog: Catalog | None = None) -> float
     return float(r.step(s.running, s.context).t_s) * 1e3
 
 
-def predict(
-    m: Measurement, catalog: Catalog | None = None, gpu: GPU | None = None
-) -> serving.OperatingPoint:
-    """The model's operating point for a measurement's conditions."""
-    catalog = catalog or load_catalog()
-    g = gpu or catalog.gpu(m.gpu)
+def measurement_curves(
+    m: Measurement, catalog: Catalog, gpu: GPU | None = None
+) -> tuple[list, serving.Workload]:
+    """The frontier's curves under a measurement's conditions, and its workload."""
     disagg = None if m.disagg is None else bool(m.disagg)
     # InferenceX sends random-token prompts (benchmark_serving --dataset-name random
     # --ignore-eos): speculative drafts are accepted less than on natural text
@@ -201,15 +201,30 @@ def predict(
         if m.source_kind == "InferenceX"
         else None
     )
+    w = serving.Workload(m.isl, m.osl, m.osl_cv, accept)
     cs = serving.curves(
-        g,
+        gpu or catalog.gpu(m.gpu),
         catalog.model(m.model),
         m.precision,
-        serving.Workload(m.isl, m.osl, m.osl_cv, accept),
+        w,
         catalog=catalog,
         disagg=disagg,
         mtp=m.mtp,
     )
+    return cs, w
+
+
+def predict(
+    m: Measurement, catalog: Catalog | None = None, gpu: GPU | None = None
+) -> serving.OperatingPoint:
+    """The model's operating point for a measurement's conditions."""
+    cs, _ = measurement_curves(m, catalog or load_catalog(), gpu)
+    return operating_point(m, cs)
+
+
+def operating_point(m: Measurement, cs: list) -> serving.OperatingPoint:
+    """The point on ``cs`` a measurement is compared with: the maximum throughput, or the
+    best at its interactivity, within its TTFT limit."""
     if m.tok_s_per_user is None:
         return serving.max_throughput(cs, m.ttft_max_s)
     return serving.at_interactivity(cs, m.tok_s_per_user, m.ttft_max_s)

@@ -140,9 +140,7 @@ def _budget(f, target: str, racks: np.ndarray, limit_kw: float) -> str:
     only when it is below what they draw at their boards' floors. A budget it overlaps
     is replaced."""
     hit = np.unique(f.rack_budget[racks])
-    gone = [f.budget_names.pop(int(b)) for b in hit[hit >= 0]]
-    f.rack_budget_kw[np.isin(f.rack_budget, hit[hit >= 0])] = np.inf
-    f.rack_budget[np.isin(f.rack_budget, hit[hit >= 0])] = -1
+    gone = _dissolve_budgets(f, hit[hit >= 0])
     label = int(racks.min())
     f.rack_budget[racks] = label
     f.rack_budget_kw[racks] = limit_kw
@@ -158,13 +156,18 @@ def _lift_rack_caps(f, target: str, racks: np.ndarray) -> str:
     f.rack_cap_kw[racks] = np.inf
     inside = np.zeros(len(f.rack_ids), bool)
     inside[racks] = True
-    for label in np.unique(f.rack_budget[racks]):
-        members = f.rack_budget == label
-        if label >= 0 and inside[members].all():
-            f.rack_budget_kw[members] = np.inf
-            f.rack_budget[members] = -1
-            f.budget_names.pop(int(label))
+    labels = np.unique(f.rack_budget[racks])
+    _dissolve_budgets(f, [b for b in labels if b >= 0 and inside[f.rack_budget == b].all()])
     return f"{target} cap lifted"
+
+
+def _dissolve_budgets(f, labels) -> list[str]:
+    """Remove the shared budgets ``labels`` (their racks keep only their own caps); returns
+    their names."""
+    members = np.isin(f.rack_budget, labels)
+    f.rack_budget_kw[members] = np.inf
+    f.rack_budget[members] = -1
+    return [f.budget_names.pop(int(b)) for b in labels]
 
 
 def swap(f, cmd: C.Swap) -> str:

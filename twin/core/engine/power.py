@@ -51,6 +51,20 @@ def lowered_clock(clock, load, dyn, limit, k) -> np.ndarray:
     return clock_for_power(clock_power(clock, k) * frac, k)
 
 
+def stepped_clock(prev, load, limit, dyn, k):
+    """One tick of a cap's controller: where ``load`` is over ``limit`` (with HEADROOM) the
+    clock that meets it (``lowered_clock``), where it is under 97 % of that the clock raised
+    by CLOCK_RECOVERY, else ``prev`` held. Returns (clock, over, room)."""
+    over = load > limit * HEADROOM
+    room = load < limit * HEADROOM * 0.97
+    clock = np.where(
+        over,
+        lowered_clock(prev, load, dyn, limit, k),
+        np.where(room, np.minimum(1.0, prev * CLOCK_RECOVERY), prev),
+    )
+    return clock, over, room
+
+
 def share_budget(least: np.ndarray, want: np.ndarray, total: float) -> np.ndarray:
     """``total`` split max-min fairly: each gets min(want, max(least, L)), with L such that
     the shares sum to ``total`` (all ``want`` when they fit, all ``least`` when even
@@ -252,10 +266,6 @@ class Power:
         n_r = len(self.rack_ids)
 
         k = self.k
-
-        def lowered(clock, load, dyn, limit):
-            return lowered_clock(clock, load, dyn, limit, k)
-
         floor = self.rack_min_clock
         facility = it_kw * self.pue
         site = self.layout.site
@@ -266,7 +276,7 @@ class Power:
         )
         at_floor = self.site_clock <= floor_hi + 1e-9
         if facility > limit * HEADROOM and dyn_kw > 0:
-            c = float(lowered(self.site_clock, it_kw, dyn_kw, limit / self.pue))
+            c = float(lowered_clock(self.site_clock, it_kw, dyn_kw, limit / self.pue, k))
             self.site_clock = float(np.clip(c, floor_lo, 1.0))
             if self.now - self._limit_event > 300:
                 self._limit_event = self.now
@@ -293,13 +303,8 @@ class Power:
                 behind[m] |= np.isfinite(self.pdu_cap_kw[self.rack_pdus[m, j]])
             self.rack_shed[~capped & ~behind & ~np.isfinite(self.rack_budget_kw)] = 0.0
         if capped.any():
-            prev = self._rack_cap_clock
-            over = rack_kw > self.rack_cap_kw * HEADROOM
-            room = rack_kw < self.rack_cap_kw * HEADROOM * 0.97
-            rc = np.where(
-                over,
-                lowered(prev, rack_kw, dyn_rack, self.rack_cap_kw),
-                np.where(room, np.minimum(1.0, prev * CLOCK_RECOVERY), prev),
+            rc, over, room = stepped_clock(
+                self._rack_cap_clock, rack_kw, self.rack_cap_kw, dyn_rack, k
             )
             self._rack_cap_clock = np.where(capped, np.clip(rc, floor, 1.0), 1.0)
             stuck = capped & over & (self._rack_cap_clock <= floor + 1e-9)
@@ -323,13 +328,8 @@ class Power:
                     minlength=n_p + 1,
                 )[:n_p]
             )
-            prev = self._pdu_cap_clock
-            over = self.pdu_load > self.pdu_cap_kw * HEADROOM
-            room = self.pdu_load < self.pdu_cap_kw * HEADROOM * 0.97
-            pc = np.where(
-                over,
-                lowered(prev, self.pdu_load, pdu_dyn, self.pdu_cap_kw),
-                np.where(room, np.minimum(1.0, prev * CLOCK_RECOVERY), prev),
+            pc, over, room = stepped_clock(
+                self._pdu_cap_clock, self.pdu_load, self.pdu_cap_kw, pdu_dyn, k
             )
             self._pdu_cap_clock = np.where(pcap, np.clip(pc, float(floor.min()), 1.0), 1.0)
             per_rack = np.ones(n_r)
@@ -371,13 +371,8 @@ class Power:
             share[m] = share_budget(least[m], want[m], total)
             short[m] = least[m].sum() > total and rack_kw[m].sum() > total * HEADROOM
         prev = self._budget_clock
-        over = on & (rack_kw > share * HEADROOM)
-        room = on & (rack_kw < share * HEADROOM * 0.97)
-        bc = np.where(
-            over,
-            lowered_clock(prev, rack_kw, dyn_rack, share, k),
-            np.where(room, np.minimum(1.0, prev * CLOCK_RECOVERY), prev),
-        )
+        bc, _, room = stepped_clock(prev, rack_kw, share, dyn_rack, k)
+        room &= on  # a rack in no budget (share ∞) has room, but no budget clock
         self._budget_clock = np.where(on, np.clip(bc, floor, 1.0), 1.0)
         # a tick draws at the clocks chosen the tick before: shed only where the floor has
         # been tried and the budget is still not met

@@ -94,9 +94,10 @@ def cooling(
     """Cooling loops remove up to their capacity; the rest warms the racks' coolant
     (``inlet``), GPUs run ``rise`` above it at TDP, hot racks throttle (released once they
     could run at full power again) and shut down at ``shutdown_c`` (on again once their
-    coolant is within 5 K of ambient, which needs their loop working). Updates ``inlet``, ``gpu_temp``, ``throttled``,
-    ``tripped`` in place; ``event[r]`` is 1 (throttles), 2 (released), 4 (shuts down),
-    8 (on again) or a sum; returns how many racks have an event."""
+    coolant is within 5 K of ambient, which needs their loop working). Updates ``inlet``,
+    ``gpu_temp``, ``throttled``, ``tripped`` in place; ``event[r]`` is 1 (throttles),
+    2 (released), 4 (shuts down), 8 (on again) or a sum; returns how many racks have an
+    event."""
     loop_load[:] = 0.0
     for r in range(len(rack_kw)):
         loop_load[rack_loop[r]] += rack_kw[r]
@@ -105,10 +106,9 @@ def cooling(
         lp = rack_loop[r]
         cap = 0.0 if loop_failed[lp] else loop_cap[lp] * loop_frac[lp]
         load = loop_load[lp]
-        # a failed loop removes no heat, even from racks drawing nothing: a rack it shut down
-        # stays off (hot) until the loop is repaired, instead of cooling, powering on and
-        # tripping again every few minutes
-        f = 0.0 if loop_failed[lp] else (min(1.0, cap / max(load, 1e-9)) if load > 0 else 1.0)
+        # the share of its heat the loop removes: a failed loop (cap 0) removes none, even
+        # from racks drawing nothing, so a rack it shut down stays off (hot) until the repair
+        f = min(1.0, cap / max(load, 1e-9))
         heat = rack_kw[r] * (1 - f) / heat_kj_per_k[r] * dt  # K this tick: kJ/s over kJ/K
         cool = (inlet[r] - ambient) * (1 - math.exp(-dt / cool_tau_s[r]))
         inlet[r] = inlet[r] + heat - (cool if f >= 0.999 else 0.0)
