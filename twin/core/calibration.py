@@ -98,6 +98,24 @@ class Measurement:
     disagg: bool | None = None  # None: co-located or disaggregated, whichever is best
     ttft_max_s: float | None = None  # the scenario's TTFT limit
     osl_cv: float = 0.0  # spread of the output lengths (coefficient of variation)
+    #: the run's declared maximum output per request (MLPerf DeepSeek-R1: 20,000): a stack
+    #: that reserves KV for a request's maximum at admission holds that much per request
+    max_output: int | None = None
+    #: the run's own split where its configuration is public ({tp, dp_attention,
+    #: tp_experts}, one replica): the point is priced at it, not at twin's best split
+    parallelism: dict | None = None
+
+    @property
+    def split(self) -> serving.Parallelism | None:
+        """The run's own split, or None (twin's best)."""
+        d = self.parallelism
+        if not d:
+            return None
+        return serving.Parallelism(
+            int(d["tp"]),
+            dp_attention=bool(d.get("dp_attention", False)),
+            tp_experts=bool(d.get("tp_experts", False)),
+        )
 
     @property
     def source_kind(self) -> str:
@@ -201,12 +219,13 @@ def measurement_curves(
         if m.source_kind == "InferenceX"
         else None
     )
-    w = serving.Workload(m.isl, m.osl, m.osl_cv, accept)
+    w = serving.Workload(m.isl, m.osl, m.osl_cv, accept, reserve_output=m.max_output or 0)
     cs = serving.curves(
         gpu or catalog.gpu(m.gpu),
         catalog.model(m.model),
         m.precision,
         w,
+        parallelism=m.split,
         catalog=catalog,
         disagg=disagg,
         mtp=m.mtp,
