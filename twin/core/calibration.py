@@ -98,9 +98,7 @@ class Measurement:
     disagg: bool | None = None  # None: co-located or disaggregated, whichever is best
     ttft_max_s: float | None = None  # the scenario's TTFT limit
     osl_cv: float = 0.0  # spread of the output lengths (coefficient of variation)
-    #: the run's declared maximum output per request (MLPerf DeepSeek-R1: 20,000): a stack
-    #: that reserves KV for a request's maximum at admission holds that much per request
-    max_output: int | None = None
+    scheduler_steps: int = 1  # the submission's vLLM num_scheduler_steps (its config file)
     #: the run's own split where its configuration is public ({tp, dp_attention,
     #: tp_experts}, one replica): the point is priced at it, not at twin's best split
     parallelism: dict | None = None
@@ -219,7 +217,7 @@ def measurement_curves(
         if m.source_kind == "InferenceX"
         else None
     )
-    w = serving.Workload(m.isl, m.osl, m.osl_cv, accept, reserve_output=m.max_output or 0)
+    w = serving.Workload(m.isl, m.osl, m.osl_cv, accept, scheduler_steps=m.scheduler_steps)
     cs = serving.curves(
         gpu or catalog.gpu(m.gpu),
         catalog.model(m.model),
