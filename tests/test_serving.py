@@ -334,8 +334,7 @@ def test_a_model_too_big_for_eight_domains_is_refused(catalog):
 #: refit that moves one off (or onto) a bound must update this list and the README.
 AT_BOUND = {
     "b200": {"net"},
-    "mi300x": {"mem", "attn"},
-    "mi355x": {"attn"},
+    "mi300x": {"mem"},
 }
 #: factors a stack's points cannot pin, held at their typical value (fit_efficiency.HELD)
 HELD = {"h200": {"mem", "block_fp8"}, "mi300x": {"block_fp8"}}
