@@ -180,8 +180,9 @@ def test_gpu_power_rises_with_load_and_falls_with_a_clock_cap(catalog):
 #: time of writing. Strict: a fix that brings one within tolerance fails here until it is
 #: taken off this list. The README's limits section says why each family misses.
 KNOWN_MISSES = {
-    # MLPerf DeepSeek-R1 (no MTP, 8 GPUs): input length unverified (its 2 s p99 TTFT does
-    # not bind: twin's TTFT there is 44 ms, and the point is at the measured mean TPOT)
+    # MLPerf DeepSeek-R1 (no MTP, 8 GPUs): input length unverified; the runs sit at their
+    # 2 s p99 TTFT (ADP balancing holds prompts back), which twin does not model (its TTFT
+    # there is 44 ms; the point is at the measured mean TPOT): README limits
     "mlperf51-m26-b200-dsr1-fp4",  # +105 % (holdout)
     # the same benchmark on GB300 and GB200 (never fitted), priced at the runs' own
     # co-located DP8-EP8 instances (their configs): Server 1.7-2.2x too high, GB200 at max
