@@ -254,6 +254,14 @@ def test_a_measurement_with_its_runs_split_is_priced_at_that_split(catalog):
     assert run.tok_s_per_gpu < best.tok_s_per_gpu  # the run's split is not the best one
 
 
+def test_a_runs_pipeline_stages_are_part_of_its_split(catalog):
+    """NVIDIA's GB200 Llama-3.1-405B Offline ran TP2 with two pipeline stages (its config):
+    the point is priced on those four GPUs, not on twin's own two-GPU TP2."""
+    m = next(m for m in measurements() if m.id == "mlperf51-gb200-llama3.1-405b-fp4-offline")
+    run = predict(m, catalog)
+    assert (run.parallelism, run.gpus) == ("TP2xPP2", 4)
+
+
 def test_the_typical_fitted_point_is_within_fifteen_percent(catalog):
     errs = sorted(
         abs(predicted_value(m, predict(m, catalog)) / m.value - 1)
