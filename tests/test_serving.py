@@ -15,6 +15,7 @@ from twin.core.calibration import (
     step_measurements,
 )
 from twin.core.catalog import Efficiency
+from twin.core.errors import InputError
 from twin.core.serving import Parallelism, ServingError, Workload
 from twin.core.serving import StepModel as Replica
 
@@ -262,6 +263,27 @@ def test_a_runs_pipeline_stages_are_part_of_its_split(catalog):
     m = next(m for m in measurements() if m.id == "mlperf51-gb200-llama3.1-405b-fp4-offline")
     run = predict(m, catalog)
     assert (run.parallelism, run.gpus) == ("TP2xPP2", 4)
+
+
+@pytest.mark.parametrize(
+    "split, says",
+    [
+        ("{tp: two}", "parallelism tp must be a whole number of GPUs >= 1, not 'two'"),
+        ("{tp: 8, ep: 8}", "parallelism has no key 'ep'"),
+        ("{tp: 8, dp_attention: 1}", "parallelism dp_attention must be true or false"),
+        ("8", "parallelism must be a mapping with tp"),
+    ],
+)
+def test_a_bad_split_in_the_measurements_is_one_line_naming_file_and_line(tmp_path, split, says):
+    f = tmp_path / "m.yaml"
+    f.write_text(
+        "measurements:\n  - id: x\n    gpu: b200\n    model: deepseek-r1\n"
+        f"    parallelism: {split}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError) as e:
+        measurements(f)
+    assert str(e.value).startswith(f"{f}:5: x: {says}") and "\n" not in str(e.value)
 
 
 def test_the_typical_fitted_point_is_within_fifteen_percent(catalog):
