@@ -216,10 +216,6 @@ KNOWN_MISSES = {
     # InferenceX's spec-decode page, never fitted): measured holds ~80 requests per node at
     # 85 tok/s/user with MTP, twin's best is DP8-EP8+MTP3 with 37
     "inferencex26-mi355x-dsr1-fp4-1k1k-mtp-85",  # -52 % (holdout)
-    # MI325X gpt-oss-120b MXFP4 on one node (InferenceX's compare page, never fitted): at
-    # 100 tok/s/user twin holds 10 requests on TP4, the measured node ~17 (CDNA3's fitted
-    # per-kernel gap, 7.5 µs, rules a 10 ms step); 72 and 86 are within tolerance
-    "inferencex-mi325x-gptoss-mxfp4-1k1k-100",  # -38 % (holdout)
     # GB300 fp8 DeepSeek-R1 at 128 (DEP32+MTP3, ~4 requests a GPU): each DP-attention
     # rank streams all of DeepSeek's non-expert weights; the embedding table gathered, not
     # streamed, took that step 0.1 ms shorter and the point from +29 % to +37 %
