@@ -225,6 +225,42 @@ KNOWN_MISSES = {
     "inferencex-mi325x-gptoss-mxfp4-1k1k-72",  # -63 % (holdout)
     "inferencex-mi325x-gptoss-mxfp4-1k1k-86",  # -69 % (holdout)
     "inferencex-mi325x-gptoss-mxfp4-1k1k-100",  # -85 % (holdout)
+    # InferenceX compare-spec-decode pages and B300 (never fitted): B200 fp8 8k/1k below 45
+    # tok/s/user (the MI325X page's B200 column = the spec-decode page's MTP column, one curve
+    # with the 2026 points) is high, as the retired 23-42 points are
+    "inferencex-b200-dsr1-8k1k-35",  # +59 % (holdout)
+    "inferencex-b200-dsr1-8k1k-44",  # +44 % (holdout)
+    # twin's DP-attention EP32 across four 8-GPU boards (over the scale-out fabric) at low
+    # interactivity, far above what the same boards measure
+    "inferencex26-h200-dsr1-fp8-8k1k-mtp-39",  # +113 % (holdout)
+    "inferencex26-h200-dsr1-fp8-8k1k-mtp-62",  # +92 % (holdout)
+    "inferencex26-h100-dsr1-fp8-1k1k-mtp-26",  # +115 % (holdout; DP16 over two nodes)
+    "inferencex26-mi325x-dsr1-fp8-1k1k-mtp-39",  # +138 % (holdout)
+    "inferencex26-mi325x-dsr1-fp8-1k1k-mtp-50",  # +105 % (holdout)
+    "inferencex26-mi325x-dsr1-fp8-1k1k-mtp-60",  # +50 % (holdout)
+    "inferencex26-mi355x-dsr1-fp8-1k1k-mtp-51",  # +43 % (holdout; EP8 on one board)
+    "inferencex26-gb200-dsr1-fp4-1k1k-mtp-136",  # +37 % (holdout)
+    # without MTP (the pages' Off columns): twin's no-MTP wide EP on NVL72 fp8 and on B200
+    # far above the measured Off curves, which fall much faster with interactivity
+    "inferencex26-b200-dsr1-fp8-8k1k-nomtp-44",  # +58 % (holdout)
+    "inferencex26-gb200-dsr1-fp8-8k1k-nomtp-68",  # +171 % (holdout)
+    "inferencex26-gb200-dsr1-fp8-8k1k-nomtp-89",  # +70 % (holdout)
+    "inferencex26-gb200-dsr1-fp8-8k1k-nomtp-110",  # +107 % (holdout)
+    "inferencex26-gb300-dsr1-fp8-8k1k-nomtp-60",  # +132 % (holdout)
+    "inferencex26-gb300-dsr1-fp8-8k1k-nomtp-107",  # +59 % (holdout)
+    "inferencex26-h100-dsr1-fp8-1k1k-nomtp-26",  # +44 % (holdout)
+    "inferencex26-h100-dsr1-fp8-1k1k-nomtp-41",  # +77 % (holdout)
+    # ... and below where twin falls back to one board (TP8) at high interactivity
+    "inferencex26-gb200-dsr1-fp4-1k1k-nomtp-97",  # -83 % (holdout; twin TP8 EP8, GB300 at 98 fits)
+    "inferencex26-gb200-dsr1-fp4-1k1k-nomtp-136",  # -40 % (holdout)
+    "inferencex26-h200-dsr1-fp8-8k1k-nomtp-62",  # -47 % (holdout)
+    "inferencex26-h200-dsr1-fp8-8k1k-nomtp-84",  # -65 % (holdout)
+    "inferencex26-mi355x-dsr1-fp8-1k1k-mtp-112",  # -37 % (holdout)
+    # MI325X without MTP on one board (TP8 EP1): 3.4-3.9x slower than measured, where the
+    # measured MTP and Off curves are the same (MTP gains nothing there)
+    "inferencex26-mi325x-dsr1-fp8-1k1k-nomtp-39",  # -70 % (holdout)
+    "inferencex26-mi325x-dsr1-fp8-1k1k-nomtp-50",  # -72 % (holdout)
+    "inferencex26-mi325x-dsr1-fp8-1k1k-nomtp-60",  # -74 % (holdout)
 }
 TOLERANCE = {"fit": 0.20, "holdout": 0.35}
 
