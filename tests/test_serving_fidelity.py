@@ -277,7 +277,7 @@ def test_mi325x_is_mi300x_with_more_and_faster_hbm(catalog):
 
 
 @pytest.mark.parametrize(
-    "gpu_id", ["h100", "h200", "b200", "gb200", "gb300", "mi300x", "mi325x", "mi355x"]
+    "gpu_id", ["h100", "h200", "b200", "b300", "gb200", "gb300", "mi300x", "mi325x", "mi355x"]
 )
 def test_the_cost_parts_add_up_to_the_reference_gpu_hour(catalog, gpu_id):
     g = catalog.gpu(gpu_id)
