@@ -208,6 +208,12 @@ def main(argv):
         if parent:
             ref = fitted.get(parent) or cat.gpu(STACKS[parent][0]).efficiency
             prior = {n: getattr(ref, n) for n in BOUNDS}
+            # comp is the GEMMs' share of peak at the clock each board holds under them
+            # (``gemm_clock``): the child leans on the share of boost-clock peak its parent
+            # reaches, not on a share of a lower clock's
+            lo, hi = BOUNDS["comp"]
+            clocks = cat.gpu(STACKS[parent][0]).gemm_clock / cat.gpu(gpus[0]).gemm_clock
+            prior["comp"] = min(hi, max(lo, ref.comp * clocks))
             prior["fp4"] = PRIOR["fp4"]  # the parent has no fp4 to lean on
             prior["fp4_moe"] = PRIOR["fp4_moe"]
             weight = PULL_WEIGHT

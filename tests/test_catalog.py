@@ -137,6 +137,25 @@ def test_a_user_gpu_without_sources_is_refused(tmp_path):
         load_catalog([tmp_path])
 
 
+def test_a_gemm_clock_must_be_a_sourced_share_of_the_boost_clock(tmp_path):
+    """The clock a GPU holds under dense GEMMs is a fraction of its boost clock, and a fact
+    about the silicon: above 1, or without a source, the catalog says where."""
+    f = tmp_path / "clk.yaml"
+    f.write_text(
+        "gpus:\n  x4:\n    base: mi300x\n    gemm_clock: 1.4\n    source: {gemm_clock: 'M: ours'}\n"
+    )
+    with pytest.raises(InputError) as e:
+        load_catalog([tmp_path])
+    assert f"{f}:4: gpus.x4.gemm_clock: must be a fraction in (0, 1]" in str(e.value)
+    f.write_text("gpus:\n  x4:\n    base: h100\n    gemm_clock: 0.8\n")
+    with pytest.raises(InputError, match="no source for 'gemm_clock'"):
+        load_catalog([tmp_path])
+    f.write_text(
+        "gpus:\n  x4:\n    base: h100\n    gemm_clock: 0.8\n    source: {gemm_clock: 'M: ours'}\n"
+    )
+    assert load_catalog([tmp_path]).gpu("x4").gemm_clock == 0.8
+
+
 def test_an_unknown_gpu_is_named_with_a_suggestion(catalog):
     with pytest.raises(UnknownName, match=r"unknown GPU 'h1000' \(did you mean 'h100'\?\)"):
         catalog.gpu("h1000")

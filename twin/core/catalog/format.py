@@ -43,6 +43,7 @@ _GPU_KEYS = [
     *_GPU_NUMBERS,
     "min_power_w",
     "attention_speedup",
+    "gemm_clock",
     "efficiency",
     "efficiency_overrides",
     "source",
@@ -219,6 +220,9 @@ def _read_gpu(r: Reader, gid: str, m: YMap) -> GPU | None:
             source.line,
             f"{where}.source: no source for 'attention_speedup' (every figure needs one)",
         )
+    gemm_clock = r.get(m, "gemm_clock", _fraction, where, default=1.0)
+    if "gemm_clock" in m and source is not None and "gemm_clock" not in source:
+        r.error(source.line, f"{where}.source: no source for 'gemm_clock' (every figure needs one)")
     name = r.get(m, "name", text, where)
     vendor = r.get(m, "vendor", text, where, default="unknown")
     gen = r.get(m, "generation", text, where, default="")
@@ -245,6 +249,7 @@ def _read_gpu(r: Reader, gid: str, m: YMap) -> GPU | None:
         peak_tflops=MappingProxyType(peak),
         efficiency=eff or DEFAULT_EFFICIENCY,
         attention_speedup=speedup or 1.0,
+        gemm_clock=gemm_clock or 1.0,
         efficiency_overrides=MappingProxyType(overrides),
         source=MappingProxyType({str(k): str(v) for k, v in (source or {}).items()}),
         **nums,

@@ -83,6 +83,10 @@ class GPU:
     efficiency: Efficiency = DEFAULT_EFFICIENCY
     #: attention (softmax) throughput relative to the generation before (Blackwell Ultra: 2×)
     attention_speedup: float = 1.0
+    #: the share of its boost clock the GPU holds while dense tensor-core GEMMs run at its
+    #: board power limit (AMD's max-achievable-FLOPs clocks: MI300X 1,230 of 2,100 MHz at
+    #: 750 W); 1 where unmeasured, the stack's fitted ``comp`` then carries it
+    gemm_clock: float = 1.0
     efficiency_overrides: Mapping[str, Efficiency] = field(default_factory=dict)
     source: Mapping[str, str] = field(default_factory=dict)
 

@@ -262,12 +262,16 @@ class Replica:
         # The experts of a MoE model run the precision's path; its non-expert layers run
         # the checkpoint's dense precision (fp8 in a 4-bit MoE checkpoint), each at its speed
         self.path_speed = path_speed(self.eff, model, precision)
-        self.flops_s = gpu.peak_tflops[precision] * 1e12 * self.path_speed
+        # dense GEMMs run at the clock the board's power limit allows under them
+        # (``gemm_clock``); attention kernels, kernel gaps and launches, far from saturating
+        # the tensor cores, draw less and run at the boost clock
+        loaded = gpu.gemm_clock
+        self.flops_s = gpu.peak_tflops[precision] * 1e12 * self.path_speed * loaded
         self.mem_eff = min(max(self.eff.mem, 0.95), self.eff.mem * self.path_speed)  # ≤ 95 % of HBM
         dprec = dense_precision(model, precision, k)
         self.dense_path_speed = path_speed(self.eff, model, dprec)
         self.dense_flops_s = gpu.peak_tflops.get(dprec, gpu.peak_tflops[precision]) * 1e12
-        self.dense_flops_s *= self.dense_path_speed
+        self.dense_flops_s *= self.dense_path_speed * loaded
         self.dense_mem_eff = min(max(self.eff.mem, 0.95), self.eff.mem * self.dense_path_speed)
         # attention math runs in FP8 over an FP8 KV cache where the GPU has it (FP8 FMHA and
         # FP8 MLA kernels of TensorRT-LLM/FlashInfer), else BF16
