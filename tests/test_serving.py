@@ -215,10 +215,6 @@ KNOWN_MISSES = {
     "inferencex26-mi355x-dsr1-fp4-1k1k-nomtp-49",  # -42 % (holdout)
     "inferencex26-mi355x-dsr1-fp4-1k1k-mtp-85",  # -45 % (holdout)
     "inferencex26-mi355x-dsr1-fp4-1k1k-nomtp-85",  # -41 % (holdout)
-    # MI355X Llama-2-70B MXFP4 at max throughput (MLPerf v5.1 open division under closed
-    # rules): measured 3.3x MI300X's fp8 per GPU, twin 2.2x (MI355X's fp4 factor leans on
-    # InferenceX's Llama-3.3 points, where fp4 barely beats fp8)
-    "mlperf51-mi355x-llama2-70b-fp4-offline-open",  # -44 % (holdout)
     # MI325X gpt-oss-120b MXFP4 on one node (InferenceX's compare page, never fitted): twin
     # reaches 72-100 tok/s/user only at a handful of requests, the measured node holds
     # 17-60; worse the higher the interactivity

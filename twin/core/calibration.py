@@ -98,6 +98,7 @@ class Measurement:
     disagg: bool | None = None  # None: co-located or disaggregated, whichever is best
     ttft_max_s: float | None = None  # the scenario's TTFT limit
     osl_cv: float = 0.0  # spread of the output lengths (coefficient of variation)
+    scheduler_steps: int = 1  # the submission's vLLM num_scheduler_steps (its config file)
 
     @property
     def source_kind(self) -> str:
@@ -201,7 +202,7 @@ def measurement_curves(
         if m.source_kind == "InferenceX"
         else None
     )
-    w = serving.Workload(m.isl, m.osl, m.osl_cv, accept)
+    w = serving.Workload(m.isl, m.osl, m.osl_cv, accept, scheduler_steps=m.scheduler_steps)
     cs = serving.curves(
         gpu or catalog.gpu(m.gpu),
         catalog.model(m.model),

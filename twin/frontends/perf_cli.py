@@ -63,6 +63,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "default scheduler does for max_tokens (default: KV taken as it grows)",
     )
     p.add_argument(
+        "--scheduler-steps",
+        type=_scheduler_steps,
+        default=1,
+        metavar="N",
+        help="decode steps per scheduling pass, as vLLM V0's num_scheduler_steps (multi-step "
+        "scheduling, AMD's MLPerf recipes: 7-19): the host's per-step and per-sequence work "
+        "is paid once per N steps (default 1: every step)",
+    )
+    p.add_argument(
         "--prompts",
         choices=("natural", "random"),
         default="natural",
@@ -122,6 +131,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(handler=run)
+
+
+def _scheduler_steps(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number of steps, got {text!r}"
+        ) from None
+    if not 1 <= v <= 64:
+        raise argparse.ArgumentTypeError(f"must be from 1 to 64 steps, got {v:,}")
+    return v
 
 
 def _tokens(text: str) -> int:
@@ -193,6 +214,7 @@ def workload_of(args: argparse.Namespace, cat) -> serving.Workload:
         accept,
         getattr(args, "isl_spread", 0.0),
         getattr(args, "reserve_output", 0),
+        getattr(args, "scheduler_steps", 1),
     )
 
 
@@ -241,9 +263,10 @@ def _title(gpu, model, precision, w) -> str:
     isl = f"{w.isl} (spread {w.isl_cv:g})" if w.isl_cv else f"{w.isl}"
     prompts = " · random prompts" if w.mtp_acceptance is not None else ""
     held = f" · KV reserved for {w.reserve_output} out" if w.reserve_output else ""
+    steps = f" · {w.scheduler_steps}-step scheduling" if w.scheduler_steps > 1 else ""
     return (
         f"{model.name} · {precision} · on {gpu.name} · {isl} in / {w.osl} out{spread}{prompts}"
-        f"{held}"
+        f"{held}{steps}"
     )
 
 

@@ -212,7 +212,8 @@ def schedule(
     B = np.asarray(batch, dtype=float)
     budget = float(max(prefill_chunk_tokens(catalog), 1))
     gain = tokens_per_step(replica, w, catalog)
-    dec = replica.step(B, w.mean_context, clock=clock)
+    n = w.scheduler_steps
+    dec = replica.step(B, w.mean_context, clock=clock, host_steps=n)
     need = B * gain / w.osl * w.isl  # prompt tokens arriving per decode step
     # the budget a step leaves after the running requests' tokens (1 + drafts each); a
     # stack that prefills in batches of their own leaves none
@@ -222,11 +223,12 @@ def schedule(
     chunk = np.minimum(room, np.maximum(need, float(w.isl)))
     carried = np.minimum(need, room)
     share = np.divide(carried, chunk, out=np.zeros_like(B), where=chunk > 0)
-    mix = replica.step(B, w.mean_context, chunk, w.isl / 2, clock)
+    mix = replica.step(B, w.mean_context, chunk, w.isl / 2, clock, n)
     # the rest in prefill-only steps, each the prompts waiting (at least one, at most the
     # budget), re-reading the weights
     rest = need - carried
     alone_tokens = np.minimum(np.maximum(rest, float(w.isl)), budget)
+    # (a prefill-only step is scheduled on its own: multi-step scheduling runs decodes)
     alone = replica.step(0.0, 0.0, alone_tokens, w.isl / 2, clock)
     extra = rest / alone_tokens  # prefill-only steps per decode step
     cycle = dec.t_s + share * (mix.t_s - dec.t_s) + extra * alone.t_s
@@ -234,7 +236,7 @@ def schedule(
     # stack does not mix or the running batch leaves no room, on prefill-only steps)
     rides = room >= 1.0
     own = np.where(rides, np.minimum(room, float(w.isl)), min(float(w.isl), budget))
-    first = replica.step(np.where(rides, B, 0.0), w.mean_context, own, w.isl / 2, clock)
+    first = replica.step(np.where(rides, B, 0.0), w.mean_context, own, w.isl / 2, clock, n)
     ttft = np.ceil(w.isl / own) * first.t_s + dec.t_s / 2
     w_dec = (1 - share) * dec.t_s / cycle
     w_mix, w_pf = share * mix.t_s / cycle, extra * alone.t_s / cycle
@@ -316,7 +318,7 @@ def disagg_curve(
     k = catalog.constants
     w = workload
     B = _batch_grid(decode, w) if batch is None else np.asarray(batch, dtype=float)
-    dec = decode.step(B, w.mean_context)
+    dec = decode.step(B, w.mean_context, host_steps=w.scheduler_steps)
     tpot = dec.t_s / tokens_per_step(decode, w, catalog)
     util = float(k["disagg_prefill_utilisation"])
     rate = B / (tpot * w.osl)  # requests per second per decode replica

@@ -112,6 +112,10 @@ class Workload:
     #: default capacity scheduler (GUARANTEED_NO_EVICT) admits one only when its prompt
     #: plus its max_tokens fit, so a long maximum caps the batch (0: KV taken as it grows)
     reserve_output: int = 0
+    #: decode steps the stack runs per scheduling pass (vLLM V0's ``num_scheduler_steps``,
+    #: multi-step scheduling): the host's work — scheduling, input preparation, per-sequence
+    #: bookkeeping — is done once per this many steps, not every step (1: every step)
+    scheduler_steps: int = 1
 
     @property
     def admitted_context(self) -> float:
@@ -418,13 +422,21 @@ class Replica:
 
     # ----------------------------------------------------------------------------------
     def step(
-        self, batch, context, prefill_tokens=0.0, prefill_context=None, clock: float = 1.0
+        self,
+        batch,
+        context,
+        prefill_tokens=0.0,
+        prefill_context=None,
+        clock: float = 1.0,
+        host_steps: int = 1,
     ) -> StepCost:
         """One engine step for ``batch`` running requests of mean ``context`` plus
         ``prefill_tokens`` prompt tokens (mean causal context ``prefill_context``).
 
         Vectorised: every argument may be an array. ``clock`` < 1 is a power-capped or
         thermally throttled GPU: compute slows with the clock, memory streaming much less.
+        ``host_steps`` > 1: the stack schedules once per that many steps (multi-step
+        scheduling), so each step carries that share of the host's work.
         """
         e, par, m = self.eff, self.par, self.model
         B = np.asarray(batch, dtype=float)
@@ -513,12 +525,8 @@ class Replica:
         p2p = (par.pp - 1) * (self.p2p_latency_s + T * m.hidden * self.act_bytes * self.inv_p2p_bw)
         # host work per sequence (sampling, bookkeeping): one scheduler per DP-attention rank
         ranks = g if (m.is_moe and par.dp_attention) else 1
-        t = (
-            par.pp * t_stage
-            + p2p
-            + e.step_overhead_ms * 1e-3
-            + e.seq_overhead_us * 1e-6 * B * q / ranks
-        )
+        host = e.step_overhead_ms * 1e-3 + e.seq_overhead_us * 1e-6 * B * q / ranks
+        t = par.pp * t_stage + p2p + host / max(1, host_steps)
         busy = par.pp / t
         comp_busy = np.minimum(1.0, (t_lin_comp + t_att_comp) * busy)
         mem_busy = np.minimum(1.0, (t_lin_mem + t_att_mem) * busy)
