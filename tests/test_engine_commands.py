@@ -390,8 +390,9 @@ def test_a_row_cap_below_what_its_racks_draw_at_their_floor_sheds_load_and_says_
     cmd(hit, "cap row-a off")
     s, b = advance_both(base, hit, 60)
     assert (hit.rack_shed == 0).all() and rack_power(s, ROW_A) > 75
-    assert recent_mean(s, "output_tok_s", 20, hit.dt) == pytest.approx(
-        recent_mean(b, "output_tok_s", 20, base.dt), rel=0.05
+    # the row serves in full again: as uncapped, or more while it drains what queued
+    assert recent_mean(s, "output_tok_s", 20, hit.dt) >= 0.95 * recent_mean(
+        b, "output_tok_s", 20, base.dt
     )
 
 

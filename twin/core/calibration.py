@@ -99,6 +99,21 @@ class Measurement:
     ttft_max_s: float | None = None  # the scenario's TTFT limit
     osl_cv: float = 0.0  # spread of the output lengths (coefficient of variation)
     scheduler_steps: int = 1  # the submission's vLLM num_scheduler_steps (its config file)
+    #: the run's own split where its configuration is public ({tp, dp_attention,
+    #: tp_experts}, one replica): the point is priced at it, not at twin's best split
+    parallelism: dict | None = None
+
+    @property
+    def split(self) -> serving.Parallelism | None:
+        """The run's own split, or None (twin's best)."""
+        d = self.parallelism
+        if not d:
+            return None
+        return serving.Parallelism(
+            int(d["tp"]),
+            dp_attention=bool(d.get("dp_attention", False)),
+            tp_experts=bool(d.get("tp_experts", False)),
+        )
 
     @property
     def source_kind(self) -> str:
@@ -208,6 +223,7 @@ def measurement_curves(
         catalog.model(m.model),
         m.precision,
         w,
+        parallelism=m.split,
         catalog=catalog,
         disagg=disagg,
         mtp=m.mtp,

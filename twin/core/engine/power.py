@@ -16,6 +16,9 @@ HEADROOM = 0.99
 #: controller sheds this share of the replicas more per tick (and gives back half of it
 #: per tick once there is room).
 SHED_STEP = 0.02
+#: A rack, shared-budget or PDU cap's controller raises a clock this share of the way to
+#: the highest one that fits each tick (``stepped_clock``); it lowers one at once.
+CLOCK_RISE = 0.5
 
 
 def clock_power(clock, k) -> np.ndarray:
@@ -51,18 +54,30 @@ def lowered_clock(clock, load, dyn, limit, k) -> np.ndarray:
     return clock_for_power(clock_power(clock, k) * frac, k)
 
 
-def stepped_clock(prev, load, limit, dyn, k):
-    """One tick of a cap's controller: where ``load`` is over ``limit`` (with HEADROOM) the
-    clock that meets it (``lowered_clock``), where it is under 97 % of that the clock raised
-    by CLOCK_RECOVERY, else ``prev`` held. Returns (clock, over, room)."""
-    over = load > limit * HEADROOM
-    room = load < limit * HEADROOM * 0.97
-    clock = np.where(
-        over,
-        lowered_clock(prev, load, dyn, limit, k),
-        np.where(room, np.minimum(1.0, prev * CLOCK_RECOVERY), prev),
+def stepped_clock(prev, load, dyn, full, limit, floor, k):
+    """One tick of a cap's controller, as a GPU's power limiter acts (``nvidia-smi -pl``,
+    DCGM, a rack manager's power cap): it seeks the highest clock at which ``load`` fits
+    ``limit`` (with HEADROOM) for the work the boards have now, afresh each tick, up as
+    well as down. ``dyn`` is the dynamic part of ``load``, ``full`` what that work would
+    draw at full clock; the rest (idle, spare and host power) does not move with the
+    clock. A lower clock spreads the same work over more of the tick, so power may hardly
+    fall with it (below the voltage floor, a busier host may even draw more): the clock
+    is judged by what fits, not stepped down from the last one. Down at once (power over
+    a limit is cut in the tick), up CLOCK_RISE of the way from ``prev`` (a tick's clock
+    changes the next tick's work and host power; a clock that jumped all the way up
+    would swing around the one that fits).
+    Returns (clock, at least ``floor``; stuck: over ``limit`` even at ``floor``; room:
+    under 97 % of it at ``floor``, where shed load can come back)."""
+    full = np.maximum(full, 0.0)
+    spare = limit * HEADROOM - (load - dyn)  # what the clock-dependent power may draw
+    fit = np.where(
+        full <= spare, 1.0, clock_for_power(np.maximum(spare, 0.0) / np.maximum(full, 1e-9), k)
     )
-    return clock, over, room
+    clock = np.where(fit - prev < 0.01, fit, prev + CLOCK_RISE * (fit - prev))
+    at_floor = load - dyn + full * clock_power(floor, k)
+    stuck = at_floor > limit * HEADROOM
+    room = at_floor < limit * HEADROOM * 0.97
+    return np.clip(clock, floor, 1.0), stuck, room
 
 
 def share_budget(least: np.ndarray, want: np.ndarray, total: float) -> np.ndarray:
@@ -302,50 +317,61 @@ class Power:
                 m = self.rack_pdus[:, j] >= 0
                 behind[m] |= np.isfinite(self.pdu_cap_kw[self.rack_pdus[m, j]])
             self.rack_shed[~capped & ~behind & ~np.isfinite(self.rack_budget_kw)] = 0.0
+        # each rack's dynamic power at full clock for the work it has now: its draw ran at
+        # the clocks chosen last tick, throttled where hot
+        was = np.minimum(self.cap_clock, np.where(self.throttled, float(k["throttle_clock"]), 1.0))
+        full_dyn = dyn_rack / np.maximum(clock_power(was, k), 1e-9)
         if capped.any():
-            rc, over, room = stepped_clock(
-                self._rack_cap_clock, rack_kw, self.rack_cap_kw, dyn_rack, k
+            rc, stuck, room = stepped_clock(
+                self._rack_cap_clock, rack_kw, dyn_rack, full_dyn, self.rack_cap_kw, floor, k
             )
-            self._rack_cap_clock = np.where(capped, np.clip(rc, floor, 1.0), 1.0)
-            stuck = capped & over & (self._rack_cap_clock <= floor + 1e-9)
-            self._shed_racks(stuck, capped & room, "rack cap")
+            self._rack_cap_clock = np.where(capped, rc, 1.0)
+            self._shed_racks(capped & stuck, capped & room, "rack cap")
             rack_clock = np.minimum(rack_clock, self._rack_cap_clock)
         if np.isfinite(self.rack_budget_kw).any():
-            rack_clock = np.minimum(rack_clock, self._budget_clocks(rack_kw, dyn_rack, floor))
+            rack_clock = np.minimum(rack_clock, self._budget_clocks(rack_kw, dyn_rack, full_dyn))
         if pcap.any():
             n_p = len(self.pdu_ids)
             alive = self.rack_pdu_alive
-            dshare = dyn_rack / np.maximum(alive.sum(axis=1), 1)
-            pdu_dyn = (
-                np.bincount(
-                    np.where(alive[:, 0], self.rack_pdus[:, 0], n_p),
-                    weights=dshare,
-                    minlength=n_p + 1,
-                )[:n_p]
-                + np.bincount(
-                    np.where(alive[:, 1], self.rack_pdus[:, 1], n_p),
-                    weights=dshare,
-                    minlength=n_p + 1,
-                )[:n_p]
+            n_alive = np.maximum(alive.sum(axis=1), 1)
+
+            def per_pdu(x):  # a rack's share on each of its live PDUs, summed per PDU
+                return sum(
+                    np.bincount(
+                        np.where(alive[:, j], self.rack_pdus[:, j], n_p),
+                        weights=x / n_alive,
+                        minlength=n_p + 1,
+                    )[:n_p]
+                    for j in range(2)
+                )
+
+            pdu_floor = np.zeros(n_p)  # the highest of its racks' floors
+            for j in range(2):
+                m = self.rack_pdus[:, j] >= 0
+                np.maximum.at(pdu_floor, self.rack_pdus[m, j], floor[m])
+            pc, stuck, room = stepped_clock(
+                self._pdu_cap_clock,
+                self.pdu_load,
+                per_pdu(dyn_rack),
+                per_pdu(full_dyn),
+                self.pdu_cap_kw,
+                pdu_floor,
+                k,
             )
-            pc, over, room = stepped_clock(
-                self._pdu_cap_clock, self.pdu_load, self.pdu_cap_kw, pdu_dyn, k
-            )
-            self._pdu_cap_clock = np.where(pcap, np.clip(pc, float(floor.min()), 1.0), 1.0)
+            self._pdu_cap_clock = np.where(pcap, pc, 1.0)
             per_rack = np.ones(n_r)
             stuck_r, room_r = np.zeros(n_r, bool), np.zeros(n_r, bool)
             for j in range(2):
                 m = self.rack_pdus[:, j] >= 0
                 per_rack[m] = np.minimum(per_rack[m], self._pdu_cap_clock[self.rack_pdus[m, j]])
                 p = self.rack_pdus[m, j]
-                stuck_r[m] |= pcap[p] & over[p]
+                stuck_r[m] |= pcap[p] & stuck[p]
                 room_r[m] |= pcap[p] & room[p]
-            stuck_r &= np.maximum(per_rack, floor) <= floor + 1e-9
             self._shed_racks(stuck_r, room_r & ~stuck_r, "PDU cap")
             rack_clock = np.minimum(rack_clock, per_rack)
         return rack_clock
 
-    def _budget_clocks(self, rack_kw, dyn_rack, floor) -> np.ndarray:
+    def _budget_clocks(self, rack_kw, dyn_rack, full_dyn) -> np.ndarray:
         """Each rack's clock under the budget it shares (``actions._budget``), as a row
         power manager shares a row's budget: each tick the budget is split over its racks
         max-min fairly (``share_budget``) between what each draws at its boards' floor and
@@ -353,13 +379,12 @@ class Power:
         the rest to the busy ones, and no clock is lowered while the racks' sum is within
         the budget. Each rack's clock then meets its share as a rack cap's does. Only when
         the budget is below what the racks draw at their floors, and racks already at
-        their floor still draw more, do they shed load, and say so."""
+        their floor still draw more, do they shed load, and say so. ``full_dyn``: each
+        rack's dynamic power at full clock for the work it has now."""
         k = self.k
         n_r = len(self.rack_ids)
+        floor = self.rack_min_clock
         on = np.isfinite(self.rack_budget_kw)
-        thr = float(k["throttle_clock"])
-        was = np.minimum(self.cap_clock, np.where(self.throttled, thr, 1.0))  # this draw's
-        full_dyn = dyn_rack / np.maximum(clock_power(was, k), 1e-9)
         base = rack_kw - dyn_rack  # idle, spare and host power: what a clock does not move
         least = (base + full_dyn * clock_power(floor, k)) / HEADROOM
         want = np.maximum((base + full_dyn) / (HEADROOM * 0.97), least)  # room to stay full
@@ -371,9 +396,9 @@ class Power:
             share[m] = share_budget(least[m], want[m], total)
             short[m] = least[m].sum() > total and rack_kw[m].sum() > total * HEADROOM
         prev = self._budget_clock
-        bc, _, room = stepped_clock(prev, rack_kw, share, dyn_rack, k)
+        bc, _, room = stepped_clock(prev, rack_kw, dyn_rack, full_dyn, share, floor, k)
         room &= on  # a rack in no budget (share ∞) has room, but no budget clock
-        self._budget_clock = np.where(on, np.clip(bc, floor, 1.0), 1.0)
+        self._budget_clock = np.where(on, bc, 1.0)
         # a tick draws at the clocks chosen the tick before: shed only where the floor has
         # been tried and the budget is still not met
         stuck = short & (prev <= floor + 1e-9)
