@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from engine_helpers import advance_both, cls, cmd, dep, pair, rack_i, small_layout
+from engine_helpers import advance_both, cls, cmd, dep, pair, pdu, rack_i, small_layout
 
 RACK = "row-b-01"
 
@@ -91,3 +91,27 @@ def test_a_row_cap_holds_its_busy_racks_at_a_steady_clock(tmp_path):
     assert b.racks.power_kw.sum() > 84 * 1.2 and max(row) <= 84  # the cap binds and holds
     assert np.mean(row) >= 84 * 0.97  # at the cap, not under it
     assert np.abs(np.diff(clocks)).mean() < 0.02
+
+
+def test_a_relaxed_pdu_cap_gives_its_racks_back_their_replicas(prefill_rack):
+    """The PDU's controller takes the same step: row-b-pdu-a1 feeds both racks' A side."""
+    base, hit = pair(prefill_rack, "cap row-b-pdu-a1 8kW", after=5)
+    assert (hit.rack_shed > 0.2).all()
+    cmd(hit, "cap row-b-pdu-a1 24kW")  # under its ~25-26 kW, above its racks' floor
+    s, b, seen = _watch(base, hit, 90)
+    last = slice(-int(round(30 / hit.dt)), None)
+    assert pdu(b, "row-b-pdu-a1").load_kw > 24 >= pdu(s, "row-b-pdu-a1").load_kw
+    assert (hit.rack_shed == 0).all() and seen["queue"][last].mean() < 5
+
+
+def test_a_relaxed_row_cap_gives_a_drained_rack_back_its_replicas(prefill_rack):
+    """A row's budget deep enough to drain every prefill replica, then one the row fits
+    in at clocks above its floors: the drained rack wants only its idle draw, so its own
+    share of the budget never had room, and it stayed dark with the row's budget unused."""
+    base, hit = pair(prefill_rack, "cap row-b 30kW", after=5)
+    assert (hit.rack_shed > 0.75).all()  # row-b-01's four prefill replicas all drained
+    cmd(hit, "cap row-b 46kW")  # under its ~50-52 kW
+    s, b, seen = _watch(base, hit, 90)
+    last = slice(-int(round(30 / hit.dt)), None)
+    assert b.racks.power_kw.sum() > 46 >= s.racks.power_kw.sum() > 40
+    assert (hit.rack_shed == 0).all() and seen["queue"][last].mean() < 5

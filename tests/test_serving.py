@@ -291,6 +291,14 @@ def test_a_measurement_with_its_runs_split_is_priced_at_that_split(catalog):
     assert run.tok_s_per_gpu < best.tok_s_per_gpu  # the run's split is not the best one
 
 
+def test_a_runs_pipeline_stages_are_part_of_its_split(catalog):
+    """NVIDIA's GB200 Llama-3.1-405B Offline ran TP2 with two pipeline stages (its config):
+    the point is priced on those four GPUs, not on twin's own two-GPU TP2."""
+    m = next(m for m in measurements() if m.id == "mlperf51-gb200-llama3.1-405b-fp4-offline")
+    run = predict(m, catalog)
+    assert (run.parallelism, run.gpus) == ("TP2xPP2", 4)
+
+
 def test_the_typical_fitted_point_is_within_fifteen_percent(catalog):
     errs = sorted(
         abs(predicted_value(m, predict(m, catalog)) / m.value - 1)
@@ -363,8 +371,7 @@ def test_a_model_too_big_for_eight_domains_is_refused(catalog):
 #: refit that moves one off (or onto) a bound must update this list and the README.
 AT_BOUND = {
     "b200": {"net"},
-    "mi300x": {"mem", "attn"},
-    "mi355x": {"attn"},
+    "mi300x": {"mem"},
 }
 #: factors a stack's points cannot pin, held at their typical value (fit_efficiency.HELD)
 HELD = {"h200": {"mem", "block_fp8"}, "mi300x": {"block_fp8"}}

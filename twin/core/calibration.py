@@ -99,7 +99,7 @@ class Measurement:
     ttft_max_s: float | None = None  # the scenario's TTFT limit
     osl_cv: float = 0.0  # spread of the output lengths (coefficient of variation)
     scheduler_steps: int = 1  # the submission's vLLM num_scheduler_steps (its config file)
-    #: the run's own split where its configuration is public ({tp, dp_attention,
+    #: the run's own split where its configuration is public ({tp, pp, dp_attention,
     #: tp_experts}, one replica): the point is priced at it, not at twin's best split
     parallelism: dict | None = None
 
@@ -111,6 +111,7 @@ class Measurement:
             return None
         return serving.Parallelism(
             int(d["tp"]),
+            int(d.get("pp", 1)),
             dp_attention=bool(d.get("dp_attention", False)),
             tp_experts=bool(d.get("tp_experts", False)),
         )

@@ -390,14 +390,18 @@ class Power:
         want = np.maximum((base + full_dyn) / (HEADROOM * 0.97), least)  # room to stay full
         share = np.full(n_r, np.inf)
         short = np.zeros(n_r, bool)  # in a budget below its racks' floors, and over it
+        # in a budget that holds its racks at their floors with 3 % to spare: shed load
+        # comes back. Judged on the budget, not a rack's share: a drained rack wants only
+        # its idle draw, so its share leaves it no room of its own
+        room = np.zeros(n_r, bool)
         for b in np.unique(self.rack_budget[on]):
             m = self.rack_budget == b
             total = float(self.rack_budget_kw[m][0])
             share[m] = share_budget(least[m], want[m], total)
             short[m] = least[m].sum() > total and rack_kw[m].sum() > total * HEADROOM
+            room[m] = least[m].sum() < total * 0.97
         prev = self._budget_clock
-        bc, _, room = stepped_clock(prev, rack_kw, dyn_rack, full_dyn, share, floor, k)
-        room &= on  # a rack in no budget (share ∞) has room, but no budget clock
+        bc, _, _ = stepped_clock(prev, rack_kw, dyn_rack, full_dyn, share, floor, k)
         self._budget_clock = np.where(on, bc, 1.0)
         # a tick draws at the clocks chosen the tick before: shed only where the floor has
         # been tried and the budget is still not met

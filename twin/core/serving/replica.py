@@ -280,7 +280,9 @@ class Replica:
         # attention math runs in FP8 over an FP8 KV cache where the GPU has it (FP8 FMHA and
         # FP8 MLA kernels of TensorRT-LLM/FlashInfer), else BF16
         low = "fp8" if precision in ("fp8", "fp4") and "fp8" in gpu.peak_tflops else "bf16"
-        self.attn_flops_s = gpu.peak_tflops[low] * 1e12
+        # a vendor whose stacks keep the queries in BF16 computes attention at the BF16 rate
+        low = k["attention_precision"].get(gpu.vendor, low) if low == "fp8" else low
+        self.attn_flops_s = gpu.peak_tflops.get(low, gpu.peak_tflops[precision]) * 1e12
         self.prefill_attn_flops_s = self.attn_flops_s
         # softmax: one exponential per (query, key, head) on the special-function units
         self.exp_s = exp_rate_tera(gpu, k) * 1e12
