@@ -10,7 +10,8 @@ catalog), plus the fixed costs that rule small batches and high interactivity:
   MoE only the experts the step's tokens touch are read, ``1 − (1 − k/E)^tokens`` of them;
   a GEMM with fewer rows than the tensor-core tile (``gemm_tile_m``) still pays a full tile,
   so a MoE expert fed two tokens costs as much compute as one fed 64;
-* attention: ``max(KV bytes / (η_mem·HBM_BW), attention FLOPs / (η_attn·F_bf16·speedup))``;
+* attention: ``max(KV bytes / (η_mem·HBM_BW), attention FLOPs / (η_attn·F_bf16·speedup))``,
+  a sliding-window layer reading and attending to at most its window of keys;
 * collectives, each ``α + β·bytes``: tensor-parallel all-reduces and the MoE dispatch and
   combine all-to-alls, with α and β of the scale-up domain (NVLink, Infinity Fabric) or,
   once a group leaves it, of the scale-out fabric; the all-to-all's α grows with its peers;
@@ -390,6 +391,16 @@ class Replica:
     def label(self) -> str:
         return self.par.label(self.model.is_moe)
 
+    def attended(self, ctx):
+        """Keys a query attends to, averaged over the layers: ``ctx`` in full-attention
+        layers, at most the window in sliding-window ones (gpt-oss: every other layer)."""
+        ctx = np.asarray(ctx, dtype=float)
+        m = self.model
+        if not m.sliding_layers:
+            return ctx
+        window = np.minimum(ctx, m.sliding_window)
+        return (self.full_layers * ctx + m.sliding_layers * window) / m.layers
+
     def kv_seq_bytes(self, ctx):
         """KV bytes of one sequence with ``ctx`` tokens of context (whole replica)."""
         ctx = np.asarray(ctx, dtype=float)
@@ -489,9 +500,11 @@ class Replica:
         # attention (decode reads the KV of every running request; prefill is compute)
         kv_bytes = b * self.kv_seq_bytes(context) / (par.pp * self.kv_shard)
         layers_s = m.layers / par.pp
-        dec_att = layers_s * b * q * self.attn_flops_per_ctx * np.asarray(context, dtype=float) / g
-        pf_att = layers_s * p * self.prefill_attn_flops_per_ctx * pctx / g
-        exps = layers_s * m.heads * (b * q * np.asarray(context, dtype=float) + p * pctx) / g
+        # keys each query attends to (a sliding-window layer reads at most its window)
+        seen, pf_seen = self.attended(context), self.attended(pctx)
+        dec_att = layers_s * b * q * self.attn_flops_per_ctx * seen / g
+        pf_att = layers_s * p * self.prefill_attn_flops_per_ctx * pf_seen / g
+        exps = layers_s * m.heads * (b * q * seen + p * pf_seen) / g
         # the special-function units run at their own rate: η_attn describes the attention
         # kernels' tensor-core side (tiling, pipeline bubbles), not the SFU's throughput
         exp_rate = self.exp_s * clock
