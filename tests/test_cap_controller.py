@@ -31,15 +31,16 @@ def prefill_rack(tmp_path_factory):
 
 def _watch(base, hit, seconds):
     """Run both on; each tick the capped rack's power (and uncapped), clock and shed
-    share, and the deployment's queue."""
+    share, the site's shed share and the deployment's queue."""
     i = rack_i(hit.snapshot(), RACK)
-    seen = {k: [] for k in ("power", "uncapped", "clock", "shed", "queue")}
+    seen = {k: [] for k in ("power", "uncapped", "clock", "shed", "site_shed", "queue")}
     for _ in range(int(round(seconds / hit.dt))):
         s, b = advance_both(base, hit, hit.dt)
         seen["power"].append(s.racks.power_kw[i])
         seen["uncapped"].append(b.racks.power_kw[i])
         seen["clock"].append(s.racks.clock[i])
         seen["shed"].append(hit.rack_shed[i])
+        seen["site_shed"].append(hit.site_shed)
         seen["queue"].append(dep(s, "split-70b").queue)
     return s, b, {k: np.array(v) for k, v in seen.items()}
 
@@ -115,3 +116,15 @@ def test_a_relaxed_row_cap_gives_a_drained_rack_back_its_replicas(prefill_rack):
     last = slice(-int(round(30 / hit.dt)), None)
     assert b.racks.power_kw.sum() > 46 >= s.racks.power_kw.sum() > 40
     assert (hit.rack_shed == 0).all() and seen["queue"][last].mean() < 5
+
+
+def test_a_site_cap_takes_the_same_step(prefill_rack):
+    """A site cap a seventh under the site's draw: the site's controller, too, holds the
+    highest clock that fits instead of sliding to the boards' floor and draining
+    replicas there (it shed once its clock reached the highest of the racks' floors)."""
+    base, hit = pair(prefill_rack, "cap 56kW", after=30)
+    s, b, seen = _watch(base, hit, 90)
+    facility = np.array(s.history["facility_power_kw"][-len(seen["clock"]) :])
+    assert b.gauges["facility_power_kw"] > 56 * 1.1 and facility.mean() <= 56 * 0.99
+    assert seen["clock"].mean() >= 0.55 and seen["site_shed"].mean() < 0.05
+    assert cls(s, "long").ttft_p95_s <= 1.3 * cls(b, "long").ttft_p95_s

@@ -35,7 +35,9 @@ def test_power_falls_as_clock_to_the_2_5_above_the_voltage_floor_and_linearly_be
 def test_a_cap_deeper_than_the_boards_minimum_power_sheds_load_and_says_so(default, catalog):
     f = Factory(default, catalog)
     f.advance_to(60)
-    cmd(f, "cap 6MW")
+    # 5.5 MW: under what the racks draw with every GPU at its floor (6 MW is not, now that
+    # the GB300 racks' clocks go down to theirs before the site sheds)
+    cmd(f, "cap 5.5MW")
     s = run(f, 600)
     floor = np.array([f.rack_min_clock[i] for i in range(len(f.rack_ids))])
     assert (s.racks.clock >= floor - 1e-9).all()  # no board is pushed under its minimum power limit
@@ -44,12 +46,12 @@ def test_a_cap_deeper_than_the_boards_minimum_power_sheds_load_and_says_so(defau
     busy = s.racks.utilisation > 0.5
     assert busy.any()
     assert (
-        s.gauges["facility_power_kw"] <= 6000 * 1.02
+        s.gauges["facility_power_kw"] <= 5500 * 1.02
     )  # the cap holds: by shedding load, not by impossible clocks
     assert any("minimum power" in e.message and "shedding" in e.message for e in s.events)
     cmd(f, "cap off")
     s = run(f, 900)
-    assert f.site_shed == 0.0 and s.gauges["facility_power_kw"] > 6000 * 1.2
+    assert f.site_shed == 0.0 and s.gauges["facility_power_kw"] > 5500 * 1.3
 
 
 # ---- cooling loops ------------------------------------------------------------------------------------

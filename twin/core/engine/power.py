@@ -8,16 +8,14 @@ import numpy as np
 
 from twin.core.engine import power_kernel as PK
 
-#: The site power controller lowers clocks when facility power exceeds the limit and
-#: raises them by this factor per tick when there is headroom again.
-CLOCK_RECOVERY = 1.05
+#: Caps' controllers hold power at this share of a limit.
 HEADROOM = 0.99
-#: When clocks are at the boards' floor and the site is still over its limit, the
+#: When the site's limit is below what its racks draw with every board at its floor, the
 #: controller sheds this share of the replicas more per tick (and gives back half of it
-#: per tick once there is room).
+#: per tick once that floor draw has room).
 SHED_STEP = 0.02
-#: A rack, shared-budget or PDU cap's controller raises a clock this share of the way to
-#: the highest one that fits each tick (``stepped_clock``); it lowers one at once.
+#: A cap's controller (site, rack, shared budget, PDU) raises a clock this share of the
+#: way to the highest one that fits each tick (``next_clock``); it lowers one at once.
 CLOCK_RISE = 0.5
 
 
@@ -46,12 +44,32 @@ def min_clock(gpu, k) -> float:
     return float(np.clip(clock_for_power(share, k), 0.05, 1.0))
 
 
-def lowered_clock(clock, load, dyn, limit, k) -> np.ndarray:
-    """The clock that brings ``load`` to ``limit`` (with HEADROOM) by slowing ``dyn``, its
-    dynamic part, from ``clock``."""
-    need = np.maximum(0.0, load - limit * HEADROOM)
-    frac = np.clip(1.0 - need / np.maximum(dyn, 1e-9), 0.0, 1.0)
-    return clock_for_power(clock_power(clock, k) * frac, k)
+def next_clock(prev, fit):
+    """Every cap controller's move toward ``fit``, the highest clock that fits: down at
+    once (power over a limit is cut in the tick), up CLOCK_RISE of the way from ``prev``
+    (a tick's clock changes the next tick's work and host power; a clock that jumped all
+    the way up would swing around the one that fits)."""
+    return np.where(fit - prev < 0.01, fit, prev + CLOCK_RISE * (fit - prev))
+
+
+def site_clock_fit(spare, full, floor, k) -> float:
+    """The highest clock c at which racks whose work draws ``full`` dynamic power at full
+    clock, each at c or its own ``floor`` whichever is higher, draw at most ``spare``
+    (what the site's limit leaves over the power no clock moves): bisection, as that
+    draw only grows with c."""
+
+    def draw(c):
+        return float((full * clock_power(np.maximum(c, floor), k)).sum())
+
+    lo, hi = float(floor.min()), 1.0
+    if draw(hi) <= spare:
+        return 1.0
+    if draw(lo) > spare:
+        return lo
+    for _ in range(40):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if draw(mid) <= spare else (lo, mid)
+    return lo
 
 
 def stepped_clock(prev, load, dyn, full, limit, floor, k):
@@ -63,9 +81,7 @@ def stepped_clock(prev, load, dyn, full, limit, floor, k):
     clock. A lower clock spreads the same work over more of the tick, so power may hardly
     fall with it (below the voltage floor, a busier host may even draw more): the clock
     is judged by what fits, not stepped down from the last one. Down at once (power over
-    a limit is cut in the tick), up CLOCK_RISE of the way from ``prev`` (a tick's clock
-    changes the next tick's work and host power; a clock that jumped all the way up
-    would swing around the one that fits).
+    a limit is cut in the tick), up CLOCK_RISE of the way from ``prev`` (``next_clock``).
     Returns (clock, at least ``floor``; stuck: over ``limit`` even at ``floor``; room:
     under 97 % of it at ``floor``, where shed load can come back)."""
     full = np.maximum(full, 0.0)
@@ -73,7 +89,7 @@ def stepped_clock(prev, load, dyn, full, limit, floor, k):
     fit = np.where(
         full <= spare, 1.0, clock_for_power(np.maximum(spare, 0.0) / np.maximum(full, 1e-9), k)
     )
-    clock = np.where(fit - prev < 0.01, fit, prev + CLOCK_RISE * (fit - prev))
+    clock = next_clock(prev, fit)
     at_floor = load - dyn + full * clock_power(floor, k)
     stuck = at_floor > limit * HEADROOM
     room = at_floor < limit * HEADROOM * 0.97
@@ -191,7 +207,7 @@ class Power:
             self.rack_min_clock, pair_clock, live, self.rack_util, rack_kw, gpu_kw, dyn_rack,
             self.pdu_load, self.feed_load,
         )  # fmt: skip
-        settled, it_kw, dyn_kw, capped, floor_lo, floor_hi, n_trip, n_event = PK.loads_settled(
+        settled, it_kw, dyn_kw, capped, floor_lo, _, n_trip, n_event = PK.loads_settled(
             *loads, self.pue, self._envelope_kw() * HEADROOM, self.site_clock, self.site_shed,
             self._full_clock, self.dt, thr_clock, self.pair_first, self.pdu_cap,
             self.pdu_tripped, self.pdu_failed, trip_s, instant, self.pdu_heat, trip, ambient,
@@ -205,9 +221,7 @@ class Power:
         else:
             # caps: GPU power limits act in hardware within milliseconds, so the controllers
             # pick clocks from this tick's draw and any lowered clock applies to it at once
-            self.cap_clock = self._cap_clocks(
-                rack_kw, dyn_rack, it_kw, dyn_kw, capped, floor_lo, floor_hi
-            )
+            self.cap_clock = self._cap_clocks(rack_kw, dyn_rack, it_kw, dyn_kw, capped, floor_lo)
             n_trip, n_event, it_kw = PK.settle(
                 self.dt, self.cap_clock, thr_clock, self.pair_first, pair_clock, dyn_full,
                 cexp, vfloor, self.pair_row, self.pair_rack, self.pair_kw, self.pair_share,
@@ -270,14 +284,13 @@ class Power:
                 "repair it to reset",
             )
 
-    def _cap_clocks(
-        self, rack_kw, dyn_rack, it_kw, dyn_kw, capped_any, floor_lo, floor_hi
-    ) -> np.ndarray:
+    def _cap_clocks(self, rack_kw, dyn_rack, it_kw, dyn_kw, capped_any, floor_lo) -> np.ndarray:
         """Per-rack clock that keeps the site, capped racks and capped PDUs under their
-        limits (with HEADROOM), raising clocks slowly again once there is room. ``it_kw``
-        and ``dyn_kw`` are the racks' total and dynamic power, ``capped_any`` whether a
-        rack or PDU is capped or a rack sheds load, ``floor_lo``/``floor_hi`` the lowest
-        and highest of the racks' minimum clocks (``power_kernel.loads``)."""
+        limits (with HEADROOM): each controller's highest clock that fits (``next_clock``,
+        ``stepped_clock``), the lowest of them on each rack. ``it_kw`` and ``dyn_kw`` are
+        the racks' total and dynamic power, ``capped_any`` whether a rack or PDU is capped
+        or a rack sheds load, ``floor_lo`` the lowest of the racks' minimum clocks
+        (``power_kernel.loads``)."""
         n_r = len(self.rack_ids)
 
         k = self.k
@@ -289,22 +302,30 @@ class Power:
             if self.site_cap_kw is None
             else min(site.envelope_kw, self.site_cap_kw)
         )
-        at_floor = self.site_clock <= floor_hi + 1e-9
-        if facility > limit * HEADROOM and dyn_kw > 0:
-            c = float(lowered_clock(self.site_clock, it_kw, dyn_kw, limit / self.pue, k))
-            self.site_clock = float(np.clip(c, floor_lo, 1.0))
-            if self.now - self._limit_event > 300:
-                self._limit_event = self.now
-                self._event(
-                    "warning",
-                    "site",
-                    f"facility {facility / 1000:,.1f} MW at the {limit / 1000:,.1f} MW limit: "
-                    f"GPU clocks lowered to {self.site_clock:.0%}",
-                )
-        elif facility < limit * HEADROOM * 0.97 and self.site_clock < 1.0 and self.site_shed <= 0:
-            self.site_clock = min(1.0, self.site_clock * CLOCK_RECOVERY)
+        # each rack's dynamic power at full clock for the work it has now: its draw ran at
+        # the clocks chosen last tick, throttled where hot
+        was = np.minimum(self.cap_clock, np.where(self.throttled, float(k["throttle_clock"]), 1.0))
+        full_dyn = dyn_rack / np.maximum(clock_power(was, k), 1e-9)
+        # the site's controller takes the same step over all the racks, each at the site's
+        # clock or its own floor, whichever is higher
+        spare = limit / self.pue * HEADROOM - (it_kw - dyn_kw)
+        fit = site_clock_fit(spare, full_dyn, floor, k)
+        at_floor = it_kw - dyn_kw + float((full_dyn * clock_power(floor, k)).sum())
+        prev = self.site_clock
+        self.site_clock = float(np.clip(next_clock(prev, fit), floor_lo, 1.0))
+        lowered = facility > limit * HEADROOM and self.site_clock < prev
+        if lowered and self.now - self._limit_event > 300:
+            self._limit_event = self.now
+            self._event(
+                "warning",
+                "site",
+                f"facility {facility / 1000:,.1f} MW at the {limit / 1000:,.1f} MW limit: "
+                f"GPU clocks lowered to {self.site_clock:.0%}",
+            )
         self._shed(
-            facility > limit * HEADROOM and at_floor, facility < limit * HEADROOM * 0.97, limit
+            at_floor * self.pue > limit * HEADROOM,
+            at_floor * self.pue < limit * HEADROOM * 0.97,
+            limit,
         )
         if self.site_clock >= 1.0 and not capped_any:
             return np.ones(n_r)  # nothing capped or shed: full clocks (floors are at most 1)
@@ -317,10 +338,6 @@ class Power:
                 m = self.rack_pdus[:, j] >= 0
                 behind[m] |= np.isfinite(self.pdu_cap_kw[self.rack_pdus[m, j]])
             self.rack_shed[~capped & ~behind & ~np.isfinite(self.rack_budget_kw)] = 0.0
-        # each rack's dynamic power at full clock for the work it has now: its draw ran at
-        # the clocks chosen last tick, throttled where hot
-        was = np.minimum(self.cap_clock, np.where(self.throttled, float(k["throttle_clock"]), 1.0))
-        full_dyn = dyn_rack / np.maximum(clock_power(was, k), 1e-9)
         if capped.any():
             rc, stuck, room = stepped_clock(
                 self._rack_cap_clock, rack_kw, dyn_rack, full_dyn, self.rack_cap_kw, floor, k
