@@ -51,12 +51,15 @@ def test_max_batch_is_free_hbm_over_kv_per_request(catalog):
 
 
 def test_decode_cannot_beat_the_hbm_bandwidth_floor(catalog):
-    """MODEL.md: Llama-70B fp8 at batch 1 on one H100 needs ≥ 70 GB / 3.35 TB/s ≈ 20.9 ms."""
+    """MODEL.md: Llama-70B fp8 at batch 1 on one H100 streams its weights every step,
+    ≈ 70 GB / 3.35 TB/s ≈ 20.9 ms — all but the input embedding table (128,256 × 8,192),
+    which a step gathers a row per token: 69.5 GB, 20.7 ms."""
     gpu = dataclasses.replace(catalog.gpu("h100"), efficiency=IDEAL, efficiency_overrides={})
     r = Replica(gpu, catalog.model("llama-3.3-70b"), "fp8", Parallelism(1), catalog)
     t = float(r.step(1, 1024).t_s)
-    assert t >= 70e9 / 3.35e12
-    assert t == pytest.approx(70.55e9 / 3.35e12, rel=0.02)
+    streamed = 70.55e9 - 128256 * 8192
+    assert t >= streamed / 3.35e12
+    assert t == pytest.approx(streamed / 3.35e12, rel=0.02)
     fitted = Replica(
         catalog.gpu("h100"), catalog.model("llama-3.3-70b"), "fp8", Parallelism(1), catalog
     )
@@ -213,47 +216,46 @@ KNOWN_MISSES = {
     # InferenceX's spec-decode page, never fitted): measured holds ~80 requests per node at
     # 85 tok/s/user with MTP, twin's best is DP8-EP8+MTP3 with 37
     "inferencex26-mi355x-dsr1-fp4-1k1k-mtp-85",  # -52 % (holdout)
-    # MI325X gpt-oss-120b MXFP4 on one node (InferenceX's compare page, never fitted): twin
-    # reaches 72-100 tok/s/user only at a handful of requests, the measured node holds
-    # 17-60; worse the higher the interactivity
-    "inferencex-mi325x-gptoss-mxfp4-1k1k-72",  # -61 % (holdout)
-    "inferencex-mi325x-gptoss-mxfp4-1k1k-86",  # -69 % (holdout)
-    "inferencex-mi325x-gptoss-mxfp4-1k1k-100",  # -87 % (holdout)
     # InferenceX compare-spec-decode pages and B300 (never fitted): B200 fp8 8k/1k below 45
     # tok/s/user (the MI325X page's B200 column = the spec-decode page's MTP column, one curve
     # with the 2026 points) is high, as the retired 23-42 points are
-    "inferencex-b200-dsr1-8k1k-35",  # +59 % (holdout)
+    "inferencex-b200-dsr1-8k1k-35",  # +60 % (holdout)
     "inferencex-b200-dsr1-8k1k-44",  # +44 % (holdout)
     # twin's DP-attention EP32 across four 8-GPU boards (over the scale-out fabric) at low
     # interactivity, far above what the same boards measure
-    "inferencex26-h200-dsr1-fp8-8k1k-mtp-39",  # +113 % (holdout)
-    "inferencex26-h200-dsr1-fp8-8k1k-mtp-62",  # +92 % (holdout)
-    "inferencex26-h100-dsr1-fp8-1k1k-mtp-26",  # +115 % (holdout; DP16 over two nodes)
-    "inferencex26-mi325x-dsr1-fp8-1k1k-mtp-39",  # +249 % (holdout)
-    "inferencex26-mi325x-dsr1-fp8-1k1k-mtp-50",  # +229 % (holdout)
-    "inferencex26-mi325x-dsr1-fp8-1k1k-mtp-60",  # +183 % (holdout)
-    "inferencex26-b300-dsr1-fp8-1k1k-78",  # +116 % (holdout; B300 fp4 within 12 %)
-    "inferencex26-gb200-dsr1-fp4-1k1k-mtp-136",  # +37 % (holdout)
+    "inferencex26-h200-dsr1-fp8-8k1k-mtp-39",  # +114 % (holdout)
+    "inferencex26-h200-dsr1-fp8-8k1k-mtp-62",  # +98 % (holdout)
+    "inferencex26-h100-dsr1-fp8-1k1k-mtp-26",  # +119 % (holdout; DP16 over two nodes)
+    "inferencex26-mi325x-dsr1-fp8-1k1k-mtp-39",  # +253 % (holdout)
+    "inferencex26-mi325x-dsr1-fp8-1k1k-mtp-50",  # +238 % (holdout)
+    "inferencex26-mi325x-dsr1-fp8-1k1k-mtp-60",  # +199 % (holdout)
+    "inferencex26-b300-dsr1-fp8-1k1k-78",  # +119 % (holdout)
+    "inferencex26-b300-dsr1-fp4-1k1k-nomtp-59",  # +46 % (holdout; DP-attention EP8 without MTP)
+    "inferencex26-gb200-dsr1-fp4-1k1k-mtp-136",  # +42 % (holdout)
     # without MTP (the pages' Off columns): twin's no-MTP wide EP on NVL72 fp8 and on B200
     # far above the measured Off curves, which fall much faster with interactivity
-    "inferencex26-b200-dsr1-fp8-8k1k-nomtp-44",  # +58 % (holdout)
-    "inferencex26-gb200-dsr1-fp8-8k1k-nomtp-68",  # +171 % (holdout)
+    "inferencex26-b200-dsr1-fp8-8k1k-nomtp-44",  # +62 % (holdout)
+    "inferencex26-gb200-dsr1-fp8-8k1k-nomtp-68",  # +193 % (holdout)
     "inferencex26-gb200-dsr1-fp8-8k1k-nomtp-89",  # +70 % (holdout)
-    "inferencex26-gb200-dsr1-fp8-8k1k-nomtp-110",  # +107 % (holdout)
-    "inferencex26-gb300-dsr1-fp8-8k1k-nomtp-60",  # +132 % (holdout)
-    "inferencex26-gb300-dsr1-fp8-8k1k-nomtp-107",  # +59 % (holdout)
+    "inferencex26-gb200-dsr1-fp8-8k1k-nomtp-110",  # +109 % (holdout)
+    "inferencex26-gb300-dsr1-fp8-8k1k-nomtp-60",  # +139 % (holdout)
+    "inferencex26-gb300-dsr1-fp8-8k1k-nomtp-107",  # +60 % (holdout)
     "inferencex26-h100-dsr1-fp8-1k1k-nomtp-26",  # +44 % (holdout)
     "inferencex26-h100-dsr1-fp8-1k1k-nomtp-41",  # +77 % (holdout)
     # ... and below where twin falls back to one board (TP8) at high interactivity
     "inferencex26-gb200-dsr1-fp4-1k1k-nomtp-97",  # -83 % (holdout; twin TP8 EP8, GB300 at 98 fits)
-    "inferencex26-gb200-dsr1-fp4-1k1k-nomtp-136",  # -40 % (holdout)
-    "inferencex26-h200-dsr1-fp8-8k1k-nomtp-62",  # -47 % (holdout)
+    "inferencex26-gb200-dsr1-fp4-1k1k-nomtp-136",  # -39 % (holdout)
+    "inferencex26-h200-dsr1-fp8-8k1k-nomtp-62",  # -46 % (holdout)
     "inferencex26-h200-dsr1-fp8-8k1k-nomtp-84",  # -65 % (holdout)
     # MI325X without MTP on one board (TP8 EP1): 2.7-3.6x slower than measured, where the
     # measured MTP and Off curves are the same (MTP gains nothing there)
     "inferencex26-mi325x-dsr1-fp8-1k1k-nomtp-39",  # -62 % (holdout)
     "inferencex26-mi325x-dsr1-fp8-1k1k-nomtp-50",  # -66 % (holdout)
     "inferencex26-mi325x-dsr1-fp8-1k1k-nomtp-60",  # -72 % (holdout)
+    # GB300 fp8 DeepSeek-R1 at 128 (DEP32+MTP3, ~4 requests a GPU): each DP-attention
+    # rank streams all of DeepSeek's non-expert weights; the embedding table gathered, not
+    # streamed, took that step 0.1 ms shorter and the point from +29 % to +37 %
+    "inferencex26-x5-gb300-dsr1-fp8",  # +37 % (holdout)
 }
 TOLERANCE = {"fit": 0.20, "holdout": 0.35}
 
