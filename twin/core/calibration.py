@@ -12,6 +12,7 @@ from pathlib import Path
 
 from twin.core import serving
 from twin.core.catalog import GPU, Catalog, load_catalog
+from twin.core.errors import InputError, Problem
 from twin.core.serving.curves import tokens_per_step
 from twin.core.yamlsrc import load_file
 
@@ -151,8 +152,39 @@ class Measurement:
         return f"{self.gpu} {self.model} {self.precision} {self.isl}/{self.osl} @ {at}{spec}"
 
 
-def measurements() -> list[Measurement]:
-    doc = load_file(MEASUREMENTS_FILE)
+#: what a measurement's ``parallelism:`` may say, and the type of each
+_SPLIT = {"tp": int, "pp": int, "dp_attention": bool, "tp_experts": bool}
+
+
+def _split_problem(m: dict) -> str | None:
+    """What is wrong with a measurement's ``parallelism:`` (None: nothing, or no split)."""
+    d = m.get("parallelism")
+    if d is None:
+        return None
+    keys = ", ".join(_SPLIT)
+    if not isinstance(d, dict) or "tp" not in d:
+        return f"{m.get('id')}: parallelism must be a mapping with tp (keys: {keys})"
+    for k, v in d.items():
+        want = _SPLIT.get(k)
+        if want is None:
+            return f"{m.get('id')}: parallelism has no key {k!r} (keys: {keys})"
+        if want is bool and not isinstance(v, bool):
+            return f"{m.get('id')}: parallelism {k} must be true or false, not {v!r}"
+        if want is int and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            return f"{m.get('id')}: parallelism {k} must be a whole number of GPUs >= 1, not {v!r}"
+    return None
+
+
+def measurements(path: Path = MEASUREMENTS_FILE) -> list[Measurement]:
+    doc = load_file(path)
+    problems = []
+    for i, m in enumerate(doc["measurements"]):
+        msg = _split_problem(m)
+        if msg:
+            line = m.line_of("parallelism") if hasattr(m, "line_of") else 0
+            problems.append(Problem(str(path), line or doc["measurements"].line_of(i), msg))
+    if problems:
+        raise InputError(problems)
     fields = Measurement.__dataclass_fields__
     return [Measurement(**{k: m[k] for k in fields if k in m}) for m in doc["measurements"]]
 

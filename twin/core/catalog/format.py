@@ -78,6 +78,8 @@ _MODEL_INTS = [
     "experts_per_token",
     "sliding_window",
     "sliding_layers",
+    "vocab",
+    "kernels_per_layer",
 ]
 _MODEL_FLOATS = ["params_b", "active_params_b", "expert_params_b"]
 _MODEL_REQUIRED = [
@@ -95,6 +97,8 @@ _MODEL_KEYS = [
     "name",
     "attention",
     "native_precision",
+    "native_dense_precision",
+    "tied_embeddings",
     "source",
     *_MODEL_INTS,
     *_MODEL_FLOATS,
@@ -284,6 +288,17 @@ def _read_model(r: Reader, mid: str, m: YMap) -> LLM | None:
                 f"{where}.native_precision: one of {', '.join(PRECISIONS)}",
             )
         vals["native_precision"] = m["native_precision"]
+    if "native_dense_precision" in m:
+        if m["native_dense_precision"] not in PRECISIONS:
+            r.error(
+                m.line_of("native_dense_precision"),
+                f"{where}.native_dense_precision: one of {', '.join(PRECISIONS)}",
+            )
+        vals["native_dense_precision"] = m["native_dense_precision"]
+    if "tied_embeddings" in m:
+        if not isinstance(m["tied_embeddings"], bool):
+            r.error(m.line_of("tied_embeddings"), f"{where}.tied_embeddings: true or false")
+        vals["tied_embeddings"] = m["tied_embeddings"]
     if len(r.problems) > start:
         return None
     if att == "gqa" and not vals.get("kv_heads"):

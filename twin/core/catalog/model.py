@@ -119,6 +119,19 @@ class LLM:
     sliding_window: int = 0
     sliding_layers: int = 0
     native_precision: str = ""
+    #: precision the native checkpoint keeps its non-expert weights in (attention, router,
+    #: embeddings, LM head), where it differs from the experts' (gpt-oss: bf16 beside MXFP4
+    #: experts); "" = the 4-bit MoE checkpoints' rule (``fp4_moe_dense_precision``)
+    native_dense_precision: str = ""
+    #: vocabulary size: the input embedding table (``vocab × hidden``) is gathered a row per
+    #: token, not streamed every step as the other non-expert weights are (0 = unknown:
+    #: every non-expert weight streams)
+    vocab: int = 0
+    #: input embedding and LM head share one matrix (then it is streamed, by the LM head)
+    tied_embeddings: bool = False
+    #: kernels one decode layer launches where the model's serving code says so (gpt-oss:
+    #: no shared expert, a fused MoE); 0 = the catalog's constants by dense or MoE
+    kernels_per_layer: int = 0
     mtp_drafts: int = 0
     #: fp8 weights scaled per block of this many rows and columns (DeepSeek: 128); 0 =
     #: per-tensor scales. Runs at the GPU's ``block_fp8`` efficiency in fp8.

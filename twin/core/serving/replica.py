@@ -176,11 +176,24 @@ def weight_bytes(model: LLM, precision: str, constants) -> tuple[float, float]:
 
 def dense_precision(model: LLM, precision: str, constants) -> str:
     """The precision of a model's non-expert weights (attention, dense and shared layers):
-    the 4-bit checkpoints of MoE models quantise only the expert GEMMs and keep the rest
-    in ``fp4_moe_dense_precision`` (fp8); every other model runs wholly in ``precision``."""
+    served in its native precision, a checkpoint that names the precision of its other
+    layers keeps them in it (gpt-oss: BF16 beside MXFP4 experts); the other 4-bit
+    checkpoints of MoE models quantise only the expert GEMMs and keep the rest in
+    ``fp4_moe_dense_precision`` (fp8); every other model runs wholly in ``precision``."""
+    if model.native_dense_precision and precision == model.native_precision:
+        return model.native_dense_precision
     if precision == "fp4" and model.is_moe:
         return str(constants["fp4_moe_dense_precision"])
     return precision
+
+
+def embedding_bytes(model: LLM, precision: str, constants) -> float:
+    """Bytes of the input embedding table, which a step gathers a row per token instead of
+    streaming (0 when the catalog gives no vocabulary, or the LM head shares the table)."""
+    if not model.vocab or model.tied_embeddings:
+        return 0.0
+    bpp = constants["bytes_per_param"][dense_precision(model, precision, constants)]
+    return float(model.vocab * model.hidden * bpp)
 
 
 def ep_imbalance(gpu: GPU, model: LLM, precision: str, par: Parallelism, constants) -> float:
@@ -297,9 +310,14 @@ class Replica:
         self.dense_active = self.active_params - self.expert_active
         self.tile_m = float(k["gemm_tile_m"])
         kernels = k["kernels_per_layer"]
-        self.kernels_per_layer = float(kernels["moe"] if moe else kernels["dense"])
+        # the model's own count where its serving code differs from the typical layer
+        self.kernels_per_layer = float(
+            model.kernels_per_layer or (kernels["moe"] if moe else kernels["dense"])
+        )
         # the kernels of the dense part run the dense path, the MoE part's the expert path
-        dense_k = float(kernels["dense"]) if moe else self.kernels_per_layer
+        dense_k = (
+            min(float(kernels["dense"]), self.kernels_per_layer) if moe else self.kernels_per_layer
+        )
         self.kernel_time_weight = (
             dense_k / self.dense_path_speed + (self.kernels_per_layer - dense_k) / self.path_speed
         )
@@ -359,6 +377,8 @@ class Replica:
         # --- bytes of weights -------------------------------------------------------
         self.dense_bytes, self.expert_bytes = weight_bytes(model, precision, k)
         self.weight_bytes = self.expert_bytes + self.dense_bytes
+        # what a step streams of them: all but the input embedding table (gathered by row)
+        self.dense_stream_bytes = self.dense_bytes - embedding_bytes(model, precision, k)
         # non-expert weights: split over the stage's GPUs, or replicated with DP attention
         dense_shard = 1 if (moe and par.dp_attention) else par.tp
         self.weights_per_gpu = (
@@ -472,7 +492,7 @@ class Replica:
             touched = 1.0 - np.power(1.0 - m.experts_per_token / m.experts, T)
             dense_shard = 1 if par.dp_attention else par.tp
             # expert matrices stream at the grouped GEMM's rate (η_moe of a dense GEMM's)
-            dense_b = self.dense_bytes / (par.pp * dense_shard)
+            dense_b = self.dense_stream_bytes / (par.pp * dense_shard)
             expert_b = touched * self.expert_bytes / (self.n * e.moe)
             dense_flops = (
                 2.0
@@ -492,7 +512,7 @@ class Replica:
             t_lin_mem, t_lin_comp = dm + em, dc + ec
             t_lin = np.maximum(dm, dc) + np.maximum(em, ec)
         else:
-            lin_bytes = np.full_like(T, self.dense_bytes / self.n)
+            lin_bytes = np.full_like(T, self.dense_stream_bytes / self.n)
             lin_flops = 2.0 * self.active_params / par.pp * np.maximum(T, self.tile_m) / g
             t_lin_mem, t_lin_comp = lin_bytes / mem_rate, lin_flops / lin_rate
             t_lin = np.maximum(t_lin_mem, t_lin_comp)
