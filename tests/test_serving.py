@@ -184,38 +184,6 @@ def test_gpu_power_rises_with_load_and_falls_with_a_clock_cap(catalog):
 #: time of writing. Strict: a fix that brings one within tolerance fails here until it is
 #: taken off this list. The README's limits section says why each family misses.
 KNOWN_MISSES = {
-    # MLPerf DeepSeek-R1 (no MTP, 8 GPUs): input length unverified; the runs sit at their
-    # 2 s p99 TTFT (ADP balancing holds prompts back), which twin does not model (its TTFT
-    # there is 44 ms; the point is at the measured mean TPOT): README limits
-    "mlperf51-m26-b200-dsr1-fp4",  # +105 % (holdout)
-    # the same benchmark on GB300 and GB200 (never fitted), priced at the runs' own
-    # co-located DP8-EP8 instances (their configs): Server 1.7-2.2x too high, GB200 at max
-    # throughput too (ISL unverified, as above)
-    "mlperf51-gb300-dsr1-fp4-server",  # +72 % (holdout; NVL72)
-    "mlperf51-gb300-nvl8-dsr1-fp4-server",  # +77 % (holdout; CoreWeave's 8 GPUs)
-    "mlperf51-gb200-dsr1-fp4-server",  # +119 % (holdout)
-    "mlperf51-gb200-dsr1-fp4-offline",  # +44 % (holdout)
-    # MLPerf Llama-2-70B Interactive: priced at the measured mean TPOT (34.2 ms), TTFT 45 ms
-    # against 450 ms, so not the p99 limits: with prompts riding on decode steps twin holds
-    # ~350 requests per B200 at that step, measured 255
-    "mlperf51-m11-b200-llama2-70b-fp4",  # +36 %
-    "mlperf51-gb200-llama2-70b-fp4-interactive",  # +45 % (holdout; GB200 x4, same family)
-    # MLPerf Llama-3.1-405B Interactive on B200 (9,428-token prompts, never fitted): twin's
-    # TP2 against the TP4 NVIDIA's recipe runs
-    "mlperf51-b200-llama3.1-405b-fp4-interactive",  # +46 % (holdout)
-    # B200 at 108-136 tok/s/user: measured holds on a little longer than twin
-    "inferencex26-b200-dsr1-fp8-8k1k-136",  # -21 %
-    "inferencex26-b200-llama3.3-70b-fp8-1k1k-108",  # -30 % (co-located TP4, as measured)
-    # H100 two-node DeepSeek-R1 (TEP16) at its floor: measured collapses faster
-    "inferencex26-h100-dsr1-fp8-1k1k-100",  # +53 % (holdout)
-    # MI355X DeepSeek-R1 fp4 at 166 tok/s/user (held out): on TP8 EP1 with MTP2 twin holds
-    # 6 requests where the measured curve has ~4; the CDNA4 refit that brought 116 within
-    # 17 % (from -37 %) runs the expert stream faster (eta_fp4_moe 1.32) at the floor too
-    "inferencex26-x19-mi355x-dsr1-fp4",  # +39 % (holdout)
-    # MI355X fp4 with MTP at 85 tok/s/user (ATOM's co-located single-node TP4/TP8 runs,
-    # InferenceX's spec-decode page, never fitted): measured holds ~80 requests per node at
-    # 85 tok/s/user with MTP, twin's best is DP8-EP8+MTP3 with 37
-    "inferencex26-mi355x-dsr1-fp4-1k1k-mtp-85",  # -52 % (holdout)
     # InferenceX compare-spec-decode pages and B300 (never fitted): B200 fp8 8k/1k below 45
     # tok/s/user (the MI325X page's B200 column = the spec-decode page's MTP column, one curve
     # with the 2026 points) is high, as the retired 23-42 points are
@@ -252,6 +220,38 @@ KNOWN_MISSES = {
     "inferencex26-mi325x-dsr1-fp8-1k1k-nomtp-39",  # -62 % (holdout)
     "inferencex26-mi325x-dsr1-fp8-1k1k-nomtp-50",  # -66 % (holdout)
     "inferencex26-mi325x-dsr1-fp8-1k1k-nomtp-60",  # -72 % (holdout)
+    # MLPerf DeepSeek-R1 (no MTP, 8 GPUs): input length unverified; the runs sit at their
+    # 2 s p99 TTFT (ADP balancing holds prompts back), which twin does not model (its TTFT
+    # there is 44 ms; the point is at the measured mean TPOT): README limits
+    "mlperf51-m26-b200-dsr1-fp4",  # +105 % (holdout)
+    # the same benchmark on GB300 and GB200 (never fitted), priced at the runs' own
+    # co-located DP8-EP8 instances (their configs): Server 1.7-2.2x too high, GB200 at max
+    # throughput too (ISL unverified, as above)
+    "mlperf51-gb300-dsr1-fp4-server",  # +72 % (holdout; NVL72)
+    "mlperf51-gb300-nvl8-dsr1-fp4-server",  # +77 % (holdout; CoreWeave's 8 GPUs)
+    "mlperf51-gb200-dsr1-fp4-server",  # +119 % (holdout)
+    "mlperf51-gb200-dsr1-fp4-offline",  # +44 % (holdout)
+    # MLPerf Llama-2-70B Interactive: priced at the measured mean TPOT (34.2 ms), TTFT 45 ms
+    # against 450 ms, so not the p99 limits: with prompts riding on decode steps twin holds
+    # ~350 requests per B200 at that step, measured 255
+    "mlperf51-m11-b200-llama2-70b-fp4",  # +36 %
+    "mlperf51-gb200-llama2-70b-fp4-interactive",  # +45 % (holdout; GB200 x4, same family)
+    # MLPerf Llama-3.1-405B Interactive on B200 (9,428-token prompts, never fitted): twin's
+    # TP2 against the TP4 NVIDIA's recipe runs
+    "mlperf51-b200-llama3.1-405b-fp4-interactive",  # +46 % (holdout)
+    # B200 at 108-136 tok/s/user: measured holds on a little longer than twin
+    "inferencex26-b200-dsr1-fp8-8k1k-136",  # -21 %
+    "inferencex26-b200-llama3.3-70b-fp8-1k1k-108",  # -30 % (co-located TP4, as measured)
+    # H100 two-node DeepSeek-R1 (TEP16) at its floor: measured collapses faster
+    "inferencex26-h100-dsr1-fp8-1k1k-100",  # +53 % (holdout)
+    # MI355X DeepSeek-R1 fp4 at 166 tok/s/user (held out): on TP8 EP1 with MTP2 twin holds
+    # 6 requests where the measured curve has ~4; the CDNA4 refit that brought 116 within
+    # 17 % (from -37 %) runs the expert stream faster (eta_fp4_moe 1.32) at the floor too
+    "inferencex26-x19-mi355x-dsr1-fp4",  # +39 % (holdout)
+    # MI355X fp4 with MTP at 85 tok/s/user (ATOM's co-located single-node TP4/TP8 runs,
+    # InferenceX's spec-decode page, never fitted): measured holds ~80 requests per node at
+    # 85 tok/s/user with MTP, twin's best is DP8-EP8+MTP3 with 37
+    "inferencex26-mi355x-dsr1-fp4-1k1k-mtp-85",  # -52 % (holdout)
     # GB300 fp8 DeepSeek-R1 at 128 (DEP32+MTP3, ~4 requests a GPU): each DP-attention
     # rank streams all of DeepSeek's non-expert weights; the embedding table gathered, not
     # streamed, took that step 0.1 ms shorter and the point from +29 % to +37 %
