@@ -8,7 +8,7 @@
 Only ``role: fit`` points are used; ``role: holdout`` points are never seen here (the
 tests check them at a looser tolerance). The factors describe a *software stack on an
 architecture*, not a SKU: GPUs that run the same stack share one set, fitted jointly over
-all their points (``STACKS``: B200, GB200 and GB300 are one Blackwell CUDA stack; H100 and
+all their points (``STACKS``: B200, B300, GB200 and GB300 are one Blackwell CUDA stack; H100 and
 H200 one Hopper stack; MI300X and MI325X one CDNA3 stack), so a rack-scale SKU cannot buy
 a fit with a per-step overhead its board sibling does not pay — what differs between them
 is silicon, in the catalog.
@@ -39,7 +39,7 @@ TOLERANCE = 0.15
 
 #: GPUs running one software stack: one set of factors, fitted over all their points
 STACKS = {
-    "blackwell": ("b200", "gb200", "gb300"),
+    "blackwell": ("b200", "b300", "gb200", "gb300"),
     "hopper": ("h200", "h100"),
     # MI325X is MI300X's CDNA3 die with more and faster HBM3E: the same ROCm stack, so it
     # takes MI300X's factors (it has no fitted point of its own; its MLPerf results are held out)
@@ -55,7 +55,7 @@ PULL = {"cdna4": "cdna3"}
 HELD = {"hopper": {"mem", "block_fp8"}, "cdna3": {"block_fp8"}}
 #: the catalog's GPUs whose factors a stack's fit writes
 WHY = {
-    "blackwell": "one Blackwell CUDA stack (B200, GB200, GB300), fitted jointly",
+    "blackwell": "one Blackwell CUDA stack (B200, B300, GB200, GB300), fitted jointly",
     "hopper": "one Hopper CUDA stack (H100, H200), fitted jointly",
     "cdna3": "ROCm on CDNA3",  # MI325X's factors are the same (fitted on MI300X's points)
     "cdna4": "ROCm on CDNA4, pulled towards the MI300X fit",

@@ -176,7 +176,10 @@ def test_a_rate_with_an_exponent_is_read_like_the_same_rate_written_out(tmp_path
         ("duration: 10m\nseed: -1\n", ("seed",)),
         ("duration: 10m\nevents:\n  - at: 1m\n    do: surge 1e17\n", ("surge", "at most 1000")),
         ("duration: 10m\nevents:\n  - at: 1m\n    do: surge 1e300\n", ("surge",)),
-        ("duration: 10m\nevents:\n  - at: 1m\n    do: swap nvl-01 b300\n", ("unknown GPU 'b300'",)),
+        (
+            "duration: 10m\nevents:\n  - at: 1m\n    do: swap nvl-01 b3000\n",
+            ("unknown GPU 'b3000'",),
+        ),
         ("duration: 10m\nexpect:\n  - output_tok_s >= nan\n", ("finite",)),
         ("duration: 10m\nexpect:\n  - output_tok_s >= inf\n", ("finite",)),
         ("duration: 10m\noverrides: {rates: {chat: -1x}}\n", ("factor",)),

@@ -184,6 +184,42 @@ def test_gpu_power_rises_with_load_and_falls_with_a_clock_cap(catalog):
 #: time of writing. Strict: a fix that brings one within tolerance fails here until it is
 #: taken off this list. The README's limits section says why each family misses.
 KNOWN_MISSES = {
+    # InferenceX compare-spec-decode pages and B300 (never fitted): B200 fp8 8k/1k below 45
+    # tok/s/user (the MI325X page's B200 column = the spec-decode page's MTP column, one curve
+    # with the 2026 points) is high, as the retired 23-42 points are
+    "inferencex-b200-dsr1-8k1k-35",  # +60 % (holdout)
+    "inferencex-b200-dsr1-8k1k-44",  # +44 % (holdout)
+    # twin's DP-attention EP32 across four 8-GPU boards (over the scale-out fabric) at low
+    # interactivity, far above what the same boards measure
+    "inferencex26-h200-dsr1-fp8-8k1k-mtp-39",  # +114 % (holdout)
+    "inferencex26-h200-dsr1-fp8-8k1k-mtp-62",  # +98 % (holdout)
+    "inferencex26-h100-dsr1-fp8-1k1k-mtp-26",  # +119 % (holdout; DP16 over two nodes)
+    "inferencex26-mi325x-dsr1-fp8-1k1k-mtp-39",  # +253 % (holdout)
+    "inferencex26-mi325x-dsr1-fp8-1k1k-mtp-50",  # +238 % (holdout)
+    "inferencex26-mi325x-dsr1-fp8-1k1k-mtp-60",  # +199 % (holdout)
+    "inferencex26-b300-dsr1-fp8-1k1k-78",  # +119 % (holdout)
+    "inferencex26-b300-dsr1-fp4-1k1k-nomtp-59",  # +46 % (holdout; DP-attention EP8 without MTP)
+    "inferencex26-gb200-dsr1-fp4-1k1k-mtp-136",  # +42 % (holdout)
+    # without MTP (the pages' Off columns): twin's no-MTP wide EP on NVL72 fp8 and on B200
+    # far above the measured Off curves, which fall much faster with interactivity
+    "inferencex26-b200-dsr1-fp8-8k1k-nomtp-44",  # +62 % (holdout)
+    "inferencex26-gb200-dsr1-fp8-8k1k-nomtp-68",  # +193 % (holdout)
+    "inferencex26-gb200-dsr1-fp8-8k1k-nomtp-89",  # +70 % (holdout)
+    "inferencex26-gb200-dsr1-fp8-8k1k-nomtp-110",  # +109 % (holdout)
+    "inferencex26-gb300-dsr1-fp8-8k1k-nomtp-60",  # +139 % (holdout)
+    "inferencex26-gb300-dsr1-fp8-8k1k-nomtp-107",  # +60 % (holdout)
+    "inferencex26-h100-dsr1-fp8-1k1k-nomtp-26",  # +44 % (holdout)
+    "inferencex26-h100-dsr1-fp8-1k1k-nomtp-41",  # +77 % (holdout)
+    # ... and below where twin falls back to one board (TP8) at high interactivity
+    "inferencex26-gb200-dsr1-fp4-1k1k-nomtp-97",  # -83 % (holdout; twin TP8 EP8, GB300 at 98 fits)
+    "inferencex26-gb200-dsr1-fp4-1k1k-nomtp-136",  # -39 % (holdout)
+    "inferencex26-h200-dsr1-fp8-8k1k-nomtp-62",  # -46 % (holdout)
+    "inferencex26-h200-dsr1-fp8-8k1k-nomtp-84",  # -65 % (holdout)
+    # MI325X without MTP on one board (TP8 EP1): 2.7-3.6x slower than measured, where the
+    # measured MTP and Off curves are the same (MTP gains nothing there)
+    "inferencex26-mi325x-dsr1-fp8-1k1k-nomtp-39",  # -62 % (holdout)
+    "inferencex26-mi325x-dsr1-fp8-1k1k-nomtp-50",  # -66 % (holdout)
+    "inferencex26-mi325x-dsr1-fp8-1k1k-nomtp-60",  # -72 % (holdout)
     # MLPerf DeepSeek-R1 (no MTP, 8 GPUs): input length unverified; the runs sit at their
     # 2 s p99 TTFT (ADP balancing holds prompts back), which twin does not model (its TTFT
     # there is 44 ms; the point is at the measured mean TPOT): README limits
@@ -385,10 +421,10 @@ def test_a_factor_at_its_bound_is_flagged():
 
 
 def test_gpus_of_one_software_stack_share_their_factors(catalog):
-    """B200, GB200 and GB300 run one Blackwell CUDA stack: a rack-scale SKU cannot buy its
+    """B200, B300, GB200 and GB300 run one Blackwell CUDA stack: a rack-scale SKU cannot buy its
     fit with a per-step overhead the board does not pay; what differs is silicon."""
     fields = [f.name for f in FACTORS]
-    for stack in (("b200", "gb200", "gb300"), ("h200", "h100"), ("mi300x", "mi325x")):
+    for stack in (("b200", "b300", "gb200", "gb300"), ("h200", "h100"), ("mi300x", "mi325x")):
         first = catalog.gpu(stack[0]).efficiency
         for g in stack[1:]:
             other = catalog.gpu(g).efficiency

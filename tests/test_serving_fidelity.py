@@ -333,7 +333,7 @@ def test_amd_stacks_compute_attention_at_the_bf16_rate(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "gpu_id", ["h100", "h200", "b200", "gb200", "gb300", "mi300x", "mi325x", "mi355x"]
+    "gpu_id", ["h100", "h200", "b200", "b300", "gb200", "gb300", "mi300x", "mi325x", "mi355x"]
 )
 def test_the_cost_parts_add_up_to_the_reference_gpu_hour(catalog, gpu_id):
     g = catalog.gpu(gpu_id)

@@ -17,6 +17,10 @@ SHED_STEP = 0.02
 #: A cap's controller (site, rack, shared budget, PDU) raises a clock this share of the
 #: way to the highest one that fits each tick (``next_clock``); it lowers one at once.
 CLOCK_RISE = 0.5
+#: A cap's controller keeps a clock up to this share under the one that fits, or over it
+#: while the draw stays within half the HEADROOM (``next_clock``).
+CLOCK_HOLD = 0.01
+HOLD_LIMIT = (1 + HEADROOM) / 2
 
 
 def clock_power(clock, k) -> np.ndarray:
@@ -44,32 +48,44 @@ def min_clock(gpu, k) -> float:
     return float(np.clip(clock_for_power(share, k), 0.05, 1.0))
 
 
-def next_clock(prev, fit):
+def next_clock(prev, fit, prev_fits):
     """Every cap controller's move toward ``fit``, the highest clock that fits: down at
     once (power over a limit is cut in the tick), up CLOCK_RISE of the way from ``prev``
     (a tick's clock changes the next tick's work and host power; a clock that jumped all
-    the way up would swing around the one that fits)."""
-    return np.where(fit - prev < 0.01, fit, prev + CLOCK_RISE * (fit - prev))
+    the way up would swing around the one that fits), to full clock once within 1 % of
+    it. ``prev`` is kept while it draws no more than HOLD_LIMIT of the limit
+    (``prev_fits``) or is under the fitting clock by less than CLOCK_HOLD: the
+    clock moves when the work does, not with every tick's noise, and the engine's
+    per-clock caches stay valid meanwhile."""
+    d = fit - prev
+    step = np.where((d < 0.01) & ((fit >= 1.0) | (d < 0)), fit, prev + CLOCK_RISE * d)
+    hold = np.where(d < 0, prev_fits, (d < CLOCK_HOLD * prev) & (fit < 1.0))
+    return np.where(hold, prev, step)
 
 
-def site_clock_fit(spare, full, floor, k) -> float:
+def site_clock_fit(spare, full, floor, at_floor, k) -> float:
     """The highest clock c at which racks whose work draws ``full`` dynamic power at full
-    clock, each at c or its own ``floor`` whichever is higher, draw at most ``spare``
-    (what the site's limit leaves over the power no clock moves): bisection, as that
-    draw only grows with c."""
-
-    def draw(c):
-        return float((full * clock_power(np.maximum(c, floor), k)).sum())
-
-    lo, hi = float(floor.min()), 1.0
-    if draw(hi) <= spare:
+    clock (``at_floor`` at their ``floor``), each at c or its own floor whichever is
+    higher, draw at most ``spare`` (what the site's limit leaves over the power no clock
+    moves). Between two of the racks' floors the draw is A·clock_power(c) + B (A: the
+    work of the racks c moves, B: the others' at their floors): solved on each such
+    stretch, from the top."""
+    if full.sum() <= spare:
         return 1.0
-    if draw(lo) > spare:
-        return lo
-    for _ in range(40):
-        mid = 0.5 * (lo + hi)
-        lo, hi = (mid, hi) if draw(mid) <= spare else (lo, mid)
-    return lo
+    e, v = float(k["clock_power_exponent"]), float(k["voltage_floor_clock"])
+    hi = 1.0
+    for lo in np.unique(floor)[::-1].tolist():  # a handful of floors: one per GPU model
+        moved = floor < hi  # the racks c moves on [lo, hi)
+        a = float(full[moved].sum())
+        b = float(at_floor[~moved].sum())
+        cp_lo = lo**e if lo >= v else v**e * lo / v  # clock_power, on one clock
+        if a * cp_lo + b <= spare:  # fits at lo: c is in [lo, hi]
+            if a <= 0:
+                return hi
+            p = min((spare - b) / a, 1.0)  # clock_for_power, on one share
+            return min(max(p ** (1 / e) if p >= v**e else p * v / v**e, lo), hi)
+        hi = lo
+    return hi
 
 
 def stepped_clock(prev, load, dyn, full, limit, floor, k):
@@ -89,7 +105,7 @@ def stepped_clock(prev, load, dyn, full, limit, floor, k):
     fit = np.where(
         full <= spare, 1.0, clock_for_power(np.maximum(spare, 0.0) / np.maximum(full, 1e-9), k)
     )
-    clock = next_clock(prev, fit)
+    clock = next_clock(prev, fit, load - dyn + full * clock_power(prev, k) <= limit * HOLD_LIMIT)
     at_floor = load - dyn + full * clock_power(floor, k)
     stuck = at_floor > limit * HEADROOM
     room = at_floor < limit * HEADROOM * 0.97
@@ -307,26 +323,30 @@ class Power:
         was = np.minimum(self.cap_clock, np.where(self.throttled, float(k["throttle_clock"]), 1.0))
         full_dyn = dyn_rack / np.maximum(clock_power(was, k), 1e-9)
         # the site's controller takes the same step over all the racks, each at the site's
-        # clock or its own floor, whichever is higher
-        spare = limit / self.pue * HEADROOM - (it_kw - dyn_kw)
-        fit = site_clock_fit(spare, full_dyn, floor, k)
-        at_floor = it_kw - dyn_kw + float((full_dyn * clock_power(floor, k)).sum())
-        prev = self.site_clock
-        self.site_clock = float(np.clip(next_clock(prev, fit), floor_lo, 1.0))
-        lowered = facility > limit * HEADROOM and self.site_clock < prev
-        if lowered and self.now - self._limit_event > 300:
-            self._limit_event = self.now
-            self._event(
-                "warning",
-                "site",
-                f"facility {facility / 1000:,.1f} MW at the {limit / 1000:,.1f} MW limit: "
-                f"GPU clocks lowered to {self.site_clock:.0%}",
+        # clock or its own floor, whichever is higher (nothing to do while the site fits
+        # at full clock with nothing shed)
+        base, lim = it_kw - dyn_kw, limit / self.pue
+        if self.site_clock < 1.0 or self.site_shed > 0 or base + full_dyn.sum() > lim * HEADROOM:
+            dyn_floor = full_dyn * clock_power(floor, k)  # each rack's at its floor
+            fit = site_clock_fit(lim * HEADROOM - base, full_dyn, floor, dyn_floor, k)
+            at_floor = base + float(dyn_floor.sum())
+            prev = self.site_clock
+            prev_fits = (
+                fit >= prev
+                or base + float((full_dyn * clock_power(np.maximum(prev, floor), k)).sum())
+                <= lim * HOLD_LIMIT
             )
-        self._shed(
-            at_floor * self.pue > limit * HEADROOM,
-            at_floor * self.pue < limit * HEADROOM * 0.97,
-            limit,
-        )
+            self.site_clock = float(np.clip(next_clock(prev, fit, prev_fits), floor_lo, 1.0))
+            lowered = facility > limit * HEADROOM and self.site_clock < prev
+            if lowered and self.now - self._limit_event > 300:
+                self._limit_event = self.now
+                self._event(
+                    "warning",
+                    "site",
+                    f"facility {facility / 1000:,.1f} MW at the {limit / 1000:,.1f} MW limit: "
+                    f"GPU clocks lowered to {self.site_clock:.0%}",
+                )
+            self._shed(at_floor > lim * HEADROOM, at_floor < lim * HEADROOM * 0.97, limit)
         if self.site_clock >= 1.0 and not capped_any:
             return np.ones(n_r)  # nothing capped or shed: full clocks (floors are at most 1)
         capped = np.isfinite(self.rack_cap_kw)
