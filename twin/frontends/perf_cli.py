@@ -133,30 +133,25 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run)
 
 
-def _scheduler_steps(text: str) -> int:
+def _whole(text: str, unit: str, high: int) -> int:
+    """A whole number of ``unit`` from 1 to ``high``, or argparse's one-line error."""
     try:
         v = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"expected a whole number of steps, got {text!r}"
+            f"expected a whole number of {unit}, got {text!r}"
         ) from None
-    if not 1 <= v <= 64:
-        raise argparse.ArgumentTypeError(f"must be from 1 to 64 steps, got {v:,}")
+    if not 1 <= v <= high:
+        raise argparse.ArgumentTypeError(f"must be from 1 to {high:,} {unit}, got {v:,}")
     return v
+
+
+def _scheduler_steps(text: str) -> int:
+    return _whole(text, "steps", 64)
 
 
 def _tokens(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a whole number of tokens, got {text!r}"
-        ) from None
-    if not 1 <= v <= limits.MAX_TOKENS:
-        raise argparse.ArgumentTypeError(
-            f"must be from 1 to {limits.MAX_TOKENS:,} tokens, got {v:,}"
-        )
-    return v
+    return _whole(text, "tokens", limits.MAX_TOKENS)
 
 
 def _spread(text: str) -> float:

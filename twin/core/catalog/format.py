@@ -281,20 +281,11 @@ def _read_model(r: Reader, mid: str, m: YMap) -> LLM | None:
     if att is not None and att not in ("gqa", "mla"):
         r.error(m.line_of("attention"), f"{where}.attention: must be 'gqa' or 'mla', got {att!r}")
     vals["attention"] = att
-    if "native_precision" in m:
-        if m["native_precision"] not in PRECISIONS:
-            r.error(
-                m.line_of("native_precision"),
-                f"{where}.native_precision: one of {', '.join(PRECISIONS)}",
-            )
-        vals["native_precision"] = m["native_precision"]
-    if "native_dense_precision" in m:
-        if m["native_dense_precision"] not in PRECISIONS:
-            r.error(
-                m.line_of("native_dense_precision"),
-                f"{where}.native_dense_precision: one of {', '.join(PRECISIONS)}",
-            )
-        vals["native_dense_precision"] = m["native_dense_precision"]
+    for k in ("native_precision", "native_dense_precision"):
+        if k in m:
+            if m[k] not in PRECISIONS:
+                r.error(m.line_of(k), f"{where}.{k}: one of {', '.join(PRECISIONS)}")
+            vals[k] = m[k]
     if "tied_embeddings" in m:
         if not isinstance(m["tied_embeddings"], bool):
             r.error(m.line_of("tied_embeddings"), f"{where}.tied_embeddings: true or false")
