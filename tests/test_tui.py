@@ -122,7 +122,7 @@ async def test_an_alarm_too_long_for_its_line_ends_in_an_ellipsis_and_reads_whol
     async with app.run_test(size=SIZE) as pilot:
         await app.frame()
         await run_line(app, pilot, "cap row-a 100kW")  # below the row's floor: racks shed
-        await tick(app, pilot, wall, 2.0)
+        await tick(app, pilot, wall, 6.0)  # once the floor clock's drop has settled
         await pilot.press("5")
         await pilot.pause()
         lines = screen_text(app).splitlines()

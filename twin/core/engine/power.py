@@ -204,6 +204,7 @@ class Power:
             )  # fmt: skip
         pair_clock, live, gpu_kw, dyn_rack, trip, event = sc  # scratch: nothing keeps them
         # fresh arrays: a caller (a snapshot) may hold the last ones
+        last_kw = self.rack_power_kw  # last tick's draw: a budget's shedding waits while it falls
         rack_kw = self.rack_power_kw = np.empty(n_r)
         self.rack_util = np.empty(n_r)
         self.pdu_load, self.feed_load = np.empty(n_p), np.empty(len(self.feed_ids))
@@ -237,7 +238,9 @@ class Power:
         else:
             # caps: GPU power limits act in hardware within milliseconds, so the controllers
             # pick clocks from this tick's draw and any lowered clock applies to it at once
-            self.cap_clock = self._cap_clocks(rack_kw, dyn_rack, it_kw, dyn_kw, capped, floor_lo)
+            self.cap_clock = self._cap_clocks(
+                rack_kw, dyn_rack, it_kw, dyn_kw, capped, floor_lo, last_kw
+            )
             n_trip, n_event, it_kw = PK.settle(
                 self.dt, self.cap_clock, thr_clock, self.pair_first, pair_clock, dyn_full,
                 cexp, vfloor, self.pair_row, self.pair_rack, self.pair_kw, self.pair_share,
@@ -300,7 +303,9 @@ class Power:
                 "repair it to reset",
             )
 
-    def _cap_clocks(self, rack_kw, dyn_rack, it_kw, dyn_kw, capped_any, floor_lo) -> np.ndarray:
+    def _cap_clocks(
+        self, rack_kw, dyn_rack, it_kw, dyn_kw, capped_any, floor_lo, last_kw
+    ) -> np.ndarray:
         """Per-rack clock that keeps the site, capped racks and capped PDUs under their
         limits (with HEADROOM): each controller's highest clock that fits (``next_clock``,
         ``stepped_clock``), the lowest of them on each rack. ``it_kw`` and ``dyn_kw`` are
@@ -366,7 +371,9 @@ class Power:
             self._shed_racks(capped & stuck, capped & room, "rack cap")
             rack_clock = np.minimum(rack_clock, self._rack_cap_clock)
         if np.isfinite(self.rack_budget_kw).any():
-            rack_clock = np.minimum(rack_clock, self._budget_clocks(rack_kw, dyn_rack, full_dyn))
+            rack_clock = np.minimum(
+                rack_clock, self._budget_clocks(rack_kw, dyn_rack, full_dyn, last_kw)
+            )
         if pcap.any():
             n_p = len(self.pdu_ids)
             alive = self.rack_pdu_alive
@@ -408,7 +415,7 @@ class Power:
             rack_clock = np.minimum(rack_clock, per_rack)
         return rack_clock
 
-    def _budget_clocks(self, rack_kw, dyn_rack, full_dyn) -> np.ndarray:
+    def _budget_clocks(self, rack_kw, dyn_rack, full_dyn, last_kw) -> np.ndarray:
         """Each rack's clock under the budget it shares (``actions._budget``), as a row
         power manager shares a row's budget: each tick the budget is split over its racks
         max-min fairly (``share_budget``) between what each draws at its boards' floor and
@@ -431,18 +438,25 @@ class Power:
         # comes back. Judged on the budget, not a rack's share: a drained rack wants only
         # its idle draw, so its share leaves it no room of its own
         room = np.zeros(n_r, bool)
+        falling = np.zeros(n_r, bool)  # the budget's racks draw less than last tick
         for b in np.unique(self.rack_budget[on]):
             m = self.rack_budget == b
             total = float(self.rack_budget_kw[m][0])
             share[m] = share_budget(least[m], want[m], total)
             short[m] = least[m].sum() > total and rack_kw[m].sum() > total * HEADROOM
             room[m] = least[m].sum() < total * 0.97
+            falling[m] = rack_kw[m].sum() < last_kw[m].sum() - 0.002 * total
         prev = self._budget_clock
         bc, _, _ = stepped_clock(prev, rack_kw, dyn_rack, full_dyn, share, floor, k)
-        self._budget_clock = np.where(on, bc, 1.0)
+        # below its racks' floors a budget gives each rack its floor draw as its share,
+        # which a clock just above the floor may already be held at (``next_clock``): the
+        # racks would never reach the floor that sheds, over the budget for good
+        self._budget_clock = np.where(on, np.where(short, floor, bc), 1.0)
         # a tick draws at the clocks chosen the tick before: shed only where the floor has
-        # been tried and the budget is still not met
-        stuck = short & (prev <= floor + 1e-9)
+        # been tried and the budget is still not met, and not while the draw still falls
+        # (drained replicas finish their running requests first: shedding on through that
+        # lag drained whole rows for a budget a tenth under their draw)
+        stuck = short & (prev <= floor + 1e-9) & ~falling
         if stuck.any():
             labels = np.unique(self.rack_budget[stuck])
             first = [int(b) for b in labels if (self.rack_shed[self.rack_budget == b] <= 0).all()]
