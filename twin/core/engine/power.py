@@ -221,10 +221,10 @@ class Power:
             self._rack_spare_kw, self.rack_host_kw, idle_f, self.rack_powered,
             self.rack_swapping, self.rack_tripped, self.rack_pdus, self.rack_pdu_alive,
             self.pdu_feed, self.rack_cap_kw, self.rack_budget_kw, self.pdu_cap_kw, self.rack_shed,
-            self.rack_min_clock, pair_clock, live, self.rack_util, rack_kw, gpu_kw, dyn_rack,
+            pair_clock, live, self.rack_util, rack_kw, gpu_kw, dyn_rack,
             self.pdu_load, self.feed_load,
         )  # fmt: skip
-        settled, it_kw, dyn_kw, capped, floor_lo, _, n_trip, n_event = PK.loads_settled(
+        settled, it_kw, dyn_kw, capped, n_trip, n_event = PK.loads_settled(
             *loads, self.pue, self._envelope_kw() * HEADROOM, self.site_clock, self.site_shed,
             self._full_clock, self.dt, thr_clock, self.pair_first, self.pdu_cap,
             self.pdu_tripped, self.pdu_failed, trip_s, instant, self.pdu_heat, trip, ambient,
@@ -238,9 +238,7 @@ class Power:
         else:
             # caps: GPU power limits act in hardware within milliseconds, so the controllers
             # pick clocks from this tick's draw and any lowered clock applies to it at once
-            self.cap_clock = self._cap_clocks(
-                rack_kw, dyn_rack, it_kw, dyn_kw, capped, floor_lo, last_kw
-            )
+            self.cap_clock = self._cap_clocks(rack_kw, dyn_rack, it_kw, dyn_kw, capped, last_kw)
             n_trip, n_event, it_kw = PK.settle(
                 self.dt, self.cap_clock, thr_clock, self.pair_first, pair_clock, dyn_full,
                 cexp, vfloor, self.pair_row, self.pair_rack, self.pair_kw, self.pair_share,
@@ -303,15 +301,12 @@ class Power:
                 "repair it to reset",
             )
 
-    def _cap_clocks(
-        self, rack_kw, dyn_rack, it_kw, dyn_kw, capped_any, floor_lo, last_kw
-    ) -> np.ndarray:
+    def _cap_clocks(self, rack_kw, dyn_rack, it_kw, dyn_kw, capped_any, last_kw) -> np.ndarray:
         """Per-rack clock that keeps the site, capped racks and capped PDUs under their
         limits (with HEADROOM): each controller's highest clock that fits (``next_clock``,
         ``stepped_clock``), the lowest of them on each rack. ``it_kw`` and ``dyn_kw`` are
         the racks' total and dynamic power, ``capped_any`` whether a rack or PDU is capped
-        or a rack sheds load, ``floor_lo`` the lowest of the racks' minimum clocks
-        (``power_kernel.loads``)."""
+        or a rack sheds load, ``last_kw`` each rack's draw the tick before."""
         n_r = len(self.rack_ids)
 
         k = self.k
@@ -341,7 +336,9 @@ class Power:
                 or base + float((full_dyn * clock_power(np.maximum(prev, floor), k)).sum())
                 <= lim * HOLD_LIMIT
             )
-            self.site_clock = float(np.clip(next_clock(prev, fit, prev_fits), floor_lo, 1.0))
+            self.site_clock = float(
+                np.clip(next_clock(prev, fit, prev_fits), floor.min(initial=1.0), 1.0)
+            )
             lowered = facility > limit * HEADROOM and self.site_clock < prev
             if lowered and self.now - self._limit_event > 300:
                 self._limit_event = self.now

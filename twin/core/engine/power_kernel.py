@@ -200,7 +200,7 @@ def loads(
     dyn_full, row_clock, pair_row, cexp, vfloor, pair_rack, pair_kw, pair_share, row_util,
     reps_per_rack, rack_idle_kw, rack_spare_kw, rack_host_kw, idle_f, powered, swapping,
     tripped, rack_pdus, alive, pdu_feed, rack_cap_kw, rack_budget_kw, pdu_cap_kw, rack_shed,
-    floor, clock, live, rack_util, rack_kw, gpu_kw, dyn_rack, pdu_load, feed_load,
+    clock, live, rack_util, rack_kw, gpu_kw, dyn_rack, pdu_load, feed_load,
 ):  # fmt: skip
     """``rack_loads`` at each row's clock (``clock`` gets each (row, rack) pair's, ``live``
     each rack's: powered, not swapping, not tripped); returns the IT and the dynamic power
@@ -223,10 +223,7 @@ def loads(
         capped = capped or math.isfinite(rack_budget_kw[r])
     for p in range(len(pdu_cap_kw)):
         capped = capped or math.isfinite(pdu_cap_kw[p])
-    lo, hi = 1.0, 0.0
-    if len(floor):
-        lo, hi = floor.min(), floor.max()
-    return np_sum(rack_kw), np_sum(dyn_rack), capped, lo, hi
+    return np_sum(rack_kw), np_sum(dyn_rack), capped
 
 
 @njit(cache=True, error_model="numpy")
@@ -279,7 +276,7 @@ def loads_settled(
     dyn_full, row_clock, pair_row, cexp, vfloor, pair_rack, pair_kw, pair_share, row_util,
     reps_per_rack, rack_idle_kw, rack_spare_kw, rack_host_kw, idle_f, powered, swapping,
     tripped, rack_pdus, alive, pdu_feed, rack_cap_kw, rack_budget_kw, pdu_cap_kw, rack_shed,
-    floor, clock, live, rack_util, rack_kw, gpu_kw, dyn_rack, pdu_load, feed_load,
+    clock, live, rack_util, rack_kw, gpu_kw, dyn_rack, pdu_load, feed_load,
     # the site's controller: nothing to do while these hold
     pue, limit_headroom, site_clock, site_shed, full_clock,
     # ``settle``'s own
@@ -293,16 +290,16 @@ def loads_settled(
     site's clock full, none of its replicas shed and its facility power (``pue`` × IT) within
     ``limit_headroom`` (``power.Power._cap_clocks`` then returns full clocks and changes
     nothing) — in one call, the tick's usual case. Returns (settled, IT kW, dynamic kW,
-    capped, floor_lo, floor_hi, breakers tripping, racks with a thermal event); not
+    capped, breakers tripping, racks with a thermal event); not
     settled: the caller runs the controllers and ``settle``."""
-    it_kw, dyn_kw, capped, lo, hi = loads(
+    it_kw, dyn_kw, capped = loads(
         dyn_full, row_clock, pair_row, cexp, vfloor, pair_rack, pair_kw, pair_share, row_util,
         reps_per_rack, rack_idle_kw, rack_spare_kw, rack_host_kw, idle_f, powered, swapping,
         tripped, rack_pdus, alive, pdu_feed, rack_cap_kw, rack_budget_kw, pdu_cap_kw,
-        rack_shed, floor, clock, live, rack_util, rack_kw, gpu_kw, dyn_rack, pdu_load, feed_load,
+        rack_shed, clock, live, rack_util, rack_kw, gpu_kw, dyn_rack, pdu_load, feed_load,
     )  # fmt: skip
     if capped or site_clock < 1.0 or site_shed > 0.0 or not it_kw * pue <= limit_headroom:
-        return False, it_kw, dyn_kw, capped, lo, hi, 0, 0
+        return False, it_kw, dyn_kw, capped, 0, 0
     n_trip, n_event, it_kw = settle(
         dt, full_clock, throttle_clock, pair_first, clock, dyn_full, cexp, vfloor, pair_row,
         pair_rack, pair_kw, pair_share, row_util, reps_per_rack, rack_idle_kw, rack_spare_kw,
@@ -312,4 +309,4 @@ def loads_settled(
         rack_gpus, sku_tdp, rise, throttle_c, shutdown_c, inlet, gpu_temp, throttled,
         tripped, loop_load, event,
     )  # fmt: skip
-    return True, it_kw, dyn_kw, capped, lo, hi, n_trip, n_event
+    return True, it_kw, dyn_kw, capped, n_trip, n_event
