@@ -36,6 +36,7 @@ def main() -> None:
     print("| measurement | role | counts | measured tok/s/GPU | twin | error | twin's replica |")
     print("|---|---|---|---:|---:|---:|---|")
     errs: dict[tuple[str, str], list[float]] = {}
+    priced = []  # (measurement, |error|) of every point not retired
     for m, p, v in rows():
         counts = "output" if m.counting == "output" else "input+output"
         err = v / m.value - 1
@@ -45,6 +46,7 @@ def main() -> None:
         )
         if m.role != "retired":
             errs.setdefault((m.role, m.regime), []).append(abs(err))
+            priced.append((m, abs(err)))
     print()
     print(
         "| regime | fit points | median \\|error\\| | worst | holdout points | median \\|error\\| | worst "
@@ -64,29 +66,28 @@ def main() -> None:
         every = [x for (_, re), xs in errs.items() if r == "all" or re == r for x in xs]
         cells.append(f"{sum(x > 0.2 for x in every)} of {len(every)}")
         print(f"| {r} | " + " | ".join(cells) + " |")
-    plain()
+    plain(priced)
     steps()
 
 
-def plain() -> None:
+def plain(priced: list) -> None:
     """The same points with the run's own conditions dropped (its split, serving mode,
     scheduler steps, TTFT limit): what a plain `twin perf --gpu --model --precision --isl
-    --osl --tps-user` query answers, at twin's own best choice."""
+    --osl --tps-user` query answers, at twin's own best choice. ``priced``: each point and
+    its |error| as the table priced it, kept where it gives no such condition."""
     cat = load_catalog()
     every, given = [], []
-    for m in measurements():
-        if m.role == "retired":
-            continue
+    for m, err in priced:
         bare = dataclasses.replace(
             m, parallelism=None, disagg=None, scheduler_steps=1, ttft_max_s=None
         )
-        try:
-            err = abs(predicted_value(bare, predict(bare, cat)) / m.value - 1)
-        except ServingError:
-            err = 1.0
-        every.append(err)
         if bare != m:
+            try:
+                err = abs(predicted_value(bare, predict(bare, cat)) / m.value - 1)
+            except ServingError:
+                err = 1.0
             given.append(err)
+        every.append(err)
     print()
     print(
         f"At twin's own choice of split and serving mode (a plain `twin perf` query: the "
