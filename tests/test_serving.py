@@ -230,9 +230,6 @@ KNOWN_MISSES = {
     # ~350 requests per B200 at that step, measured 255
     "mlperf51-m11-b200-llama2-70b-fp4",  # +36 %
     "mlperf51-gb200-llama2-70b-fp4-interactive",  # +45 % (holdout; GB200 x4, same family)
-    # MLPerf Llama-3.1-405B Interactive on B200 (9,428-token prompts, never fitted): twin's
-    # TP2 against the TP4 NVIDIA's recipe runs
-    "mlperf51-b200-llama3.1-405b-fp4-interactive",  # +46 % (holdout)
     # B200 at 108-136 tok/s/user: measured holds on a little longer than twin
     "inferencex26-b200-dsr1-fp8-8k1k-136",  # -21 %
     "inferencex26-b200-llama3.3-70b-fp8-1k1k-108",  # -30 % (co-located TP4, as measured)
