@@ -103,6 +103,10 @@ class Measurement:
     #: the run's own split where its configuration is public ({tp, pp, dp_attention,
     #: tp_experts}, one replica): the point is priced at it, not at twin's best split
     parallelism: dict | None = None
+    #: the precision of the run's KV cache where its launch leaves it at the stack's
+    #: default instead of the fp8 cache twin prices (SGLang's ``--kv-cache-dtype auto``:
+    #: the model's BF16); None: the catalog's ``kv_bytes`` for the point's precision
+    kv_cache: str | None = None
     #: the run's stack runs TensorRT-LLM's in-flight batching (its config's
     #: ``use_inflight_batching``): prompts ride on decode steps, a token budget per
     #: attention-DP rank (None: the catalog's rule for the model's public recipes)
@@ -183,14 +187,24 @@ def _split_problem(m: dict) -> str | None:
     return None
 
 
+def _kv_cache_problem(m: dict) -> str | None:
+    """What is wrong with a measurement's ``kv_cache:`` (None: nothing, or none given)."""
+    kv = m.get("kv_cache")
+    kinds = load_catalog().constants["kv_bytes"]
+    if kv is None or (isinstance(kv, str) and kv in kinds):
+        return None
+    return f"{m.get('id')}: kv_cache must be one of {', '.join(kinds)}, not {kv!r}"
+
+
 def measurements(path: Path = MEASUREMENTS_FILE) -> list[Measurement]:
     doc = load_file(path)
     problems = []
     for i, m in enumerate(doc["measurements"]):
-        msg = _split_problem(m)
-        if msg:
-            line = m.line_of("parallelism") if hasattr(m, "line_of") else 0
-            problems.append(Problem(str(path), line or doc["measurements"].line_of(i), msg))
+        for key, check in (("parallelism", _split_problem), ("kv_cache", _kv_cache_problem)):
+            msg = check(m)
+            if msg:
+                line = m.line_of(key) if hasattr(m, "line_of") else 0
+                problems.append(Problem(str(path), line or doc["measurements"].line_of(i), msg))
     if problems:
         raise InputError(problems)
     fields = Measurement.__dataclass_fields__
@@ -251,6 +265,8 @@ def measurement_curves(
 ) -> tuple[list, serving.Workload]:
     """The frontier's curves under a measurement's conditions, and its workload."""
     disagg = None if m.disagg is None else bool(m.disagg)
+    if m.kv_cache:
+        catalog = serving.with_kv_cache(catalog, m.precision, m.kv_cache)
     # InferenceX sends random-token prompts (benchmark_serving --dataset-name random
     # --ignore-eos): speculative drafts are accepted less than on natural text
     accept = (
