@@ -3,6 +3,12 @@ step would lose if each cost were free.
 
     python benchmarks/step_breakdown.py                  # every point, not the retired ones
     python benchmarks/step_breakdown.py mi355x h100-dsr1  # the points whose id contains any
+    python benchmarks/step_breakdown.py --prefill 405b    # a prompt's chunk step instead
+
+With ``--prefill`` each row is the step that carries one chunk of the point's prompt (its
+first ``min(ISL, prefill_chunk_tokens)`` tokens, at the prompt's mean causal context): on
+the prefill replica alone where twin disaggregates, riding on the decode batch where it
+serves co-located. A prompt's cost is where a long-prompt point is won or lost.
 
 For each point: the measured and predicted tokens/s per GPU, the split and batch twin
 picks, its decode step (ms, at the batch's mean context) and, per cost, the milliseconds
@@ -56,13 +62,15 @@ COSTS = (
 )
 
 
-def step_ms(r: Replica, batch: float, context: float) -> float:
-    return float(r.step(batch, context).t_s) * 1e3
+def step_ms(r: Replica, batch: float, context: float, prompt: float = 0.0, pctx=None) -> float:
+    return float(r.step(batch, context, prompt, pctx).t_s) * 1e3
 
 
-def freed(r: Replica, batch: float, context: float) -> dict[str, float]:
+def freed(
+    r: Replica, batch: float, context: float, prompt: float = 0.0, pctx=None
+) -> dict[str, float]:
     """Milliseconds the step sheds with each cost set free (one at a time)."""
-    base = step_ms(r, batch, context)
+    base = step_ms(r, batch, context, prompt, pctx)
     out = {}
     for name, attrs, eff in COSTS:
         free = object.__new__(Replica)
@@ -70,44 +78,55 @@ def freed(r: Replica, batch: float, context: float) -> dict[str, float]:
         free.__dict__.update(attrs)
         if eff:
             free.eff = dataclasses.replace(r.eff, **eff)
-        out[name] = base - step_ms(free, batch, context)
+        out[name] = base - step_ms(free, batch, context, prompt, pctx)
     return out
 
 
 def pick(m, cat):
-    """twin's operating point for a measurement and the curve it lies on."""
+    """twin's operating point for a measurement, the curve it lies on and its workload."""
     cs, w = measurement_curves(m, cat)
     p = operating_point(m, cs)
     split = p.parallelism.split(" + ", 1)[-1] if " + " in p.parallelism else p.parallelism
     for c in cs:
         if c.label == split and (c.prefill is not None) == (" + " in p.parallelism):
-            return p, c.replica, w
+            return p, c, w
     raise LookupError(f"{m.id}: no curve labelled {p.parallelism}")
 
 
 def main(argv: list[str]) -> None:
     cat = load_catalog()
+    prefill = "--prefill" in argv
+    argv = [a for a in argv if a != "--prefill"]
+    chunk_budget = float(cat.constants["prefill_chunk_tokens"])
     print(
-        "| measurement | error | twin's split | batch | step ms | "
+        "| measurement | error | twin's split | batch | "
+        + ("prompt tokens | prefill step ms | " if prefill else "step ms | ")
         + " | ".join(name for name, _, _ in COSTS)
         + " |"
     )
-    print("|---|---:|---|---:|---:|" + "---:|" * len(COSTS))
+    print("|---|---:|---|---:|" + ("---:|" if prefill else "") + "---:|" + "---:|" * len(COSTS))
     for m in measurements():
         if m.role == "retired" or (argv and not any(a in m.id for a in argv)):
             continue
         try:
-            p, r, w = pick(m, cat)
+            p, c, w = pick(m, cat)
         except ServingError as e:
             print(f"| {m.id} | out of reach: {e} |")
             continue
         err = predicted_value(m, p) / m.value - 1
         # the batch of one decode replica (with data-parallel attention: of the whole group)
         b = float(p.batch)
-        cells = freed(r, b, w.mean_context)
+        if prefill:  # one chunk of the prompt, alone on the prefill replica or on the batch
+            r, run = (c.prefill, 0.0) if c.prefill is not None else (c.replica, b)
+            chunk = min(float(w.isl), chunk_budget)
+            args = (run, w.mean_context, chunk, w.isl / 2)
+            lead = f"{chunk:,.0f} | "
+        else:
+            r, args, lead = c.replica, (b, w.mean_context), ""
+        cells = freed(r, *args)
         print(
-            f"| {m.id} | {err:+.0%} | {p.parallelism} | {p.batch:,} | "
-            f"{step_ms(r, b, w.mean_context):.1f} | "
+            f"| {m.id} | {err:+.0%} | {p.parallelism} | {p.batch:,} | {lead}"
+            f"{step_ms(r, *args):.1f} | "
             + " | ".join(f"{cells[name]:.1f}" for name, _, _ in COSTS)
             + " |"
         )

@@ -126,6 +126,61 @@ def test_deepseek_recipes_prefill_apart(catalog):
     assert np.all(a.mixed_share == 0)
 
 
+def _dp8_deepseek(catalog, gpu="b200"):
+    return Replica(
+        catalog.gpu(gpu), catalog.model("deepseek-r1"), "fp4", Parallelism(8, dp_attention=True)
+    )
+
+
+def test_inflight_batching_carries_a_moe_replicas_prompts_on_its_decode_steps(catalog):
+    """TensorRT-LLM's in-flight batching (MLPerf's DeepSeek-R1 configs: use_inflight_batching,
+    context requests whole) runs the waiting prompts in the decode step that reads the
+    expert weights anyway, where SGLang's schedule gives them steps of their own: at a few
+    hundred requests per rank the running requests wait less per token, the prompt rides on
+    a decode step."""
+    r = _dp8_deepseek(catalog)
+    w = Workload(1024, 3754, 1.0)
+    ifb = dataclasses.replace(w, inflight_batching=True)
+    B = np.array([8 * 155.0, 8 * 348.0])
+    apart, mixed = serving.schedule(r, B, w, catalog), serving.schedule(r, B, ifb, catalog)
+    assert np.all(apart.mixed_share == 0) and np.all(mixed.mixed_share > 0)
+    assert np.all(mixed.tpot_s < 0.95 * apart.tpot_s)
+    assert np.array_equal(mixed.decode_s, apart.decode_s)  # the decode step itself is the same
+    off = serving.schedule(r, B, dataclasses.replace(w, inflight_batching=False), catalog)
+    assert np.array_equal(off.tpot_s, apart.tpot_s)
+
+
+def test_each_attention_dp_rank_has_its_own_token_budget(catalog):
+    """Under in-flight batching each attention-DP rank schedules its own requests within its
+    own max_num_tokens: eight ranks of 1,168 requests (9,344 decode tokens, more than one
+    8,192-token budget) still carry their prompts on the decode steps."""
+    r = _dp8_deepseek(catalog, "gb300")
+    w = Workload(1024, 3754, 1.0, inflight_batching=True)
+    budget = serving.prefill_chunk_tokens(catalog)
+    B = np.array([8 * 1168.0])
+    assert B[0] > budget
+    rd = serving.schedule(r, B, w, catalog)
+    assert rd.mixed_share[0] > 0
+    assert serving.step_token_budget(r, w, catalog) == 8 * budget
+    # a tensor-parallel replica is one scheduler with one budget
+    tp = Replica(catalog.gpu("gb300"), catalog.model("deepseek-r1"), "fp4", Parallelism(8))
+    assert serving.step_token_budget(tp, w, catalog) == budget
+
+
+def test_inflight_batching_is_a_perf_option(capsys):
+    base = ["perf", "--gpu", "b200", "--model", "deepseek-r1", "--precision", "fp4"]
+    base += ["--isl", "1024", "--osl", "3754", "--osl-spread", "1", "--no-mtp"]
+    base += ["--parallelism", "DP8", "--tps-user", "14", "--ttft-max", "2"]
+    assert main([*base, "--json"]) == 0
+    apart = json.loads(capsys.readouterr().out)
+    assert main([*base, "--inflight-batching", "--json"]) == 0
+    mixed = json.loads(capsys.readouterr().out)
+    assert mixed["tok_s_per_gpu"] > 1.1 * apart["tok_s_per_gpu"]
+    assert mixed["ttft_s"] <= 2.0
+    assert main([*base, "--inflight-batching"]) == 0
+    assert "in-flight batching" in " ".join(capsys.readouterr().out.split())
+
+
 def test_colocated_serving_is_forced_and_named(capsys):
     base = ["perf", "--gpu", "b200", "--model", "llama-3.3-70b", "--tps-user", "100"]
     assert main([*base, "--colocated", "--json"]) == 0

@@ -103,6 +103,10 @@ class Measurement:
     #: the run's own split where its configuration is public ({tp, pp, dp_attention,
     #: tp_experts}, one replica): the point is priced at it, not at twin's best split
     parallelism: dict | None = None
+    #: the run's stack runs TensorRT-LLM's in-flight batching (its config's
+    #: ``use_inflight_batching``): prompts ride on decode steps, a token budget per
+    #: attention-DP rank (None: the catalog's rule for the model's public recipes)
+    inflight_batching: bool | None = None
 
     @property
     def split(self) -> serving.Parallelism | None:
@@ -120,7 +124,9 @@ class Measurement:
     @property
     def source_kind(self) -> str:
         return (
-            "MLPerf v5.1"
+            "MLPerf v6.0"
+            if "v6.0" in self.source
+            else "MLPerf v5.1"
             if "v5.1" in self.source
             else "MLPerf v4.1"
             if "v4.1" in self.source
@@ -252,7 +258,14 @@ def measurement_curves(
         if m.source_kind == "InferenceX"
         else None
     )
-    w = serving.Workload(m.isl, m.osl, m.osl_cv, accept, scheduler_steps=m.scheduler_steps)
+    w = serving.Workload(
+        m.isl,
+        m.osl,
+        m.osl_cv,
+        accept,
+        scheduler_steps=m.scheduler_steps,
+        inflight_batching=m.inflight_batching,
+    )
     cs = serving.curves(
         gpu or catalog.gpu(m.gpu),
         catalog.model(m.model),

@@ -72,6 +72,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "is paid once per N steps (default 1: every step)",
     )
     p.add_argument(
+        "--inflight-batching",
+        action="store_true",
+        default=None,
+        help="TensorRT-LLM's in-flight batching: prompts ride whole on decode steps, MoE "
+        "replicas too, each attention-DP rank with its own token budget (default: as the "
+        "model's public recipes serve it, MoE prompts in steps of their own)",
+    )
+    p.add_argument(
         "--prompts",
         choices=("natural", "random"),
         default="natural",
@@ -210,6 +218,7 @@ def workload_of(args: argparse.Namespace, cat) -> serving.Workload:
         getattr(args, "isl_spread", 0.0),
         getattr(args, "reserve_output", 0),
         getattr(args, "scheduler_steps", 1),
+        getattr(args, "inflight_batching", None),
     )
 
 
@@ -259,9 +268,10 @@ def _title(gpu, model, precision, w) -> str:
     prompts = " · random prompts" if w.mtp_acceptance is not None else ""
     held = f" · KV reserved for {w.reserve_output} out" if w.reserve_output else ""
     steps = f" · {w.scheduler_steps}-step scheduling" if w.scheduler_steps > 1 else ""
+    ifb = " · in-flight batching" if w.inflight_batching else ""
     return (
         f"{model.name} · {precision} · on {gpu.name} · {isl} in / {w.osl} out{spread}{prompts}"
-        f"{held}{steps}"
+        f"{held}{steps}{ifb}"
     )
 
 

@@ -27,6 +27,7 @@ from twin.core.serving.curves import (
     prefill_rate_per_gpu,
     resample,
     schedule,
+    step_token_budget,
     tok_s_per_mw,
     usd_per_mtok,
 )
@@ -73,6 +74,7 @@ __all__ = [
     "prefill_rate_per_gpu",
     "resample",
     "schedule",
+    "step_token_budget",
     "tok_s_per_mw",
     "usd_per_mtok",
 ]

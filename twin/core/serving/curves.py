@@ -210,14 +210,17 @@ def schedule(
     catalog = catalog or load_catalog()
     w = workload
     B = np.asarray(batch, dtype=float)
-    budget = float(max(prefill_chunk_tokens(catalog), 1))
+    budget = step_token_budget(replica, w, catalog)
     gain = tokens_per_step(replica, w, catalog)
     n = w.scheduler_steps
     dec = replica.step(B, w.mean_context, clock=clock, host_steps=n)
     need = B * gain / w.osl * w.isl  # prompt tokens arriving per decode step
     # the budget a step leaves after the running requests' tokens (1 + drafts each); a
     # stack that prefills in batches of their own leaves none
-    mixed = mixes_prefill(replica, catalog) if mixed is None else mixed
+    if mixed is None:
+        mixed = (
+            mixes_prefill(replica, catalog) if w.inflight_batching is None else w.inflight_batching
+        )
     room = np.maximum(budget - B * (1 + replica.par.mtp), 0.0) if mixed else np.zeros_like(B)
     # a mixed step takes the waiting prompts whole (at least one), up to the room left
     chunk = np.minimum(room, np.maximum(need, float(w.isl)))
@@ -243,6 +246,17 @@ def schedule(
     comp = w_dec * dec.compute_busy + w_mix * mix.compute_busy + w_pf * alone.compute_busy
     mem = w_dec * dec.memory_busy + w_mix * mix.memory_busy + w_pf * alone.memory_busy
     return Round(cycle / gain, dec.t_s, ttft, replica.power_w(comp, mem, clock), share)
+
+
+def step_token_budget(replica: Replica, workload: Workload, catalog: Catalog) -> float:
+    """Tokens one step of the replica may carry (``prefill_chunk_tokens``). Under
+    TensorRT-LLM's in-flight batching a MoE replica with DP attention runs one scheduler per
+    attention rank, each with its own budget (``max_num_tokens`` is per rank), so the
+    replica's step carries that many per rank; SGLang divides its chunk over the DP ranks
+    (one budget per replica)."""
+    per = float(max(prefill_chunk_tokens(catalog), 1))
+    ranks = replica.n_stage if (replica.model.is_moe and replica.par.dp_attention) else 1
+    return per * ranks if workload.inflight_batching else per
 
 
 def _batch_grid(replica: Replica, workload: Workload) -> np.ndarray:

@@ -117,6 +117,13 @@ class Workload:
     #: multi-step scheduling): the host's work — scheduling, input preparation, per-sequence
     #: bookkeeping — is done once per this many steps, not every step (1: every step)
     scheduler_steps: int = 1
+    #: TensorRT-LLM's in-flight batching: a step runs the prompts waiting (context requests,
+    #: whole, up to the step's token budget) together with the running requests' decode
+    #: tokens, and with attention DP each rank schedules its own requests within its own
+    #: token budget (``max_num_tokens`` per rank). None: as the catalog's
+    #: ``mixed_prefill_batches`` says for the model (the public recipes' stacks); False:
+    #: prompts in steps of their own
+    inflight_batching: bool | None = None
 
     @property
     def admitted_context(self) -> float:
