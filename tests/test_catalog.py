@@ -167,6 +167,7 @@ def test_an_unknown_gpu_is_named_with_a_suggestion(catalog):
         ("fp4_moe_dense_precision", "fp6", "expected one of bf16, fp8, fp4"),
         ("ep_load_imbalance", "{measured_ep: 1}", "measured_ep: expected an expert-group width"),
         ("ep_load_imbalance", "{unbalanced: -1}", "expected a mapping"),
+        ("vendor_mtp_max_drafts", "{amd: 1.5}", "amd: expected a whole number of draft tokens"),
     ],
 )
 def test_a_constant_override_out_of_its_domain_names_the_line(tmp_path, key, value, says):

@@ -201,6 +201,24 @@ def test_speculation_runs_only_on_expert_groups_the_drafting_recipes_run(catalog
     assert max(p.gpus for p in pars if p.mtp) == 48
 
 
+def test_amd_gpus_speculate_no_deeper_than_amds_recipes_draft(catalog):
+    """AMD's public DeepSeek-R1 MTP recipes draft at most two tokens (ATOM takes one,
+    SGLang's ROCm disaggregated recipes two), NVIDIA's TensorRT-LLM ones up to three: so
+    twin perf never prices an MI355X replica drafting three, while B200's search still
+    does, and the depth is the catalog's (``vendor_mtp_max_drafts``)."""
+    m = catalog.model("deepseek-r1")
+    amd = serving.candidate_parallelisms(catalog.gpu("mi355x"), m, "fp4", catalog, wide=True)
+    nvidia = serving.candidate_parallelisms(catalog.gpu("b200"), m, "fp4", catalog, wide=True)
+    assert max(p.mtp for p in amd) == catalog.constants["vendor_mtp_max_drafts"]["amd"] == 2
+    assert max(p.mtp for p in nvidia) == catalog.constants["mtp_max_drafts"] == 3
+    assert "MTP3" not in _at(catalog, "mi355x", "fp4", 85).parallelism
+    one = dataclasses.replace(
+        catalog, constants={**catalog.constants, "vendor_mtp_max_drafts": {"amd": 1}}
+    )
+    amd = serving.candidate_parallelisms(catalog.gpu("mi355x"), m, "fp4", one, wide=True)
+    assert max(p.mtp for p in amd) == 1
+
+
 def test_mtp_drafts_are_accepted_less_the_deeper_they_go(catalog):
     k = catalog.constants
     one = serving.mtp_tokens_per_step(1, k["mtp_acceptance"], k["mtp_acceptance_decay"])

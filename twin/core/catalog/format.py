@@ -385,4 +385,8 @@ def _constant_problem(key: str, v: Any, out: Mapping[str, Any]) -> str | None:
         for k in ("balanced", "unbalanced"):
             if not _is_number(v.get(k)) or not 0 <= v[k] < float("inf"):
                 return f"{k}: expected a finite ratio of 0 or more, got {clip(repr(v.get(k)))}"
+    if key == "vendor_mtp_max_drafts" and isinstance(v, Mapping):
+        for vendor, d in v.items():
+            if isinstance(d, bool) or not isinstance(d, int) or d < 0:
+                return f"{vendor}: expected a whole number of draft tokens (0 or more), got {clip(repr(d))}"
     return None

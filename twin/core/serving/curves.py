@@ -432,7 +432,14 @@ def candidate_parallelisms(
         if wide and model.is_moe and 1 < tp <= 8 and gpu.vendor in split_like_dense:
             # experts split like dense layers (TP8 EP1), where the vendor's recipes run it
             out.append(Parallelism(tp, tp_experts=True))
-    depth = int(catalog.constants["mtp_max_drafts"]) if wide else 1
+    # the deepest speculation a vendor's public recipes run (AMD's: ATOM drafts one
+    # token, SGLang's ROCm MTP recipes at most two)
+    depth = int(
+        catalog.constants.get("vendor_mtp_max_drafts", {}).get(
+            gpu.vendor, catalog.constants["mtp_max_drafts"]
+        )
+    )
+    depth = depth if wide else min(1, depth)
     # speculation with an expert group wider than the recipes that draft run it (a
     # serving stack's MTP and its widest expert parallelism are different recipes)
     mtp_widest = int(rules.get("mtp_max_expert_parallel", widest)) if model.is_moe else 64
