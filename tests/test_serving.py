@@ -225,15 +225,8 @@ KNOWN_MISSES = {
     "inferencex26-mi325x-dsr1-fp8-1k1k-nomtp-39",  # -56 % (holdout)
     "inferencex26-mi325x-dsr1-fp8-1k1k-nomtp-50",  # -54 % (holdout)
     "inferencex26-mi325x-dsr1-fp8-1k1k-nomtp-60",  # -47 % (holdout)
-    # MLPerf v5.1 DeepSeek-R1 on GB200 (no MTP, never fitted), priced at the run's own
-    # co-located DP8-EP8 instances with TensorRT-LLM's in-flight batching (its config):
-    # 2025 software, which MLPerf v6.0 ran 1.6-3.0x faster on B200 and GB300 with the same
-    # instances (mlperf60-*, within 30 %; the v5.1 B200/GB300 points are retired); no v6.0
-    # GB200 result is in the public copies read (README limits)
-    "mlperf51-gb200-dsr1-fp4-server",  # +165 % (holdout)
-    "mlperf51-gb200-dsr1-fp4-offline",  # +62 % (holdout)
     # TensorRT-LLM's published B200 max-throughput run (DP8-EP8, 896 requests per rank, the
-    # blog's FP8-KV figure, 2025 software like the v5.1 runs above): twin's fp4 DP8 runs high
+    # blog's FP8-KV figure, 2025 software): twin's fp4 DP8 runs high there
     "trtllm-b200-dsr1-fp4-dp8-maxtpt",  # +42 % (holdout)
     # MLPerf Llama-2-70B Interactive: priced at the measured mean TPOT (34.2 ms), TTFT 45 ms
     # against 450 ms, so not the p99 limits: with prompts riding on decode steps twin holds
