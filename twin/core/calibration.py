@@ -124,7 +124,9 @@ class Measurement:
     @property
     def source_kind(self) -> str:
         return (
-            "MLPerf v6.0"
+            "MLPerf v6.1"
+            if "v6.1" in self.source
+            else "MLPerf v6.0"
             if "v6.0" in self.source
             else "MLPerf v5.1"
             if "v5.1" in self.source
