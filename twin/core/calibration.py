@@ -132,6 +132,8 @@ class Measurement:
             if "v5.1" in self.source
             else "MLPerf v4.1"
             if "v4.1" in self.source
+            else "TensorRT-LLM"
+            if "TensorRT-LLM blog" in self.source
             else "InferenceX"
         )
 
