@@ -318,6 +318,19 @@ def test_a_bad_split_in_the_measurements_is_one_line_naming_file_and_line(tmp_pa
     assert str(e.value).startswith(f"{f}:5: x: {says}") and "\n" not in str(e.value)
 
 
+def test_a_bad_inflight_batching_in_the_measurements_is_one_line_naming_file_and_line(tmp_path):
+    f = tmp_path / "m.yaml"
+    f.write_text(
+        "measurements:\n  - id: x\n    gpu: b200\n    model: deepseek-r1\n"
+        "    inflight_batching: yes please\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError) as e:
+        measurements(f)
+    says = "x: inflight_batching must be true or false, not 'yes please'"
+    assert str(e.value).startswith(f"{f}:5: {says}") and "\n" not in str(e.value)
+
+
 def test_the_typical_fitted_point_is_within_fifteen_percent(catalog):
     errs = sorted(
         abs(predicted_value(m, predict(m, catalog)) / m.value - 1)
