@@ -372,7 +372,25 @@ def test_the_typical_fitted_point_is_within_fifteen_percent(catalog):
     assert errs[len(errs) // 2] <= 0.15
 
 
-@pytest.mark.parametrize("s", step_measurements(), ids=lambda s: s.id)
+#: Measured decode steps twin misses by more than 20 %, with the error at the time of
+#: writing (strict, as KNOWN_MISSES).
+KNOWN_STEP_MISSES = {
+    # MI355X fp4 TP4 EP1 at 64 requests (InferenceX's SGLang profile, never fitted): twin's
+    # CDNA4 step is 27.8 ms against 20.1 measured; README limits
+    "inferencex-profile-mi355x-dsr1-fp4-tp4-c64",  # +38 %
+}
+
+
+def _step_case(s):
+    marks = (
+        [pytest.mark.xfail(strict=True, reason="known miss, see KNOWN_STEP_MISSES")]
+        if s.id in KNOWN_STEP_MISSES
+        else []
+    )
+    return pytest.param(s, id=s.id, marks=marks)
+
+
+@pytest.mark.parametrize("s", [_step_case(s) for s in step_measurements()])
 def test_the_model_reproduces_each_measured_decode_step(catalog, s):
     """Public runs' decode steps at a known split and batch (never fitted): twin's step at
     the same split, batch and context within 20 %."""
