@@ -318,6 +318,19 @@ def test_a_bad_split_in_the_measurements_is_one_line_naming_file_and_line(tmp_pa
     assert str(e.value).startswith(f"{f}:5: x: {says}") and "\n" not in str(e.value)
 
 
+def test_a_bad_inflight_batching_in_the_measurements_is_one_line_naming_file_and_line(tmp_path):
+    f = tmp_path / "m.yaml"
+    f.write_text(
+        "measurements:\n  - id: x\n    gpu: b200\n    model: deepseek-r1\n"
+        "    inflight_batching: yes please\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(InputError) as e:
+        measurements(f)
+    says = "x: inflight_batching must be true or false, not 'yes please'"
+    assert str(e.value).startswith(f"{f}:5: {says}") and "\n" not in str(e.value)
+
+
 def test_the_typical_fitted_point_is_within_fifteen_percent(catalog):
     errs = sorted(
         abs(predicted_value(m, predict(m, catalog)) / m.value - 1)
@@ -328,7 +341,25 @@ def test_the_typical_fitted_point_is_within_fifteen_percent(catalog):
     assert errs[len(errs) // 2] <= 0.15
 
 
-@pytest.mark.parametrize("s", step_measurements(), ids=lambda s: s.id)
+#: Measured decode steps twin misses by more than 20 %, with the error at the time of
+#: writing (strict, as KNOWN_MISSES).
+KNOWN_STEP_MISSES = {
+    # MI355X fp4 TP4 EP1 at 64 requests (InferenceX's SGLang profile, never fitted): twin's
+    # CDNA4 step is 27.8 ms against 20.1 measured; README limits
+    "inferencex-profile-mi355x-dsr1-fp4-tp4-c64",  # +38 %
+}
+
+
+def _step_case(s):
+    marks = (
+        [pytest.mark.xfail(strict=True, reason="known miss, see KNOWN_STEP_MISSES")]
+        if s.id in KNOWN_STEP_MISSES
+        else []
+    )
+    return pytest.param(s, id=s.id, marks=marks)
+
+
+@pytest.mark.parametrize("s", [_step_case(s) for s in step_measurements()])
 def test_the_model_reproduces_each_measured_decode_step(catalog, s):
     """Public runs' decode steps at a known split and batch (never fitted): twin's step at
     the same split, batch and context within 20 %."""

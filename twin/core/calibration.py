@@ -185,14 +185,25 @@ def _split_problem(m: dict) -> str | None:
     return None
 
 
+def _ifb_problem(m: dict) -> str | None:
+    """What is wrong with a measurement's ``inflight_batching:`` (None: nothing, or unset)."""
+    v = m.get("inflight_batching")
+    if v is None or isinstance(v, bool):
+        return None
+    return f"{m.get('id')}: inflight_batching must be true or false, not {v!r}"
+
+
 def measurements(path: Path = MEASUREMENTS_FILE) -> list[Measurement]:
     doc = load_file(path)
     problems = []
     for i, m in enumerate(doc["measurements"]):
-        msg = _split_problem(m)
-        if msg:
-            line = m.line_of("parallelism") if hasattr(m, "line_of") else 0
-            problems.append(Problem(str(path), line or doc["measurements"].line_of(i), msg))
+        for key, msg in (
+            ("parallelism", _split_problem(m)),
+            ("inflight_batching", _ifb_problem(m)),
+        ):
+            if msg:
+                line = m.line_of(key) if hasattr(m, "line_of") else 0
+                problems.append(Problem(str(path), line or doc["measurements"].line_of(i), msg))
     if problems:
         raise InputError(problems)
     fields = Measurement.__dataclass_fields__
