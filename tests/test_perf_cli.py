@@ -201,6 +201,25 @@ def test_disagg_forces_a_prefill_pool_and_says_so(capsys):
     )
 
 
+def _perf_json(capsys, *args):
+    assert main(["perf", *args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_plain_query_serves_a_model_as_its_public_recipes_do(capsys):
+    """Llama-3.3-70B is served co-located everywhere it is published (InferenceX single
+    node, MLPerf), so a plain query answers co-located; --disagg still prices a prefill
+    pool, which a user asks for. DeepSeek-R1, which the recipes disaggregate, still weighs
+    both and picks a prefill pool at rack scale."""
+    q = ["--gpu", "b200", "--model", "llama-3.3-70b", "--tps-user", "139"]
+    plain = _perf_json(capsys, *q)
+    pool = _perf_json(capsys, *q, "--disagg")
+    assert plain["prefill_gpus"] == 0 and not plain["parallelism"].startswith("P")
+    assert pool["prefill_gpus"] > 0 and pool["tok_s_per_gpu"] != plain["tok_s_per_gpu"]
+    r1 = _perf_json(capsys, "--gpu", "gb300", "--model", "deepseek-r1", "--tps-user", "100")
+    assert r1["prefill_gpus"] > 0 and "+ D" in r1["parallelism"]
+
+
 def test_no_mtp_and_a_ttft_bound_are_honoured(capsys):
     assert (
         main(

@@ -277,7 +277,9 @@ def measurement_curves(
     m: Measurement, catalog: Catalog, gpu: GPU | None = None
 ) -> tuple[list, serving.Workload]:
     """The frontier's curves under a measurement's conditions, and its workload."""
-    disagg = None if m.disagg is None else bool(m.disagg)
+    model = catalog.model(m.model)
+    # a run that states no serving mode is priced as its model's public recipes serve it
+    disagg = serving.recipe_placement(model, catalog) if m.disagg is None else bool(m.disagg)
     if m.kv_cache:
         catalog = serving.with_kv_cache(catalog, m.precision, m.kv_cache)
     # InferenceX sends random-token prompts (benchmark_serving --dataset-name random
@@ -297,7 +299,7 @@ def measurement_curves(
     )
     cs = serving.curves(
         gpu or catalog.gpu(m.gpu),
-        catalog.model(m.model),
+        model,
         m.precision,
         w,
         parallelism=m.split,

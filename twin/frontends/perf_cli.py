@@ -102,13 +102,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     where.add_argument(
         "--disagg",
         action="store_true",
-        help="only disaggregated prefill/decode (default: the best of co-located and disaggregated)",
+        help="only disaggregated prefill/decode, a prefill pool feeding the decode replicas "
+        "(default: as the model's public recipes serve it: the best of co-located and "
+        "disaggregated for DeepSeek-R1, co-located for the rest)",
     )
     where.add_argument(
         "--colocated",
         action="store_true",
         help="only co-located replicas, prefilling in chunks on their decode steps "
-        "(default: the best of co-located and disaggregated)",
+        "(default: as the model's public recipes serve it)",
     )
     p.add_argument(
         "--no-mtp",
@@ -236,7 +238,7 @@ def run(args: argparse.Namespace) -> int:
     if par and par.mtp and args.no_mtp:
         raise TwinError("perf: --parallelism asks for +MTP and --no-mtp forbids it; drop one")
     workload = workload_of(args, cat)
-    disagg = placement(args, par)
+    disagg = placement(args, model, cat, par)
     cs = serving.curves(
         gpu, model, precision, workload, par, cat, disagg=disagg, mtp=not args.no_mtp
     )

@@ -50,12 +50,18 @@ def compare(
     return rows
 
 
-def placement(args: argparse.Namespace, par: serving.Parallelism | None = None) -> bool | None:
+def placement(
+    args: argparse.Namespace, model, cat, par: serving.Parallelism | None = None
+) -> bool | None:
     """``serving.curves``' ``disagg``: True with --disagg, False with --colocated (and for a
-    given split, co-located unless --disagg asks for a prefill pool), None = the best of both."""
+    given split, co-located unless --disagg asks for a prefill pool); otherwise as the
+    model's public recipes serve it (``serving.recipe_placement``: the best of both for
+    DeepSeek-R1, co-located for the rest)."""
     if args.disagg:
         return True
-    return False if (getattr(args, "colocated", False) or par) else None
+    if getattr(args, "colocated", False) or par:
+        return False
+    return serving.recipe_placement(model, cat)
 
 
 def run_vs(args: argparse.Namespace, cat, gpu, model, w: serving.Workload) -> int:
@@ -78,7 +84,7 @@ def run_vs(args: argparse.Namespace, cat, gpu, model, w: serving.Workload) -> in
         pb,
         w,
         levels,
-        placement(args),
+        placement(args, model, cat),
         not args.no_mtp,
         args.ttft_max,
     )

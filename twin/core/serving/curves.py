@@ -485,6 +485,17 @@ def best_precision(gpu: GPU, model: LLM) -> str:
     return "fp4" if "fp4" in gpu.peak_tflops else default_precision(gpu, model)
 
 
+def recipe_placement(model: LLM, catalog: Catalog | None = None) -> bool | None:
+    """``curves``' ``disagg`` for a query that names no serving mode: the best of co-located
+    and disaggregated (None) for the models whose public serving recipes disaggregate
+    prefill from decode (``disagg_recipes`` in the catalog's constants: DeepSeek-R1), and
+    co-located (False) for the rest, as their recipes serve them; ``--disagg`` still prices
+    a prefill pool for any model."""
+    catalog = catalog or load_catalog()
+    rule = catalog.constants.get("disagg_recipes", {})
+    return None if model.id in rule.get("models", ()) else False
+
+
 def curves(
     gpu: GPU,
     model: LLM,
