@@ -28,6 +28,7 @@ expert parallelism), serving mode and speculation, at its own interactivity.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import sys
 from collections import defaultdict
@@ -86,10 +87,8 @@ def own(cat, model, accept, groups) -> list:
                 cs = []
                 for d in (1, 2, 3) if mtp else (0,):
                     par = Parallelism(base.tp, 1, base.dp_attention, d, base.tp_experts)
-                    try:
+                    with contextlib.suppress(ServingError):
                         cs += curves(gpu, model, prec, w, par, cat, disagg=disagg, mtp=mtp)
-                    except ServingError:
-                        pass
                 cache[ck] = cs
             cs = cache[ck]
             try:
