@@ -72,7 +72,7 @@ def main() -> None:
 
 def plain(priced: list) -> None:
     """The same points with the run's own conditions dropped (its split, serving mode,
-    scheduler steps, in-flight batching, TTFT limit): what a plain `twin perf --gpu --model --precision --isl
+    scheduler steps, in-flight batching, TTFT limit, KV-cache precision): what a plain `twin perf --gpu --model --precision --isl
     --osl --tps-user` query answers, at twin's own best choice. ``priced``: each point and
     its |error| as the table priced it, kept where it gives no such condition."""
     cat = load_catalog()
@@ -85,6 +85,7 @@ def plain(priced: list) -> None:
             scheduler_steps=1,
             ttft_max_s=None,
             inflight_batching=None,
+            kv_cache=None,
         )
         if bare != m:
             try:

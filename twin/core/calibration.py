@@ -103,6 +103,10 @@ class Measurement:
     #: the run's own split where its configuration is public ({tp, pp, dp_attention,
     #: tp_experts}, one replica): the point is priced at it, not at twin's best split
     parallelism: dict | None = None
+    #: the precision of the run's KV cache where its launch leaves it at the stack's
+    #: default instead of the fp8 cache twin prices (SGLang's ``--kv-cache-dtype auto``:
+    #: the model's BF16); None: the catalog's ``kv_bytes`` for the point's precision
+    kv_cache: str | None = None
     #: the run's stack runs TensorRT-LLM's in-flight batching (its config's
     #: ``use_inflight_batching``): prompts ride on decode steps, a token budget per
     #: attention-DP rank (None: the catalog's rule for the model's public recipes)
@@ -185,6 +189,15 @@ def _split_problem(m: dict) -> str | None:
     return None
 
 
+def _kv_cache_problem(m: dict) -> str | None:
+    """What is wrong with a measurement's ``kv_cache:`` (None: nothing, or none given)."""
+    kv = m.get("kv_cache")
+    kinds = load_catalog().constants["kv_bytes"]
+    if kv is None or (isinstance(kv, str) and kv in kinds):
+        return None
+    return f"{m.get('id')}: kv_cache must be one of {', '.join(kinds)}, not {kv!r}"
+
+
 def _ifb_problem(m: dict) -> str | None:
     """What is wrong with a measurement's ``inflight_batching:`` (None: nothing, or unset)."""
     v = m.get("inflight_batching")
@@ -200,6 +213,7 @@ def measurements(path: Path = MEASUREMENTS_FILE) -> list[Measurement]:
         for key, msg in (
             ("parallelism", _split_problem(m)),
             ("inflight_batching", _ifb_problem(m)),
+            ("kv_cache", _kv_cache_problem(m)),
         ):
             if msg:
                 line = m.line_of(key) if hasattr(m, "line_of") else 0
@@ -266,6 +280,8 @@ def measurement_curves(
     model = catalog.model(m.model)
     # a run that states no serving mode is priced as its model's public recipes serve it
     disagg = serving.recipe_placement(model, catalog) if m.disagg is None else bool(m.disagg)
+    if m.kv_cache:
+        catalog = serving.with_kv_cache(catalog, m.precision, m.kv_cache)
     # InferenceX sends random-token prompts (benchmark_serving --dataset-name random
     # --ignore-eos): speculative drafts are accepted less than on natural text
     accept = (

@@ -40,6 +40,7 @@ from twin.core.serving.replica import (
     StepCost,
     Workload,
     mtp_tokens_per_step,
+    with_kv_cache,
 )
 from twin.core.serving.replica import Replica as StepModel
 
@@ -79,4 +80,5 @@ __all__ = [
     "step_token_budget",
     "tok_s_per_mw",
     "usd_per_mtok",
+    "with_kv_cache",
 ]

@@ -26,10 +26,12 @@ The module is pure numpy: the factory engine precomputes step-time tables from i
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 from functools import cached_property
 from statistics import NormalDist
+from types import MappingProxyType
 
 import numpy as np
 
@@ -201,6 +203,17 @@ def embedding_bytes(model: LLM, precision: str, constants) -> float:
         return 0.0
     bpp = constants["bytes_per_param"][dense_precision(model, precision, constants)]
     return float(model.vocab * model.hidden * bpp)
+
+
+def with_kv_cache(catalog: Catalog, precision: str, kv_cache: str) -> Catalog:
+    """The catalog with ``precision``'s KV cache held in ``kv_cache`` instead (a run whose
+    stack keeps a BF16 cache beside fp8 weights, where twin's default is the cache the
+    stacks quantise to, ``kv_bytes``): more bytes per token to read each step and to hold."""
+    kv = dict(catalog.constants["kv_bytes"])
+    kv[precision] = kv[kv_cache]
+    return dataclasses.replace(
+        catalog, constants=MappingProxyType({**catalog.constants, "kv_bytes": kv})
+    )
 
 
 def ep_imbalance(gpu: GPU, model: LLM, precision: str, par: Parallelism, constants) -> float:
