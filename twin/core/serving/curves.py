@@ -475,8 +475,17 @@ def _with_mtp(
 
 
 def default_precision(gpu: GPU, model: LLM) -> str:
-    if model.native_precision and model.native_precision in gpu.peak_tflops:
-        return model.native_precision
+    """The precision a plain query serves a model in: its checkpoint's own where the GPU
+    computes in it; a checkpoint the GPU cannot compute natively (gpt-oss's MXFP4 experts
+    on Hopper and CDNA3) runs as it ships, its 4-bit experts read as stored and computed
+    in its other layers' precision (BF16: vLLM's weight-only MXFP4 MoE path; InferenceX's
+    H100/H200/MI300X/MI325X gpt-oss recipes serve openai/gpt-oss-120b unquantised), not
+    re-quantised to fp8; any other model in fp8 where the GPU has it."""
+    native = model.native_precision
+    if native and native in gpu.peak_tflops:
+        return native
+    if native and model.native_dense_precision in gpu.peak_tflops:
+        return str(model.native_dense_precision)
     return "fp8" if "fp8" in gpu.peak_tflops else "bf16"
 
 
