@@ -1,0 +1,181 @@
+"""twin's decode step against every measured decode step in the raw InferenceX DeepSeek-R1
+runs: the disaggregated runs without speculation.
+
+In a disaggregated run the decode workers only decode, so without speculation a run's
+median time per output token *is* the decode step of one worker at its running batch and
+context — the measurement ``twin/core/calibration.py``'s step table checks
+(``benchmarks/calibration_table.py``: "measured decode step"), here at every split, GPU,
+precision, framework and length InferenceX ran. None of these runs is fitted.
+
+For each run (``data/inferencex-dsr1-runs.csv``, source in ``inferencex_runs.py``):
+
+* split: the decode worker's TP, DP attention and expert parallelism (``own_split``: a
+  Dynamo-SGLang row naming TP1 for a multi-GPU worker takes its decode GPUs over its
+  workers); a row that names no decode workers (``decode_workers`` 0, TP = every decode
+  GPU) or whose decode GPUs are not TP x workers has no known split and is left out;
+* running batch per worker, by Little's law as the step table takes it: concurrency over
+  workers times the share of a request's life spent decoding, ``1 - TTFT / (TTFT + 0.9 x
+  OSL x TPOT)`` (InferenceX draws lengths in 80-100 % of ISL/OSL);
+* context: ``0.9 x (ISL + OSL / 2)``, the batch's mean;
+* a second batch from the tokens the run produced: output tok/s per decode GPU x decode
+  GPUs x TPOT over the workers is the batch the measured throughput says was decoding.
+  Where it is below 70 % of the first, requests were waiting outside the batch (a
+  saturated or broken run, or a row whose GPU counts are wrong) and the run is left out
+  (counted under "dropped").
+
+twin's step is ``predict_step_ms`` — the step the step table prices, ``Replica.step`` at
+that split, batch and context.
+
+    python benchmarks/inferencex_steps.py          # summaries by group and by batch
+    python benchmarks/inferencex_steps.py --runs   # ... and every run's line
+"""
+
+from __future__ import annotations
+
+import csv
+import sys
+from collections import defaultdict
+from pathlib import Path
+from statistics import median
+
+from twin.core.calibration import StepMeasurement, predict_step_ms
+from twin.core.catalog import load_catalog
+from twin.core.serving import ServingError
+
+DATA = Path(__file__).with_name("data") / "inferencex-dsr1-runs.csv"
+#: InferenceX's random prompts and outputs are uniform in 80-100 % of ISL/OSL
+LENGTH_SHARE = 0.9
+#: below this share of the Little's-law batch the throughput does not account for the
+#: concurrency: requests queued outside the decode batch
+QUEUED = 0.7
+#: batch per GPU (per DP rank under DP attention, else per worker / TP) bands for the trend
+BANDS = ((0, 4, "< 4"), (4, 16, "4–16"), (16, 64, "16–64"), (64, 1e9, "≥ 64"))
+
+
+def split(r: dict) -> tuple[int, bool, bool, int] | None:
+    """(tp, dp_attention, tp_experts, workers) of a run's decode workers, or None."""
+    tp, ep = int(r["decode_tp"]), int(r["decode_ep"])
+    workers = int(r["decode_workers"] or 0)
+    gpus = int(r["num_decode_gpu"])
+    if workers <= 0:
+        return None
+    if tp == 1:  # Dynamo SGLang names TP1 for a multi-GPU worker
+        tp = gpus // workers
+        ep = tp
+    if tp * workers != gpus:
+        return None
+    dpa = r["decode_dpa"] == "true" and tp > 1
+    return tp, dpa, ep == 1 and tp > 1 and not dpa, workers
+
+
+def runs(cat) -> tuple[list[dict], dict[str, int]]:
+    """Every disaggregated run without speculation, priced; and the count of each drop."""
+    out, dropped = [], defaultdict(int)
+    with DATA.open() as f:
+        rows = [r for r in csv.DictReader(f) if r["disagg"] == "true"]
+    for r in rows:
+        if r["spec_method"] != "none":
+            continue
+        s = split(r)
+        if s is None:
+            dropped["no known decode split"] += 1
+            continue
+        tp, dpa, tpx, workers = s
+        isl, osl, conc = int(r["isl"]), int(r["osl"]), float(r["conc"])
+        tpot, ttft = float(r["median_tpot"]), float(r["median_ttft"])
+        decoding = LENGTH_SHARE * osl * tpot
+        running = conc / workers * decoding / (ttft + decoding)
+        out_tput = float(r["output_tput_per_gpu"] or 0)
+        produced = out_tput * int(r["num_decode_gpu"]) * tpot / workers
+        if produced < QUEUED * running:
+            dropped["queued (throughput × TPOT < 70 % of the batch)"] += 1
+            continue
+        m = StepMeasurement(
+            id=r["run"],
+            gpu=r["hardware"],
+            model="deepseek-r1",
+            precision=r["precision"],
+            tp=tp,
+            dp_attention=dpa,
+            tp_experts=tpx,
+            running=running,
+            context=LENGTH_SHARE * (isl + osl / 2),
+            tpot_ms=tpot * 1e3,
+            source=r["run"],
+        )
+        try:
+            t = predict_step_ms(m, cat)
+        except ServingError as e:
+            dropped[f"out of reach ({str(e).split(':')[0]})"] += 1
+            continue
+        per_gpu = running / tp  # per DP rank, or per GPU of a TP worker
+        out.append(dict(r=r, m=m, twin=t, err=t / m.tpot_ms - 1, per_gpu=per_gpu))
+    return out, dict(dropped)
+
+
+def main(argv: list[str]) -> int:
+    cat = load_catalog()
+    priced, dropped = runs(cat)
+    if "--runs" in argv:
+        print("| run | framework | split | running (/GPU) | context | measured | twin | error |")
+        print("|---|---|---|---:|---:|---:|---:|---:|")
+        for p in sorted(priced, key=lambda p: (p["m"].gpu, p["m"].precision, p["per_gpu"])):
+            r, m = p["r"], p["m"]
+            print(
+                f"| {m.gpu} {m.precision} {r['isl']}/{r['osl']} c{r['conc']} "
+                f"| {r['framework']} | {m.parallelism.label(True)} "
+                f"| {m.running:,.1f} ({p['per_gpu']:,.1f}) | {m.context:,.0f} "
+                f"| {m.tpot_ms:.2f} ms | {p['twin']:.2f} ms | {p['err']:+.0%} |"
+            )
+        print()
+
+    def line(label, sel):
+        if not sel:
+            return
+        errs = [p["err"] for p in sel]
+        print(
+            f"| {label} | {len(sel)} | {median(errs):+.0%} | {median(abs(e) for e in errs):.0%} "
+            f"| {sum(abs(e) > 0.2 for e in errs)} |"
+            + "".join(
+                f" {median(es):+.0%} ({len(es)}) |" if es else " |"
+                for es in (
+                    [p["err"] for p in sel if lo <= p["per_gpu"] < hi] for lo, hi, _ in BANDS
+                )
+            )
+        )
+
+    print(
+        "| group | runs | median error | median \\|error\\| | beyond 20 % |"
+        + "".join(f" {name} /GPU |" for *_, name in BANDS)
+    )
+    print("|---|---:|---:|---:|---:|" + "---:|" * len(BANDS))
+    groups: dict[tuple, list] = defaultdict(list)
+    for p in priced:
+        r = p["r"]
+        groups[(r["hardware"], r["precision"], r["framework"])].append(p)
+    for key in sorted(groups):
+        line(" ".join(key), groups[key])
+    for isl, osl in sorted({(int(p["r"]["isl"]), int(p["r"]["osl"])) for p in priced}):
+        line(
+            f"{isl}/{osl}",
+            [p for p in priced if (int(p["r"]["isl"]), int(p["r"]["osl"])) == (isl, osl)],
+        )
+    for name, pick in (
+        ("DP attention", lambda m: m.dp_attention),
+        ("TP attention, EP", lambda m: not m.dp_attention and not m.tp_experts),
+        ("TP attention, EP1", lambda m: m.tp_experts),
+    ):
+        line(name, [p for p in priced if pick(p["m"])])
+    for fw in sorted({p["r"]["framework"] for p in priced}):
+        line(fw, [p for p in priced if p["r"]["framework"] == fw])
+    line("all", priced)
+    print()
+    print(
+        f"{len(priced)} measured decode steps priced; left out: "
+        + (", ".join(f"{n} {why}" for why, n in sorted(dropped.items())) or "none")
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
