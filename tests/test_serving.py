@@ -260,11 +260,10 @@ KNOWN_MISSES = {
 TOLERANCE = {"fit": 0.20, "holdout": 0.35}
 
 
-def _case(m):
+def _case(m, known=KNOWN_MISSES, name="KNOWN_MISSES"):
+    """A measurement (or measured step) as a test case: a strict xfail if it is a known miss."""
     marks = (
-        [pytest.mark.xfail(strict=True, reason="known miss, see KNOWN_MISSES")]
-        if m.id in KNOWN_MISSES
-        else []
+        [pytest.mark.xfail(strict=True, reason=f"known miss, see {name}")] if m.id in known else []
     )
     return pytest.param(m, id=m.id, marks=marks)
 
@@ -381,16 +380,9 @@ KNOWN_STEP_MISSES = {
 }
 
 
-def _step_case(s):
-    marks = (
-        [pytest.mark.xfail(strict=True, reason="known miss, see KNOWN_STEP_MISSES")]
-        if s.id in KNOWN_STEP_MISSES
-        else []
-    )
-    return pytest.param(s, id=s.id, marks=marks)
-
-
-@pytest.mark.parametrize("s", [_step_case(s) for s in step_measurements()])
+@pytest.mark.parametrize(
+    "s", [_case(s, KNOWN_STEP_MISSES, "KNOWN_STEP_MISSES") for s in step_measurements()]
+)
 def test_the_model_reproduces_each_measured_decode_step(catalog, s):
     """Public runs' decode steps at a known split and batch (never fitted): twin's step at
     the same split, batch and context within 20 %."""
