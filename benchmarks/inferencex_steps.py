@@ -26,7 +26,18 @@ For each run (``data/inferencex-dsr1-runs.csv``, source in ``inferencex_runs.py`
 twin's step is ``predict_step_ms`` — the step the step table prices, ``Replica.step`` at
 that split, batch and context.
 
-    python benchmarks/inferencex_steps.py          # summaries by group and by batch
+The last table splits the steps of DP-attention workers (each GPU decodes its own
+requests over their own KV cache) at four or more requests per GPU, where every expert's
+weights are read each step, into what the step costs per GPU: a fixed part (weights,
+launches, host), a part per request (GEMM rows, dispatch and combine, host bookkeeping)
+and a part per request per 1,000 tokens of context (reading its KV cache and the
+attention math) — a least-squares fit ``t = a + b·n + c·n·ctx/1000`` (n requests per GPU)
+of the measured steps and, at the same points, of twin's. Where the measured ``c`` is
+attention-bound, ``attention TFLOP/s`` is the rate it implies (the MLA decode FLOPs of one
+request over 1,000 tokens of context, over ``c``), against the rate twin prices
+attention at (η_attn x the attention peak).
+
+    python benchmarks/inferencex_steps.py          # summaries by group, by batch, by cost
     python benchmarks/inferencex_steps.py --runs   # ... and every run's line
 """
 
@@ -38,9 +49,11 @@ from collections import defaultdict
 from pathlib import Path
 from statistics import median
 
+import numpy as np
+
 from twin.core.calibration import StepMeasurement, predict_step_ms
 from twin.core.catalog import load_catalog
-from twin.core.serving import ServingError
+from twin.core.serving import Replica, ServingError
 
 DATA = Path(__file__).with_name("data") / "inferencex-dsr1-runs.csv"
 #: InferenceX's random prompts and outputs are uniform in 80-100 % of ISL/OSL
@@ -113,6 +126,47 @@ def runs(cat) -> tuple[list[dict], dict[str, int]]:
     return out, dict(dropped)
 
 
+def costs(cat, priced: list[dict]) -> None:
+    """Fixed, per-request and per-request-per-1k-context costs of the DP-attention steps,
+    measured and twin's, by GPU and precision (one fixed part per split width: a wider
+    expert group holds fewer experts' weights per GPU)."""
+    groups: dict[tuple, list] = defaultdict(list)
+    for p in priced:
+        if p["m"].dp_attention and p["per_gpu"] >= 4:
+            groups[(p["m"].gpu, p["m"].precision)].append(p)
+    print()
+    print(
+        "| DP attention, ≥ 4 requests/GPU | runs | fixed ms, commonest split (measured / twin) "
+        "| µs per request | µs per request per 1k context | attention TFLOP/s (implied / twin) |"
+    )
+    print("|---|---:|---:|---:|---:|---:|")
+    for key in sorted(groups):
+        sel = groups[key]
+        widths = sorted({p["m"].tp for p in sel})
+        if len(sel) < len(widths) + 5 or len({round(p["m"].context) for p in sel}) < 2:
+            continue  # too few runs, or one context only: the context term is not determined
+        a = np.array(
+            [
+                [float(p["m"].tp == w) for w in widths]
+                + [p["per_gpu"], p["per_gpu"] * p["m"].context / 1e3]
+                for p in sel
+            ]
+        )
+        meas = np.linalg.lstsq(a, np.array([p["m"].tpot_ms for p in sel]), rcond=None)[0]
+        twin = np.linalg.lstsq(a, np.array([p["twin"] for p in sel]), rcond=None)[0]
+        common = max(widths, key=lambda w: sum(p["m"].tp == w for p in sel))
+        i = widths.index(common)
+        r = Replica(cat.gpu(key[0]), cat.model("deepseek-r1"), key[1], sel[0]["m"].parallelism, cat)
+        flops = r.model.layers * r.attn_flops_per_ctx * 1e3  # one request, 1k context
+        rate = (r.eff.attn or r.eff.comp) * r.attn_flops_s / 1e12
+        implied = flops / (meas[-1] * 1e-3) / 1e12 if meas[-1] > 0 else float("nan")
+        print(
+            f"| {key[0]} {key[1]} | {len(sel)} | DP{common}: {meas[i]:.1f} / {twin[i]:.1f} "
+            f"| {meas[-2] * 1e3:.0f} / {twin[-2] * 1e3:.0f} "
+            f"| {meas[-1] * 1e3:.1f} / {twin[-1] * 1e3:.1f} | {implied:,.0f} / {rate:,.0f} |"
+        )
+
+
 def main(argv: list[str]) -> int:
     cat = load_catalog()
     priced, dropped = runs(cat)
@@ -169,6 +223,7 @@ def main(argv: list[str]) -> int:
     for fw in sorted({p["r"]["framework"] for p in priced}):
         line(fw, [p for p in priced if p["r"]["framework"] == fw])
     line("all", priced)
+    costs(cat, priced)
     print()
     print(
         f"{len(priced)} measured decode steps priced; left out: "
