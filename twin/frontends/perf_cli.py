@@ -282,11 +282,9 @@ def _print_point(p: serving.OperatingPoint, gpu, model, tps_user, w: serving.Wor
     from rich.table import Table
 
     what = f"at {tps_user:g} tok/s per user" if tps_user else "at maximum throughput"
-    t = Table(
-        title=f"{_title(gpu, model, p.precision, w)}\n{what}",
-        show_header=False,
-        title_justify="left",
-    )
+    # the heading goes above the table, not in its title: a title wraps at the table's
+    # width, which splits a long GPU name's line where the terminal has room for it
+    t = Table(show_header=False)
     t.add_column(style="bold")
     t.add_column(justify="right")
     t.add_column(style="dim")
@@ -335,7 +333,10 @@ def _print_point(p: serving.OperatingPoint, gpu, model, tps_user, w: serving.Wor
     for r in rows:
         if r:
             t.add_row(*r)
-    Console().print(t)
+    console = Console(highlight=False)
+    console.print(_title(gpu, model, p.precision, w), style="italic")
+    console.print(what, style="italic")
+    console.print(t)
 
 
 def _placement_label(p: serving.OperatingPoint) -> str:
