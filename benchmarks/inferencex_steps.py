@@ -35,7 +35,8 @@ attention math) — a least-squares fit ``t = a + b·n + c·n·ctx/1000`` (n req
 of the measured steps and, at the same points, of twin's. Where the measured ``c`` is
 attention-bound, ``attention TFLOP/s`` is the rate it implies (the MLA decode FLOPs of one
 request over 1,000 tokens of context, over ``c``), against the rate twin prices
-attention at (η_attn x the attention peak).
+attention at (η_attn x the attention peak); "—" where ``c`` is below the time to read
+that KV cache at the HBM peak (the runs do not determine it).
 
     python benchmarks/inferencex_steps.py          # summaries by group, by batch, by cost
     python benchmarks/inferencex_steps.py --runs   # ... and every run's line
@@ -128,12 +129,12 @@ def runs(cat) -> tuple[list[dict], dict[str, int]]:
 
 def costs(cat, priced: list[dict]) -> None:
     """Fixed, per-request and per-request-per-1k-context costs of the DP-attention steps,
-    measured and twin's, by GPU and precision (one fixed part per split width: a wider
+    measured and twin's, by GPU, precision and framework (one fixed part per split width: a wider
     expert group holds fewer experts' weights per GPU)."""
     groups: dict[tuple, list] = defaultdict(list)
     for p in priced:
         if p["m"].dp_attention and p["per_gpu"] >= 4:
-            groups[(p["m"].gpu, p["m"].precision)].append(p)
+            groups[(p["m"].gpu, p["m"].precision, p["r"]["framework"])].append(p)
     print()
     print(
         "| DP attention, ≥ 4 requests/GPU | runs | fixed ms, commonest split (measured / twin) "
@@ -159,11 +160,13 @@ def costs(cat, priced: list[dict]) -> None:
         r = Replica(cat.gpu(key[0]), cat.model("deepseek-r1"), key[1], sel[0]["m"].parallelism, cat)
         flops = r.model.layers * r.attn_flops_per_ctx * 1e3  # one request, 1k context
         rate = (r.eff.attn or r.eff.comp) * r.attn_flops_s / 1e12
-        implied = flops / (meas[-1] * 1e-3) / 1e12 if meas[-1] > 0 else float("nan")
+        # a context term below the time to read that KV cache at the HBM peak is noise
+        kv_s = r.model.layers * r.kv_per_token_layer * 1e3 / r.hbm_bytes_s
+        implied = f"{flops / (meas[-1] * 1e-3) / 1e12:,.0f}" if meas[-1] * 1e-3 > kv_s else "—"
         print(
-            f"| {key[0]} {key[1]} | {len(sel)} | DP{common}: {meas[i]:.1f} / {twin[i]:.1f} "
+            f"| {' '.join(key)} | {len(sel)} | DP{common}: {meas[i]:.1f} / {twin[i]:.1f} "
             f"| {meas[-2] * 1e3:.0f} / {twin[-2] * 1e3:.0f} "
-            f"| {meas[-1] * 1e3:.1f} / {twin[-1] * 1e3:.1f} | {implied:,.0f} / {rate:,.0f} |"
+            f"| {meas[-1] * 1e3:.1f} / {twin[-1] * 1e3:.1f} | {implied} / {rate:,.0f} |"
         )
 
 
