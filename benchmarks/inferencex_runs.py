@@ -59,16 +59,20 @@ def envelope(rows: list[dict]) -> list[dict]:
     return out
 
 
-def own_split(r: dict) -> Parallelism:
-    """A run's decode split. Some rows name tp 1 for a multi-GPU worker (Dynamo SGLang):
-    the worker's GPUs are then its decode GPUs over its workers."""
+def decode_split(r: dict) -> tuple[Parallelism, int, bool]:
+    """A run's decode split, its decode workers, and whether the row pins that split down.
+    Some rows name tp 1 for a multi-GPU worker (Dynamo SGLang): the worker's GPUs are then
+    its decode GPUs over its workers. A row naming no decode workers, or whose decode GPUs
+    are not tp x workers, gives a split but does not pin it."""
     tp, ep = int(r["decode_tp"]), int(r["decode_ep"])
-    workers = max(1, int(r["decode_workers"] or 0))
+    workers = int(r["decode_workers"] or 0)
+    gpus = int(r["num_decode_gpu"])
     if tp == 1 and r["disagg"] == "true":
-        tp = max(1, int(r["num_decode_gpu"]) // workers)
+        tp = max(1, gpus // max(1, workers))
         ep = tp
-    dpa = r["decode_dpa"] == "true"
-    return Parallelism(tp, dp_attention=dpa and tp > 1, tp_experts=ep == 1 and tp > 1 and not dpa)
+    dpa = r["decode_dpa"] == "true" and tp > 1
+    par = Parallelism(tp, dp_attention=dpa, tp_experts=ep == 1 and tp > 1 and not dpa)
+    return par, workers, workers > 0 and tp * workers == gpus
 
 
 def own(cat, model, accept, groups) -> list:
@@ -80,7 +84,7 @@ def own(cat, model, accept, groups) -> list:
         gpu = cat.gpu(gpu_id)
         w = Workload(isl, osl, mtp_acceptance=accept)
         for r in groups[key]:
-            base = own_split(r)
+            base, _, _ = decode_split(r)
             disagg = r["disagg"] == "true"
             ck = (key, base, disagg)
             if ck not in cache:

@@ -9,7 +9,7 @@ precision, framework and length InferenceX ran. None of these runs is fitted.
 
 For each run (``data/inferencex-dsr1-runs.csv``, source in ``inferencex_runs.py``):
 
-* split: the decode worker's TP, DP attention and expert parallelism (``own_split``: a
+* split: the decode worker's TP, DP attention and expert parallelism (``decode_split``: a
   Dynamo-SGLang row naming TP1 for a multi-GPU worker takes its decode GPUs over its
   workers); a row that names no decode workers (``decode_workers`` 0, TP = every decode
   GPU) or whose decode GPUs are not TP x workers has no known split and is left out;
@@ -47,16 +47,15 @@ from __future__ import annotations
 import csv
 import sys
 from collections import defaultdict
-from pathlib import Path
 from statistics import median
 
 import numpy as np
+from inferencex_runs import DATA, decode_split  # this folder's: the runs and their splits
 
 from twin.core.calibration import StepMeasurement, predict_step_ms
 from twin.core.catalog import load_catalog
 from twin.core.serving import Replica, ServingError
 
-DATA = Path(__file__).with_name("data") / "inferencex-dsr1-runs.csv"
 #: InferenceX's random prompts and outputs are uniform in 80-100 % of ISL/OSL
 LENGTH_SHARE = 0.9
 #: below this share of the Little's-law batch the throughput does not account for the
@@ -64,22 +63,6 @@ LENGTH_SHARE = 0.9
 QUEUED = 0.7
 #: batch per GPU (per DP rank under DP attention, else per worker / TP) bands for the trend
 BANDS = ((0, 4, "< 4"), (4, 16, "4–16"), (16, 64, "16–64"), (64, 1e9, "≥ 64"))
-
-
-def split(r: dict) -> tuple[int, bool, bool, int] | None:
-    """(tp, dp_attention, tp_experts, workers) of a run's decode workers, or None."""
-    tp, ep = int(r["decode_tp"]), int(r["decode_ep"])
-    workers = int(r["decode_workers"] or 0)
-    gpus = int(r["num_decode_gpu"])
-    if workers <= 0:
-        return None
-    if tp == 1:  # Dynamo SGLang names TP1 for a multi-GPU worker
-        tp = gpus // workers
-        ep = tp
-    if tp * workers != gpus:
-        return None
-    dpa = r["decode_dpa"] == "true" and tp > 1
-    return tp, dpa, ep == 1 and tp > 1 and not dpa, workers
 
 
 def runs(cat) -> tuple[list[dict], dict[str, int]]:
@@ -90,11 +73,11 @@ def runs(cat) -> tuple[list[dict], dict[str, int]]:
     for r in rows:
         if r["spec_method"] != "none":
             continue
-        s = split(r)
-        if s is None:
+        par, workers, known = decode_split(r)
+        if not known:
             dropped["no known decode split"] += 1
             continue
-        tp, dpa, tpx, workers = s
+        tp, dpa, tpx = par.tp, par.dp_attention, par.tp_experts
         isl, osl, conc = int(r["isl"]), int(r["osl"]), float(r["conc"])
         tpot, ttft = float(r["median_tpot"]), float(r["median_ttft"])
         decoding = LENGTH_SHARE * osl * tpot

@@ -189,10 +189,10 @@ def _split_problem(m: dict) -> str | None:
     return None
 
 
-def _kv_cache_problem(m: dict) -> str | None:
-    """What is wrong with a measurement's ``kv_cache:`` (None: nothing, or none given)."""
+def _kv_cache_problem(m: dict, kinds) -> str | None:
+    """What is wrong with a measurement's ``kv_cache:`` (None: nothing, or none given);
+    ``kinds``: the catalog's KV-cache precisions (``kv_bytes``)."""
     kv = m.get("kv_cache")
-    kinds = load_catalog().constants["kv_bytes"]
     if kv is None or (isinstance(kv, str) and kv in kinds):
         return None
     return f"{m.get('id')}: kv_cache must be one of {', '.join(kinds)}, not {kv!r}"
@@ -209,11 +209,12 @@ def _ifb_problem(m: dict) -> str | None:
 def measurements(path: Path = MEASUREMENTS_FILE) -> list[Measurement]:
     doc = load_file(path)
     problems = []
+    kinds = load_catalog().constants["kv_bytes"]
     for i, m in enumerate(doc["measurements"]):
         for key, msg in (
             ("parallelism", _split_problem(m)),
             ("inflight_batching", _ifb_problem(m)),
-            ("kv_cache", _kv_cache_problem(m)),
+            ("kv_cache", _kv_cache_problem(m, kinds)),
         ):
             if msg:
                 line = m.line_of(key) if hasattr(m, "line_of") else 0
