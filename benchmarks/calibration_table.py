@@ -1,6 +1,7 @@
 """Print the README's calibration table: twin against each public measurement, then the
 error by role and by regime (max throughput, < 40, 40–90, > 90 tok/s per user), then
-twin's decode step against the measured steps of public runs (same split and batch).
+twin's decode step against the measured steps of public runs (same split and batch), then
+twin's prefill rate against measured prefill pools (same split and prompt length).
 
     python benchmarks/calibration_table.py
 """
@@ -11,8 +12,10 @@ from statistics import median
 from twin.core.calibration import (
     measurements,
     predict,
+    predict_prefill_rate,
     predict_step_ms,
     predicted_value,
+    prefill_measurements,
     step_measurements,
 )
 from twin.core.catalog import load_catalog
@@ -68,6 +71,7 @@ def main() -> None:
         print(f"| {r} | " + " | ".join(cells) + " |")
     plain(priced)
     steps()
+    prefill()
 
 
 def plain(priced: list) -> None:
@@ -118,6 +122,33 @@ def steps() -> None:
     if errs:
         print()
         print(f"{len(errs)} decode steps: median |error| {median(errs):.0%}, worst {max(errs):.0%}")
+
+
+def prefill() -> None:
+    """Measured prefill pools against twin's prefill rate at the same split and length."""
+    cat = load_catalog()
+    print()
+    print("| measured prefill pool | role | measured prompt tok/s/GPU | twin | error |")
+    print("|---|---|---:|---:|---:|")
+    errs: dict[str, list[float]] = {}
+    for p in prefill_measurements():
+        t = predict_prefill_rate(p, cat)
+        err = t / p.tok_s_per_gpu - 1
+        errs.setdefault(p.role, []).append(abs(err))
+        print(
+            f"| {p.label} ({p.saturation}) | {p.role} | {p.tok_s_per_gpu:,.0f} | {t:,.0f} "
+            f"| {err:+.1%} |"
+        )
+    every = [x for xs in errs.values() for x in xs]
+    if every:
+        by_role = ", ".join(
+            f"{role} {len(xs)}: median {median(xs):.0%}" for role, xs in sorted(errs.items())
+        )
+        print()
+        print(
+            f"{len(every)} prefill pools: median |error| {median(every):.0%} ({by_role}), "
+            f"{sum(x > 0.2 for x in every)} beyond 20 %, worst {max(every):.0%}"
+        )
 
 
 if __name__ == "__main__":

@@ -5,7 +5,9 @@
     python benchmarks/fit_efficiency.py --write    # and update the catalog in place
     python benchmarks/fit_efficiency.py --evals 150 cdna4  # a shorter search
 
-Only ``role: fit`` points are used; ``role: holdout`` points are never seen here (the
+Only ``role: fit`` points are used (the frontier measurements, and the measured prefill
+pools, ``prefill:``, each priced at its own split and prompt length by
+``predict_prefill_rate``: one log-error term each, like any other point); ``role: holdout`` points are never seen here (the
 tests check them at a looser tolerance). The factors describe a *software stack on an
 architecture*, not a SKU: GPUs that run the same stack share one set, fitted jointly over
 all their points (``STACKS``: B200, B300, GB200 and GB300 are one Blackwell CUDA stack; H100 and
@@ -27,7 +29,16 @@ import dataclasses
 import math
 import sys
 
-from twin.core.calibration import FACTORS, at_bound, measurements, predict, predicted_value
+from twin.core.calibration import (
+    FACTORS,
+    PrefillMeasurement,
+    at_bound,
+    measurements,
+    predict,
+    predict_prefill_rate,
+    predicted_value,
+    prefill_measurements,
+)
 from twin.core.catalog import Efficiency, load_catalog
 from twin.core.serving import ServingError
 
@@ -67,6 +78,9 @@ def _errors(points, cat, eff: Efficiency) -> list[float]:
     for m in points:
         g = dataclasses.replace(cat.gpu(m.gpu), efficiency=eff, efficiency_overrides={})
         try:
+            if isinstance(m, PrefillMeasurement):  # a measured prefill pool
+                errs.append(math.log(predict_prefill_rate(m, cat, g) / m.tok_s_per_gpu))
+                continue
             errs.append(math.log(predicted_value(m, predict(m, cat, g)) / m.value))
         except ServingError:  # the point is out of reach: a large but finite miss
             errs.append(-2.5)
@@ -194,7 +208,7 @@ def main(argv):
         argv = argv[:i] + argv[i + 2 :]
     argv = [a for a in argv if a != "--write"]
     cat = load_catalog()
-    pts = [m for m in measurements() if m.role == "fit"]
+    pts = [m for m in (*measurements(), *prefill_measurements()) if m.role == "fit"]
     order = [s for s in STACKS if not argv or s in argv]
     fitted: dict[str, Efficiency] = {}
     lines: dict[str, str] = {}
@@ -252,7 +266,8 @@ def main(argv):
         if bound:
             print(f"    WARNING: at a bound: {', '.join(bound)} (physics missing there)")
         for m, err in zip(mine, _errors(mine, cat, e), strict=True):
-            print(f"      {m.id:52} {m.value:9.0f} {math.exp(err) - 1:+7.1%}")
+            value = m.tok_s_per_gpu if isinstance(m, PrefillMeasurement) else m.value
+            print(f"      {m.id:52} {value:9.0f} {math.exp(err) - 1:+7.1%}")
     if write:
         write_catalog(lines)
 

@@ -59,20 +59,26 @@ def envelope(rows: list[dict]) -> list[dict]:
     return out
 
 
-def decode_split(r: dict) -> tuple[Parallelism, int, bool]:
-    """A run's decode split, its decode workers, and whether the row pins that split down.
-    Some rows name tp 1 for a multi-GPU worker (Dynamo SGLang): the worker's GPUs are then
-    its decode GPUs over its workers. A row naming no decode workers, or whose decode GPUs
-    are not tp x workers, gives a split but does not pin it."""
-    tp, ep = int(r["decode_tp"]), int(r["decode_ep"])
-    workers = int(r["decode_workers"] or 0)
-    gpus = int(r["num_decode_gpu"])
+def run_split(r: dict, side: str = "decode") -> tuple[Parallelism, int, bool]:
+    """A run's decode (or, with ``side="prefill"``, prefill) split, that side's workers,
+    and whether the row pins that split down. Some rows name tp 1 for a multi-GPU worker
+    (Dynamo SGLang, MoRI SGLang): the worker's GPUs are then the side's GPUs over its
+    workers. A row naming no workers for the side, or whose GPUs are not tp x workers,
+    gives a split but does not pin it."""
+    tp, ep = int(r[f"{side}_tp"]), int(r[f"{side}_ep"])
+    workers = int(r[f"{side}_workers"] or 0)
+    gpus = int(r[f"num_{side}_gpu"])
     if tp == 1 and r["disagg"] == "true":
         tp = max(1, gpus // max(1, workers))
         ep = tp
-    dpa = r["decode_dpa"] == "true" and tp > 1
+    dpa = r[f"{side}_dpa"] == "true" and tp > 1
     par = Parallelism(tp, dp_attention=dpa, tp_experts=ep == 1 and tp > 1 and not dpa)
     return par, workers, workers > 0 and tp * workers == gpus
+
+
+def decode_split(r: dict) -> tuple[Parallelism, int, bool]:
+    """A run's decode split (``run_split``'s decode side)."""
+    return run_split(r, "decode")
 
 
 def own(cat, model, accept, groups) -> list:

@@ -274,6 +274,124 @@ def predict_step_ms(s: StepMeasurement, catalog: Catalog | None = None) -> float
     return float(r.step(s.running, s.context).t_s) * 1e3
 
 
+@dataclass(frozen=True)
+class PrefillMeasurement:
+    """A prefill pool's measured capacity: prompt tokens per second per GPU of workers
+    that only prefill, at a known split and prompt length (no speculation: a prefill
+    worker computes each prompt token once, whatever its decode side drafts)."""
+
+    id: str
+    gpu: str
+    model: str
+    precision: str
+    isl: int
+    tp: int
+    dp_attention: bool
+    tp_experts: bool
+    tok_s_per_gpu: float
+    framework: str  # the serving stack that ran the pool (dynamo-trt, dynamo-sglang, ...)
+    role: str  # "fit" or "holdout" (never fitted)
+    #: how the figure shows capacity: ``plateau`` (runs at several decode-to-prefill
+    #: ratios reach the same rate), ``queue`` (the rate held while prompts queued in
+    #: front of the pool) or ``reported`` (a publication's own prefill-only figure)
+    saturation: str
+    source: str
+
+    @property
+    def parallelism(self) -> serving.Parallelism:
+        return serving.Parallelism(
+            self.tp, dp_attention=self.dp_attention, tp_experts=self.tp_experts
+        )
+
+    @property
+    def label(self) -> str:
+        return (
+            f"{self.gpu} {self.model} {self.precision} {self.framework} "
+            f"{self.parallelism.label(True)} prefill, {self.isl:,}-token prompts"
+        )
+
+
+#: what a prefill measurement says, and the type of each
+_PREFILL = {
+    "id": str,
+    "gpu": str,
+    "model": str,
+    "precision": str,
+    "isl": int,
+    "tp": int,
+    "dp_attention": bool,
+    "tp_experts": bool,
+    "tok_s_per_gpu": float,
+    "framework": str,
+    "role": ("fit", "holdout"),
+    "saturation": ("plateau", "queue", "reported"),
+    "source": str,
+}
+
+
+def _prefill_problems(p, catalog: Catalog) -> list[tuple[str, str]]:
+    """What is wrong with one prefill measurement: (key, message) pairs."""
+    if not isinstance(p, dict):
+        return [("", "a prefill measurement must be a mapping of " + ", ".join(_PREFILL))]
+    name = p.get("id", "prefill measurement")
+    out = []
+    for k in p:
+        if k not in _PREFILL:
+            out.append((k, f"{name}: no key {k!r} (keys: {', '.join(_PREFILL)})"))
+    for k, want in _PREFILL.items():
+        v = p.get(k)
+        if k not in p:
+            out.append(("", f"{name}: {k} is missing"))
+        elif isinstance(want, tuple):
+            if v not in want:
+                out.append((k, f"{name}: {k} must be one of {', '.join(want)}, not {v!r}"))
+        elif want is bool:
+            if not isinstance(v, bool):
+                out.append((k, f"{name}: {k} must be true or false, not {v!r}"))
+        elif want is int:
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                out.append((k, f"{name}: {k} must be a whole number >= 1, not {v!r}"))
+        elif want is float:
+            if isinstance(v, bool) or not isinstance(v, int | float) or not v > 0:
+                out.append((k, f"{name}: {k} must be a positive number, not {v!r}"))
+        elif not isinstance(v, str) or not v:
+            out.append((k, f"{name}: {k} must be text, not {v!r}"))
+    if isinstance(p.get("gpu"), str) and p["gpu"] not in catalog.gpus:
+        out.append(("gpu", f"{name}: no GPU {p['gpu']!r} in the catalog"))
+    if isinstance(p.get("model"), str) and p["model"] not in catalog.models:
+        out.append(("model", f"{name}: no model {p['model']!r} in the catalog"))
+    return out
+
+
+def prefill_measurements(path: Path = MEASUREMENTS_FILE) -> list[PrefillMeasurement]:
+    """The measured prefill capacities (``prefill:`` in the measurements file)."""
+    doc = load_file(path)
+    catalog = load_catalog()
+    entries = doc.get("prefill") or []
+    problems = []
+    for i, p in enumerate(entries):
+        for key, msg in _prefill_problems(p, catalog):
+            line = p.line_of(key) if key and hasattr(p, "line_of") else 0
+            problems.append(Problem(str(path), line or entries.line_of(i), msg))
+    if problems:
+        raise InputError(problems)
+    return [PrefillMeasurement(**{k: p[k] for k in _PREFILL}) for p in entries]
+
+
+def predict_prefill_rate(
+    p: PrefillMeasurement, catalog: Catalog | None = None, gpu: GPU | None = None
+) -> float:
+    """The model's prompt tokens per second per GPU for a measured prefill pool: a replica
+    at the pool's split that only prefills, in full chunks (``prefill_rate_per_gpu``, the
+    rate ``twin perf`` sizes its prefill pools by); ``gpu``: the GPU with other factors
+    (the fit's)."""
+    catalog = catalog or load_catalog()
+    r = serving.Replica(
+        gpu or catalog.gpu(p.gpu), catalog.model(p.model), p.precision, p.parallelism, catalog
+    )
+    return float(serving.prefill_rate_per_gpu(r, serving.Workload(p.isl, 1024), catalog))
+
+
 def measurement_curves(
     m: Measurement, catalog: Catalog, gpu: GPU | None = None
 ) -> tuple[list, serving.Workload]:

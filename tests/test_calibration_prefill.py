@@ -1,0 +1,125 @@
+"""Measured prefill pools (``prefill:`` in the measurements file): they load, each is
+priced at its own split and prompt length, and a bad entry is a one-line error."""
+
+import pytest
+from test_serving import TOLERANCE, _case  # the frontier's tolerances and known-miss helper
+
+from twin.core.calibration import (
+    measurements,
+    predict_prefill_rate,
+    prefill_measurements,
+)
+from twin.core.errors import InputError
+
+#: Measured prefill pools twin misses (beyond 20 % fitted, 35 % held out), with the error
+#: at the time of writing. Strict, as KNOWN_MISSES: a fix that brings one within tolerance
+#: fails here until it is taken off. twin's prefill is 1.5-7x faster than the measured
+#: pools on fp8 and at 1k prompts, within 20 % on Blackwell fp4 at 8k; on MI355X at 8k it
+#: is slower than measured.
+KNOWN_PREFILL_MISSES = {
+    "inferencex-prefill-b200-fp8-1k-dynamo-sglang-dp8-ep8",  # +581%
+    "inferencex-prefill-b200-fp8-8k-dynamo-sglang-dp8-ep8",  # +224%
+    "inferencex-prefill-b200-fp8-8k-dynamo-sglang-tp8-ep8",  # +250%
+    "inferencex-prefill-b200-fp8-8k-dynamo-trt-dp8-ep8",  # +162%
+    "inferencex-prefill-b300-fp4-1k-dynamo-trt-dp2-ep2",  # +71% (holdout)
+    "inferencex-prefill-b300-fp8-1k-dynamo-trt-dp4-ep4",  # +148% (holdout)
+    "inferencex-prefill-b300-fp8-8k-dynamo-trt-dp4-ep4",  # +110% (holdout)
+    "inferencex-prefill-gb200-fp4-1k-dynamo-sglang-dp4-ep4",  # +174%
+    "inferencex-prefill-gb200-fp8-1k-dynamo-trt-dp8-ep8",  # +181%
+    "inferencex-prefill-gb200-fp8-8k-dynamo-sglang-dp8-ep8",  # +62%
+    "inferencex-prefill-gb200-fp8-8k-dynamo-trt-dp8-ep8",  # +135%
+    "inferencex-prefill-gb300-fp4-1k-dynamo-sglang-dp4-ep4",  # +177% (holdout)
+    "inferencex-prefill-gb300-fp4-1k-dynamo-trt-dp2-ep2",  # +50% (holdout)
+    "inferencex-prefill-gb300-fp8-1k-dynamo-sglang-dp8-ep8",  # +132% (holdout)
+    "inferencex-prefill-gb300-fp8-8k-dynamo-trt-dp4-ep4",  # +92% (holdout)
+    "inferencex-prefill-h100-fp8-8k-dynamo-trt-dp16-ep16",  # +263% (holdout)
+    "inferencex-prefill-h200-fp8-1k-dynamo-trt-dp8-ep8",  # +242%
+    "inferencex-prefill-h200-fp8-8k-dynamo-trt-dp8-ep8",  # +283%
+    "inferencex-prefill-h200-fp8-8k-dynamo-trt-tp8-ep8",  # +158%
+    "inferencex-prefill-mi355x-fp4-1k-mori-sglang-tp8-ep8",  # +251%
+    "inferencex-prefill-mi355x-fp4-8k-mori-sglang-tp4-ep1",  # -32%
+    "inferencex-prefill-mi355x-fp4-8k-mori-sglang-tp8-ep1",  # -36%
+    "inferencex-prefill-mi355x-fp4-8k-mori-sglang-tp8-ep8",  # -22%
+    "inferencex-prefill-mi355x-fp8-1k-mori-sglang-dp8-ep8",  # +348%
+    "inferencex-prefill-mi355x-fp8-1k-mori-sglang-tp8-ep1",  # +57%
+    "inferencex-prefill-mi355x-fp8-8k-mori-sglang-tp8-ep1",  # -20%
+}
+
+
+@pytest.mark.parametrize(
+    "p", [_case(p, KNOWN_PREFILL_MISSES, "KNOWN_PREFILL_MISSES") for p in prefill_measurements()]
+)
+def test_the_model_reproduces_each_measured_prefill_pool(catalog, p):
+    """Fitted pools within 20 %, held-out pools within 35 %, at the pool's own split."""
+    t = predict_prefill_rate(p, catalog)
+    assert abs(t / p.tok_s_per_gpu - 1) <= TOLERANCE[p.role], (
+        f"{p.label}: model {t:,.0f} vs measured {p.tok_s_per_gpu:,.0f} prompt tok/s/GPU"
+    )
+
+
+def test_the_prefill_points_cover_every_stack_and_hold_out_whole_gpus(catalog):
+    """Measured pools on every software stack InferenceX ran disaggregated, about a third
+    held out, and a GPU's pools either all fitted or all held out."""
+    ps = prefill_measurements()
+    assert len(ps) >= 15
+    assert {"b200", "gb200", "h200", "mi355x"} <= {p.gpu for p in ps if p.role == "fit"}
+    held = [p for p in ps if p.role == "holdout"]
+    assert 0.25 <= len(held) / len(ps) <= 0.45
+    for gpu in {p.gpu for p in ps}:
+        assert len({p.role for p in ps if p.gpu == gpu}) == 1, gpu
+    assert not {p.id for p in ps} & {m.id for m in measurements()}  # ids name one point
+
+
+def test_a_pools_split_and_prompt_length_change_its_price(catalog):
+    """The point is priced at its own split and length, not at twin's best pool: the same
+    GPU prefills fewer tokens per GPU with attention split by TP than with DP attention,
+    and fewer per GPU on 8k prompts than on 1k (attention grows with the prompt)."""
+    ps = {p.id: p for p in prefill_measurements()}
+    tep = ps["inferencex-prefill-b200-fp8-8k-dynamo-sglang-tp8-ep8"]
+    dep = ps["inferencex-prefill-b200-fp8-8k-dynamo-sglang-dp8-ep8"]
+    assert (tep.gpu, tep.precision, tep.isl) == (dep.gpu, dep.precision, dep.isl)
+    assert predict_prefill_rate(tep, catalog) < 0.8 * predict_prefill_rate(dep, catalog)
+    short = ps["inferencex-prefill-b200-fp8-1k-dynamo-sglang-dp8-ep8"]
+    assert predict_prefill_rate(dep, catalog) < predict_prefill_rate(short, catalog)
+
+
+_GOOD = (
+    "prefill:\n  - id: x\n    gpu: b200\n    model: deepseek-r1\n    precision: fp8\n"
+    "    isl: 8192\n    tp: 8\n    dp_attention: true\n    tp_experts: false\n"
+    "    tok_s_per_gpu: 6569\n    framework: dynamo-trt\n    role: fit\n"
+    "    saturation: plateau\n    source: a run\n"
+)
+
+
+def test_a_good_prefill_entry_loads(tmp_path):
+    f = tmp_path / "m.yaml"
+    f.write_text(_GOOD, encoding="utf-8")
+    (p,) = prefill_measurements(f)
+    assert (p.gpu, p.tp, p.dp_attention, p.tok_s_per_gpu) == ("b200", 8, True, 6569)
+
+
+@pytest.mark.parametrize(
+    "old, new, line, says",
+    [
+        ("tp: 8", "tp: eight", 7, "x: tp must be a whole number >= 1, not 'eight'"),
+        ("dp_attention: true", "dp_attention: 1", 8, "x: dp_attention must be true or false"),
+        ("tok_s_per_gpu: 6569", "tok_s_per_gpu: -5", 10, "x: tok_s_per_gpu must be a positive"),
+        ("role: fit", "role: fitted", 12, "x: role must be one of fit, holdout, not 'fitted'"),
+        ("gpu: b200", "gpu: b2000", 3, "x: no GPU 'b2000' in the catalog"),
+        ("    source: a run\n", "", 2, "x: source is missing"),
+        ("role: fit", "role: fit\n    ttft: 2", 13, "x: no key 'ttft'"),
+    ],
+)
+def test_a_bad_prefill_entry_is_one_line_naming_file_and_line(tmp_path, old, new, line, says):
+    f = tmp_path / "m.yaml"
+    f.write_text(_GOOD.replace(old, new), encoding="utf-8")
+    with pytest.raises(InputError) as e:
+        prefill_measurements(f)
+    assert str(e.value).startswith(f"{f}:{line}: {says}") and "\n" not in str(e.value)
+
+
+def test_the_prefill_holdout_is_never_fitted(catalog):
+    hold = {p.id for p in prefill_measurements() if p.role == "holdout"}
+    assert len(hold) >= 5
+    for g in catalog.gpus.values():
+        assert not hold & set(g.efficiency.fitted_to), g.id
