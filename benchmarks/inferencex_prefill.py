@@ -41,7 +41,8 @@ priced by ``twin.core.calibration.predict_prefill_rate``, the function this scri
 the own split with) are the plateau groups, and, for a GPU, precision and ISL with no
 plateau group, its queue groups; split pinned down in both cases. B300, GB300 and H100
 are held out whole (their siblings on the same software stack, B200, GB200 and H200,
-carry the fit). ``--yaml`` prints those entries.
+carry the fit). ``--yaml`` prints those entries (the publications' own prefill figures,
+``saturation: reported``, follow them in the file and are not printed here).
 
     python benchmarks/inferencex_prefill.py           # groups and summary
     python benchmarks/inferencex_prefill.py --runs    # ... and each group's top runs

@@ -4,6 +4,7 @@ step would lose if each cost were free.
     python benchmarks/step_breakdown.py                  # every point, not the retired ones
     python benchmarks/step_breakdown.py mi355x h100-dsr1  # the points whose id contains any
     python benchmarks/step_breakdown.py --prefill 405b    # a prompt's chunk step instead
+    python benchmarks/step_breakdown.py --pools           # the measured prefill pools
 
 With ``--prefill`` each row is the step that carries one chunk of the point's prompt (its
 first ``min(ISL, prefill_chunk_tokens)`` tokens, at the prompt's mean causal context): on
@@ -21,6 +22,10 @@ compute, so the columns overlap where both bind and do not add up to the step:
 * ``HBM`` — weights and KV cache streamed from memory
 * ``FLOPs`` — GEMMs, attention and the softmax's exponentials
 
+With ``--pools`` each row is a measured prefill pool (``prefill:`` in the measurements)
+at its own split: the step ``predict_prefill_rate`` prices, one full chunk of prompts
+(``max(prefill_chunk_tokens, ISL)`` tokens at the prompt's mean causal context).
+
 A point missed by tens of per cent at a few requests per replica is decided by the fixed
 columns; one missed at hundreds by HBM and FLOPs.
 """
@@ -35,7 +40,9 @@ from twin.core.calibration import (
     measurement_curves,
     measurements,
     operating_point,
+    predict_prefill_rate,
     predicted_value,
+    prefill_measurements,
 )
 from twin.core.catalog import load_catalog
 from twin.core.serving import Replica, ServingError
@@ -93,8 +100,36 @@ def pick(m, cat):
     raise LookupError(f"{m.id}: no curve labelled {p.parallelism}")
 
 
+def pools(cat, argv: list[str]) -> None:
+    """Each measured prefill pool's step at its own split, and what each cost is worth."""
+    chunk_budget = float(cat.constants["prefill_chunk_tokens"])
+    print(
+        "| prefill pool | measured tok/s/GPU | twin | error | prompt tokens | step ms | "
+        + " | ".join(name for name, _, _ in COSTS)
+        + " |"
+    )
+    print("|---|---:|---:|---:|---:|---:|" + "---:|" * len(COSTS))
+    for pm in prefill_measurements():
+        if argv and not any(a in pm.id for a in argv):
+            continue
+        r = Replica(cat.gpu(pm.gpu), cat.model(pm.model), pm.precision, pm.parallelism, cat)
+        chunk = max(chunk_budget, float(pm.isl))  # as prefill_rate_per_gpu runs it
+        args = (0.0, 0.0, chunk, pm.isl / 2)
+        t = predict_prefill_rate(pm, cat)
+        cells = freed(r, *args)
+        print(
+            f"| {pm.id} | {pm.tok_s_per_gpu:,.0f} | {t:,.0f} | {t / pm.tok_s_per_gpu - 1:+.0%} "
+            f"| {chunk:,.0f} | {step_ms(r, *args):.1f} | "
+            + " | ".join(f"{cells[name]:.1f}" for name, _, _ in COSTS)
+            + " |"
+        )
+
+
 def main(argv: list[str]) -> None:
     cat = load_catalog()
+    if "--pools" in argv:
+        pools(cat, [a for a in argv if a != "--pools"])
+        return
     prefill = "--prefill" in argv
     argv = [a for a in argv if a != "--prefill"]
     chunk_budget = float(cat.constants["prefill_chunk_tokens"])

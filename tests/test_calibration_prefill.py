@@ -43,6 +43,15 @@ KNOWN_PREFILL_MISSES = {
     "inferencex-prefill-mi355x-fp8-1k-mori-sglang-dp8-ep8",  # +348%
     "inferencex-prefill-mi355x-fp8-1k-mori-sglang-tp8-ep1",  # +57%
     "inferencex-prefill-mi355x-fp8-8k-mori-sglang-tp8-ep1",  # -20%
+    # publications' own prefill figures (held out): twin's 4-node H100 EP32 prefill, its
+    # all-to-all over the scale-out fabric, is 2.5x slower than LMSYS measured with
+    # two-batch overlap; its 2-GPU Blackwell fp4 instances faster than SGLang and vLLM
+    "lmsys-prefill-h100-fp8-1k-sglang-dp32-ep32",  # -60% (holdout)
+    "lmsys-prefill-h100-fp8-2k-sglang-dp32-ep32",  # -58% (holdout)
+    "lmsys-prefill-h100-fp8-4k-sglang-dp32-ep32",  # -55% (holdout)
+    "vllm-prefill-gb300-fp4-2k-vllm-dp2-ep2",  # +70% (holdout)
+    "lmsys-prefill-gb200-fp4-2k-sglang-dp2-ep2",  # +46% (holdout)
+    "vllm-prefill-gb200-fp4-2k-vllm-dp2-ep2",  # +46% (holdout)
 }
 
 
@@ -58,15 +67,20 @@ def test_the_model_reproduces_each_measured_prefill_pool(catalog, p):
 
 
 def test_the_prefill_points_cover_every_stack_and_hold_out_whole_gpus(catalog):
-    """Measured pools on every software stack InferenceX ran disaggregated, about a third
-    held out, and a GPU's pools either all fitted or all held out."""
+    """Measured InferenceX pools on every software stack it ran disaggregated, about a
+    third held out, a GPU's pools either all fitted or all held out; the publications'
+    own figures are held out."""
     ps = prefill_measurements()
-    assert len(ps) >= 15
-    assert {"b200", "gb200", "h200", "mi355x"} <= {p.gpu for p in ps if p.role == "fit"}
-    held = [p for p in ps if p.role == "holdout"]
-    assert 0.25 <= len(held) / len(ps) <= 0.45
-    for gpu in {p.gpu for p in ps}:
-        assert len({p.role for p in ps if p.gpu == gpu}) == 1, gpu
+    ix = [p for p in ps if p.saturation != "reported"]
+    assert len(ix) >= 15
+    assert {"b200", "gb200", "h200", "mi355x"} <= {p.gpu for p in ix if p.role == "fit"}
+    held = [p for p in ix if p.role == "holdout"]
+    assert 0.25 <= len(held) / len(ix) <= 0.45
+    for gpu in {p.gpu for p in ix}:
+        assert len({p.role for p in ix if p.gpu == gpu}) == 1, gpu
+    assert all(p.role == "holdout" for p in ps if p.saturation == "reported")
+    assert len(ps) > len(ix)
+    assert len({p.id for p in ps}) == len(ps)
     assert not {p.id for p in ps} & {m.id for m in measurements()}  # ids name one point
 
 
