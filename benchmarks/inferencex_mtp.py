@@ -15,6 +15,14 @@ The runs' prompts are random tokens, sent greedy (temperature 0) with EOS ignore
 past the model's own answer the output is a forced continuation; whether the drafts accept
 more of it the longer it runs is what the 1k/1k against 1k/8k rows ask.
 
+A second table reads the tokens each step yields from the disaggregated MTP runs directly:
+there the decode workers only decode, so a run's median time per output token is one
+decode step over the tokens that step yields. twin's step (``Replica.step``, which holds
+against the no-MTP runs' steps at a median +1 %: ``inferencex_steps.py``) at the run's
+split, running batch and context, with 1, 2 or 3 drafts (the rows do not say how many),
+over the measured TPOT is the tokens per step the run implies. twin's own figure with
+InferenceX's random-prompt acceptance is 1.70, 2.09 and 2.27.
+
     python benchmarks/inferencex_mtp.py            # summary by GPU, precision and length
     python benchmarks/inferencex_mtp.py --pairs    # every pair
 """
@@ -26,9 +34,11 @@ import sys
 from collections import defaultdict
 from statistics import median
 
-from inferencex_runs import DATA, own
+from inferencex_runs import DATA, decode_split, own
+from inferencex_steps import LENGTH_SHARE, QUEUED
 
 from twin.core.catalog import load_catalog
+from twin.core.serving import Parallelism, Replica, ServingError
 
 #: what must match for two runs to be the same configuration with and without MTP
 SAME = (
@@ -61,6 +71,42 @@ def pairs(priced: list) -> list[tuple[dict, dict, float, float]]:
         for v in both.values()
         if True in v and False in v
     ]
+
+
+def implied_tokens_per_step(cat) -> dict[tuple, list[list[float]]]:
+    """Per GPU, precision and length: for each disaggregated MTP run with a known decode
+    split, twin's decode step at 1, 2 and 3 drafts over the run's median TPOT (the batch
+    and context as inferencex_steps.py takes them; runs whose throughput does not account
+    for their batch left out)."""
+    model = cat.model("deepseek-r1")
+    out: dict[tuple, list[list[float]]] = defaultdict(list)
+    with DATA.open() as f:
+        rows = [
+            r for r in csv.DictReader(f) if r["disagg"] == "true" and r["spec_method"] != "none"
+        ]
+    for r in rows:
+        par, workers, known = decode_split(r)
+        if not known:
+            continue
+        isl, osl = int(r["isl"]), int(r["osl"])
+        tpot, ttft = float(r["median_tpot"]), float(r["median_ttft"])
+        decoding = LENGTH_SHARE * osl * tpot
+        running = float(r["conc"]) / workers * decoding / (ttft + decoding)
+        produced = float(r["output_tput_per_gpu"] or 0) * int(r["num_decode_gpu"]) * tpot / workers
+        if produced < QUEUED * running:
+            continue
+        ctx = LENGTH_SHARE * (isl + osl / 2)
+        per = []
+        for d in (1, 2, 3):
+            p = Parallelism(par.tp, 1, par.dp_attention, d, par.tp_experts)
+            try:
+                rep = Replica(cat.gpu(r["hardware"]), model, r["precision"], p, cat)
+                per.append(float(rep.step(running, ctx).t_s) / tpot)
+            except ServingError:
+                per.append(float("nan"))
+        out[(r["hardware"], r["precision"], f"{isl}/{osl}")].append(per)
+        out[("all", "", f"{isl}/{osl}")].append(per)
+    return out
 
 
 def main(argv: list[str]) -> int:
@@ -135,6 +181,19 @@ def main(argv: list[str]) -> int:
             f"{isl}/{osl} all",
             [x for x in rows if (int(x[0]["isl"]), int(x[0]["osl"])) == (isl, osl)],
         )
+
+    print()
+    print(
+        "| disaggregated MTP runs | runs | tokens per step implied at 1 draft "
+        "| at 2 drafts | at 3 drafts |"
+    )
+    print("|---|---:|---:|---:|---:|")
+    for key, per in sorted(
+        implied_tokens_per_step(cat).items(), key=lambda kv: (kv[0][0] == "all", kv[0])
+    ):
+        cols = [median(x[i] for x in per if x[i] == x[i]) for i in range(3)]
+        label = " ".join(k for k in key if k)
+        print(f"| {label} | {len(per)} | " + " | ".join(f"{c:.2f}" for c in cols) + " |")
     return 0
 
 
