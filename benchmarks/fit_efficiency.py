@@ -4,6 +4,7 @@
     python benchmarks/fit_efficiency.py blackwell  # one stack
     python benchmarks/fit_efficiency.py --write    # and update the catalog in place
     python benchmarks/fit_efficiency.py --evals 150 cdna4  # a shorter search
+    python benchmarks/fit_efficiency.py --only block_fp8_prefill hopper  # one factor, rest held
 
 Only ``role: fit`` points are used (the frontier measurements, and the measured prefill
 pools, ``prefill:``, each priced at its own split and prompt length by
@@ -33,6 +34,7 @@ from twin.core.calibration import (
     FACTORS,
     PrefillMeasurement,
     at_bound,
+    fastest_stack_pools,
     measurements,
     predict,
     predict_prefill_rate,
@@ -63,7 +65,16 @@ PULL = {"cdna4": "cdna3"}
 #: compute-bound offline run and fabric-bound two-node MoE runs, none bound by HBM
 #: bandwidth; its only DeepSeek points are fp8, so the block-scaled path is the reference
 #: (DeepGEMM was written for Hopper) and cannot be told apart from the other factors
-HELD = {"hopper": {"mem", "block_fp8"}, "cdna3": {"block_fp8"}}
+#: ROCm's block-scale kernels are its tuned path (``block_fp8`` above 1), and MI355X's
+#: measured prefill pools are bound by its attention (at its floor), not by its GEMMs: the
+#: AMD stacks' prefill GEMMs run at their decode rate (``block_fp8_prefill`` held at 1)
+HELD = {
+    "hopper": {"mem", "block_fp8"},
+    "cdna3": {"block_fp8", "block_fp8_prefill"},
+    "cdna4": {"block_fp8_prefill"},
+}
+#: the value a held factor takes where it is not its typical one
+HELD_AT = {"block_fp8_prefill": 1.0}
 #: the catalog's GPUs whose factors a stack's fit writes
 WHY = {
     "blackwell": "one Blackwell CUDA stack (B200, B300, GB200, GB300), fitted jointly",
@@ -169,7 +180,13 @@ def _flow(e: Efficiency, fitted: list[str], names_fitted=("fp4_moe",)) -> str:
         f"seq_overhead_us: {e.seq_overhead_us:.1f}, fp4: {e.fp4:.3f}, "
         + ("" if "fp4_moe" not in names_fitted else f"fp4_moe: {e.fp4_moe:.3f}, ")
         + f"moe: {e.moe:.3f}, "
-        f"block_fp8: {e.block_fp8:.3f}, fitted_to: [{names}]}}"
+        f"block_fp8: {e.block_fp8:.3f}, "
+        + (
+            f"block_fp8_prefill: {e.block_fp8_prefill:.3f}, "
+            if e.block_fp8_prefill != 1.0 or "block_fp8_prefill" in names_fitted
+            else ""
+        )
+        + f"fitted_to: [{names}]}}"
     )
 
 
@@ -206,9 +223,15 @@ def main(argv):
         i = argv.index("--evals")
         evals = int(argv[i + 1])
         argv = argv[:i] + argv[i + 2 :]
+    only = None
+    if "--only" in argv:  # fit these factors alone, the others held at the catalog's values
+        i = argv.index("--only")
+        only = set(argv[i + 1].split(","))
+        argv = argv[:i] + argv[i + 2 :]
     argv = [a for a in argv if a != "--write"]
     cat = load_catalog()
-    pts = [m for m in (*measurements(), *prefill_measurements()) if m.role == "fit"]
+    pools = fastest_stack_pools(prefill_measurements())
+    pts = [m for m in (*measurements(), *pools) if m.role == "fit"]
     order = [s for s in STACKS if not argv or s in argv]
     fitted: dict[str, Efficiency] = {}
     lines: dict[str, str] = {}
@@ -235,7 +258,9 @@ def main(argv):
             prior, weight = PRIOR, PRIOR_WEIGHT * max(1.0, 8 / len(mine)) ** 2
         held = HELD.get(stack, set())
         start = dataclasses.replace(
-            current, fitted_to=(), **{n: PRIOR[n] for n in held if n in BOUNDS}
+            current,
+            fitted_to=(),
+            **{n: HELD_AT.get(n, PRIOR[n]) for n in held if n in BOUNDS},
         )
         models = {cat.model(m.model) for m in mine}
 
@@ -250,16 +275,20 @@ def main(argv):
             and (n != "fp4_moe" or any(m.precision == "fp4" and moe(m) for m in mine))
             and (n != "moe" or any(x.is_moe for x in models))
             and (
-                n != "block_fp8"
+                n not in ("block_fp8", "block_fp8_prefill")
                 or any(m.precision == "fp8" and cat.model(m.model).fp8_block_size for m in mine)
             )
         ]
+        fitted_names = names  # what the catalog line records as fitted
+        if only is not None:
+            names = [n for n in names if n in only]
+            start = dataclasses.replace(current, fitted_to=())
         print(f"{stack}: fitting {', '.join(names)} over {len(mine)} points", flush=True)
         e, lv = fit(mine, cat, start, prior, weight, names, evals)
         fitted[stack] = e
         ids = [f"{WHY[stack]}"] + [m.id for m in mine]
         for g in gpus:
-            lines[g] = _flow(e, ids, names)
+            lines[g] = _flow(e, ids, fitted_names)
         print(f"{stack}: loss {lv:.3f}")
         print("    efficiency: " + lines[gpus[0]])
         bound = [n for n in at_bound(e) if n in names]

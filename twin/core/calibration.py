@@ -58,6 +58,15 @@ FACTORS = (
     ),
     Factor("moe", 0.30, 1.00, 0.80, "MoE grouped GEMMs' weight streaming relative to dense GEMMs'"),
     Factor(
+        "block_fp8_prefill",
+        0.20,
+        1.00,
+        0.60,
+        "a prompt's GEMMs where the experts run block-scaled fp8, relative to the path's decode "
+        "rate (per-group activation quantisation, FP32 promotion, token permutation: costs a "
+        "compute-bound prefill pays in full)",
+    ),
+    Factor(
         "block_fp8",
         0.20,
         1.60,
@@ -376,6 +385,19 @@ def prefill_measurements(path: Path = MEASUREMENTS_FILE) -> list[PrefillMeasurem
     if problems:
         raise InputError(problems)
     return [PrefillMeasurement(**{k: p[k] for k in _PREFILL}) for p in entries]
+
+
+def fastest_stack_pools(pools: list[PrefillMeasurement]) -> list[PrefillMeasurement]:
+    """The pools of the stack that prefills fastest on each GPU, precision and prompt
+    length. ``twin perf`` prices the best public stack (the dashboard's envelope over every
+    framework), so a pool a slower framework ran on the same silicon (SGLang's B200 fp8
+    pools run at 0.4-0.8x TensorRT-LLM's) says how that stack does, not what the GPU can."""
+    best: dict[tuple, tuple[float, str]] = {}
+    for p in pools:
+        key = (p.gpu, p.model, p.precision, p.isl)
+        if key not in best or p.tok_s_per_gpu > best[key][0]:
+            best[key] = (p.tok_s_per_gpu, p.framework)
+    return [p for p in pools if best[(p.gpu, p.model, p.precision, p.isl)][1] == p.framework]
 
 
 def predict_prefill_rate(

@@ -60,6 +60,7 @@ _EFF_KEYS = [
     "fp4_moe",
     "moe",
     "block_fp8",
+    "block_fp8_prefill",
     "fitted_to",
 ]
 
@@ -130,6 +131,7 @@ def _read_efficiency(r: Reader, m: Any, where: str) -> Efficiency | None:
         fp4_moe=r.get(m, "fp4_moe", positive, where, default=None),
         moe=r.get(m, "moe", _fraction, where, default=1.0) or 1.0,
         block_fp8=r.get(m, "block_fp8", positive, where, default=1.0) or 1.0,
+        block_fp8_prefill=r.get(m, "block_fp8_prefill", _fraction, where, default=1.0) or 1.0,
         fitted_to=tuple(str(x) for x in fitted) if isinstance(fitted, list) else (str(fitted),),
     )
 

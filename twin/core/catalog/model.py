@@ -40,6 +40,13 @@ class Efficiency:
     #: all scale with it; above 1 where the stack's DeepSeek kernels are its tuned path
     #: (ROCm's fused-MoE and block-scale GEMMs) and its per-tensor fp8 GEMMs lag
     block_fp8: float = 1.0
+    #: a prompt's GEMMs where the experts run block-scaled fp8, relative to ``block_fp8``'s
+    #: rate: a prefill is compute-bound, so it pays in full what a memory-bound decode step
+    #: hides — the activation quantisation per 128-channel group before every GEMM, the
+    #: FP32 promotion of partial sums per 128-deep K block, the token permutation around
+    #: the experts (the fp8 recipes' MoE backends: DeepGEMM, SGLang's and TensorRT-LLM's
+    #: block-scale MoE; the NVFP4 recipes run fused MoE kernels instead)
+    block_fp8_prefill: float = 1.0
 
 
 # Used only for a GPU whose catalog entry has no fitted factors (a user's own SKU):

@@ -343,6 +343,9 @@ class Replica:
         )
         self.act_bytes = k["activation_bytes"]
         self.dispatch_bytes = dispatch_bytes(gpu, precision, par, k)
+        # a prompt's GEMMs on a recipe whose experts run block-scaled fp8 (DeepSeek's fp8)
+        block_experts = moe and precision == "fp8" and bool(model.fp8_block_size)
+        self.prefill_gemm = self.eff.block_fp8_prefill if block_experts else 1.0
         self.mem_clock_sens = k["memory_clock_sensitivity"]
         self.power_mem_weight = k["power_mem_weight"]
         self.power_gamma = k["power_gamma"]
@@ -527,8 +530,11 @@ class Replica:
                 2.0 * (self.expert_active * m.experts / m.experts_per_token) * per_expert_rows / g
             )
             # the dense layers and the experts are separate kernels, each on its roofline
-            dm, dc = dense_b / dense_mem_rate, dense_flops / par.pp / dense_rate
-            em, ec = expert_b / mem_rate, expert_flops / par.pp / lin_rate
+            # the prompt tokens' share of the GEMMs runs the recipe's prefill rate
+            pf_share = np.divide(p, T, out=np.zeros_like(T), where=T > 0)
+            slow = 1.0 + pf_share * (1.0 / self.prefill_gemm - 1.0)
+            dm, dc = dense_b / dense_mem_rate, dense_flops / par.pp / dense_rate * slow
+            em, ec = expert_b / mem_rate, expert_flops / par.pp / lin_rate * slow
             t_lin_mem, t_lin_comp = dm + em, dc + ec
             t_lin = np.maximum(dm, dc) + np.maximum(em, ec)
         else:
@@ -565,7 +571,6 @@ class Replica:
                 moved = moved * (1.0 + self.ep_imbalance)  # the hottest rank receives the most
                 # a prefill runs as two micro-batches (DeepSeek's prefill, SGLang's two-batch
                 # overlap): one's dispatch and combine move while the other's GEMMs run
-                pf_share = np.divide(p, T, out=np.zeros_like(T), where=T > 0)
                 moved = moved - pf_share * np.minimum(moved, t_lin / layers_s)
                 a2a = 2 * self.a2a_latency_s + moved
                 per_layer = a2a + (0.0 if par.dp_attention else ar)
