@@ -298,7 +298,52 @@ def main(argv: list[str]) -> int:
     for fw in sorted({g.framework for g, *_ in sat}):
         line(fw, [x for x in sat if x[0].framework == fw])
     line("all", sat)
+    pairs([(g, o) for g, o, _ in sat if o and g.pinned])
     return 0
+
+
+def pairs(priced: list[tuple[Group, float]]) -> None:
+    """Saturated pools of one GPU and framework that differ in one thing only (precision,
+    prompt length or split): the measured ratio against twin's at the same splits. A ratio
+    does not depend on how far a recipe keeps its pool from the silicon's capacity, so it
+    points at the mechanism (the fp4 path, attention's growth with the prompt, the split)."""
+    print()
+    print("| same GPU and framework (and) | differs in | measured ratio | twin ratio |")
+    print("|---|---|---:|---:|")
+    for field in ("precision", "isl", "split"):
+        # a precision's pools are built at their own splits (fp4 DeepSeek fits on fewer
+        # GPUs): fp4 against fp8 at the same length, whatever the splits
+        rest = (
+            ["isl"]
+            if field == "precision"
+            else [f for f in ("precision", "isl", "split") if f != field]
+        )
+        for i, (a, ta) in enumerate(priced):
+            for b, tb in priced[i + 1 :]:
+                if (a.gpu, a.framework) != (b.gpu, b.framework):
+                    continue
+                if any(getattr(a, f) != getattr(b, f) for f in rest):
+                    continue
+                if getattr(a, field) == getattr(b, field):
+                    continue
+                # the measured faster one on top
+                (hi, t_hi), (lo, t_lo) = sorted(
+                    ((a, ta), (b, tb)), key=lambda x: x[0].capacity, reverse=True
+                )
+                what = {
+                    "precision": f"{hi.precision} {hi.split.label(True)} / "
+                    f"{lo.precision} {lo.split.label(True)}",
+                    "isl": f"ISL {hi.isl} / {lo.isl}",
+                    "split": f"{hi.split.label(True)} / {lo.split.label(True)}",
+                }[field]
+                same = ", ".join(
+                    f"{getattr(hi, f).label(True) if f == 'split' else getattr(hi, f)}"
+                    for f in rest
+                )
+                print(
+                    f"| {hi.gpu} {hi.framework} ({same}) | {what} "
+                    f"| {hi.capacity / lo.capacity:.2f} | {t_hi / t_lo:.2f} |"
+                )
 
 
 if __name__ == "__main__":
