@@ -68,13 +68,15 @@ PULL = {"cdna4": "cdna3"}
 #: ROCm's block-scale kernels are its tuned path (``block_fp8`` above 1), and MI355X's
 #: measured prefill pools are bound by its attention (at its floor), not by its GEMMs: the
 #: AMD stacks' prefill GEMMs run at their decode rate (``block_fp8_prefill`` held at 1)
+#: CDNA3 has no measured prefill pool: its prompt attention is held at its decode rate
+#: (``attn_prefill`` unset, 0), its co-located points cannot tell the two kernels apart
 HELD = {
     "hopper": {"mem", "block_fp8"},
-    "cdna3": {"block_fp8", "block_fp8_prefill"},
+    "cdna3": {"block_fp8", "block_fp8_prefill", "attn_prefill"},
     "cdna4": {"block_fp8_prefill"},
 }
-#: the value a held factor takes where it is not its typical one
-HELD_AT = {"block_fp8_prefill": 1.0}
+#: the value a held factor takes where it is not its typical one (0: unset, as another)
+HELD_AT = {"block_fp8_prefill": 1.0, "attn_prefill": 0.0}
 #: the catalog's GPUs whose factors a stack's fit writes
 WHY = {
     "blackwell": "one Blackwell CUDA stack (B200, B300, GB200, GB300), fitted jointly",
@@ -175,7 +177,9 @@ def _flow(e: Efficiency, fitted: list[str], names_fitted=("fp4_moe",)) -> str:
     """The catalog's flow mapping for ``e``; ``fp4_moe`` only where the stack fitted it."""
     names = ", ".join(f'"{x}"' if " " in x or ":" in x or "," in x else x for x in fitted)
     return (
-        f"{{mem: {e.mem:.3f}, comp: {e.comp:.3f}, attn: {e.attn:.3f}, net: {e.net:.3f}, "
+        f"{{mem: {e.mem:.3f}, comp: {e.comp:.3f}, attn: {e.attn:.3f}, "
+        + (f"attn_prefill: {e.attn_prefill:.3f}, " if e.attn_prefill else "")
+        + f"net: {e.net:.3f}, "
         f"layer_overhead_us: {e.layer_overhead_us:.2f}, step_overhead_ms: {e.step_overhead_ms:.2f}, "
         f"seq_overhead_us: {e.seq_overhead_us:.1f}, fp4: {e.fp4:.3f}, "
         + ("" if "fp4_moe" not in names_fitted else f"fp4_moe: {e.fp4_moe:.3f}, ")
@@ -242,9 +246,13 @@ def main(argv):
         current = cat.gpu(gpus[0]).efficiency
         if current.fp4_moe is None:  # not yet told apart: the MoE path starts at the dense one
             current = dataclasses.replace(current, fp4_moe=current.fp4)
+        if not current.attn_prefill:  # not yet told apart: prompt attention starts at decode's
+            lo, hi = BOUNDS["attn_prefill"]
+            current = dataclasses.replace(current, attn_prefill=min(hi, max(lo, current.attn)))
         if parent:
             ref = fitted.get(parent) or cat.gpu(STACKS[parent][0]).efficiency
             prior = {n: getattr(ref, n) for n in BOUNDS}
+            prior["attn_prefill"] = ref.attn_prefill or ref.attn  # unset: as its decode's
             # comp is the GEMMs' share of peak at the clock each board holds under them
             # (``gemm_clock``): the child leans on the share of boost-clock peak its parent
             # reaches, not on a share of a lower clock's

@@ -15,35 +15,32 @@ from twin.core.errors import InputError
 #: at the time of writing. Strict, as KNOWN_MISSES: a fix that brings one within tolerance
 #: fails here until it is taken off. twin prefills as the fastest stack on each GPU does
 #: (``fastest_stack_pools``: TensorRT-LLM's pools on NVIDIA), so SGLang's slower pools on
-#: the same silicon miss high; MI355X's 1k pools are 1.6-4.5x faster in twin and its 8k
-#: pools 20-36 % slower (its attention sits at the factor's floor). On H100 the two
-#: sources disagree: InferenceX's two-board pool is 2.6x faster in twin, LMSYS's tuned
-#: four-board EP32 pools 55-60 % slower (both ride twin's cross-node all-to-all); the
-#: blogs' GB200/GB300 fp4 2k figures are 43-66 % faster in twin.
+#: the same silicon miss high. MI355X's 8k pools are within 14 % with its prompt attention
+#: its own kernel (``attn_prefill``, at its floor); its 1k pools stay 1.7-5x faster in twin:
+#: on the same split they run slower per prompt token than its 8k pools (fp4 TP8-EP8 2,212
+#: against 4,766; fp8 DP8-EP8 3,110 against 5,463), a cost per request no per-token rate
+#: gives. On H100 the two sources disagree: InferenceX's two-board pool is 2.6x faster in
+#: twin, LMSYS's tuned four-board EP32 pools 55-60 % slower (both ride twin's cross-node
+#: all-to-all); the blogs' GB200/GB300 fp4 2k figures are 35-58 % faster in twin.
 KNOWN_PREFILL_MISSES = {
-    "inferencex-prefill-b200-fp4-8k-dynamo-trt-dp4-ep4",  # +23%
-    "inferencex-prefill-b200-fp8-1k-dynamo-sglang-dp8-ep8",  # +148%
-    "inferencex-prefill-b200-fp8-8k-dynamo-sglang-dp8-ep8",  # +43%
-    "inferencex-prefill-b200-fp8-8k-dynamo-sglang-tp8-ep8",  # +105%
-    "inferencex-prefill-b300-fp4-1k-dynamo-trt-dp2-ep2",  # +66% (holdout)
-    "inferencex-prefill-gb200-fp4-1k-dynamo-sglang-dp4-ep4",  # +176%
-    "inferencex-prefill-gb200-fp8-8k-dynamo-sglang-dp8-ep8",  # -23%
-    "inferencex-prefill-gb300-fp4-1k-dynamo-sglang-dp4-ep4",  # +180% (holdout)
-    "inferencex-prefill-gb300-fp4-1k-dynamo-trt-dp2-ep2",  # +45% (holdout)
+    "inferencex-prefill-b200-fp8-1k-dynamo-sglang-dp8-ep8",  # +151%
+    "inferencex-prefill-b200-fp8-8k-dynamo-sglang-dp8-ep8",  # +42%
+    "inferencex-prefill-b200-fp8-8k-dynamo-sglang-tp8-ep8",  # +104%
+    "inferencex-prefill-b300-fp4-1k-dynamo-trt-dp2-ep2",  # +59% (holdout)
+    "inferencex-prefill-gb200-fp4-1k-dynamo-sglang-dp4-ep4",  # +173%
+    "inferencex-prefill-gb200-fp8-8k-dynamo-sglang-dp8-ep8",  # -24%
+    "inferencex-prefill-gb300-fp4-1k-dynamo-sglang-dp4-ep4",  # +177% (holdout)
+    "inferencex-prefill-gb300-fp4-1k-dynamo-trt-dp2-ep2",  # +39% (holdout)
     "inferencex-prefill-h100-fp8-8k-dynamo-trt-dp16-ep16",  # +159% (holdout)
-    "inferencex-prefill-mi355x-fp4-1k-mori-sglang-tp8-ep8",  # +251%
-    "inferencex-prefill-mi355x-fp4-8k-mori-sglang-tp4-ep1",  # -32%
-    "inferencex-prefill-mi355x-fp4-8k-mori-sglang-tp8-ep1",  # -36%
-    "inferencex-prefill-mi355x-fp4-8k-mori-sglang-tp8-ep8",  # -22%
-    "inferencex-prefill-mi355x-fp8-1k-mori-sglang-dp8-ep8",  # +348%
-    "inferencex-prefill-mi355x-fp8-1k-mori-sglang-tp8-ep1",  # +57%
-    "inferencex-prefill-mi355x-fp8-8k-mori-sglang-tp8-ep1",  # -20%
+    "inferencex-prefill-mi355x-fp4-1k-mori-sglang-tp8-ep8",  # +280%
+    "inferencex-prefill-mi355x-fp8-1k-mori-sglang-dp8-ep8",  # +420%
+    "inferencex-prefill-mi355x-fp8-1k-mori-sglang-tp8-ep1",  # +67%
     "lmsys-prefill-h100-fp8-1k-sglang-dp32-ep32",  # -60% (holdout)
     "lmsys-prefill-h100-fp8-2k-sglang-dp32-ep32",  # -58% (holdout)
     "lmsys-prefill-h100-fp8-4k-sglang-dp32-ep32",  # -56% (holdout)
-    "vllm-prefill-gb300-fp4-2k-vllm-dp2-ep2",  # +66% (holdout)
-    "lmsys-prefill-gb200-fp4-2k-sglang-dp2-ep2",  # +43% (holdout)
-    "vllm-prefill-gb200-fp4-2k-vllm-dp2-ep2",  # +43% (holdout)
+    "vllm-prefill-gb300-fp4-2k-vllm-dp2-ep2",  # +58% (holdout)
+    "lmsys-prefill-gb200-fp4-2k-sglang-dp2-ep2",  # +36% (holdout)
+    "vllm-prefill-gb200-fp4-2k-vllm-dp2-ep2",  # +35% (holdout)
 }
 
 

@@ -37,7 +37,23 @@ class Factor:
 FACTORS = (
     Factor("mem", 0.50, 0.92, 0.78, "achieved fraction of HBM bandwidth streaming weights and KV"),
     Factor("comp", 0.20, 0.80, 0.45, "achieved fraction of dense tensor peak in GEMMs"),
-    Factor("attn", 0.05, 0.80, 0.40, "attention kernels' fraction of their tensor peak"),
+    Factor(
+        "attn",
+        0.05,
+        0.80,
+        0.40,
+        "decode attention's fraction of its tensor peak (absorbed MLA over the latent cache: "
+        "FlashMLA, AITER's MLA decode, TensorRT-LLM's XQA; paged attention)",
+    ),
+    Factor(
+        "attn_prefill",
+        0.10,
+        0.85,
+        0.45,
+        "prompt attention's fraction of its tensor peak: causal MHA over the decompressed K/V "
+        "(FlashAttention-3 reaches 75 % of H100's BF16 peak and ~60 % of its FP8 peak forward; "
+        "cuDNN/TensorRT-LLM context FMHA, CK/AITER FMHA forward on ROCm)",
+    ),
     Factor("net", 0.30, 0.90, 0.60, "achieved fraction of link bandwidth in collectives"),
     Factor(
         "layer_overhead_us",
@@ -85,6 +101,8 @@ def at_bound(eff, margin: float = 0.02) -> list[str]:
     for f in FACTORS:
         v, span = getattr(eff, f.name), f.high - f.low
         if v is None:  # an optional factor the stack does not set
+            continue
+        if not v and f.name in ("attn", "attn_prefill"):  # unset: falls back to another
             continue
         if (v - f.low) <= margin * span or (f.high - v) <= margin * span:
             out.append(f.name)

@@ -21,7 +21,10 @@ class Efficiency:
     net: float
     step_overhead_ms: float
     seq_overhead_us: float = 0.0
-    attn: float = 0.0  # attention kernels' fraction of bf16 peak; 0 = same as comp
+    #: decode attention's fraction of its tensor peak: the new tokens' queries against the
+    #: cached KV (absorbed MLA over the latent cache: FlashMLA, AITER's MLA decode,
+    #: TensorRT-LLM's XQA; paged attention for GQA); 0 = same as comp
+    attn: float = 0.0
     fitted_to: tuple[str, ...] = ()
     #: fixed time per transformer layer outside the rooflines: kernel launches and the
     #: synchronisation gaps between them (CUDA/HIP graphs included), in µs
@@ -47,6 +50,12 @@ class Efficiency:
     #: the experts (the fp8 recipes' MoE backends: DeepGEMM, SGLang's and TensorRT-LLM's
     #: block-scale MoE; the NVFP4 recipes run fused MoE kernels instead)
     block_fp8_prefill: float = 1.0
+    #: prompt tokens' attention's fraction of its tensor peak: a different kernel from
+    #: decode's — causal MHA over the decompressed K/V of the prompt, long query tiles
+    #: against long key tiles (FlashAttention-2/3/4, cuDNN and TensorRT-LLM's context FMHA,
+    #: CK/AITER's FMHA forward on ROCm), compute-bound where decode's is bound by the cache
+    #: reads and its small query tiles; 0 = same as ``attn``
+    attn_prefill: float = 0.0
 
 
 # Used only for a GPU whose catalog entry has no fitted factors (a user's own SKU):
@@ -59,6 +68,9 @@ DEFAULT_EFFICIENCY = Efficiency(
     step_overhead_ms=3.0,
     seq_overhead_us=20.0,
     attn=0.30,
+    # prompt attention at decode's rate: the fitted stacks straddle it (Blackwell ~0.26,
+    # CDNA4 at its floor, Hopper and CDNA3 unset: their points cannot tell them apart)
+    attn_prefill=0.0,
     fitted_to=(),
     layer_overhead_us=3.0,
     fp4=0.8,
