@@ -29,7 +29,10 @@ highest prompt rate any of its runs reached:
 * ``lower bound``: neither; M is only what the pool did, not what it can do (marked
   ``≥``). twin below a lower bound is a miss; above it says nothing.
 
-Next to M: twin's ``prefill_rate_per_gpu`` (prompt tokens per second per GPU of a
+Next to M, the prompts per second one worker prefilled at it (M x the worker's GPUs / ISL):
+a cost per prompt (host, scheduling, KV hand-off) caps that rate whatever the silicon, and a
+line after the summary lists it for the saturated 1k pools. Then twin's
+``prefill_rate_per_gpu`` (prompt tokens per second per GPU of a
 replica that only prefills, in full chunks) at the run's own prefill split
 (``run_split``; "—" where the row does not pin it down: no workers named, or GPUs not
 TP x workers) and at twin's best prefill replica (``best_prefill_replica``, the split
@@ -126,6 +129,12 @@ class Group:
         if len(near) >= 2 and waited >= max(QUEUE_FACTOR * least, QUEUE_MIN_S):
             return "queue"
         return "lower bound"
+
+    @property
+    def prompts_per_s(self) -> float:
+        """Prompts per second one worker (one replica of the split) prefilled at the
+        group's highest rate."""
+        return self.capacity * self.split.gpus / self.isl
 
     @property
     def saturated(self) -> bool:
@@ -241,10 +250,10 @@ def main(argv: list[str]) -> int:
         return 0
     rows = []
     print(
-        "| group | runs | measured tok/s/GPU | kind | near (D/P ratios) | top TTFT s "
-        "| twin own split | ratio | twin best | ratio | twin's best split |"
+        "| group | runs | measured tok/s/GPU | prompts/s per worker | kind | near (D/P ratios) "
+        "| top TTFT s | twin own split | ratio | twin best | ratio | twin's best split |"
     )
-    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|")
     for g in groups():
         own, best, best_split = twin_rates(g, cat)
         near = g.near()
@@ -252,7 +261,8 @@ def main(argv: list[str]) -> int:
         top = max(near, key=prompt_rate)
         mark = "" if g.saturated else "≥ "
         print(
-            f"| {g.label} | {len(g.runs)} | {mark}{g.capacity:,.0f} | {g.kind} "
+            f"| {g.label} | {len(g.runs)} | {mark}{g.capacity:,.0f} | {mark}{g.prompts_per_s:.1f} "
+            f"| {g.kind} "
             f"| {len(near)} ({len(ratios)}) | {float(top['median_ttft']):.1f} "
             f"| {f'{own:,.0f}' if own else '—'} | {f'{own / g.capacity:.2f}' if own else '—'} "
             f"| {f'{best:,.0f}' if best else '—'} | {f'{best / g.capacity:.2f}' if best else '—'} "
@@ -302,6 +312,23 @@ def main(argv: list[str]) -> int:
     for fw in sorted({g.framework for g, *_ in sat}):
         line(fw, [x for x in sat if x[0].framework == fw])
     line("all", sat)
+    short = sorted(
+        (g.framework, g.split.gpus, g.prompts_per_s, g.gpu, g.precision)
+        for g, *_ in sat
+        if g.pinned and g.isl == 1024
+    )
+    print()
+    print(
+        "Saturated 1k pools, prompts per second per worker (a per-prompt cost shows as a "
+        "rate that does not grow with the GPU): "
+        + "; ".join(
+            f"{fw} {n}-GPU workers "
+            + ", ".join(
+                f"{gpu} {prec} {x:.0f}" for f, k, x, gpu, prec in short if (f, k) == (fw, n)
+            )
+            for fw, n in sorted({(f, k) for f, k, *_ in short})
+        )
+    )
     pairs([(g, o) for g, o, _ in sat if o and g.pinned], "--pairs" in argv)
     return 0
 
