@@ -34,7 +34,10 @@ replica that only prefills, in full chunks) at the run's own prefill split
 (``run_split``; "—" where the row does not pin it down: no workers named, or GPUs not
 TP x workers) and at twin's best prefill replica (``best_prefill_replica``, the split
 ``twin perf`` builds its prefill pool from). The summary takes the saturated groups
-(plateau and queue) only: the median ratio twin / measured by GPU, precision and ISL.
+(plateau and queue) only: the median ratio twin / measured by GPU, precision and ISL. Then
+pairs of saturated pools that differ in one thing (precision, prompt length, split or GPU):
+a ratio between two pools does not depend on how far a recipe keeps its pools below the
+silicon's capacity, so twin's ratio against the measured one tests the mechanism alone.
 
 The catalog's prefill points (``prefill:`` in ``twin/core/catalog/measurements.yaml``,
 priced by ``twin.core.calibration.predict_prefill_rate``, the function this script prices
@@ -46,6 +49,7 @@ carry the fit). ``--yaml`` prints those entries (the publications' own prefill f
 
     python benchmarks/inferencex_prefill.py           # groups and summary
     python benchmarks/inferencex_prefill.py --runs    # ... and each group's top runs
+    python benchmarks/inferencex_prefill.py --pairs   # ... and every pair of pools
     python benchmarks/inferencex_prefill.py --yaml    # the catalog's prefill entries
 """
 
@@ -298,30 +302,37 @@ def main(argv: list[str]) -> int:
     for fw in sorted({g.framework for g, *_ in sat}):
         line(fw, [x for x in sat if x[0].framework == fw])
     line("all", sat)
-    pairs([(g, o) for g, o, _ in sat if o and g.pinned])
+    pairs([(g, o) for g, o, _ in sat if o and g.pinned], "--pairs" in argv)
     return 0
 
 
-def pairs(priced: list[tuple[Group, float]]) -> None:
-    """Saturated pools of one GPU and framework that differ in one thing only (precision,
-    prompt length or split): the measured ratio against twin's at the same splits. A ratio
-    does not depend on how far a recipe keeps its pool from the silicon's capacity, so it
-    points at the mechanism (the fp4 path, attention's growth with the prompt, the split)."""
+def pairs(priced: list[tuple[Group, float]], every: bool) -> None:
+    """Saturated pools that differ in one thing only: precision (same GPU, framework and
+    length, each at its own split: fp4 DeepSeek fits on fewer GPUs), prompt length or split
+    (same GPU, framework and the rest), or GPU (same framework, precision and length, each
+    at its own split: B300 against B200, GB300 against GB200). The measured ratio against
+    twin's at the same splits. A ratio does not depend on how far a recipe keeps its pool
+    from the silicon's capacity, so it points at the mechanism (the fp4 path, attention's
+    growth with the prompt, the split, what a newer GPU's peak buys). ``every``: each pair;
+    else a line per kind: the pairs, and the median factor by which twin's ratio misses the
+    measured one (1.00: twin's ratios are the measured ones)."""
+    same_as = {
+        "precision": ("gpu", "framework", "isl"),
+        "isl": ("gpu", "framework", "precision", "split"),
+        "split": ("gpu", "framework", "precision", "isl"),
+        "gpu": ("framework", "precision", "isl"),
+    }
     print()
-    print("| same GPU and framework (and) | differs in | measured ratio | twin ratio |")
-    print("|---|---|---:|---:|")
-    for field in ("precision", "isl", "split"):
-        # a precision's pools are built at their own splits (fp4 DeepSeek fits on fewer
-        # GPUs): fp4 against fp8 at the same length, whatever the splits
-        rest = (
-            ["isl"]
-            if field == "precision"
-            else [f for f in ("precision", "isl", "split") if f != field]
-        )
+    if every:
+        print("| pools alike in | differ in | measured ratio | twin ratio |")
+        print("|---|---|---:|---:|")
+    else:
+        print("| pools that differ in | pairs | twin's ratio / measured, median | within 20 % |")
+        print("|---|---:|---:|---:|")
+    for field, rest in same_as.items():
+        misses = []
         for i, (a, ta) in enumerate(priced):
             for b, tb in priced[i + 1 :]:
-                if (a.gpu, a.framework) != (b.gpu, b.framework):
-                    continue
                 if any(getattr(a, f) != getattr(b, f) for f in rest):
                     continue
                 if getattr(a, field) == getattr(b, field):
@@ -330,20 +341,34 @@ def pairs(priced: list[tuple[Group, float]]) -> None:
                 (hi, t_hi), (lo, t_lo) = sorted(
                     ((a, ta), (b, tb)), key=lambda x: x[0].capacity, reverse=True
                 )
-                what = {
-                    "precision": f"{hi.precision} {hi.split.label(True)} / "
-                    f"{lo.precision} {lo.split.label(True)}",
-                    "isl": f"ISL {hi.isl} / {lo.isl}",
-                    "split": f"{hi.split.label(True)} / {lo.split.label(True)}",
-                }[field]
-                same = ", ".join(
-                    f"{getattr(hi, f).label(True) if f == 'split' else getattr(hi, f)}"
+
+                misses.append((t_hi / t_lo) / (hi.capacity / lo.capacity))
+                if not every:
+                    continue
+
+                def side(g: Group, field: str = field) -> str:
+                    own = g.split.label(True)
+                    return {
+                        "precision": f"{g.precision} {own}",
+                        "isl": f"ISL {g.isl}",
+                        "split": own,
+                        "gpu": f"{g.gpu} {own}",
+                    }[field]
+
+                same = " ".join(
+                    getattr(hi, f).label(True) if f == "split" else str(getattr(hi, f))
                     for f in rest
                 )
                 print(
-                    f"| {hi.gpu} {hi.framework} ({same}) | {what} "
+                    f"| {same} | {side(hi)} / {side(lo)} "
                     f"| {hi.capacity / lo.capacity:.2f} | {t_hi / t_lo:.2f} |"
                 )
+        if misses and not every:
+            far = [max(x, 1 / x) for x in misses]
+            print(
+                f"| {field} | {len(misses)} | {median(misses):.2f} "
+                f"| {sum(f <= 1.2 for f in far)} of {len(far)} |"
+            )
 
 
 if __name__ == "__main__":
