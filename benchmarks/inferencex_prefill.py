@@ -29,12 +29,18 @@ highest prompt rate any of its runs reached:
 * ``lower bound``: neither; M is only what the pool did, not what it can do (marked
   ``≥``). twin below a lower bound is a miss; above it says nothing.
 
-Next to M: twin's ``prefill_rate_per_gpu`` (prompt tokens per second per GPU of a
+Next to M, the prompts per second one worker prefilled at it (M x the worker's GPUs / ISL):
+a cost per prompt (host, scheduling, KV hand-off) caps that rate whatever the silicon, and a
+line after the summary lists it for the saturated 1k pools. Then twin's
+``prefill_rate_per_gpu`` (prompt tokens per second per GPU of a
 replica that only prefills, in full chunks) at the run's own prefill split
 (``run_split``; "—" where the row does not pin it down: no workers named, or GPUs not
 TP x workers) and at twin's best prefill replica (``best_prefill_replica``, the split
 ``twin perf`` builds its prefill pool from). The summary takes the saturated groups
-(plateau and queue) only: the median ratio twin / measured by GPU, precision and ISL.
+(plateau and queue) only: the median ratio twin / measured by GPU, precision and ISL. Then
+pairs of saturated pools that differ in one thing (precision, prompt length, split or GPU):
+a ratio between two pools does not depend on how far a recipe keeps its pools below the
+silicon's capacity, so twin's ratio against the measured one tests the mechanism alone.
 
 The catalog's prefill points (``prefill:`` in ``twin/core/catalog/measurements.yaml``,
 priced by ``twin.core.calibration.predict_prefill_rate``, the function this script prices
@@ -46,6 +52,7 @@ carry the fit). ``--yaml`` prints those entries (the publications' own prefill f
 
     python benchmarks/inferencex_prefill.py           # groups and summary
     python benchmarks/inferencex_prefill.py --runs    # ... and each group's top runs
+    python benchmarks/inferencex_prefill.py --pairs   # ... and every pair of pools
     python benchmarks/inferencex_prefill.py --yaml    # the catalog's prefill entries
 """
 
@@ -122,6 +129,12 @@ class Group:
         if len(near) >= 2 and waited >= max(QUEUE_FACTOR * least, QUEUE_MIN_S):
             return "queue"
         return "lower bound"
+
+    @property
+    def prompts_per_s(self) -> float:
+        """Prompts per second one worker (one replica of the split) prefilled at the
+        group's highest rate."""
+        return self.capacity * self.split.gpus / self.isl
 
     @property
     def saturated(self) -> bool:
@@ -237,10 +250,10 @@ def main(argv: list[str]) -> int:
         return 0
     rows = []
     print(
-        "| group | runs | measured tok/s/GPU | kind | near (D/P ratios) | top TTFT s "
-        "| twin own split | ratio | twin best | ratio | twin's best split |"
+        "| group | runs | measured tok/s/GPU | prompts/s per worker | kind | near (D/P ratios) "
+        "| top TTFT s | twin own split | ratio | twin best | ratio | twin's best split |"
     )
-    print("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---|")
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---|")
     for g in groups():
         own, best, best_split = twin_rates(g, cat)
         near = g.near()
@@ -248,7 +261,8 @@ def main(argv: list[str]) -> int:
         top = max(near, key=prompt_rate)
         mark = "" if g.saturated else "≥ "
         print(
-            f"| {g.label} | {len(g.runs)} | {mark}{g.capacity:,.0f} | {g.kind} "
+            f"| {g.label} | {len(g.runs)} | {mark}{g.capacity:,.0f} | {mark}{g.prompts_per_s:.1f} "
+            f"| {g.kind} "
             f"| {len(near)} ({len(ratios)}) | {float(top['median_ttft']):.1f} "
             f"| {f'{own:,.0f}' if own else '—'} | {f'{own / g.capacity:.2f}' if own else '—'} "
             f"| {f'{best:,.0f}' if best else '—'} | {f'{best / g.capacity:.2f}' if best else '—'} "
@@ -298,30 +312,54 @@ def main(argv: list[str]) -> int:
     for fw in sorted({g.framework for g, *_ in sat}):
         line(fw, [x for x in sat if x[0].framework == fw])
     line("all", sat)
-    pairs([(g, o) for g, o, _ in sat if o and g.pinned])
+    short = sorted(
+        (g.framework, g.split.gpus, g.prompts_per_s, g.gpu, g.precision)
+        for g, *_ in sat
+        if g.pinned and g.isl == 1024
+    )
+    print()
+    print(
+        "Saturated 1k pools, prompts per second per worker (a per-prompt cost shows as a "
+        "rate that does not grow with the GPU): "
+        + "; ".join(
+            f"{fw} {n}-GPU workers "
+            + ", ".join(
+                f"{gpu} {prec} {x:.0f}" for f, k, x, gpu, prec in short if (f, k) == (fw, n)
+            )
+            for fw, n in sorted({(f, k) for f, k, *_ in short})
+        )
+    )
+    pairs([(g, o) for g, o, _ in sat if o and g.pinned], "--pairs" in argv)
     return 0
 
 
-def pairs(priced: list[tuple[Group, float]]) -> None:
-    """Saturated pools of one GPU and framework that differ in one thing only (precision,
-    prompt length or split): the measured ratio against twin's at the same splits. A ratio
-    does not depend on how far a recipe keeps its pool from the silicon's capacity, so it
-    points at the mechanism (the fp4 path, attention's growth with the prompt, the split)."""
+def pairs(priced: list[tuple[Group, float]], every: bool) -> None:
+    """Saturated pools that differ in one thing only: precision (same GPU, framework and
+    length, each at its own split: fp4 DeepSeek fits on fewer GPUs), prompt length or split
+    (same GPU, framework and the rest), or GPU (same framework, precision and length, each
+    at its own split: B300 against B200, GB300 against GB200). The measured ratio against
+    twin's at the same splits. A ratio does not depend on how far a recipe keeps its pool
+    from the silicon's capacity, so it points at the mechanism (the fp4 path, attention's
+    growth with the prompt, the split, what a newer GPU's peak buys). ``every``: each pair;
+    else a line per kind: the pairs, and the median factor by which twin's ratio misses the
+    measured one (1.00: twin's ratios are the measured ones)."""
+    same_as = {
+        "precision": ("gpu", "framework", "isl"),
+        "isl": ("gpu", "framework", "precision", "split"),
+        "split": ("gpu", "framework", "precision", "isl"),
+        "gpu": ("framework", "precision", "isl"),
+    }
     print()
-    print("| same GPU and framework (and) | differs in | measured ratio | twin ratio |")
-    print("|---|---|---:|---:|")
-    for field in ("precision", "isl", "split"):
-        # a precision's pools are built at their own splits (fp4 DeepSeek fits on fewer
-        # GPUs): fp4 against fp8 at the same length, whatever the splits
-        rest = (
-            ["isl"]
-            if field == "precision"
-            else [f for f in ("precision", "isl", "split") if f != field]
-        )
+    if every:
+        print("| pools alike in | differ in | measured ratio | twin ratio |")
+        print("|---|---|---:|---:|")
+    else:
+        print("| pools that differ in | pairs | twin's ratio / measured, median | within 20 % |")
+        print("|---|---:|---:|---:|")
+    for field, rest in same_as.items():
+        misses = []
         for i, (a, ta) in enumerate(priced):
             for b, tb in priced[i + 1 :]:
-                if (a.gpu, a.framework) != (b.gpu, b.framework):
-                    continue
                 if any(getattr(a, f) != getattr(b, f) for f in rest):
                     continue
                 if getattr(a, field) == getattr(b, field):
@@ -330,20 +368,34 @@ def pairs(priced: list[tuple[Group, float]]) -> None:
                 (hi, t_hi), (lo, t_lo) = sorted(
                     ((a, ta), (b, tb)), key=lambda x: x[0].capacity, reverse=True
                 )
-                what = {
-                    "precision": f"{hi.precision} {hi.split.label(True)} / "
-                    f"{lo.precision} {lo.split.label(True)}",
-                    "isl": f"ISL {hi.isl} / {lo.isl}",
-                    "split": f"{hi.split.label(True)} / {lo.split.label(True)}",
-                }[field]
-                same = ", ".join(
-                    f"{getattr(hi, f).label(True) if f == 'split' else getattr(hi, f)}"
+
+                misses.append((t_hi / t_lo) / (hi.capacity / lo.capacity))
+                if not every:
+                    continue
+
+                def side(g: Group, field: str = field) -> str:
+                    own = g.split.label(True)
+                    return {
+                        "precision": f"{g.precision} {own}",
+                        "isl": f"ISL {g.isl}",
+                        "split": own,
+                        "gpu": f"{g.gpu} {own}",
+                    }[field]
+
+                same = " ".join(
+                    getattr(hi, f).label(True) if f == "split" else str(getattr(hi, f))
                     for f in rest
                 )
                 print(
-                    f"| {hi.gpu} {hi.framework} ({same}) | {what} "
+                    f"| {same} | {side(hi)} / {side(lo)} "
                     f"| {hi.capacity / lo.capacity:.2f} | {t_hi / t_lo:.2f} |"
                 )
+        if misses and not every:
+            far = [max(x, 1 / x) for x in misses]
+            print(
+                f"| {field} | {len(misses)} | {median(misses):.2f} "
+                f"| {sum(f <= 1.2 for f in far)} of {len(far)} |"
+            )
 
 
 if __name__ == "__main__":
