@@ -34,10 +34,9 @@ import sys
 from collections import defaultdict
 from statistics import median
 
-from inferencex_runs import DATA, decode_split, own
+from inferencex_runs import DATA, decode_split, own, run_groups
 from inferencex_steps import LENGTH_SHARE, QUEUED
 
-from twin.core.catalog import load_catalog
 from twin.core.serving import Parallelism, Replica, ServingError
 
 #: what must match for two runs to be the same configuration with and without MTP
@@ -110,20 +109,7 @@ def implied_tokens_per_step(cat) -> dict[tuple, list[list[float]]]:
 
 
 def main(argv: list[str]) -> int:
-    cat = load_catalog()
-    model = cat.model("deepseek-r1")
-    accept = float(cat.constants["mtp_acceptance_random_prompts"])
-    groups: dict[tuple, list[dict]] = defaultdict(list)
-    with DATA.open() as f:
-        for r in csv.DictReader(f):
-            key = (
-                r["hardware"],
-                r["precision"],
-                int(r["isl"]),
-                int(r["osl"]),
-                r["spec_method"] != "none",
-            )
-            groups[key].append(r)
+    cat, model, accept, groups = run_groups()
     rows = []
     for m, n, em, en in pairs(own(cat, model, accept, groups)):
         gain_u = float(m["median_intvty"]) / float(n["median_intvty"])

@@ -110,7 +110,9 @@ def own(cat, model, accept, groups) -> list:
     return out
 
 
-def main(argv: list[str]) -> int:
+def run_groups() -> tuple:
+    """The catalog, DeepSeek-R1, the random-prompt MTP acceptance, and the runs grouped by
+    (GPU, precision, ISL, OSL, MTP or not)."""
     cat = load_catalog()
     model = cat.model("deepseek-r1")
     accept = float(cat.constants["mtp_acceptance_random_prompts"])
@@ -120,6 +122,11 @@ def main(argv: list[str]) -> int:
             mtp = r["spec_method"] != "none"
             key = (r["hardware"], r["precision"], int(r["isl"]), int(r["osl"]), mtp)
             groups[key].append(r)
+    return cat, model, accept, groups
+
+
+def main(argv: list[str]) -> int:
+    cat, model, accept, groups = run_groups()
     errs: list[tuple[tuple, float, dict, object]] = []
     if "--own" in argv:
         errs = own(cat, model, accept, groups)

@@ -252,8 +252,23 @@ def measurements(path: Path = MEASUREMENTS_FILE) -> list[Measurement]:
     return [Measurement(**{k: m[k] for k in fields if k in m}) for m in doc["measurements"]]
 
 
+class _MeasuredSplit:
+    """A measurement of one replica at a stated split (``tp``, ``dp_attention``,
+    ``tp_experts``): its parallelism as the serving model takes it."""
+
+    tp: int
+    dp_attention: bool
+    tp_experts: bool
+
+    @property
+    def parallelism(self) -> serving.Parallelism:
+        return serving.Parallelism(
+            self.tp, dp_attention=self.dp_attention, tp_experts=self.tp_experts
+        )
+
+
 @dataclass(frozen=True)
-class StepMeasurement:
+class StepMeasurement(_MeasuredSplit):
     """One decode step of a public run: a replica's split, its mean running batch and
     context, and the measured mean time per output token (no speculation)."""
 
@@ -268,12 +283,6 @@ class StepMeasurement:
     context: float
     tpot_ms: float
     source: str
-
-    @property
-    def parallelism(self) -> serving.Parallelism:
-        return serving.Parallelism(
-            self.tp, dp_attention=self.dp_attention, tp_experts=self.tp_experts
-        )
 
     @property
     def label(self) -> str:
@@ -302,7 +311,7 @@ def predict_step_ms(s: StepMeasurement, catalog: Catalog | None = None) -> float
 
 
 @dataclass(frozen=True)
-class PrefillMeasurement:
+class PrefillMeasurement(_MeasuredSplit):
     """A prefill pool's measured capacity: prompt tokens per second per GPU of workers
     that only prefill, at a known split and prompt length (no speculation: a prefill
     worker computes each prompt token once, whatever its decode side drafts)."""
@@ -323,12 +332,6 @@ class PrefillMeasurement:
     #: front of the pool) or ``reported`` (a publication's own prefill-only figure)
     saturation: str
     source: str
-
-    @property
-    def parallelism(self) -> serving.Parallelism:
-        return serving.Parallelism(
-            self.tp, dp_attention=self.dp_attention, tp_experts=self.tp_experts
-        )
 
     @property
     def label(self) -> str:
