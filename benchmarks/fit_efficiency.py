@@ -92,7 +92,7 @@ def _errors(points, cat, eff: Efficiency) -> list[float]:
         g = dataclasses.replace(cat.gpu(m.gpu), efficiency=eff, efficiency_overrides={})
         try:
             if isinstance(m, PrefillMeasurement):  # a measured prefill pool
-                errs.append(math.log(predict_prefill_rate(m, cat, g) / m.tok_s_per_gpu))
+                errs.append(math.log(predict_prefill_rate(m, cat, g) / m.value))
                 continue
             errs.append(math.log(predicted_value(m, predict(m, cat, g)) / m.value))
         except ServingError:  # the point is out of reach: a large but finite miss
@@ -248,11 +248,13 @@ def main(argv):
             current = dataclasses.replace(current, fp4_moe=current.fp4)
         if not current.attn_prefill:  # not yet told apart: prompt attention starts at decode's
             lo, hi = BOUNDS["attn_prefill"]
-            current = dataclasses.replace(current, attn_prefill=min(hi, max(lo, current.attn)))
+            current = dataclasses.replace(
+                current, attn_prefill=min(hi, max(lo, current.prefill_attn))
+            )
         if parent:
             ref = fitted.get(parent) or cat.gpu(STACKS[parent][0]).efficiency
             prior = {n: getattr(ref, n) for n in BOUNDS}
-            prior["attn_prefill"] = ref.attn_prefill or ref.attn  # unset: as its decode's
+            prior["attn_prefill"] = ref.prefill_attn  # unset: as its decode's
             # comp is the GEMMs' share of peak at the clock each board holds under them
             # (``gemm_clock``): the child leans on the share of boost-clock peak its parent
             # reaches, not on a share of a lower clock's
@@ -303,8 +305,7 @@ def main(argv):
         if bound:
             print(f"    WARNING: at a bound: {', '.join(bound)} (physics missing there)")
         for m, err in zip(mine, _errors(mine, cat, e), strict=True):
-            value = m.tok_s_per_gpu if isinstance(m, PrefillMeasurement) else m.value
-            print(f"      {m.id:52} {value:9.0f} {math.exp(err) - 1:+7.1%}")
+            print(f"      {m.id:52} {m.value:9.0f} {math.exp(err) - 1:+7.1%}")
     if write:
         write_catalog(lines)
 

@@ -34,7 +34,7 @@ import sys
 from collections import defaultdict
 from statistics import median
 
-from inferencex_runs import DATA, decode_split, own, run_groups
+from inferencex_runs import DATA, own, run_groups, run_split
 from inferencex_steps import LENGTH_SHARE, QUEUED
 
 from twin.core.serving import Parallelism, Replica, ServingError
@@ -84,7 +84,7 @@ def implied_tokens_per_step(cat) -> dict[tuple, list[list[float]]]:
             r for r in csv.DictReader(f) if r["disagg"] == "true" and r["spec_method"] != "none"
         ]
     for r in rows:
-        par, workers, known = decode_split(r)
+        par, workers, known = run_split(r)
         if not known:
             continue
         isl, osl = int(r["isl"]), int(r["osl"])

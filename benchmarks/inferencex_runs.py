@@ -76,11 +76,6 @@ def run_split(r: dict, side: str = "decode") -> tuple[Parallelism, int, bool]:
     return par, workers, workers > 0 and tp * workers == gpus
 
 
-def decode_split(r: dict) -> tuple[Parallelism, int, bool]:
-    """A run's decode split (``run_split``'s decode side)."""
-    return run_split(r, "decode")
-
-
 def own(cat, model, accept, groups) -> list:
     """Every run priced at its own split, serving mode and speculation."""
     out = []
@@ -90,7 +85,7 @@ def own(cat, model, accept, groups) -> list:
         gpu = cat.gpu(gpu_id)
         w = Workload(isl, osl, mtp_acceptance=accept)
         for r in groups[key]:
-            base, _, _ = decode_split(r)
+            base, _, _ = run_split(r)
             disagg = r["disagg"] == "true"
             ck = (key, base, disagg)
             if ck not in cache:

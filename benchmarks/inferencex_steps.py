@@ -9,7 +9,7 @@ precision, framework and length InferenceX ran. None of these runs is fitted.
 
 For each run (``data/inferencex-dsr1-runs.csv``, source in ``inferencex_runs.py``):
 
-* split: the decode worker's TP, DP attention and expert parallelism (``decode_split``: a
+* split: the decode worker's TP, DP attention and expert parallelism (``run_split``: a
   Dynamo-SGLang row naming TP1 for a multi-GPU worker takes its decode GPUs over its
   workers); a row that names no decode workers (``decode_workers`` 0, TP = every decode
   GPU) or whose decode GPUs are not TP x workers has no known split and is left out;
@@ -50,7 +50,7 @@ from collections import defaultdict
 from statistics import median
 
 import numpy as np
-from inferencex_runs import DATA, decode_split  # this folder's: the runs and their splits
+from inferencex_runs import DATA, run_split  # this folder's: the runs and their splits
 
 from twin.core.calibration import StepMeasurement, predict_step_ms
 from twin.core.catalog import load_catalog
@@ -73,7 +73,7 @@ def runs(cat) -> tuple[list[dict], dict[str, int]]:
     for r in rows:
         if r["spec_method"] != "none":
             continue
-        par, workers, known = decode_split(r)
+        par, workers, known = run_split(r)
         if not known:
             dropped["no known decode split"] += 1
             continue
@@ -142,7 +142,7 @@ def costs(cat, priced: list[dict]) -> None:
         i = widths.index(common)
         r = Replica(cat.gpu(key[0]), cat.model("deepseek-r1"), key[1], sel[0]["m"].parallelism, cat)
         flops = r.model.layers * r.attn_flops_per_ctx * 1e3  # one request, 1k context
-        rate = (r.eff.attn or r.eff.comp) * r.attn_flops_s / 1e12
+        rate = r.eff.decode_attn * r.attn_flops_s / 1e12
         # a context term below the time to read that KV cache at the HBM peak is noise
         kv_s = r.model.layers * r.kv_per_token_layer * 1e3 / r.hbm_bytes_s
         implied = f"{flops / (meas[-1] * 1e-3) / 1e12:,.0f}" if meas[-1] * 1e-3 > kv_s else "—"

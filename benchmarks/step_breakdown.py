@@ -46,6 +46,7 @@ from twin.core.calibration import (
 )
 from twin.core.catalog import load_catalog
 from twin.core.serving import Replica, ServingError
+from twin.core.serving.curves import full_prefill_chunk
 
 #: the costs a column frees: (label, replica attributes set to a free value, efficiency fields)
 COSTS = (
@@ -102,7 +103,6 @@ def pick(m, cat):
 
 def pools(cat, argv: list[str]) -> None:
     """Each measured prefill pool's step at its own split, and what each cost is worth."""
-    chunk_budget = float(cat.constants["prefill_chunk_tokens"])
     print(
         "| prefill pool | measured tok/s/GPU | twin | error | prompt tokens | step ms | "
         + " | ".join(name for name, _, _ in COSTS)
@@ -113,7 +113,7 @@ def pools(cat, argv: list[str]) -> None:
         if argv and not any(a in pm.id for a in argv):
             continue
         r = Replica(cat.gpu(pm.gpu), cat.model(pm.model), pm.precision, pm.parallelism, cat)
-        chunk = max(chunk_budget, float(pm.isl))  # as prefill_rate_per_gpu runs it
+        chunk = full_prefill_chunk(pm.workload, cat)  # as predict_prefill_rate runs it
         args = (0.0, 0.0, chunk, pm.isl / 2)
         t = predict_prefill_rate(pm, cat)
         cells = freed(r, *args)

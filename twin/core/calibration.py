@@ -102,7 +102,7 @@ def at_bound(eff, margin: float = 0.02) -> list[str]:
         v, span = getattr(eff, f.name), f.high - f.low
         if v is None:  # an optional factor the stack does not set
             continue
-        if not v and f.name in ("attn", "attn_prefill"):  # unset: falls back to another
+        if not v and f.low > 0:  # a zero its range excludes: unset, it falls back to another
             continue
         if (v - f.low) <= margin * span or (f.high - v) <= margin * span:
             out.append(f.name)
@@ -334,6 +334,16 @@ class PrefillMeasurement(_MeasuredSplit):
     source: str
 
     @property
+    def value(self) -> float:
+        """The measured figure, under the name the frontier measurements use."""
+        return self.tok_s_per_gpu
+
+    @property
+    def workload(self) -> serving.Workload:
+        """The pool's prompts (a prefill-only step does not depend on the output length)."""
+        return serving.Workload(self.isl, 1024)
+
+    @property
     def label(self) -> str:
         return (
             f"{self.gpu} {self.model} {self.precision} {self.framework} "
@@ -432,7 +442,7 @@ def predict_prefill_rate(
     r = serving.Replica(
         gpu or catalog.gpu(p.gpu), catalog.model(p.model), p.precision, p.parallelism, catalog
     )
-    return float(serving.prefill_rate_per_gpu(r, serving.Workload(p.isl, 1024), catalog))
+    return float(serving.prefill_rate_per_gpu(r, p.workload, catalog))
 
 
 def measurement_curves(

@@ -57,6 +57,16 @@ class Efficiency:
     #: reads and its small query tiles; 0 = same as ``attn``
     attn_prefill: float = 0.0
 
+    @property
+    def decode_attn(self) -> float:
+        """Decode attention's share of its peak (``attn``; unset: the GEMMs' ``comp``)."""
+        return self.attn or self.comp
+
+    @property
+    def prefill_attn(self) -> float:
+        """Prompt attention's share of its peak (``attn_prefill``; unset: decode's)."""
+        return self.attn_prefill or self.decode_attn
+
 
 # Used only for a GPU whose catalog entry has no fitted factors (a user's own SKU):
 # typical achieved fractions of peak for a mature serving stack, the middle of the

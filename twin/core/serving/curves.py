@@ -308,9 +308,15 @@ def _with_tail(c: Curve, prefill: Replica, catalog: Catalog | None, kv=None) -> 
 # Disaggregated prefill/decode
 
 
+def full_prefill_chunk(workload: Workload, catalog: Catalog) -> float:
+    """Prompt tokens in one step of a replica that only prefills: a full token budget, or
+    one whole prompt where the prompt is longer."""
+    return float(max(prefill_chunk_tokens(catalog), workload.isl))
+
+
 def prefill_rate_per_gpu(replica: Replica, workload: Workload, catalog: Catalog) -> float:
     """Prompt tokens per second per GPU of a replica that only prefills, in full chunks."""
-    chunk = float(max(prefill_chunk_tokens(catalog), workload.isl))
+    chunk = full_prefill_chunk(workload, catalog)
     return chunk / (float(replica.step(0.0, 0.0, chunk, workload.isl / 2).t_s) * replica.n)
 
 

@@ -504,9 +504,9 @@ class Replica:
         hbm = self.hbm_bytes_s * (1 - self.mem_clock_sens * (1 - clock))
         mem_rate, dense_mem_rate = self.mem_eff * hbm, self.dense_mem_eff * hbm
         lin_rate, dense_rate = e.comp * self.flops_s * clock, e.comp * self.dense_flops_s * clock
-        att_rate = (e.attn or e.comp) * self.attn_flops_s * clock
+        att_rate = e.decode_attn * self.attn_flops_s * clock
         # prompt tokens' attention is its own kernel (FMHA over the decompressed K/V)
-        pf_att_rate = (e.attn_prefill or e.attn or e.comp) * self.prefill_attn_flops_s * clock
+        pf_att_rate = e.prefill_attn * self.prefill_attn_flops_s * clock
         g = self.n_stage
         # tokens one GPU's GEMMs see: all T with tensor-parallel attention, T/g with DP attention
         t_gemm = T / g if (m.is_moe and par.dp_attention) else T
